@@ -1,0 +1,92 @@
+"""Run a generator's work units into a :class:`~harmony.dataset.DatasetWriter`, resumably.
+
+Every generator follows the same shape: build a list of picklable units (one source image each, with
+its key and seed), a module-level ``work(unit, layout) -> record`` function that writes the unit's files
+and returns ``{"rows": [...manifest rows], "rejected": [{"reason": ...}], "skipped": [{"item", "reason"}]}``,
+then :func:`run_units`. A unit's record is written only after all its files, so a killed run resumes
+where it stopped; failed units get no record and are retried by the next run.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from ..dataset import DatasetWriter, FinalizeSummary, SubsetLayout
+from ..parallel import map_units
+
+
+def _job(work: Callable[[Any, SubsetLayout], dict], layout: SubsetLayout, unit: Any) -> dict:
+    record = work(unit, layout) or {}
+    layout.write_unit(unit.key, record)
+    return {"rows": len(record.get("rows", []))}
+
+
+@dataclass
+class RunSummary:
+    out: str
+    subset: str
+    units_total: int
+    units_resumed: int
+    units_run: int = 0
+    seconds: float = 0.0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    final: FinalizeSummary | None = None
+    notes: list[str] = field(default_factory=list)
+    made_this_run: int = 0
+
+    @property
+    def throughput(self) -> float:
+        return self.made_this_run / self.seconds if self.seconds > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        f = self.final
+        out = [f"{self.subset}: {f.composites if f else 0} composites "
+               f"({f.train if f else 0} train / {f.test if f else 0} test) in {self.out}"]
+        out.append(f"units: {self.units_total} total, {self.units_run} run now, {self.units_resumed} already done"
+                   f" (resumed), {len(self.failed)} failed")
+        if self.units_run:
+            out.append(f"made {self.made_this_run} composites in {self.seconds:.1f} s "
+                       f"({self.throughput:.2f} composites/s)")
+        if f and f.rejected:
+            out.append("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(f.rejected.items())))
+        if f and f.skipped:
+            reasons: dict[str, int] = {}
+            for _item, reason in f.skipped:
+                reasons[reason] = reasons.get(reason, 0) + 1
+            out.append("skipped inputs: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
+            for item, reason in f.skipped[:10]:
+                out.append(f"  - {item}: {reason}")
+            if len(f.skipped) > 10:
+                out.append(f"  ... and {len(f.skipped) - 10} more (see the unit records)")
+        for key, err in self.failed[:20]:
+            out.append(f"  FAILED {key}: {err}")
+        if len(self.failed) > 20:
+            out.append(f"  ... and {len(self.failed) - 20} more failures")
+        out += self.notes
+        return out
+
+
+def run_units(writer: DatasetWriter, units: Sequence[Any], work: Callable[[Any, SubsetLayout], dict], *,
+              workers: int | None = None, scheduler: Any = None, desc: str = "", progress: bool = True
+              ) -> RunSummary:
+    """Run the pending units (in parallel as asked), then finalize the manifest and split files."""
+    keys = [u.key for u in units]
+    if len(set(keys)) != len(keys):
+        raise ValueError("unit keys must be unique")
+    pending = writer.pending(units)
+    summary = RunSummary(str(writer.dir), writer.layout.subset, len(units), len(units) - len(pending))
+    fn = functools.partial(_job, work, writer.layout)
+    t0 = time.perf_counter()
+    for res in map_units(fn, pending, workers=workers, scheduler=scheduler, desc=desc or writer.layout.subset,
+                         progress=progress):
+        summary.units_run += 1
+        if res.ok:
+            summary.made_this_run += res.value["rows"]
+        else:
+            summary.failed.append((res.key, res.error or "failed"))
+    summary.seconds = time.perf_counter() - t0
+    summary.final = writer.finalize()
+    return summary

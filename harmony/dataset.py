@@ -1,0 +1,538 @@
+"""The iHarmony4 layout (REFERENCE.md section 1): names, split files, manifest, Writer and Reader.
+
+Layout of one subset ``<root>/<Sub>/``::
+
+    composite_images/<p><imageId>_<fgId>_<k>.jpg
+    masks/<p><imageId>_<fgId>.png                 (binary 0/255)
+    real_images/<p><imageId>.jpg                  (absent for unpaired sets)
+    manifest.csv  run.json                        (harmony's provenance; other loaders ignore them)
+    .harmony/units/<key>.json                     (per-unit records that make runs resumable)
+    <root>/<Sub>_train.txt  <root>/<Sub>_test.txt (bare composite file names)
+    <root>/IHD_train.txt    <root>/IHD_test.txt   (``<Sub>/composite_images/<name>`` for every subset)
+
+Existing loaders (DoveNet, iSSAM/iDIH, PCT-Net, Harmonizer, libcom) derive the mask and real paths by
+string replacement, so names follow the rule exactly: mask = composite minus ``_<k>``, real = composite
+minus ``_<fgId>_<k>``.
+
+Writes are atomic (``io.atomic_write_*``). A *unit* (one source image and everything made from it) is
+finished when its record ``.harmony/units/<key>.json`` exists; re-running the same command skips
+finished units, and :meth:`DatasetWriter.finalize` rebuilds the manifest and split files from all
+records, sorted, so the output does not depend on worker count or completion order.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import __version__
+from . import io as hio
+from .errors import InputError
+
+# Subset folder -> file-name prefix. The first four are iHarmony4's; the others are harmony's own kinds.
+SUBSETS: dict[str, str] = {
+    "HCOCO": "c",
+    "HAdobe5k": "a",
+    "HFlickr": "f",
+    "Hday2night": "d",
+    "HRetouched": "t",       # artist-retouched pairs (SPRIH), two composites per pair
+    "HRealComposite": "r",   # LaMa real composites (SPRIH stream 2): no ground truth
+    "HRendered": "n",        # rendered scenes with soft style labels (RdHarmony / CharmNet)
+}
+
+COMPOSITE_DIR = "composite_images"
+MASK_DIR = "masks"
+REAL_DIR = "real_images"
+UNITS_DIR = ".harmony/units"
+
+MANIFEST_COLUMNS = [
+    "composite", "mask", "real", "subset", "split", "source_image_id", "source_annotation_id",
+    "reference_image_id", "reference_annotation_id", "method", "params", "fg_ratio", "seed",
+    "tool_version", "unit", "synthetic",
+]
+
+
+# --- names ----------------------------------------------------------------------------------------
+
+def composite_name(prefix: str, image_id: Any, fg_id: Any, k: int, ext: str = ".jpg") -> str:
+    """``<p><imageId>_<fgId>_<k>.jpg`` (e.g. ``c100300_1602094_1.jpg``)."""
+    return f"{prefix}{image_id}_{fg_id}_{k}{ext}"
+
+
+def mask_name(prefix: str, image_id: Any, fg_id: Any) -> str:
+    return f"{prefix}{image_id}_{fg_id}.png"
+
+
+def real_name(prefix: str, image_id: Any, ext: str = ".jpg") -> str:
+    return f"{prefix}{image_id}{ext}"
+
+
+_NAME_RE = re.compile(r"^(?P<base>.+)_(?P<fg>[^_]+)_(?P<k>[^_.]+)\.(?P<ext>[A-Za-z0-9]+)$")
+
+
+def derive_mask_and_real(composite: str) -> tuple[str, str]:
+    """The iHarmony4 string rule: ``x_<fg>_<k>.jpg`` -> (``x_<fg>.png``, ``x.jpg``)."""
+    m = _NAME_RE.match(composite)
+    if not m:
+        raise InputError(f"{composite}: not an iHarmony4 composite name (<prefix><imageId>_<fgId>_<k>.jpg)")
+    return f"{m['base']}_{m['fg']}.png", f"{m['base']}.jpg"
+
+
+def safe_id(value: Any) -> str:
+    """An id usable inside iHarmony4 names: no underscores (they separate fields) nor path characters."""
+    s = str(value)
+    s = re.sub(r"[\\/:*?\"<>|\s_]+", "-", s)
+    return s.strip("-") or "x"
+
+
+def split_for(image_id: Any, test_fraction: float, test_ids: Iterable[Any] | None = None) -> str:
+    """Deterministic train/test assignment of a *source image* (all its composites share the split).
+
+    With ``test_ids``, membership decides. Otherwise a hash of the image id (independent of the run
+    seed, so one image is in the same split in every run) is compared with ``test_fraction``.
+    """
+    if test_ids is not None:
+        return "test" if str(image_id) in {str(t) for t in test_ids} else "train"
+    h = int.from_bytes(hashlib.sha256(f"split:{image_id}".encode()).digest()[:8], "little") / 2.0**64
+    return "test" if h < test_fraction else "train"
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SubsetLayout:
+    """Paths of one subset; picklable, so workers write their own files."""
+
+    root: Path
+    subset: str
+    prefix: str
+    has_real: bool = True
+    extra_dirs: tuple[str, ...] = ()
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.root) / self.subset
+
+    def composite_path(self, name: str) -> Path:
+        return self.dir / COMPOSITE_DIR / name
+
+    def mask_path(self, name: str) -> Path:
+        return self.dir / MASK_DIR / name
+
+    def real_path(self, name: str) -> Path:
+        return self.dir / REAL_DIR / name
+
+    def extra_path(self, folder: str, name: str) -> Path:
+        return self.dir / folder / name
+
+    def unit_path(self, key: str) -> Path:
+        digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+        return self.dir / UNITS_DIR / f"{safe_id(key)[:80]}-{digest}.json"
+
+    # Writes ----------------------------------------------------------------------------------
+    def write_composite(self, name: str, image: np.ndarray, *, quality: int = 95) -> None:
+        hio.write_image(self.composite_path(name), image, quality=quality)
+
+    def write_mask(self, name: str, mask: np.ndarray) -> None:
+        """Masks are written binary (0/255), as iHarmony4's are: ``mask > 0.5``."""
+        hio.write_mask(self.mask_path(name), np.asarray(mask) > 0.5)
+
+    def write_real(self, name: str, image: np.ndarray, *, quality: int = 95) -> None:
+        hio.write_image(self.real_path(name), image, quality=quality)
+
+    def write_extra(self, folder: str, name: str, image: np.ndarray, *, quality: int = 95) -> None:
+        hio.write_image(self.extra_path(folder, name), image, quality=quality)
+
+    def unit_done(self, key: str) -> bool:
+        return self.unit_path(key).is_file()
+
+    def write_unit(self, key: str, record: Mapping[str, Any]) -> None:
+        """Mark a unit finished. Call after every file of the unit has been written."""
+        payload = dict(record)
+        payload["key"] = key
+        hio.atomic_write_text(self.unit_path(key), json.dumps(payload, sort_keys=True, default=_json_default))
+
+    def read_unit(self, key: str) -> dict:
+        with open(self.unit_path(key), encoding="utf-8") as fh:
+            return json.load(fh)
+
+    def unit_records(self) -> list[dict]:
+        folder = self.dir / UNITS_DIR
+        if not folder.is_dir():
+            return []
+        out = []
+        for p in sorted(folder.glob("*.json")):
+            with open(p, encoding="utf-8") as fh:
+                out.append(json.load(fh))
+        return out
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def params_json(params: Mapping[str, Any]) -> str:
+    """Canonical JSON for the manifest's ``params`` column (sorted keys, floats rounded to 6 digits)."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, (float, np.floating)):
+            return round(float(v), 6)
+        if isinstance(v, (np.integer,)):
+            return int(v)
+        if isinstance(v, np.ndarray):
+            return clean(v.tolist())
+        if isinstance(v, Mapping):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(dict(params)), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass
+class FinalizeSummary:
+    subset: str
+    composites: int = 0
+    train: int = 0
+    test: int = 0
+    units: int = 0
+    units_failed: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (item, reason)
+    failed: list[tuple[str, str]] = field(default_factory=list)   # (unit, error)
+
+
+class DatasetWriter:
+    """Prepares ``<root>/<subset>`` for a run and assembles manifest and split files at the end.
+
+    ``config`` is the command's full configuration (no execution details such as worker count): it is
+    written to ``run.json``; re-running with the same config resumes, a different config into a
+    non-empty subset is refused unless ``overwrite=True`` (which deletes the subset's previous files).
+    """
+
+    def __init__(self, root: str | os.PathLike, subset: str, *, config: Mapping[str, Any],
+                 prefix: str | None = None, overwrite: bool = False, has_real: bool = True,
+                 extra_dirs: Sequence[str] = (), command: str = ""):
+        if prefix is None:
+            if subset not in SUBSETS:
+                raise InputError(f"unknown subset {subset!r}: give a prefix (known: {', '.join(SUBSETS)})")
+            prefix = SUBSETS[subset]
+        self.layout = SubsetLayout(Path(root), subset, prefix, has_real, tuple(extra_dirs))
+        self.config = json.loads(json.dumps(dict(config), sort_keys=True, default=_json_default))
+        self.command = command
+        self.resumed = False
+        self._prepare(overwrite)
+
+    @property
+    def dir(self) -> Path:
+        return self.layout.dir
+
+    def _run_json(self) -> dict:
+        return {"command": self.command, "config": self.config, "subset": self.layout.subset,
+                "prefix": self.layout.prefix, "tool": "harmony", "tool_version": __version__}
+
+    def _prepare(self, overwrite: bool) -> None:
+        d = self.dir
+        run_json = d / "run.json"
+        non_empty = d.is_dir() and any(d.iterdir())
+        if non_empty and not overwrite:
+            if not run_json.is_file():
+                raise InputError(f"{d}: folder is not empty and holds no harmony run.json; "
+                                 "use --overwrite to replace it or choose another --out")
+            try:
+                previous = json.loads(run_json.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                raise InputError(f"{run_json}: unreadable run.json; use --overwrite to replace the run") from None
+            if previous.get("config") != self.config or previous.get("command") != self.command:
+                diff = _config_diff(previous.get("config", {}), self.config)
+                raise InputError(f"{d}: holds another run's data (different {diff}); use --overwrite to "
+                                 "replace it or choose another --out")
+            self.resumed = True
+        elif non_empty and overwrite:
+            for sub in (COMPOSITE_DIR, MASK_DIR, REAL_DIR, ".harmony", *self.layout.extra_dirs):
+                shutil.rmtree(d / sub, ignore_errors=True)
+            for f in ("manifest.csv", "run.json"):
+                (d / f).unlink(missing_ok=True)
+            for split in ("train", "test"):
+                (Path(self.layout.root) / f"{self.layout.subset}_{split}.txt").unlink(missing_ok=True)
+        for sub in (COMPOSITE_DIR, MASK_DIR, *((REAL_DIR,) if self.layout.has_real else ()),
+                    UNITS_DIR, *self.layout.extra_dirs):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        hio.atomic_write_text(run_json, json.dumps(self._run_json(), indent=2, sort_keys=True) + "\n")
+
+    def pending(self, units: Iterable[Any], key=lambda u: u.key) -> list[Any]:
+        """Units whose record does not exist yet (the rest were finished by an earlier run)."""
+        return [u for u in units if not self.layout.unit_done(key(u))]
+
+    def finalize(self, extra_columns: Sequence[str] = ()) -> FinalizeSummary:
+        """Write ``manifest.csv`` and the split files from every unit record (sorted, deterministic)."""
+        summary = FinalizeSummary(self.layout.subset)
+        rows: list[dict] = []
+        for rec in self.layout.unit_records():
+            summary.units += 1
+            if rec.get("error"):
+                summary.units_failed += 1
+                summary.failed.append((rec["key"], rec["error"]))
+            for r in rec.get("rows", []):
+                rows.append(r)
+            for rej in rec.get("rejected", []):
+                reason = rej.get("reason", "rejected")
+                summary.rejected[reason] = summary.rejected.get(reason, 0) + 1
+            for sk in rec.get("skipped", []):
+                summary.skipped.append((sk.get("item", rec["key"]), sk.get("reason", "skipped")))
+        rows.sort(key=lambda r: r["composite"])
+        columns = list(MANIFEST_COLUMNS) + [c for c in extra_columns if c not in MANIFEST_COLUMNS]
+        for r in rows:
+            for c in r:
+                if c not in columns:
+                    columns.append(c)
+        write_manifest(self.dir / "manifest.csv", rows, columns)
+        root = Path(self.layout.root)
+        for split in ("train", "test"):
+            names = [r["composite"] for r in rows if r.get("split") == split]
+            setattr(summary, split, len(names))
+            hio.atomic_write_text(root / f"{self.layout.subset}_{split}.txt",
+                                  "".join(f"{n}\n" for n in names))
+        write_root_splits(root)
+        summary.composites = len(rows)
+        return summary
+
+
+def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    keys = sorted(set(old) | set(new))
+    changed = [k for k in keys if old.get(k) != new.get(k)]
+    if not changed:
+        return "command"
+    k = changed[0]
+    more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+    return f"{k}: {old.get(k)!r} -> {new.get(k)!r}{more}"
+
+
+def write_manifest(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    import io as _io
+
+    buf = _io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({c: _fmt_cell(r.get(c, "")) for c in columns})
+    hio.atomic_write_text(path, buf.getvalue())
+
+
+def _fmt_cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.6g}"
+    if isinstance(v, (dict, list)):
+        return params_json(v) if isinstance(v, dict) else json.dumps(v)
+    return v
+
+
+def write_root_splits(root: str | os.PathLike) -> None:
+    """Rebuild ``IHD_train.txt`` / ``IHD_test.txt`` from every ``<Sub>_<split>.txt`` under ``root``."""
+    root = Path(root)
+    for split in ("train", "test"):
+        lines = []
+        for sub in sorted(p.name for p in root.iterdir() if p.is_dir() and (p / COMPOSITE_DIR).is_dir()):
+            f = root / f"{sub}_{split}.txt"
+            if f.is_file():
+                lines += [f"{sub}/{COMPOSITE_DIR}/{n.strip()}" for n in f.read_text().splitlines() if n.strip()]
+        hio.atomic_write_text(root / f"IHD_{split}.txt", "".join(f"{x}\n" for x in lines))
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sample:
+    subset: str
+    name: str               # composite file name
+    composite: Path
+    mask: Path
+    real: Path | None       # None for unpaired sets
+    split: str | None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # the manifest row, when there is one
+
+    @property
+    def key(self) -> str:
+        return f"{self.subset}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+    severity: str = "error"   # "error" | "warning"
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.path}: {self.message}"
+
+
+class DatasetReader:
+    """Reads any dataset in the iHarmony4 layout (a harmony output or the original iHarmony4 release).
+
+    Paths come from ``manifest.csv`` when a subset has one, otherwise from the iHarmony4 string rule.
+    Samples come from the split files (``<Sub>_train.txt`` / ``<Sub>_test.txt``); a subset without
+    split files lists every file in ``composite_images/`` with split ``None``.
+    """
+
+    def __init__(self, root: str | os.PathLike, subsets: Sequence[str] | None = None):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise InputError(f"{self.root}: dataset folder not found")
+        found = sorted(p.name for p in self.root.iterdir() if p.is_dir() and (p / COMPOSITE_DIR).is_dir())
+        if subsets:
+            missing = [s for s in subsets if s not in found]
+            if missing:
+                raise InputError(f"{self.root}: no subset {', '.join(missing)} (found: {', '.join(found) or 'none'})")
+            found = [s for s in found if s in subsets]
+        if not found:
+            raise InputError(f"{self.root}: no subset folder with composite_images/ (expected the iHarmony4 "
+                             "layout: <root>/<Sub>/composite_images, masks, real_images)")
+        self.subsets = found
+
+    def manifest(self, subset: str) -> dict[str, dict]:
+        path = self.root / subset / "manifest.csv"
+        if not path.is_file():
+            return {}
+        with open(path, newline="", encoding="utf-8") as fh:
+            return {row["composite"]: row for row in csv.DictReader(fh)}
+
+    def has_real(self, subset: str) -> bool:
+        return (self.root / subset / REAL_DIR).is_dir()
+
+    def _split_names(self, subset: str) -> dict[str, list[str]]:
+        out = {}
+        for split in ("train", "test"):
+            f = self.root / f"{subset}_{split}.txt"
+            if f.is_file():
+                out[split] = [Path(line.strip()).name for line in f.read_text().splitlines() if line.strip()]
+        return out
+
+    def samples(self, split: str | None = None, subsets: Sequence[str] | None = None,
+                limit: int | None = None) -> list[Sample]:
+        """Samples of the chosen split (``train`` | ``test`` | None for all), per subset, sorted by name.
+
+        ``limit`` keeps the first N of each subset.
+        """
+        out: list[Sample] = []
+        for sub in subsets or self.subsets:
+            if sub not in self.subsets:
+                raise InputError(f"{self.root}: no subset {sub!r} (found: {', '.join(self.subsets)})")
+            man = self.manifest(sub)
+            splits = self._split_names(sub)
+            if splits:
+                pairs = [(n, s) for s, names in splits.items() for n in names if split in (None, s)]
+            else:
+                names = sorted(p.name for p in (self.root / sub / COMPOSITE_DIR).iterdir()
+                               if p.suffix.lower() in hio.IMAGE_EXTENSIONS)
+                pairs = [(n, None) for n in names]
+            pairs.sort()
+            if limit is not None:
+                pairs = pairs[:limit]
+            has_real = self.has_real(sub)
+            for name, s in pairs:
+                row = man.get(name)
+                if row is not None and row.get("mask"):
+                    mask_rel = row["mask"]
+                    real_rel = row.get("real") or None
+                    mask_p = self.root / sub / mask_rel
+                    real_p = (self.root / sub / real_rel) if (real_rel and has_real) else None
+                else:
+                    try:
+                        mname, rname = derive_mask_and_real(name)
+                    except InputError:
+                        mname, rname = Path(name).stem + ".png", None
+                    mask_p = self.root / sub / MASK_DIR / mname
+                    real_p = (self.root / sub / REAL_DIR / rname) if (has_real and rname) else None
+                out.append(Sample(sub, name, self.root / sub / COMPOSITE_DIR / name, mask_p, real_p, s,
+                                  dict(row) if row else {}))
+        return out
+
+    def load(self, sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(composite, mask, real or None) on the float32 contract."""
+        comp = hio.read_image(sample.composite)
+        mask = hio.read_mask(sample.mask)
+        real = hio.read_image(sample.real) if sample.real is not None else None
+        return comp, mask, real
+
+    def validate(self, *, pixels: bool = True, split: str | None = None) -> list[Problem]:
+        """Every problem found: missing files, size mismatches, masks that are not binary or are empty."""
+        problems: list[Problem] = []
+        for sub in self.subsets:
+            if not self._split_names(sub):
+                problems.append(Problem(str(self.root / sub), "no split files "
+                                        f"({sub}_train.txt / {sub}_test.txt)", "warning"))
+        seen_masks: dict[Path, Problem | None] = {}
+        for s in self.samples(split=split):
+            if not s.composite.is_file():
+                problems.append(Problem(str(s.composite), "listed in the split file but missing"))
+                continue
+            try:
+                size = hio.image_size(s.composite)
+            except InputError as exc:
+                problems.append(Problem(str(s.composite), str(exc).split(": ", 1)[-1]))
+                continue
+            if not s.mask.is_file():
+                problems.append(Problem(str(s.composite), f"mask {s.mask.name} missing"))
+            else:
+                if s.mask not in seen_masks:
+                    seen_masks[s.mask] = _check_mask_file(s.mask, pixels)
+                prob = seen_masks[s.mask]
+                if prob is not None:
+                    problems.append(prob)
+                try:
+                    msize = hio.image_size(s.mask)
+                    if msize != size:
+                        problems.append(Problem(str(s.composite), f"size {size[1]}x{size[0]} differs from mask "
+                                                f"{s.mask.name} {msize[1]}x{msize[0]}"))
+                except InputError:
+                    pass
+            if self.has_real(s.subset):
+                if s.real is None or not s.real.is_file():
+                    problems.append(Problem(str(s.composite), f"real image {s.real.name if s.real else '?'} missing"))
+                else:
+                    try:
+                        rsize = hio.image_size(s.real)
+                        if rsize != size:
+                            problems.append(Problem(str(s.composite), f"size {size[1]}x{size[0]} differs from real "
+                                                    f"image {s.real.name} {rsize[1]}x{rsize[0]}"))
+                    except InputError as exc:
+                        problems.append(Problem(str(s.real), str(exc).split(": ", 1)[-1]))
+            if pixels:
+                try:
+                    hio.read_image(s.composite)
+                except InputError as exc:
+                    problems.append(Problem(str(s.composite), str(exc).split(": ", 1)[-1]))
+        return problems
+
+
+def _check_mask_file(path: Path, pixels: bool) -> Problem | None:
+    try:
+        m = hio.read_mask(path)
+    except InputError as exc:
+        return Problem(str(path), str(exc).split(": ", 1)[-1])
+    if not (m > 0).any():
+        return Problem(str(path), "mask is empty (no foreground pixel)")
+    if pixels:
+        soft = np.count_nonzero((m > 0) & (m < 1))
+        if soft:
+            return Problem(str(path), f"mask is not binary ({soft} pixels strictly between 0 and 255)", "warning")
+    return None

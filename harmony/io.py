@@ -1,0 +1,288 @@
+"""The only module that touches image files.
+
+Reading gives the design's contract: ``np.float32`` RGB ``(H, W, 3)`` in [0, 1] for images and
+``np.float32`` ``(H, W)`` in [0, 1] for masks. Reading handles JPEG, PNG, TIFF, WebP, BMP (and whatever
+else Pillow opens): EXIF orientation is applied; greyscale, palette, RGBA (alpha dropped for images),
+16-bit and CMYK inputs are converted. Masks are read from L, 1-bit, RGB (equal channels, else luminance)
+or the alpha channel when the file has a non-trivial one.
+
+Writing is atomic (temporary file in the same folder, then ``os.replace``), so an interrupted run never
+leaves a half-written file under a final name. uint8 and BGR exist only inside this module.
+
+A missing, corrupt or truncated file raises :class:`harmony.errors.InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+from .errors import InputError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+
+cv2.setNumThreads(1)  # parallelism is across work units; per-call threads only oversubscribe
+
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _read_bytes(path: str | os.PathLike) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, expected an image file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _exif_orientation(data: bytes) -> int:
+    """EXIF orientation tag (1 = upright) of a JPEG/TIFF/WebP byte string, without decoding pixels."""
+    try:
+        with Image.open(_io.BytesIO(data)) as im:
+            return int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:
+        return 1
+
+
+def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
+    # EXIF orientation values 2..8 (TIFF 6.0 spec), as Pillow's ImageOps.exif_transpose applies them.
+    if orientation == 2:
+        return arr[:, ::-1]
+    if orientation == 3:
+        return arr[::-1, ::-1]
+    if orientation == 4:
+        return arr[::-1, :]
+    if orientation == 5:
+        return np.swapaxes(arr, 0, 1)
+    if orientation == 6:
+        return np.swapaxes(arr, 0, 1)[:, ::-1]
+    if orientation == 7:
+        return np.swapaxes(arr, 0, 1)[::-1, ::-1]
+    if orientation == 8:
+        return np.swapaxes(arr, 0, 1)[::-1, :]
+    return arr
+
+
+def _jpeg_truncated(data: bytes) -> bool:
+    # A complete JPEG ends with the EOI marker FFD9 (some writers append padding after it).
+    return data.rfind(b"\xff\xd9", max(0, len(data) - 4096)) < 0
+
+
+def _to_float(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) * np.float32(1.0 / 255.0)
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) * np.float32(1.0 / 65535.0)
+    if arr.dtype == bool:
+        return arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.floating):
+        return np.clip(arr.astype(np.float32), 0.0, 1.0)
+    if np.issubdtype(arr.dtype, np.integer):  # 32-bit integer images (Pillow mode "I")
+        info_max = 65535.0 if arr.max(initial=0) <= 65535 else float(np.iinfo(arr.dtype).max)
+        return np.clip(arr.astype(np.float32) / np.float32(info_max), 0.0, 1.0)
+    raise InputError(f"unsupported pixel type {arr.dtype}")
+
+
+def decode_image_uint(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decode to an RGB array of uint8 or uint16 (H, W, 3), EXIF orientation applied."""
+    if data.startswith(_JPEG_MAGIC) or data.startswith(_PNG_MAGIC):
+        if data.startswith(_JPEG_MAGIC) and _jpeg_truncated(data):
+            raise InputError(f"{name}: truncated or corrupt JPEG (no end-of-image marker)")
+        # OpenCV's libjpeg-turbo/libpng path is the fastest decoder here; IMREAD_COLOR converts grey,
+        # palette and CMYK to 3 channels and drops alpha; ANYDEPTH keeps 16-bit samples.
+        flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        if bgr is None:
+            raise InputError(f"{name}: corrupt or unreadable image")
+        rgb = bgr[..., ::-1]
+        if data.startswith(_JPEG_MAGIC):
+            rgb = _apply_orientation(rgb, _exif_orientation(data))
+        return np.ascontiguousarray(rgb)
+    # Everything else (TIFF incl. CMYK and 16-bit, WebP, BMP, GIF ...) goes through Pillow.
+    try:
+        with Image.open(_io.BytesIO(data)) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return _pil_to_rgb(im, name)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{name}: corrupt or unreadable image ({exc.__class__.__name__}: {exc})") from None
+
+
+def _pil_to_rgb(im: Image.Image, name: str) -> np.ndarray:
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im)
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+        if arr.dtype != np.uint16:
+            arr = np.clip(arr, 0, 65535).astype(np.uint16)
+        return arr
+    if mode == "F":
+        arr = np.asarray(im, dtype=np.float32)
+        return np.repeat((np.clip(arr, 0, 1) * 65535).astype(np.uint16)[..., None], 3, axis=2)
+    if mode in ("RGB;16", "RGB;16B"):  # pragma: no cover - rare Pillow raw modes
+        im = im.convert("RGB")
+    if mode != "RGB":
+        im = im.convert("RGB")  # handles L, LA, P, PA, RGBA, CMYK, YCbCr, LAB, 1
+    return np.asarray(im)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as float32 RGB (H, W, 3) in [0, 1], EXIF orientation applied.
+
+    Raises :class:`InputError` naming the file when it is missing, corrupt or truncated.
+    """
+    arr = decode_image_uint(_read_bytes(path), str(path))
+    return _to_float(arr)
+
+
+def read_image_uint8(path: str | os.PathLike) -> np.ndarray:
+    """Read as uint8 RGB (H, W, 3): for metric protocols defined on the 0-255 scale (16-bit is reduced)."""
+    arr = decode_image_uint(_read_bytes(path), str(path))
+    if arr.dtype == np.uint16:
+        arr = (arr.astype(np.uint32) * 255 + 32767) // 65535
+        arr = arr.astype(np.uint8)
+    return arr
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a mask as float32 (H, W) in [0, 1] (1 = foreground; soft values kept).
+
+    L and 1-bit files are used as they are; 16-bit grey is scaled by 1/65535; an RGB file must be grey
+    (equal channels) or its luminance is used; a file with a non-trivial alpha channel (any alpha < max)
+    uses the alpha channel.
+    """
+    data = _read_bytes(path)
+    try:
+        with Image.open(_io.BytesIO(data)) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            mode = im.mode
+            if mode == "P":
+                im = im.convert("RGBA")
+                mode = "RGBA"
+            if mode in ("RGBA", "LA", "PA"):
+                alpha = np.asarray(im.getchannel("A"))
+                if alpha.min() < 255:
+                    return _to_float(alpha)
+                im = im.convert("RGB" if mode == "RGBA" else "L")
+                mode = im.mode
+            if mode == "1":
+                return np.asarray(im, dtype=np.float32)
+            if mode in ("L",):
+                return _to_float(np.asarray(im))
+            if mode.startswith("I;16") or mode == "I":
+                arr = np.asarray(im)
+                return np.clip(arr.astype(np.float32) / 65535.0, 0, 1).astype(np.float32)
+            if mode == "F":
+                return np.clip(np.asarray(im, dtype=np.float32), 0, 1)
+            rgb = np.asarray(im.convert("RGB"))
+            if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+                return _to_float(np.ascontiguousarray(rgb[..., 0]))
+            return _to_float(np.asarray(im.convert("RGB").convert("L")))
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{path}: corrupt or unreadable mask ({exc.__class__.__name__}: {exc})") from None
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) after EXIF orientation, read from the header only (no pixel decode)."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = int(im.getexif().get(0x0112, 1) or 1) if im.format in ("JPEG", "TIFF", "WEBP") else 1
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except Exception as exc:
+        raise InputError(f"{path}: corrupt or unreadable image ({exc.__class__.__name__})") from None
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
+# ---------------------------------------------------------------------------------------------------
+# writing
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint8 with rounding to nearest (the inverse of reading a uint8 file)."""
+    return np.clip(np.rint(np.asarray(img, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def encode_image(img: np.ndarray, ext: str = ".jpg", *, quality: int = 95) -> bytes:
+    """Encode a float [0,1] RGB image (or a uint8 RGB array) as JPEG/PNG/WebP/TIFF bytes."""
+    arr = img if img.dtype == np.uint8 else to_uint8(img)
+    if arr.ndim == 3:
+        arr = np.ascontiguousarray(arr[..., ::-1])  # RGB -> BGR for OpenCV
+    ext = ext.lower()
+    params: list[int] = []
+    if ext in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    elif ext == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    elif ext == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
+    ok, buf = cv2.imencode(ext, arr, params)
+    if not ok:  # pragma: no cover
+        raise InputError(f"cannot encode image as {ext}")
+    return buf.tobytes()
+
+
+def write_image(path: str | os.PathLike, img: np.ndarray, *, quality: int = 95) -> None:
+    """Write an RGB image (float32 [0, 1] or uint8) atomically; the format follows the extension."""
+    ext = Path(path).suffix or ".png"
+    atomic_write_bytes(path, encode_image(img, ext, quality=quality))
+
+
+def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
+    """Write a mask (float [0,1] or bool or uint8) as an 8-bit greyscale PNG, atomically."""
+    m = np.asarray(mask)
+    if m.dtype == bool:
+        arr = m.astype(np.uint8) * 255
+    elif m.dtype == np.uint8:
+        arr = m
+    else:
+        arr = to_uint8(m)
+    if arr.ndim != 2:
+        raise ValueError(f"mask must be (H, W), got shape {arr.shape}")
+    atomic_write_bytes(path, encode_image(arr, Path(path).suffix or ".png"))
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly inside ``folder`` (sorted by name)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: folder not found")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())

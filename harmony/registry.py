@@ -1,0 +1,200 @@
+"""One generic registry for generators, methods (Harmonizers), metrics and protocols.
+
+Every registered item carries a frozen :class:`Card` saying what it is, which paper it comes from, what
+inputs it needs, its presets and weights. Methods can also come from plugins: the entry-point group
+``harmony.methods`` (each entry point resolves to a factory) or a ``package.module:attr`` spec given on
+the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Card:
+    """What a registered item is. Frozen: cards are facts, not settings.
+
+    Attributes
+    ----------
+    name: registry name (``reinhard``, ``dih_tiny``, ``fmse`` ...).
+    kind: ``generator`` | ``method`` | ``metric`` | ``protocol`` | ``model``.
+    summary: one line for ``harmony list``.
+    paper: seed file name or citation.
+    inputs: extra inputs a method needs beyond (composite, mask), e.g. ``("background",)``.
+    presets: names of presets (models).
+    weights: path and sha256 of the weights, if any (``{"path": ..., "sha256": ...}``).
+    higher_is_better, unit: metrics only.
+    keeps_background: methods only: True when the output equals the composite outside the mask
+        (checked by the conformance tests).
+    deterministic: methods only: same input -> same output.
+    learned: methods only: needs trained weights (a checkpoint).
+    low_res_only: methods only: runs at a fixed low resolution and is upsampled (SPRIH Table 1 rule).
+    notes: free text: what is implemented, what differs from the paper and why.
+    """
+
+    name: str
+    kind: str
+    summary: str = ""
+    paper: str = ""
+    inputs: tuple[str, ...] = ()
+    presets: tuple[str, ...] = ()
+    weights: Mapping[str, str] | None = None
+    higher_is_better: bool | None = None
+    unit: str = ""
+    keeps_background: bool = False
+    deterministic: bool = True
+    learned: bool = False
+    low_res_only: bool = False
+    native_size: int | None = None
+    notes: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["inputs"] = list(self.inputs)
+        d["presets"] = list(self.presets)
+        d["extra"] = dict(self.extra)
+        d["weights"] = dict(self.weights) if self.weights else None
+        return d
+
+
+@dataclass
+class _Entry:
+    factory: Callable[..., Any]
+    card: Card
+
+
+class Registry:
+    """A name -> (factory, card) map with plugin loading.
+
+    ``register(name, card=...)`` is a decorator for a factory (a class or a function returning the
+    item). ``create(name, **options)`` calls the factory. ``card(name)`` returns its card.
+    """
+
+    def __init__(self, kind: str, entry_point_group: str | None = None):
+        self.kind = kind
+        self._entries: dict[str, _Entry] = {}
+        self._entry_point_group = entry_point_group
+        self._plugins_loaded = False
+        self._lazy_modules: list[str] = []
+
+    # -- registration -------------------------------------------------------------------------
+    def register(self, name: str, factory: Callable[..., Any] | None = None, *, card: Card | None = None,
+                 replace: bool = False, **card_fields: Any):
+        if card is None:
+            card = Card(name=name, kind=self.kind, **card_fields)
+        elif card_fields:
+            card = dataclasses.replace(card, **card_fields)
+        if card.name != name:
+            card = dataclasses.replace(card, name=name)
+
+        def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._entries and not replace:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._entries[name] = _Entry(fn, card)
+            return fn
+
+        return deco(factory) if factory is not None else deco
+
+    def add_lazy_module(self, module: str) -> None:
+        """Modules imported on first lookup (they register their items when imported)."""
+        self._lazy_modules.append(module)
+
+    def _ensure_loaded(self) -> None:
+        while self._lazy_modules:
+            module = self._lazy_modules.pop(0)
+            if importlib.util.find_spec(module) is not None:
+                importlib.import_module(module)
+        if self._entry_point_group and not self._plugins_loaded:
+            self._plugins_loaded = True
+            from importlib.metadata import entry_points
+
+            for ep in entry_points(group=self._entry_point_group):
+                if ep.name in self._entries:
+                    continue
+                try:
+                    obj = ep.load()
+                except Exception as exc:  # a broken plugin must not break the toolkit
+                    import warnings
+
+                    warnings.warn(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}")
+                    continue
+                self._register_object(ep.name, obj, source=f"entry point {ep.value}")
+
+    def _register_object(self, name: str, obj: Any, source: str) -> None:
+        card = getattr(obj, "card", None)
+        if not isinstance(card, Card):
+            card = Card(name=name, kind=self.kind, summary=f"plugin ({source})", notes=source)
+        factory = obj if inspect.isclass(obj) or getattr(obj, "is_factory", False) else (lambda _o=obj, **kw: _o)
+        self._entries[name] = _Entry(factory, dataclasses.replace(card, name=name))
+
+    # -- lookup -------------------------------------------------------------------------------
+    def resolve_spec(self, spec: str) -> str:
+        """Accept a registered name or a ``package.module:attr`` spec; return the registered name."""
+        self._ensure_loaded()
+        if spec in self._entries:
+            return spec
+        if ":" in spec:
+            module_name, _, attr = spec.partition(":")
+            try:
+                module = importlib.import_module(module_name)
+                obj = getattr(module, attr)
+            except (ImportError, AttributeError) as exc:
+                raise InputError(f"cannot load {self.kind} {spec!r}: {exc}") from None
+            self._register_object(spec, obj, source=spec)
+            return spec
+        raise InputError(f"unknown {self.kind} {spec!r}; valid names: {', '.join(self.names())}")
+
+    def create(self, name: str, **options: Any) -> Any:
+        name = self.resolve_spec(name)
+        return self._entries[name].factory(**options)
+
+    def card(self, name: str) -> Card:
+        name = self.resolve_spec(name)
+        return self._entries[name].card
+
+    def factory(self, name: str) -> Callable[..., Any]:
+        return self._entries[self.resolve_spec(name)].factory
+
+    def names(self) -> list[str]:
+        self._ensure_loaded()
+        return sorted(self._entries)
+
+    def cards(self) -> list[Card]:
+        self._ensure_loaded()
+        return [self._entries[n].card for n in sorted(self._entries)]
+
+    def __contains__(self, name: str) -> bool:
+        self._ensure_loaded()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        self._ensure_loaded()
+        return len(self._entries)
+
+
+GENERATORS = Registry("generator")
+METHODS = Registry("method", entry_point_group="harmony.methods")
+METRICS = Registry("metric")
+PROTOCOLS = Registry("protocol")
+
+# Modules that register items when imported. Imported on first lookup so `import harmony` stays light
+# (torch is imported only by the model modules, and only when a model is looked up).
+for _module in ("harmony.baselines", "harmony.models"):
+    METHODS.add_lazy_module(_module)
+for _module in ("harmony.benchmark.metrics", ):
+    METRICS.add_lazy_module(_module)
+    PROTOCOLS.add_lazy_module(_module)
+for _module in ("harmony.datagen", ):
+    GENERATORS.add_lazy_module(_module)
