@@ -20,3 +20,7 @@ class ItemError(RuntimeError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class MissingWeightsError(InputError):
+    """A learned method has no checkpoint (the benchmark shows a row saying so instead of dropping it)."""

@@ -54,3 +54,9 @@ def run_cli(args: list[str]):
         except SystemExit as exc:  # main() exits with the command's code
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return code, buf.getvalue()
+
+
+@pytest.fixture
+def cli():
+    """``code, output = cli([...])``: the harmony CLI run in-process."""
+    return run_cli
