@@ -1,0 +1,301 @@
+"""`harmony bt-score`: Bradley-Terry scores of pairwise user-study votes (REFERENCE.md section 7)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ._common import UserError, echo_summary
+
+OUTPUT_FILES = ["scores.csv", "scores.json", "scores.md", "scores.tex", "win_matrix.csv", "pairwise_prob.csv",
+                "raters.csv", "per_image_scores.csv", "scores.png", "summary.txt"]
+CSV_COLUMNS = ["method", "votes", "wins", "preference", "win_rate", "score", "se", "ci_low", "ci_high", "rank",
+               "group"]
+
+
+def parse_strengths(value: str) -> dict[str, float]:
+    """``name=value,name=value`` or a CSV file with columns method,strength (natural-log strengths)."""
+    if os.path.isfile(value):
+        try:
+            df = pd.read_csv(value, encoding="utf-8")
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise InputError(f"{value}: unreadable strengths CSV ({exc.__class__.__name__})") from None
+        cols = {c.strip().lower(): c for c in df.columns}
+        if "method" not in cols or "strength" not in cols:
+            raise InputError(f"{value}: expected columns method,strength")
+        return {str(k): float(v) for k, v in zip(df[cols["method"]], df[cols["strength"]])}
+    out = {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise InputError(f"strengths: expected name=value pairs separated by commas, got {part!r}")
+        k, v = part.split("=", 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise InputError(f"strengths: {v.strip()!r} is not a number (for {k.strip()!r})") from None
+    if len(out) < 2:
+        raise InputError("strengths: need at least two methods")
+    return out
+
+
+def _fmt(x, nd=3):
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    return f"{x:.{nd}f}"
+
+
+def _display_rows(table: pd.DataFrame, scale: str) -> tuple[list[str], list[list[str]]]:
+    nd = 4 if scale == "sum1" else 3
+    head = ["method", "votes", "wins", "pref %", "win rate", "score", "95% CI" if True else "", "rank", "group"]
+    if "truth" in table:
+        head.insert(6, "true")
+    rows = []
+    for r in table.itertuples(index=False):
+        wins = r.wins if float(r.wins) != int(r.wins) else int(r.wins)
+        row = [r.method, _fmt(int(r.votes)), str(wins), f"{100 * r.preference:.2f}", _fmt(r.win_rate),
+               _fmt(r.score, nd), f"[{_fmt(r.ci_low, nd)}, {_fmt(r.ci_high, nd)}]",
+               "-" if not math.isfinite(r.rank) else str(int(r.rank)), r.group]
+        if "truth" in table:
+            row.insert(6, _fmt(r.truth, nd))
+        rows.append(row)
+    return head, rows
+
+
+def format_text(table: pd.DataFrame, scale: str) -> str:
+    head, rows = _display_rows(table, scale)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def format_markdown(table: pd.DataFrame, scale: str, caption: str) -> str:
+    head, rows = _display_rows(table, scale)
+    out = [f"<!-- {caption} -->", "| " + " | ".join(head) + " |",
+           "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def format_latex(table: pd.DataFrame, scale: str, caption: str) -> str:
+    head, rows = _display_rows(table, scale)
+    esc = lambda s: s.replace("\\", r"\textbackslash{}").replace("&", r"\&").replace("%", r"\%").replace("_", r"\_").replace("#", r"\#")  # noqa: E731
+    out = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l" + "r" * (len(head) - 1) + "}", r"\toprule",
+           " & ".join(esc(h) for h in head) + r" \\", r"\midrule"]
+    out += [" & ".join(esc(c) for c in r) + r" \\" for r in rows]
+    out += [r"\bottomrule", r"\end{tabular}", r"\caption{" + esc(caption) + "}", r"\end{table}"]
+    return "\n".join(out) + "\n"
+
+
+def plot_png(table: pd.DataFrame, scale: str, title: str) -> bytes:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = table.iloc[::-1]
+    y = np.arange(len(t))
+    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(t) + 1.4), dpi=110)
+    lo = (t["score"] - t["ci_low"]).to_numpy(float)
+    hi = (t["ci_high"] - t["score"]).to_numpy(float)
+    err = np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)])
+    ax.errorbar(t["score"], y, xerr=err, fmt="o", color="C0", capsize=3, label="estimate and interval")
+    if "truth" in t:
+        ax.plot(t["truth"], y, "x", color="C3", label="true strength")
+        ax.legend(loc="best", fontsize=8)
+    ax.set_yticks(y, t["method"])
+    ax.set_xlabel({"sum1": "B-T score (sums to 1)", "centered": "B-T log-strength (mean 0)"}.get(
+        scale, f"B-T log-strength ({scale})"))
+    ax.set_title(title.replace("; ", "\n"), fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def summary_lines(res, elapsed: float) -> list[str]:
+    s = res.settings
+    lines = [f"votes: {s['votes_used']} used of {s['votes_read']} read ({s['format']} format"
+             + (f", {s['unanswered']} unanswered tasks skipped" if s["unanswered"] else "")
+             + (f", {s['sentinel_rows']} sentinel rows" if s["sentinel_rows"] else "") + ")",
+             f"methods: {len(s['methods'])}; pool {s['pool']}; scale {s['scale']}; ties {s['ties']}; "
+             f"alpha {s['alpha']}; engine {s['engine']}",
+             f"intervals: {s['ci']:.0%} {s['ci_method']}"]
+    if res.raters is not None:
+        n = len(res.raters)
+        lines.append(f"raters: {n}, excluded {len(res.excluded_raters)} below sentinel accuracy "
+                     f"{s['min_sentinel_accuracy']}" + (f": {', '.join(res.excluded_raters[:10])}"
+                                                         + (" ..." if len(res.excluded_raters) > 10 else "")
+                                                         if res.excluded_raters else ""))
+        biased = res.raters[(res.raters["left_p"] < 0.01)]
+        if len(biased):
+            lines.append(f"left/right bias (binomial p < 0.01): {len(biased)} raters")
+    lines.append(("connectivity: " + res.connectivity.message))
+    rt = res.range_test
+    lines.append(f"range test (Lai et al., alpha {rt['alpha']}): W = {rt['W']:.3f}, S = {rt['S']}, "
+                 f"R = {rt['R']} wins; methods sharing a group letter do not differ")
+    lines.append(f"Kendall's u = {res.kendall_u:.4f}" if math.isfinite(res.kendall_u) else "Kendall's u: n/a")
+    lines += [f"note: {n}" for n in res.notes]
+    lines.append(f"time: {elapsed:.2f} s")
+    return lines
+
+
+def write_outputs(res, out: Path, *, overwrite: bool, caption: str, summary: str) -> list[str]:
+    """Write every output file atomically into ``out``; refuse to replace existing ones without overwrite."""
+    from ..io import atomic_write_bytes, atomic_write_text
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out: {out} exists and is not a folder")
+    clash = [f for f in OUTPUT_FILES if (out / f).exists()]
+    if clash and not overwrite:
+        raise InputError(f"--out: {out} already has {', '.join(clash[:3])}; pass --overwrite to replace them")
+    out.mkdir(parents=True, exist_ok=True)
+    t = res.table
+    scale = res.settings["scale"]
+    cols = CSV_COLUMNS + (["truth"] if "truth" in t else [])
+    written = []
+
+    def put(name, text):
+        atomic_write_text(out / name, text)
+        written.append(name)
+
+    put("scores.csv", t[cols].to_csv(index=False, float_format="%.10g"))
+    put("scores.json", json.dumps(res.as_dict(), indent=2, default=_json_default) + "\n")
+    put("scores.md", format_markdown(t, scale, caption))
+    put("scores.tex", format_latex(t, scale, caption))
+    put("win_matrix.csv", res.win_matrix.to_csv(index_label="winner \\ loser", float_format="%.10g"))
+    put("pairwise_prob.csv", res.pairwise_prob.to_csv(index_label="P(row better than column)",
+                                                       float_format="%.4f"))
+    if res.raters is not None:
+        put("raters.csv", res.raters.to_csv(index=False, float_format="%.10g"))
+    if res.per_image is not None:
+        pi = pd.DataFrame(res.per_image, columns=res.settings["methods"], index=res.image_ids)
+        put("per_image_scores.csv", pi.to_csv(index_label="image_id", float_format="%.10g"))
+    atomic_write_bytes(out / "scores.png", plot_png(t, scale, caption))
+    written.append("scores.png")
+    put("summary.txt", summary + "\n")
+    return written
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.bool_):
+        return bool(o)
+    return str(o)
+
+
+@click.command("bt-score", context_settings={"max_content_width": 100})
+@click.argument("votes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["auto", "canonical", "lai", "crowdkit", "arena"]),
+              default="auto", show_default=True, help="Vote-log layout (auto = detect from the header).")
+@click.option("--method-names", type=click.Path(dir_okay=False), default=None,
+              help="Lai format: file whose line k names method id k (e.g. method.txt).")
+@click.option("--pool", type=click.Choice(["global", "per-image"]), default="global", show_default=True,
+              help="One fit of all votes, or Lai et al.: a fit per image, centred, averaged.")
+@click.option("--scale", default="centered", show_default=True, metavar="centered|sum1|ref:NAME",
+              help="Log-strengths with mean 0; exp(s)/sum exp(s) (SPRIH Table 3); or NAME fixed at 0.")
+@click.option("--ties", type=click.Choice(["half", "drop"]), default="half", show_default=True,
+              help="A tie counts 0.5 win for each side, or is dropped.")
+@click.option("--alpha", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="choix regularisation; 0 refuses a graph that is not strongly connected (try 0.01).")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap replicates for intervals (0 = Hessian / normal intervals).")
+@click.option("--by", type=click.Choice(["rater", "vote", "image"]), default=None,
+              help="Resampling unit [default: rater when rater ids exist, else vote; image for per-image].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--ci", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Interval coverage.")
+@click.option("--sentinel-method", default=None, metavar="NAME",
+              help="Rows comparing NAME are sentinels and NAME is the right answer (e.g. real).")
+@click.option("--min-sentinel-accuracy", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+              help="Raters below this sentinel accuracy are excluded (raters without sentinels are kept).")
+@click.option("--range-alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01,
+              show_default=True, help="Level of Lai et al.'s range test on total wins.")
+@click.option("--truth", default=None, metavar="NAME=S,...|CSV",
+              help="Known log-strengths (simulations): shown beside the estimates in the chosen scale.")
+@click.option("--lai-original-stop", is_flag=True,
+              help="Per-image pool: stop Lai's iteration at the first NaN change, as their MATLAB code.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write scores.csv/.json/.md/.tex, win_matrix.csv, pairwise_prob.csv, raters.csv, scores.png.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files in --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the text table.")
+def bt_score(votes, fmt, method_names, pool, scale, ties, alpha, n_boot, by, seed, ci, sentinel_method,
+             min_sentinel_accuracy, range_alpha, truth, lai_original_stop, out_dir, overwrite, as_json):
+    """Bradley-Terry scores of pairwise (2AFC) user-study votes.
+
+    VOTES is one or more CSV files: canonical (rater_id,image_id,method_a,method_b,choice with choice
+    a|b|tie, optional is_sentinel,position,timestamp,correct), Lai et al. (Image ID,Method 1,Method 2,
+    Result), crowd-kit (worker,left,right,label) or arena (model_a,model_b,winner). The fit is choix's
+    ilsr_pairwise_dense on the win-count matrix; the table has votes, wins, preference (% of all votes,
+    as RCL Table V), win rate, score, interval, rank and the range-test group.
+
+    \b
+    Examples:
+      harmony bt-score votes.csv
+      harmony bt-score votes.csv --scale sum1 --sentinel-method real --out scores/
+      harmony bt-score lai2016/votes_real_balance_all.csv --method-names lai2016/method.txt \\
+          --pool per-image --out lai/
+      harmony bt-score votes.csv --scale ref:composite --bootstrap 2000 --by rater --seed 1
+      harmony bt-score battles.csv --format arena --alpha 0.01
+    """
+    from ..benchmark import bt, userstudy
+
+    t0 = time.perf_counter()
+    try:
+        names = userstudy.read_method_names(method_names) if method_names else None
+        log = userstudy.load_votes(list(votes), fmt=None if fmt == "auto" else fmt, method_names=names)
+        if log.format == "lai" and names is None:
+            click.echo("note: Lai format without --method-names: methods are named by their ids", err=True)
+        res = bt.score_votes(log, pool=pool, scale=scale, ties=ties, alpha=alpha, n_boot=n_boot, by=by,
+                             seed=seed, ci=ci, sentinel_method=sentinel_method,
+                             min_sentinel_accuracy=min_sentinel_accuracy, range_alpha=range_alpha,
+                             lai_original_stop=lai_original_stop)
+        if truth:
+            true = parse_strengths(truth)
+            kind, ref = bt.parse_scale(scale, res.settings["methods"])
+            ms = res.settings["methods"]
+            missing = [m for m in ms if m not in true]
+            if missing:
+                raise InputError(f"--truth: no strength for {', '.join(missing)}")
+            tv = bt.to_scale(np.array([true[m] for m in ms]), kind, ref)
+            res.table["truth"] = res.table["method"].map(dict(zip(ms, tv)))
+            res.settings["truth"] = true
+    except InputError as exc:
+        raise UserError(str(exc).splitlines()[0]) from None
+    elapsed = time.perf_counter() - t0
+    caption = (f"Bradley-Terry scores ({res.settings['scale']}, pool {res.settings['pool']}); "
+               f"{res.settings['ci']:.0%} {res.settings['ci_method']}")
+    lines = summary_lines(res, elapsed)
+    text = format_text(res.table, res.settings["scale"])
+    if as_json:
+        click.echo(json.dumps(res.as_dict(), indent=2, default=_json_default))
+    else:
+        click.echo(text)
+    if out_dir:
+        try:
+            written = write_outputs(res, Path(out_dir), overwrite=overwrite, caption=caption,
+                                    summary=text + "\n\n" + "\n".join(lines))
+        except InputError as exc:
+            raise UserError(str(exc).splitlines()[0]) from None
+        lines.append(f"outputs: {out_dir}/ ({', '.join(written)})")
+    if not as_json:
+        echo_summary("bt-score summary", lines)
