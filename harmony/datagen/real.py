@@ -1,0 +1,603 @@
+"""Real composites on inpainted backgrounds: SPRIH stream 2 (seed 001, section 3.2, Eqs. 5-6).
+
+From a set of photos with one foreground mask each (a COCO annotation file or a mask folder):
+
+1. **Backgrounds** (one unit per source ``i``): dilate ``M_i`` by ``--dilate`` px (30 in the paper),
+   inpaint that hole (:mod:`harmony.datagen.inpaint`: LaMa through simple-lama-inpainting, or OpenCV),
+   keep the known background bit-exact, cache it on disk, and write ``backgrounds/<p><i>.jpg`` and the
+   discriminator's "real" class ``F_i*M_i + inpaint(B_i)*(1-M_i)`` (Eq. 6) as ``real_class/<p><i>.jpg``
+   with its mask ``real_class/<p><i>.png``.
+2. **Pairs** (one unit per ordered pair ``(i, j)``, ``--pairs N`` drawn without repeats): foreground
+   ``j`` is scaled/rotated/translated by the bounded grid search of :mod:`harmony.datagen.placement` to be
+   maximally contained in the bounding box of foreground ``i``, and pasted:
+   ``C_ij = F_j*M_j' + inpaint(B_i)*(1-M_j')`` (Eq. 5).
+
+Layout (subset ``HRealComposite``, prefix ``r``, no ``real_images/``): with source names
+``<imageId>-<fgId>``::
+
+    composite_images/r<imgI>-<fgI>_<imgJ>-<fgJ>_1.jpg   C_ij
+    masks/r<imgI>-<fgI>_<imgJ>-<fgJ>.png                M_j' (binary)
+    backgrounds/r<imgI>-<fgI>.jpg                       inpaint(B_i)
+    real_class/r<imgI>-<fgI>.jpg  (+ .png mask M_i)     Eq. (6)
+
+The iHarmony4 string rule maps a composite to ``r<imgI>-<fgI>.jpg``, the name of its background and of
+its real-class image. ``manifest.csv`` adds the columns ``background``, ``real_class``,
+``real_class_mask``, ``inpainter``, ``dilate``, ``transform`` (scale, angle, offset, containment, 2x3
+matrix from foreground-source pixels to background pixels), ``containment``, categories and ids of
+both sides, and ``bg_cache`` (hit/miss).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import __version__
+from .. import io as hio
+from ..dataset import SUBSETS, DatasetWriter, SubsetLayout, safe_id, split_for
+from ..errors import InputError, ItemError
+from ..imageops import bbox, fg_ratio
+from ..parallel import unit_rng
+from ..registry import GENERATORS, Card
+from . import inpaint as ip
+from .placement import PlacementGrid, paste, place
+from .runner import run_units
+
+SUBSET = "HRealComposite"
+PREFIX = SUBSETS[SUBSET]
+EXTRA_DIRS = ("backgrounds", "real_class")
+EXTRA_COLUMNS = ("background", "real_class", "real_class_mask", "inpainter", "dilate", "transform",
+                 "containment", "scale", "angle", "background_category", "foreground_category",
+                 "background_image", "foreground_image", "bg_cache")
+
+
+# --- sources -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Source:
+    """One photo with one foreground: the image file and either a mask file or a COCO segmentation."""
+
+    image_id: str
+    fg_id: str
+    image: str
+    category: str = ""
+    mask_path: str | None = None
+    segmentation: Any = None          # COCO polygon list or RLE dict
+    coco_size: tuple[int, int] | None = None  # (height, width) of the COCO image record
+
+    @property
+    def name(self) -> str:
+        return f"{self.image_id}-{self.fg_id}"
+
+
+def load_source_mask(src: Source, shape: tuple[int, int]) -> np.ndarray:
+    """The source's binary mask as float32 (H, W), checked against the image shape."""
+    if src.mask_path is not None:
+        m = hio.read_mask(src.mask_path)
+    else:
+        from .coco import decode_segmentation
+
+        h, w = src.coco_size or shape
+        try:
+            m = decode_segmentation(src.segmentation, h, w).astype(np.float32)
+        except InputError as exc:
+            raise ItemError("bad segmentation", str(exc)) from None
+        except Exception as exc:
+            raise ItemError("bad segmentation", f"{exc.__class__.__name__}: {exc}") from None
+    if m.shape != tuple(shape):
+        raise ItemError("mask size differs from image",
+                        f"mask {m.shape[1]}x{m.shape[0]} vs image {shape[1]}x{shape[0]}")
+    return (m > 0.5).astype(np.float32)
+
+
+def sources_from_coco(images: str | os.PathLike, annotations: str | os.PathLike, *,
+                      min_fg_ratio: float = 0.01, max_fg_ratio: float = 0.8,
+                      categories: Sequence[str] | None = None) -> tuple[list[Source], list[tuple[str, str]]]:
+    """One source per image: its largest non-crowd instance with a foreground ratio in range.
+
+    Returns (sources, skipped) where ``skipped`` lists (image, reason) for images left out.
+    """
+    from .coco import load_annotations  # validated COCO instances JSON (one-line InputError otherwise)
+
+    if not Path(images).is_dir():
+        raise InputError(f"{images}: image folder not found")
+    data = load_annotations(annotations)
+    cat_names = {c["id"]: str(c.get("name", c["id"])) for c in data["categories"]}
+    anns_of: dict[Any, list[dict]] = {}
+    for ann in data["annotations"]:
+        anns_of.setdefault(ann["image_id"], []).append(ann)
+    wanted = set(categories) if categories else None
+    out: list[Source] = []
+    skipped: list[tuple[str, str]] = []
+    for rec in sorted(data["images"], key=lambda r: (str(type(r["id"])), r["id"])):
+        img_id = rec["id"]
+        h, w = int(rec["height"]), int(rec["width"])
+        best = None
+        for ann in anns_of.get(img_id, []):
+            if ann.get("iscrowd", 0):
+                continue
+            name = cat_names.get(ann.get("category_id"), "")
+            if wanted is not None and name not in wanted:
+                continue
+            area = float(ann.get("area") or 0.0)
+            ratio = area / float(h * w)
+            if not (min_fg_ratio <= ratio <= max_fg_ratio):
+                continue
+            if best is None or area > float(best.get("area") or 0.0):
+                best = ann
+        fname = rec.get("file_name", "")
+        if best is None:
+            skipped.append((fname or str(img_id), "no non-crowd instance with a foreground ratio in "
+                            f"[{min_fg_ratio}, {max_fg_ratio}]"))
+            continue
+        out.append(Source(safe_id(img_id), safe_id(best["id"]), str(Path(images) / fname),
+                          cat_names.get(best.get("category_id"), ""), None, best.get("segmentation"),
+                          (h, w)))
+    return out, skipped
+
+
+def sources_from_folder(images: str | os.PathLike, masks: str | os.PathLike
+                        ) -> tuple[list[Source], list[tuple[str, str]]]:
+    """Masks named ``<stem>_<fg>.png`` in ``masks`` for images ``<stem>.<ext>`` in ``images``.
+
+    The last underscore separates the image stem from the foreground id. An optional
+    ``<masks>/categories.csv`` (header ``mask,category``) gives each mask file a category.
+    """
+    img_dir, mask_dir = Path(images), Path(masks)
+    if not img_dir.is_dir():
+        raise InputError(f"{img_dir}: image folder not found")
+    if not mask_dir.is_dir():
+        raise InputError(f"{mask_dir}: mask folder not found")
+    by_stem: dict[str, Path] = {}
+    for p in hio.list_images(img_dir):
+        by_stem.setdefault(p.stem, p)
+    cats: dict[str, str] = {}
+    cat_file = mask_dir / "categories.csv"
+    if cat_file.is_file():
+        import csv
+
+        with open(cat_file, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or not {"mask", "category"} <= set(reader.fieldnames):
+                raise InputError(f"{cat_file}: expected a header with the columns mask,category")
+            for row in reader:
+                cats[row["mask"]] = row["category"]
+    out: list[Source] = []
+    skipped: list[tuple[str, str]] = []
+    for mp in hio.list_images(mask_dir):
+        stem, sep, fg = mp.stem.rpartition("_")
+        if not sep or not stem or not fg:
+            skipped.append((mp.name, "mask name is not <image stem>_<fg id>.png"))
+            continue
+        img = by_stem.get(stem)
+        if img is None:
+            skipped.append((mp.name, f"no image {stem}.* in {img_dir}"))
+            continue
+        out.append(Source(safe_id(stem), safe_id(fg), str(img), cats.get(mp.name, ""), str(mp)))
+    names = [s.name for s in out]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})[0]
+        raise InputError(f"{mask_dir}: two masks map to the same source name {dup!r} (ids are made file-name "
+                         "safe by replacing _ and path characters with -); rename one")
+    return out, skipped
+
+
+# --- units ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BackgroundUnit:
+    key: str
+    source: Source
+    dilate: int
+    inpainter: str
+    cache: str
+    device: str
+    lama_model: str | None
+
+
+@dataclass(frozen=True)
+class PairUnit:
+    key: str
+    bg: Source
+    fg: Source
+    bg_cache_key: str
+    box: tuple[int, int, int, int]
+    fg_mask_rle: dict
+    dilate: int
+    inpainter: str
+    cache: str
+    device: str
+    lama_model: str | None
+    grid: PlacementGrid
+    min_containment: float
+    split: str
+    seed: int
+
+
+def _file_name(src_bg: Source, src_fg: Source | None = None, ext: str = ".jpg") -> str:
+    if src_fg is None:
+        return f"{PREFIX}{src_bg.name}{ext}"
+    return f"{PREFIX}{src_bg.name}_{src_fg.name}"
+
+
+def _read_source(src: Source) -> tuple[np.ndarray, np.ndarray, bytes]:
+    image = hio.read_image(src.image)
+    try:
+        with open(src.image, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:  # pragma: no cover - read_image succeeded a moment ago
+        raise InputError(f"{src.image}: cannot read ({exc})") from None
+    mask = load_source_mask(src, image.shape[:2])
+    return image, mask, data
+
+
+def _background(src: Source, dilate: int, inpainter: str, cache_dir: str, device: str, lama_model: str | None,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, bool]:
+    """(image, mask, inpainted background, cache key, cache hit) of a source; ItemError for bad input."""
+    with _lama_model_env(lama_model):
+        image, mask, data = _read_source(src)
+        if not (mask > 0.5).any():
+            raise ItemError("empty mask", src.name)
+        hole = ip.hole_mask(mask, dilate)
+        if (hole > 0.5).all():
+            raise ItemError("dilated mask covers the whole image", f"{src.name} (nothing left to inpaint from)")
+        cache = ip.BackgroundCache(cache_dir)
+        key = cache.key(data, mask, dilate, inpainter)
+        bg, hit = cache.get_or_compute(key, lambda: ip.inpaint(image, hole, inpainter, device=device))
+        if bg.shape != image.shape:  # a cache entry from another file with the same key cannot happen; be safe
+            bg = ip.inpaint(image, hole, inpainter, device=device)
+            cache.put(key, bg)
+            hit = False
+        return image, mask, bg, key, hit
+
+
+@contextlib.contextmanager
+def _lama_model_env(path: str | None):
+    if path is None:
+        yield
+        return
+    old = os.environ.get("LAMA_MODEL")
+    os.environ["LAMA_MODEL"] = path
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("LAMA_MODEL", None)
+        else:
+            os.environ["LAMA_MODEL"] = old
+
+
+def work_background(unit: BackgroundUnit, layout: SubsetLayout) -> dict:
+    """Inpaint (or fetch from the cache) one source's background; write it and its real-class image."""
+    src = unit.source
+    try:
+        image, mask, bg, key, hit = _background(src, unit.dilate, unit.inpainter, unit.cache, unit.device,
+                                                unit.lama_model)
+    except (InputError, ItemError) as exc:
+        reason = getattr(exc, "reason", None) or str(exc)
+        return {"rows": [], "skipped": [{"item": src.image if src.mask_path is None else src.mask_path,
+                                         "reason": _short_reason(reason)}], "source_ok": False}
+    name = _file_name(src)
+    layout.write_extra("backgrounds", name, bg)
+    layout.write_extra("real_class", name, ip.real_class(image, mask, bg))
+    hio.write_mask(layout.extra_path("real_class", name[:-4] + ".png"), mask > 0.5)
+    box = bbox(mask)
+    return {"rows": [], "source_ok": True, "source": asdict(src), "cache_key": key, "cache_hit": hit,
+            "box": list(box), "shape": list(image.shape[:2]), "fg_ratio": fg_ratio(mask),
+            "mask_rle": encode_mask(mask)}
+
+
+def encode_mask(mask: np.ndarray) -> dict:
+    """A binary mask as compressed COCO RLE (``{"size": [h, w], "counts": str}``), small enough to travel
+    with every pair unit so that pairs do not decode the foreground's mask file again."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray((mask > 0.5).astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def decode_mask(rle: dict) -> np.ndarray:
+    from pycocotools import mask as mask_utils
+
+    m = mask_utils.decode({"size": list(rle["size"]), "counts": rle["counts"].encode("ascii")})
+    return m.astype(np.float32)
+
+
+def _short_reason(reason: str) -> str:
+    """Group reasons in the summary: drop the file-specific detail after the first ': ' of file errors."""
+    text = str(reason).splitlines()[0]
+    for marker in ("file not found", "corrupt", "truncated", "unreadable"):
+        if marker in text:
+            return text.split(": ", 1)[-1] if ": " in text else text
+    return text
+
+
+def work_pair(unit: PairUnit, layout: SubsetLayout) -> dict:
+    """Place foreground j on inpaint(B_i) and write C_ij and M_j' (Eq. 5)."""
+    item = f"{unit.bg.name} <- {unit.fg.name}"
+    try:
+        with _lama_model_env(unit.lama_model):
+            cache = ip.BackgroundCache(unit.cache)
+            # uint8 end to end (cache -> paste -> JPEG): exact, and no float round trips per pair.
+            bg = cache.get_uint8(unit.bg_cache_key)
+            hit = bg is not None
+            if bg is None:  # the cache was cleared since the background pass: recompute (and re-cache)
+                _img, _m, bgf, _key, hit = _background(unit.bg, unit.dilate, unit.inpainter, unit.cache,
+                                                       unit.device, unit.lama_model)
+                bg = hio.to_uint8(bgf)
+        image_j = hio.read_image_uint8(unit.fg.image)
+        mask_j = decode_mask(unit.fg_mask_rle)
+        if mask_j.shape != image_j.shape[:2]:  # the file changed since the background pass
+            mask_j = load_source_mask(unit.fg, image_j.shape[:2])
+    except (InputError, ItemError) as exc:
+        reason = getattr(exc, "reason", None) or str(exc)
+        return {"rows": [], "skipped": [{"item": item, "reason": _short_reason(reason)}]}
+    if not (mask_j > 0.5).any():
+        return {"rows": [], "skipped": [{"item": item, "reason": "empty mask"}]}
+    p = place(mask_j, unit.box, bg.shape[:2], grid=unit.grid)
+    if p is None:
+        return {"rows": [], "skipped": [{"item": item, "reason": "foreground does not fit the background image "
+                                         f"at any scale >= {unit.grid.min_scale}"}]}
+    if p.containment < unit.min_containment:
+        return {"rows": [], "skipped": [{"item": item, "reason": "foreground larger than the target box "
+                                         f"(containment < {unit.min_containment} down to scale "
+                                         f"{unit.grid.min_scale})"}]}
+    comp, mask = paste(bg, image_j, p)
+    base = _file_name(unit.bg, unit.fg)
+    cname, mname = f"{base}_1.jpg", f"{base}.png"
+    layout.write_composite(cname, comp)
+    hio.write_mask(layout.mask_path(mname), mask.view(np.uint8) * np.uint8(255))  # = layout.write_mask, 0/255
+    bg_name = _file_name(unit.bg)
+    row = {
+        "composite": cname, "mask": f"masks/{mname}", "real": "", "subset": layout.subset, "split": unit.split,
+        "source_image_id": unit.bg.image_id, "source_annotation_id": unit.bg.fg_id,
+        "reference_image_id": unit.fg.image_id, "reference_annotation_id": unit.fg.fg_id,
+        "method": "real-composite", "params": {"dilate": unit.dilate, "inpainter": unit.inpainter,
+                                               "grid": asdict(unit.grid), "min_containment": unit.min_containment},
+        "fg_ratio": float(p.mask_crop.sum()) / float(mask.size), "seed": unit.seed, "tool_version": __version__, "unit": unit.key,
+        "synthetic": 0,
+        "background": f"backgrounds/{bg_name}", "real_class": f"real_class/{bg_name}",
+        "real_class_mask": f"real_class/{bg_name[:-4]}.png", "inpainter": unit.inpainter, "dilate": unit.dilate,
+        "transform": json.dumps(p.transform(), sort_keys=True, separators=(",", ":")),
+        "containment": p.containment, "scale": p.scale, "angle": p.angle,
+        "background_category": unit.bg.category, "foreground_category": unit.fg.category,
+        "background_image": unit.bg.image, "foreground_image": unit.fg.image, "bg_cache": "hit" if hit else "miss",
+    }
+    return {"rows": [row]}
+
+
+# --- pairs ---------------------------------------------------------------------------------------------
+
+def sample_pairs(groups: dict[Any, list[int]], image_of: Sequence[str], n: int, rng: np.random.Generator
+                 ) -> tuple[list[tuple[int, int]], int]:
+    """``n`` distinct ordered pairs (i, j), i and j in the same group and from different images.
+
+    Returns (pairs, number of candidates, or -1 when too many to count exactly). Small candidate sets are
+    enumerated and shuffled; large ones are sampled by rejection (group chosen in proportion to its
+    number of ordered pairs), never repeating a pair.
+    """
+    sizes = {g: len(v) for g, v in groups.items()}
+    approx = sum(s * (s - 1) for s in sizes.values())
+    if approx <= 2_000_000:
+        cands = [(i, j) for g in sorted(groups, key=str) for i in groups[g] for j in groups[g]
+                 if i != j and image_of[i] != image_of[j]]
+        order = rng.permutation(len(cands))
+        return [cands[k] for k in order[:n]], len(cands)
+    keys = [g for g in sorted(groups, key=str) if sizes[g] > 1]
+    weights = np.array([sizes[g] * (sizes[g] - 1) for g in keys], float)
+    weights /= weights.sum()
+    seen: set[tuple[int, int]] = set()
+    out: list[tuple[int, int]] = []
+    tries = 0
+    while len(out) < n and tries < 50 * n + 1000:
+        tries += 1
+        g = keys[int(rng.choice(len(keys), p=weights))]
+        members = groups[g]
+        i, j = members[int(rng.integers(len(members)))], members[int(rng.integers(len(members)))]
+        if i == j or image_of[i] == image_of[j] or (i, j) in seen:
+            continue
+        seen.add((i, j))
+        out.append((i, j))
+    return out, -1
+
+
+# --- the generator ---------------------------------------------------------------------------------------
+
+@dataclass
+class RealSummary:
+    out: str
+    inpainter: str
+    inpainter_note: str
+    sources: int = 0
+    sources_ok: int = 0
+    inpainted_now: int = 0
+    from_cache: int = 0
+    pairs_requested: int = 0
+    pairs_candidates: int = 0
+    pairs_sampled: int = 0
+    composites: int = 0
+    train: int = 0
+    test: int = 0
+    seconds_backgrounds: float = 0.0
+    seconds_pairs: float = 0.0
+    resumed_units: int = 0
+    failed: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"{SUBSET}: {self.composites} composites ({self.train} train / {self.test} test) in {self.out}",
+               f"inpainter: {self.inpainter} ({self.inpainter_note})",
+               f"backgrounds: {self.sources_ok} of {self.sources} sources ready; inpainted now {self.inpainted_now}, "
+               f"from cache {self.from_cache} ({self.seconds_backgrounds:.1f} s)",
+               f"pairs: {self.pairs_sampled} sampled of {self.pairs_requested} requested "
+               f"({self.pairs_candidates if self.pairs_candidates >= 0 else 'many'} candidates); "
+               f"composites written in {self.seconds_pairs:.1f} s"]
+        if self.resumed_units:
+            out.append(f"resumed: {self.resumed_units} units were already done")
+        if self.skipped:
+            reasons: dict[str, int] = {}
+            for _item, reason in self.skipped:
+                reasons[reason] = reasons.get(reason, 0) + 1
+            out.append("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
+            for item, reason in self.skipped[:10]:
+                out.append(f"  - {item}: {reason}")
+            if len(self.skipped) > 10:
+                out.append(f"  ... and {len(self.skipped) - 10} more (see the unit records)")
+        for key, err in self.failed[:20]:
+            out.append(f"  FAILED {key}: {err}")
+        out += self.notes
+        return out
+
+
+def generate(out: str | os.PathLike, *, images: str | os.PathLike | None = None,
+             annotations: str | os.PathLike | None = None, masks: str | os.PathLike | None = None,
+             dilate: int = 30, inpainter: str = "auto", pairs: int | None = None, same_category: bool = False,
+             seed: int = 0, min_scale: float = 0.25, max_scale: float = 1.0, max_angle: float = 15.0,
+             min_containment: float = 0.8, test_fraction: float = 0.1, min_fg_ratio: float = 0.01,
+             max_fg_ratio: float = 0.8, categories: Sequence[str] | None = None, cache: str | None = None,
+             device: str = "cpu", workers: int | None = None, scheduler: Any = None, overwrite: bool = False,
+             progress: bool = True) -> RealSummary:
+    """Build the ``HRealComposite`` subset under ``out`` (see the module docstring).
+
+    With neither ``images`` nor ``annotations``/``masks``, the embedded sample set is used.
+    """
+    if dilate < 0:
+        raise InputError(f"--dilate {dilate}: expected >= 0 pixels")
+    if pairs is not None and pairs < 0:
+        raise InputError(f"--pairs {pairs}: expected >= 0")
+    if not (0.0 <= min_containment <= 1.0):
+        raise InputError(f"--min-containment {min_containment}: expected a value in [0, 1]")
+    if not (0 < min_scale <= max_scale):
+        raise InputError(f"--min-scale {min_scale} / --max-scale {max_scale}: expected 0 < min <= max")
+    # Which inpainter really runs, decided (and LaMa loaded once, to fail early) before any work.
+    resolved = ip.resolve_inpainter(inpainter)
+    lama_model = None
+    if resolved == "lama":
+        lama_model = os.path.abspath(os.environ["LAMA_MODEL"])
+        ip.load_lama(lama_model, device=device)
+        note = f"LAMA_MODEL={lama_model}" + (", chosen by auto" if inpainter == "auto" else "")
+    elif inpainter == "auto":
+        note = "auto: LAMA_MODEL is not set to a file, so the OpenCV fallback ran"
+    else:
+        note = "cv2.inpaint, as asked"
+
+    sample = images is None and annotations is None and masks is None
+    if sample:
+        from .samples import coco_sample
+
+        images, annotations = coco_sample()
+    if images is None:
+        raise InputError("--images is required with --annotations or --masks")
+    if annotations is not None and masks is not None:
+        raise InputError("give either --annotations (COCO) or --masks (mask folder), not both")
+    if annotations is not None:
+        sources, pre_skipped = sources_from_coco(images, annotations, min_fg_ratio=min_fg_ratio,
+                                                 max_fg_ratio=max_fg_ratio, categories=categories)
+    elif masks is not None:
+        sources, pre_skipped = sources_from_folder(images, masks)
+        if categories:
+            sources = [s for s in sources if s.category in set(categories)]
+    else:
+        raise InputError("--images needs --annotations (COCO instances JSON) or --masks (mask folder)")
+    if same_category and sources and all(not s.category for s in sources):
+        raise InputError("--same-category needs categories: use --annotations, or a categories.csv "
+                         "(mask,category) in the --masks folder")
+    if not sources:
+        raise InputError(f"{images}: no usable source (image + foreground mask) found")
+
+    grid = PlacementGrid(min_scale=min_scale, max_scale=max_scale, max_angle=max_angle)
+    config = {
+        "images": "<sample>" if sample else os.path.abspath(images),
+        "annotations": "<sample>" if sample else (os.path.abspath(annotations) if annotations else None),
+        "masks": os.path.abspath(masks) if masks else None,
+        "dilate": int(dilate), "inpainter": resolved,
+        "lama_sha256": ip.model_digest(lama_model) if lama_model else None,
+        "pairs": pairs, "same_category": bool(same_category), "seed": int(seed), "grid": asdict(grid),
+        "min_containment": float(min_containment), "test_fraction": float(test_fraction),
+        "min_fg_ratio": float(min_fg_ratio), "max_fg_ratio": float(max_fg_ratio),
+        "categories": sorted(categories) if categories else None,
+    }
+    writer = DatasetWriter(out, SUBSET, config=config, overwrite=overwrite, has_real=False,
+                           extra_dirs=EXTRA_DIRS, command="datagen real")
+    cache_dir = str(Path(cache) if cache else _default_cache())
+    summary = RealSummary(str(writer.dir), resolved, note, sources=len(sources))
+    summary.skipped += list(pre_skipped)
+
+    # 1. backgrounds
+    bg_units = [BackgroundUnit(f"bg/{s.name}", s, int(dilate), resolved, cache_dir, device, lama_model)
+                for s in sources]
+    rs1 = run_units(writer, bg_units, work_background, workers=workers, scheduler=scheduler,
+                    desc="backgrounds", progress=progress)
+    summary.seconds_backgrounds = rs1.seconds
+    summary.resumed_units += rs1.units_resumed
+    summary.failed += rs1.failed
+    ok: list[tuple[Source, dict]] = []
+    for u in bg_units:
+        if not writer.layout.unit_done(u.key):
+            continue
+        rec = writer.layout.read_unit(u.key)
+        if rec.get("source_ok"):
+            ok.append((u.source, rec))
+            if rec.get("cache_hit"):
+                summary.from_cache += 1
+            else:
+                summary.inpainted_now += 1
+    summary.sources_ok = len(ok)
+
+    # 2. pairs: same split (no test foreground in a train composite), optionally the same category
+    n = len(ok) if pairs is None else int(pairs)
+    summary.pairs_requested = n
+    groups: dict[Any, list[int]] = {}
+    splits = [split_for(s.image_id, test_fraction) for s, _ in ok]
+    for idx, (s, _rec) in enumerate(ok):
+        groups.setdefault((splits[idx], s.category if same_category else None), []).append(idx)
+    rng = unit_rng(seed, "real:pairs")
+    chosen, n_cands = sample_pairs(groups, [s.image for s, _ in ok], n, rng)
+    summary.pairs_candidates = n_cands
+    summary.pairs_sampled = len(chosen)
+    if len(chosen) < n:
+        summary.notes.append(f"note: only {len(chosen)} distinct pairs exist under the constraints "
+                             "(same split" + (", same category" if same_category else "") + ", different images)")
+    pair_units = []
+    for i, j in sorted(chosen, key=lambda ij: (ok[ij[0]][0].name, ok[ij[1]][0].name)):
+        (si, ri), (sj, rj) = ok[i], ok[j]
+        key = f"pair/{si.name}/{sj.name}"
+        pair_units.append(PairUnit(key, si, sj, ri["cache_key"], tuple(ri["box"]), rj["mask_rle"], int(dilate),
+                                   resolved,
+                                   cache_dir, device, lama_model, grid, float(min_containment), splits[i],
+                                   int(seed)))
+    rs2 = run_units(writer, pair_units, work_pair, workers=workers, scheduler=scheduler, desc="composites",
+                    progress=progress)
+    summary.seconds_pairs = rs2.seconds
+    summary.resumed_units += rs2.units_resumed
+    summary.failed += rs2.failed
+    # finalize() does not know our extra columns' order: rewrite the manifest with them in a fixed order.
+    final = writer.finalize(extra_columns=EXTRA_COLUMNS)
+    summary.composites, summary.train, summary.test = final.composites, final.train, final.test
+    summary.skipped += list(final.skipped)
+    return summary
+
+
+def _default_cache() -> Path:
+    from .samples import cache_dir
+
+    return cache_dir() / "inpainted"
+
+
+GENERATORS.register("real", generate, card=Card(
+    name="real", kind="generator",
+    summary="Real composites on LaMa/OpenCV-inpainted backgrounds (SPRIH stream 2, HRealComposite).",
+    paper="001_e32bb37dd46263d1.txt (SPRIH), section 3.2, Eqs. 5-6; REFERENCE.md section 5",
+    inputs=("images", "annotations|masks"),
+    notes="Inpainter: lama (simple-lama-inpainting, weights from LAMA_MODEL, never downloaded), opencv-telea, "
+          "opencv-ns, auto. Placement: bounded grid search over scale, rotation, translation "
+          "(harmony.datagen.placement). No ground truth: no real_images/.",
+    extra={"subset": SUBSET, "prefix": PREFIX, "extra_dirs": list(EXTRA_DIRS)},
+))
