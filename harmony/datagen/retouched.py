@@ -1,0 +1,230 @@
+"""Artist-retouched pairs (SPRIH, seed 001 section 3.2; REFERENCE.md section 4) -> HRetouched.
+
+Input: triplets ``DIR/<name>_before.<ext>`` (I), ``DIR/<name>_after.<ext>`` (O), ``DIR/<name>_mask.png``
+(M). Each triplet gives two composites, as SPRIH's supervised stream does:
+
+- foreground retouched: ``M*O + (1-M)*I``, ground truth ``I`` (image id ``<name>-before``);
+- background retouched: ``M*I + (1-M)*O``, ground truth ``O`` (image id ``<name>-after``).
+
+Output under ``<out>/HRetouched`` (prefix ``t``): ``composite_images/t<name>-before_1_1.jpg`` with real
+``real_images/t<name>-before.jpg`` and mask ``masks/t<name>-before_1.png``, and the same with ``-after``.
+``<name>`` is sanitised (``_`` and path characters -> ``-``). The mask is binarised (``> 0.5``) before
+compositing, so the equations hold exactly with the written mask (bit for bit with ``fmt="png"``, within
+JPEG error otherwise). Before and after must have the same size (``align="resize"`` resizes the after
+image to the before image, recorded in the manifest). One work unit = one triplet.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .. import io as hio
+from ..dataset import (SUBSETS, DatasetWriter, SubsetLayout, composite_name, mask_name, params_json, real_name,
+                       safe_id, split_for)
+from ..errors import InputError
+from ..parallel import unit_seed
+from ..registry import GENERATORS, Card
+from .runner import RunSummary, run_units
+from .swaps import SwapOptions
+
+SUBSET = "HRetouched"
+PREFIX = SUBSETS[SUBSET]
+ROLE_RE = re.compile(r"^(?P<name>.+)_(?P<role>before|after|mask)$", re.IGNORECASE)
+
+
+def _sample_test_ids(synthetic: bool):
+    """The sample data's fixed split (one source in test), so small demos always have a test set."""
+    if not synthetic:
+        return None
+    from .samples_extra import SAMPLE_TEST_IDS
+
+    return SAMPLE_TEST_IDS
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+@dataclass(frozen=True)
+class RetouchUnit:
+    key: str
+    name: str
+    image_id: str
+    before: str
+    after: str
+    mask: str
+    split: str
+    options: SwapOptions
+    synthetic: bool
+
+
+def retouched_composites(before: np.ndarray, after: np.ndarray, mask: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """(``M*O + (1-M)*I``, ``M*I + (1-M)*O``) for a binary mask (bool (H, W)); any dtype, exact."""
+    if before.shape != after.shape or mask.shape != before.shape[:2]:
+        raise ValueError(f"before {before.shape}, after {after.shape} and mask {mask.shape} must share (H, W)")
+    m = np.asarray(mask, bool)
+    if before.dtype == np.uint8 and after.dtype == np.uint8:
+        # exact masked copies; cv2.copyTo is much faster than np.where with a broadcast mask
+        mu = m.astype(np.uint8)
+        return cv2.copyTo(after, mu, before.copy()), cv2.copyTo(before, mu, after.copy())
+    m = m[..., None]
+    return np.where(m, after, before), np.where(m, before, after)
+
+
+def work(unit: RetouchUnit, layout: SubsetLayout) -> dict:
+    record: dict[str, Any] = {"rows": [], "rejected": [], "skipped": []}
+    images = {}
+    for role in ("before", "after"):
+        path = getattr(unit, role)
+        try:
+            images[role] = hio.read_image_uint8(path)
+        except InputError as exc:
+            record["skipped"].append({"item": path, "reason": "corrupt or unreadable file", "detail": str(exc)})
+    try:
+        soft = hio.read_mask(unit.mask)
+    except InputError as exc:
+        record["skipped"].append({"item": unit.mask, "reason": "corrupt or unreadable mask", "detail": str(exc)})
+        return record
+    if len(images) < 2:
+        return record
+    before, after = images["before"], images["after"]
+    h, w = before.shape[:2]
+    aligned = ""
+    if after.shape != before.shape:
+        if unit.options.align != "resize":
+            record["skipped"].append({"item": unit.after, "reason": "before and after differ in size",
+                                      "detail": f"{after.shape[1]}x{after.shape[0]} vs {unit.before} {w}x{h}"})
+            return record
+        aligned = f"after:{after.shape[1]}x{after.shape[0]}->{w}x{h}"
+        after = cv2.resize(after, (w, h), interpolation=cv2.INTER_AREA)
+    if soft.shape != (h, w):
+        record["skipped"].append({"item": unit.mask, "reason": "mask size differs from the image",
+                                  "detail": f"{soft.shape[1]}x{soft.shape[0]} vs {w}x{h}"})
+        return record
+    m = soft > 0.5
+    if not m.any():
+        record["skipped"].append({"item": unit.mask, "reason": "empty mask (no pixel > 0.5)"})
+        return record
+    fg_edit, bg_edit = retouched_composites(before, after, m)
+    ext = "." + unit.options.fmt
+    q = unit.options.quality
+    for target, comp_img, real_img, method in (("before", fg_edit, before, "retouched-foreground"),
+                                               ("after", bg_edit, after, "retouched-background")):
+        image_id = f"{unit.image_id}-{target}"
+        comp = composite_name(PREFIX, image_id, 1, 1, ext)
+        mname = mask_name(PREFIX, image_id, 1)
+        rname = real_name(PREFIX, image_id, ext)
+        layout.write_composite(comp, comp_img, quality=q)
+        layout.write_mask(mname, m)
+        layout.write_real(rname, real_img, quality=q)
+        record["rows"].append({
+            "composite": comp, "mask": f"masks/{mname}", "real": f"real_images/{rname}", "subset": SUBSET,
+            "split": unit.split, "source_image_id": unit.name, "source_annotation_id": 1,
+            "reference_image_id": unit.name, "reference_annotation_id": 1, "method": method,
+            "params": params_json({"target": target, "format": unit.options.fmt}),
+            "fg_ratio": round(float(m.mean()), 6), "seed": unit_seed(unit.options.seed, unit.key),
+            "tool_version": _version(), "unit": unit.key, "synthetic": int(unit.synthetic),
+            "target": target, "before_file": unit.before, "after_file": unit.after, "mask_file": unit.mask,
+            "align": aligned,
+        })
+    return record
+
+
+def plan_retouched(pairs: str | os.PathLike, options: SwapOptions, *, synthetic: bool = False
+                   ) -> tuple[list[RetouchUnit], list[tuple[str, str]]]:
+    folder = Path(pairs)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: pairs folder not found")
+    groups: dict[str, dict[str, Path]] = {}
+    skipped: list[tuple[str, str]] = []
+    for p in hio.list_images(folder):
+        m = ROLE_RE.match(p.stem)
+        if not m:
+            skipped.append((str(p), "name is not <name>_before|_after|_mask.<ext>"))
+            continue
+        role = m["role"].lower()
+        slot = groups.setdefault(m["name"], {})
+        if role in slot:
+            skipped.append((str(p), f"second {role} file for {m['name']} (kept {slot[role].name})"))
+            continue
+        slot[role] = p
+    if not groups:
+        raise InputError(f"{folder}: no <name>_before.<ext> / <name>_after.<ext> / <name>_mask.png triplets")
+    ids = {n: safe_id(n) for n in groups}
+    seen: dict[str, str] = {}
+    for n, sid in ids.items():
+        if sid in seen:
+            raise InputError(f"pair names {n!r} and {seen[sid]!r} both become {sid!r} once '_' is replaced; "
+                             "rename one")
+        seen[sid] = n
+    units = []
+    for name in sorted(groups):
+        g = groups[name]
+        missing = [r for r in ("before", "after", "mask") if r not in g]
+        if missing:
+            skipped.append((name, f"incomplete triplet: no {' / '.join(missing)} file"))
+            continue
+        units.append(RetouchUnit(key=f"retouched/{name}", name=name, image_id=ids[name], before=str(g["before"]),
+                                 after=str(g["after"]), mask=str(g["mask"]),
+                                 split=split_for(name, options.test_fraction, _sample_test_ids(synthetic)), options=options,
+                                 synthetic=synthetic))
+    return units, skipped
+
+
+def generate_retouched(out: str | os.PathLike, pairs: str | os.PathLike | None = None, *,
+                       options: SwapOptions | None = None, workers: int | None = None, scheduler: Any = None,
+                       overwrite: bool = False, progress: bool = True) -> RunSummary:
+    """Build ``<out>/HRetouched``. Without ``pairs``: the embedded retouched sample (synthetic)."""
+    options = options or SwapOptions()
+    options.check()
+    synthetic = pairs is None
+    if synthetic:
+        from .samples_extra import SAMPLE_VERSION, retouched_sample
+
+        pairs = retouched_sample()
+        data = {"data": f"embedded retouched sample {SAMPLE_VERSION}"}
+    else:
+        data = {"pairs": str(Path(pairs).resolve())}
+    t0 = time.perf_counter()
+    units, skipped = plan_retouched(pairs, options, synthetic=synthetic)
+    t_plan = time.perf_counter() - t0
+    if not units:
+        from .swaps import no_units_error
+
+        raise no_units_error(pairs, "before/after/mask triplet", skipped)
+    config = {**data, "align": options.align, "format": options.fmt, "quality": options.quality,
+              "test_fraction": options.test_fraction, "seed": options.seed}
+    writer = DatasetWriter(out, SUBSET, config=config, overwrite=overwrite, command="datagen retouched")
+    summary = run_units(writer, units, work, workers=workers, scheduler=scheduler, desc="datagen retouched",
+                        progress=progress)
+    if summary.final is not None:
+        summary.final.skipped[:0] = skipped
+    notes = [f"{len(units)} triplets -> 2 composites each (foreground retouched -> target before; "
+             "background retouched -> target after)", f"planning took {t_plan:.1f} s"]
+    if synthetic:
+        notes.insert(0, "data: embedded retouched sample (documented global grade + dodge/burn of bundled photos; "
+                        "synthetic)")
+    summary.notes = notes + summary.notes
+    return summary
+
+
+GENERATORS.register("retouched", generate_retouched, card=Card(
+    name="retouched", kind="generator",
+    summary="Artist-retouched before/after pairs -> two composites each (HRetouched, SPRIH stream 1).",
+    paper="001_e32bb37dd46263d1.txt (SPRIH, section 3.2); REFERENCE.md section 4",
+    inputs=("pairs",),
+    notes="M*O+(1-M)*I with target I and M*I+(1-M)*O with target O; binary M; sample data: documented "
+          "global grade + dodge/burn retouch (synthetic).",
+    extra={"subset": SUBSET, "prefix": PREFIX, "command": "harmony datagen retouched"},
+))

@@ -1,0 +1,565 @@
+"""Style swaps: HAdobe5k from MIT-Adobe FiveK versions and Hday2night from fixed-camera captures.
+
+Both generators make composites from several *aligned versions of one view* (REFERENCE.md section 4):
+the real image is version ``p``; its foreground (a hand-made mask) is replaced by the same region of
+version ``q != p``, so ``composite = M * version_q + (1 - M) * version_p`` exactly (``M`` is the binary
+mask written to ``masks/``, ``mask > 0.5`` as iHarmony4's masks are 0/255). The blend is a uint8
+masked copy (``cv2.copyTo``): lossless outputs (``fmt="png"``) hold the equation bit for bit, JPEG
+outputs within the codec's error.
+
+- **fivek** (HAdobe5k, prefix ``a``; DIH seed 000 section 3.1): versions ``original, expertA..E`` of
+  each photo, masks ``<stem>_<fg>.png``. Names: image id ``<stem>-<P>`` where ``<stem>`` is the photo
+  stem with underscores and path characters replaced by ``-`` (iHarmony4 names use ``_`` as the field
+  separator; FiveK stems ``a0001-...`` keep only their number, ``0001``) and ``P`` the code of the real image's version (``O`` original, ``A``..``E`` experts);
+  ``k`` is the 1-based position of the foreground's version in ``original, expertA, ..., expertE``.
+  Example: ``a0001-C_1_2.jpg`` = expert C's photo with the foreground of expert A.
+- **day2night** (Hday2night, prefix ``d``): ``<scene>/<yyyymmdd>-<hhmmss>.<ext>`` captures and
+  ``<scene>/masks/<fg>.png``. Names ``d<scene>-<yyyymmdd>-<hhmmss>_<fg>_<k>`` (REFERENCE.md sections 1
+  and 4) where the capture is the real image and ``k`` is the 1-based position (by time) of the capture
+  the foreground comes from. Scene and fg ids are sanitised the same way (no ``_``).
+
+Pairs: every ordered pair ``(p, q)`` per mask, or ``per_mask=K`` pairs drawn without replacement from the
+unit's seed. Versions must be aligned (same size): a mismatch is an :class:`InputError` naming both files
+unless ``align="resize"``, which resizes every version to the first version's size (area filter when
+shrinking, bilinear when enlarging) and records it in the manifest (``align`` column).
+
+One work unit = one photo (fivek) or one scene (day2night): each version is decoded once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+from .. import io as hio
+from ..dataset import (SUBSETS, DatasetWriter, SubsetLayout, composite_name, mask_name, params_json, real_name,
+                       safe_id, split_for)
+from ..errors import InputError
+from ..parallel import unit_rng, unit_seed
+from ..registry import GENERATORS, Card
+from .runner import RunSummary, run_units
+
+VERSIONS = ("original", "expertA", "expertB", "expertC", "expertD", "expertE")
+VERSION_CODES = {"original": "O", "expertA": "A", "expertB": "B", "expertC": "C", "expertD": "D",
+                 "expertE": "E"}
+# Folder names people's FiveK exports use, normalised (lower case, alphanumerics only) -> version.
+VERSION_ALIASES = {
+    "original": "original", "originals": "original", "input": "original", "inputs": "original",
+    "raw": "original", "source": "original", "orig": "original", "o": "original",
+    **{f"expert{c}": f"expert{c.upper()}" for c in "abcde"},
+    **{c: f"expert{c.upper()}" for c in "abcde"},
+    **{f"{c}expert": f"expert{c.upper()}" for c in "abcde"},
+    **{f"expert{c}gt": f"expert{c.upper()}" for c in "abcde"},
+}
+# When one version holds the same stem twice (a TIFF and a JPEG export), the lossless file wins.
+EXT_PREFERENCE = (".tif", ".tiff", ".png", ".webp", ".bmp", ".jpg", ".jpeg")
+FORMATS = ("jpg", "png")
+ALIGN_MODES = ("error", "resize")
+CAPTURE_RE = re.compile(r"^(\d{8})-(\d{6})$")
+
+
+def _sample_test_ids(synthetic: bool):
+    """The sample data's fixed split (one source in test), so small demos always have a test set."""
+    if not synthetic:
+        return None
+    from .samples_extra import SAMPLE_TEST_IDS
+
+    return SAMPLE_TEST_IDS
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def normalise_version(name: str) -> str | None:
+    """Map a folder or file name to a FiveK version (``expertC``, ``original``) or None."""
+    return VERSION_ALIASES.get(re.sub(r"[^a-z0-9]", "", name.lower()))
+
+
+# --- units -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SwapOptions:
+    per_mask: int | None = None      # None: every ordered pair
+    align: str = "error"
+    fmt: str = "jpg"
+    quality: int = 95
+    test_fraction: float = 0.1
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.per_mask is not None and self.per_mask < 1:
+            raise InputError(f"--per-mask: expected a positive number, got {self.per_mask}")
+        if self.align not in ALIGN_MODES:
+            raise InputError(f"--align: expected one of {', '.join(ALIGN_MODES)}, got {self.align!r}")
+        if self.fmt not in FORMATS:
+            raise InputError(f"--format: expected one of {', '.join(FORMATS)}, got {self.fmt!r}")
+        if not 1 <= self.quality <= 100:
+            raise InputError(f"--quality: expected 1..100, got {self.quality}")
+        if not 0.0 <= self.test_fraction <= 1.0:
+            raise InputError(f"--test-fraction: expected 0..1, got {self.test_fraction}")
+
+    def config(self) -> dict:
+        return {"per_mask": self.per_mask, "align": self.align, "format": self.fmt, "quality": self.quality,
+                "test_fraction": self.test_fraction, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class Version:
+    name: str        # expertC / 20130410-181833
+    path: str
+    image_id: str    # iHarmony4 image id of composites whose real image is this version
+    k: int           # 1-based index used as <k> when this version gives the foreground
+
+
+@dataclass(frozen=True)
+class SwapUnit:
+    key: str
+    subset: str
+    prefix: str
+    method: str
+    source_id: str                       # photo stem / scene as given
+    versions: tuple[Version, ...]
+    masks: tuple[tuple[str, str], ...]   # (sanitised fg id, path)
+    split: str
+    options: SwapOptions
+    synthetic: bool
+    skipped: tuple[tuple[str, str], ...] = ()   # (item, reason) found while planning
+
+
+def _pairs(n: int) -> list[tuple[int, int]]:
+    return [(p, q) for p in range(n) for q in range(n) if p != q]
+
+
+class _Versions:
+    """Decodes versions on first use (uint8), so ``per_mask=K`` only pays for the versions it needs.
+
+    Corrupt files are listed once and their pairs skipped; sizes are aligned to the first version's
+    header size (``align="resize"``) or the version is skipped (planning already refused mismatches).
+    """
+
+    def __init__(self, unit: SwapUnit, record: dict):
+        self.unit, self.record = unit, record
+        self.cache: dict[int, np.ndarray] = {}
+        self.bad: set[int] = set()
+        self.aligned: dict[str, str] = {}
+        try:
+            self.size = hio.image_size(unit.versions[0].path)
+        except InputError:
+            self.size = None
+
+    def __call__(self, i: int) -> np.ndarray | None:
+        if i in self.bad:
+            return None
+        if i in self.cache:
+            return self.cache[i]
+        v = self.unit.versions[i]
+        try:
+            img = hio.read_image_uint8(v.path)
+        except InputError as exc:
+            self.record["skipped"].append({"item": v.path, "reason": "corrupt or unreadable file",
+                                           "detail": str(exc)})
+            self.bad.add(i)
+            return None
+        if self.size is None:
+            self.size = img.shape[:2]
+        h, w = self.size
+        if img.shape[:2] != (h, w):
+            if self.unit.options.align != "resize":
+                self.record["skipped"].append({"item": v.path, "reason": "size differs from the other versions",
+                                               "detail": f"{img.shape[1]}x{img.shape[0]} vs "
+                                                         f"{self.unit.versions[0].path} {w}x{h}"})
+                self.bad.add(i)
+                return None
+            interp = cv2.INTER_AREA if img.shape[0] * img.shape[1] > h * w else cv2.INTER_LINEAR
+            self.aligned[v.name] = f"{img.shape[1]}x{img.shape[0]}->{w}x{h}"
+            img = cv2.resize(img, (w, h), interpolation=interp)
+        self.cache[i] = img
+        return img
+
+
+def work(unit: SwapUnit, layout: SubsetLayout) -> dict:
+    """Every composite of one photo / scene; returns the unit record (rows, skipped)."""
+    record: dict[str, Any] = {"rows": [], "rejected": [],
+                              "skipped": [{"item": i, "reason": r} for i, r in unit.skipped]}
+    versions = list(unit.versions)
+    if len(versions) < 2:
+        if versions:
+            record["skipped"].append({"item": unit.source_id, "reason": "fewer than two usable versions"})
+        return record
+    load = _Versions(unit, record)
+    opt = unit.options
+    ext = "." + opt.fmt
+    pairs_all = _pairs(len(versions))
+    reals_written: set[int] = set()
+    masks_written: set[tuple[int, str]] = set()
+    for fg, mpath in unit.masks:
+        try:
+            soft = hio.read_mask(mpath)
+        except InputError as exc:
+            record["skipped"].append({"item": mpath, "reason": "corrupt or unreadable mask", "detail": str(exc)})
+            continue
+        if load.size is None:
+            load(0)
+        h, w = load.size if load.size is not None else soft.shape
+        if soft.shape != (h, w):
+            record["skipped"].append({"item": mpath, "reason": "mask size differs from the image",
+                                      "detail": f"{soft.shape[1]}x{soft.shape[0]} vs {w}x{h}"})
+            continue
+        m = soft > 0.5
+        if not m.any():
+            record["skipped"].append({"item": mpath, "reason": "empty mask (no pixel > 0.5)"})
+            continue
+        if opt.per_mask is None or opt.per_mask >= len(pairs_all):
+            pairs = pairs_all
+        else:
+            rng = unit_rng(opt.seed, f"{unit.key}/{fg}")
+            pick = np.sort(rng.choice(len(pairs_all), size=opt.per_mask, replace=False))
+            pairs = [pairs_all[i] for i in pick]
+        ratio = float(m.mean())
+        m_u8 = m.astype(np.uint8)
+        for p, q in pairs:
+            img_p, img_q = load(p), load(q)
+            if img_p is None or img_q is None:
+                continue
+            vp, vq = versions[p], versions[q]
+            comp = composite_name(unit.prefix, vp.image_id, fg, vq.k, ext)
+            mname = mask_name(unit.prefix, vp.image_id, fg)
+            rname = real_name(unit.prefix, vp.image_id, ext)
+            # cv2.copyTo is an exact masked copy, ~14x faster than np.where with a broadcast mask.
+            layout.write_composite(comp, cv2.copyTo(img_q, m_u8, img_p.copy()), quality=opt.quality)
+            if (p, fg) not in masks_written:
+                layout.write_mask(mname, m)
+                masks_written.add((p, fg))
+            if p not in reals_written:
+                layout.write_real(rname, img_p, quality=opt.quality)
+                reals_written.add(p)
+            params = {"version_p": vp.name, "version_q": vq.name, "format": opt.fmt}
+            aligned = {k: v for k, v in load.aligned.items() if k in (vp.name, vq.name)}
+            if aligned:
+                params["align"] = aligned
+            record["rows"].append({
+                "composite": comp, "mask": f"masks/{mname}", "real": f"real_images/{rname}",
+                "subset": unit.subset, "split": unit.split,
+                "source_image_id": unit.source_id, "source_annotation_id": fg,
+                "reference_image_id": unit.source_id, "reference_annotation_id": fg,
+                "method": unit.method, "params": params_json(params),
+                "fg_ratio": round(ratio, 6), "seed": unit_seed(opt.seed, unit.key), "tool_version": _version(),
+                "unit": unit.key, "synthetic": int(unit.synthetic),
+                "version_p": vp.name, "version_q": vq.name, "file_p": vp.path, "file_q": vq.path,
+                "align": ";".join(f"{k}:{v}" for k, v in sorted(aligned.items())),
+            })
+    usable = len(versions) - len(load.bad)
+    if usable < 2:
+        record["skipped"].append({"item": unit.source_id, "reason": "fewer than two usable versions"})
+    return record
+
+
+# --- planning: shared ------------------------------------------------------------------------------
+
+def _check_alignment(files: Sequence[str], align: str, skipped: list) -> list[str]:
+    """Header-only size check; returns the files whose header is readable. Mismatch -> InputError."""
+    good, first, first_size = [], None, None
+    for f in files:
+        try:
+            size = hio.image_size(f)
+        except InputError as exc:
+            skipped.append((f, "corrupt or unreadable file"))
+            continue
+        good.append(f)
+        if first is None:
+            first, first_size = f, size
+        elif size != first_size and align != "resize":
+            raise InputError(f"{f}: size {size[1]}x{size[0]} differs from {first} {first_size[1]}x{first_size[0]}"
+                             " (versions must be aligned); use --align resize to resize to the first version")
+    return good
+
+
+def _mask_files(folder: Path) -> list[Path]:
+    return [p for p in hio.list_images(folder) if not p.name.startswith(".")]
+
+
+def _unique_ids(mapping: dict[str, str], what: str) -> None:
+    seen: dict[str, str] = {}
+    for raw, sid in mapping.items():
+        if sid in seen and seen[sid] != raw:
+            raise InputError(f"{what} {raw!r} and {seen[sid]!r} both become {sid!r} once underscores are replaced "
+                             "(iHarmony4 names use '_' as separator); rename one")
+        seen[sid] = raw
+
+
+# --- fivek -----------------------------------------------------------------------------------------
+
+def fivek_image_id(stem: str) -> str:
+    """``a0001-jmac_DSC1459`` -> ``0001`` (FiveK's own number, so names read ``a0001-C_1_2.jpg`` like
+    iHarmony4's ``a0001_1_1.jpg``); any other stem -> the stem with ``_`` and path characters -> ``-``."""
+    m = re.match(r"^a(\d{4,})(?:-|$)", stem)
+    return m.group(1) if m else safe_id(stem)
+
+
+@dataclass
+class FivekTree:
+    files: dict[str, dict[str, str]]       # stem -> version -> path
+    layout: str
+    ignored_raw: int = 0
+
+
+def scan_fivek(root: str | os.PathLike) -> FivekTree:
+    """Find the versions of every photo under ``root``.
+
+    Accepted layouts (version folder names are matched case-insensitively, see ``VERSION_ALIASES``):
+
+    1. ``ROOT/<version>/<stem>.<ext>`` (canonical), files may sit in sub-folders of the version folder
+       (``ROOT/expertC/HQa1to700/photos/<stem>.tif``);
+    2. ``ROOT/<stem>/<version>.<ext>`` (one folder per photo).
+
+    Extensions: JPEG, PNG, TIFF (8 or 16 bit; 16-bit is reduced to 8 bit), WebP, BMP. DNG raw files
+    are not decoded (export them to TIFF first); they are counted.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: FiveK root folder not found")
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir())
+    version_dirs = {normalise_version(p.name): p for p in subdirs if normalise_version(p.name)}
+    files: dict[str, dict[str, str]] = {}
+    raw = 0
+
+    def add(stem: str, version: str, path: Path) -> None:
+        slot = files.setdefault(stem, {})
+        old = slot.get(version)
+        if old is None or EXT_PREFERENCE.index(path.suffix.lower()) < EXT_PREFERENCE.index(Path(old).suffix.lower()):
+            slot[version] = str(path)
+
+    if version_dirs:
+        for version, folder in sorted(version_dirs.items()):
+            for p in sorted(folder.rglob("*")):
+                if not p.is_file() or p.name.startswith("."):
+                    continue
+                if p.suffix.lower() == ".dng":
+                    raw += 1
+                elif p.suffix.lower() in EXT_PREFERENCE:
+                    add(p.stem, version, p)
+        layout = "ROOT/<version>/<stem>.<ext>"
+    else:
+        for folder in subdirs:
+            for p in sorted(folder.iterdir()):
+                if p.is_file() and p.suffix.lower() in EXT_PREFERENCE and normalise_version(p.stem):
+                    add(folder.name, normalise_version(p.stem), p)
+        layout = "ROOT/<stem>/<version>.<ext>"
+    if not files:
+        raise InputError(f"{root}: no FiveK versions found (expected ROOT/<version>/<stem>.<ext> with version "
+                         f"folders {', '.join(VERSIONS)}, or ROOT/<stem>/<version>.<ext>)"
+                         + (f"; {raw} DNG files found: export them to TIFF or JPEG" if raw else ""))
+    return FivekTree(files, layout, raw)
+
+
+def plan_fivek(root: str | os.PathLike, masks: str | os.PathLike, options: SwapOptions, *,
+               versions: Sequence[str] | None = None, synthetic: bool = False
+               ) -> tuple[list[SwapUnit], list[tuple[str, str]], list[str]]:
+    """Units (one per photo with a mask), skipped inputs (item, reason) and notes for the summary."""
+    tree = scan_fivek(root)
+    wanted = list(versions) if versions else [v for v in VERSIONS if any(v in s for s in tree.files.values())]
+    for v in wanted:
+        if v not in VERSIONS:
+            raise InputError(f"--versions: unknown version {v!r}; expected some of {', '.join(VERSIONS)}")
+    if len(wanted) < 2:
+        raise InputError(f"{root}: found only version(s) {', '.join(wanted) or 'none'}; need two or more")
+    masks = Path(masks)
+    if not masks.is_dir():
+        raise InputError(f"{masks}: masks folder not found")
+    skipped: list[tuple[str, str]] = []
+    by_stem: dict[str, list[tuple[str, str]]] = {}
+    for p in _mask_files(masks):
+        stem, sep, fg = p.stem.rpartition("_")
+        if not sep or not stem or not fg:
+            skipped.append((str(p), "mask name is not <stem>_<fg>.png"))
+            continue
+        if stem not in tree.files:
+            skipped.append((str(p), "mask matches no image"))
+            continue
+        by_stem.setdefault(stem, []).append((fg, str(p)))
+    stem_ids = {s: fivek_image_id(s) for s in by_stem}
+    _unique_ids(stem_ids, "photo stems")
+    units = []
+    for stem in sorted(by_stem):
+        have = tree.files[stem]
+        missing = [v for v in wanted if v not in have]
+        for v in missing:
+            skipped.append((f"{stem}/{v}", "version missing"))
+        present = [v for v in wanted if v in have]
+        if len(present) < 2:
+            skipped.append((stem, f"only {len(present)} version(s) found; need two or more"))
+            continue
+        unit_skipped: list[tuple[str, str]] = []
+        good = set(_check_alignment([have[v] for v in present], options.align, unit_skipped))
+        sid = stem_ids[stem]
+        vs = tuple(Version(v, have[v], f"{sid}-{VERSION_CODES[v]}", VERSIONS.index(v) + 1)
+                   for v in present if have[v] in good)
+        fgs = {safe_id(fg): path for fg, path in sorted(by_stem[stem])}
+        _unique_ids({fg: safe_id(fg) for fg, _ in by_stem[stem]}, f"mask ids of {stem}")
+        units.append(SwapUnit(key=f"fivek/{stem}", subset="HAdobe5k", prefix=SUBSETS["HAdobe5k"],
+                              method="style-swap", source_id=stem, versions=vs, masks=tuple(sorted(fgs.items())),
+                              split=split_for(stem, options.test_fraction, _sample_test_ids(synthetic)), options=options, synthetic=synthetic,
+                              skipped=tuple(unit_skipped)))
+    notes = [f"input layout: {tree.layout}; versions: {', '.join(wanted)}"]
+    without = len(set(tree.files) - set(by_stem))
+    if without:
+        notes.append(f"{without} photos have no mask (not used)")
+    if tree.ignored_raw:
+        notes.append(f"{tree.ignored_raw} DNG raw files ignored (export them to TIFF or JPEG)")
+    return units, skipped, notes
+
+
+def no_units_error(source, what: str, skipped: list[tuple[str, str]]) -> InputError:
+    """Nothing usable at all: one line naming the input and the first reason."""
+    example = f"; e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+    return InputError(f"{source}: no usable {what} ({len(skipped)} inputs skipped{example})")
+
+
+def _run(units, skipped, notes, out, subset, config, command, workers, scheduler, overwrite, progress):
+    writer = DatasetWriter(out, subset, config=config, overwrite=overwrite, command=command)
+    summary = run_units(writer, units, work, workers=workers, scheduler=scheduler, desc=command,
+                        progress=progress)
+    if summary.final is not None:
+        summary.final.skipped[:0] = list(skipped)
+    summary.notes = notes + summary.notes
+    return summary
+
+
+def generate_fivek(out: str | os.PathLike, root: str | os.PathLike | None = None,
+                   masks: str | os.PathLike | None = None, *, options: SwapOptions | None = None,
+                   versions: Sequence[str] | None = None, workers: int | None = None, scheduler: Any = None,
+                   overwrite: bool = False, progress: bool = True) -> RunSummary:
+    """Build ``<out>/HAdobe5k``. With neither ``root`` nor ``masks``: the embedded FiveK-like sample."""
+    options = options or SwapOptions()
+    options.check()
+    synthetic = root is None and masks is None
+    if synthetic:
+        from .samples_extra import SAMPLE_VERSION, fivek_sample
+
+        root, masks = fivek_sample()
+        data = {"data": f"embedded fivek sample {SAMPLE_VERSION}"}
+    else:
+        if root is None:
+            raise InputError("--root is required with --masks (or give neither for the sample data)")
+        if not Path(root).is_dir():
+            raise InputError(f"{root}: FiveK root folder not found")
+        if masks is None:
+            masks = Path(root) / "masks"
+            if not masks.is_dir():
+                raise InputError(f"--masks not given and {masks} does not exist")
+        data = {"root": str(Path(root).resolve()), "masks": str(Path(masks).resolve())}
+    t0 = time.perf_counter()
+    units, skipped, notes = plan_fivek(root, masks, options, versions=versions, synthetic=synthetic)
+    notes.append(f"planning took {time.perf_counter() - t0:.1f} s")
+    if not units:
+        raise no_units_error(root, "photo (a mask plus two or more versions)", skipped)
+    if synthetic:
+        notes.insert(0, "data: embedded FiveK-like sample (documented global edits of bundled photos; synthetic)")
+    config = {**data, **options.config(), "versions": list(versions) if versions else None}
+    return _run(units, skipped, notes, out, "HAdobe5k", config, "datagen fivek", workers, scheduler, overwrite,
+                progress)
+
+
+# --- day2night -------------------------------------------------------------------------------------
+
+def plan_day2night(root: str | os.PathLike, options: SwapOptions, *, synthetic: bool = False
+                   ) -> tuple[list[SwapUnit], list[tuple[str, str]], list[str]]:
+    """One unit per scene folder ``ROOT/<scene>/`` holding captures and ``masks/``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: day2night root folder not found")
+    skipped: list[tuple[str, str]] = []
+    scenes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not scenes:
+        raise InputError(f"{root}: no scene folders (expected ROOT/<scene>/<yyyymmdd>-<hhmmss>.jpg and "
+                         "ROOT/<scene>/masks/<fg>.png)")
+    scene_ids = {s.name: safe_id(s.name) for s in scenes}
+    _unique_ids(scene_ids, "scene folders")
+    units, renamed = [], 0
+    for scene in scenes:
+        captures = []
+        for p in hio.list_images(scene):
+            if CAPTURE_RE.match(p.stem):
+                captures.append(p)
+            else:
+                skipped.append((str(p), "capture name is not <yyyymmdd>-<hhmmss>"))
+        mask_dir = scene / "masks"
+        masks = _mask_files(mask_dir) if mask_dir.is_dir() else []
+        if not masks:
+            skipped.append((str(scene), "no masks/<fg>.png"))
+            continue
+        if len(captures) < 2:
+            skipped.append((str(scene), f"only {len(captures)} capture(s); need two or more"))
+            continue
+        captures.sort(key=lambda p: p.stem)
+        unit_skipped: list[tuple[str, str]] = []
+        good = set(_check_alignment([str(p) for p in captures], options.align, unit_skipped))
+        sid = scene_ids[scene.name]
+        renamed += sid != scene.name
+        vs = tuple(Version(p.stem, str(p), f"{sid}-{p.stem}", i + 1) for i, p in enumerate(captures)
+                   if str(p) in good)
+        _unique_ids({m.stem: safe_id(m.stem) for m in masks}, f"mask ids of scene {scene.name}")
+        units.append(SwapUnit(key=f"day2night/{scene.name}", subset="Hday2night", prefix=SUBSETS["Hday2night"],
+                              method="day2night-swap", source_id=scene.name, versions=vs,
+                              masks=tuple(sorted((safe_id(m.stem), str(m)) for m in masks)),
+                              split=split_for(scene.name, options.test_fraction, _sample_test_ids(synthetic)), options=options,
+                              synthetic=synthetic, skipped=tuple(unit_skipped)))
+    notes = [f"{len(units)} scenes"]
+    if renamed:
+        notes.append(f"{renamed} scene id(s) sanitised ('_' and path characters -> '-') for iHarmony4 names")
+    return units, skipped, notes
+
+
+def generate_day2night(out: str | os.PathLike, root: str | os.PathLike | None = None, *,
+                       options: SwapOptions | None = None, workers: int | None = None, scheduler: Any = None,
+                       overwrite: bool = False, progress: bool = True) -> RunSummary:
+    """Build ``<out>/Hday2night``. Without ``root``: the embedded day2night-like sample."""
+    options = options or SwapOptions(test_fraction=0.3)
+    options.check()
+    synthetic = root is None
+    if synthetic:
+        from .samples_extra import SAMPLE_VERSION, day2night_sample
+
+        root = day2night_sample()
+        data = {"data": f"embedded day2night sample {SAMPLE_VERSION}"}
+    else:
+        data = {"root": str(Path(root).resolve())}
+    units, skipped, notes = plan_day2night(root, options, synthetic=synthetic)
+    if not units:
+        raise no_units_error(root, "scene (two or more captures plus masks/)", skipped)
+    if synthetic:
+        notes.insert(0, "data: embedded day2night-like sample (documented illumination changes; synthetic)")
+    config = {**data, **options.config()}
+    return _run(units, skipped, notes, out, "Hday2night", config, "datagen day2night", workers, scheduler,
+                overwrite, progress)
+
+
+GENERATORS.register("fivek", generate_fivek, card=Card(
+    name="fivek", kind="generator",
+    summary="Style swaps between MIT-Adobe FiveK versions (HAdobe5k, iHarmony4 layout).",
+    paper="000_aecf47f240f7698f.txt (DIH, Tsai et al. 2017, section 3.1); REFERENCE.md sections 1 and 4",
+    inputs=("root", "masks"),
+    notes="composite = M*version_q + (1-M)*version_p (binary M); all ordered pairs or --per-mask K; "
+          "--align resize for unaligned versions; sample data: documented global edits (synthetic).",
+    extra={"subset": "HAdobe5k", "prefix": "a", "command": "harmony datagen fivek"},
+))
+
+GENERATORS.register("day2night", generate_day2night, card=Card(
+    name="day2night", kind="generator",
+    summary="Fixed-camera captures at other times of day (Hday2night, iHarmony4 layout).",
+    paper="Cong et al. 2020 (DoveNet / iHarmony4, Hday2night); REFERENCE.md sections 1 and 4",
+    inputs=("root",),
+    notes="Names d<scene>-<yyyymmdd>-<hhmmss>_<fg>_<k>; scene/fg ids sanitised (no '_'); sample data: "
+          "documented illumination changes (synthetic).",
+    extra={"subset": "Hday2night", "prefix": "d", "command": "harmony datagen day2night"},
+))
