@@ -1,0 +1,614 @@
+"""Metric functions and the named evaluation protocols of image harmonization (REFERENCE.md sections 2, 8).
+
+No two public evaluation scripts agree, so every number harmony reports is tied to a *protocol*, a
+named recipe that reproduces one community script: how images and masks are resized, whether the mask
+stays soft, which peak PSNR uses, which epsilon guards fMSE, what "MSE" means. Protocols:
+
+``iharmony4``  DoveNet's official ``evaluation.py``: Pillow bicubic resize of uint8 images (rounded to
+               uint8 by Pillow), mask converted to 1-bit first (so effectively nearest), MSE over all
+               values, PSNR peak ``pred.max() - pred.min()`` (of the prediction), fMSE
+               ``sum(m d^2) / (3 A)`` with no epsilon. The prediction is read back as an 8-bit file.
+``iharm``      SamsungLabs iSSAM/iDIH (also CDTNet, DCCF, DucoNet, PCT-Net's base): OpenCV INTER_LINEAR
+               resize (``Fixed256``), mask resized linearly and kept soft, prediction clamped to [0, 255]
+               but not rounded, PSNR ``10 log10(gt.max()^2 / (MSE + 1e-6))``, fMSE
+               ``sum(m d^2) / (3 A + 1e-6)``. The default, at 256.
+``cdtnet``     as ``iharm`` (also square high resolutions); fPSNR ``10 log10(gt.max()^2/(fMSE + 1e-6))``;
+               SSIM with a 7x7 Gaussian window (sigma 1.5, zero padding), ``R = pred.max() - pred.min()``;
+               fSSIM per channel ``sum(ssim_map m) / sum(m)``, then the mean over channels.
+``pctnet``     PCT-Net / AICT: no resize (``--size full``) or 256; "MSE" is ``mean(m d^2)`` over all
+               H*W*3 values (foreground error only), PSNR peak 255 with epsilon 1e-6, SSIM from
+               pytorch_msssim (11x11 Gaussian, sigma 1.5, valid convolution, data range 255) after
+               pasting the prediction onto the ground-truth background.
+``hdnet``      ``iharm`` except fMSE = full-image MSE * H*W / A (HDNet; differs when the background moves).
+``diffharmony`` ``iharm`` after pasting the ground-truth background onto the prediction (DiffHarmony).
+
+Every array handled here is on the 0-255 scale, float, ``(H, W, 3)``; masks are ``(H, W)`` in [0, 1].
+Let ``d = pred - gt``, ``m`` the mask and ``A = m.sum()``.
+
+Where a script does not define a metric, harmony fills the column with a documented borrowed definition
+(listed on each protocol's ``borrowed``): SSIM/fSSIM use CDTNet's definition, fPSNR uses the protocol's
+own PSNR rule applied to fMSE. An empty mask makes fMSE, fPSNR and fSSIM undefined: they are NaN (never a
+division warning), and the harness counts them. (iSSAM's epsilon would give 0 there, which biases the
+mean; harmony reports NaN instead and says how many.)
+
+Aggregation (section 2): per-image values are averaged per subset; ``All`` is the mean over every image
+(sample-weighted), not the mean of subset means. NaN values are left out of a mean and counted.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import cv2
+import numpy as np
+
+from ..registry import METRICS, PROTOCOLS, Card
+
+__all__ = [
+    "mean_squared_error", "masked_mean_squared_error", "foreground_mse", "foreground_mse_hdnet",
+    "peak_signal_noise_ratio", "ssim_map_gaussian", "structural_similarity_cdtnet",
+    "structural_similarity_msssim", "background_drift", "fg_ratio", "Protocol", "Prepared",
+    "get_protocol", "protocol_names", "nan_mean", "FG_BUCKETS", "fg_bucket",
+]
+
+# --------------------------------------------------------------------------------------------------
+# pure metric functions (0-255 scale)
+
+
+def _as_float(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float32)
+
+
+def _check(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> None:
+    if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[2] != 3:
+        raise ValueError(f"metrics: expected pred and gt of the same shape (H, W, 3), got {pred.shape} and "
+                         f"{gt.shape}")
+    if mask is not None and mask.shape != pred.shape[:2]:
+        raise ValueError(f"metrics: expected a mask of shape {pred.shape[:2]}, got {mask.shape}")
+
+
+def _sq_err(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per-pixel squared error summed over channels, (H, W) float64."""
+    d = _as_float(pred) - _as_float(gt)
+    d *= d
+    return d.sum(axis=2, dtype=np.float64)
+
+
+def mean_squared_error(pred: np.ndarray, gt: np.ndarray) -> float:
+    """``mean(d^2)`` over all H*W*3 values (iharmony4, iharm, cdtnet)."""
+    _check(pred, gt)
+    return float(_sq_err(pred, gt).sum() / pred.size)
+
+
+def masked_mean_squared_error(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
+    """PCT-Net's "MSE": ``mean(m d^2)`` over all H*W*3 values (foreground error only)."""
+    _check(pred, gt, mask)
+    return float(np.vdot(_sq_err(pred, gt), mask.astype(np.float64)) / pred.size)
+
+
+def foreground_mse(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, *, eps: float = 0.0) -> float:
+    """fMSE ``sum(m d^2) / (3 A + eps)``; NaN when the mask is empty (A = 0), whatever ``eps``.
+
+    ``eps`` = 0 for iharmony4, 1e-6 for iharm / cdtnet / pctnet (REFERENCE.md section 2).
+    """
+    _check(pred, gt, mask)
+    area = float(mask.sum(dtype=np.float64))
+    if area <= 0.0:
+        return math.nan
+    return float(np.vdot(_sq_err(pred, gt), mask.astype(np.float64)) / (3.0 * area + eps))
+
+
+def foreground_mse_hdnet(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
+    """HDNet's fMSE: full-image MSE * H*W / A (equals fMSE only when the background is unchanged)."""
+    _check(pred, gt, mask)
+    area = float(mask.sum(dtype=np.float64))
+    if area <= 0.0:
+        return math.nan
+    return mean_squared_error(pred, gt) * (mask.shape[0] * mask.shape[1]) / area
+
+
+def peak_signal_noise_ratio(mse: float, peak: float, *, eps: float = 0.0) -> float:
+    """``10 log10(peak^2 / (mse + eps))``; +inf for a zero error without eps, NaN for NaN input.
+
+    No warning is emitted for the degenerate cases (zero error, zero peak).
+    """
+    if not np.isfinite(mse):
+        return math.nan
+    denom = mse + eps
+    num = float(peak) ** 2
+    if denom <= 0.0:
+        return math.inf if num > 0 else math.nan
+    if num <= 0.0:
+        return -math.inf
+    return 10.0 * math.log10(num / denom)
+
+
+def background_drift(pred: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:
+    """Mean squared change outside the mask: ``sum((1-m) d^2) / (3 sum(1-m))`` (a diagnostic).
+
+    With the composite as reference it measures how much a method altered the background (0 for
+    methods that keep it); NaN when the mask covers the whole image.
+    """
+    _check(pred, reference, mask)
+    m = mask if mask.dtype == np.float32 else mask.astype(np.float32)
+    area = float(m.size) - float(m.sum(dtype=np.float64))
+    if area <= 0.0:
+        return math.nan
+    sq = _scratch(pred.shape)
+    np.subtract(pred, reference, out=sq, dtype=np.float32)
+    np.multiply(sq, sq, out=sq)
+    full = float(sq.sum(dtype=np.float64))
+    if full == 0.0:
+        return 0.0
+    fg = float((m.reshape(-1) @ sq.reshape(-1, 3)).sum(dtype=np.float64))
+    return max(full - fg, 0.0) / (3.0 * area)
+
+
+def fg_ratio(mask: np.ndarray) -> float:
+    """``(mask > 0.5).sum() / (H*W)``, computed after the protocol's resize (section 2)."""
+    return float(np.count_nonzero(mask > 0.5)) / float(mask.shape[0] * mask.shape[1])
+
+
+# Foreground-ratio buckets (BargainNet supplement Table 1, iSSAM evaluate_model_fg_ratios.py): inclusive
+# at both ends, so a ratio of exactly 5 % falls in both the first and the second bucket.
+FG_BUCKETS: tuple[tuple[str, float, float], ...] = (("0%-5%", 0.0, 0.05), ("5%-15%", 0.05, 0.15),
+                                                    ("15%-100%", 0.15, 1.0))
+
+
+def fg_bucket(ratio: float) -> list[str]:
+    """Names of the buckets a foreground ratio belongs to (both ends inclusive)."""
+    return [name for name, lo, hi in FG_BUCKETS if lo <= ratio <= hi]
+
+
+# --- SSIM ----------------------------------------------------------------------------------------
+
+def _gauss_1d(size: int, sigma: float) -> np.ndarray:
+    x = np.arange(size, dtype=np.float64) - size // 2
+    g = np.exp(-(x ** 2) / (2.0 * sigma ** 2))
+    return g / g.sum()
+
+
+_CENTRE = 128.0
+
+
+def _planes_filter(planes: list[np.ndarray], kernel: np.ndarray) -> np.ndarray:
+    """Zero-padded 'same' separable filtering of several (H, W) planes in ONE OpenCV call.
+
+    The planes are stacked vertically with ``r = len(kernel) // 2`` zero rows between them: with zero
+    padding, a plane's result then equals filtering it alone (the gaps are the padding), and every plane
+    stays contiguous, which keeps the element-wise arithmetic that follows fast. Returns (P, H, W).
+    """
+    h, w = planes[0].shape
+    r = kernel.size // 2
+    n = len(planes)
+    buf = np.zeros((n * (h + r) + r, w), np.float32)
+    view = buf[r:].reshape(n, h + r, w)[:, :h]
+    for i, plane in enumerate(planes):
+        view[i] = plane
+    out = cv2.sepFilter2D(buf, -1, kernel.astype(np.float32), kernel.astype(np.float32),
+                          borderType=cv2.BORDER_CONSTANT)
+    return out[r:].reshape(n, h + r, w)[:, :h]
+
+
+def _window_mass(n: int, kernel: np.ndarray) -> np.ndarray:
+    """Sum of the kernel taps that fall inside [0, n) at each position (exactly 1 in the interior)."""
+    r = kernel.size // 2
+    out = np.ones(n, np.float64)
+    for i in list(range(min(r, n))) + list(range(max(n - r, r), n)):
+        lo, hi = max(0, r - i), min(kernel.size, r + n - i)
+        out[i] = kernel[lo:hi].sum()
+    return out
+
+
+def ssim_map_gaussian(pred: np.ndarray, gt: np.ndarray, *, data_range: float, window: int = 7,
+                      sigma: float = 1.5, valid: bool = False, k1: float = 0.01, k2: float = 0.03
+                      ) -> np.ndarray:
+    """Per-channel SSIM map (3, H, W) with a normalised Gaussian window.
+
+    ``valid=False``: zero-padded 'same' convolution (pytorch-ssim style, CDTNet); ``valid=True``: no
+    padding, output shrinks by ``window - 1`` (pytorch_msssim, PCT-Net). Biased (population) variances,
+    ``C1 = (k1 R)^2``, ``C2 = (k2 R)^2``.
+
+    Computed in float32 for speed on data centred at 128 (so ``E[x^2] - mu^2`` does not cancel
+    catastrophically); the zero padding's effect on the centring is corrected exactly with the window
+    mass ``W`` at the borders. Agrees with a float64 evaluation to ~1e-7 on 0-255 images.
+    """
+    _check(pred, gt)
+    c = np.float32(_CENTRE)
+    x = np.moveaxis(np.asarray(pred, dtype=np.float32), 2, 0) - c
+    y = np.moveaxis(np.asarray(gt, dtype=np.float32), 2, 0) - c
+    kernel = _gauss_1d(window, sigma)
+    f = _planes_filter([*x, *y, *(x * x), *(y * y), *(x * y)], kernel)
+    a, b, xx, yy, xy = f[0:3], f[3:6], f[6:9], f[9:12], f[12:15]
+    s1 = xx - a * a
+    s2 = yy - b * b
+    s12 = xy - a * b
+    h, w = pred.shape[:2]
+    if valid:
+        r = window // 2
+        crop = (slice(None), slice(r, h - r), slice(r, w - r))
+        a, b, s1, s2, s12 = a[crop], b[crop], s1[crop], s2[crop], s12[crop]
+        mu1, mu2 = a + c, b + c
+    else:
+        wmass = np.outer(_window_mass(h, kernel), _window_mass(w, kernel)).astype(np.float32)
+        mu1, mu2 = a + c * wmass, b + c * wmass
+        r = window // 2
+        # E[x^2] = XX + 2cA + c^2 W, mu = A + cW  =>  var = XX - A^2 + (1 - W)(2cA + c^2 W): the extra
+        # term vanishes where W = 1, so it is applied to the border strips only.
+        strips = [(slice(0, r), slice(None)), (slice(h - r, h), slice(None)),
+                  (slice(r, h - r), slice(0, r)), (slice(r, h - r), slice(w - r, w))]
+        for sy, sx in strips:
+            wm = wmass[sy, sx]
+            om = 1.0 - wm
+            aa, bb = a[:, sy, sx], b[:, sy, sx]
+            s1[:, sy, sx] += om * (2 * c * aa + c * c * wm)
+            s2[:, sy, sx] += om * (2 * c * bb + c * c * wm)
+            s12[:, sy, sx] += om * (c * (aa + bb) + c * c * wm)
+    c1 = np.float32((k1 * data_range) ** 2)
+    c2 = np.float32((k2 * data_range) ** 2)
+    num = mu1 * mu2
+    num *= 2
+    num += c1
+    s12 *= 2
+    s12 += c2
+    num *= s12
+    s1 += s2
+    s1 += c2
+    den = mu1 * mu1
+    den += mu2 * mu2
+    den += c1
+    den *= s1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        num /= den
+    return num
+
+
+def structural_similarity_cdtnet(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None
+                                 ) -> tuple[float, float]:
+    """CDTNet's (SSIM, fSSIM): 7x7 Gaussian (sigma 1.5), zero padding, ``R = pred.max() - pred.min()``.
+
+    SSIM is the mean of the map; fSSIM is, per channel, ``sum(map m) / sum(m)``, then the mean over
+    channels (NaN for an empty mask).
+    """
+    pred = np.asarray(pred)
+    r = float(pred.max()) - float(pred.min())
+    smap = ssim_map_gaussian(pred, gt, data_range=r, window=7, sigma=1.5, valid=False)
+    flat = smap.reshape(3, -1)
+    ssim = float(flat.mean(dtype=np.float64))
+    fssim = math.nan
+    if mask is not None:
+        area = float(mask.sum(dtype=np.float64))
+        if area > 0:
+            per_channel = (flat @ mask.reshape(-1).astype(np.float32)).astype(np.float64) / area
+            fssim = float(per_channel.mean())
+    return ssim, fssim
+
+
+def structural_similarity_msssim(pred: np.ndarray, gt: np.ndarray, *, data_range: float = 255.0,
+                                 window: int = 11, sigma: float = 1.5) -> float:
+    """pytorch_msssim's ``ssim`` (valid 11x11 Gaussian, data range 255): per-channel mean, then mean."""
+    if min(pred.shape[0], pred.shape[1]) < window:
+        return math.nan   # the valid convolution has no output (pytorch_msssim refuses such images)
+    smap = ssim_map_gaussian(pred, gt, data_range=data_range, window=window, sigma=sigma, valid=True)
+    return float(smap.reshape(3, -1).mean(axis=1, dtype=np.float64).mean())
+
+
+def nan_mean(values: Sequence[float] | np.ndarray) -> tuple[float, int, int]:
+    """(mean of the finite-or-inf values, count used, count NaN) without numpy's empty-slice warnings."""
+    a = np.asarray(values, dtype=np.float64)
+    ok = ~np.isnan(a)
+    n = int(ok.sum())
+    if n == 0:
+        return math.nan, 0, int(a.size)
+    with np.errstate(invalid="ignore"):
+        return float(a[ok].mean()), n, int(a.size - n)
+
+
+# --------------------------------------------------------------------------------------------------
+# protocols
+
+
+@dataclass
+class Prepared:
+    """One image pair brought to a protocol's evaluation resolution.
+
+    ``composite``: float32 [0, 1] (the method's input); ``mask``: float32 (H, W) [0, 1] as the protocol
+    uses it; ``real``: float (0-255 scale) or None; ``composite255``: composite on the 0-255 scale.
+    """
+
+    composite: np.ndarray
+    mask: np.ndarray
+    real: np.ndarray | None
+    composite255: np.ndarray
+
+
+def _parse_size(size: Any) -> int | None:
+    if size in (None, 0, "0", "full", "none", "None"):
+        return None
+    try:
+        s = int(size)
+    except (TypeError, ValueError):
+        raise ValueError(f"size: expected a positive integer or 'full', got {size!r}") from None
+    if s <= 0:
+        raise ValueError(f"size: expected a positive integer or 'full', got {size!r}")
+    return s
+
+
+def resize_pil_bicubic(img_u8: np.ndarray, size: int) -> np.ndarray:
+    """Pillow ``resize((S, S), BICUBIC)`` of a uint8 RGB array (rounded to uint8 by Pillow)."""
+    from PIL import Image
+
+    if img_u8.shape[:2] == (size, size):
+        return img_u8
+    return np.asarray(Image.fromarray(img_u8, "RGB").resize((size, size), Image.BICUBIC))
+
+
+def mask_pil_1bit(mask: np.ndarray, size: int | None) -> np.ndarray:
+    """evaluation.py's mask: ``convert('1')`` (Pillow's default dithering), then resize (NEAREST for '1')."""
+    from PIL import Image
+
+    u8 = np.clip(np.rint(np.asarray(mask, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+    im = Image.fromarray(u8, "L").convert("1")
+    if size is not None and im.size != (size, size):
+        im = im.resize((size, size), Image.BICUBIC)  # Pillow uses NEAREST for mode '1' whatever is asked
+    return np.asarray(im, dtype=np.float32)
+
+
+def resize_cv2_linear(img: np.ndarray, size: int) -> np.ndarray:
+    """albumentations ``Resize(S, S)`` = ``cv2.resize(..., INTER_LINEAR)`` (uint8 stays uint8, rounded)."""
+    if img.shape[:2] == (size, size):
+        return img
+    out = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A named evaluation recipe. ``prepare`` -> run the method -> ``prediction`` -> ``score``."""
+
+    name: str
+    summary: str
+    resize: str                 # "pil_bicubic_1bit" | "cv2_linear_soft"
+    default_size: int | None    # None = full resolution
+    mse: str = "full"           # "full" | "masked" (pctnet)
+    psnr_peak: str = "gt_max"   # "pred_range" | "gt_max" | "255"
+    psnr_eps: float = 1e-6
+    fmse: str = "masked"        # "masked" | "hdnet"
+    fmse_eps: float = 1e-6
+    ssim: str = "cdtnet"        # "cdtnet" | "msssim"
+    defines_ssim: bool = False       # the script reports SSIM (else computed only when asked: costly)
+    paste_background: bool = False   # paste gt background onto the prediction before scoring
+    round_prediction: bool = False   # the prediction is read back as an 8-bit file
+    borrowed: tuple[str, ...] = ()
+    source: str = ""
+    details: tuple[str, ...] = field(default_factory=tuple)
+
+    # -- preparation ---------------------------------------------------------------------------
+    def prepare(self, composite_u8: np.ndarray, mask: np.ndarray, real_u8: np.ndarray | None,
+                size: Any) -> Prepared:
+        """Resize composite / mask / real (uint8 RGB, float mask) by this protocol's rule."""
+        s = _parse_size(size)
+        if self.resize == "pil_bicubic_1bit":
+            m = mask_pil_1bit(mask, s)
+            comp = resize_pil_bicubic(composite_u8, s) if s else composite_u8
+            real = (resize_pil_bicubic(real_u8, s) if s else real_u8) if real_u8 is not None else None
+        else:
+            m = np.asarray(mask, dtype=np.float32)
+            if s:
+                m = resize_cv2_linear(m, s)
+                comp = resize_cv2_linear(composite_u8, s)
+                real = resize_cv2_linear(real_u8, s) if real_u8 is not None else None
+            else:
+                comp, real = composite_u8, real_u8
+            # linear interpolation is a convex combination: a [0, 1] mask stays in [0, 1] (no clip needed)
+            m = m.astype(np.float32, copy=False)
+        # division (not a multiply by 1/255) so that x / 255 * 255 gives x back exactly in float32
+        comp_f = comp.astype(np.float32) / np.float32(255.0)
+        return Prepared(comp_f, m, None if real is None else real.astype(np.float32), comp.astype(np.float32))
+
+    def upsample(self, pred01: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """Low-resolution-only methods: bilinear upsampling of the output to the evaluation size."""
+        if pred01.shape[:2] == tuple(shape):
+            return pred01
+        out = cv2.resize(pred01, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+        return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+    def prediction(self, pred01: np.ndarray) -> np.ndarray:
+        """Method output (float32 [0, 1]) -> the 0-255 array the script scores."""
+        p = np.asarray(pred01, dtype=np.float32) * np.float32(255.0)
+        if self.round_prediction:
+            np.rint(p, out=p)
+        return np.clip(p, 0.0, 255.0, out=p)
+
+    # -- scoring -------------------------------------------------------------------------------
+    def peak(self, pred: np.ndarray, gt: np.ndarray) -> float:
+        if self.psnr_peak == "pred_range":
+            return float(pred.max()) - float(pred.min())
+        if self.psnr_peak == "gt_max":
+            return float(gt.max())
+        return 255.0
+
+    def score_basic(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+        """MSE, PSNR, fMSE, fPSNR (the fast path; 0-255 arrays)."""
+        _check(pred, gt, mask)
+        if self.paste_background:
+            pred = _paste(pred, gt, mask)
+        # float32 with pairwise / BLAS accumulation: one subtraction, one square, one sum, one
+        # matrix-vector product (relative error ~1e-7, far below the .2f the tables print)
+        sq = _scratch(pred.shape)
+        np.subtract(pred, gt, out=sq, dtype=np.float32)
+        np.multiply(sq, sq, out=sq)
+        n = pred.size
+        m = mask if mask.dtype == np.float32 else mask.astype(np.float32)
+        area = float(m.sum())
+        fg_se = float((m.reshape(-1) @ sq.reshape(-1, 3)).sum(dtype=np.float64))
+        full = float(sq.sum())
+        mse = fg_se / n if self.mse == "masked" else full / n
+        peak = self.peak(pred, gt)
+        psnr = peak_signal_noise_ratio(mse, peak, eps=self.psnr_eps)
+        if area <= 0.0:
+            fmse = math.nan
+        elif self.fmse == "hdnet":
+            fmse = (full / n) * (mask.shape[0] * mask.shape[1]) / area
+        else:
+            fmse = fg_se / (3.0 * area + self.fmse_eps)
+        fpsnr = peak_signal_noise_ratio(fmse, peak, eps=self.psnr_eps)
+        return {"mse": mse, "psnr": psnr, "fmse": fmse, "fpsnr": fpsnr, "se": fg_se, "mask_area": area}
+
+    def score_ssim(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+        if self.ssim == "msssim":
+            pasted = _paste(pred, gt, mask)
+            ssim = structural_similarity_msssim(pasted, gt)
+            _, fssim = structural_similarity_cdtnet(pasted, gt, mask)
+            return {"ssim": ssim, "fssim": fssim}
+        if self.paste_background:
+            pred = _paste(pred, gt, mask)
+        ssim, fssim = structural_similarity_cdtnet(pred, gt, mask)
+        return {"ssim": ssim, "fssim": fssim}
+
+    def score(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, *, ssim: bool | None = True
+              ) -> dict[str, float]:
+        """Every metric for one image (0-255 arrays, mask as prepared).
+
+        ``ssim``: True computes SSIM/fSSIM, False leaves them NaN, None follows ``defines_ssim``.
+        """
+        out = self.score_basic(pred, gt, mask)
+        if ssim is None:
+            ssim = self.defines_ssim
+        if ssim:
+            out.update(self.score_ssim(pred, gt, mask))
+        else:
+            out.update({"ssim": math.nan, "fssim": math.nan})
+        return out
+
+    def explain(self) -> str:
+        lines = [f"{self.name}: {self.summary}"]
+        lines += [f"  {d}" for d in self.details]
+        if self.borrowed:
+            lines.append(f"  not defined by the script, filled by harmony: {', '.join(self.borrowed)} "
+                         "(SSIM/fSSIM: CDTNet's definition, only with `harmony bench --ssim`; fPSNR: this "
+                         "protocol's PSNR rule on fMSE)")
+        if self.source:
+            lines.append(f"  source: {self.source}")
+        return "\n".join(lines)
+
+
+_LOCAL = threading.local()
+
+
+def _scratch(shape: tuple[int, ...]) -> np.ndarray:
+    """A per-thread reusable float32 buffer: a fresh 0.8 MB array per image costs page faults."""
+    buf = getattr(_LOCAL, "buf", None)
+    if buf is None or buf.shape != shape:
+        buf = _LOCAL.buf = np.empty(shape, np.float32)
+    return buf
+
+
+def _paste(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    m = mask.astype(np.float32)[..., None]
+    return pred * m + gt.astype(np.float32) * (1.0 - m)
+
+
+_PROTOCOLS: dict[str, Protocol] = {}
+
+
+def _add(p: Protocol) -> None:
+    _PROTOCOLS[p.name] = p
+    PROTOCOLS.register(p.name, lambda _p=p: _p, card=Card(
+        name=p.name, kind="protocol", summary=p.summary, paper=p.source, notes=p.explain(),
+        extra={"default_size": p.default_size, "borrowed": list(p.borrowed)}))
+
+
+_add(Protocol(
+    "iharmony4", "DoveNet's official evaluation.py (iHarmony4 release)", "pil_bicubic_1bit", 256,
+    mse="full", psnr_peak="pred_range", psnr_eps=0.0, fmse="masked", fmse_eps=0.0, round_prediction=True,
+    borrowed=("fpsnr", "ssim", "fssim"), source="REFERENCE.md sections 2 and 8; DoveNet evaluation.py",
+    details=("resize: Pillow resize((S, S), BICUBIC) of the uint8 images (rounded to uint8 by Pillow)",
+             "mask: converted to 1-bit first, then resized (Pillow uses NEAREST for 1-bit): binary",
+             "prediction: rounded to uint8 (the script reads saved result files)",
+             "MSE: mean(d^2) over S*S*3",
+             "PSNR: data_range = pred.max() - pred.min() (of the prediction), no epsilon",
+             "fMSE: sum(m d^2) / (3 A), no epsilon")))
+_add(Protocol(
+    "iharm", "SamsungLabs iSSAM/iDIH evaluation (default; also CDTNet, DCCF, DucoNet)", "cv2_linear_soft",
+    256, mse="full", psnr_peak="gt_max", psnr_eps=1e-6, fmse="masked", fmse_eps=1e-6,
+    borrowed=("fpsnr", "ssim", "fssim"), source="REFERENCE.md sections 2 and 8; iSSAM scripts/evaluate_model.py",
+    details=("resize: Fixed256 = albumentations Resize = cv2.resize INTER_LINEAR on the uint8 images",
+             "mask: resized linearly and kept soft in [0, 1] (no_nearest_for_masks)",
+             "prediction: clamped to [0, 255], not rounded",
+             "MSE: mean(d^2)", "PSNR: 10 log10(gt.max()^2 / (MSE + 1e-6))",
+             "fMSE: sum(m d^2) / (3 A + 1e-6) with the soft mask",
+             "--size full = iSSAM's `None` (no resize)")))
+_add(Protocol(
+    "cdtnet", "CDTNet evaluation (iharm + fPSNR, SSIM, fSSIM; square 1024/2048 for high resolution)",
+    "cv2_linear_soft", 256, mse="full", psnr_peak="gt_max", psnr_eps=1e-6, fmse="masked", fmse_eps=1e-6,
+    ssim="cdtnet", defines_ssim=True, source="REFERENCE.md section 2; CDTNet evaluation",
+    details=("resize/mask/prediction: as iharm (use --size 1024 or 2048 for its high-resolution tables)",
+             "fPSNR: 10 log10(gt.max()^2 / (fMSE + 1e-6))",
+             "SSIM: Gaussian window 7, sigma 1.5, zero padding, C1 = (0.01 R)^2, C2 = (0.03 R)^2, "
+             "R = pred.max() - pred.min(); SSIM = mean of the map",
+             "fSSIM: per channel sum(ssim_map m) / sum(m), then mean over channels")))
+_add(Protocol(
+    "pctnet", "PCT-Net / AICT evaluation (full resolution by default; foreground-only MSE)",
+    "cv2_linear_soft", None, mse="masked", psnr_peak="255", psnr_eps=1e-6, fmse="masked", fmse_eps=1e-6,
+    ssim="msssim", defines_ssim=True, borrowed=("fssim",), source="REFERENCE.md section 2; PCT-Net evaluation",
+    details=("resize: none (--size full, the FR tables) or --size 256 (LR, cv2 INTER_LINEAR)",
+             "MSE: mean(m d^2) over all H*W*3 values (foreground error only)",
+             "PSNR: 10 log10(255^2 / (MSE + 1e-6)); fMSE as iharm",
+             "SSIM: pytorch_msssim ssim (11x11 Gaussian, sigma 1.5, valid convolution, data range 255) "
+             "after pasting the prediction onto the ground-truth background",
+             "their per-image CSV columns Name,MSE,PSNR,fMSE,SE,SSIM,height,width,mask_area map to "
+             "composite,mse,psnr,fmse,se,ssim,height,width,mask_area in per_image.csv")))
+_add(Protocol(
+    "hdnet", "HDNet's variant of iharm: fMSE = full-image MSE * H*W / A", "cv2_linear_soft", 256,
+    mse="full", psnr_peak="gt_max", psnr_eps=1e-6, fmse="hdnet", fmse_eps=0.0,
+    borrowed=("fpsnr", "ssim", "fssim"), source="REFERENCE.md section 2 (HDNet)",
+    details=("as iharm except fMSE = MSE * H*W / A (65536 / A at 256): differs from iharm's fMSE when "
+             "a method changes the background",)))
+_add(Protocol(
+    "diffharmony", "DiffHarmony's default: iharm after pasting the ground-truth background",
+    "cv2_linear_soft", 256, mse="full", psnr_peak="gt_max", psnr_eps=1e-6, fmse="masked", fmse_eps=1e-6,
+    paste_background=True, borrowed=("fpsnr", "ssim", "fssim"), source="REFERENCE.md section 2 (DiffHarmony)",
+    details=("prediction = m * pred + (1 - m) * gt before every metric; otherwise iharm",)))
+
+
+def get_protocol(name: str) -> Protocol:
+    """The named protocol; :class:`harmony.errors.InputError` listing the valid names otherwise."""
+    return PROTOCOLS.create(name)
+
+
+def protocol_names() -> list[str]:
+    return list(_PROTOCOLS)
+
+
+# --- metric cards --------------------------------------------------------------------------------
+
+_METRIC_CARDS: dict[str, tuple[str, bool, str, Callable[..., Any]]] = {
+    "mse": ("mean squared error on the 0-255 scale (pctnet: mean(m d^2))", False, "", mean_squared_error),
+    "psnr": ("peak signal-to-noise ratio; the peak follows the protocol", True, "dB", peak_signal_noise_ratio),
+    "fmse": ("foreground MSE: sum(m d^2) / (3 A + eps)", False, "", foreground_mse),
+    "fpsnr": ("foreground PSNR: the protocol's PSNR rule applied to fMSE", True, "dB", peak_signal_noise_ratio),
+    "ssim": ("structural similarity (CDTNet Gaussian-7 or pytorch_msssim Gaussian-11)", True, "",
+             structural_similarity_cdtnet),
+    "fssim": ("foreground SSIM: per channel sum(ssim_map m) / sum(m), mean over channels", True, "",
+              structural_similarity_cdtnet),
+    "bg_drift": ("background drift: MSE outside the mask against the composite (diagnostic)", False, "",
+                 background_drift),
+    "lpips": ("LPIPS AlexNet v0.1 (needs local weights: HARMONY_LPIPS_WEIGHTS)", False, "", None),
+}
+
+for _name, (_summary, _hib, _unit, _fn) in _METRIC_CARDS.items():
+    def _factory(_fn=_fn, _name=_name):
+        if _fn is None:
+            from .lpips import LPIPS
+
+            return LPIPS.from_env()
+        return _fn
+
+    METRICS.register(_name, _factory, card=Card(name=_name, kind="metric", summary=_summary,
+                                                 higher_is_better=_hib, unit=_unit,
+                                                 paper="REFERENCE.md section 2"))

@@ -1,0 +1,118 @@
+"""`harmony bench`: run methods over a dataset and score them under a named metric protocol."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import quiet_option, scheduler_option, seed_option, workers_option, overwrite_option
+
+
+@click.command("bench")
+@click.option("--data", type=click.Path(), default=None,
+              help="Dataset in the iHarmony4 layout (default: the embedded sample dataset, built on first use).")
+@click.option("--models", "-m", multiple=True, default=("all",), show_default=True,
+              help="'all', registered names (comma-separated or repeated) or package.module:attr plugins.")
+@click.option("--protocol", "-p", default="iharm", show_default=True,
+              help="Metric protocol: iharm, iharmony4, cdtnet, pctnet, hdnet, diffharmony "
+                   "(`harmony list protocols`).")
+@click.option("--size", "-s", "size", default=None, metavar="S[,S2,..]",
+              help="Evaluation size(s), square SxS; 'full' = no resize. Several sizes = resolution sweep. "
+                   "[default: the protocol's (256; pctnet: full)]")
+@click.option("--out", "-o", type=click.Path(), required=True, help="Output folder for tables, plots, gallery.")
+@click.option("--subsets", default=None, help="Comma-separated subsets (default: all found).")
+@click.option("--split", default="test", show_default=True, help="train | test | all.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="First N images of each subset.")
+@click.option("--weights", type=click.Path(), default=None,
+              help="Checkpoint folder for learned methods (default: each model's default folder).")
+@click.option("--lpips-weights", type=click.Path(), default=None,
+              help="Folder with alexnet.pth + alex.pth for LPIPS (or $HARMONY_LPIPS_WEIGHTS).")
+@click.option("--gallery", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Best and worst images shown in gallery.html (0: no gallery).")
+@click.option("--save-outputs", is_flag=True, help="Save every method output under OUT/outputs/.")
+@click.option("--ssim/--no-ssim", default=None,
+              help="Compute SSIM/fSSIM (CDTNet's definition) even where the protocol does not define them "
+                   "(iharm, iharmony4: costly, about the price of decoding the image). [default: only for "
+                   "cdtnet and pctnet]")
+@click.option("--no-plots", is_flag=True, help="Skip the matplotlib charts.")
+@workers_option
+@scheduler_option
+@seed_option
+@overwrite_option
+@quiet_option
+def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpips_weights, gallery,
+          save_outputs, ssim, no_plots, workers, scheduler, seed, overwrite, quiet):
+    """Benchmark harmonization methods on a dataset under a named metric protocol.
+
+    Writes OUT/per_image.csv, OUT/summary.json, the iSSAM-style table per subset + All (table.md/.csv/
+    .tex/.json), methods compared (compare.*), foreground-ratio buckets (fg_ratio.*), the resolution sweep
+    (sweep.*, with several --size), bar charts (plots/) and gallery.html. Results are cached per (method,
+    image, protocol, size) in OUT/cache: re-running resumes and extending a run recomputes nothing.
+    Datasets without ground truth (no real_images/) get outputs, a gallery and a 2AFC pairs.csv.
+
+    \b
+    Examples:
+      harmony bench --out bench/                                  # all methods, sample data
+      harmony bench --data data/ --models all --protocol iharm --size 256 --out bench/
+      harmony bench --data data/ --models cut-and-paste,reinhard --size 256,512,1024 --out sweep/
+      harmony bench --data iHarmony4/ --subsets HCOCO --protocol iharmony4 --out bench_ih4/
+      harmony bench --data data/ --models mypkg.methods:my_harmonizer --out bench/
+    """
+    from pathlib import Path
+
+    from ..benchmark.harness import BenchConfig, run_bench
+    from ..benchmark.metrics import get_protocol
+
+    proto = get_protocol(protocol)
+    if size is None:
+        size = str(proto.default_size) if proto.default_size else "full"
+    cfg = BenchConfig(
+        out=Path(out), data=Path(data) if data else None, models=models, protocol=protocol, sizes=size,
+        subsets=[s.strip() for s in subsets.split(",") if s.strip()] if subsets else None,
+        split=None if split in ("all", "none") else split, limit=limit,
+        weights=Path(weights) if weights else None, workers=workers, scheduler=scheduler,
+        progress=not quiet, gallery=gallery, save_outputs=save_outputs, lpips=lpips_weights,
+        overwrite=overwrite, seed=seed, plots=not no_plots, ssim=ssim)
+    if data is None:
+        click.echo("no --data: using the embedded sample dataset (built on first use)", err=True)
+    result = run_bench(cfg)
+
+    from ..benchmark.report import ALL
+
+    click.echo(f"\n== bench: protocol {result.protocol}, size {','.join(map(str, result.sizes))}")
+    images = len({(r['subset'], r['composite']) for r in result.rows})
+    click.echo(f"{images} images x {sum(p.runnable for p in result.methods)} methods: {result.computed} "
+               f"results computed, {result.cached} from the cache, in {result.seconds:.1f} s")
+    import json
+
+    summary = json.loads((result.out / "summary.json").read_text())
+    for p in result.methods:
+        if not p.runnable:
+            click.echo(f"  {p.name:16s} {p.status}: {p.message}")
+            continue
+        st = summary["methods"].get(p.name, {}).get(ALL)
+        if st:
+            def f(k):
+                v = st.get(k)
+                return "-" if v is None else f"{v:.2f}"
+            click.echo(f"  {p.name:16s} N {st['N']:5d}  MSE {f('mse'):>8s}  fMSE {f('fmse'):>8s}  "
+                       f"PSNR {f('psnr'):>6s}  {f('time_ms'):>7s} ms")
+        else:
+            click.echo(f"  {p.name:16s} no result")
+    if result.skipped:
+        click.echo(f"skipped inputs: {len(result.skipped)}")
+        for key, reason in result.skipped[:10]:
+            click.echo(f"  - {key}: {reason}")
+        if len(result.skipped) > 10:
+            click.echo(f"  ... and {len(result.skipped) - 10} more (summary.json)")
+    if result.failures:
+        click.echo(f"failures: {len(result.failures)}")
+        for m, img, err in result.failures[:10]:
+            click.echo(f"  - {m} on {img}: {err}")
+        if len(result.failures) > 10:
+            click.echo(f"  ... and {len(result.failures) - 10} more (summary.json)")
+    undefined = summary.get("fmse_undefined", {}).get("count_by_method", {})
+    if undefined:
+        click.echo("fMSE undefined (empty mask): " + ", ".join(f"{m} {n}" for m, n in undefined.items()))
+    for note in result.notes:
+        click.echo(note)
+    click.echo(f"outputs in {result.out}: " + ", ".join(result.files[:8]) + (" ..." if len(result.files) > 8 else ""))
