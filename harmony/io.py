@@ -27,6 +27,9 @@ from .errors import InputError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 cv2.setNumThreads(1)  # parallelism is across work units; per-call threads only oversubscribe
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -79,10 +82,10 @@ def _jpeg_truncated(data: bytes) -> bool:
 
 
 def _to_float(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) * np.float32(1.0 / 255.0)
-    if arr.dtype == np.uint16:
-        return arr.astype(np.float32) * np.float32(1.0 / 65535.0)
+    if arr.dtype in (np.uint8, np.uint16):  # in place after the cast: one allocation, same values
+        out = arr.astype(np.float32)
+        out *= np.float32(1.0 / 255.0) if arr.dtype == np.uint8 else np.float32(1.0 / 65535.0)
+        return out
     if arr.dtype == bool:
         return arr.astype(np.float32)
     if np.issubdtype(arr.dtype, np.floating):
@@ -104,10 +107,13 @@ def decode_image_uint(data: bytes, name: str = "<bytes>") -> np.ndarray:
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
         if bgr is None:
             raise InputError(f"{name}: corrupt or unreadable image")
-        rgb = bgr[..., ::-1]
+        # cvtColor swaps channels ~50x faster than np.ascontiguousarray(bgr[..., ::-1]).
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else np.repeat(bgr[..., None], 3, axis=2)
         if data.startswith(_JPEG_MAGIC):
-            rgb = _apply_orientation(rgb, _exif_orientation(data))
-        return np.ascontiguousarray(rgb)
+            orientation = _exif_orientation(data)
+            if orientation != 1:
+                rgb = np.ascontiguousarray(_apply_orientation(rgb, orientation))
+        return rgb
     # Everything else (TIFF incl. CMYK and 16-bit, WebP, BMP, GIF ...) goes through Pillow.
     try:
         with Image.open(_io.BytesIO(data)) as im:
@@ -198,11 +204,69 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{path}: corrupt or unreadable mask ({exc.__class__.__name__}: {exc})") from None
 
 
+def read_label_map(path: str | os.PathLike) -> np.ndarray:
+    """Read a semantic label map (PNG of class indices) as an integer (H, W) array, values exactly as stored
+    (uint8 or uint16 for grey PNGs, int32 otherwise).
+
+    Accepts 8-bit grey (ADE20K SceneParsing style: 0 = other, 1..150 = classes), 16-bit grey, palette
+    PNGs (the palette *index* is the class id, as scene-parsing tools write them) and RGB files whose
+    three channels are equal. Anything else (a colour-coded RGB map) raises :class:`InputError`.
+    """
+    data = _read_bytes(path)
+    # Fast path: 8/16-bit greyscale PNG (IHDR bit depth at byte 24, colour type 0 at byte 25) through
+    # OpenCV, about twice as fast as Pillow; palette and other files go through Pillow (cv2 would expand
+    # a palette to colours).
+    if data.startswith(_PNG_MAGIC) and len(data) > 25 and data[25] == 0 and data[24] in (8, 16):
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if arr is not None and arr.ndim == 2:
+            return arr  # uint8 / uint16 as stored (a full-size int32 copy costs as much as the decode)
+    try:
+        with Image.open(_io.BytesIO(data)) as im:
+            im.load()
+            mode = im.mode
+            if mode in ("P", "L"):
+                return np.asarray(im, dtype=np.uint8).copy()
+            if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "1"):
+                return np.asarray(im).astype(np.int32)
+            if mode in ("RGB", "RGBA"):
+                rgb = np.asarray(im.convert("RGB"))
+                if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+                    return np.ascontiguousarray(rgb[..., 0])
+            raise InputError(f"{path}: expected a single-channel label map of class indices (grey or palette "
+                             f"PNG), got a {mode} image with differing channels")
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{path}: corrupt or unreadable label map ({exc.__class__.__name__}: {exc})") from None
+
+
+def plain_jpeg_bytes(path: str | os.PathLike) -> bytes | None:
+    """The file's bytes when it is an upright 3-channel (YCbCr/RGB) JPEG, else None.
+
+    For such a file, copying the bytes reproduces exactly the pixels :func:`read_image` returns, so a
+    generator can keep an original photo as-is (iHarmony4's real images are the original files) instead
+    of re-encoding it. Grey, CMYK or EXIF-rotated JPEGs and other formats return None (re-encode them).
+    """
+    data = _read_bytes(path)
+    if not data.startswith(_JPEG_MAGIC) or _jpeg_truncated(data):
+        return None
+    try:
+        with Image.open(_io.BytesIO(data)) as im:
+            if im.mode != "RGB" or int(im.getexif().get(0x0112, 1) or 1) != 1:
+                return None
+    except Exception:
+        return None
+    return data
+
+
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """(height, width) after EXIF orientation, read from the header only (no pixel decode)."""
     try:
         with Image.open(path) as im:
             w, h = im.size
+            if im.format == "TIFF" and 256 in im.tag_v2 and 257 in im.tag_v2:
+                # Pillow reports a TIFF's size already swapped for orientations 5-8; use the stored size.
+                w, h = int(im.tag_v2[256]), int(im.tag_v2[257])
             orientation = int(im.getexif().get(0x0112, 1) or 1) if im.format in ("JPEG", "TIFF", "WEBP") else 1
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
@@ -226,6 +290,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600 files whatever the umask: give the final file the usual permissions.
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
@@ -245,7 +311,7 @@ def encode_image(img: np.ndarray, ext: str = ".jpg", *, quality: int = 95) -> by
     """Encode a float [0,1] RGB image (or a uint8 RGB array) as JPEG/PNG/WebP/TIFF bytes."""
     arr = img if img.dtype == np.uint8 else to_uint8(img)
     if arr.ndim == 3:
-        arr = np.ascontiguousarray(arr[..., ::-1])  # RGB -> BGR for OpenCV
+        arr = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2BGR)  # RGB -> BGR for OpenCV
     ext = ext.lower()
     params: list[int] = []
     if ext in (".jpg", ".jpeg"):

@@ -494,7 +494,8 @@ def write_all(result, cfg, *, reader, samples, protocol: M.Protocol, ctx) -> lis
     cols = _columns(has)
     nan_counts = {}
     for m, per in agg_size.items():
-        if ALL in per and per[ALL].get("nan_fmse"):
+        # Without ground truth every metric is NaN by construction: that is not an empty mask.
+        if result.paired and ALL in per and per[ALL].get("nan_fmse"):
             nan_counts[m] = per[ALL]["nan_fmse"]
     summary = {
         "protocol": result.protocol, "size": size, "sizes": result.sizes,

@@ -1,0 +1,32 @@
+"""``cut-and-paste``: the composite itself, the "composite" (lower-bound) row of every benchmark table.
+
+Every paper in the field reports the unharmonized input as a row (DIH seed 000 Table 2, BargainNet
+seed 003 Table 1 ...); registering it as a method lets the harness score it like any other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..imageops import check_pair
+from ..registry import METHODS, Card
+
+CARD = Card(
+    name="cut-and-paste", kind="method",
+    summary="The composite unchanged (the 'composite' row of every benchmark table)",
+    paper="iHarmony4 / DoveNet tables ('composite' row); seed 000 Table 2",
+    keeps_background=True, deterministic=True,
+    notes="Returns a copy of the composite. Empty masks are fine (nothing to change).",
+)
+
+
+@METHODS.register("cut-and-paste", card=CARD)
+def cut_and_paste(**options):
+    if options:
+        raise ValueError(f"cut-and-paste: takes no options, got {sorted(options)}")
+
+    def harmonize(composite: np.ndarray, mask: np.ndarray, **extra) -> np.ndarray:
+        check_pair(composite, mask)
+        return composite.copy()
+
+    return harmonize

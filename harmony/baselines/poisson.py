@@ -1,0 +1,101 @@
+"""``poisson``: gradient-domain blending (Perez, Gangnet, Blake 2003) with ``cv2.seamlessClone``.
+
+A composite alone is its own Poisson solution (its seam is part of its gradient field), so cloning it
+onto itself changes nothing. What the baseline does instead:
+
+1. *Region*: ``D = dilate(mask > 0, 2 px)`` (soft-mask edges included). OpenCV keeps the outermost
+   pixel ring of the clone mask as the Dirichlet boundary, so the dilation puts the whole foreground,
+   soft edge included, inside the solved region; everything outside ``D`` is returned bit for bit.
+2. *Guidance field*: the foreground (``mask > 0.5``) extended outwards by nearest-neighbour copying
+   (Euclidean distance transform). The guidance therefore has the object's own gradients inside and no
+   seam gradient: the solved foreground keeps its texture but meets the background's colours at the
+   boundary (the classic "seamless" shift of colour and brightness).
+   The destination inside ``D`` is filled with the nearest background pixel: OpenCV's NORMAL_CLONE
+   reads the destination's forward differences at the pixels just outside its mask, which would
+   otherwise re-import the composite's seam.
+3. *Borders*: ``cv2.seamlessClone`` misbehaves when the mask touches the image border, so the images are
+   padded by 3 px (reflect-101) and the mask is replicated into the padding with its outermost ring
+   cleared; the boundary condition at the image border then comes from the reflected background.
+4. ``NORMAL_CLONE``, 8-bit (the only depth OpenCV accepts): values inside ``D`` are quantised to 1/255.
+
+``keeps_background`` is False: the 2-px ring of ``D`` outside the mask is re-solved too.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from ..imageops import dilate
+from ..registry import METHODS, Card
+from ._common import split
+
+DILATION = 2
+_PAD = 3
+
+
+def _to_u8(img: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+
+
+def poisson_blend(composite: np.ndarray, mask: np.ndarray, *, dilation: int = DILATION) -> np.ndarray:
+    region = dilate((mask > 0).astype(np.float32), dilation) > 0.5
+    ys, xs = np.nonzero(region)
+    h, w = mask.shape
+    # work on the bounding box of the region plus the padding (cost scales with the foreground)
+    y0, y1 = max(ys.min() - 1, 0), min(ys.max() + 2, h)
+    x0, x1 = max(xs.min() - 1, 0), min(xs.max() + 2, w)
+    crop = composite[y0:y1, x0:x1]
+    obj = mask[y0:y1, x0:x1] > 0.5
+    reg = region[y0:y1, x0:x1]
+    # guidance: the object extended by its nearest pixel (no seam gradient)
+    _, (iy, ix) = ndimage.distance_transform_edt(~obj, return_indices=True)
+    guide = crop[iy, ix]
+    # OpenCV's NORMAL_CLONE uses the destination's forward differences just outside the clone mask, so
+    # destination pixels inside the region must not carry the composite's seam: fill the region with
+    # the nearest background pixel (only the boundary values of the destination then matter).
+    _, (jy, jx) = ndimage.distance_transform_edt(reg, return_indices=True)
+    base = crop[jy, jx]
+    src = cv2.copyMakeBorder(_to_u8(guide), _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REFLECT_101)
+    dst = cv2.copyMakeBorder(_to_u8(base), _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REFLECT_101)
+    clone_mask = cv2.copyMakeBorder(reg.astype(np.uint8) * 255, _PAD, _PAD, _PAD, _PAD,
+                                    cv2.BORDER_REPLICATE)
+    clone_mask[0, :] = clone_mask[-1, :] = 0
+    clone_mask[:, 0] = clone_mask[:, -1] = 0
+    bx, by, bw, bh = cv2.boundingRect(clone_mask)
+    # centre that maps the clone onto itself (checked: OpenCV places tl = centre - (w//2, h//2))
+    blended = cv2.seamlessClone(src, dst, clone_mask, (bx + bw // 2, by + bh // 2), cv2.NORMAL_CLONE)
+    blended = blended[_PAD:-_PAD, _PAD:-_PAD].astype(np.float32) / np.float32(255.0)
+    out = composite.copy()
+    sub = out[y0:y1, x0:x1]
+    sub[reg] = blended[reg]
+    return out
+
+
+CARD = Card(
+    name="poisson", kind="method",
+    summary="Perez et al. 2003 Poisson blending of the foreground into the background (cv2.seamlessClone)",
+    paper="Perez, Gangnet, Blake. Poisson image editing. SIGGRAPH 2003",
+    keeps_background=False, deterministic=True,
+    notes="NORMAL_CLONE over the mask dilated by 2 px; guidance = the foreground extended by nearest "
+          "neighbour (no seam gradient); 3-px reflect padding so masks may touch the border; 8-bit inside "
+          "the region; exact copy of the composite outside the dilated mask. Empty foreground or "
+          "background: composite unchanged.",
+)
+
+
+@METHODS.register("poisson", card=CARD)
+def poisson(dilation: int = DILATION, **options):
+    if options:
+        raise ValueError(f"poisson: unknown options {sorted(options)}; expected ['dilation']")
+    if int(dilation) < 1:
+        raise ValueError(f"poisson: dilation must be >= 1 pixel, got {dilation}")
+
+    def harmonize(composite: np.ndarray, mask: np.ndarray, **extra) -> np.ndarray:
+        _, ok = split(composite, mask)
+        if not ok:
+            return composite.copy()
+        return poisson_blend(composite, mask, dilation=int(dilation))
+
+    return harmonize
