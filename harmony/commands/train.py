@@ -1,0 +1,87 @@
+"""`harmony train MODEL`: train a learned harmonization network into a checkpoint folder."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import echo_summary, overwrite_option, quiet_option
+from ..models.presets import MODEL_CLASSES, PRESETS
+
+
+@click.command("train")
+@click.argument("model", type=click.Choice(sorted(MODEL_CLASSES)))
+@click.option("--data", type=click.Path(file_okay=False, exists=True), required=True,
+              help="Dataset root in the iHarmony4 layout (train split trains, test split validates).")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+              help="Named configuration  [default: MODEL_tiny]")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Checkpoint folder (config.json, weights.pt, train_log.csv, loss_plot.png).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Total training steps  [default: the preset's]")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of initialisation, data order and augmentation (same seed, same curve on CPU).")
+@click.option("--resume", is_flag=True, help="Continue the checkpoint in --out up to --steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: the preset's]")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate  [default: the preset's]")
+@click.option("--val-every", type=click.IntRange(min=1), default=None,
+              help="Validate, log and checkpoint every N steps  [default: the preset's]")
+@click.option("--val-limit", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Test-split images used for validation.")
+@click.option("--time-limit", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="Stop after this long (with a checkpoint; --resume continues).")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch CPU threads (1 is fastest on a shared machine).")
+@click.option("--device", default="cpu", show_default=True, hidden=True)
+# --- models II options (sprih, charmnet) ---
+@click.option("--unpaired", type=click.Path(file_okay=False, exists=True), default=None,
+              help="sprih: real composites from `harmony datagen real` (stream 2, adversarial only); "
+                   "without it sprih trains stream 1 only.")
+@click.option("--rendered", type=click.Path(file_okay=False, exists=True), default=None,
+              help="charmnet: rendered dataset with labels.txt from `harmony datagen rendered` (required).")
+@click.option("--subsets", default=None, metavar="A,B",
+              help="Use only these subsets of --data (e.g. HRetouched), comma-separated  [default: all]")
+# --- end models II options ---
+@overwrite_option
+@quiet_option
+def train(model, data, preset, out, steps, seed, resume, batch_size, lr, val_every, val_limit, time_limit,
+          threads, device, unpaired, rendered, subsets, overwrite, quiet):
+    """Train MODEL (dih, bargainnet, rcl, sprih, charmnet) on an iHarmony4-layout dataset.
+
+    The data order, augmentation and initialisation follow --seed, so the same command gives the
+    same training curve, and --resume continues it exactly. Every --val-every steps the network is
+    scored on the test split (fMSE, MSE, PSNR at the network's resolution, next to cut-and-paste) and
+    the checkpoint, CSV log and loss plot are written. DIH trains its scene-parsing decoder when the
+    subsets hold label maps (<Sub>/labels/<real image stem>.png).
+
+    \b
+    Examples:
+      harmony datagen coco --out data/
+      harmony train dih --data data/ --preset dih_tiny --out checkpoints/dih
+      harmony train rcl --data data/ --out checkpoints/rcl --steps 600 --resume
+      harmony bench --data data/ --models all --weights checkpoints/ --out bench/
+      harmony train sprih --data data/ --subsets HRetouched --unpaired data/ --out checkpoints/sprih
+      harmony train charmnet --data data/ --subsets HRetouched --rendered data/ --out checkpoints/charmnet
+    """
+    from ..models.train import train as run_train
+
+    result = run_train(model, data, out, preset=preset, steps=steps, seed=seed, resume=resume, overwrite=overwrite,
+                       batch_size=batch_size, lr=lr, val_every=val_every, val_limit=val_limit,
+                       time_limit=time_limit, threads=threads, progress=not quiet,
+                       extra_data={"unpaired": unpaired, "rendered": rendered},  # models II
+                       subsets=[s.strip() for s in subsets.split(",") if s.strip()] if subsets else None)
+    lines = [f"model {result.model}, preset {result.preset}: {result.parameters / 1e6:.3f}M parameters"
+             + (" (scene-parsing decoder on)" if result.parsing else ""),
+             f"steps {result.start_step} -> {result.steps} in {result.seconds:.1f} s"
+             + (" (stopped by --time-limit; --resume continues)" if result.stopped_early else ""),
+             f"data: {result.train_images} training pairs, {result.val_images} test pairs"]
+    if result.last_losses:
+        lines.append("last losses: " + ", ".join(f"{k} {v:.4g}" for k, v in result.last_losses.items()))
+    if result.validation:
+        v, c = result.validation, result.cut_and_paste
+        lines.append(f"test: fMSE {v['fmse']:.2f}  MSE {v['mse']:.2f}  PSNR {v['psnr']:.2f}   "
+                     f"(cut-and-paste: fMSE {c['fmse']:.2f}  MSE {c['mse']:.2f}  PSNR {c['psnr']:.2f})")
+    else:
+        lines.append("test: no test split, no validation")
+    if result.skipped:
+        lines.append(f"skipped {len(result.skipped)} pairs, e.g. {result.skipped[0][0]}: {result.skipped[0][1]}")
+    lines.append(f"checkpoint: {result.out} (train_log.csv, loss_plot.png)")
+    echo_summary("train", lines)

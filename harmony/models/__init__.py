@@ -1,0 +1,106 @@
+"""Learned harmonization networks (torch), registered as methods.
+
+Importing this package does NOT import torch: the cards are registered eagerly, and each factory
+imports torch, finds a checkpoint and builds the network only when called::
+
+    from harmony.registry import METHODS
+    harmonize = METHODS.create("dih", weights="checkpoints/")    # folder with dih/config.json
+    out = harmonize(composite, mask)                              # numpy contract
+
+Modules: ``blocks`` (shared layers), ``base`` (the network interface), ``adapter`` (TorchHarmonizer),
+``checkpoint``, ``presets`` (named configurations), ``train`` (the training loop), and one module per
+paper: ``dih``, ``bargainnet``, ``rcl``. To add a network: subclass ``base.HarmonyNet``, add it to
+``presets.MODEL_CLASSES``, register presets with ``presets.register_preset`` and a method with
+:func:`register_learned_method`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InputError
+from ..registry import METHODS, Card
+from .presets import presets_for
+
+_ADAPTER_OPTIONS = ("paste", "upsample", "batch_size", "size")
+
+
+def make_factory(method: str):
+    """The registry factory of a learned method: ``factory(weights=None, device="cpu", preset=None,
+    paste=True, upsample="residual", batch_size=8, size=None) -> TorchHarmonizer``."""
+
+    def factory(weights: Any = None, device: str = "cpu", preset: str | None = None, **options: Any):
+        unknown = sorted(set(options) - set(_ADAPTER_OPTIONS))
+        if unknown:
+            raise InputError(f"{method}: unknown option(s) {', '.join(unknown)} (valid: weights, device, preset, "
+                             f"{', '.join(_ADAPTER_OPTIONS)})")
+        from .adapter import TorchHarmonizer
+        from .checkpoint import find_checkpoint, load_checkpoint
+
+        folder = find_checkpoint(method, weights, presets=presets_for(method))
+        net, config = load_checkpoint(folder, model=method, preset=preset, device=device)
+        harmonizer = TorchHarmonizer(net, size=options.get("size") or int(config["args"]["size"]),
+                                     paste=options.get("paste", True), upsample=options.get("upsample", "residual"),
+                                     device=device, batch_size=options.get("batch_size", 8), name=method,
+                                     config=config)
+        harmonizer.checkpoint = str(folder)
+        return harmonizer
+
+    factory.is_factory = True
+    return factory
+
+
+def register_learned_method(method: str, *, native_size: int, paper: str, summary: str, notes: str,
+                            keeps_background: bool = True, low_res_only: bool = True, **card_fields: Any) -> None:
+    """Register a learned method's card and lazy factory (no torch import)."""
+    card = Card(name=method, kind="method", summary=summary, paper=paper, presets=presets_for(method),
+                keeps_background=keeps_background, deterministic=True, learned=True, low_res_only=low_res_only,
+                native_size=native_size, notes=notes, **card_fields)
+    METHODS.register(method, card=card)(make_factory(method))
+
+
+register_learned_method(
+    "dih", native_size=512,
+    paper="000_aecf47f240f7698f (Tsai et al., Deep Image Harmonization, CVPR 2017)",
+    summary="DIH encoder-decoder with skip links (+ scene-parsing decoder when trained with label maps).",
+    notes="Runs at the checkpoint's side (dih_paper 512, dih_tiny 64); the predicted change is upsampled "
+          "and added to the composite, then pasted into the foreground. Needs a checkpoint from `harmony train dih`.")
+register_learned_method(
+    "bargainnet", native_size=256,
+    paper="003_34501809e05d1180 (Cong et al., BargainNet, ICME 2021)",
+    summary="Background-guided domain translation: attention U-Net + partial-conv domain code, triplet losses.",
+    notes="Runs at the checkpoint's side (bargainnet_paper 256, bargainnet_tiny 64); prediction pasted into the "
+          "foreground. Also: `harmony inharmony` (domain-code distance) and background harmonization "
+          "(`harmony harmonize --background`).")
+register_learned_method(
+    "rcl", native_size=256,
+    paper="002_4bcd8857ee6c3b49 (Liang et al., region-wise contrastive learning + external style fusion)",
+    summary="ResUNet + S2AM + external style fusion, trained with the region-wise contrastive loss.",
+    notes="Runs at the checkpoint's side (rcl_paper 256, rcl_tiny 64); prediction pasted into the foreground.")
+
+# --- models II (issue 9): SPRIH (own factory: parameters applied at full resolution) and CharmNet ---
+def _sprih_factory(weights: Any = None, device: str = "cpu", preset: str | None = None, **options: Any):
+    from .sprih import make_sprih_factory
+
+    return make_sprih_factory()(weights=weights, device=device, preset=preset, **options)
+
+
+_sprih_factory.is_factory = True
+METHODS.register("sprih", card=Card(
+    name="sprih", kind="method", learned=True, keeps_background=True, deterministic=True, low_res_only=False,
+    native_size=512, presets=presets_for("sprih"),
+    paper="001_e32bb37dd46263d1 (Wang et al., Semi-supervised Parametric Real-world Image Harmonization, CVPR 2023)",
+    summary="Parametric: RGB curves (32 points) + low-frequency shading map predicted at 512, applied at full resolution.",
+    notes="Predicts at the checkpoint's side (sprih_paper 512, sprih_tiny 64) and applies the curves and the "
+          "upsampled shading map to the full-resolution composite inside the mask. `harmony harmonize --method "
+          "sprih --export-params DIR` writes the editable parameters; `harmony apply-params` re-applies them. "
+          "Train with `harmony train sprih --data PAIRED [--unpaired REAL]`."))(_sprih_factory)
+register_learned_method(
+    "charmnet", native_size=256,
+    paper="004_c09fbb6e79c54466 (Cao, Cong, Niu, Deep Image Harmonization by Bridging the Reality Gap, BMVC 2021)",
+    summary="Two-domain iDIH (real / rendered first and last 4 layers, shared middle), domain critic, style losses.",
+    notes="Runs the real-domain branch at the checkpoint's side (charmnet_paper 256, charmnet_tiny 64); prediction "
+          "pasted into the foreground. Train with `harmony train charmnet --data REAL --rendered RENDERED`.")
+# --- end models II ---
+
+__all__ = ["make_factory", "register_learned_method"]

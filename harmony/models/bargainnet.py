@@ -1,0 +1,197 @@
+"""BargainNet (Cong et al., ICME 2021, seed 003_34501809e05d1180, section 3 and supplement section 2).
+
+What follows the paper
+- Domain code extractor E: five partial convolutions (kernel 3, stride 2), each followed by ReLU and
+  batch normalisation except the last, adaptive average pooling and a 1x1 convolution to an
+  L = 16 dimensional code (supplement section 2). Given an image and a region mask, the code depends only
+  on the pixels inside the region (partial convolution).
+- Generator G: DoveNet's attention-enhanced U-Net (pix2pix U-Net: 4x4 stride-2 convolutions, LeakyReLU
+  0.2 / ReLU, BN, ``levels`` halvings, ngf 64, the decoder's concatenated skip features re-weighted by a
+  learned sigmoid attention map) fed with the composite, the foreground mask and the background code
+  replicated spatially: an (L + 4)-channel input (section 3.2).
+- Losses (eqs. 1-3): ``L_rec = |I_hat - I|_1``; ``L_fb = max(d(z_hat_f, z_b) - d(z_hat_f, z_tilde_f) + m, 0)``;
+  ``L_ff = max(d(z_f, z_hat_f) - d(z_f, z_tilde_f) + m, 0)``; d Euclidean, m = 1, lambda = 0.01.
+- Weights initialised from N(0, 0.02) (supplement section 2).
+- By-products: the inharmony score ``d(E(I_tilde, M), E(I_tilde, 1 - M))`` (section 4.5) and background
+  harmonization with the inverted mask (supplement section 6) - see :func:`inharmony_scores` and
+  :func:`harmony.models.adapter.harmonize_background`.
+
+What differs and why
+- The paper omits the generator's details ("we adopt attention-enhanced U-net proposed in [3]"); the
+  attention block here is a 1x1 convolution + sigmoid gating the concatenated skip/decoder features at
+  every level (our reading of DoveNet's). The extractor's widths are not published: 64-128-256-256-256.
+- The adaptive average pooling averages over the positions the last partial convolution marks valid (a
+  plain average would let the region's area leak into the code).
+- ``output="residual"`` (``bargainnet_tiny``) adds the tanh output to the composite so short CPU training
+  starts from the identity; ``bargainnet_paper`` keeps pix2pix's direct tanh output.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import HarmonyNet, to_signed, to_unit
+from .blocks import PartialConv2d, init_normal
+
+
+class DomainCodeExtractor(nn.Module):
+    """E(image, region mask) -> (B, code_dim) domain code."""
+
+    def __init__(self, in_channels: int = 3, widths: Sequence[int] = (64, 128, 256, 256, 256), code_dim: int = 16):
+        super().__init__()
+        if len(widths) != 5:
+            raise ValueError(f"extractor_widths: the paper's extractor has 5 partial convolutions, got {len(widths)}")
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        cin = in_channels
+        for i, w in enumerate(widths):
+            self.convs.append(PartialConv2d(cin, w, 3, 2, 1))
+            self.norms.append(nn.BatchNorm2d(w) if i < len(widths) - 1 else nn.Identity())
+            cin = w
+        self.proj = nn.Conv2d(cin, code_dim, 1)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x, m = image, mask
+        last = len(self.convs) - 1
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            x, m = conv(x, m)
+            if i < last:
+                x = norm(F.relu(x)) * m
+        pooled = (x * m).sum(dim=(2, 3), keepdim=True) / m.sum(dim=(2, 3), keepdim=True).clamp(min=1.0)
+        return self.proj(pooled).flatten(1)
+
+
+class AttentionUNet(nn.Module):
+    """pix2pix U-Net with a sigmoid attention map on every concatenated skip."""
+
+    def __init__(self, in_channels: int, out_channels: int = 3, ngf: int = 64, levels: int = 8):
+        super().__init__()
+        widths = [ngf * min(2 ** i, 8) for i in range(levels)]
+        self.widths = widths
+        self.down = nn.ModuleList()
+        for i, w in enumerate(widths):
+            if i == 0:
+                self.down.append(nn.Conv2d(in_channels, w, 4, 2, 1, bias=False))
+            elif i == levels - 1:
+                self.down.append(nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(widths[i - 1], w, 4, 2, 1, bias=False)))
+            else:
+                self.down.append(nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(widths[i - 1], w, 4, 2, 1, bias=False),
+                                               nn.BatchNorm2d(w)))
+        self.up = nn.ModuleList()
+        self.attention = nn.ModuleList()
+        for i in reversed(range(levels)):
+            cin = widths[i] if i == levels - 1 else 2 * widths[i]
+            if i < levels - 1:
+                self.attention.append(nn.Sequential(nn.Conv2d(cin, cin, 1), nn.Sigmoid()))
+            if i == 0:
+                self.up.append(nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(cin, out_channels, 4, 2, 1), nn.Tanh()))
+            else:
+                self.up.append(nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(cin, widths[i - 1], 4, 2, 1, bias=False),
+                                             nn.BatchNorm2d(widths[i - 1])))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for layer in self.down:
+            x = layer(x)
+            skips.append(x)
+        n = len(skips)
+        y = self.up[0](skips[-1])
+        for k in range(1, n):
+            cat = torch.cat([skips[n - 1 - k], y], 1)
+            cat = cat * self.attention[k - 1](cat)
+            y = self.up[k](cat)
+        return y
+
+
+def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """``max(d(a, p) - d(a, n) + margin, 0)`` per row (Euclidean d), averaged over the batch."""
+    d_pos = torch.linalg.vector_norm(anchor - positive, dim=1)
+    d_neg = torch.linalg.vector_norm(anchor - negative, dim=1)
+    return F.relu(d_pos - d_neg + margin).mean()
+
+
+class BargainNet(HarmonyNet):
+    """Background-guided domain translation network."""
+
+    model_name = "bargainnet"
+
+    def __init__(self, size: int = 64, ngf: int = 16, levels: int = 5, code_dim: int = 16,
+                 extractor_widths: Sequence[int] = (16, 32, 32, 32, 32), margin: float = 1.0,
+                 lambda_tri: float = 0.01, output: str = "direct"):
+        super().__init__(size=int(size), ngf=int(ngf), levels=int(levels), code_dim=int(code_dim),
+                         extractor_widths=tuple(int(w) for w in extractor_widths), margin=float(margin),
+                         lambda_tri=float(lambda_tri), output=output)
+        if output not in ("direct", "residual"):
+            raise ValueError(f"output: expected direct | residual, got {output!r}")
+        self.multiple = 2 ** int(levels)
+        self.output = output
+        self.margin = float(margin)
+        self.lambda_tri = float(lambda_tri)
+        self.extractor = DomainCodeExtractor(3, extractor_widths, code_dim)
+        self.generator = AttentionUNet(3 + 1 + code_dim, 3, ngf, levels)
+        init_normal(self)
+
+    def domain_code(self, image: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+        """Domain code of the region ``region`` (1 = inside) of an image in [0, 1]."""
+        return self.extractor(to_signed(image), region)
+
+    def forward(self, composite: torch.Tensor, mask: torch.Tensor, background_code: torch.Tensor | None = None) -> torch.Tensor:
+        img = self._generate(composite, mask, background_code)
+        return img.clamp(0.0, 1.0)
+
+    def _generate(self, composite, mask, background_code=None):
+        if background_code is None:
+            background_code = self.domain_code(composite, 1.0 - mask)
+        h, w = composite.shape[-2:]
+        code_map = background_code[:, :, None, None].expand(-1, -1, h, w)
+        out = self.generator(torch.cat([to_signed(composite), to_signed(mask), code_map], 1))
+        if self.output == "residual":
+            return composite + out
+        return to_unit(out)
+
+    def training_losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        comp, mask, real = batch["composite"], batch["mask"], batch["real"]
+        z_b = self.domain_code(comp, 1.0 - mask)
+        pred = self._generate(comp, mask, z_b)
+        rec = (pred - real).abs().mean()
+        z_tilde_f = self.domain_code(comp, mask)
+        z_f = self.domain_code(real, mask)
+        z_hat_f = self.domain_code(pred, mask)
+        l_fb = triplet_loss(z_hat_f, z_b, z_tilde_f, self.margin)
+        l_ff = triplet_loss(z_f, z_hat_f, z_tilde_f, self.margin)
+        total = rec + self.lambda_tri * (l_ff + l_fb)
+        return {"total": total, "rec": rec, "tri_fb": l_fb, "tri_ff": l_ff}
+
+    def inharmony(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B,) Euclidean distance between the foreground and background domain codes."""
+        z_f = self.domain_code(composite, mask)
+        z_b = self.domain_code(composite, 1.0 - mask)
+        return torch.linalg.vector_norm(z_f - z_b, dim=1)
+
+
+def inharmony_scores(harmonizer, composites: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> list[float]:
+    """Inharmony score of each composite with a BargainNet :class:`TorchHarmonizer` (larger = less harmonious).
+
+    Inputs follow the numpy contract; they are resized to the network's side like for harmonization.
+    """
+    from .adapter import _prepare
+
+    net = harmonizer.network
+    if not isinstance(net, BargainNet):
+        raise ValueError(f"inharmony needs a BargainNet checkpoint, got {net.model_name!r}")
+    scores: list[float] = []
+    for i, (c, m) in enumerate(zip(composites, masks)):
+        _prepare(c, m, harmonizer.min_size, f"inharmony input {i}")
+        if m.min() > 0.5:
+            raise ValueError(f"inharmony input {i}: mask covers the whole image (no background to compare with)")
+        comp, mm, _ = harmonizer._to_model(c, m)
+        with torch.no_grad():
+            ct = torch.from_numpy(np.ascontiguousarray(comp.transpose(2, 0, 1)))[None].to(harmonizer.device)
+            mt = torch.from_numpy(np.ascontiguousarray(mm))[None, None].to(harmonizer.device)
+            scores.append(float(net.inharmony(ct, (mt > 0.5).to(ct.dtype))[0]))
+    return scores
