@@ -267,3 +267,90 @@ def test_read_label_map_formats(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     with pytest.raises(InputError, match="bad.png"):
         hio.read_label_map(tmp_path / "bad.png")
+
+
+# --- label maps written for DIH's scene-parsing decoder -------------------------------------------------
+
+def test_label_maps_written_losslessly_and_listed(cli, tmp_path, rng):
+    d = _dataset(tmp_path, rng)
+    out = tmp_path / "out"
+    code, text = cli(_args(d, out))
+    assert code == 0, text
+    sub = out / "HFlickr"
+    # only the target that produced composites gets its map, named after the real image's stem
+    assert sorted(p.name for p in (sub / "labels").iterdir()) == ["ft-one.png"]
+    written = hio.read_label_map(sub / "labels" / "ft-one.png")
+    given = hio.read_label_map(d["labels"] / "t_one.png")
+    assert written.dtype == np.uint8
+    np.testing.assert_array_equal(written, given)
+    rows = _rows(out)
+    assert rows and all(r["labels"] == "labels/ft-one.png" for r in rows)
+    for r in rows:
+        assert Path(r["labels"]).stem == Path(r["real"]).stem      # <Sub>/labels/<real stem>.png
+        assert hio.image_size(sub / r["labels"]) == hio.image_size(sub / r["real"])
+    assert "label maps: 1 written" in text
+    # the extra folder confuses neither the reader nor `harmony check`
+    assert [p for p in DatasetReader(out).validate() if p.severity == "error"] == []
+    code, text = cli(["check", str(out)])
+    assert code == 0 and "OK" in text, text
+    # resume: the labels folder is an extra dir (stale temporaries cleared, finished maps kept)
+    stale = sub / "labels" / ".ft-one.png.abc123.tmp"
+    stale.write_bytes(b"partial")
+    code, text = cli(_args(d, out))
+    assert code == 0 and "already done" in text, text
+    assert not stale.exists()
+    np.testing.assert_array_equal(hio.read_label_map(sub / "labels" / "ft-one.png"), given)
+    # --overwrite with another configuration (descriptor mode: no label maps) removes the old maps
+    masks = tmp_path / "masks"
+    m = np.zeros((H, W), bool)
+    m[25:35, 5:20] = True
+    hio.write_mask(masks / "t_one_1.png", m)
+    code, text = cli(["datagen", "flickr", "--images", str(d["images"]), "--reference-images", str(d["refs"]),
+                      "--masks", str(masks), "--out", str(out), "--methods", "gct", "--workers", "0", "--overwrite"])
+    assert code == 0, text
+    assert not (sub / "labels").exists()
+    assert "label maps: none written" in text
+    assert [r["labels"] for r in _rows(out)] == [""]
+
+
+def test_sixteen_bit_label_maps_round_trip(cli, tmp_path, rng):
+    """Class ids above 255 (e.g. a 300-class parser) are kept exactly in a 16-bit PNG."""
+    from PIL import Image
+
+    d = {k: tmp_path / k for k in ("images", "labels", "refs", "ref_labels")}
+    for k in d.values():
+        k.mkdir()
+    lab = _layout(1, 2, 3).astype(np.uint16)
+    big = np.select([lab == 1, lab == 2, lab == 3], [7, 258, 300]).astype(np.uint16)
+    big[:3, :5] = 0                                                   # some unlabelled pixels
+    hio.write_image(d["images"] / "deep.png", _paint(lab.astype(np.uint8), rng))
+    Image.fromarray(big).save(d["labels"] / "deep.png")               # 16-bit grey PNG
+    ref = _paint(lab.astype(np.uint8), rng, shift=(0.3, -0.2, 0.1))
+    hio.write_image(d["refs"] / "r1.png", ref)
+    Image.fromarray(big).save(d["ref_labels"] / "r1.png")
+    out = tmp_path / "out"
+    code, text = cli(_args(d, out)[:-8] + ["--num-classes", "300", "--methods", "gct", "--workers", "0",
+                                            "--format", "png", "--min-change", "0.001"])
+    assert code == 0, text
+    assert _rows(out), text
+    path = out / "HFlickr" / "labels" / "fdeep.png"
+    assert path.read_bytes()[24] == 16                               # IHDR bit depth: 16
+    written = hio.read_label_map(path)
+    np.testing.assert_array_equal(written.astype(np.int64), big.astype(np.int64))
+
+
+def test_sample_writes_the_sample_label_maps(cli, tmp_path):
+    from harmony.datagen.samples_extra import flickr_sample
+
+    out = tmp_path / "out"
+    code, text = cli(["datagen", "flickr", "--out", str(out), "--workers", "0", "--methods", "gct,hgm"])
+    assert code == 0, text
+    sample = flickr_sample()
+    rows = _rows(out)
+    sources = sorted({r["source_image_id"] for r in rows})
+    assert sources
+    for stem in sources:
+        row = next(r for r in rows if r["source_image_id"] == stem)
+        written = hio.read_label_map(out / "HFlickr" / row["labels"])
+        np.testing.assert_array_equal(written, hio.read_label_map(Path(sample["labels"]) / f"{stem}.png"))
+    assert len(list((out / "HFlickr" / "labels").iterdir())) == len(sources)

@@ -11,7 +11,8 @@ from ._common import (echo_summary, overwrite_option, progress_enabled, quiet_op
 @click.command("flickr")
 @click.option("--images", type=click.Path(file_okay=False), default=None, help="Target photos.")
 @click.option("--labels", type=click.Path(file_okay=False), default=None,
-              help="Target label maps <stem>.png (class indices, e.g. ADE20K: 0 other, 1..150).")
+              help="Target label maps <stem>.png (class indices, e.g. ADE20K: 0 other, 1..150); copied "
+                   "losslessly to HFlickr/labels/<real stem>.png for DIH's scene-parsing decoder.")
 @click.option("--reference-images", type=click.Path(file_okay=False), default=None, help="Reference pool photos.")
 @click.option("--reference-labels", type=click.Path(file_okay=False), default=None,
               help="Reference label maps <stem>.png.")
@@ -52,7 +53,9 @@ def flickr(images, labels, reference_images, reference_labels, masks, out, metho
     Spatial-pyramid label histograms (levels 0-2) retrieve the closest references; the foreground
     (a mask, or a segment chosen by the label rule) takes the colours of the reference region with
     the same labels. Without label maps, retrieval falls back to a colour/texture descriptor (masks
-    needed). With no data argument the embedded Flickr-like sample (synthetic) is used.
+    needed). With no data argument the embedded Flickr-like sample (synthetic) is used. With label
+    maps, each target's map is also written to HFlickr/labels/ (manifest column `labels`), where
+    `harmony train dih` finds it for its joint scene-parsing decoder.
 
     \b
     Examples:

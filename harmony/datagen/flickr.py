@@ -35,6 +35,14 @@ the whole reference image, and foreground masks must be given.
 Output under ``<out>/HFlickr`` (prefix ``f``): ``f<stem>_<fg>_<k>.jpg``, ``f<stem>_<fg>.png``,
 ``f<stem>.jpg`` (stems sanitised: ``_`` -> ``-``). One work unit = one target image; every random draw
 comes from ``(seed, target, fg, k)``.
+
+**Label maps in the output.** In label mode (target and reference label maps given, or the sample data)
+each target that produced a composite also gets its label map, losslessly, as
+``HFlickr/labels/f<stem>.png`` (the real image's stem: where DIH's trainer,
+:func:`harmony.models.train.load_split`, looks for ``<Sub>/labels/<real stem>.png``): class ids exactly as
+read, same size as the real image, 8-bit grey PNG when every id is <= 255, else 16-bit. The manifest's
+``labels`` column holds the relative path (empty in the fallback-descriptor mode, where nothing is
+written).
 """
 
 from __future__ import annotations
@@ -70,6 +78,7 @@ PRESENT_FRACTION = 0.002     # a reference "contains" a class when it covers >= 
 FG_LABEL_SHARE = 0.2         # classes covering >= 20 % of the foreground are "its labels"
 MIN_REGION_PX = 64
 ATTEMPTS = 3
+LABEL_DIR = "labels"         # <out>/HFlickr/labels/<real stem>.png (read by harmony.models.train)
 
 # --- descriptors -----------------------------------------------------------------------------------
 
@@ -260,6 +269,29 @@ def read_labels(label_path: str | None, num_classes: int, image_path: str | None
             raise InputError(f"{label_path}: label map {labels.shape[1]}x{labels.shape[0]} differs from image "
                              f"{Path(image_path).name} {size[1]}x{size[0]}")
     return labels
+
+
+def encode_label_map(labels: np.ndarray) -> bytes:
+    """Lossless PNG bytes of an integer (H, W) label map: 8-bit grey when ids fit 0..255, else 16-bit.
+
+    :func:`harmony.io.read_label_map` reads the result back to exactly the same ids.
+    """
+    lab = np.asarray(labels)
+    if lab.ndim != 2 or lab.size == 0 or lab.dtype.kind not in "iu":
+        raise ValueError(f"labels: expected a non-empty integer (H, W) label map, got {lab.dtype} {lab.shape}")
+    lo, hi = int(lab.min()), int(lab.max())
+    if lo < 0 or hi > 65535:
+        raise ValueError(f"labels: expected class ids in 0..65535 for a PNG label map, got {lo}..{hi}")
+    arr = np.ascontiguousarray(lab.astype(np.uint8 if hi <= 255 else np.uint16))
+    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:  # pragma: no cover
+        raise ValueError("labels: PNG encoding failed")
+    return buf.tobytes()
+
+
+def label_map_name(image_id: str) -> str:
+    """``f<id>.png``: the real image's stem, as DIH's trainer expects (``<Sub>/labels/<real stem>.png``)."""
+    return Path(real_name(PREFIX, image_id, ".png")).name
 
 
 @dataclass
@@ -468,6 +500,7 @@ def work(unit: FlickrUnit, layout: SubsetLayout) -> dict:
     by_label = dict(unit.by_label)
     image_id = safe_id(unit.stem)
     ext = "." + opt.fmt
+    label_rel = f"{LABEL_DIR}/{label_map_name(image_id)}" if labels is not None else ""
     ref_cache: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     made_any = False
     for fg, m in fgs:
@@ -536,12 +569,14 @@ def work(unit: FlickrUnit, layout: SubsetLayout) -> dict:
                 "unit": unit.key, "synthetic": int(unit.synthetic), "retrieval": retrieval,
                 "similarity": round(cand.score, 6), "reference_rank": cand.rank,
                 "fg_labels": " ".join(map(str, fg_labels)), "foreground_source": "mask" if unit.masks else "label-rule",
-                "change": round(change, 6),
+                "change": round(change, 6), "labels": label_rel,
             })
         if accepted:
             layout.write_mask(mask_name(PREFIX, image_id, safe_id(fg)), m)
             made_any = True
     if made_any:
+        if labels is not None:
+            hio.atomic_write_bytes(layout.extra_path(LABEL_DIR, label_map_name(image_id)), encode_label_map(labels))
         layout.write_real(real_name(PREFIX, image_id, ext), image, quality=opt.quality)
     return record
 
@@ -682,9 +717,14 @@ def generate_flickr(out: str | os.PathLike, images: str | os.PathLike | None = N
                                                synthetic=synthetic, workers=workers, scheduler=scheduler,
                                                progress=progress)
     config = {**data, **options.config()}
-    writer = DatasetWriter(out, SUBSET, config=config, overwrite=overwrite, command="datagen flickr")
+    # labels/ is an extra folder so that --overwrite clears it and a resumed run cleans its temporaries.
+    writer = DatasetWriter(out, SUBSET, config=config, overwrite=overwrite, command="datagen flickr",
+                           extra_dirs=(LABEL_DIR,))
     summary = run_units(writer, units, work, workers=workers, scheduler=scheduler, desc="datagen flickr",
                         progress=progress)
+    label_dir = writer.dir / LABEL_DIR
+    if stats["mode"] != "labels" and label_dir.is_dir() and not any(label_dir.iterdir()):
+        label_dir.rmdir()   # descriptor mode writes no label maps: leave no empty folder behind
     if summary.final is not None:
         summary.final.skipped[:0] = skipped
     fallbacks = sum(int(r.get("fallback", 0)) for r in writer.layout.unit_records())
@@ -698,6 +738,12 @@ def generate_flickr(out: str | os.PathLike, images: str | os.PathLike | None = N
                  f"{fallbacks}")
     notes.append("composites by retrieval: " + (", ".join(f"{k} {v}" for k, v in sorted(retrievals.items()))
                                                  or "none"))
+    if stats["mode"] == "labels":
+        n_maps = sum(1 for r in writer.layout.unit_records() if any(row.get("labels") for row in r.get("rows", [])))
+        notes.append(f"label maps: {n_maps} written to {SUBSET}/{LABEL_DIR}/<real stem>.png (DIH's scene-parsing "
+                     "decoder trains on them)")
+    else:
+        notes.append("label maps: none written (no label maps given)")
     summary.notes = notes + summary.notes
     summary.stats = stats  # type: ignore[attr-defined]
     return summary
