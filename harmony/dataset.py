@@ -265,6 +265,12 @@ class DatasetWriter:
                 raise InputError(f"{d}: holds another run's data (different {diff}); use --overwrite to "
                                  "replace it or choose another --out")
             self.resumed = True
+            # A killed run can leave io.atomic_write_bytes temporaries (".<name>.<random>.tmp") behind.
+            for sub in (COMPOSITE_DIR, MASK_DIR, REAL_DIR, UNITS_DIR, *self.layout.extra_dirs):
+                folder = d / sub
+                if folder.is_dir():
+                    for tmp in folder.glob(".*.tmp"):
+                        tmp.unlink(missing_ok=True)
         elif non_empty and overwrite:
             for sub in (COMPOSITE_DIR, MASK_DIR, REAL_DIR, ".harmony", *self.layout.extra_dirs):
                 shutil.rmtree(d / sub, ignore_errors=True)
@@ -306,7 +312,9 @@ class DatasetWriter:
         write_manifest(self.dir / "manifest.csv", rows, columns)
         root = Path(self.layout.root)
         for split in ("train", "test"):
-            names = [r["composite"] for r in rows if r.get("split") == split]
+            # The manifest's composite column may be relative to the subset folder
+            # (composite_images/<name>); split files hold bare names (REFERENCE.md section 1).
+            names = [Path(r["composite"]).name for r in rows if r.get("split") == split]
             setattr(summary, split, len(names))
             hio.atomic_write_text(root / f"{self.layout.subset}_{split}.txt",
                                   "".join(f"{n}\n" for n in names))
@@ -413,7 +421,7 @@ class DatasetReader:
         if not path.is_file():
             return {}
         with open(path, newline="", encoding="utf-8") as fh:
-            return {row["composite"]: row for row in csv.DictReader(fh)}
+            return {Path(row["composite"]).name: row for row in csv.DictReader(fh)}
 
     def has_real(self, subset: str) -> bool:
         return (self.root / subset / REAL_DIR).is_dir()

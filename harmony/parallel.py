@@ -97,8 +97,7 @@ def _init_worker() -> None:
     except Exception:  # pragma: no cover
         pass
     try:
-        import torch  # noqa: F401  (only if already imported by the parent)
-
+        # Only if the parent already imported torch: importing it here would cost seconds per worker.
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(1)
     except Exception:  # pragma: no cover
@@ -189,7 +188,8 @@ def _map_dask(call: _Call, units: Iterable[Any], scheduler: Any, max_in_flight: 
             first.append(client.submit(call, u, pure=False))
             if len(first) >= limit:
                 break
-        ac = as_completed(first)
+        # The client is not the default one (set_as_default=False): give as_completed its loop.
+        ac = as_completed(first, loop=client.loop)
         for fut in ac:
             result = fut.result()
             fut.release()

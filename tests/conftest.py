@@ -60,3 +60,18 @@ def run_cli(args: list[str]):
 def cli():
     """``code, output = cli([...])``: the harmony CLI run in-process."""
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A real dask.distributed LocalCluster on loopback (2 worker processes), shared by the session.
+
+    Yields the scheduler address (``tcp://127.0.0.1:PORT``), as a user passes it to ``--scheduler``.
+    """
+    distributed = pytest.importorskip("dask.distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()

@@ -1,0 +1,696 @@
+"""HCOCO-style colour-transfer composites from COCO-format instance annotations (REFERENCE.md section 3).
+
+For every source image, the foreground objects are the largest non-crowd instance of each category in it
+whose area ratio lies in ``[min_fg_ratio, max_fg_ratio]`` (default >= 5 % of the image, as iHarmony4's
+HCOCO; ``objects="all"`` keeps every instance in bounds). Each object gets ``per_object`` composites: the
+object's colours are transferred from a *reference* instance of the same category in another image (the
+reference region's statistics only; REFERENCE.md section 3), with a method drawn from ``methods`` and
+parameters from :func:`harmony.datagen.transfer.sample_params`. The background is left bit-exact by the
+kernels and checked here. Composites whose foreground barely changed or became degenerate (clipped to
+black/white, flattened) are rejected and counted per reason; a rejected attempt is replaced by another
+draw, up to ``max_attempts`` per composite.
+
+Output is the iHarmony4 layout (REFERENCE.md section 1) under ``<out>/HCOCO``:
+``composite_images/c<imageId>_<annId>_<k>.jpg``, ``masks/c<imageId>_<annId>.png``,
+``real_images/c<imageId>.jpg``, split files, ``manifest.csv`` and ``run.json``.
+
+Segmentations are decoded with pycocotools exactly as ``COCO.annToMask`` does (polygons merged with
+``frPyObjects`` + ``merge``, uncompressed RLE through ``frPyObjects``, compressed RLE as is); polygons
+with fewer than three points are dropped (pycocotools would read a 4-number polygon as a box).
+
+One work unit = one source image (see :func:`harmony.datagen.runner.run_units`); every random draw comes
+from ``(seed, image id, annotation id, attempt)``, so output is byte-identical for any worker count or
+scheduler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .. import io as hio
+from ..dataset import (SUBSETS, DatasetWriter, SubsetLayout, composite_name, mask_name, params_json,
+                       real_name, safe_id, split_for)
+from ..errors import InputError
+from ..imageops import fg_ratio
+from ..parallel import unit_seed
+from ..registry import GENERATORS, Card
+from .runner import RunSummary, run_units
+
+SUBSET = "HCOCO"
+PREFIX = SUBSETS[SUBSET]
+DEFAULT_METHODS = ("gct", "gctrgb", "hgm", "idt")  # iHarmony4's four cells (REFERENCE.md section 3)
+REFERENCE_FALLBACKS = ("none", "any")
+OBJECT_MODES = ("largest", "all")
+
+# Rejection reasons (the summary counts them under these names).
+R_UNCHANGED = "foreground barely changed"
+R_CLIPPED = "foreground clipped"
+R_FLAT = "foreground flattened"
+R_BACKGROUND = "background changed"
+R_INVALID = "invalid output"
+R_FAILED = "transfer failed"
+
+
+# --- annotations --------------------------------------------------------------------------------
+
+def load_annotations(path: str | os.PathLike) -> dict:
+    """Read and validate a COCO instances JSON; every structural problem raises one-line InputError.
+
+    Checked: the file exists and parses; ``images``, ``annotations`` and ``categories`` are lists; each
+    image has ``id``, ``file_name``, positive ``height``/``width``; each category has ``id``; each
+    annotation has ``id``, ``image_id`` and ``category_id`` naming known entries, and a ``segmentation``
+    that is a list of polygons (flat number lists of even length) or an RLE dict with ``size`` and
+    ``counts``. The message names the JSON path (``annotations[3].segmentation``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: annotation file not found")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno} ({exc.msg})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read annotation file ({exc})") from None
+    validate_annotations(data, str(path))
+    return data
+
+
+def validate_annotations(data: Any, source: str = "annotations") -> None:
+    def fail(where: str, what: str) -> None:
+        raise InputError(f"{source}: {where}: {what}")
+
+    if not isinstance(data, dict):
+        fail("top level", f"expected a JSON object with images/annotations/categories, got {type(data).__name__}")
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            fail(key, "missing (a COCO instances file needs images, annotations and categories)")
+        if not isinstance(data[key], list):
+            fail(key, f"expected a list, got {type(data[key]).__name__}")
+    image_ids = set()
+    for i, im in enumerate(data["images"]):
+        if not isinstance(im, dict):
+            fail(f"images[{i}]", "expected an object")
+        for f in ("id", "file_name", "height", "width"):
+            if f not in im:
+                fail(f"images[{i}].{f}", "missing")
+        for f in ("height", "width"):
+            if not isinstance(im[f], int) or isinstance(im[f], bool) or im[f] <= 0:
+                fail(f"images[{i}].{f}", f"expected a positive integer, got {im[f]!r}")
+        if not isinstance(im["file_name"], str) or not im["file_name"]:
+            fail(f"images[{i}].file_name", f"expected a file name, got {im['file_name']!r}")
+        if im["id"] in image_ids:
+            fail(f"images[{i}].id", f"duplicate image id {im['id']!r}")
+        image_ids.add(im["id"])
+    cat_ids = set()
+    for i, c in enumerate(data["categories"]):
+        if not isinstance(c, dict) or "id" not in c:
+            fail(f"categories[{i}].id", "missing")
+        cat_ids.add(c["id"])
+    ann_ids = set()
+    for i, a in enumerate(data["annotations"]):
+        where = f"annotations[{i}]"
+        if not isinstance(a, dict):
+            fail(where, "expected an object")
+        for f in ("id", "image_id", "category_id", "segmentation"):
+            if f not in a:
+                fail(f"{where}.{f}", "missing")
+        if a["id"] in ann_ids:
+            fail(f"{where}.id", f"duplicate annotation id {a['id']!r}")
+        ann_ids.add(a["id"])
+        if a["image_id"] not in image_ids:
+            fail(f"{where}.image_id", f"{a['image_id']!r} is not an id in images")
+        if a["category_id"] not in cat_ids:
+            fail(f"{where}.category_id", f"{a['category_id']!r} is not an id in categories")
+        seg = a["segmentation"]
+        if isinstance(seg, list):
+            for j, poly in enumerate(seg):
+                if (not isinstance(poly, list) or len(poly) % 2
+                        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in poly)):
+                    fail(f"{where}.segmentation[{j}]", "expected a polygon: a flat list of x, y numbers")
+        elif isinstance(seg, dict):
+            size = seg.get("size")
+            if (not isinstance(size, list) or len(size) != 2
+                    or not all(isinstance(v, int) and v > 0 for v in size)):
+                fail(f"{where}.segmentation.size", f"expected [height, width], got {size!r}")
+            counts = seg.get("counts")
+            if not isinstance(counts, (str, list)):
+                fail(f"{where}.segmentation.counts", "expected an RLE string or a list of run lengths")
+        else:
+            fail(f"{where}.segmentation", f"expected polygons (list) or RLE (object), got {type(seg).__name__}")
+
+
+def segmentation_rle(segmentation: Any, height: int, width: int) -> dict | None:
+    """The segmentation as one pycocotools RLE, as ``COCO.annToRLE`` builds it; None when it has no polygon.
+
+    Raises :class:`InputError` when an RLE's ``size`` is not ``[height, width]``.
+    """
+    from pycocotools import mask as mask_utils
+
+    if isinstance(segmentation, list):
+        polys = [[float(v) for v in p] for p in segmentation if len(p) >= 6]
+        if not polys:
+            return None
+        return mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
+    size = list(segmentation["size"])
+    if size != [height, width]:
+        raise InputError(f"RLE size {size} differs from the image's [height, width] [{height}, {width}]")
+    if isinstance(segmentation["counts"], list):
+        return mask_utils.frPyObjects(segmentation, height, width)
+    counts = segmentation["counts"]
+    return {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+
+
+def decode_segmentation(segmentation: Any, height: int, width: int) -> np.ndarray:
+    """Binary uint8 (H, W) mask of a COCO segmentation (all zeros for a polygon-less one)."""
+    from pycocotools import mask as mask_utils
+
+    rle = segmentation_rle(segmentation, height, width)
+    if rle is None:
+        return np.zeros((height, width), np.uint8)
+    return np.ascontiguousarray(mask_utils.decode(rle))
+
+
+def _polygon_out_of_bounds(segmentation: Any, height: int, width: int) -> bool:
+    if not isinstance(segmentation, list):
+        return False
+    for p in segmentation:
+        xs, ys = np.asarray(p[0::2], float), np.asarray(p[1::2], float)
+        if xs.size and (xs.min() < -1 or ys.min() < -1 or xs.max() > width + 1 or ys.max() > height + 1):
+            return True
+    return False
+
+
+# --- planning -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reference:
+    image_id: Any
+    annotation_id: Any
+    category_id: Any
+    path: str
+    height: int
+    width: int
+    segmentation: Any
+
+
+@dataclass(frozen=True)
+class Target:
+    annotation_id: Any
+    category_id: Any
+    category: str
+    segmentation: Any
+    fg_ratio: float
+    references: tuple[Reference, ...]
+
+
+@dataclass(frozen=True)
+class CocoUnit:
+    """One source image and everything made from it (picklable)."""
+
+    key: str
+    image_id: Any
+    file_name: str
+    path: str
+    height: int
+    width: int
+    split: str
+    seed: int
+    targets: tuple[Target, ...]
+    skipped: tuple[tuple[str, str], ...]
+    per_object: int
+    methods: tuple[str, ...]
+    max_attempts: int
+    min_change: float
+    max_clipped: float
+    min_contrast: float
+    quality: int
+
+
+@dataclass
+class PlanStats:
+    images: int = 0
+    annotations: int = 0
+    crowd: int = 0
+    empty: int = 0
+    out_of_bounds_clipped: int = 0
+    out_of_ratio: int = 0
+    objects: int = 0
+    no_reference: int = 0
+    fallback_references: int = 0
+    test_ids_unknown: int = 0
+
+    def lines(self) -> list[str]:
+        out = [f"input: {self.images} images with annotations, {self.annotations} annotations; "
+               f"{self.objects} foreground objects selected"]
+        extra = []
+        if self.crowd:
+            extra.append(f"{self.crowd} iscrowd annotations ignored")
+        if self.out_of_ratio:
+            extra.append(f"{self.out_of_ratio} candidates outside the fg-ratio bounds")
+        if self.empty:
+            extra.append(f"{self.empty} zero-area segmentations skipped")
+        if self.out_of_bounds_clipped:
+            extra.append(f"{self.out_of_bounds_clipped} segmentations partly outside their image clipped")
+        if self.no_reference:
+            extra.append(f"{self.no_reference} objects without a reference of their category skipped")
+        if self.fallback_references:
+            extra.append(f"{self.fallback_references} objects use a reference of another category (fallback any)")
+        if self.test_ids_unknown:
+            extra.append(f"{self.test_ids_unknown} --test-ids not found among the images")
+        if extra:
+            out.append("selection: " + "; ".join(extra))
+        return out
+
+
+@dataclass
+class CocoOptions:
+    per_object: int = 2
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    min_fg_ratio: float = 0.05
+    max_fg_ratio: float = 0.8
+    objects: str = "largest"
+    reference_fallback: str = "none"
+    test_fraction: float = 0.1
+    test_ids: tuple[str, ...] | None = None
+    seed: int = 0
+    quality: int = 95
+    max_attempts: int = 3
+    min_change: float = 0.02
+    max_clipped: float = 0.2
+    min_contrast: float = 0.25
+    max_images: int | None = None
+
+    def check(self) -> None:
+        from . import transfer
+
+        if self.per_object < 1:
+            raise InputError(f"--per-object: expected >= 1, got {self.per_object}")
+        if not self.methods:
+            raise InputError("--methods: expected at least one method")
+        unknown = [m for m in self.methods if m not in transfer.KERNELS]
+        if unknown:
+            raise InputError(f"--methods: unknown {', '.join(unknown)}; valid: {', '.join(sorted(transfer.KERNELS))}")
+        if not (0.0 <= self.min_fg_ratio < self.max_fg_ratio <= 1.0):
+            raise InputError(f"--min-fg-ratio/--max-fg-ratio: expected 0 <= min < max <= 1, got "
+                             f"{self.min_fg_ratio} and {self.max_fg_ratio}")
+        if self.objects not in OBJECT_MODES:
+            raise InputError(f"--objects: expected one of {', '.join(OBJECT_MODES)}, got {self.objects!r}")
+        if self.reference_fallback not in REFERENCE_FALLBACKS:
+            raise InputError(f"--reference-fallback: expected one of {', '.join(REFERENCE_FALLBACKS)}, "
+                             f"got {self.reference_fallback!r}")
+        if not (0.0 <= self.test_fraction <= 1.0):
+            raise InputError(f"--test-fraction: expected a value in [0, 1], got {self.test_fraction}")
+        if self.max_attempts < 1:
+            raise InputError(f"max_attempts: expected >= 1, got {self.max_attempts}")
+
+    def config(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["methods"] = list(self.methods)
+        if self.test_ids is not None:
+            d["test_ids"] = sorted(str(t) for t in self.test_ids)
+            d["test_fraction"] = None
+        return d
+
+
+def plan_units(data: Mapping[str, Any], images_dir: str | os.PathLike, options: CocoOptions
+               ) -> tuple[list[CocoUnit], PlanStats]:
+    """Select foreground objects and their references; one :class:`CocoUnit` per annotated image."""
+    images_root = str(images_dir)
+    stats = PlanStats()
+    images = {im["id"]: im for im in data["images"]}
+    categories = {c["id"]: str(c.get("name", c["id"])) for c in data["categories"]}
+    by_image: dict[Any, list[dict]] = {}
+    for a in data["annotations"]:
+        by_image.setdefault(a["image_id"], []).append(a)
+    image_order = sorted(by_image, key=_sort_key)
+    if options.max_images is not None:
+        image_order = image_order[:options.max_images]
+    stats.images = len(image_order)
+
+    skipped: dict[Any, list[tuple[str, str]]] = {i: [] for i in image_order}
+    candidates: dict[Any, list[tuple[Any, dict, float]]] = {}   # image -> [(cat, ann, ratio)]
+    from pycocotools import mask as mask_utils
+
+    for img_id in image_order:
+        im = images[img_id]
+        h, w = im["height"], im["width"]
+        per_cat: dict[Any, list[tuple[float, dict]]] = {}
+        for a in sorted(by_image[img_id], key=lambda a: _sort_key(a["id"])):
+            stats.annotations += 1
+            if a.get("iscrowd"):
+                stats.crowd += 1
+                continue
+            item = f"{im['file_name']} annotation {a['id']}"
+            try:
+                rle = segmentation_rle(a["segmentation"], h, w)
+            except InputError as exc:
+                skipped[img_id].append((item, f"bad segmentation ({exc})"))
+                continue
+            area = int(mask_utils.area(rle)) if rle is not None else 0
+            oob = _polygon_out_of_bounds(a["segmentation"], h, w)
+            if area == 0:
+                stats.empty += 1
+                skipped[img_id].append((item, "segmentation outside the image" if oob else "zero-area segmentation"))
+                continue
+            if oob:
+                stats.out_of_bounds_clipped += 1
+            per_cat.setdefault(a["category_id"], []).append((area / float(h * w), a))
+        chosen = []
+        for cat in sorted(per_cat, key=_sort_key):
+            items = per_cat[cat]
+            if options.objects == "largest":
+                # Largest instance of its category (ties: lowest annotation id, the first in sorted order).
+                best = max(items, key=lambda t: t[0])
+                items = [best]
+            for ratio, a in items:
+                if options.min_fg_ratio <= ratio <= options.max_fg_ratio:
+                    chosen.append((cat, a, ratio))
+                else:
+                    stats.out_of_ratio += 1
+        candidates[img_id] = chosen
+
+    pool: dict[Any, list[tuple[Any, dict]]] = {}
+    everything: list[tuple[Any, dict]] = []
+    for img_id in image_order:
+        for cat, a, _ratio in candidates[img_id]:
+            pool.setdefault(cat, []).append((img_id, a))
+            everything.append((img_id, a))
+
+    # Instances each image contributes to each pool (so drawing "another image" needs no list copy).
+    own: dict[Any, dict[Any, int]] = {cat: {} for cat in pool}
+    own_all: dict[Any, int] = {}
+    for cat, entries in pool.items():
+        for img_id, _a in entries:
+            own[cat][img_id] = own[cat].get(img_id, 0) + 1
+            own_all[img_id] = own_all.get(img_id, 0) + 1
+
+    test_ids = None if options.test_ids is None else {str(t) for t in options.test_ids}
+    if test_ids is not None:
+        stats.test_ids_unknown = len(test_ids - {str(i) for i in image_order})
+    units = []
+    for img_id in image_order:
+        im = images[img_id]
+        targets = []
+        for cat, a, ratio in candidates[img_id]:
+            source_pool, own_n = pool[cat], own[cat].get(img_id, 0)
+            if len(source_pool) == own_n and options.reference_fallback == "any":
+                source_pool, own_n = everything, own_all.get(img_id, 0)
+                if len(source_pool) > own_n:
+                    stats.fallback_references += 1
+            if len(source_pool) == own_n:   # no instance in another image
+                stats.no_reference += 1
+                skipped[img_id].append((f"{im['file_name']} annotation {a['id']}",
+                                        f"no reference: category {categories[cat]!r} has no instance in another image"))
+                continue
+            rng = np.random.default_rng(unit_seed(options.seed, f"ref:{img_id}:{a['id']}"))
+            # per_object references (distinct when possible) plus two spares, used only when a reference
+            # image turns out to be missing or unreadable in the worker.
+            chosen_refs = _draw_others(source_pool, img_id, own_n, options.per_object + 2, rng)
+            refs = []
+            for ref_img, ref_ann in chosen_refs:
+                rim = images[ref_img]
+                refs.append(Reference(ref_img, ref_ann["id"], ref_ann["category_id"],
+                                      os.path.join(images_root, rim["file_name"]), rim["height"], rim["width"],
+                                      ref_ann["segmentation"]))
+            targets.append(Target(a["id"], cat, categories[cat], a["segmentation"], ratio, tuple(refs)))
+        stats.objects += len(targets)
+        key = f"{PREFIX}{safe_id(img_id)}"
+        units.append(CocoUnit(
+            key=key, image_id=img_id, file_name=im["file_name"], path=os.path.join(images_root, im["file_name"]),
+            height=im["height"], width=im["width"],
+            split=split_for(img_id, options.test_fraction, test_ids),
+            seed=options.seed, targets=tuple(targets), skipped=tuple(skipped[img_id]),
+            per_object=options.per_object, methods=tuple(options.methods), max_attempts=options.max_attempts,
+            min_change=options.min_change, max_clipped=options.max_clipped, min_contrast=options.min_contrast,
+            quality=options.quality))
+    return units, stats
+
+
+def _draw_others(entries: list, image_id: Any, own_count: int, n: int, rng: np.random.Generator) -> list:
+    """Up to ``n`` distinct entries whose image is not ``image_id``, drawn by ``rng`` (deterministic).
+
+    Small pools are filtered and sampled without replacement; large ones (COCO's person category has
+    tens of thousands of instances) by rejection sampling of indices, which never copies the pool.
+    """
+    available = len(entries) - own_count
+    n = min(n, available)
+    if n <= 0:
+        return []
+    if len(entries) <= 256 or available < 4 * n:
+        others = [e for e in entries if e[0] != image_id]
+        return [others[int(i)] for i in rng.choice(len(others), size=n, replace=False)]
+    picked: list[int] = []
+    seen: set[int] = set()
+    while len(picked) < n:
+        j = int(rng.integers(len(entries)))
+        if j not in seen and entries[j][0] != image_id:
+            seen.add(j)
+            picked.append(j)
+    return [entries[j] for j in picked]
+
+
+def _sort_key(v: Any) -> tuple:
+    return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
+
+
+# --- rejection ----------------------------------------------------------------------------------
+
+def reject_reason(source: np.ndarray, composite: np.ndarray, mask: np.ndarray, *, min_change: float = 0.02,
+                  max_clipped: float = 0.2, min_contrast: float = 0.25) -> str | None:
+    """Why a composite is not kept, or None. All statistics are over the foreground (``mask > 0.5``).
+
+    - ``background changed``: any pixel with ``mask == 0`` differs from the source (kernel contract).
+    - ``foreground clipped``: the share of foreground pixels with a channel at 0 or 1 grew by more than
+      ``max_clipped`` (the transfer pushed the object out of range).
+    - ``foreground flattened``: the luminance standard deviation fell below ``min_contrast`` times the
+      source's (or below 1/255): the object lost its texture.
+    - ``foreground barely changed``: the mean absolute change per channel is below ``min_change``
+      (0-1 scale), so the composite is not inharmonious.
+    """
+    import cv2
+
+    if not cv2.checkRange(composite)[0]:   # NaN or infinite values anywhere
+        return R_INVALID
+    x0, y0, bw, bh = cv2.boundingRect((mask > 0).view(np.uint8))
+    if bw == 0 or bh == 0:
+        return R_INVALID
+    y1, x1 = y0 + bh, x0 + bw
+    # OpenCV's masked reductions below are single passes (numpy boolean indexing of (H, W, 3) arrays
+    # cost more than the transfer kernels at 640x480).
+    background = (mask == 0).view(np.uint8)
+    if cv2.countNonZero(background) and cv2.norm(composite, source, cv2.NORM_INF, mask=background) != 0:
+        return R_BACKGROUND
+    # The foreground statistics only need its bounding box.
+    src, out = source[y0:y1, x0:x1], composite[y0:y1, x0:x1]
+    fg = (mask[y0:y1, x0:x1] > 0.5).view(np.uint8)
+    n = cv2.countNonZero(fg)
+    if n == 0:
+        return R_INVALID
+    lo, hi = 0.5 / 255.0, 254.5 / 255.0
+
+    def clipped_share(img: np.ndarray) -> float:
+        inside = cv2.inRange(img, (lo, lo, lo), (hi, hi, hi))   # 255 where every channel is in range
+        return (n - cv2.countNonZero(cv2.bitwise_and(inside, inside, mask=fg))) / n
+
+    if clipped_share(out) - clipped_share(src) > max_clipped:
+        return R_CLIPPED
+    lum = np.array([[0.299, 0.587, 0.114]], np.float32)
+    std_src = float(cv2.meanStdDev(cv2.transform(src, lum), mask=fg)[1][0, 0])
+    std_out = float(cv2.meanStdDev(cv2.transform(out, lum), mask=fg)[1][0, 0])
+    if std_out < max(min_contrast * std_src, 1.0 / 255.0):
+        return R_FLAT
+    change = float(np.mean(cv2.mean(cv2.absdiff(out, src), mask=fg)[:3]))
+    if change < min_change:
+        return R_UNCHANGED
+    return None
+
+
+# --- the work unit ------------------------------------------------------------------------------
+
+def work(unit: CocoUnit, layout: SubsetLayout) -> dict:
+    """Make every composite of one source image; returns the unit record (rows, rejected, skipped)."""
+    from . import transfer
+
+    record: dict[str, Any] = {"rows": [], "rejected": [],
+                              "skipped": [{"item": item, "reason": reason} for item, reason in unit.skipped]}
+    if not unit.targets:
+        return record
+    try:
+        image = hio.read_image(unit.path)
+    except InputError as exc:
+        reason = "missing image" if not Path(unit.path).is_file() else "corrupt image"
+        record["skipped"].append({"item": unit.file_name, "reason": reason, "detail": str(exc)})
+        return record
+    if image.shape[:2] != (unit.height, unit.width):
+        record["skipped"].append({"item": unit.file_name, "reason": "image size differs from annotation",
+                                  "detail": f"{image.shape[1]}x{image.shape[0]} vs {unit.width}x{unit.height}"})
+        return record
+    image_id = safe_id(unit.image_id)
+    real = real_name(PREFIX, image_id)
+    references: dict[str, np.ndarray | None] = {}
+    made_any = False
+    for target in unit.targets:
+        mask = decode_segmentation(target.segmentation, unit.height, unit.width).astype(np.float32)
+        ann_id = safe_id(target.annotation_id)
+        accepted = 0
+        attempts = 0
+        ref_index = 0
+        usable_refs = []
+        for ref in target.references:
+            ref_img = _load_reference(references, ref)
+            if ref_img is None:
+                record["skipped"].append({"item": Path(ref.path).name, "reason": "unreadable reference image",
+                                          "detail": f"reference for {unit.file_name} annotation {target.annotation_id}"})
+                continue
+            usable_refs.append((ref, ref_img, decode_segmentation(ref.segmentation, ref.height, ref.width)
+                                .astype(np.float32)))
+            if len(usable_refs) == unit.per_object:
+                break
+        if not usable_refs:
+            continue
+        while accepted < unit.per_object and attempts < unit.per_object * unit.max_attempts:
+            attempt_key = f"{unit.image_id}:{target.annotation_id}:{attempts}"
+            seed = unit_seed(unit.seed, attempt_key)
+            rng = np.random.default_rng(seed)
+            ref, ref_img, ref_mask = usable_refs[ref_index % len(usable_refs)]
+            method = unit.methods[int(rng.integers(len(unit.methods)))]
+            params = transfer.sample_params(method, rng)
+            attempts += 1
+            try:
+                out = transfer.transfer(method, image, mask, ref_img, ref_mask, rng=rng, **params)
+            except ValueError as exc:  # e.g. a degenerate region the kernel cannot use
+                record["rejected"].append({"reason": R_FAILED, "item": f"{unit.file_name} annotation "
+                                           f"{target.annotation_id} attempt {attempts}", "method": method,
+                                           "detail": str(exc).splitlines()[0]})
+                continue
+            reason = reject_reason(image, out, mask, min_change=unit.min_change, max_clipped=unit.max_clipped,
+                                   min_contrast=unit.min_contrast)
+            if reason is not None:
+                record["rejected"].append({"reason": reason, "item": f"{unit.file_name} annotation "
+                                           f"{target.annotation_id} attempt {attempts}", "method": method})
+                continue
+            ref_index += 1
+            accepted += 1
+            comp = composite_name(PREFIX, image_id, ann_id, accepted)
+            mname = mask_name(PREFIX, image_id, ann_id)
+            layout.write_composite(comp, out, quality=unit.quality)
+            record["rows"].append({
+                "composite": f"composite_images/{comp}", "mask": f"masks/{mname}", "real": f"real_images/{real}",
+                "subset": SUBSET, "split": unit.split,
+                "source_image_id": unit.image_id, "source_annotation_id": target.annotation_id,
+                "reference_image_id": ref.image_id, "reference_annotation_id": ref.annotation_id,
+                "method": method, "params": params_json(params), "fg_ratio": round(fg_ratio(mask), 6),
+                "seed": seed, "tool_version": _version(), "unit": unit.key, "synthetic": 1,
+                "category_id": target.category_id, "category": target.category,
+                "reference_category_id": ref.category_id, "attempt": attempts,
+                "source_file": unit.file_name, "reference_file": Path(ref.path).name,
+            })
+        if accepted:
+            layout.write_mask(mask_name(PREFIX, image_id, ann_id), mask)
+            made_any = True
+    if made_any:
+        # An upright RGB JPEG source is kept byte for byte (as iHarmony4 keeps the COCO originals);
+        # grey, CMYK, EXIF-rotated or non-JPEG sources are written as the RGB pixels read above.
+        original = hio.plain_jpeg_bytes(unit.path)
+        if original is not None:
+            hio.atomic_write_bytes(layout.real_path(real), original)
+        else:
+            layout.write_real(real, image, quality=unit.quality)
+    return record
+
+
+def _load_reference(cache: dict, ref: Reference) -> np.ndarray | None:
+    if ref.path not in cache:
+        try:
+            img = hio.read_image(ref.path)
+            cache[ref.path] = img if img.shape[:2] == (ref.height, ref.width) else None
+        except InputError:
+            cache[ref.path] = None
+    return cache[ref.path]
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+# --- the generator ------------------------------------------------------------------------------
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_test_ids(path: str | os.PathLike) -> tuple[str, ...]:
+    """Image ids, one per line (``#`` starts a comment; blank lines ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: test-id file not found")
+    ids = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            ids.append(line)
+    return tuple(ids)
+
+
+def generate(out: str | os.PathLike, images: str | os.PathLike | None = None,
+             annotations: str | os.PathLike | None = None, *, options: CocoOptions | None = None,
+             workers: int | None = None, scheduler: Any = None, overwrite: bool = False,
+             progress: bool = True) -> RunSummary:
+    """Build ``<out>/HCOCO`` (iHarmony4 layout) and return the run summary.
+
+    With neither ``images`` nor ``annotations``, the embedded sample dataset is used
+    (:func:`harmony.datagen.samples.coco_sample`).
+    """
+    options = options or CocoOptions()
+    options.check()
+    if (images is None) != (annotations is None):
+        raise InputError("--images and --annotations go together (give both, or neither for the sample data)")
+    if images is None:
+        from .samples import SAMPLE_VERSION, coco_sample
+
+        images, annotations = coco_sample()
+        data_config: dict[str, Any] = {"data": f"embedded sample {SAMPLE_VERSION}"}
+    else:
+        images_path = Path(images)
+        if not images_path.is_dir():
+            raise InputError(f"{images_path}: images folder not found")
+        data_config = {"images": str(images_path.resolve()), "annotations": str(Path(annotations).resolve())}
+    data = load_annotations(annotations)
+    if "annotations" in data_config:
+        data_config["annotations_sha256"] = _sha256(Path(annotations))
+    t_plan = time.perf_counter()
+    units, stats = plan_units(data, images, options)
+    t_plan = time.perf_counter() - t_plan
+    config = {**data_config, **options.config()}
+    writer = DatasetWriter(out, SUBSET, config=config, overwrite=overwrite, command="datagen coco")
+    summary = run_units(writer, units, work, workers=workers, scheduler=scheduler, desc="datagen coco",
+                        progress=progress)
+    summary.notes = stats.lines() + [f"planning took {t_plan:.1f} s"] + summary.notes
+    return summary
+
+
+GENERATORS.register("coco", generate, card=Card(
+    name="coco", kind="generator",
+    summary="Colour-transfer composites from COCO instance annotations (HCOCO, iHarmony4 layout).",
+    paper="Cong et al. 2020, DoveNet / iHarmony4 (HCOCO); REFERENCE.md sections 1 and 3",
+    inputs=("images", "annotations"),
+    notes="Largest instance per category >= 5 % of the image; reference of the same category from another "
+          "image; methods gct, gctrgb, hgm, idt (and dih) from harmony.datagen.transfer; rejects unchanged, "
+          "clipped or flattened foregrounds. No aesthetics model or manual filtering (no public weights).",
+    extra={"subset": SUBSET, "prefix": PREFIX, "command": "harmony datagen coco"},
+))
