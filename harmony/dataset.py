@@ -303,6 +303,11 @@ class DatasetWriter:
                 summary.rejected[reason] = summary.rejected.get(reason, 0) + 1
             for sk in rec.get("skipped", []):
                 summary.skipped.append((sk.get("item", rec["key"]), sk.get("reason", "skipped")))
+        for r in rows:
+            # The manifest's paths are relative to the subset folder (issue 2): normalise generators
+            # that return bare composite names.
+            if "/" not in str(r["composite"]):
+                r["composite"] = f"{COMPOSITE_DIR}/{r['composite']}"
         rows.sort(key=lambda r: r["composite"])
         columns = list(MANIFEST_COLUMNS) + [c for c in extra_columns if c not in MANIFEST_COLUMNS]
         for r in rows:

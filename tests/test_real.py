@@ -87,7 +87,7 @@ def test_lama_end_to_end_through_simple_lama(tmp_path, folder_data, cli, monkeyp
     for r in rows:
         t = json.loads(r["transform"])
         assert set(t) >= {"scale", "angle", "offset_yx", "containment", "matrix"}
-        comp = hio.read_image(sub / "composite_images" / r["composite"])
+        comp = hio.read_image(sub / r["composite"])
         mask = hio.read_mask(sub / r["mask"])
         bg = hio.read_image(sub / r["background"])
         assert comp.shape == bg.shape and mask.shape == comp.shape[:2]
@@ -138,8 +138,8 @@ def test_opencv_cache_reused_and_sample_defaults(tmp_path, folder_data, monkeypa
     assert s2.composites == s1.composites
     # Same seed, same pairs, byte-identical composites.
     for r in _manifest(tmp_path / "o1"):
-        a = (tmp_path / "o1" / "HRealComposite" / "composite_images" / r["composite"]).read_bytes()
-        b = (tmp_path / "o2" / "HRealComposite" / "composite_images" / r["composite"]).read_bytes()
+        a = (tmp_path / "o1" / "HRealComposite" / r["composite"]).read_bytes()
+        b = (tmp_path / "o2" / "HRealComposite" / r["composite"]).read_bytes()
         assert a == b
     # Re-running into the same folder resumes without redoing anything.
     s3 = real.generate(tmp_path / "o1", images=images, masks=masks, inpainter="opencv-ns", pairs=4, workers=0,

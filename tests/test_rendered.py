@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from harmony.dataset import derive_mask_and_real
-from harmony.datagen.rendered import generate_rendered, synthetic_style
+from harmony.datagen.rendered import generate_rendered, synthetic_style, write_labels
 from harmony.errors import InputError
 from harmony.styles import STYLE_NAMES, STYLES, parse_styles, soft_label
 
@@ -105,18 +105,18 @@ def test_composite_equation_exact_and_soft_labels(tmp_path, rng):
         renders, mask = views[view]
         i, j = int(row["bg_style"]), int(row["fg_style"])
         fg = mask == 255
-        comp = _read(out / "HRendered" / "composite_images" / row["composite"])
+        comp = _read(out / "HRendered" / row["composite"])
         expected = np.where(fg[..., None], renders[j], renders[i])   # I = M*O_j + (1-M)*B_i
         np.testing.assert_array_equal(comp, expected)
         np.testing.assert_array_equal(_read(out / "HRendered" / row["real"]), renders[i])
         np.testing.assert_array_equal(_read(out / "HRendered" / row["mask"]) == 255, fg)
         # The iHarmony4 string rule resolves the same files as the manifest columns.
-        mname, rname = derive_mask_and_real(row["composite"])
+        mname, rname = derive_mask_and_real(Path(row["composite"]).name)
         assert row["mask"] == f"masks/{mname}"
         assert Path(row["real"]).stem == Path(rname).stem
         # Soft label: r*onehot(j) + (1-r)*onehot(i), r = exactly-255 area ratio; hard label = gt style i.
         r = fg.sum() / fg.size
-        vals, gt = by_path[f"HRendered/composite_images/{row['composite']}"]
+        vals, gt = by_path[f"HRendered/{row['composite']}"]
         assert gt == i == int(row["gt_style"])
         assert sum(vals) == pytest.approx(1.0, abs=1e-9)
         expect = np.zeros(10)
@@ -126,7 +126,7 @@ def test_composite_equation_exact_and_soft_labels(tmp_path, rng):
         assert int(np.argmax(vals)) + 1 == (i if r < 0.5 else j)
         assert row["soft_label"] == "_".join(f"{v:.6f}" for v in vals)
         assert row["category"] == "cube"
-        assert (out / f"HRendered/composite_images/{row['composite']}").is_file()
+        assert (out / f"HRendered/{row['composite']}").is_file()
 
 
 def test_label_file_round_trips(tmp_path, rng):
@@ -139,6 +139,15 @@ def test_label_file_round_trips(tmp_path, rng):
     for path, _vals, _gt in entries:
         assert (out / path).is_file()                    # paths are relative to labels.txt's folder
     assert [p for p, _, _ in entries] == sorted(p for p, _, _ in entries)
+    # Rebuilt from the manifest (composite = composite_images/<name>), the label file is the same bytes:
+    # its paths stay HRendered/composite_images/<name>, relative to the output root.
+    rows = _manifest(out)
+    assert all(r["composite"].startswith("composite_images/") for r in rows)
+    (tmp_path / "again").mkdir()
+    again = write_labels(tmp_path / "again", rows)
+    assert again.read_text() == text
+    assert all(p.startswith("HRendered/composite_images/") and p.count("composite_images") == 1
+               for p, _, _ in entries)
 
 
 def test_pairs_per_view_and_resume(tmp_path, rng):

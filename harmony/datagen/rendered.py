@@ -71,7 +71,7 @@ import numpy as np
 
 from .. import __version__
 from .. import io as hio
-from ..dataset import DatasetWriter, SUBSETS, safe_id, split_for
+from ..dataset import COMPOSITE_DIR, DatasetWriter, SUBSETS, safe_id, split_for
 from ..errors import InputError
 from ..parallel import unit_rng
 from ..registry import GENERATORS
@@ -509,9 +509,12 @@ class RenderedSummary:
 
 
 def write_labels(root: Path, rows: Sequence[dict]) -> Path:
-    """``labels.txt`` at the dataset root (paths relative to it), sorted by composite name."""
-    lines = [f"{SUBSET}/composite_images/{r['composite']}\t{r['soft_label']}\t{int(r['gt_style'])}\n"
-             for r in sorted(rows, key=lambda r: r["composite"])]
+    """``labels.txt`` at the dataset root (paths relative to it), sorted by composite name.
+
+    ``rows[i]["composite"]`` may be a bare name or ``composite_images/<name>`` (the manifest's form).
+    """
+    named = sorted(((Path(r["composite"]).name, r) for r in rows), key=lambda nr: nr[0])
+    lines = [f"{SUBSET}/{COMPOSITE_DIR}/{n}\t{r['soft_label']}\t{int(r['gt_style'])}\n" for n, r in named]
     path = root / LABEL_FILE
     hio.atomic_write_text(path, "".join(lines))
     return path
