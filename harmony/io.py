@@ -14,6 +14,7 @@ A missing, corrupt or truncated file raises :class:`harmony.errors.InputError` n
 
 from __future__ import annotations
 
+import hashlib
 import io as _io
 import os
 import tempfile
@@ -238,6 +239,25 @@ def read_label_map(path: str | os.PathLike) -> np.ndarray:
         raise
     except Exception as exc:
         raise InputError(f"{path}: corrupt or unreadable label map ({exc.__class__.__name__}: {exc})") from None
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks (provenance of weights and annotation files)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def figure_png(fig, *, dpi: float | None = None) -> bytes:
+    """PNG bytes of a matplotlib figure (``dpi`` None: matplotlib's default), then close the figure."""
+    import matplotlib.pyplot as plt
+
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def plain_jpeg_bytes(path: str | os.PathLike) -> bytes | None:

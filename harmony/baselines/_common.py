@@ -1,6 +1,8 @@
-"""Shared plumbing of the baselines: input checks and the foreground/background split."""
+"""Shared plumbing of the baselines: input checks, the foreground/background split, option checks."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
@@ -20,3 +22,25 @@ def split(composite: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, bool]:
     background = (~fg).astype(np.float32)
     ok = bool(fg.any()) and bool((~fg).any())
     return background, ok
+
+
+def no_options(name: str, options: dict) -> None:
+    """Reject options for a method that takes none (ValueError naming the method and the options)."""
+    if options:
+        raise ValueError(f"{name}: takes no options, got {sorted(options)}")
+
+
+def background_matcher(recolour: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]):
+    """The Harmonizer ``harmonize(composite, mask, **extra)`` of a statistics baseline.
+
+    It checks the inputs (:func:`split`), returns an unchanged copy of the composite when there is no
+    foreground or no background pixel, and otherwise ``recolour(composite, mask, background_mask)``.
+    """
+
+    def harmonize(composite: np.ndarray, mask: np.ndarray, **extra) -> np.ndarray:
+        background, ok = split(composite, mask)
+        if not ok:
+            return composite.copy()
+        return recolour(composite, mask, background)
+
+    return harmonize

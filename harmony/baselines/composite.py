@@ -10,6 +10,7 @@ import numpy as np
 
 from ..imageops import check_pair
 from ..registry import METHODS, Card
+from ._common import no_options
 
 CARD = Card(
     name="cut-and-paste", kind="method",
@@ -22,8 +23,7 @@ CARD = Card(
 
 @METHODS.register("cut-and-paste", card=CARD)
 def cut_and_paste(**options):
-    if options:
-        raise ValueError(f"cut-and-paste: takes no options, got {sorted(options)}")
+    no_options("cut-and-paste", options)
 
     def harmonize(composite: np.ndarray, mask: np.ndarray, **extra) -> np.ndarray:
         check_pair(composite, mask)

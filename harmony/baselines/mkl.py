@@ -15,7 +15,7 @@ import numpy as np
 from ..datagen import transfer as kernels
 from ..datagen.transfer import mkl_matrix  # noqa: F401  (re-exported)
 from ..registry import METHODS, Card
-from ._common import split
+from ._common import background_matcher, no_options
 
 
 def mkl_transfer(composite: np.ndarray, mask: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -35,13 +35,5 @@ CARD = Card(
 
 @METHODS.register("mkl", card=CARD)
 def mkl(**options):
-    if options:
-        raise ValueError(f"mkl: takes no options, got {sorted(options)}")
-
-    def harmonize(composite: np.ndarray, mask: np.ndarray, **extra) -> np.ndarray:
-        background, ok = split(composite, mask)
-        if not ok:
-            return composite.copy()
-        return mkl_transfer(composite, mask, background)
-
-    return harmonize
+    no_options("mkl", options)
+    return background_matcher(mkl_transfer)

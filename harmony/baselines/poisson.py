@@ -29,7 +29,7 @@ from scipy import ndimage
 
 from ..imageops import dilate
 from ..registry import METHODS, Card
-from ._common import split
+from ._common import background_matcher
 
 DILATION = 2
 _PAD = 3
@@ -92,10 +92,4 @@ def poisson(dilation: int = DILATION, **options):
     if int(dilation) < 1:
         raise ValueError(f"poisson: dilation must be >= 1 pixel, got {dilation}")
 
-    def harmonize(composite: np.ndarray, mask: np.ndarray, **extra) -> np.ndarray:
-        _, ok = split(composite, mask)
-        if not ok:
-            return composite.copy()
-        return poisson_blend(composite, mask, dilation=int(dilation))
-
-    return harmonize
+    return background_matcher(lambda c, m, _background: poisson_blend(c, m, dilation=int(dilation)))

@@ -8,11 +8,9 @@ unchanged.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..datagen import transfer as kernels
 from ..registry import METHODS, Card
-from ._common import split
+from ._common import background_matcher, no_options
 
 _SPECS = {
     "reinhard": (kernels.reinhard, "Reinhard et al. 2001: mean/std matching in l-alpha-beta (iHarmony4 gct)",
@@ -38,17 +36,9 @@ def _make(name: str, kernel):
             seed = opts.pop("seed")
             call = lambda c, m, bg: kernels.idt(c, m, c, bg, rng=seed, **opts)  # noqa: E731
         else:
-            if options:
-                raise ValueError(f"{name}: takes no options, got {sorted(options)}")
+            no_options(name, options)
             call = lambda c, m, bg: kernel(c, m, c, bg)  # noqa: E731
-
-        def harmonize(composite: np.ndarray, mask: np.ndarray, **extra) -> np.ndarray:
-            background, ok = split(composite, mask)
-            if not ok:
-                return composite.copy()
-            return call(composite, mask, background)
-
-        return harmonize
+        return background_matcher(call)
 
     factory.__name__ = f"{name}_factory"
     return factory

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from ..registry import METHODS, Card
-from ._common import split
+from ._common import background_matcher, no_options
 
 ZONE = 0.2
 SLOPE_RANGE = (1.0 / 3.0, 3.0)
@@ -84,13 +84,5 @@ CARD = Card(
 
 @METHODS.register("xue2012", card=CARD)
 def xue2012(**options):
-    if options:
-        raise ValueError(f"xue2012: takes no options, got {sorted(options)}")
-
-    def harmonize(composite: np.ndarray, mask: np.ndarray, **extra) -> np.ndarray:
-        background, ok = split(composite, mask)
-        if not ok:
-            return composite.copy()
-        return xue_transfer(composite, mask, background)
-
-    return harmonize
+    no_options("xue2012", options)
+    return background_matcher(xue_transfer)

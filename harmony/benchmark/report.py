@@ -290,10 +290,7 @@ def write_plots(out: Path, agg_size: dict, rows: Sequence[dict], plans, subsets,
         ax.set_title(f"{label} per subset ({size})")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         fig.tight_layout()
-        buf = _io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        plt.close(fig)
-        hio.atomic_write_bytes(folder / f"{key}.png", buf.getvalue())
+        hio.atomic_write_bytes(folder / f"{key}.png", hio.figure_png(fig, dpi=90))
         files.append(f"plots/{key}.png")
     # fMSE against the foreground ratio, per method, with the bucket means
     ok = [r for r in rows if not r.get("error") and r.get("size") == size
@@ -320,10 +317,7 @@ def write_plots(out: Path, agg_size: dict, rows: Sequence[dict], plans, subsets,
         ax.set_title("fMSE vs foreground ratio (lines: bucket means)")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         fig.tight_layout()
-        buf = _io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        plt.close(fig)
-        hio.atomic_write_bytes(folder / "fmse_vs_fg_ratio.png", buf.getvalue())
+        hio.atomic_write_bytes(folder / "fmse_vs_fg_ratio.png", hio.figure_png(fig, dpi=90))
         files.append("plots/fmse_vs_fg_ratio.png")
     return files
 

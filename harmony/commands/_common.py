@@ -35,6 +35,14 @@ def quiet_option(f):
     return click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(f)
 
 
+def run_options(f):
+    """The options every long-running generator takes, in this order: --seed, --workers, --scheduler,
+    --overwrite, --quiet."""
+    for option in (quiet_option, overwrite_option, scheduler_option, workers_option, seed_option):
+        f = option(f)
+    return f
+
+
 def echo_summary(title: str, lines: list[str]) -> None:
     click.echo(f"\n== {title}")
     for line in lines:

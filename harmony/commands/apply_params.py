@@ -12,7 +12,6 @@ Parameter folder::
 
 from __future__ import annotations
 
-import io as _io
 import json
 import time
 from pathlib import Path
@@ -33,6 +32,8 @@ def plot_curves_png(params) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..io import figure_png
+
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
     ax.plot([0, 1], [0, 1], color="0.7", lw=1, ls="--", label="identity")
     for c, (name, color) in enumerate(zip(("R", "G", "B"), ("tab:red", "tab:green", "tab:blue"))):
@@ -44,10 +45,7 @@ def plot_curves_png(params) -> bytes:
     ax.set_title("SPRIH RGB curves")
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def write_params(folder: str | Path, params, *, overwrite: bool = False) -> list[Path]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -104,6 +103,8 @@ def plot_png(table: pd.DataFrame, scale: str, title: str) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..io import figure_png
+
     t = table.iloc[::-1]
     y = np.arange(len(t))
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(t) + 1.4), dpi=110)
@@ -120,10 +121,7 @@ def plot_png(table: pd.DataFrame, scale: str, title: str) -> bytes:
     ax.set_title(title.replace("; ", "\n"), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def summary_lines(res, elapsed: float) -> list[str]:

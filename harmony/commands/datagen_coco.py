@@ -6,8 +6,7 @@ import sys
 
 import click
 
-from ._common import (UserError, echo_summary, overwrite_option, progress_enabled, quiet_option,
-                      scheduler_option, seed_option, workers_option)
+from ._common import UserError, echo_summary, progress_enabled, run_options
 
 
 @click.command("coco")
@@ -42,11 +41,7 @@ from ._common import (UserError, echo_summary, overwrite_option, progress_enable
               help="Reject composites whose share of clipped foreground pixels grew by more than this.")
 @click.option("--max-images", type=click.IntRange(min=1), default=None,
               help="Use only the first N annotated images (sorted by id): quick trials.")
-@seed_option
-@workers_option
-@scheduler_option
-@overwrite_option
-@quiet_option
+@run_options
 def coco(images, annotations, out, per_object, methods, min_fg_ratio, max_fg_ratio, objects,
          reference_fallback, test_fraction, test_ids, quality, min_change, max_clipped, max_images, seed,
          workers, scheduler, overwrite, quiet):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import (echo_summary, overwrite_option, progress_enabled, quiet_option, scheduler_option,
-                      seed_option, workers_option)
+from ._common import echo_summary, progress_enabled, run_options
 from .datagen_fivek import swap_options
 
 
@@ -14,11 +13,7 @@ from .datagen_fivek import swap_options
               help="Scenes: ROOT/<scene>/<yyyymmdd>-<hhmmss>.jpg and ROOT/<scene>/masks/<fg>.png.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output dataset root.")
 @swap_options
-@seed_option
-@workers_option
-@scheduler_option
-@overwrite_option
-@quiet_option
+@run_options
 def day2night(root, out, per_mask, align, fmt, quality, test_fraction, seed, workers, scheduler, overwrite,
               quiet):
     """Overlay a static foreground from one capture onto another (Hday2night, prefix d).

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import (echo_summary, overwrite_option, progress_enabled, quiet_option, scheduler_option,
-                      seed_option, workers_option)
+from ._common import echo_summary, progress_enabled, run_options
 
 VERSION_CHOICES = ("original", "expertA", "expertB", "expertC", "expertD", "expertE")
 
@@ -38,11 +37,7 @@ def swap_options(f):
 @click.option("--versions", default=None, metavar="LIST",
               help="Comma-separated versions to use (default: every version found).")
 @swap_options
-@seed_option
-@workers_option
-@scheduler_option
-@overwrite_option
-@quiet_option
+@run_options
 def fivek(root, masks, out, versions, per_mask, align, fmt, quality, test_fraction, seed, workers, scheduler,
           overwrite, quiet):
     """Style swaps between MIT-Adobe FiveK versions (HAdobe5k, prefix a).

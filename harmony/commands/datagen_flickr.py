@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import (echo_summary, overwrite_option, progress_enabled, quiet_option, scheduler_option,
-                      seed_option, workers_option)
+from ._common import echo_summary, progress_enabled, run_options
 
 
 @click.command("flickr")
@@ -40,11 +39,7 @@ from ._common import (echo_summary, overwrite_option, progress_enabled, quiet_op
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality.")
 @click.option("--test-fraction", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of target images in the test split.")
-@seed_option
-@workers_option
-@scheduler_option
-@overwrite_option
-@quiet_option
+@run_options
 def flickr(images, labels, reference_images, reference_labels, masks, out, methods, num_classes, per_mask,
            per_image, top_k, min_fg, max_fg, min_change, fmt, quality, test_fraction, seed, workers, scheduler, overwrite,
            quiet):

@@ -6,8 +6,7 @@ import sys
 
 import click
 
-from ._common import (echo_summary, overwrite_option, progress_enabled, quiet_option, scheduler_option,
-                      seed_option, workers_option)
+from ._common import echo_summary, progress_enabled, run_options
 
 
 @click.command("real")
@@ -47,11 +46,7 @@ from ._common import (echo_summary, overwrite_option, progress_enabled, quiet_op
               help="Share of background images in the test split (hash of the image id).")
 @click.option("--cache", type=click.Path(file_okay=False), default=None,
               help="Folder of cached inpainted backgrounds  [default: $HARMONY_CACHE/inpainted]")
-@seed_option
-@workers_option
-@scheduler_option
-@overwrite_option
-@quiet_option
+@run_options
 def real(images, annotations, masks, out, dilate, inpainter, device, pairs, same_category, categories, min_scale,
          max_scale, max_angle, min_containment, min_fg_ratio, max_fg_ratio, test_fraction, cache, seed, workers,
          scheduler, overwrite, quiet):

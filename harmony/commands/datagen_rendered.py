@@ -6,8 +6,7 @@ import sys
 
 import click
 
-from ._common import (echo_summary, overwrite_option, progress_enabled, quiet_option, scheduler_option,
-                      seed_option, workers_option)
+from ._common import echo_summary, progress_enabled, run_options
 
 
 @click.command("rendered")
@@ -32,11 +31,7 @@ from ._common import (echo_summary, overwrite_option, progress_enabled, quiet_op
 @click.option("--sample", type=click.Choice(["auto", "mitsuba", "synthetic"]), default="auto", show_default=True,
               help="Without --scenes: the sample set rendered with Mitsuba (auto: when installed) or made "
                    "from bundled photographs (synthetic).")
-@seed_option
-@workers_option
-@scheduler_option
-@overwrite_option
-@quiet_option
+@run_options
 def rendered(scenes, out, pairs_per_view, category, image_format, quality, test_fraction, mask_threshold,
              sample, seed, workers, scheduler, overwrite, quiet):
     """Composites I = M*O_j + (1-M)*B_i from renders of one view in several styles (HRendered, prefix n).

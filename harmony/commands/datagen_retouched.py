@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import (echo_summary, overwrite_option, progress_enabled, quiet_option, scheduler_option,
-                      seed_option, workers_option)
+from ._common import echo_summary, progress_enabled, run_options
 
 
 @click.command("retouched")
@@ -19,11 +18,7 @@ from ._common import (echo_summary, overwrite_option, progress_enabled, quiet_op
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality.")
 @click.option("--test-fraction", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of pairs in the test split (hash of the pair name).")
-@seed_option
-@workers_option
-@scheduler_option
-@overwrite_option
-@quiet_option
+@run_options
 def retouched(pairs, out, align, fmt, quality, test_fraction, seed, workers, scheduler, overwrite, quiet):
     """Two composites per (before I, after O, mask M) triplet, as in SPRIH (prefix t).
 

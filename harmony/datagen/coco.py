@@ -25,7 +25,6 @@ scheduler.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -36,13 +35,14 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import io as hio
-from ..dataset import (SUBSETS, DatasetWriter, SubsetLayout, composite_name, mask_name, params_json,
+from ..dataset import (SUBSETS, SubsetLayout, composite_name, mask_name, params_json,
                        real_name, safe_id, split_for)
 from ..errors import InputError
 from ..imageops import fg_ratio
 from ..parallel import unit_seed
 from ..registry import GENERATORS, Card
-from .runner import RunSummary, run_units
+from ._common import tool_version
+from .runner import RunSummary, run_generator
 
 SUBSET = "HCOCO"
 PREFIX = SUBSETS[SUBSET]
@@ -589,7 +589,7 @@ def work(unit: CocoUnit, layout: SubsetLayout) -> dict:
                 "source_image_id": unit.image_id, "source_annotation_id": target.annotation_id,
                 "reference_image_id": ref.image_id, "reference_annotation_id": ref.annotation_id,
                 "method": method, "params": params_json(params), "fg_ratio": round(fg_ratio(mask), 6),
-                "seed": seed, "tool_version": _version(), "unit": unit.key, "synthetic": 1,
+                "seed": seed, "tool_version": tool_version(), "unit": unit.key, "synthetic": 1,
                 "category_id": target.category_id, "category": target.category,
                 "reference_category_id": ref.category_id, "attempt": attempts,
                 "source_file": unit.file_name, "reference_file": Path(ref.path).name,
@@ -618,21 +618,7 @@ def _load_reference(cache: dict, ref: Reference) -> np.ndarray | None:
     return cache[ref.path]
 
 
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
 # --- the generator ------------------------------------------------------------------------------
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def read_test_ids(path: str | os.PathLike) -> tuple[str, ...]:
     """Image ids, one per line (``#`` starts a comment; blank lines ignored)."""
@@ -672,16 +658,14 @@ def generate(out: str | os.PathLike, images: str | os.PathLike | None = None,
         data_config = {"images": str(images_path.resolve()), "annotations": str(Path(annotations).resolve())}
     data = load_annotations(annotations)
     if "annotations" in data_config:
-        data_config["annotations_sha256"] = _sha256(Path(annotations))
+        data_config["annotations_sha256"] = hio.sha256_file(Path(annotations))
     t_plan = time.perf_counter()
     units, stats = plan_units(data, images, options)
     t_plan = time.perf_counter() - t_plan
     config = {**data_config, **options.config()}
-    writer = DatasetWriter(out, SUBSET, config=config, overwrite=overwrite, command="datagen coco")
-    summary = run_units(writer, units, work, workers=workers, scheduler=scheduler, desc="datagen coco",
-                        progress=progress)
-    summary.notes = stats.lines() + [f"planning took {t_plan:.1f} s"] + summary.notes
-    return summary
+    return run_generator(out, SUBSET, config, "datagen coco", units, work,
+                         notes=stats.lines() + [f"planning took {t_plan:.1f} s"], workers=workers,
+                         scheduler=scheduler, overwrite=overwrite, progress=progress)
 
 
 GENERATORS.register("coco", generate, card=Card(

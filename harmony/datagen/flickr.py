@@ -65,6 +65,7 @@ from ..errors import InputError
 from ..imageops import luminance, resize
 from ..parallel import map_units, unit_rng, unit_seed
 from ..registry import GENERATORS, Card
+from ._common import binary_mask_or_skip, read_mask_or_skip, sample_test_ids, tool_version
 from .runner import RunSummary, run_units
 
 SUBSET = "HFlickr"
@@ -448,21 +449,6 @@ class FlickrUnit:
     synthetic: bool
 
 
-def _sample_test_ids(synthetic: bool):
-    """The sample data's fixed split (one source in test), so small demos always have a test set."""
-    if not synthetic:
-        return None
-    from .samples_extra import SAMPLE_TEST_IDS
-
-    return SAMPLE_TEST_IDS
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
 def work(unit: FlickrUnit, layout: SubsetLayout) -> dict:
     from . import transfer
 
@@ -479,19 +465,10 @@ def work(unit: FlickrUnit, layout: SubsetLayout) -> dict:
     fgs: list[tuple[str, np.ndarray]] = []
     if unit.masks:
         for fg, mpath in unit.masks:
-            try:
-                soft = hio.read_mask(mpath)
-            except InputError as exc:
-                record["skipped"].append({"item": mpath, "reason": "corrupt or unreadable mask", "detail": str(exc)})
-                continue
-            if soft.shape != (h, w):
-                record["skipped"].append({"item": mpath, "reason": "mask size differs from the image",
-                                          "detail": f"{soft.shape[1]}x{soft.shape[0]} vs {w}x{h}"})
-                continue
-            if not (soft > 0.5).any():
-                record["skipped"].append({"item": mpath, "reason": "empty mask (no pixel > 0.5)"})
-                continue
-            fgs.append((fg, soft > 0.5))
+            soft = read_mask_or_skip(mpath, record)
+            m = None if soft is None else binary_mask_or_skip(mpath, soft, (h, w), record)
+            if m is not None:
+                fgs.append((fg, m))
     else:
         segs = label_segments(labels, min_fg=opt.min_fg, max_fg=opt.max_fg, limit=opt.per_image)
         if not segs:
@@ -565,7 +542,7 @@ def work(unit: FlickrUnit, layout: SubsetLayout) -> dict:
                 "reference_image_id": cand.name,
                 "reference_annotation_id": "+".join(map(str, fg_labels)) if retrieval == "labels" else "all",
                 "method": method, "params": params_json(params), "fg_ratio": round(float(m.mean()), 6),
-                "seed": unit_seed(opt.seed, f"{unit.key}/{fg}/{k}/{tried}"), "tool_version": _version(),
+                "seed": unit_seed(opt.seed, f"{unit.key}/{fg}/{k}/{tried}"), "tool_version": tool_version(),
                 "unit": unit.key, "synthetic": int(unit.synthetic), "retrieval": retrieval,
                 "similarity": round(cand.score, 6), "reference_rank": cand.rank,
                 "fg_labels": " ".join(map(str, fg_labels)), "foreground_source": "mask" if unit.masks else "label-rule",
@@ -670,7 +647,7 @@ def plan_flickr(images: str | os.PathLike, labels: str | os.PathLike | None, ref
                 by_label.append((int(c), _candidates(refs, idx, s)))
         units.append(FlickrUnit(key=f"flickr/{stem}", stem=stem, image=img, labels=lab,
                                 masks=tuple(sorted(masks_by_stem.get(stem, []))), by_label=tuple(by_label),
-                                overall=overall, mode=mode, split=split_for(stem, options.test_fraction, _sample_test_ids(synthetic)),
+                                overall=overall, mode=mode, split=split_for(stem, options.test_fraction, sample_test_ids(synthetic)),
                                 options=options, synthetic=synthetic))
     t_query = time.perf_counter() - t0
     if not units:

@@ -90,16 +90,16 @@ def model_digest(path: str) -> str:
     """sha256 of the weight file (memoised per process by path, size and mtime)."""
     key = _file_stat_key(path)
     if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        _DIGESTS[key] = h.hexdigest()
+        _DIGESTS[key] = hio.sha256_file(path)
     return _DIGESTS[key]
 
 
 @contextlib.contextmanager
-def _lama_env(path: str):
+def lama_model_env(path: str | None):
+    """Set ``LAMA_MODEL`` to ``path`` for the block and restore it after; ``None`` leaves it as it is."""
+    if path is None:
+        yield
+        return
     old = os.environ.get("LAMA_MODEL")
     os.environ["LAMA_MODEL"] = path
     try:
@@ -130,7 +130,7 @@ def load_lama(path: str | None = None, device: str = "cpu"):
 
         dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                            ("cpu" if device == "auto" else device))
-        with _lama_env(path):
+        with lama_model_env(path):
             try:
                 _LAMA[key] = SimpleLama(device=dev)
             except FileNotFoundError:

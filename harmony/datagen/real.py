@@ -29,7 +29,6 @@ both sides, and ``bg_cache`` (hit/miss).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -47,7 +46,7 @@ from ..parallel import unit_rng
 from ..registry import GENERATORS, Card
 from . import inpaint as ip
 from .placement import PlacementGrid, paste, place
-from .runner import run_units
+from .runner import run_units, skipped_lines
 
 SUBSET = "HRealComposite"
 PREFIX = SUBSETS[SUBSET]
@@ -240,7 +239,7 @@ def _read_source(src: Source) -> tuple[np.ndarray, np.ndarray, bytes]:
 def _background(src: Source, dilate: int, inpainter: str, cache_dir: str, device: str, lama_model: str | None,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, bool]:
     """(image, mask, inpainted background, cache key, cache hit) of a source; ItemError for bad input."""
-    with _lama_model_env(lama_model):
+    with ip.lama_model_env(lama_model):
         image, mask, data = _read_source(src)
         if not (mask > 0.5).any():
             raise ItemError("empty mask", src.name)
@@ -255,22 +254,6 @@ def _background(src: Source, dilate: int, inpainter: str, cache_dir: str, device
             cache.put(key, bg)
             hit = False
         return image, mask, bg, key, hit
-
-
-@contextlib.contextmanager
-def _lama_model_env(path: str | None):
-    if path is None:
-        yield
-        return
-    old = os.environ.get("LAMA_MODEL")
-    os.environ["LAMA_MODEL"] = path
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("LAMA_MODEL", None)
-        else:
-            os.environ["LAMA_MODEL"] = old
 
 
 def work_background(unit: BackgroundUnit, layout: SubsetLayout) -> dict:
@@ -322,7 +305,7 @@ def work_pair(unit: PairUnit, layout: SubsetLayout) -> dict:
     """Place foreground j on inpaint(B_i) and write C_ij and M_j' (Eq. 5)."""
     item = f"{unit.bg.name} <- {unit.fg.name}"
     try:
-        with _lama_model_env(unit.lama_model):
+        with ip.lama_model_env(unit.lama_model):
             cache = ip.BackgroundCache(unit.cache)
             # uint8 end to end (cache -> paste -> JPEG): exact, and no float round trips per pair.
             bg = cache.get_uint8(unit.bg_cache_key)
@@ -442,14 +425,7 @@ class RealSummary:
         if self.resumed_units:
             out.append(f"resumed: {self.resumed_units} units were already done")
         if self.skipped:
-            reasons: dict[str, int] = {}
-            for _item, reason in self.skipped:
-                reasons[reason] = reasons.get(reason, 0) + 1
-            out.append("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
-            for item, reason in self.skipped[:10]:
-                out.append(f"  - {item}: {reason}")
-            if len(self.skipped) > 10:
-                out.append(f"  ... and {len(self.skipped) - 10} more (see the unit records)")
+            out += skipped_lines(self.skipped, "skipped")
         for key, err in self.failed[:20]:
             out.append(f"  FAILED {key}: {err}")
         out += self.notes

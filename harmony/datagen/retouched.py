@@ -27,32 +27,18 @@ import cv2
 import numpy as np
 
 from .. import io as hio
-from ..dataset import (SUBSETS, DatasetWriter, SubsetLayout, composite_name, mask_name, params_json, real_name,
+from ..dataset import (SUBSETS, SubsetLayout, composite_name, mask_name, params_json, real_name,
                        safe_id, split_for)
 from ..errors import InputError
 from ..parallel import unit_seed
 from ..registry import GENERATORS, Card
-from .runner import RunSummary, run_units
+from ._common import binary_mask_or_skip, read_mask_or_skip, sample_test_ids, tool_version
+from .runner import RunSummary, run_generator
 from .swaps import SwapOptions
 
 SUBSET = "HRetouched"
 PREFIX = SUBSETS[SUBSET]
 ROLE_RE = re.compile(r"^(?P<name>.+)_(?P<role>before|after|mask)$", re.IGNORECASE)
-
-
-def _sample_test_ids(synthetic: bool):
-    """The sample data's fixed split (one source in test), so small demos always have a test set."""
-    if not synthetic:
-        return None
-    from .samples_extra import SAMPLE_TEST_IDS
-
-    return SAMPLE_TEST_IDS
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 @dataclass(frozen=True)
@@ -91,10 +77,8 @@ def work(unit: RetouchUnit, layout: SubsetLayout) -> dict:
             images[role] = hio.read_image_uint8(path)
         except InputError as exc:
             record["skipped"].append({"item": path, "reason": "corrupt or unreadable file", "detail": str(exc)})
-    try:
-        soft = hio.read_mask(unit.mask)
-    except InputError as exc:
-        record["skipped"].append({"item": unit.mask, "reason": "corrupt or unreadable mask", "detail": str(exc)})
+    soft = read_mask_or_skip(unit.mask, record)
+    if soft is None:
         return record
     if len(images) < 2:
         return record
@@ -108,13 +92,8 @@ def work(unit: RetouchUnit, layout: SubsetLayout) -> dict:
             return record
         aligned = f"after:{after.shape[1]}x{after.shape[0]}->{w}x{h}"
         after = cv2.resize(after, (w, h), interpolation=cv2.INTER_AREA)
-    if soft.shape != (h, w):
-        record["skipped"].append({"item": unit.mask, "reason": "mask size differs from the image",
-                                  "detail": f"{soft.shape[1]}x{soft.shape[0]} vs {w}x{h}"})
-        return record
-    m = soft > 0.5
-    if not m.any():
-        record["skipped"].append({"item": unit.mask, "reason": "empty mask (no pixel > 0.5)"})
+    m = binary_mask_or_skip(unit.mask, soft, (h, w), record)
+    if m is None:
         return record
     fg_edit, bg_edit = retouched_composites(before, after, m)
     ext = "." + unit.options.fmt
@@ -134,7 +113,7 @@ def work(unit: RetouchUnit, layout: SubsetLayout) -> dict:
             "reference_image_id": unit.name, "reference_annotation_id": 1, "method": method,
             "params": params_json({"target": target, "format": unit.options.fmt}),
             "fg_ratio": round(float(m.mean()), 6), "seed": unit_seed(unit.options.seed, unit.key),
-            "tool_version": _version(), "unit": unit.key, "synthetic": int(unit.synthetic),
+            "tool_version": tool_version(), "unit": unit.key, "synthetic": int(unit.synthetic),
             "target": target, "before_file": unit.before, "after_file": unit.after, "mask_file": unit.mask,
             "align": aligned,
         })
@@ -177,7 +156,7 @@ def plan_retouched(pairs: str | os.PathLike, options: SwapOptions, *, synthetic:
             continue
         units.append(RetouchUnit(key=f"retouched/{name}", name=name, image_id=ids[name], before=str(g["before"]),
                                  after=str(g["after"]), mask=str(g["mask"]),
-                                 split=split_for(name, options.test_fraction, _sample_test_ids(synthetic)), options=options,
+                                 split=split_for(name, options.test_fraction, sample_test_ids(synthetic)), options=options,
                                  synthetic=synthetic))
     return units, skipped
 
@@ -205,18 +184,13 @@ def generate_retouched(out: str | os.PathLike, pairs: str | os.PathLike | None =
         raise no_units_error(pairs, "before/after/mask triplet", skipped)
     config = {**data, "align": options.align, "format": options.fmt, "quality": options.quality,
               "test_fraction": options.test_fraction, "seed": options.seed}
-    writer = DatasetWriter(out, SUBSET, config=config, overwrite=overwrite, command="datagen retouched")
-    summary = run_units(writer, units, work, workers=workers, scheduler=scheduler, desc="datagen retouched",
-                        progress=progress)
-    if summary.final is not None:
-        summary.final.skipped[:0] = skipped
     notes = [f"{len(units)} triplets -> 2 composites each (foreground retouched -> target before; "
              "background retouched -> target after)", f"planning took {t_plan:.1f} s"]
     if synthetic:
         notes.insert(0, "data: embedded retouched sample (documented global grade + dodge/burn of bundled photos; "
                         "synthetic)")
-    summary.notes = notes + summary.notes
-    return summary
+    return run_generator(out, SUBSET, config, "datagen retouched", units, work, skipped=skipped, notes=notes,
+                         workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress)
 
 
 GENERATORS.register("retouched", generate_retouched, card=Card(

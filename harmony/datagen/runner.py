@@ -10,6 +10,7 @@ where it stopped; failed units get no record and are retried by the next run.
 from __future__ import annotations
 
 import functools
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -22,6 +23,19 @@ def _job(work: Callable[[Any, SubsetLayout], dict], layout: SubsetLayout, unit: 
     record = work(unit, layout) or {}
     layout.write_unit(unit.key, record)
     return {"rows": len(record.get("rows", []))}
+
+
+def skipped_lines(skipped: Sequence[tuple[str, str]], label: str) -> list[str]:
+    """Summary lines for skipped inputs: ``<label>: <reason> <count>, ...``, then the first 10 items."""
+    reasons: dict[str, int] = {}
+    for _item, reason in skipped:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    out = [f"{label}: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))]
+    for item, reason in skipped[:10]:
+        out.append(f"  - {item}: {reason}")
+    if len(skipped) > 10:
+        out.append(f"  ... and {len(skipped) - 10} more (see the unit records)")
+    return out
 
 
 @dataclass
@@ -53,14 +67,7 @@ class RunSummary:
         if f and f.rejected:
             out.append("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(f.rejected.items())))
         if f and f.skipped:
-            reasons: dict[str, int] = {}
-            for _item, reason in f.skipped:
-                reasons[reason] = reasons.get(reason, 0) + 1
-            out.append("skipped inputs: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
-            for item, reason in f.skipped[:10]:
-                out.append(f"  - {item}: {reason}")
-            if len(f.skipped) > 10:
-                out.append(f"  ... and {len(f.skipped) - 10} more (see the unit records)")
+            out += skipped_lines(f.skipped, "skipped inputs")
         for key, err in self.failed[:20]:
             out.append(f"  FAILED {key}: {err}")
         if len(self.failed) > 20:
@@ -89,4 +96,20 @@ def run_units(writer: DatasetWriter, units: Sequence[Any], work: Callable[[Any, 
             summary.failed.append((res.key, res.error or "failed"))
     summary.seconds = time.perf_counter() - t0
     summary.final = writer.finalize()
+    return summary
+
+
+def run_generator(out: str | os.PathLike, subset: str, config: dict, command: str, units: Sequence[Any],
+                  work: Callable[[Any, SubsetLayout], dict], *, skipped: Sequence[tuple[str, str]] = (),
+                  notes: Sequence[str] = (), workers: int | None = None, scheduler: Any = None,
+                  overwrite: bool = False, progress: bool = True) -> RunSummary:
+    """Open ``<out>/<subset>`` (a :class:`DatasetWriter` recording ``config`` and ``command``), run the units
+    with :func:`run_units` (progress bar titled ``command``), then put the inputs the planner ``skipped``
+    first in the summary's skipped list and the planner's ``notes`` before the run's own notes."""
+    writer = DatasetWriter(out, subset, config=config, overwrite=overwrite, command=command)
+    summary = run_units(writer, units, work, workers=workers, scheduler=scheduler, desc=command,
+                        progress=progress)
+    if summary.final is not None:
+        summary.final.skipped[:0] = list(skipped)
+    summary.notes = list(notes) + summary.notes
     return summary

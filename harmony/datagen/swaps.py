@@ -39,12 +39,13 @@ import cv2
 import numpy as np
 
 from .. import io as hio
-from ..dataset import (SUBSETS, DatasetWriter, SubsetLayout, composite_name, mask_name, params_json, real_name,
+from ..dataset import (SUBSETS, SubsetLayout, composite_name, mask_name, params_json, real_name,
                        safe_id, split_for)
 from ..errors import InputError
 from ..parallel import unit_rng, unit_seed
 from ..registry import GENERATORS, Card
-from .runner import RunSummary, run_units
+from ._common import binary_mask_or_skip, read_mask_or_skip, sample_test_ids, tool_version
+from .runner import RunSummary, run_generator
 
 VERSIONS = ("original", "expertA", "expertB", "expertC", "expertD", "expertE")
 VERSION_CODES = {"original": "O", "expertA": "A", "expertB": "B", "expertC": "C", "expertD": "D",
@@ -63,21 +64,6 @@ EXT_PREFERENCE = (".tif", ".tiff", ".png", ".webp", ".bmp", ".jpg", ".jpeg")
 FORMATS = ("jpg", "png")
 ALIGN_MODES = ("error", "resize")
 CAPTURE_RE = re.compile(r"^(\d{8})-(\d{6})$")
-
-
-def _sample_test_ids(synthetic: bool):
-    """The sample data's fixed split (one source in test), so small demos always have a test set."""
-    if not synthetic:
-        return None
-    from .samples_extra import SAMPLE_TEST_IDS
-
-    return SAMPLE_TEST_IDS
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 def normalise_version(name: str) -> str | None:
@@ -203,21 +189,13 @@ def work(unit: SwapUnit, layout: SubsetLayout) -> dict:
     reals_written: set[int] = set()
     masks_written: set[tuple[int, str]] = set()
     for fg, mpath in unit.masks:
-        try:
-            soft = hio.read_mask(mpath)
-        except InputError as exc:
-            record["skipped"].append({"item": mpath, "reason": "corrupt or unreadable mask", "detail": str(exc)})
+        soft = read_mask_or_skip(mpath, record)
+        if soft is None:
             continue
         if load.size is None:
             load(0)
-        h, w = load.size if load.size is not None else soft.shape
-        if soft.shape != (h, w):
-            record["skipped"].append({"item": mpath, "reason": "mask size differs from the image",
-                                      "detail": f"{soft.shape[1]}x{soft.shape[0]} vs {w}x{h}"})
-            continue
-        m = soft > 0.5
-        if not m.any():
-            record["skipped"].append({"item": mpath, "reason": "empty mask (no pixel > 0.5)"})
+        m = binary_mask_or_skip(mpath, soft, load.size if load.size is not None else soft.shape, record)
+        if m is None:
             continue
         if opt.per_mask is None or opt.per_mask >= len(pairs_all):
             pairs = pairs_all
@@ -253,7 +231,7 @@ def work(unit: SwapUnit, layout: SubsetLayout) -> dict:
                 "source_image_id": unit.source_id, "source_annotation_id": fg,
                 "reference_image_id": unit.source_id, "reference_annotation_id": fg,
                 "method": unit.method, "params": params_json(params),
-                "fg_ratio": round(ratio, 6), "seed": unit_seed(opt.seed, unit.key), "tool_version": _version(),
+                "fg_ratio": round(ratio, 6), "seed": unit_seed(opt.seed, unit.key), "tool_version": tool_version(),
                 "unit": unit.key, "synthetic": int(unit.synthetic),
                 "version_p": vp.name, "version_q": vq.name, "file_p": vp.path, "file_q": vq.path,
                 "align": ";".join(f"{k}:{v}" for k, v in sorted(aligned.items())),
@@ -408,7 +386,7 @@ def plan_fivek(root: str | os.PathLike, masks: str | os.PathLike, options: SwapO
         _unique_ids({fg: safe_id(fg) for fg, _ in by_stem[stem]}, f"mask ids of {stem}")
         units.append(SwapUnit(key=f"fivek/{stem}", subset="HAdobe5k", prefix=SUBSETS["HAdobe5k"],
                               method="style-swap", source_id=stem, versions=vs, masks=tuple(sorted(fgs.items())),
-                              split=split_for(stem, options.test_fraction, _sample_test_ids(synthetic)), options=options, synthetic=synthetic,
+                              split=split_for(stem, options.test_fraction, sample_test_ids(synthetic)), options=options, synthetic=synthetic,
                               skipped=tuple(unit_skipped)))
     notes = [f"input layout: {tree.layout}; versions: {', '.join(wanted)}"]
     without = len(set(tree.files) - set(by_stem))
@@ -423,16 +401,6 @@ def no_units_error(source, what: str, skipped: list[tuple[str, str]]) -> InputEr
     """Nothing usable at all: one line naming the input and the first reason."""
     example = f"; e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
     return InputError(f"{source}: no usable {what} ({len(skipped)} inputs skipped{example})")
-
-
-def _run(units, skipped, notes, out, subset, config, command, workers, scheduler, overwrite, progress):
-    writer = DatasetWriter(out, subset, config=config, overwrite=overwrite, command=command)
-    summary = run_units(writer, units, work, workers=workers, scheduler=scheduler, desc=command,
-                        progress=progress)
-    if summary.final is not None:
-        summary.final.skipped[:0] = list(skipped)
-    summary.notes = notes + summary.notes
-    return summary
 
 
 def generate_fivek(out: str | os.PathLike, root: str | os.PathLike | None = None,
@@ -466,8 +434,8 @@ def generate_fivek(out: str | os.PathLike, root: str | os.PathLike | None = None
     if synthetic:
         notes.insert(0, "data: embedded FiveK-like sample (documented global edits of bundled photos; synthetic)")
     config = {**data, **options.config(), "versions": list(versions) if versions else None}
-    return _run(units, skipped, notes, out, "HAdobe5k", config, "datagen fivek", workers, scheduler, overwrite,
-                progress)
+    return run_generator(out, "HAdobe5k", config, "datagen fivek", units, work, skipped=skipped, notes=notes,
+                         workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress)
 
 
 # --- day2night -------------------------------------------------------------------------------------
@@ -512,7 +480,7 @@ def plan_day2night(root: str | os.PathLike, options: SwapOptions, *, synthetic: 
         units.append(SwapUnit(key=f"day2night/{scene.name}", subset="Hday2night", prefix=SUBSETS["Hday2night"],
                               method="day2night-swap", source_id=scene.name, versions=vs,
                               masks=tuple(sorted((safe_id(m.stem), str(m)) for m in masks)),
-                              split=split_for(scene.name, options.test_fraction, _sample_test_ids(synthetic)), options=options,
+                              split=split_for(scene.name, options.test_fraction, sample_test_ids(synthetic)), options=options,
                               synthetic=synthetic, skipped=tuple(unit_skipped)))
     notes = [f"{len(units)} scenes"]
     if renamed:
@@ -540,8 +508,8 @@ def generate_day2night(out: str | os.PathLike, root: str | os.PathLike | None = 
     if synthetic:
         notes.insert(0, "data: embedded day2night-like sample (documented illumination changes; synthetic)")
     config = {**data, **options.config()}
-    return _run(units, skipped, notes, out, "Hday2night", config, "datagen day2night", workers, scheduler,
-                overwrite, progress)
+    return run_generator(out, "Hday2night", config, "datagen day2night", units, work, skipped=skipped, notes=notes,
+                         workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress)
 
 
 GENERATORS.register("fivek", generate_fivek, card=Card(

@@ -280,6 +280,7 @@ def load_rendered(root: str | Path, size: int, *, split: str = "train", limit: i
     label line, or every labelled composite when that split is empty (rendered sets only train)."""
     from ..dataset import DatasetReader
     from ..datagen.rendered import LABEL_FILE, parse_label_line
+    from .train import load_with_real
 
     root = Path(root)
     label_path = root / LABEL_FILE
@@ -306,14 +307,10 @@ def load_rendered(root: str | Path, size: int, *, split: str = "train", limit: i
         rel = s.composite.relative_to(root).as_posix()
         if rel not in labels:
             continue                                  # subsets of the folder that are not in labels.txt
-        if s.real is None:
-            skipped.append((s.key, "no ground-truth real image"))
+        loaded = load_with_real(reader, s, skipped)
+        if loaded is None:
             continue
-        try:
-            comp, mask, real = reader.load(s)
-        except InputError as exc:
-            skipped.append((s.key, str(exc)))
-            continue
+        comp, mask, real = loaded
         m = (imageops.resize(mask, (size, size), "bilinear") > 0.5).astype(np.float32)
         if not m.any() or comp.shape != real.shape:
             skipped.append((s.key, "empty mask at the training size or size mismatch"))

@@ -28,19 +28,12 @@ from typing import Any, Mapping
 from .. import __version__
 from .. import io as hio
 from ..errors import InputError, MissingWeightsError
+from ..io import sha256_file  # also public here (checkpoint.sha256_file)
 
 FORMAT = "harmony-checkpoint/1"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.pt"
 STATE_NAME = "training_state.pt"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def git_revision(start: str | os.PathLike | None = None) -> str | None:

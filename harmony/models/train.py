@@ -68,6 +68,19 @@ def _label_path(sample) -> Path | None:
     return None
 
 
+def load_with_real(reader: DatasetReader, sample, skipped: list[tuple[str, str]]):
+    """``reader.load(sample)`` as ``(composite, mask, real)``; None (with ``(key, reason)`` appended to
+    ``skipped``) when the sample has no ground-truth real image or its files cannot be read."""
+    if sample.real is None:
+        skipped.append((sample.key, "no ground-truth real image"))
+        return None
+    try:
+        return reader.load(sample)
+    except InputError as exc:
+        skipped.append((sample.key, str(exc)))
+        return None
+
+
 def load_split(root: str | os.PathLike, split: str, size: int, *, limit: int | None = None,
                with_labels: bool = False, subsets=None) -> TrainData:
     """Load one split resized to ``size x size``; samples without a ground truth or with an empty mask
@@ -79,14 +92,10 @@ def load_split(root: str | os.PathLike, split: str, size: int, *, limit: int | N
     comps, masks, reals, labels, names, skipped = [], [], [], [], [], []
     want_labels = with_labels and any(_label_path(s) is not None for s in samples)
     for s in samples:
-        if s.real is None:
-            skipped.append((s.key, "no ground-truth real image"))
+        loaded = load_with_real(reader, s, skipped)
+        if loaded is None:
             continue
-        try:
-            comp, mask, real = reader.load(s)
-        except InputError as exc:
-            skipped.append((s.key, str(exc)))
-            continue
+        comp, mask, real = loaded
         if comp.shape[:2] != mask.shape or real.shape != comp.shape:
             skipped.append((s.key, "composite, mask and real image sizes differ"))
             continue
@@ -229,12 +238,7 @@ def _plot(path: Path, rows: list[dict[str, Any]], title: str) -> None:
         ax2.legend(loc="upper right", fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
-    import io as _io
-
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    hio.atomic_write_bytes(path, buf.getvalue())
+    hio.atomic_write_bytes(path, hio.figure_png(fig))
 
 
 def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset: str | None = None,
