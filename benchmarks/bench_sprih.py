@@ -6,7 +6,9 @@ CPU and is printed beside it):
 
 1. applying predicted curves + shading to a 4096x4096 composite:
    - ``apply_params_uint8``: 8-bit path of ``harmony apply-params`` (256-entry table per channel, cv2.LUT)
-   - ``apply_params``: float32 path (segment table, one gather per value, row blocks)
+   - ``apply_params``: float32 path (8-bit segment index + two ``cv2.LUT`` gathers of the segment's
+     intercept and slope, shading upsampled per row block, work limited to each block's mask columns),
+     with the benchmark's disc mask, a whole-frame mask and a soft (blurred) disc
    - peer: plain numpy ``np.interp`` per channel (``apply_params_interp``)
    - floor: reading and writing the image once (``np.copyto`` of the same array type)
 2. the predictor at its side: ``sprih_paper`` (512x512, ~101M parameters with the shading U-Net) and
@@ -91,7 +93,7 @@ def main() -> None:
                  f"memory); np.interp {t_interp:.0f} ms",
                  f"{t_u8 / floor8:.1f}x floor ({t_u8 / alloc8:.1f}x new-memory copy); {t_interp / t_u8:.1f}x faster than np.interp", "< 150 ms",
                  "pass" if t_u8 < 150 else "FAIL"))
-    rows.append((f"apply curves+shading {n}x{n}, float32 (segment table)", t_f,
+    rows.append((f"apply curves+shading {n}x{n}, float32 (8-bit segment index + cv2.LUT)", t_f,
                  f"floor {floorf:.0f} ms (copy float32 image once into existing memory; {allocf:.0f} ms into new "
                  f"memory); np.interp {t_interp:.0f} ms",
                  f"{t_f / floorf:.1f}x floor ({t_f / allocf:.1f}x new-memory copy); {t_interp / t_f:.1f}x faster than np.interp", "< 150 ms",
@@ -103,6 +105,19 @@ def main() -> None:
     rows.append((f"apply curves+shading {n}x{n}, uint8, mask = whole frame", t_u8_full, f"floor {floor8:.0f} ms",
                  f"{t_u8_full / floor8:.1f}x floor", "< 150 ms", "pass" if t_u8_full < 150 else "FAIL"))
     del full8
+    fullf = np.ones((n, n), np.float32)
+    t_f_full = median_ms(lambda: cv.apply_params(imgf, fullf, params), args.repeats)
+    rows.append((f"apply curves+shading {n}x{n}, float32, mask = whole frame", t_f_full,
+                 f"floor {floorf:.0f} ms ({allocf:.0f} ms into new memory)",
+                 f"{t_f_full / allocf:.1f}x new-memory copy", "< 150 ms", "pass" if t_f_full < 150 else "FAIL"))
+    del fullf
+    softf = np.clip(cv2.GaussianBlur(maskf, (0, 0), 8), 0, 1).astype(np.float32)
+    t_f_soft = median_ms(lambda: cv.apply_params(imgf, softf, params), args.repeats)
+    rows.append((f"apply curves+shading {n}x{n}, float32, soft disc (Gaussian-blurred edge, sigma 8 px)", t_f_soft,
+                 f"floor {floorf:.0f} ms ({allocf:.0f} ms into new memory)",
+                 f"{t_f_soft / allocf:.1f}x new-memory copy", "< 150 ms", "pass" if t_f_soft < 150 else "FAIL"))
+    print(f"[apply] float32 whole frame {t_f_full:.0f} ms, soft disc {t_f_soft:.0f} ms", flush=True)
+    del softf
     del imgf, maskf
 
     presets = ["sprih_tiny"] + ([] if args.skip_paper else ["sprih_paper"])

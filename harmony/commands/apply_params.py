@@ -103,7 +103,7 @@ def read_params(folder: str | Path):
 @click.option("--mask", type=click.Path(dir_okay=False, exists=True), required=True, help="Foreground mask of the composite.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output image (.png or .jpg).")
 @click.option("--precision", type=click.Choice(["uint8", "float"]), default="uint8", show_default=True,
-              help="uint8: 256-entry tables on the 8-bit file (fast; within 2 levels of float); "
+              help="uint8: 256-entry tables on the 8-bit file (fast; within 2 levels of float, 3 at bright values under a shading gain); "
                    "float: the float32 path (as `harmony harmonize`).")
 @overwrite_option
 @quiet_option

@@ -16,12 +16,16 @@ to [0, 1]; the curves' outputs are clipped to [0, 1] before the shading (a curve
 displayable range), and so is the shaded foreground before a soft mask blends it (the torch rendering of
 :mod:`harmony.models.sprih` does the same).
 
-Speed: the curves are evaluated through a per-channel table of segment (intercept, slope) pairs indexed
-by the quantised input (``LUT_BINS`` bins, a multiple of 31 so that every uniform knot falls on a bin
-edge): one gather and one multiply-add per value, computed in row blocks that stay in cache. Inside a
-segment the line is exact, so the table gives the piecewise-linear curve up to float rounding for
-uniform knots (identity curves return the input bit for bit); with moved knots, a bin that straddles a
-knot uses one of the two adjacent lines, an error below ``|slope change| / LUT_BINS``.
+Speed (:func:`apply_params`, one pass over the image in row blocks that stay in cache): curves with
+uniform knots ``k / (n - 1)`` (the network's, also after the 6-decimal rounding of ``curves.json``) are
+evaluated exactly: an 8-bit segment index ``round((n - 1) v - 0.5)`` (``cv2.convertScaleAbs``) plus a
+per-channel offset selects, through two 256-entry ``cv2.LUT`` tables, the intercept and slope of the
+segment holding ``v``, then one multiply-add (identity curves return the input bit for bit). Moved knots
+use a per-channel table of segment (intercept, slope) pairs indexed by the quantised input
+(``LUT_BINS`` bins, a multiple of 31): a bin that straddles a knot uses one of the two adjacent lines, an
+error below ``|slope change| / LUT_BINS``. Work is limited to each row block's mask columns; the shading
+map is upsampled per block only (vertical interpolation of the low-resolution rows, then ``cv2.resize``
+along the rows over the needed columns), and the input checks ride on the copy of each block.
 """
 
 from __future__ import annotations
@@ -38,7 +42,13 @@ N_POINTS = 32
 LUT_BINS = 31 * 512
 #: the shading PNG stores S / SHADING_PNG_SCALE (mid grey = no change)
 SHADING_PNG_SCALE = 2.0
-_ROWS_PER_BLOCK = 32
+#: rows per block: 16 rows of a 4096-px float32 image (768 KB) stay in a 2 MB L2 cache
+_ROWS_PER_BLOCK = 16
+#: knots within this distance of k / (n - 1) are treated as uniform (JSON files round them to 6 decimals)
+UNIFORM_TOL = 1e-6
+#: per-channel stride of the 8-bit segment index (3 * 85 = 255): uniform curves of up to 85 points
+LUT_STRIDE = 85
+_ONE_BITS = int(np.float32(1.0).view(np.uint32))
 
 
 def uniform_knots(n: int = N_POINTS) -> np.ndarray:
@@ -166,6 +176,78 @@ class ParametricParams:
         return cls(x, y, shading, dict(obj.get("meta") or {}))
 
 
+def uniform_segments(x: np.ndarray) -> int | None:
+    """``n - 1`` when every channel's knots are ``k / (n - 1)`` within :data:`UNIFORM_TOL` (the network's
+    knots, also after a JSON round trip that rounds them to 6 decimals) and ``n <= LUT_STRIDE``; else None."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[-1]
+    if x.ndim != 2 or not 2 <= n <= LUT_STRIDE:
+        return None
+    if np.abs(x - np.linspace(0.0, 1.0, n)).max() > UNIFORM_TOL:
+        return None
+    return n - 1
+
+
+def lut_tables(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(intercepts, slopes)``, each a ``(1, 256)`` float32 ``cv2.LUT`` table, for curves with uniform knots
+    (:func:`uniform_segments`): entry ``LUT_STRIDE * c + j`` holds the line of channel ``c``'s segment
+    ``min(j, n - 2)`` (through the actual control points), so ``round((n - 1) v - 0.5)`` plus the channel's
+    offset picks the segment holding a value ``v`` in [0, 1] (either neighbour at a knot, where both
+    lines meet)."""
+    x, y = check_curves(x, y)
+    n = x.shape[1]
+    if n > LUT_STRIDE:
+        raise ValueError(f"curves: the 8-bit segment index holds at most {LUT_STRIDE} points, got {n}")
+    slopes = np.diff(y, axis=1) / np.diff(x, axis=1)
+    intercepts = y[:, :-1] - slopes * x[:, :-1]
+    seg = np.minimum(np.arange(LUT_STRIDE), n - 2)
+    a = np.zeros(256)
+    b = np.ones(256)
+    a[:3 * LUT_STRIDE] = intercepts[:, seg].reshape(-1)
+    b[:3 * LUT_STRIDE] = slopes[:, seg].reshape(-1)
+    # identity-like segments: snap rounding residue so that exact lines stay exact in float32
+    a[np.abs(a) < 1e-12] = 0.0
+    b[np.abs(b - 1.0) < 1e-12] = 1.0
+    return a.astype(np.float32).reshape(1, 256), b.astype(np.float32).reshape(1, 256)
+
+
+def _linear_weights(dst: int, src: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices ``(i0, i1)`` and float32 weights of ``i1`` for bilinear resizing ``src -> dst``
+    samples with half-pixel centres and edge clamping (``cv2.resize`` INTER_LINEAR's formula)."""
+    f = (np.arange(dst, dtype=np.float64) + 0.5) * (src / dst) - 0.5
+    i0 = np.floor(f).astype(np.int64)
+    frac = f - i0
+    low, high = i0 < 0, i0 >= src - 1
+    frac[low | high] = 0.0
+    i0[low] = 0
+    i0[high] = src - 1
+    return i0, np.minimum(i0 + 1, src - 1), frac.astype(np.float32)
+
+
+def _check_slow(composite: np.ndarray, mask: np.ndarray) -> None:
+    """imageops' checks (ValueError naming the problem)."""
+    check_image(composite, "composite")
+    check_mask(mask, composite.shape[:2], "mask")
+
+
+def _bad_input(composite: np.ndarray, mask: np.ndarray) -> None:
+    """Raise the contract's ValueError (imageops' checks name the problem)."""
+    _check_slow(composite, mask)
+    raise ValueError("composite/mask: expected float32 (H, W, 3) and (H, W) in [0, 1]")   # not reached
+
+
+def check_pair_fast(composite: np.ndarray, mask: np.ndarray) -> None:
+    """The checks of ``imageops.check_pair`` (same ValueErrors) in one integer-max pass per array: a
+    float32 bit pattern above 1.0's is a value out of [0, 1], a NaN or an infinity; the rare -0.0, which
+    the contract allows, is passed to imageops' checks to decide."""
+    if not (isinstance(composite, np.ndarray) and isinstance(mask, np.ndarray) and composite.ndim == 3
+            and composite.shape[2] == 3 and composite.dtype == np.float32 and mask.dtype == np.float32
+            and mask.shape == composite.shape[:2]):
+        _bad_input(composite, mask)
+    if composite.size and (composite.view(np.uint32).max() > _ONE_BITS or mask.view(np.uint32).max() > _ONE_BITS):
+        _check_slow(composite, mask)
+
+
 def apply_params(composite: np.ndarray, mask: np.ndarray, params: ParametricParams, *,
                  table: np.ndarray | None = None) -> np.ndarray:
     """Eq. 1 at the composite's resolution: ``M * curves(C) * upsample(S) + (1 - M) * C``, clipped.
@@ -175,41 +257,126 @@ def apply_params(composite: np.ndarray, mask: np.ndarray, params: ParametricPara
     composite: float32 (H, W, 3) in [0, 1].
     mask: float32 (H, W) in [0, 1] (soft values blend).
     params: the curves and the shading map (any resolution; upsampled bilinearly).
-    table: a precomputed :func:`segment_table` of ``params`` (speeds up repeated calls).
+    table: a precomputed :func:`segment_table` of ``params`` (speeds up repeated calls with moved knots;
+        uniform knots use the 256-entry tables of :func:`lut_tables`, built per call).
+
+    One pass in row blocks that stay in cache: each block of the composite is checked (values in [0, 1],
+    NaN caught: one integer max of the bit patterns) and copied to the output outside the block's mask
+    columns; inside them the curves are evaluated (uniform knots: an 8-bit segment index from
+    ``cv2.convertScaleAbs`` and two ``cv2.LUT`` gathers of the segment's intercept and slope, one
+    multiply-add), the shading map is upsampled for the block only (vertical interpolation of the
+    low-resolution rows, then ``cv2.resize`` along the rows over the needed columns: with an integer
+    column ratio the same weights as resizing the whole map) and multiplied in, and the result is written
+    where the mask is 1 (the whole block, or ``cv2.copyTo``) or blended where it is soft.
     """
-    check_image(composite, "composite")
-    check_mask(mask, composite.shape[:2], "mask")
+    import cv2
+
+    if not (isinstance(composite, np.ndarray) and isinstance(mask, np.ndarray) and composite.ndim == 3
+            and composite.shape[2] == 3 and composite.dtype == np.float32 and mask.dtype == np.float32
+            and mask.shape == composite.shape[:2]):
+        _bad_input(composite, mask)
+    if composite.size == 0:
+        return composite.copy()
     h, w = mask.shape
-    if table is None:
-        table = segment_table(params.curves_x, params.curves_y)
-    bins = table.shape[1] - 1
-    out = composite.copy()
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return out
-    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    shading = None if params.shading is None else upsample_shading(params.shading, (h, w))
-    # one gather per value: (intercept, slope) packed as a complex64 table
-    packed = (table[..., 0] + 1j * table[..., 1]).astype(np.complex64).reshape(-1)
-    offsets = (np.arange(3, dtype=np.int32) * (bins + 1))
-    for r0 in range(y0, y1, _ROWS_PER_BLOCK):
-        r1 = min(y1, r0 + _ROWS_PER_BLOCK)
-        c = composite[r0:r1, x0:x1]
-        idx = np.multiply(c, np.float32(bins), dtype=np.float32).astype(np.int32)   # c in [0, 1] (checked)
-        idx += offsets
-        seg = np.take(packed, idx)
-        val = seg.imag * c
-        val += seg.real                       # curves(C)
-        np.clip(val, 0.0, 1.0, out=val)       # curves map into the displayable range
-        m = mask[r0:r1, x0:x1, None]
+    block = _ROWS_PER_BLOCK
+    nfull = h // block
+    # column maxima of each row block, on the bit patterns: for floats >= +0 the uint32 order is the float
+    # order, and anything negative, NaN or above 1 has a pattern above 1.0's, so one pass also checks
+    bits = mask.view(np.uint32)
+    block_max = np.empty((-(-h // block), w), np.uint32)
+    np.max(bits[:nfull * block].reshape(nfull, block, w), axis=1, out=block_max[:nfull])
+    if nfull < len(block_max):
+        np.max(bits[nfull * block:], axis=0, out=block_max[-1])
+    if block_max.max() > _ONE_BITS:          # out of range (raises), or -0.0 / NaN (allowed by check_mask)
+        _check_slow(composite, mask)
+        np.max((np.nan_to_num(mask) > 0)[:nfull * block].reshape(nfull, block, w), axis=1, out=block_max[:nfull])
+        if nfull < len(block_max):
+            np.max(np.nan_to_num(mask[nfull * block:]) > 0, axis=0, out=block_max[-1])
+    out = np.empty(composite.shape, np.float32)                     # C order (cv2 writes into views of it)
+    if block_max.any():
+        segments = uniform_segments(params.curves_x)
+        if segments is not None:
+            lut_a, lut_b = lut_tables(params.curves_x, params.curves_y)
+        else:
+            if table is None:
+                table = segment_table(params.curves_x, params.curves_y)
+            bins = table.shape[1] - 1
+            packed = (table[..., 0] + 1j * table[..., 1]).astype(np.complex64).reshape(-1)   # one gather
+            offsets = np.arange(3, dtype=np.int32) * (bins + 1)
+        shading = params.shading
+        # clip(curves) * S equals clip(curves * S) after the final clip unless the curves exceed 1
+        clip_before_shading = shading is not None and float(params.curves_y.max()) > 1.0
         if shading is not None:
-            val *= shading[r0:r1, x0:x1, None]
-            np.clip(val, 0.0, 1.0, out=val)
-        val -= c
-        val *= m
-        val += c                              # M * new + (1 - M) * C
-        np.clip(val, 0.0, 1.0, out=out[r0:r1, x0:x1])
+            hs, ws = shading.shape
+            if (hs, ws) != (h, w):
+                i0s, _, fys = _linear_weights(h, hs)
+                dshading = shading[np.minimum(np.arange(hs) + 1, hs - 1)] - shading   # row differences
+                k = w // ws if w % ws == 0 else 0       # integer column ratio: resize only the columns needed
+        buf = np.empty(block * w * 3, np.float32)
+        buf2 = np.empty(block * w * 3, np.float32)
+        channel_offsets = np.tile(np.array([0, LUT_STRIDE, 2 * LUT_STRIDE], np.uint8), (block, w, 1))
+    for r0 in range(0, h, block):
+        r1 = min(h, r0 + block)
+        src = composite[r0:r1]
+        if src.view(np.uint32).max() > _ONE_BITS and not (src.min() >= 0.0 and src.max() <= 1.0):   # NaN fails
+            _bad_input(composite, mask)
+        cols = np.flatnonzero(block_max[r0 // block])                # this block's columns holding the mask
+        if not cols.size:
+            np.copyto(out[r0:r1], src)
+            continue
+        x0, x1 = int(cols[0]), int(cols[-1]) + 1
+        np.copyto(out[r0:r1, :x0], src[:, :x0])                      # (the columns inside are written below)
+        np.copyto(out[r0:r1, x1:], src[:, x1:])
+        nr, bw = r1 - r0, x1 - x0
+        m = mask[r0:r1, x0:x1]
+        c = composite[r0:r1, x0:x1]
+        v = buf[:nr * bw * 3].reshape(nr, bw, 3)
+        if segments is not None:
+            idx = cv2.convertScaleAbs(c, alpha=float(segments), beta=-0.5)   # round(|(n-1) c - 0.5|)
+            np.add(idx, channel_offsets[:nr, :bw], out=idx)                  # + LUT_STRIDE * channel
+            idx = idx.reshape(nr, bw * 3)
+            cv2.LUT(idx, lut_b, dst=v.reshape(nr, bw * 3))
+            np.multiply(v, c, out=v)
+            a = buf2[:nr * bw * 3].reshape(nr, bw, 3)
+            cv2.LUT(idx, lut_a, dst=a.reshape(nr, bw * 3))
+            v += a                                                            # curves(C)
+        else:
+            idx = np.multiply(c, np.float32(bins), dtype=np.float32).astype(np.int32)   # c in [0, 1]
+            idx += offsets
+            seg = np.take(packed, idx)
+            np.multiply(seg.imag, c, out=v)
+            v += seg.real
+        if shading is not None:
+            if clip_before_shading:
+                v2 = v.reshape(nr, bw * 3)                # the curves map into the displayable range
+                cv2.threshold(v2, 1.0, 1.0, cv2.THRESH_TRUNC, dst=v2)
+            if (hs, ws) == (h, w):
+                s = shading[r0:r1, x0:x1]
+                np.multiply(v, cv2.cvtColor(s, cv2.COLOR_GRAY2RGB), out=v)
+            else:
+                i0 = i0s[r0:r1]
+                srows = shading[i0] + fys[r0:r1, None] * dshading[i0]      # vertical pass on low-res rows
+                if k:   # source columns ca..cb (one spare on each side) resized alone give the same weights
+                    ca, cb = max(0, x0 // k - 1), min(ws, -(-x1 // k) + 1)
+                    srows = srows[:, ca:cb]
+                    s1 = cv2.resize(srows, ((cb - ca) * k, nr), interpolation=cv2.INTER_LINEAR)[:, x0 - ca * k:x1 - ca * k]
+                else:
+                    s1 = cv2.resize(srows, (w, nr), interpolation=cv2.INTER_LINEAR)[:, x0:x1]
+                np.multiply(v, cv2.cvtColor(s1, cv2.COLOR_GRAY2RGB), out=v)
+        o = out[r0:r1, x0:x1]
+        total = cv2.sumElems(m)[0]
+        if total == nr * bw:                         # M = 1 on the whole block: write the result
+            np.clip(v, 0.0, 1.0, out=o)
+        elif total == cv2.countNonZero(m):           # hard mask here: copy where M = 1
+            np.clip(v, 0.0, 1.0, out=v)
+            np.copyto(o, c)
+            cv2.copyTo(v, cv2.cvtColor(cv2.compare(m, 0.0, cv2.CMP_GT), cv2.COLOR_GRAY2RGB), o)
+        else:                                        # soft values: C + M * (new - C)
+            np.clip(v, 0.0, 1.0, out=v)
+            v -= c
+            np.multiply(v, cv2.cvtColor(m, cv2.COLOR_GRAY2RGB), out=v)
+            v += c
+            np.clip(v, 0.0, 1.0, out=o)
     return out
 
 
@@ -221,8 +388,9 @@ def apply_params_uint8(composite: np.ndarray, mask: np.ndarray, params: Parametr
     channel gives the curves at every level ``v / 255`` (``cv2.LUT``, rounded to 8 bits), the shading map
     (upsampled bilinearly as 8-bit ``round(128 * S)``) multiplies it with saturation, and the result is
     copied where the mask is non-zero (``cv2.copyTo``; ``cv2.blendLinear`` for blocks holding soft mask
-    values). Equals
-    ``to_uint8(apply_params(C / 255, M / 255))`` within 2 levels (three 8-bit roundings).
+    values; blocks entirely inside the mask are written directly). Equals
+    ``to_uint8(apply_params(C / 255, M / 255))`` within 2 levels (three 8-bit roundings), 3 at bright
+    values under a shading gain (seen with S up to 1.2 on 300x40 images).
     """
     import cv2
 
@@ -247,16 +415,19 @@ def apply_params_uint8(composite: np.ndarray, mask: np.ndarray, params: Parametr
         s8 = np.clip(np.rint(params.shading * 128.0), 0, 255).astype(np.uint8)
         shading8 = cv2.resize(s8, (w, h), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1] if s8.shape != (h, w) \
             else s8[y0:y1, x0:x1]
-    block = 8 * _ROWS_PER_BLOCK
+    block = 256
     for r0 in range(y0, y1, block):
         r1 = min(y1, r0 + block)
         c8 = comp[r0:r1, x0:x1]
-        new = cv2.LUT(c8, lut)
-        if shading8 is not None:
-            s = shading8[r0 - y0:r1 - y0]
-            new = cv2.multiply(new, cv2.merge((s, s, s)), scale=1.0 / 128.0)
         m = msk[r0:r1, x0:x1]
         dst = out[r0:r1, x0:x1]
+        inside = cv2.minMaxLoc(m)[0] == 255                          # M = 1 on the whole block: write there
+        new = cv2.LUT(c8, lut, dst=dst if inside and shading8 is None else None)
+        if shading8 is not None:
+            s = shading8[r0 - y0:r1 - y0]
+            new = cv2.multiply(new, cv2.merge((s, s, s)), dst=dst if inside else None, scale=1.0 / 128.0)
+        if inside:
+            continue
         if cv2.countNonZero(cv2.inRange(m, 1, 254)):
             mf = m.astype(np.float32) * np.float32(1.0 / 255.0)
             dst[...] = cv2.blendLinear(new, c8, mf, 1.0 - mf)
@@ -291,6 +462,7 @@ def decode_shading(grey: np.ndarray) -> np.ndarray:
     return (np.asarray(grey, dtype=np.float32) * SHADING_PNG_SCALE).astype(np.float32)
 
 
-__all__ = ["N_POINTS", "LUT_BINS", "SHADING_PNG_SCALE", "ParametricParams", "apply_params", "apply_params_interp", "apply_params_uint8",
-           "decode_shading", "encode_shading", "eval_curves", "identity_curves", "make_monotone", "segment_table",
-           "uniform_knots", "upsample_shading"]
+__all__ = ["LUT_BINS", "LUT_STRIDE", "N_POINTS", "SHADING_PNG_SCALE", "UNIFORM_TOL", "ParametricParams", "apply_params",
+           "apply_params_interp", "apply_params_uint8", "check_pair_fast", "decode_shading", "encode_shading", "eval_curves",
+           "identity_curves", "lut_tables", "make_monotone", "segment_table", "uniform_knots", "uniform_segments",
+           "upsample_shading"]

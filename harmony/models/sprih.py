@@ -62,7 +62,7 @@ from .. import imageops
 from .. import io as hio
 from ..errors import InputError
 from .base import HarmonyNet
-from .curves import N_POINTS, ParametricParams, apply_params, uniform_knots
+from .curves import N_POINTS, ParametricParams, apply_params, check_pair_fast, uniform_knots
 
 LAMBDA_REC = 0.92          # Eq. 2
 _SOFTPLUS_ONE = math.log(math.e - 1.0)   # softplus(_SOFTPLUS_ONE) == 1
@@ -476,7 +476,7 @@ class SPRIHHarmonizer:
 
     def predict_params(self, composite: np.ndarray, mask: np.ndarray) -> ParametricParams:
         """Curves and shading map for one composite (numpy contract)."""
-        imageops.check_pair(composite, mask)
+        check_pair_fast(composite, mask)          # imageops.check_pair's checks in one pass per array
         if not (mask > 0.5).any():
             raise InputError(f"{self.name}: mask has no foreground pixel (nothing to harmonize)")
         h, w = mask.shape
