@@ -18,6 +18,14 @@ from ._common import UserError, echo_summary
 STUDY_COMMANDS = {
     "pairs": ("harmony.commands.study:pairs", "Balanced 2AFC task list (every method pair per image)."),
     "simulate": ("harmony.commands.study:simulate", "Simulate answered votes from known B-T strengths."),
+    # the papers' experiments (harmony/studies/, issue 10)
+    "list": ("harmony.studies.cli:list_cmd", "List the papers' experiments (studies) with paper, table, time."),
+    "study-power": ("harmony.studies.cli:study_power", "Power of a planned 2AFC study (votes for 80 % power)."),
+    "domain-code": ("harmony.studies.cli:domain_code", "BargainNet Table 2: domain-code inequality shares."),
+    "fg-ratio": ("harmony.studies.cli:fg_ratio", "BargainNet supp. Table 1: MSE/fMSE per fg-ratio bucket."),
+    "resolution": ("harmony.studies.cli:resolution", "Seed 002 Table IV: PSNR at 256/512/1024 (HAdobe5k-style)."),
+    "inharmony": ("harmony.studies.cli:inharmony", "BargainNet Fig. 3: inharmony score before/after harmonization."),
+    "ablations": ("harmony.studies.cli:ablations", "Runnable ablation rows: SPRIH T4, seed 002 T6-T7, BargainNet supp. T2."),
 }
 
 
@@ -29,6 +37,8 @@ def study():
     Examples:
       harmony study pairs --methods composite,dih,ours --images 1,2,3 --sentinels 10 --out tasks.csv
       harmony study simulate --strengths ours=0.8,dih=0.3,composite=-0.6 --out votes.csv
+      harmony study list
+      harmony study study-power --scale tiny --out runs/power
     """
 
 
