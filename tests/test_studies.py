@@ -27,6 +27,8 @@ EXPECTED_COLUMNS = {
     "resolution": {"method", "runs at", "PSNR 64", "PSNR 128"},
     "inharmony": {"image", "N", "mean_score", "median_score"},
     "ablations": {"table", "row", "MSE", "fMSE", "PSNR", "paper MSE", "paper PSNR"},
+    "cross-category": {"table", "row", "model", "train pairs", "MSE", "fMSE", "PSNR", "paper MSE", "paper fMSE",
+                       "paper PSNR"},
 }
 EXPECTED_ROWS = {
     "study-power": 3,            # 3 methods -> 3 pairs
@@ -34,8 +36,15 @@ EXPECTED_ROWS = {
     "fg-ratio": 3,               # 3 methods at the test scale
     "resolution": 2,
     "inharmony": 4,              # composite, harmonized, real, harmonized real
-    "ablations": 5,              # 2 SPRIH + 2 BargainNet rows + the cut-and-paste reference
+    "ablations": 8,              # 2 SPRIH + 2 BargainNet + 2 DIH rows + 2 cut-and-paste references
+    "cross-category": 8,         # composite + Table 1 x3 + Table 2 rows 4, 8, 12, 13
 }
+
+
+def _mitsuba() -> bool:
+    from harmony.datagen.render import mitsuba_available
+
+    return mitsuba_available()
 
 
 def test_every_study_has_an_expectation():
@@ -44,6 +53,8 @@ def test_every_study_has_an_expectation():
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_COLUMNS))
 def test_study_runs_at_test_scale(cli, tmp_path, name):
+    if name == "cross-category" and not _mitsuba():
+        pytest.skip("Mitsuba 3 (the render extra) is not installed: no rendered pairs")
     out = tmp_path / name
     code, text = cli(["study", name, "--scale", "test", "--out", str(out), "--seed", "3", "-q"])
     assert code == 0, text
@@ -148,3 +159,107 @@ def test_inequality_shares_on_hand_built_codes():
 def test_inequality_shares_check_shapes():
     with pytest.raises(ValueError, match="codes"):
         inequality_shares(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((3, 3)), np.zeros((2, 3)))
+
+
+# --- ablations: DIH with / without the semantic decoder (seed 000 Tables 2-3) -------------------------
+
+
+def test_dih_ablation_rows_train_with_and_without_the_parsing_decoder(cli, tmp_path):
+    import csv
+
+    from harmony import io as hio
+
+    out = tmp_path / "abl"
+    # 2 steps: the first is the joint (parsing) stage, the second the fine-tuning stage (parsing_fraction 0.5)
+    code, text = cli(["study", "ablations", "--scale", "test", "--out", str(out), "--set", "groups=dih",
+                      "--set", "steps=2", "-q"])
+    assert code == 0, text
+    table = pd.read_csv(out / "table.csv")
+    assert list(table["row"]) == ["DIH w/o semantics", "DIH with semantics (parsing decoder)",
+                                  "cut-and-paste (composite), flickr sample"]
+    # the paper's Flickr column, quoted from seed 000 Tables 2 (MSE) and 3 (PSNR)
+    assert list(table["paper MSE"]) == [491.7, 406.8, 701.6]
+    assert list(table["paper PSNR"]) == [27.2, 27.4, 25.9]
+    # both rows train on the same flickr sample, which carries label maps
+    maps = sorted((out / "work" / "data_flickr" / "HFlickr" / "labels").glob("*.png"))
+    assert maps
+    classes = max(int(hio.read_label_map(m).max()) for m in maps) + 1     # independent of the trainer
+    models = out / "work" / "models"
+    cfg_without = json.loads((models / "dih_DIH_w_o_semantics" / "config.json").read_text())
+    cfg_with = json.loads((models / "dih_DIH_with_semantics_parsing_decoder" / "config.json").read_text())
+    assert cfg_without["data"] == cfg_with["data"]
+    assert cfg_with["args"]["num_classes"] == classes and cfg_with["args"]["semantic"] is True
+    assert cfg_without["args"]["num_classes"] == 0 and cfg_without["args"]["semantic"] is False
+
+    def log(tag):
+        with open(models / tag / "train_log.csv", newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    assert float(log("dih_DIH_with_semantics_parsing_decoder")[0]["cro"]) > 0   # parsing loss trained
+    assert "cro" not in log("dih_DIH_w_o_semantics")[0]
+    # the verdict follows the table: "with semantics < without on MSE"
+    meta = json.loads((out / "study.json").read_text())
+    (concl,) = [c for c in meta["conclusions"] if c["claim"].startswith("DIH")]
+    assert concl["holds"] == bool(table["MSE"][1] < table["MSE"][0])
+    assert meta["extra"]["dih"]["DIH with semantics (parsing decoder)"]["parsing decoder"] is True
+    assert "406.8" in (out / "README.md").read_text()
+
+
+def test_dih_semantic_false_builds_no_parsing_decoder():
+    from harmony.models.dih import DIH
+
+    on, off = DIH(num_classes=5), DIH(num_classes=5, semantic=False)
+    assert on.parsing is not None and on.num_classes == 5
+    assert off.parsing is None and off.num_classes == 0 and off.config["num_classes"] == 0
+    assert sum(q.numel() for q in off.parameters()) < sum(q.numel() for q in on.parameters())
+
+
+# --- cross-category (CharmNet seed 004 Tables 1-2) ------------------------------------------------------
+
+
+def test_cross_category_training_sets_follow_the_manifest(cli, tmp_path):
+    if not _mitsuba():
+        pytest.skip("Mitsuba 3 (the render extra) is not installed: no rendered pairs")
+    import csv
+
+    out = tmp_path / "cc"
+    code, text = cli(["study", "cross-category", "--scale", "test", "--out", str(out), "--set", "charmnet=false",
+                      "--seed", "1", "-q"])
+    assert code == 0, text
+    with open(out / "work" / "data_coco" / "HCOCO" / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    by = {(c, sp): {r["composite"].split("/")[-1] for r in rows if r["category"] == c and r["split"] == sp}
+          for c in {r["category"] for r in rows} for sp in ("train", "test")}
+    novel_test = by[("person", "test")]
+    base_train = set().union(*(v for (c, sp), v in by.items() if c != "person" and sp == "train"))
+    assert novel_test and base_train and by[("person", "train")]
+    sets = out / "work" / "sets"
+
+    def names(root, sub, split):
+        f = sets / root / f"{sub}_{split}.txt"
+        return {x.strip() for x in f.read_text().splitlines() if x.strip()} if f.is_file() else set()
+
+    n = len(by[("person", "train")])
+    for root in ("novel", "base_sub", "rendered_sub", "base", "fusion", "upper"):
+        assert names(root, "HCOCO", "test") == novel_test, root        # one test set: novel real pairs
+        assert not names(root, "HRendered", "test")
+    assert names("novel", "HCOCO", "train") == by[("person", "train")]
+    assert names("base_sub", "HCOCO", "train") <= base_train and len(names("base_sub", "HCOCO", "train")) == min(
+        n, len(base_train))
+    assert names("rendered_sub", "HCOCO", "train") == set() and len(names("rendered_sub", "HRendered", "train")) == n
+    assert names("base", "HCOCO", "train") == base_train
+    rendered = {x.strip() for x in (out / "work" / "data_rendered" / "HRendered_train.txt").read_text().splitlines()
+                if x.strip()}
+    assert names("fusion", "HRendered", "train") == rendered and names("fusion", "HCOCO", "train") == base_train
+    assert names("upper", "HCOCO", "train") == base_train | by[("person", "train")]
+    table = pd.read_csv(out / "table.csv")
+    assert len(table) == 7 and not table["row"].str.contains("CharmNet").any()
+    # Table 1's three training sets have the same size (the trainer's own count)
+    t1 = table[table["table"] == "Table 1"]
+    assert t1["train pairs"].nunique() == 1
+    meta = json.loads((out / "study.json").read_text())
+    fusion_holds = [c["holds"] for c in meta["conclusions"] if c["claim"].startswith("dataset fusion")]
+    mse = dict(zip(table["row"], table["MSE"]))
+    fusion, base = mse["8: dataset fusion (D_rd_tr,n + D_rl_tr,b)"], mse["4: D_rl_tr,b (base real only)"]
+    assert fusion_holds == [bool(fusion < base)]
+    assert "931.74" in (out / "README.md").read_text()

@@ -25,7 +25,8 @@ STUDY_COMMANDS = {
     "fg-ratio": ("harmony.studies.cli:fg_ratio", "BargainNet supp. Table 1: MSE/fMSE per fg-ratio bucket."),
     "resolution": ("harmony.studies.cli:resolution", "Seed 002 Table IV: PSNR at 256/512/1024 (HAdobe5k-style)."),
     "inharmony": ("harmony.studies.cli:inharmony", "BargainNet Fig. 3: inharmony score before/after harmonization."),
-    "ablations": ("harmony.studies.cli:ablations", "Runnable ablation rows: SPRIH T4, seed 002 T6-T7, BargainNet supp. T2."),
+    "ablations": ("harmony.studies.cli:ablations", "Runnable ablation rows: SPRIH T4, seed 002 T6-T7, BargainNet supp. T2, DIH T2-3."),
+    "cross-category": ("harmony.studies.cli:cross_category", "CharmNet T1-2: novel-category harmonization (real/rendered)."),
 }
 
 

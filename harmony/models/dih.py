@@ -9,7 +9,8 @@ What follows the paper
 - Loss: L2 reconstruction over the whole image (section 3.2: "on the entire image rather than the
   foreground mask").
 - Joint scene parsing (section 3.3), enabled when ``num_classes > 0`` (the trainer sets it when the
-  training data carries label maps): a second decoder with the same skip links from the shared encoder
+  training data carries label maps; ``semantic=False`` turns it off regardless, the paper's "w/o semantics"
+  ablation row of Tables 2-3): a second decoder with the same skip links from the shared encoder
   predicts per-pixel labels (softmax cross-entropy); the feature maps of every parsing deconvolution
   except the last are concatenated into the harmonization decoder; ``L = lambda1 L_rec + lambda2 L_cro``
   with lambda1 = 1, lambda2 = 100; then the parsing decoder is frozen (lambda2 = 0) and the rest is
@@ -83,11 +84,14 @@ class DIH(HarmonyNet):
 
     def __init__(self, size: int = 64, widths: Sequence[int] = (16, 32, 64, 64), fc_dim: int = 128,
                  num_classes: int = 0, lambdas: Sequence[float] = (1.0, 100.0), parsing_fraction: float = 0.5,
-                 output: str = "direct"):
+                 output: str = "direct", semantic: bool = True):
         widths = tuple(int(w) for w in widths)
-        super().__init__(size=int(size), widths=widths, fc_dim=int(fc_dim), num_classes=int(num_classes),
+        # semantic=False: the paper's "Ours (w/o semantics)" row (Tables 2-3): no parsing decoder even when the
+        # training data carries label maps (the maps are then ignored; the config records num_classes 0).
+        num_classes = int(num_classes) if semantic else 0
+        super().__init__(size=int(size), widths=widths, fc_dim=int(fc_dim), num_classes=num_classes,
                          lambdas=tuple(float(x) for x in lambdas), parsing_fraction=float(parsing_fraction),
-                         output=output)
+                         output=output, semantic=bool(semantic))
         if size % (2 ** len(widths)):
             raise ValueError(f"size {size} must be divisible by 2**{len(widths)} (one halving per level)")
         if output not in ("direct", "residual"):

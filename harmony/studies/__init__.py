@@ -151,7 +151,7 @@ def list_studies() -> list[Study]:
 
 
 # One module per study; each calls register() at import (importing them is cheap: no torch).
-STUDY_MODULES = ("power", "domain_code", "fg_ratio", "resolution", "inharmony", "ablations")
+STUDY_MODULES = ("power", "domain_code", "fg_ratio", "resolution", "inharmony", "ablations", "cross_category")
 
 
 def _load_all() -> None:

@@ -12,12 +12,14 @@ Runnable rows
 - Seed 002 Table VII: number of patches K (scaled to the tiny images: the paper's 128/256/512/1024 at
   256 px become ``k_values`` at 64 px).
 - BargainNet supplement Table 2 rows 2-3: background code without / with the triplet losses (``lambda_tri``).
+- DIH Tables 2-3 (seed 000) "Ours" vs "Ours (w/o semantics)": ``dih_tiny`` trained on the flickr sample of
+  ``harmony datagen flickr`` (``HFlickr`` with pseudo label maps in ``HFlickr/labels/``, so the trainer turns
+  the scene-parsing decoder on) and ``dih_tiny`` with ``semantic=False`` on the same data (the label maps are
+  ignored, no parsing decoder). Both are validated on the flickr sample's test split.
 
 Not runnable (listed in every README): seed 002 Table VI rows 1-2 (style fusion cannot be switched off
 in ``RCLNet``); BargainNet supplement Table 2 rows 1, 4-8 (no option to drop the mask or the code, to use
-the whole-image code, or to keep only one of the two triplet losses); DIH with/without the semantic
-decoder (seed 000 Tables 2-3) needs per-image label maps (``<Sub>/labels/``), which no sample generator
-writes (it runs with ``--data`` holding label maps only through ``harmony train dih``).
+the whole-image code, or to keep only one of the two triplet losses).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Row:
     stream2: bool = False
     paper_mse: float | None = None
     paper_psnr: float | None = None
+    data: str = "fivek"     # "fivek": the FiveK-like sample; "flickr": the flickr sample with label maps
 
     @property
     def tag(self) -> str:
@@ -66,6 +69,11 @@ def rows(settings: dict) -> list[Row]:
             {"lambda_tri": 0.0}, False, 43.70, 35.43),
         Row("bargainnet", "BargainNet supp. Table 2", "mask + z_b + both triplet losses", "bargainnet",
             "bargainnet_tiny", None, False, 37.82, 35.88),
+        # DIH (seed 000) Tables 2 (MSE) and 3 (PSNR), Flickr column (our data is the flickr sample)
+        Row("dih", "DIH Tables 2-3", "DIH w/o semantics", "dih", "dih_tiny", {"semantic": False}, False, 491.7, 27.2,
+            data="flickr"),
+        Row("dih", "DIH Tables 2-3", "DIH with semantics (parsing decoder)", "dih", "dih_tiny", None, False, 406.8,
+            27.4, data="flickr"),
     ]
     paper_k = {128: (29.06, 37.00), 256: (25.90, 37.50), 512: (30.87, 36.79), 1024: (30.35, 36.69)}
     for k, pk in zip(settings["k_values"], sorted(paper_k)):
@@ -83,8 +91,6 @@ NOT_RUNNABLE = [
     "fusion blocks",
     "BargainNet supplement Table 2 rows 1 and 4-8 (no domain code; one triplet loss only; no mask; whole-image "
     "code): BargainNet has no options for these inputs, and one weight lambda_tri covers both triplet losses",
-    "DIH with / without the semantic decoder (seed 000 Tables 2-3): needs per-image label maps (<Sub>/labels/), "
-    "which no sample generator writes",
 ]
 
 # Paper rows quoted exactly (Table, row, MSE, PSNR).
@@ -108,6 +114,11 @@ PAPER_ROWS = [
     ("BargainNet supp. Table 2", "6: z_b + both losses, no mask", 115.48, 31.94),
     ("BargainNet supp. Table 2", "7: no mask, no z_b", 120.49, 31.89),
     ("BargainNet supp. Table 2", "8: whole-image code + both losses", 43.18, 35.50),
+    ("DIH Tables 2-3, Flickr", "Ours (w/o semantics)", 491.7, 27.2),
+    ("DIH Tables 2-3, Flickr", "Ours", 406.8, 27.4),
+    ("DIH Tables 2-3, MSCOCO / MIT-Adobe", "Ours (w/o semantics)", "80.5 / 168.8", "32.2 / 27.5"),
+    ("DIH Tables 2-3, MSCOCO / MIT-Adobe", "Ours", "76.1 / 142.8", "32.9 / 28.7"),
+    ("DIH Tables 2-3, MSCOCO / MIT-Adobe / Flickr", "cut-and-paste", "400.5 / 552.5 / 701.6", "26.3 / 23.9 / 25.9"),
 ]
 
 
@@ -117,9 +128,15 @@ def run(ctx: StudyContext) -> StudyOutput:
     from ._common import dataset, train_row
 
     st = ctx.settings
-    data, desc = dataset(ctx, "fivek", per_mask=st["per_mask"] or None, test_fraction=st["test_fraction"])
-    data_used: dict[str, Any] = {"paired": desc, "root": str(data)}
     todo = rows(st)
+    data_used: dict[str, Any] = {}
+    roots: dict[str, Path] = {}
+    if any(r.data == "fivek" for r in todo):
+        roots["fivek"], desc = dataset(ctx, "fivek", per_mask=st["per_mask"] or None, test_fraction=st["test_fraction"])
+        data_used.update({"paired": desc, "root": str(roots["fivek"])})
+    if any(r.data == "flickr" for r in todo):
+        roots["flickr"], desc = flickr_dataset(ctx)
+        data_used["DIH rows"] = desc
     unpaired = None
     if any(r.stream2 for r in todo):
         unpaired = ctx.work / "data_real"
@@ -130,20 +147,27 @@ def run(ctx: StudyContext) -> StudyOutput:
         data_used["stream 2 (unpaired)"] = (f"{unpaired}: real composites of the embedded sample via `harmony datagen "
                                             "real` (LaMa when LAMA_MODEL is set, else OpenCV inpainting)")
     out_rows = []
-    cut = None
+    cuts: dict[str, dict] = {}
+    dih_info: dict[str, dict] = {}
     for r in todo:
-        res = train_row(ctx, r.model, data, r.tag, preset=r.preset, steps=st["steps"], overrides=r.overrides,
+        res = train_row(ctx, r.model, roots[r.data], r.tag, preset=r.preset, steps=st["steps"], overrides=r.overrides,
                         extra_data={"unpaired": str(unpaired)} if r.stream2 else None)
         v = res.validation
-        cut = cut or res.cut_and_paste
+        if res.cut_and_paste and r.data not in cuts:
+            cuts[r.data] = res.cut_and_paste
+        if r.model == "dih":
+            dih_info[r.label] = {"parsing decoder": bool(res.parsing), "preset": res.preset,
+                                 "train_images": res.train_images}
         out_rows.append({"table": r.table, "row": r.label, "model": res.preset, "steps": res.steps,
                          "MSE": v.get("mse", math.nan), "fMSE": v.get("fmse", math.nan), "PSNR": v.get("psnr", math.nan),
                          "paper MSE": r.paper_mse, "paper PSNR": r.paper_psnr})
-    if cut:
-        out_rows.append({"table": "reference", "row": "cut-and-paste (composite)", "model": "-", "steps": 0,
+    for kind, cut in cuts.items():
+        paper = (701.6, 25.9) if kind == "flickr" else (None, None)   # DIH Tables 2-3, Flickr cut-and-paste
+        out_rows.append({"table": "reference", "row": CUT_LABEL[kind], "model": "-", "steps": 0,
                          "MSE": cut.get("mse"), "fMSE": cut.get("fmse"), "PSNR": cut.get("psnr"),
-                         "paper MSE": None, "paper PSNR": None})
+                         "paper MSE": paper[0], "paper PSNR": paper[1]})
     table = pd.DataFrame(out_rows).round(3)
+    cut = cuts.get("fivek") or cuts.get("flickr")
 
     def mse(label_part):
         sel = table[table["row"] == label_part]
@@ -166,6 +190,18 @@ def run(ctx: StudyContext) -> StudyOutput:
             "L1 + Lpixel + S.F. (no L_HCL)")
     compare("BargainNet: the triplet losses help", "MSE 37.82 vs 43.70", "mask + z_b + both triplet losses",
             "mask + z_b (no triplet losses)")
+    if dih_info:
+        with_sem = dih_info.get("DIH with semantics (parsing decoder)", {})
+        if with_sem and not with_sem["parsing decoder"]:
+            a, b = mse("DIH with semantics (parsing decoder)"), mse("DIH w/o semantics")
+            conclusions.append(Conclusion("DIH: the scene-parsing decoder (semantics) lowers MSE", "Flickr MSE 406.8 vs "
+                                          "491.7 (MSCOCO 76.1 vs 80.5, MIT-Adobe 142.8 vs 168.8)",
+                                          f"MSE {a:.2f} vs {b:.2f}, but the training data has no label maps, so "
+                                          "both rows trained without the parsing decoder", None))
+        else:
+            compare("DIH: the scene-parsing decoder (semantics) lowers MSE",
+                    "Flickr MSE 406.8 vs 491.7 (MSCOCO 76.1 vs 80.5, MIT-Adobe 142.8 vs 168.8)",
+                    "DIH with semantics (parsing decoder)", "DIH w/o semantics")
     ks = table[table["table"] == "seed 002 Table VII"]
     if len(ks) >= 3:
         best = ks.loc[ks["MSE"].idxmin(), "row"]
@@ -178,9 +214,13 @@ def run(ctx: StudyContext) -> StudyOutput:
         t = table[table["table"] != "reference"]
         fig, ax = plt.subplots(figsize=(7, 0.35 * len(t) + 1.5))
         y = np.arange(len(t))
-        ax.barh(y, t["MSE"], color=["C%d" % (hash(g) % 10) for g in t["table"]])
+        groups = list(dict.fromkeys(t["table"]))
+        ax.barh(y, t["MSE"], color=["C%d" % (groups.index(g) % 10) for g in t["table"]])
         if cut:
-            ax.axvline(cut.get("mse"), color="k", ls="--", lw=0.8, label="cut-and-paste")
+            ax.axvline(cut.get("mse"), color="k", ls="--", lw=0.8, label=CUT_LABEL["fivek" if "fivek" in cuts
+                                                                               else "flickr"])
+            if "fivek" in cuts and "flickr" in cuts:
+                ax.axvline(cuts["flickr"].get("mse"), color="k", ls=":", lw=0.8, label=CUT_LABEL["flickr"])
             ax.legend(fontsize=7)
         ax.set_yticks(y)
         ax.set_yticklabels([f"{a}: {b}" for a, b in zip(t["table"], t["row"])], fontsize=6)
@@ -195,30 +235,60 @@ def run(ctx: StudyContext) -> StudyOutput:
     return StudyOutput(
         table=table, paper_table=pd.DataFrame(PAPER_ROWS, columns=["table", "row", "MSE", "PSNR"]),
         paper_caption="SPRIH Table 4 (seed 001; RealHM at 2048x2048), seed 002 Tables VI-VII (iHarmony4), BargainNet "
-                      "supplement Table 2 (iHarmony4). Quoted exactly.",
+                      "supplement Table 2 (iHarmony4), DIH Tables 2 (MSE) and 3 (PSNR) (seed 000; synthesized MSCOCO, "
+                      "MIT-Adobe and Flickr sets). Quoted exactly.",
         conclusions=conclusions, plot=plot, data_used=data_used,
-        missing=list(NOT_RUNNABLE) + [f"group {g!r} not selected at this scale" for g in
-                                      ("sprih", "sprih2", "rcl", "rcl_k", "bargainnet") if g not in st["groups"]],
+        missing=list(NOT_RUNNABLE) + [f"group {g!r} not selected at this scale" for g in GROUPS
+                                      if g not in st["groups"]],
+        extra={"dih": dih_info} if dih_info else {},
         notes=["every row is trained from the same seed on the same data for the same steps (training is "
                "deterministic on CPU); rows that differ by a few percent at tiny scale can swap under another "
                "--seed, so read small differences as ties",
                "SPRIH's paper rows are measured on RealHM (real composites with retouched targets) at 2048 px; ours "
-               "on the FiveK-like sample's test split at the network's side"])
+               "on the FiveK-like sample's test split at the network's side"]
+              + (["DIH rows: the flickr sample's label maps are pseudo scene classes (SLIC + colour rule), not ADE20K "
+                  "parsing labels, and its test split holds the composites of one photo, so the DIH comparison is a "
+                  "pipeline check, not a measurement; the paper's joint stage uses 12,080 ADE20K images with ground-truth "
+                  "labels (top 25 classes), then fine-tunes on all harmonization data with the parsing decoder fixed "
+                  "(section 3.3 'Implementation Details'); ours runs both stages on the same flickr pairs"] if dih_info else []))
 
 
-_BASE = {"groups": ["sprih", "sprih2", "rcl", "rcl_k", "bargainnet"], "k_values": [16, 32, 64, 128], "steps": 100,
-         "per_mask": 0, "test_fraction": 0.25, "presets": "tiny"}
+GROUPS = ("sprih", "sprih2", "rcl", "rcl_k", "bargainnet", "dih")
+CUT_LABEL = {"fivek": "cut-and-paste (composite)", "flickr": "cut-and-paste (composite), flickr sample"}
+
+
+def flickr_dataset(ctx: StudyContext) -> tuple[Path, str]:
+    """The DIH rows' data: ``--data`` when given, else the embedded flickr sample generated once into
+    ``work/data_flickr`` by :func:`harmony.datagen.flickr.generate_flickr` (``HFlickr`` with pseudo label maps
+    in ``HFlickr/labels/``)."""
+    if ctx.data is not None:
+        return ctx.data, f"--data {ctx.data} (DIH trains its parsing decoder only if <Sub>/labels/ holds label maps)"
+    st = ctx.settings
+    root = ctx.work / "data_flickr"
+    if not (root / "IHD_train.txt").is_file():
+        from ..datagen.flickr import FlickrOptions, generate_flickr
+
+        opts = FlickrOptions(num_classes=15, per_mask=int(st["flickr_per_mask"]), per_image=int(st["flickr_per_image"]),
+                             test_fraction=float(st["test_fraction"]), seed=ctx.seed)
+        generate_flickr(root, options=opts, workers=ctx.workers, progress=ctx.progress, overwrite=True)
+    return root, (f"{root}: embedded flickr sample via `harmony datagen flickr` (HFlickr, pseudo label maps in "
+                  f"HFlickr/labels/; per_mask={st['flickr_per_mask']}, per_image={st['flickr_per_image']})")
+
+
+_BASE = {"groups": list(GROUPS), "k_values": [16, 32, 64, 128], "steps": 100,
+         "per_mask": 0, "test_fraction": 0.25, "presets": "tiny", "flickr_per_mask": 6, "flickr_per_image": 4}
 register(Study(
     name="ablations", paper="SPRIH (seed 001), Liang et al. (seed 002), BargainNet (seed 003)",
     table="SPRIH Table 4; seed 002 Tables VI-VII; BargainNet supplement Table 2",
     measures="validation MSE / fMSE / PSNR of each runnable ablation row, trained the same way",
     run="harmony.studies.ablations:run",
     scales={
-        "test": Scale("test", "SPRIH stream-1 rows and BargainNet rows, 1 step each, 2 composites per mask.",
-                      {**_BASE, "groups": ["sprih", "bargainnet"], "steps": 1, "per_mask": 2}, est_time="20 s"),
-        "tiny": Scale("tiny", "12 rows (SPRIH x4, RCL x2, RCL K x4 scaled, BargainNet x2), 100 steps each, tiny presets.",
-                      _BASE, est_time="7 min (measured 399 s)"),
-        "small": Scale("small", "12 rows, 1500 steps each.", {**_BASE, "steps": 1500}, est_time="1-2 h"),
+        "test": Scale("test", "SPRIH stream-1 rows, BargainNet rows and DIH rows, 1 step each, 2 composites per mask.",
+                      {**_BASE, "groups": ["sprih", "bargainnet", "dih"], "steps": 1, "per_mask": 2,
+                       "flickr_per_mask": 1, "flickr_per_image": 2}, est_time="20 s"),
+        "tiny": Scale("tiny", "14 rows (SPRIH x4, RCL x2, RCL K x4 scaled, BargainNet x2, DIH x2), 100 steps each, "
+                      "tiny presets.", _BASE, est_time="8 min (measured 399 s without the DIH rows)"),
+        "small": Scale("small", "14 rows, 1500 steps each.", {**_BASE, "steps": 1500}, est_time="1-2 h"),
         "paper": Scale("paper", "paper presets and data (iHarmony4; RealHM for SPRIH).",
                        {**_BASE, "steps": 100_000, "k_values": [128, 256, 512, 1024], "presets": "paper"},
                        needs_data="iHarmony4 (and RealHM for SPRIH) via --data", needs_gpu=True, est_time="weeks"),
