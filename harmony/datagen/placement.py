@@ -130,19 +130,25 @@ def _axis_offsets(extent: int, lo: int, hi: int, size: int, max_offsets: int) ->
     return a + (np.arange(n + 1, dtype=np.int64) * span + n // 2) // n
 
 
+def _warp_binary(crop: np.ndarray, scale: float, angle: float):
+    """(binary 0/1 warp of ``crop`` (uint8 0/255), 2x3 matrix, bounding rect (c0, r0, ew, eh))."""
+    warped, m = _warp_crop(crop, scale, angle)
+    # Bilinear weight of the foreground > 0.5 -> 1.
+    _, binm = cv2.threshold(warped, 127, 1, cv2.THRESH_BINARY)
+    return binm, m, cv2.boundingRect(binm)
+
+
 def _score(crop: np.ndarray, scale: float, angle: float, box: tuple[int, int, int, int], H: int, W: int,
-           max_offsets: int, prefer: tuple[float, float] | None = None, offsets=None):
+           max_offsets: int, prefer: tuple[float, float] | None = None, offsets=None, warp=None):
     """Warp ``crop`` (uint8 0/255) at (scale, angle) and score candidate offsets.
 
     Returns None when infeasible, else (inside, total, dist, (oy, ox), tight, m, (r0, c0), n_scored), where
     ``dist`` is the squared distance of the chosen offset's bbox centre to ``prefer`` (default: the box
-    centre) and ``offsets`` optionally replaces the per-axis candidates ``(dys, dxs)``.
+    centre) and ``offsets`` optionally replaces the per-axis candidates ``(dys, dxs)``. ``warp`` is
+    :func:`_warp_binary`'s result when the caller already has it (it is not recomputed).
     """
     y0, x0, y1, x1 = box
-    warped, m = _warp_crop(crop, scale, angle)
-    # Bilinear weight of the foreground > 0.5 -> 1.
-    _, binm = cv2.threshold(warped, 127, 1, cv2.THRESH_BINARY)
-    c0, r0, ew, eh = cv2.boundingRect(binm)
+    binm, m, (c0, r0, ew, eh) = warp if warp is not None else _warp_binary(crop, scale, angle)
     if ew == 0 or eh == 0 or eh > H or ew > W:
         return None
     tight = binm[r0:r0 + eh, c0:c0 + ew]
@@ -185,9 +191,8 @@ def _search(crop: np.ndarray, box: tuple[int, int, int, int], H: int, W: int, gr
     warps = []
     for si, scale in enumerate(scales):
         for ai, angle in enumerate(angles):
-            warped, m = _warp_crop(crop, scale, angle)
-            _, binm = cv2.threshold(warped, 127, 1, cv2.THRESH_BINARY)  # bilinear weight > 0.5
-            c0, r0, ew, eh = cv2.boundingRect(binm)
+            warp = _warp_binary(crop, scale, angle)  # bilinear weight > 0.5
+            binm, m, (c0, r0, ew, eh) = warp
             if ew == 0 or eh == 0:
                 continue
             if eh <= bh and ew <= bw:
@@ -195,11 +200,11 @@ def _search(crop: np.ndarray, box: tuple[int, int, int, int], H: int, W: int, gr
                 total = int(cv2.countNonZero(tight))
                 off = (y0 + (bh - eh) // 2, x0 + (bw - ew) // 2)
                 return (scale, angle, off, tight, m, (r0, c0), total, total), 1
-            warps.append((si, ai, scale, angle))
+            warps.append((si, ai, scale, angle, warp))  # kept: the second pass scores it without re-warping
     best_key = best = None
     scored = 0
-    for si, ai, scale, angle in warps:
-        res = _score(crop, scale, angle, box, H, W, grid.max_offsets)
+    for si, ai, scale, angle, warp in warps:
+        res = _score(crop, scale, angle, box, H, W, grid.max_offsets, warp=warp)
         if res is None:
             continue
         k, total, dist, off, tight, m, rc, n = res
@@ -233,17 +238,26 @@ def place(mask_j: np.ndarray, box_i: tuple[int, int, int, int], image_shape: tup
     scale of the grid. The containment reported is that of the returned ``mask_crop`` at its offset.
     """
     check_mask(mask_j, name="mask_j")
+    _, binary = cv2.threshold(mask_j, 0.5, 255, cv2.THRESH_BINARY)  # > 0.5 -> 255
+    return place_binary(binary.astype(np.uint8), box_i, image_shape, grid=grid)
+
+
+def place_binary(binary: np.ndarray, box_i: tuple[int, int, int, int], image_shape: tuple[int, int], *,
+                 grid: PlacementGrid | None = None, origin: tuple[int, int] = (0, 0)) -> Placement | None:
+    """:func:`place` for a uint8 0/255 mask that may be a window of the foreground's source: ``origin``
+    (y, x) is the window's top-left corner in the source, so the returned matrix still maps source
+    pixels. Any window containing every foreground pixel gives exactly :func:`place`'s result (the
+    generator passes the cached window around the foreground's bounding box)."""
     grid = grid or PlacementGrid()
     H, W = int(image_shape[0]), int(image_shape[1])
     y0, x0, y1, x1 = (int(v) for v in box_i)
     if not (0 <= y0 < y1 <= H and 0 <= x0 < x1 <= W):
         raise ValueError(f"place: box {box_i} must lie inside the {H}x{W} image")
-    _, binary = cv2.threshold(mask_j, 0.5, 255, cv2.THRESH_BINARY)  # > 0.5 -> 255
-    binary = binary.astype(np.uint8)
     sx, sy, bw, bh = cv2.boundingRect(binary)
     if bw == 0 or bh == 0:
         return None
     crop = binary[sy:sy + bh, sx:sx + bw]
+    sx, sy = sx + int(origin[1]), sy + int(origin[0])
     box = (y0, x0, y1, x1)
     side = max(crop.shape)
     if not grid.search_side or side <= grid.search_side:
@@ -255,7 +269,7 @@ def place(mask_j: np.ndarray, box_i: tuple[int, int, int, int], image_shape: tup
     f = grid.search_side / side
     small = cv2.resize(crop, (max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f))),
                        interpolation=cv2.INTER_AREA)
-    small = np.where(small > 127, 255, 0).astype(np.uint8)
+    _, small = cv2.threshold(small, 127, 255, cv2.THRESH_BINARY)  # > 127 -> 255
     Hs, Ws = max(1, int(H * f)), max(1, int(W * f))
     box_s = (min(Hs - 1, int(y0 * f)), min(Ws - 1, int(x0 * f)), 0, 0)
     box_s = (box_s[0], box_s[1], max(box_s[0] + 1, min(Hs, int(math.ceil(y1 * f)))),
@@ -269,16 +283,15 @@ def place(mask_j: np.ndarray, box_i: tuple[int, int, int, int], image_shape: tup
     cy = (oys + tight_s.shape[0] / 2.0) / f
     cx = (oxs + tight_s.shape[1] / 2.0) / f
     r = int(math.ceil(1.0 / f)) + 1
-    warped, _m = _warp_crop(crop, scale, angle)
-    _, binm = cv2.threshold(warped, 127, 1, cv2.THRESH_BINARY)
-    _c0, _r0, ew, eh = cv2.boundingRect(binm)
+    warp = _warp_binary(crop, scale, angle)
+    _c0, _r0, ew, eh = warp[2]
     by, bx = int(round(cy - eh / 2.0)), int(round(cx - ew / 2.0))
     dys = np.arange(by - r, by + r + 1, dtype=np.int64)
     dxs = np.arange(bx - r, bx + r + 1, dtype=np.int64)
     # Keep the neighbourhood inside the image (shift it rather than lose it at the borders).
     dys = np.unique(np.clip(dys, 0, max(0, H - eh)))
     dxs = np.unique(np.clip(dxs, 0, max(0, W - ew)))
-    res = _score(crop, scale, angle, box, H, W, grid.max_offsets, prefer=(cy, cx), offsets=(dys, dxs))
+    res = _score(crop, scale, angle, box, H, W, grid.max_offsets, prefer=(cy, cx), offsets=(dys, dxs), warp=warp)
     if res is None:  # the full-resolution mask is larger than the image after all: exact search instead
         found, n = _search(crop, box, H, W, grid)
         return None if found is None else _placement(found, sx, sy, scored + n)
@@ -313,18 +326,41 @@ def paste(background: np.ndarray, image_j: np.ndarray, placement: Placement) -> 
     if background.dtype != image_j.dtype or background.ndim != 3 or image_j.ndim != 3:
         raise ValueError(f"paste: expected two (H, W, 3) arrays of one dtype, got {background.dtype} "
                          f"{background.shape} and {image_j.dtype} {image_j.shape}")
-    H, W = background.shape[:2]
+    out = background.copy()
+    return out, paste_into(out, image_j, placement)
+
+
+def paste_into(out: np.ndarray, image_j: np.ndarray, placement: Placement) -> np.ndarray:
+    """:func:`paste` writing into ``out`` (the background, modified in place); returns M_j' as bool.
+
+    Only the placed mask's bounding box is warped and written. ``image_j`` may be zero (or anything)
+    away from the foreground: only source pixels within 2 px of a foreground pixel are ever sampled for
+    M_j' pixels (bilinear), and only M_j' pixels are written."""
+    paste_foreground(out, image_j, placement)
+    oy, ox = placement.offset
+    eh, ew = placement.size
+    mask = np.zeros(out.shape[:2], bool)
+    mask[oy:oy + eh, ox:ox + ew] = placement.mask_crop
+    return mask
+
+
+def paste_foreground(out: np.ndarray, image_j: np.ndarray, placement: Placement) -> None:
+    """The pixel part of :func:`paste_into` (no mask array is built)."""
+    H, W = out.shape[:2]
     oy, ox = placement.offset
     eh, ew = placement.size
     if oy < 0 or ox < 0 or oy + eh > H or ox + ew > W:
         raise ValueError(f"placement offset {placement.offset} size {placement.size} leaves the {H}x{W} image")
     patch = warp_patch(image_j, placement)
-    out = background.copy()
+    roi = out[oy:oy + eh, ox:ox + ew]
     sel = placement.mask_crop
-    np.copyto(out[oy:oy + eh, ox:ox + ew], patch, where=sel[..., None])
-    mask = np.zeros((H, W), bool)
-    mask[oy:oy + eh, ox:ox + ew] = sel
-    return out, mask
+    if sel.dtype == bool and patch.dtype == roi.dtype and roi.flags.writeable:
+        # cv2.copyTo writes into the view (about 40x faster than np.copyto(where=...)); it would only
+        # allocate a new array if the view did not fit, and then we fall back.
+        done = cv2.copyTo(patch, np.ascontiguousarray(sel).view(np.uint8), roi)
+        if done is not None and np.shares_memory(done, roi):
+            return
+    np.copyto(roi, patch, where=sel[..., None])
 
 
 def composite(background: np.ndarray, image_j: np.ndarray, placement: Placement

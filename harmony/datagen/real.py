@@ -6,7 +6,9 @@ From a set of photos with one foreground mask each (a COCO annotation file or a 
    inpaint that hole (:mod:`harmony.datagen.inpaint`: LaMa through simple-lama-inpainting, or OpenCV),
    keep the known background bit-exact, cache it on disk, and write ``backgrounds/<p><i>.jpg`` and the
    discriminator's "real" class ``F_i*M_i + inpaint(B_i)*(1-M_i)`` (Eq. 6) as ``real_class/<p><i>.jpg``
-   with its mask ``real_class/<p><i>.png``.
+   with its mask ``real_class/<p><i>.png``. Next to the cached background it caches the source's
+   foreground window (the pixels around the foreground's bounding box plus its binary mask,
+   ``<key>.fgwin.npy``), so pairs never decode a foreground's whole file again.
 2. **Pairs** (one unit per ordered pair ``(i, j)``, ``--pairs N`` drawn without repeats): foreground
    ``j`` is scaled/rotated/translated by the bounded grid search of :mod:`harmony.datagen.placement` to be
    maximally contained in the bounding box of foreground ``i``, and pasted:
@@ -45,7 +47,7 @@ from ..imageops import bbox, fg_ratio
 from ..parallel import unit_rng
 from ..registry import GENERATORS, Card
 from . import inpaint as ip
-from .placement import PlacementGrid, paste, place
+from .placement import PlacementGrid, paste_foreground, place, place_binary
 from .runner import run_units, skipped_lines
 
 SUBSET = "HRealComposite"
@@ -217,6 +219,67 @@ class PairUnit:
     min_containment: float
     split: str
     seed: int
+    # (cache key, y, x, H, W): the foreground's cached window (see _FG_PAD) and its source's size; None:
+    # decode the foreground's file instead (records written before the window existed, or a cleared cache).
+    fg_crop: tuple | None = None
+
+
+# The background pass caches, next to each background, a window of the source around its foreground's
+# bounding box (padded by _FG_PAD px, clipped to the image): an (h, 4 w) uint8 array whose rows are the
+# window's RGB row followed by its binary mask row (0/255). Pairs then read that small window instead of
+# decoding the foreground's whole file. The padding covers every source pixel that the bilinear warp of a
+# foreground pixel can sample (within 2 px, see placement.paste_into), so composites are bit-identical to
+# warping the whole decoded image.
+_FG_PAD = 4
+
+
+def _fg_path(cache_dir: str, key: str) -> str:
+    """Next to ``BackgroundCache(cache_dir).path(key)`` (``<key[:2]>/<key>.npy``): ``<key>.fgwin.npy``."""
+    return os.path.join(cache_dir, key[:2], f"{key}.fgwin.npy")
+
+
+def _save_fg_window(cache_dir: str, key: str, image_u8: np.ndarray, mask: np.ndarray) -> list | None:
+    """Cache the foreground window (comment above); returns [key, y, x, H, W] for the pair units, or None
+    when it cannot be written (a read-only cache: pairs then decode the foreground's file)."""
+    import cv2
+
+    binary = np.where(mask > 0.5, np.uint8(255), np.uint8(0))
+    x, y, w, h = cv2.boundingRect(binary)
+    H, W = binary.shape
+    ya, xa = max(0, y - _FG_PAD), max(0, x - _FG_PAD)
+    yb, xb = min(H, y + h + _FG_PAD), min(W, x + w + _FG_PAD)
+    w = xb - xa  # one (h, 4 w) array: each row is the window's RGB row, then its mask row (plain row copies)
+    win = np.empty((yb - ya, 4 * w), np.uint8)
+    win[:, :3 * w] = image_u8[ya:yb, xa:xb].reshape(yb - ya, 3 * w)
+    win[:, 3 * w:] = binary[ya:yb, xa:xb]
+    p = _fg_path(cache_dir, key)
+    if not os.path.isfile(p):  # same key, same file bytes and mask: an existing window is this one
+        import io as _pyio
+
+        buf = _pyio.BytesIO()
+        np.save(buf, win, allow_pickle=False)
+        try:
+            hio.atomic_write_bytes(p, buf.getvalue())
+        except OSError:
+            return None
+    return [key, ya, xa, H, W]
+
+
+def _load_fg_window(unit: PairUnit) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
+    """(source-sized RGB canvas holding the window, window's uint8 0/255 mask, origin (y, x)) or None."""
+    key, ya, xa, H, W = unit.fg_crop
+    try:
+        win = np.load(_fg_path(unit.cache, key), allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if win.dtype != np.uint8 or win.ndim != 2 or win.shape[1] % 4 or ya + win.shape[0] > H \
+            or xa + win.shape[1] // 4 > W:
+        return None
+    h, w = win.shape[0], win.shape[1] // 4
+    # Zeros elsewhere never reach the composite (placement.paste_into); calloc'd pages are never touched.
+    canvas = np.zeros((H, W, 3), np.uint8)
+    canvas[ya:ya + h, xa:xa + w] = win[:, :3 * w].reshape(h, w, 3)
+    return canvas, np.ascontiguousarray(win[:, 3 * w:]), (ya, xa)
 
 
 def _file_name(src_bg: Source, src_fg: Source | None = None, ext: str = ".jpg") -> str:
@@ -225,22 +288,25 @@ def _file_name(src_bg: Source, src_fg: Source | None = None, ext: str = ".jpg") 
     return f"{PREFIX}{src_bg.name}_{src_fg.name}"
 
 
-def _read_source(src: Source) -> tuple[np.ndarray, np.ndarray, bytes]:
-    image = hio.read_image(src.image)
-    try:
-        with open(src.image, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:  # pragma: no cover - read_image succeeded a moment ago
-        raise InputError(f"{src.image}: cannot read ({exc})") from None
+def _read_source(src: Source, u8: list | None = None) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """(float image, mask, file bytes); the file is read and decoded once (exactly as hio.read_image and,
+    appended to ``u8`` when given, hio.read_image_uint8 would)."""
+    data = hio._read_bytes(src.image)
+    arr = hio.decode_image_uint(data, str(src.image))
+    image = hio._to_float(arr)
+    if u8 is not None:
+        if arr.dtype == np.uint16:  # as hio.read_image_uint8
+            arr = ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        u8.append(arr)
     mask = load_source_mask(src, image.shape[:2])
     return image, mask, data
 
 
 def _background(src: Source, dilate: int, inpainter: str, cache_dir: str, device: str, lama_model: str | None,
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, bool]:
+                u8: list | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, bool]:
     """(image, mask, inpainted background, cache key, cache hit) of a source; ItemError for bad input."""
     with ip.lama_model_env(lama_model):
-        image, mask, data = _read_source(src)
+        image, mask, data = _read_source(src, u8)
         if not (mask > 0.5).any():
             raise ItemError("empty mask", src.name)
         hole = ip.hole_mask(mask, dilate)
@@ -259,9 +325,10 @@ def _background(src: Source, dilate: int, inpainter: str, cache_dir: str, device
 def work_background(unit: BackgroundUnit, layout: SubsetLayout) -> dict:
     """Inpaint (or fetch from the cache) one source's background; write it and its real-class image."""
     src = unit.source
+    u8: list = []
     try:
         image, mask, bg, key, hit = _background(src, unit.dilate, unit.inpainter, unit.cache, unit.device,
-                                                unit.lama_model)
+                                                unit.lama_model, u8)
     except (InputError, ItemError) as exc:
         reason = getattr(exc, "reason", None) or str(exc)
         return {"rows": [], "skipped": [{"item": src.image if src.mask_path is None else src.mask_path,
@@ -273,7 +340,7 @@ def work_background(unit: BackgroundUnit, layout: SubsetLayout) -> dict:
     box = bbox(mask)
     return {"rows": [], "source_ok": True, "source": asdict(src), "cache_key": key, "cache_hit": hit,
             "box": list(box), "shape": list(image.shape[:2]), "fg_ratio": fg_ratio(mask),
-            "mask_rle": encode_mask(mask)}
+            "mask_rle": encode_mask(mask), "fg_crop": _save_fg_window(unit.cache, key, u8[0], mask)}
 
 
 def encode_mask(mask: np.ndarray) -> dict:
@@ -314,16 +381,24 @@ def work_pair(unit: PairUnit, layout: SubsetLayout) -> dict:
                 _img, _m, bgf, _key, hit = _background(unit.bg, unit.dilate, unit.inpainter, unit.cache,
                                                        unit.device, unit.lama_model)
                 bg = hio.to_uint8(bgf)
-        image_j = hio.read_image_uint8(unit.fg.image)
-        mask_j = decode_mask(unit.fg_mask_rle)
-        if mask_j.shape != image_j.shape[:2]:  # the file changed since the background pass
-            mask_j = load_source_mask(unit.fg, image_j.shape[:2])
+        window = _load_fg_window(unit) if unit.fg_crop is not None else None
+        if window is None:  # no cached window: decode the foreground's file
+            image_j = hio.read_image_uint8(unit.fg.image)
+            mask_j = decode_mask(unit.fg_mask_rle)
+            if mask_j.shape != image_j.shape[:2]:  # the file changed since the background pass
+                mask_j = load_source_mask(unit.fg, image_j.shape[:2])
     except (InputError, ItemError) as exc:
         reason = getattr(exc, "reason", None) or str(exc)
         return {"rows": [], "skipped": [{"item": item, "reason": _short_reason(reason)}]}
-    if not (mask_j > 0.5).any():
-        return {"rows": [], "skipped": [{"item": item, "reason": "empty mask"}]}
-    p = place(mask_j, unit.box, bg.shape[:2], grid=unit.grid)
+    if window is not None:
+        image_j, binary_j, origin = window
+        if not binary_j.any():
+            return {"rows": [], "skipped": [{"item": item, "reason": "empty mask"}]}
+        p = place_binary(binary_j, unit.box, bg.shape[:2], grid=unit.grid, origin=origin)
+    else:
+        if not (mask_j > 0.5).any():
+            return {"rows": [], "skipped": [{"item": item, "reason": "empty mask"}]}
+        p = place(mask_j, unit.box, bg.shape[:2], grid=unit.grid)
     if p is None:
         return {"rows": [], "skipped": [{"item": item, "reason": "foreground does not fit the background image "
                                          f"at any scale >= {unit.grid.min_scale}"}]}
@@ -331,11 +406,16 @@ def work_pair(unit: PairUnit, layout: SubsetLayout) -> dict:
         return {"rows": [], "skipped": [{"item": item, "reason": "foreground larger than the target box "
                                          f"(containment < {unit.min_containment} down to scale "
                                          f"{unit.grid.min_scale})"}]}
-    comp, mask = paste(bg, image_j, p)
+    comp = bg  # our own copy (fresh from the cache): paste in place
+    paste_foreground(comp, image_j, p)
+    # M_j' as 0/255 uint8 straight away (what layout.write_mask writes for a bool mask).
+    (oy, ox), (eh, ew) = p.offset, p.size
+    mask = np.zeros(comp.shape[:2], np.uint8)
+    np.multiply(p.mask_crop, np.uint8(255), out=mask[oy:oy + eh, ox:ox + ew], dtype=np.uint8)
     base = _file_name(unit.bg, unit.fg)
     cname, mname = f"{base}_1.jpg", f"{base}.png"
     layout.write_composite(cname, comp)
-    hio.write_mask(layout.mask_path(mname), mask.view(np.uint8) * np.uint8(255))  # = layout.write_mask, 0/255
+    hio.write_mask(layout.mask_path(mname), mask)  # = layout.write_mask: 0/255
     bg_name = _file_name(unit.bg)
     row = {
         "composite": cname, "mask": f"masks/{mname}", "real": "", "subset": layout.subset, "split": unit.split,
@@ -545,10 +625,11 @@ def generate(out: str | os.PathLike, *, images: str | os.PathLike | None = None,
     for i, j in sorted(chosen, key=lambda ij: (ok[ij[0]][0].name, ok[ij[1]][0].name)):
         (si, ri), (sj, rj) = ok[i], ok[j]
         key = f"pair/{si.name}/{sj.name}"
+        fg_crop = rj.get("fg_crop")
         pair_units.append(PairUnit(key, si, sj, ri["cache_key"], tuple(ri["box"]), rj["mask_rle"], int(dilate),
                                    resolved,
                                    cache_dir, device, lama_model, grid, float(min_containment), splits[i],
-                                   int(seed)))
+                                   int(seed), tuple(fg_crop) if fg_crop else None))
     rs2 = run_units(writer, pair_units, work_pair, workers=workers, scheduler=scheduler, desc="composites",
                     progress=progress)
     summary.seconds_pairs = rs2.seconds
