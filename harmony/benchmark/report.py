@@ -278,12 +278,16 @@ def write_plots(out: Path, agg_size: dict, rows: Sequence[dict], plans, subsets,
         return files
     groups = [s for s in subsets if any(s in agg_size[m] for m in methods)] + [ALL]
     width = 0.8 / max(1, len(methods))
+    # One distinct colour per method (tab10 repeats after 10 methods; --models all has more).
+    palette = plt.get_cmap("tab20" if len(methods) > 10 else "tab10")
+    colour = {m: palette(i % palette.N) for i, m in enumerate(methods)}
     for key, label, _ in cols:
         fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(groups) + 0.3 * len(methods)) + 1.8, 3.6))
         for i, m in enumerate(methods):
             vals = [agg_size[m].get(g, {}).get(key, math.nan) for g in groups]
             vals = [v if v is not None and math.isfinite(v) else 0.0 for v in vals]
-            ax.bar(np.arange(len(groups)) + (i - (len(methods) - 1) / 2) * width, vals, width, label=m)
+            ax.bar(np.arange(len(groups)) + (i - (len(methods) - 1) / 2) * width, vals, width, label=m,
+                   color=colour[m])
         ax.set_xticks(np.arange(len(groups)))
         ax.set_xticklabels(groups)
         ax.set_ylabel(label)
@@ -303,7 +307,7 @@ def write_plots(out: Path, agg_size: dict, rows: Sequence[dict], plans, subsets,
                 continue
             x = np.array([r["fg_ratio"] for r in mr]) * 100
             y = np.array([max(float(r["fmse"]), 1e-3) for r in mr])
-            pts = ax.scatter(x, y, s=8, alpha=0.4)
+            pts = ax.scatter(x, y, s=8, alpha=0.4, color=colour[m])
             centres, means = [], []
             for _label, lo, hi in M.FG_BUCKETS:
                 sel = y[(x >= lo * 100) & (x <= hi * 100)]
