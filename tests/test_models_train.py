@@ -192,3 +192,93 @@ def test_cli_train_harmonize_inharmony(tmp_path, data, cli):
     code, out = cli(["harmonize", "--method", "dih", "--weights", str(tmp_path / "ck" / "bargainnet"),
                      "--composite", str(first), "--mask", str(mask_dir), "--out", str(tmp_path / "x.png")])
     assert code == 2 and "bargainnet" in out and "dih" in out
+
+
+# --- --init-from (fine-tuning / two-stage training) and --device ---------------------------------------
+
+
+def test_init_from_starts_a_new_run_from_the_source_weights(tmp_path, data, monkeypatch):
+    from harmony.models.dih import DIH
+
+    src = tmp_path / "src"
+    train("dih", data, src, preset="dih_t32", steps=3, seed=4, progress=False)
+    source_net, source_cfg = ckpt.load_checkpoint(src, model="dih")
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    m = (torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    first = {}
+    original = DIH.training_losses
+
+    def spy(self, batch):  # the run's own network, before its first optimizer step (step 0)
+        if "out" not in first:
+            was = self.training
+            self.eval()
+            with torch.no_grad():
+                first["out"] = self(x, m).clone()
+            self.train(was)
+        return original(self, batch)
+
+    monkeypatch.setattr(DIH, "training_losses", spy)
+    res = train("dih", data, tmp_path / "ft", preset="dih_t32", steps=2, seed=9, init_from=src, progress=False)
+    monkeypatch.undo()
+    with torch.no_grad():
+        assert torch.equal(first["out"], source_net(x, m))                       # source weights, exactly
+        assert not torch.allclose(create_model("dih_t32").eval()(x, m), first["out"], atol=1e-3)
+    assert res.start_step == 0 and res.steps == 2 and res.init_from == str(src.resolve())
+    _, cfg = ckpt.load_checkpoint(tmp_path / "ft", model="dih")
+    assert cfg["step"] == 2
+    assert cfg["train"]["init_from"]["path"] == str(src.resolve())
+    assert cfg["train"]["init_from"]["sha256"] == source_cfg["sha256"] == ckpt.sha256_file(src / "weights.pt")
+    # a new run: its own log from step 1 and a fresh optimizer (Adam's step counters count this run only)
+    assert [r["step"] for r in read_log(tmp_path / "ft" / "train_log.csv")] == [1, 2]
+    state = torch.load(tmp_path / "ft" / "training_state.pt", weights_only=True)
+    assert state["step"] == 2 and all(int(s["step"]) == 2 for s in state["optimizer"]["state"].values())
+    # resuming the fine-tuning run keeps the record of where it started
+    train("dih", data, tmp_path / "ft", preset="dih_t32", steps=3, seed=9, resume=True, progress=False)
+    assert ckpt.read_config(tmp_path / "ft")["train"]["init_from"]["sha256"] == source_cfg["sha256"]
+
+
+def test_init_from_refuses_another_model_another_architecture_and_resume(tmp_path, data, cli):
+    src = tmp_path / "src"
+    train("dih", data, src, preset="dih_t32", steps=1, progress=False)
+    with pytest.raises(InputError, match=r"model 'dih' \(preset 'dih_t32'\), not 'rcl'"):
+        train("rcl", data, tmp_path / "a", preset="rcl_t32", steps=1, init_from=src, progress=False)
+    register_preset(Preset("dih_t32w", "dih", {"size": 32, "widths": (8, 16, 16), "fc_dim": 32,
+                                                "output": "residual"}, batch_size=4, steps=1, val_every=1),
+                    replace=True)
+    try:
+        with pytest.raises(InputError, match="widths"):
+            train("dih", data, tmp_path / "b", preset="dih_t32w", steps=1, init_from=src, progress=False)
+    finally:
+        PRESETS.pop("dih_t32w", None)
+    with pytest.raises(InputError, match="--resume"):
+        train("dih", data, src, preset="dih_t32", steps=2, resume=True, init_from=src, progress=False)
+    code, out = cli(["train", "dih", "--data", str(data), "--preset", "dih_t32", "--out", str(tmp_path / "c"),
+                     "--steps", "1", "--resume", "--init-from", str(src), "--quiet"])
+    assert code == 2 and "--init-from" in out and "--resume" in out and "Traceback" not in out
+    code, out = cli(["train", "rcl", "--data", str(data), "--preset", "rcl_t32", "--out", str(tmp_path / "d"),
+                     "--steps", "1", "--init-from", str(src), "--quiet"])
+    assert code == 2 and "'dih'" in out and "'rcl'" in out and len(out.strip().splitlines()) == 1
+    raw = bytearray((src / "weights.pt").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (src / "weights.pt").write_bytes(bytes(raw))
+    with pytest.raises(InputError, match="sha256 mismatch"):
+        train("dih", data, tmp_path / "e", preset="dih_t32", steps=1, init_from=src, progress=False)
+
+
+def test_device_cpu_explicit_trains_and_unknown_devices_are_refused(tmp_path, data, cli):
+    code, out = cli(["train", "dih", "--data", str(data), "--preset", "dih_t32", "--out", str(tmp_path / "c"),
+                     "--steps", "1", "--device", "cpu", "--quiet"])
+    assert code == 0, out
+    assert ckpt.load_checkpoint(tmp_path / "c", model="dih")[1]["step"] == 1
+    code, out = cli(["train", "dih", "--data", str(data), "--preset", "dih_t32", "--out", str(tmp_path / "t"),
+                     "--steps", "1", "--device", "tpu", "--quiet"])
+    assert code == 2 and "cpu, cuda, cuda:N or auto" in out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present: --device cuda is valid here")
+def test_device_cuda_without_a_gpu_is_a_clear_error(tmp_path, data, cli):
+    for dev in ("cuda", "cuda:1"):
+        code, out = cli(["train", "dih", "--data", str(data), "--preset", "dih_t32", "--out", str(tmp_path / dev),
+                         "--steps", "1", "--device", dev, "--quiet"])
+        assert code == 2 and "CUDA is not available" in out and "Traceback" not in out, out
+        assert not (tmp_path / dev / "config.json").exists()

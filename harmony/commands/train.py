@@ -30,7 +30,13 @@ from ..models.presets import MODEL_CLASSES, PRESETS
               help="Stop after this long (with a checkpoint; --resume continues).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="torch CPU threads (1 is fastest on a shared machine).")
-@click.option("--device", default="cpu", show_default=True, hidden=True)
+@click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N|auto",
+              help="Where to train (auto: cuda when available). Checkpoints load on any device; "
+                   "bit-for-bit determinism is promised on CPU only.")
+@click.option("--init-from", "init_from", type=click.Path(file_okay=False, exists=True), default=None,
+              metavar="CHECKPOINT_DIR",
+              help="Start a NEW run (step 0, fresh optimizer) from the weights of this checkpoint of the same "
+                   "model and architecture (fine-tuning, two-stage training); not with --resume.")
 # --- models II options (sprih, charmnet) ---
 @click.option("--unpaired", type=click.Path(file_okay=False, exists=True), default=None,
               help="sprih: real composites from `harmony datagen real` (stream 2, adversarial only); "
@@ -43,7 +49,7 @@ from ..models.presets import MODEL_CLASSES, PRESETS
 @overwrite_option
 @quiet_option
 def train(model, data, preset, out, steps, seed, resume, batch_size, lr, val_every, val_limit, time_limit,
-          threads, device, unpaired, rendered, subsets, overwrite, quiet):
+          threads, device, init_from, unpaired, rendered, subsets, overwrite, quiet):
     """Train MODEL (dih, bargainnet, rcl, sprih, charmnet) on an iHarmony4-layout dataset.
 
     The data order, augmentation and initialisation follow --seed, so the same command gives the
@@ -57,6 +63,8 @@ def train(model, data, preset, out, steps, seed, resume, batch_size, lr, val_eve
       harmony datagen coco --out data/
       harmony train dih --data data/ --preset dih_tiny --out checkpoints/dih
       harmony train rcl --data data/ --out checkpoints/rcl --steps 600 --resume
+      harmony train dih --data rendered/ --out checkpoints/dih_stage1 --device auto
+      harmony train dih --data data/ --init-from checkpoints/dih_stage1 --out checkpoints/dih_ft
       harmony bench --data data/ --models all --weights checkpoints/ --out bench/
       harmony train sprih --data data/ --subsets HRetouched --unpaired data/ --out checkpoints/sprih
       harmony train charmnet --data data/ --subsets HRetouched --rendered data/ --out checkpoints/charmnet
@@ -65,7 +73,8 @@ def train(model, data, preset, out, steps, seed, resume, batch_size, lr, val_eve
 
     result = run_train(model, data, out, preset=preset, steps=steps, seed=seed, resume=resume, overwrite=overwrite,
                        batch_size=batch_size, lr=lr, val_every=val_every, val_limit=val_limit,
-                       time_limit=time_limit, threads=threads, progress=not quiet,
+                       time_limit=time_limit, threads=threads, progress=not quiet, device=device,
+                       init_from=init_from,
                        extra_data={"unpaired": unpaired, "rendered": rendered},  # models II
                        subsets=[s.strip() for s in subsets.split(",") if s.strip()] if subsets else None)
     lines = [f"model {result.model}, preset {result.preset}: {result.parameters / 1e6:.3f}M parameters"
@@ -73,6 +82,10 @@ def train(model, data, preset, out, steps, seed, resume, batch_size, lr, val_eve
              f"steps {result.start_step} -> {result.steps} in {result.seconds:.1f} s"
              + (" (stopped by --time-limit; --resume continues)" if result.stopped_early else ""),
              f"data: {result.train_images} training pairs, {result.val_images} test pairs"]
+    if result.init_from:
+        lines.append(f"started from {result.init_from} (weights only; new run, fresh optimizer)")
+    if result.device != "cpu":
+        lines.append(f"device: {result.device}")
     if result.last_losses:
         lines.append("last losses: " + ", ".join(f"{k} {v:.4g}" for k, v in result.last_losses.items()))
     if result.validation:

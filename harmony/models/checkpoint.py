@@ -60,6 +60,21 @@ def _json_clean(v: Any) -> Any:
     return v
 
 
+def cpu_state_dict(model):
+    """``model.state_dict()`` with every tensor on the CPU (a GPU-trained network's checkpoint loads
+    anywhere); the state dict itself (and its bytes) when it already is."""
+    from collections import OrderedDict
+
+    state = model.state_dict()
+    if all(v.device.type == "cpu" for v in state.values()):
+        return state
+    out = OrderedDict((k, v.detach().cpu()) for k, v in state.items())
+    meta = getattr(state, "_metadata", None)
+    if meta is not None:
+        out._metadata = meta
+    return out
+
+
 def save_checkpoint(folder: str | os.PathLike, model, *, preset: str, step: int, data: str | None = None,
                     train: Mapping[str, Any] | None = None, optimizer=None, extra: Mapping[str, Any] | None = None,
                     git: str | None = None) -> Path:
@@ -75,7 +90,7 @@ def save_checkpoint(folder: str | os.PathLike, model, *, preset: str, step: int,
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
+    torch.save(cpu_state_dict(model), buf)
     data_bytes = buf.getvalue()
     hio.atomic_write_bytes(folder / WEIGHTS_NAME, data_bytes)
     if optimizer is not None:

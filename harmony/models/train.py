@@ -151,22 +151,65 @@ def foreground_metrics(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> 
 
 
 def predict_arrays(net, composite: np.ndarray, mask: np.ndarray, *, batch_size: int = 8, paste: bool = True) -> np.ndarray:
-    """Network predictions at its own resolution for (N, s, s, 3) / (N, s, s) arrays (eval mode)."""
+    """Network predictions at its own resolution for (N, s, s, 3) / (N, s, s) arrays (eval mode), computed
+    on the device the network's parameters are on."""
     import torch
 
+    dev = next((q.device for q in net.parameters()), torch.device("cpu"))
     was_training = net.training
     net.eval()
     outs = []
     with torch.no_grad():
         for i in range(0, len(composite), batch_size):
-            c = torch.from_numpy(np.ascontiguousarray(composite[i:i + batch_size].transpose(0, 3, 1, 2)))
-            m = torch.from_numpy(np.ascontiguousarray(mask[i:i + batch_size, None]))
+            c = torch.from_numpy(np.ascontiguousarray(composite[i:i + batch_size].transpose(0, 3, 1, 2))).to(dev)
+            m = torch.from_numpy(np.ascontiguousarray(mask[i:i + batch_size, None])).to(dev)
             p = net(c, m).clamp(0, 1)
             if paste:
                 p = p * m + c * (1 - m)
-            outs.append(p.permute(0, 2, 3, 1).numpy())
+            outs.append(p.permute(0, 2, 3, 1).cpu().numpy())
     net.train(was_training)
     return np.concatenate(outs).astype(np.float32)
+
+
+def resolve_device(device: str | None):
+    """``torch.device`` for ``--device``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when
+    ``torch.cuda.is_available()``, else cpu). Asking for CUDA where it is unavailable is an InputError."""
+    import torch
+
+    name = str(device or "cpu").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {device}: CUDA is not available here (torch {torch.__version__}, "
+                             f"built for CUDA {torch.version.cuda or 'none'}); use --device cpu or auto")
+        index = int(name[5:]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise InputError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here "
+                             f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+        return torch.device(name)
+    raise InputError(f"--device {device}: expected cpu, cuda, cuda:N or auto")
+
+
+def _init_source(init_from: str | os.PathLike, model: str, args: Mapping[str, Any]) -> tuple[dict, dict]:
+    """``(state dict, source config)`` of the checkpoint ``init_from`` after checking that it is for the same
+    ``model`` with the same architecture-defining constructor ``args`` (sha256 checked by the loader)."""
+    folder = Path(init_from)
+    config = ckpt.read_config(folder)
+    if config["model"] != model:
+        raise InputError(f"--init-from {folder}: checkpoint is for model {config['model']!r} "
+                         f"(preset {config['preset']!r}), not {model!r}")
+    want = ckpt._json_clean(dict(args))
+    have = config["args"]
+    diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+    if diff:
+        shown = ", ".join(f"{k}={have.get(k)!r} vs {want.get(k)!r}" for k in diff[:4])
+        raise InputError(f"--init-from {folder}: checkpoint's {model} architecture (preset {config['preset']!r}) differs "
+                         f"from this run's: {shown}{' ...' if len(diff) > 4 else ''}")
+    src, config = ckpt.load_checkpoint(folder, model=model)
+    return src.state_dict(), config
 
 
 @dataclass
@@ -186,6 +229,8 @@ class TrainResult:
     skipped: list[tuple[str, str]]
     stopped_early: bool = False
     parsing: bool = False
+    init_from: str | None = None
+    device: str = "cpu"
 
 
 def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -246,7 +291,8 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset
           batch_size: int | None = None, lr: float | None = None, val_every: int | None = None,
           val_limit: int | None = 64, time_limit: float | None = None, threads: int | None = 1,
           progress: bool = True, on_validation: Callable[[int, dict], None] | None = None,
-          extra_data: Mapping[str, Any] | None = None, subsets=None) -> TrainResult:
+          extra_data: Mapping[str, Any] | None = None, subsets=None,
+          init_from: str | os.PathLike | None = None, device: str = "cpu") -> TrainResult:
     """Train ``model`` with ``preset`` on the dataset ``data``; the checkpoint folder is ``out``.
 
     ``resume`` continues the checkpoint in ``out`` (same model, preset, seed, batch size and data);
@@ -259,6 +305,13 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset
     covers ``net.generator_parameters()`` when defined (a network keeps its own discriminator optimizer);
     ``net.custom_step(batch, optimizer, step=, seed=)`` replaces the standard backward/step and returns
     the loss dict. ``subsets`` restricts ``data`` to those subsets.
+
+    ``init_from`` (fine-tuning, two-stage training): a checkpoint folder of the same model with the same
+    architecture-defining arguments whose weights (sha256-checked) start a NEW run: step 0, fresh
+    optimizer, this run's data order; recorded as ``train.init_from`` (path and sha256) in config.json.
+    It cannot be combined with ``resume``. ``device``: ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto``;
+    the network and the batches live there, the checkpoint is written device-independently (CPU tensors).
+    Bit-for-bit determinism is promised on CPU only.
     """
     import torch
 
@@ -268,6 +321,10 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset
     p: Preset = get_preset(preset_name)
     if p.model != model:
         raise InputError(f"preset {preset_name!r} is for model {p.model!r}, not {model!r}")
+    if init_from is not None and resume:
+        raise InputError("--init-from starts a new run from another checkpoint's weights and cannot be combined "
+                         "with --resume (which continues the checkpoint in --out)")
+    dev = resolve_device(device)
     if threads:
         torch.set_num_threads(int(threads))
     out = Path(out)
@@ -312,11 +369,24 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset
                                  "resume with the same options")
         net, config = ckpt.load_checkpoint(out, model=model, preset=preset_name)
         start_step = int(config["step"])
+        if old.get("init_from"):   # a fine-tuning run keeps the record of where it started
+            train_cfg["init_from"] = old["init_from"]
         if (out / LOG_NAME).is_file():
             rows = [r for r in read_log(out / LOG_NAME) if r["step"] <= start_step]
     else:
         torch.manual_seed(seed)
         net = cls(**{**dict(p.args), **overrides})
+        if init_from is not None:
+            state, src_config = _init_source(init_from, model, net.config)
+            net.load_state_dict(state)
+            train_cfg["init_from"] = {"path": str(Path(init_from).resolve()), "sha256": src_config["sha256"],
+                                      "preset": src_config["preset"], "step": int(src_config.get("step") or 0)}
+    if dev.type != "cpu" and hasattr(net, "custom_step"):
+        raise InputError(f"--device {device}: {model} trains with its own extra-stream step, which runs on the CPU "
+                         "only for now; use --device cpu")
+    net.to(dev)
+    if dev.type != "cpu":
+        train_cfg["device"] = str(dev)
 
     # --- models II hooks: extra data streams and generator-only parameters ---
     extra_data = {k: str(v) for k, v in (extra_data or {}).items() if v}
@@ -343,11 +413,11 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset
     cut_paste = foreground_metrics(val_data.composite, val_data.real, val_data.mask) if len(val_data) else {}
     n = len(train_data)
     perm_cache: dict[int, np.ndarray] = {}
-    comp_t = torch.from_numpy(train_data.composite.transpose(0, 3, 1, 2).copy())
-    mask_t = torch.from_numpy(train_data.mask[:, None].copy())
-    real_t = torch.from_numpy(train_data.real.transpose(0, 3, 1, 2).copy())
-    labels_t = torch.from_numpy(train_data.labels.astype(np.int64)) if (train_data.labels is not None
-                                                                         and getattr(net, "num_classes", 0)) else None
+    comp_t = torch.from_numpy(train_data.composite.transpose(0, 3, 1, 2).copy()).to(dev)
+    mask_t = torch.from_numpy(train_data.mask[:, None].copy()).to(dev)
+    real_t = torch.from_numpy(train_data.real.transpose(0, 3, 1, 2).copy()).to(dev)
+    labels_t = torch.from_numpy(train_data.labels.astype(np.int64)).to(dev) if (
+        train_data.labels is not None and getattr(net, "num_classes", 0)) else None
 
     git = ckpt.git_revision() or ""
 
@@ -374,12 +444,12 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset
         while step < total:
             idx = batch_indices(seed, step, bs, n, perm_cache)
             flips = np.random.default_rng([seed, step]).random(bs) < 0.5
-            sel = torch.from_numpy(idx)
+            sel = torch.from_numpy(idx).to(dev)
             batch = {"composite": comp_t[sel], "mask": mask_t[sel], "real": real_t[sel]}
             if labels_t is not None:
                 batch["labels"] = labels_t[sel]
             if flips.any():
-                f = torch.from_numpy(flips)
+                f = torch.from_numpy(flips).to(dev)
                 for k, v in batch.items():
                     batch[k] = torch.where(f.view(-1, *([1] * (v.dim() - 1))), v.flip(-1), v)
             torch.manual_seed((int(seed) * 1_000_003 + step) % (2 ** 63))
@@ -422,4 +492,5 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset
     return TrainResult(out, model, preset_name, start_step, step, time.perf_counter() - t0, n, len(val_data),
                        sum(q.numel() for q in net.parameters()), last, validation, cut_paste,
                        train_data.skipped + val_data.skipped, stopped_early,
-                       parsing=bool(getattr(net, "num_classes", 0)))
+                       parsing=bool(getattr(net, "num_classes", 0)),
+                       init_from=(train_cfg.get("init_from") or {}).get("path"), device=str(dev))
