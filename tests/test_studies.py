@@ -36,8 +36,8 @@ EXPECTED_ROWS = {
     "fg-ratio": 3,               # 3 methods at the test scale
     "resolution": 2,
     "inharmony": 4,              # composite, harmonized, real, harmonized real
-    "ablations": 8,              # 2 SPRIH + 2 BargainNet + 2 DIH rows + 2 cut-and-paste references
-    "cross-category": 8,         # composite + Table 1 x3 + Table 2 rows 4, 8, 12, 13
+    "ablations": 14,             # 2 SPRIH + 8 BargainNet + 2 DIH rows + 2 cut-and-paste references
+    "cross-category": 9,         # composite + Table 1 x3 + Table 2 rows 4, 7, 8, 12, 13
 }
 
 
@@ -214,6 +214,52 @@ def test_dih_semantic_false_builds_no_parsing_decoder():
     assert sum(q.numel() for q in off.parameters()) < sum(q.numel() for q in on.parameters())
 
 
+# --- ablations: RCL Table VI (style fusion off) and BargainNet supplement Table 2 (inputs) --------------
+
+
+def test_rcl_and_bargainnet_ablation_rows_use_the_model_options(cli, tmp_path):
+    out = tmp_path / "abl"
+    # one run for both groups (keeps the file fast); the BargainNet rows are checked below
+    code, text = cli(["study", "ablations", "--scale", "test", "--out", str(out), "--set", "groups=rcl,bargainnet",
+                      "-q"])
+    assert code == 0, text
+    table = pd.read_csv(out / "table.csv")
+    t6 = table[table["table"] == "seed 002 Table VI"]
+    # seed 002 Table VI, rows 1-4 quoted exactly (MSE, PSNR)
+    assert list(t6["paper MSE"]) == [54.55, 42.14, 29.08, 25.92]
+    assert list(t6["paper PSNR"]) == [34.56, 35.53, 37.01, 37.5]
+    models = out / "work" / "models"
+    args = {d.name: json.loads((d / "config.json").read_text())["args"] for d in models.glob("rcl_*")}
+    fusion = sorted((a["style_fusion"], tuple(a["lambdas"])) for a in args.values())
+    assert fusion == [(False, (0.4, 0.0, 0.0)), (False, (0.4, 0.5, 0.0)), (True, (0.4, 0.5, 0.0)),
+                      (True, (0.4, 0.5, 0.1))]
+    meta = json.loads((out / "study.json").read_text())
+    mse = dict(zip(table["row"], table["MSE"]))
+    (sf,) = [c for c in meta["conclusions"] if "style fusion helps" in c["claim"]]
+    assert sf["holds"] == bool(mse["L1 + Lpixel + S.F. (no L_HCL)"] < mse["L1 + Lpixel (no S.F., no L_HCL)"])
+    readme = (out / "README.md").read_text()
+    assert "54.55" in readme and "style fusion" not in "".join(meta.get("missing", []))
+
+    t2 = table[table["table"] == "BargainNet supp. Table 2"]
+    # BargainNet supplement Table 2, rows 1-8 in the paper's order, quoted exactly
+    assert list(t2["paper MSE"]) == [60.79, 43.70, 37.82, 41.03, 41.71, 115.48, 120.49, 43.18]
+    assert list(t2["paper PSNR"]) == [34.15, 35.43, 35.88, 35.47, 35.50, 31.94, 31.89, 35.50]
+    got = set()
+    for d in models.glob("bargainnet_*"):
+        a = json.loads((d / "config.json").read_text())["args"]
+        lam_ff = a["lambda_tri"] if a.get("lambda_ff") is None else a["lambda_ff"]
+        lam_fb = a["lambda_tri"] if a.get("lambda_fb") is None else a["lambda_fb"]
+        got.add((a.get("mask_input", True), a.get("code_input", "background"), lam_ff > 0, lam_fb > 0))
+    # (mask, generator code, L_ff, L_fb) of the supplement's rows 1-8
+    assert got == {(True, "none", False, False), (True, "background", False, False),
+                   (True, "background", True, True), (True, "background", True, False),
+                   (True, "background", False, True), (False, "background", True, True),
+                   (False, "background", False, False), (True, "whole", True, True)}
+    meta = json.loads((out / "study.json").read_text())
+    assert not any("BargainNet" in m for m in meta.get("missing", []))
+    assert len([c for c in meta["conclusions"] if c["claim"].startswith("BargainNet")]) == 9
+
+
 # --- cross-category (CharmNet seed 004 Tables 1-2) ------------------------------------------------------
 
 
@@ -240,7 +286,7 @@ def test_cross_category_training_sets_follow_the_manifest(cli, tmp_path):
         return {x.strip() for x in f.read_text().splitlines() if x.strip()} if f.is_file() else set()
 
     n = len(by[("person", "train")])
-    for root in ("novel", "base_sub", "rendered_sub", "base", "fusion", "upper"):
+    for root in ("novel", "base_sub", "rendered_sub", "rendered", "base", "fusion", "upper"):
         assert names(root, "HCOCO", "test") == novel_test, root        # one test set: novel real pairs
         assert not names(root, "HRendered", "test")
     assert names("novel", "HCOCO", "train") == by[("person", "train")]
@@ -251,9 +297,16 @@ def test_cross_category_training_sets_follow_the_manifest(cli, tmp_path):
     rendered = {x.strip() for x in (out / "work" / "data_rendered" / "HRendered_train.txt").read_text().splitlines()
                 if x.strip()}
     assert names("fusion", "HRendered", "train") == rendered and names("fusion", "HCOCO", "train") == base_train
+    assert names("rendered", "HRendered", "train") == rendered and not names("rendered", "HCOCO", "train")
+    # Table 2 row 7: stage 2 (base real pairs) starts from stage 1's (all rendered pairs) checkpoint
+    stage1 = json.loads((out / "work" / "models" / "rendered_dih" / "config.json").read_text())
+    stage2 = json.loads((out / "work" / "models" / "base_dih_from_rendered" / "config.json").read_text())
+    assert stage2["train"]["init_from"]["sha256"] == stage1["sha256"]
+    assert stage2["data"] == str((sets / "base").resolve()) and stage1["data"] == str((sets / "rendered").resolve())
     assert names("upper", "HCOCO", "train") == base_train | by[("person", "train")]
     table = pd.read_csv(out / "table.csv")
-    assert len(table) == 7 and not table["row"].str.contains("CharmNet").any()
+    assert len(table) == 8 and not table["row"].str.contains("CharmNet").any()
+    assert table["row"].str.startswith("7: two-stage").sum() == 1
     # Table 1's three training sets have the same size (the trainer's own count)
     t1 = table[table["table"] == "Table 1"]
     assert t1["train pairs"].nunique() == 1
@@ -262,4 +315,7 @@ def test_cross_category_training_sets_follow_the_manifest(cli, tmp_path):
     mse = dict(zip(table["row"], table["MSE"]))
     fusion, base = mse["8: dataset fusion (D_rd_tr,n + D_rl_tr,b)"], mse["4: D_rl_tr,b (base real only)"]
     assert fusion_holds == [bool(fusion < base)]
+    two_stage = mse["7: two-stage training (D_rd_tr,n, then fine-tuning on D_rl_tr,b)"]
+    assert [c["holds"] for c in meta["conclusions"] if c["claim"].startswith("two-stage training brings")] == [
+        bool(two_stage < base)]
     assert "931.74" in (out / "README.md").read_text()

@@ -24,6 +24,16 @@ What differs and why
   plain average would let the region's area leak into the code).
 - ``output="residual"`` (``bargainnet_tiny``) adds the tanh output to the composite so short CPU training
   starts from the identity; ``bargainnet_paper`` keeps pix2pix's direct tanh output.
+
+Options for the supplement's input ablation (Table 2; defaults = the paper's model, row 3)
+- ``mask_input=False``: the generator gets no foreground mask channel (rows 6-7).
+- ``code_input``: the code map fed to the generator: ``"background"`` (z_b, the paper's), ``"whole"``
+  (the code of the whole composite, E(I_tilde, 1); row 8) or ``"none"`` (no code channels: DoveNet's
+  attention U-Net on composite + mask; row 1). The generator's input has
+  ``3 + mask_input + code_dim * (code_input != "none")`` channels.
+- ``lambda_ff`` / ``lambda_fb``: separate weights of L_ff and L_fb (rows 4-5); ``None`` = ``lambda_tri``.
+  The triplet losses are always those of eqs. 2-3 (anchored on the background code z_b), whatever
+  ``code_input`` feeds the generator; the supplement does not say otherwise for row 8.
 """
 
 from __future__ import annotations
@@ -37,6 +47,10 @@ from torch import nn
 
 from .base import HarmonyNet, to_signed, to_unit
 from .blocks import PartialConv2d, init_normal
+
+
+#: values of BargainNet's ``code_input`` (supplement Table 2: z_b, the whole-image code, no code)
+CODE_INPUTS = ("background", "whole", "none")
 
 
 class DomainCodeExtractor(nn.Module):
@@ -122,18 +136,28 @@ class BargainNet(HarmonyNet):
 
     def __init__(self, size: int = 64, ngf: int = 16, levels: int = 5, code_dim: int = 16,
                  extractor_widths: Sequence[int] = (16, 32, 32, 32, 32), margin: float = 1.0,
-                 lambda_tri: float = 0.01, output: str = "direct"):
+                 lambda_tri: float = 0.01, output: str = "direct", mask_input: bool = True,
+                 code_input: str = "background", lambda_ff: float | None = None, lambda_fb: float | None = None):
         super().__init__(size=int(size), ngf=int(ngf), levels=int(levels), code_dim=int(code_dim),
                          extractor_widths=tuple(int(w) for w in extractor_widths), margin=float(margin),
-                         lambda_tri=float(lambda_tri), output=output)
+                         lambda_tri=float(lambda_tri), output=output, mask_input=bool(mask_input),
+                         code_input=code_input, lambda_ff=None if lambda_ff is None else float(lambda_ff),
+                         lambda_fb=None if lambda_fb is None else float(lambda_fb))
         if output not in ("direct", "residual"):
             raise ValueError(f"output: expected direct | residual, got {output!r}")
+        if code_input not in CODE_INPUTS:
+            raise ValueError(f"code_input: expected {' | '.join(CODE_INPUTS)}, got {code_input!r}")
         self.multiple = 2 ** int(levels)
         self.output = output
         self.margin = float(margin)
         self.lambda_tri = float(lambda_tri)
+        self.lambda_ff = self.lambda_tri if lambda_ff is None else float(lambda_ff)
+        self.lambda_fb = self.lambda_tri if lambda_fb is None else float(lambda_fb)
+        self.mask_input = bool(mask_input)
+        self.code_input = code_input
+        self.in_channels = 3 + int(self.mask_input) + (int(code_dim) if code_input != "none" else 0)
         self.extractor = DomainCodeExtractor(3, extractor_widths, code_dim)
-        self.generator = AttentionUNet(3 + 1 + code_dim, 3, ngf, levels)
+        self.generator = AttentionUNet(self.in_channels, 3, ngf, levels)
         init_normal(self)
 
     def domain_code(self, image: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
@@ -141,15 +165,28 @@ class BargainNet(HarmonyNet):
         return self.extractor(to_signed(image), region)
 
     def forward(self, composite: torch.Tensor, mask: torch.Tensor, background_code: torch.Tensor | None = None) -> torch.Tensor:
+        """``background_code``: the code fed to the generator (default: computed per ``code_input``)."""
         img = self._generate(composite, mask, background_code)
         return img.clamp(0.0, 1.0)
 
+    def generator_code(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        """The code the generator is fed per ``code_input`` (None for ``"none"``)."""
+        if self.code_input == "none":
+            return None
+        if self.code_input == "whole":
+            return self.domain_code(composite, torch.ones_like(mask))
+        return self.domain_code(composite, 1.0 - mask)
+
     def _generate(self, composite, mask, background_code=None):
-        if background_code is None:
-            background_code = self.domain_code(composite, 1.0 - mask)
+        if background_code is None and self.code_input != "none":
+            background_code = self.generator_code(composite, mask)
         h, w = composite.shape[-2:]
-        code_map = background_code[:, :, None, None].expand(-1, -1, h, w)
-        out = self.generator(torch.cat([to_signed(composite), to_signed(mask), code_map], 1))
+        parts = [to_signed(composite)]
+        if self.mask_input:
+            parts.append(to_signed(mask))
+        if self.code_input != "none":
+            parts.append(background_code[:, :, None, None].expand(-1, -1, h, w))
+        out = self.generator(torch.cat(parts, 1))
         if self.output == "residual":
             return composite + out
         return to_unit(out)
@@ -157,14 +194,17 @@ class BargainNet(HarmonyNet):
     def training_losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         comp, mask, real = batch["composite"], batch["mask"], batch["real"]
         z_b = self.domain_code(comp, 1.0 - mask)
-        pred = self._generate(comp, mask, z_b)
+        pred = self._generate(comp, mask, z_b if self.code_input == "background" else None)
         rec = (pred - real).abs().mean()
         z_tilde_f = self.domain_code(comp, mask)
         z_f = self.domain_code(real, mask)
         z_hat_f = self.domain_code(pred, mask)
         l_fb = triplet_loss(z_hat_f, z_b, z_tilde_f, self.margin)
         l_ff = triplet_loss(z_f, z_hat_f, z_tilde_f, self.margin)
-        total = rec + self.lambda_tri * (l_ff + l_fb)
+        if self.lambda_ff == self.lambda_fb:      # the paper's single lambda (same arithmetic as before)
+            total = rec + self.lambda_ff * (l_ff + l_fb)
+        else:
+            total = rec + self.lambda_ff * l_ff + self.lambda_fb * l_fb
         return {"total": total, "rec": rec, "tri_fb": l_fb, "tri_ff": l_ff}
 
     def inharmony(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

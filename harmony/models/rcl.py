@@ -25,6 +25,11 @@ What differs and why
   64-128-256-512 with two bottleneck residual blocks, the closest count we found to the reported
   28.37M (see docs/models.md).
 - The output layer predicts a change added to the composite (the paper does not say).
+
+Options (defaults = the paper's model)
+- ``style_fusion=False`` builds no external style fusion layers (no fusion parameters; every decoder
+  level keeps its S2AM): Table VI rows 1-2 ("without S.F."), used by ``harmony study ablations``.
+  ``lambdas=(w1, w2, 0)`` drops L_HCL (rows 2-3) and ``(w1, 0, 0)`` also L_pixel (row 1).
 """
 
 from __future__ import annotations
@@ -76,11 +81,11 @@ class RCLNet(HarmonyNet):
 
     def __init__(self, size: int = 64, widths: Sequence[int] = (16, 32, 64), bottleneck_blocks: int = 2,
                  patches: int = 256, tau: float = 0.07, lambdas: Sequence[float] = (0.4, 0.5, 0.1),
-                 mlp_dim: int = 256):
+                 mlp_dim: int = 256, style_fusion: bool = True):
         widths = tuple(int(w) for w in widths)
         super().__init__(size=int(size), widths=widths, bottleneck_blocks=int(bottleneck_blocks),
                          patches=int(patches), tau=float(tau), lambdas=tuple(float(x) for x in lambdas),
-                         mlp_dim=int(mlp_dim))
+                         mlp_dim=int(mlp_dim), style_fusion=bool(style_fusion))
         self.multiple = max(2 ** (len(widths) - 1), STRIDE)
         self.patches = int(patches)
         self.tau = float(tau)
@@ -96,7 +101,8 @@ class RCLNet(HarmonyNet):
             self.up.append(conv_norm_act(widths[i + 1], widths[i], 4, 2, transposed=True))
             self.merge.append(ResBlock(2 * widths[i], widths[i]))
         self.attention = nn.ModuleList([S2AM(w) for w in reversed(widths)])
-        self.fusion = nn.ModuleList([StyleFusion(w) for w in reversed(widths)])
+        # None: Table VI rows 1-2 (no external style fusion)
+        self.fusion = nn.ModuleList([StyleFusion(w) for w in reversed(widths)]) if style_fusion else None
         self.head = nn.Conv2d(widths[0], 3, 3, padding=1)
         self.mlp = ProjectionMLP(3 * PATCH * PATCH, mlp_dim, mlp_dim)
         init_normal(self)
@@ -117,7 +123,8 @@ class RCLNet(HarmonyNet):
             if k > 0:
                 d = self.merge[k - 1](torch.cat([self.up[k - 1](d), enc[level]], 1))
             d = self.attention[k](d, mask)
-            d = self.fusion[k](d, enc[level], mask)
+            if self.fusion is not None:
+                d = self.fusion[k](d, enc[level], mask)
         return composite + self.head(d)
 
     def contrastive(self, pred: torch.Tensor, real: torch.Tensor, composite: torch.Tensor,

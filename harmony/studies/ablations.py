@@ -8,18 +8,21 @@ network's side, prediction pasted into the foreground; iharm formulas, REFERENCE
 Runnable rows
 - SPRIH Table 4 (seed 001): stream 1 / stream 1 + 2 x curves / curves + shading (``sprih_tiny_curves``,
   ``sprih_tiny``; stream 2 = the real composites of ``harmony datagen real`` as ``extra_data["unpaired"]``).
-- Seed 002 Table VI rows 3-4: L1 + L_pixel + style fusion with and without L_HCL (``lambdas`` third weight 0).
+- Seed 002 Table VI, all four rows: L1 only / L1 + L_pixel without style fusion (``style_fusion=False``, a
+  constructor option of ``RCLNet``), and L1 + L_pixel + style fusion with and without L_HCL (``lambdas``
+  weights set to 0 for the dropped losses).
 - Seed 002 Table VII: number of patches K (scaled to the tiny images: the paper's 128/256/512/1024 at
   256 px become ``k_values`` at 64 px).
-- BargainNet supplement Table 2 rows 2-3: background code without / with the triplet losses (``lambda_tri``).
+- BargainNet supplement Table 2, all eight rows, with ``BargainNet``'s constructor options: ``code_input``
+  (``"none"`` row 1, ``"whole"`` row 8), ``mask_input=False`` (rows 6-7), ``lambda_tri=0`` (rows 1, 2, 7) and
+  one triplet loss only via ``lambda_fb=0`` / ``lambda_ff=0`` (rows 4 / 5; the seed's extracted text does not
+  show which tick of rows 4-5 is in which loss column: we read row 4 as L_ff only, row 5 as L_fb only).
 - DIH Tables 2-3 (seed 000) "Ours" vs "Ours (w/o semantics)": ``dih_tiny`` trained on the flickr sample of
   ``harmony datagen flickr`` (``HFlickr`` with pseudo label maps in ``HFlickr/labels/``, so the trainer turns
   the scene-parsing decoder on) and ``dih_tiny`` with ``semantic=False`` on the same data (the label maps are
   ignored, no parsing decoder). Both are validated on the flickr sample's test split.
 
-Not runnable (listed in every README): seed 002 Table VI rows 1-2 (style fusion cannot be switched off
-in ``RCLNet``); BargainNet supplement Table 2 rows 1, 4-8 (no option to drop the mask or the code, to use
-the whole-image code, or to keep only one of the two triplet losses).
+Not runnable: none of these tables' rows (``NOT_RUNNABLE`` is empty).
 """
 
 from __future__ import annotations
@@ -62,13 +65,29 @@ def rows(settings: dict) -> list[Row]:
         Row("sprih", "SPRIH Table 4", "Stream 1 + curves + shading", "sprih", "sprih_tiny", None, False, 268.3, 26.60),
         Row("sprih2", "SPRIH Table 4", "Stream 1+2 + curves", "sprih", "sprih_tiny_curves", None, True, 223.8, 27.23),
         Row("sprih2", "SPRIH Table 4", "Stream 1+2 + curves + shading", "sprih", "sprih_tiny", None, True, 153.3, 28.34),
+        Row("rcl", "seed 002 Table VI", "L1 (no Lpixel, no S.F., no L_HCL)", "rcl", "rcl_tiny",
+            {"lambdas": (0.4, 0.0, 0.0), "style_fusion": False}, False, 54.55, 34.56),
+        Row("rcl", "seed 002 Table VI", "L1 + Lpixel (no S.F., no L_HCL)", "rcl", "rcl_tiny",
+            {"lambdas": (0.4, 0.5, 0.0), "style_fusion": False}, False, 42.14, 35.53),
         Row("rcl", "seed 002 Table VI", "L1 + Lpixel + S.F. (no L_HCL)", "rcl", "rcl_tiny",
             {"lambdas": (0.4, 0.5, 0.0)}, False, 29.08, 37.01),
         Row("rcl", "seed 002 Table VI", "L1 + Lpixel + S.F. + L_HCL", "rcl", "rcl_tiny", None, False, 25.92, 37.50),
+        Row("bargainnet", "BargainNet supp. Table 2", "mask (no z_b, no triplet losses)", "bargainnet",
+            "bargainnet_tiny", {"code_input": "none", "lambda_tri": 0.0}, False, 60.79, 34.15),
         Row("bargainnet", "BargainNet supp. Table 2", "mask + z_b (no triplet losses)", "bargainnet", "bargainnet_tiny",
             {"lambda_tri": 0.0}, False, 43.70, 35.43),
         Row("bargainnet", "BargainNet supp. Table 2", "mask + z_b + both triplet losses", "bargainnet",
             "bargainnet_tiny", None, False, 37.82, 35.88),
+        Row("bargainnet", "BargainNet supp. Table 2", "mask + z_b + L_ff only", "bargainnet", "bargainnet_tiny",
+            {"lambda_fb": 0.0}, False, 41.03, 35.47),
+        Row("bargainnet", "BargainNet supp. Table 2", "mask + z_b + L_fb only", "bargainnet", "bargainnet_tiny",
+            {"lambda_ff": 0.0}, False, 41.71, 35.50),
+        Row("bargainnet", "BargainNet supp. Table 2", "z_b + both triplet losses (no mask)", "bargainnet",
+            "bargainnet_tiny", {"mask_input": False}, False, 115.48, 31.94),
+        Row("bargainnet", "BargainNet supp. Table 2", "z_b (no mask, no triplet losses)", "bargainnet",
+            "bargainnet_tiny", {"mask_input": False, "lambda_tri": 0.0}, False, 120.49, 31.89),
+        Row("bargainnet", "BargainNet supp. Table 2", "mask + whole-image code + both triplet losses", "bargainnet",
+            "bargainnet_tiny", {"code_input": "whole"}, False, 43.18, 35.50),
         # DIH (seed 000) Tables 2 (MSE) and 3 (PSNR), Flickr column (our data is the flickr sample)
         Row("dih", "DIH Tables 2-3", "DIH w/o semantics", "dih", "dih_tiny", {"semantic": False}, False, 491.7, 27.2,
             data="flickr"),
@@ -86,12 +105,7 @@ def rows(settings: dict) -> list[Row]:
             if r.group in settings["groups"]]
 
 
-NOT_RUNNABLE = [
-    "seed 002 Table VI rows 1-2 (L1; L1 + Lpixel, both without style fusion): RCLNet has no switch for its style "
-    "fusion blocks",
-    "BargainNet supplement Table 2 rows 1 and 4-8 (no domain code; one triplet loss only; no mask; whole-image "
-    "code): BargainNet has no options for these inputs, and one weight lambda_tri covers both triplet losses",
-]
+NOT_RUNNABLE: list[str] = []     # every row of these tables runs (RCLNet style_fusion, BargainNet input options)
 
 # Paper rows quoted exactly (Table, row, MSE, PSNR).
 PAPER_ROWS = [
@@ -110,9 +124,10 @@ PAPER_ROWS = [
     ("BargainNet supp. Table 2", "1: mask", 60.79, 34.15),
     ("BargainNet supp. Table 2", "2: mask + z_b", 43.70, 35.43),
     ("BargainNet supp. Table 2", "3: mask + z_b + both triplet losses", 37.82, 35.88),
-    ("BargainNet supp. Table 2", "4/5: one triplet loss", "41.03 / 41.71", "35.47 / 35.50"),
+    ("BargainNet supp. Table 2", "4: mask + z_b + one triplet loss (our reading: L_ff)", 41.03, 35.47),
+    ("BargainNet supp. Table 2", "5: mask + z_b + the other triplet loss (our reading: L_fb)", 41.71, 35.50),
     ("BargainNet supp. Table 2", "6: z_b + both losses, no mask", 115.48, 31.94),
-    ("BargainNet supp. Table 2", "7: no mask, no z_b", 120.49, 31.89),
+    ("BargainNet supp. Table 2", "7: z_b only (no mask, no triplet losses)", 120.49, 31.89),
     ("BargainNet supp. Table 2", "8: whole-image code + both losses", 43.18, 35.50),
     ("DIH Tables 2-3, Flickr", "Ours (w/o semantics)", 491.7, 27.2),
     ("DIH Tables 2-3, Flickr", "Ours", 406.8, 27.4),
@@ -188,8 +203,28 @@ def run(ctx: StudyContext) -> StudyOutput:
             "Stream 1+2 + curves")
     compare("RCL: the region-wise contrastive loss helps", "MSE 25.92 vs 29.08", "L1 + Lpixel + S.F. + L_HCL",
             "L1 + Lpixel + S.F. (no L_HCL)")
+    compare("RCL: L_pixel helps (Table VI row 2 vs 1)", "MSE 42.14 vs 54.55", "L1 + Lpixel (no S.F., no L_HCL)",
+            "L1 (no Lpixel, no S.F., no L_HCL)")
+    compare("RCL: the external style fusion helps (Table VI row 3 vs 2)", "MSE 29.08 vs 42.14",
+            "L1 + Lpixel + S.F. (no L_HCL)", "L1 + Lpixel (no S.F., no L_HCL)")
+    compare("BargainNet: the background code helps (row 2 vs 1)", "MSE 43.70 vs 60.79",
+            "mask + z_b (no triplet losses)", "mask (no z_b, no triplet losses)")
     compare("BargainNet: the triplet losses help", "MSE 37.82 vs 43.70", "mask + z_b + both triplet losses",
             "mask + z_b (no triplet losses)")
+    compare("BargainNet: L_ff alone helps (row 4 vs 2)", "MSE 41.03 vs 43.70", "mask + z_b + L_ff only",
+            "mask + z_b (no triplet losses)")
+    compare("BargainNet: L_fb alone helps (row 5 vs 2)", "MSE 41.71 vs 43.70", "mask + z_b + L_fb only",
+            "mask + z_b (no triplet losses)")
+    compare("BargainNet: both triplet losses beat L_ff alone (row 3 vs 4)", "MSE 37.82 vs 41.03",
+            "mask + z_b + both triplet losses", "mask + z_b + L_ff only")
+    compare("BargainNet: both triplet losses beat L_fb alone (row 3 vs 5)", "MSE 37.82 vs 41.71",
+            "mask + z_b + both triplet losses", "mask + z_b + L_fb only")
+    compare("BargainNet: removing the mask hurts, with triplet losses (row 3 vs 6)", "MSE 37.82 vs 115.48",
+            "mask + z_b + both triplet losses", "z_b + both triplet losses (no mask)")
+    compare("BargainNet: removing the mask hurts, without triplet losses (row 2 vs 7)", "MSE 43.70 vs 120.49",
+            "mask + z_b (no triplet losses)", "z_b (no mask, no triplet losses)")
+    compare("BargainNet: the background code beats the whole-image code (row 3 vs 8)", "MSE 37.82 vs 43.18",
+            "mask + z_b + both triplet losses", "mask + whole-image code + both triplet losses")
     if dih_info:
         with_sem = dih_info.get("DIH with semantics (parsing decoder)", {})
         if with_sem and not with_sem["parsing decoder"]:
@@ -283,12 +318,14 @@ register(Study(
     measures="validation MSE / fMSE / PSNR of each runnable ablation row, trained the same way",
     run="harmony.studies.ablations:run",
     scales={
-        "test": Scale("test", "SPRIH stream-1 rows, BargainNet rows and DIH rows, 1 step each, 2 composites per mask.",
+        "test": Scale("test", "SPRIH stream-1 rows, the 8 BargainNet rows and DIH rows, 1 step each, 2 composites "
+                      "per mask.",
                       {**_BASE, "groups": ["sprih", "bargainnet", "dih"], "steps": 1, "per_mask": 2,
                        "flickr_per_mask": 1, "flickr_per_image": 2}, est_time="20 s"),
-        "tiny": Scale("tiny", "14 rows (SPRIH x4, RCL x2, RCL K x4 scaled, BargainNet x2, DIH x2), 100 steps each, "
-                      "tiny presets.", _BASE, est_time="8 min (measured 399 s without the DIH rows)"),
-        "small": Scale("small", "14 rows, 1500 steps each.", {**_BASE, "steps": 1500}, est_time="1-2 h"),
+        "tiny": Scale("tiny", "22 rows (SPRIH x4, RCL Table VI x4, RCL K x4 scaled, BargainNet x8, DIH x2), 100 steps "
+                      "each, tiny presets.", _BASE,
+                      est_time="4 min (measured 214 s for the 22 rows, shared 2-core machine)"),
+        "small": Scale("small", "22 rows, 1500 steps each.", {**_BASE, "steps": 1500}, est_time="1-2 h"),
         "paper": Scale("paper", "paper presets and data (iHarmony4; RealHM for SPRIH).",
                        {**_BASE, "steps": 100_000, "k_values": [128, 256, 512, 1024], "presets": "paper"},
                        needs_data="iHarmony4 (and RealHM for SPRIH) via --data", needs_gpu=True, est_time="weeks"),
