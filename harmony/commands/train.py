@@ -5,15 +5,17 @@ from __future__ import annotations
 import click
 
 from ._common import echo_summary, overwrite_option, quiet_option
-from ..models.presets import MODEL_CLASSES, PRESETS
+from ..models.presets import MODEL_CLASSES
 
 
 @click.command("train")
 @click.argument("model", type=click.Choice(sorted(MODEL_CLASSES)))
 @click.option("--data", type=click.Path(file_okay=False, exists=True), required=True,
               help="Dataset root in the iHarmony4 layout (train split trains, test split validates).")
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
-              help="Named configuration  [default: MODEL_tiny]")
+@click.option("--preset", default=None, metavar="NAME",
+              help="Named configuration, e.g. dih_tiny, dih_paper (validated when the command runs, so presets "
+                   "registered by plugins and studies are accepted too; `harmony list methods` shows them)  "
+                   "[default: MODEL_tiny]")
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="Checkpoint folder (config.json, weights.pt, train_log.csv, loss_plot.png).")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Total training steps  [default: the preset's]")
