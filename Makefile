@@ -30,8 +30,11 @@ test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 # Peers used only by the speed scripts in benchmarks/ (never by the package or the tests).
+# --no-deps keeps the test environment unchanged (crowd-kit's dependencies would pull pyarrow, which
+# changes pandas' default string dtype); crowd-kit goes to its own folder, which bench_bt.py loads.
 bench-deps: $(STAMP)
-	$(PIP) install -q color-matcher==0.6.0 python-color-transfer==0.1.2a0 crowd-kit==1.4.2 || true
+	$(PIP) install -q --no-deps color-matcher==0.6.0 python-color-transfer==0.1.2a0
+	$(PIP) install -q --no-deps --target $(VENV)/bench-peers crowd-kit==1.4.2 attrs
 
 benchmarks: bench-deps
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
