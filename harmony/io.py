@@ -124,6 +124,10 @@ def decode_image_uint(data: bytes, name: str = "<bytes>") -> np.ndarray:
     except InputError:
         raise
     except Exception as exc:
+        from PIL import UnidentifiedImageError
+
+        if isinstance(exc, UnidentifiedImageError):
+            raise InputError(f"{name}: not a recognised image file (expected JPEG, PNG, TIFF, WebP or BMP)") from None
         raise InputError(f"{name}: corrupt or unreadable image ({exc.__class__.__name__}: {exc})") from None
 
 
