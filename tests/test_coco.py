@@ -474,3 +474,51 @@ def test_rejections_are_counted_per_reason_in_summary(tmp_path, cli):
     line = "rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     assert line in text
     assert _manifest(out) == []
+
+
+# --- pluggable filter (stands in for iHarmony4's aesthetics model + manual filtering) ------------------
+
+def reject_dark_filter(composite, mask, real):
+    """A test filter: rejects composites whose foreground got darker than the real image's."""
+    m = mask > 0.5
+    return "darker" if composite[m].mean() < real[m].mean() else True
+
+
+def keep_all_filter(composite, mask, real):
+    return None
+
+
+def test_pluggable_filter_rejects_with_its_reason(tmp_path, cli):
+    images, ann, _ = make_coco(tmp_path, n=3)
+    base = tmp_path / "base"
+    code, text = _run(cli, images, ann, base, "--workers", "0", "--per-object", "2")
+    assert code == 0, text
+    kept = _run(cli, images, ann, tmp_path / "kept", "--workers", "0", "--per-object", "2",
+                "--filter", f"{__name__}:keep_all_filter")
+    assert kept[0] == 0, kept[1]
+    assert _manifest(tmp_path / "kept") == _manifest(base)   # a filter that keeps everything changes nothing
+    out = tmp_path / "filtered"
+    code, text = _run(cli, images, ann, out, "--workers", "0", "--per-object", "2",
+                      "--filter", f"{__name__}:reject_dark_filter")
+    assert code == 0, text
+    records = [json.loads(p.read_text()) for p in (out / "HCOCO" / ".harmony" / "units").glob("*.json")]
+    reasons = [r["reason"] for rec in records for r in rec["rejected"]]
+    # Every kept composite is at least as bright as its real image inside the mask (checked from files).
+    from harmony import io as hio
+
+    for row in _manifest(out):
+        comp = hio.read_image(out / "HCOCO" / row["composite"])
+        real = hio.read_image(out / "HCOCO" / row["real"])
+        m = hio.read_mask(out / "HCOCO" / row["mask"]) > 0.5
+        assert comp[m].mean() >= real[m].mean() - 2 / 255   # JPEG tolerance
+    # On this data the filter rejects most attempts (11 here), and the summary counts them by reason.
+    assert reasons.count("filter: darker") >= 3 and len(_manifest(out)) < len(_manifest(base))
+    assert f"filter: darker {reasons.count('filter: darker')}" in text
+
+
+def test_bad_filter_spec_is_a_clear_error(tmp_path, cli):
+    images, ann, _ = make_coco(tmp_path, n=2)
+    code, text = _run(cli, images, ann, tmp_path / "o", "--filter", "no_such_module_xyz:fn")
+    assert code == 2 and "--filter no_such_module_xyz:fn: cannot load it" in text
+    code, text = _run(cli, images, ann, tmp_path / "o2", "--filter", "just-a-name")
+    assert code == 2 and "expected package.module:function" in text

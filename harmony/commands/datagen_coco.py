@@ -41,10 +41,13 @@ from ._common import UserError, echo_summary, progress_enabled, run_options
               help="Reject composites whose share of clipped foreground pixels grew by more than this.")
 @click.option("--max-images", type=click.IntRange(min=1), default=None,
               help="Use only the first N annotated images (sorted by id): quick trials.")
+@click.option("--filter", "filter_spec", default=None, metavar="MODULE:FUNCTION",
+              help="Your own composite filter (e.g. an aesthetics model): fn(composite, mask, real) returning "
+                   "True/None to keep, False or a reason string to reject; runs after the built-in checks.")
 @run_options
 def coco(images, annotations, out, per_object, methods, min_fg_ratio, max_fg_ratio, objects,
-         reference_fallback, test_fraction, test_ids, quality, min_change, max_clipped, max_images, seed,
-         workers, scheduler, overwrite, quiet):
+         reference_fallback, test_fraction, test_ids, quality, min_change, max_clipped, max_images, filter_spec,
+         seed, workers, scheduler, overwrite, quiet):
     """Colour-transfer composites from COCO instance annotations (HCOCO, prefix c).
 
     Each foreground object (by default the largest instance of its category covering 5-80 % of the
@@ -70,7 +73,7 @@ def coco(images, annotations, out, per_object, methods, min_fg_ratio, max_fg_rat
         min_fg_ratio=min_fg_ratio, max_fg_ratio=max_fg_ratio, objects=objects,
         reference_fallback=reference_fallback, test_fraction=0.1 if test_fraction is None else test_fraction,
         test_ids=read_test_ids(test_ids) if test_ids else None, seed=seed, quality=quality,
-        min_change=min_change, max_clipped=max_clipped, max_images=max_images)
+        min_change=min_change, max_clipped=max_clipped, max_images=max_images, filter=filter_spec)
     summary = generate(out, images, annotations, options=options, workers=workers, scheduler=scheduler,
                        overwrite=overwrite, progress=progress_enabled(quiet))
     echo_summary("datagen coco", summary.lines())

@@ -233,6 +233,7 @@ class CocoUnit:
     max_clipped: float
     min_contrast: float
     quality: int
+    filter_spec: str | None = None
 
 
 @dataclass
@@ -288,6 +289,7 @@ class CocoOptions:
     max_clipped: float = 0.2
     min_contrast: float = 0.25
     max_images: int | None = None
+    filter: str | None = None
 
     def check(self) -> None:
         from . import transfer
@@ -311,10 +313,14 @@ class CocoOptions:
             raise InputError(f"--test-fraction: expected a value in [0, 1], got {self.test_fraction}")
         if self.max_attempts < 1:
             raise InputError(f"max_attempts: expected >= 1, got {self.max_attempts}")
+        if self.filter is not None:
+            load_filter(self.filter)  # fail early, in the main process, with a clear message
 
     def config(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["methods"] = list(self.methods)
+        if self.filter is None:
+            d.pop("filter")  # keeps run.json of runs without a filter unchanged (so they still resume)
         if self.test_ids is not None:
             d["test_ids"] = sorted(str(t) for t in self.test_ids)
             d["test_fraction"] = None
@@ -431,7 +437,7 @@ def plan_units(data: Mapping[str, Any], images_dir: str | os.PathLike, options: 
             seed=options.seed, targets=tuple(targets), skipped=tuple(skipped[img_id]),
             per_object=options.per_object, methods=tuple(options.methods), max_attempts=options.max_attempts,
             min_change=options.min_change, max_clipped=options.max_clipped, min_contrast=options.min_contrast,
-            quality=options.quality))
+            quality=options.quality, filter_spec=options.filter))
     return units, stats
 
 
@@ -463,6 +469,47 @@ def _sort_key(v: Any) -> tuple:
 
 
 # --- rejection ----------------------------------------------------------------------------------
+
+_FILTERS: dict[str, Any] = {}
+
+
+def load_filter(spec: str):
+    """Resolve a pluggable composite filter ``package.module:attr`` (cached per process).
+
+    iHarmony4 ranked its raw composites with an aesthetics model and filtered them by hand; neither has
+    public weights, so the generator takes any filter a lab has: a callable
+    ``fn(composite, mask, real) -> bool | str | None`` on the float32 contract. ``True``/``None`` keeps
+    the composite; ``False`` rejects it (reason ``filter``); a string rejects it with that reason
+    (counted as ``filter: <reason>``). It runs after the automatic rejection checks.
+    """
+    fn = _FILTERS.get(spec)
+    if fn is None:
+        import importlib
+
+        module_name, _, attr = spec.partition(":")
+        if not module_name or not attr:
+            raise InputError(f"--filter: expected package.module:function, got {spec!r}")
+        try:
+            fn = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise InputError(f"--filter {spec}: cannot load it ({exc})") from None
+        if not callable(fn):
+            raise InputError(f"--filter {spec}: not callable")
+        _FILTERS[spec] = fn
+    return fn
+
+
+def filter_reason(spec: str | None, composite: np.ndarray, mask: np.ndarray, real: np.ndarray) -> str | None:
+    """Rejection reason from the pluggable filter, or None to keep the composite."""
+    if spec is None:
+        return None
+    verdict = load_filter(spec)(composite, mask, real)
+    if verdict is None or verdict is True:
+        return None
+    if verdict is False:
+        return "filter"
+    return f"filter: {str(verdict).splitlines()[0]}"
+
 
 def reject_reason(source: np.ndarray, composite: np.ndarray, mask: np.ndarray, *, min_change: float = 0.02,
                   max_clipped: float = 0.2, min_contrast: float = 0.25) -> str | None:
@@ -574,6 +621,8 @@ def work(unit: CocoUnit, layout: SubsetLayout) -> dict:
                 continue
             reason = reject_reason(image, out, mask, min_change=unit.min_change, max_clipped=unit.max_clipped,
                                    min_contrast=unit.min_contrast)
+            if reason is None:
+                reason = filter_reason(unit.filter_spec, out, mask, image)
             if reason is not None:
                 record["rejected"].append({"reason": reason, "item": f"{unit.file_name} annotation "
                                            f"{target.annotation_id} attempt {attempts}", "method": method})
@@ -675,6 +724,7 @@ GENERATORS.register("coco", generate, card=Card(
     inputs=("images", "annotations"),
     notes="Largest instance per category >= 5 % of the image; reference of the same category from another "
           "image; methods gct, gctrgb, hgm, idt (and dih) from harmony.datagen.transfer; rejects unchanged, "
-          "clipped or flattened foregrounds. No aesthetics model or manual filtering (no public weights).",
+          "clipped or flattened foregrounds; a pluggable --filter module:function stands in for iHarmony4's "
+          "aesthetics model and manual filtering (no public weights).",
     extra={"subset": SUBSET, "prefix": PREFIX, "command": "harmony datagen coco"},
 ))
