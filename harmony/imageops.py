@@ -27,9 +27,13 @@ def check_image(img: np.ndarray, name: str = "image") -> np.ndarray:
         raise ValueError(f"{name}: expected shape (H, W, 3), got {img.shape}")
     if img.dtype != np.float32:
         raise ValueError(f"{name}: expected float32 in [0, 1], got {img.dtype}")
-    if img.size and (not np.isfinite(img).all() or img.min() < 0.0 or img.max() > 1.0):
-        raise ValueError(f"{name}: expected values in [0, 1], got [{np.nanmin(img):.4g}, {np.nanmax(img):.4g}]"
-                         " (or non-finite values)")
+    if img.size:
+        lo, hi = img.min(), img.max()
+        # Written so NaN fails too (every comparison with NaN is False) and +-inf falls outside [0, 1]:
+        # one pass each for min and max, no separate isfinite pass over the image.
+        if not (lo >= 0.0 and hi <= 1.0):
+            raise ValueError(f"{name}: expected values in [0, 1], got [{np.nanmin(img):.4g}, {np.nanmax(img):.4g}]"
+                             " (or non-finite values)")
     return img
 
 
@@ -43,7 +47,7 @@ def check_mask(mask: np.ndarray, shape: tuple[int, int] | None = None, name: str
         raise ValueError(f"{name}: expected float32 in [0, 1], got {mask.dtype}")
     if shape is not None and mask.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)} to match the image, got {mask.shape}")
-    if mask.size and (mask.min() < 0.0 or mask.max() > 1.0):
+    if mask.size and not (mask.min() >= 0.0 and mask.max() <= 1.0):  # NaN fails too
         raise ValueError(f"{name}: expected values in [0, 1], got [{mask.min():.4g}, {mask.max():.4g}]")
     return mask
 
