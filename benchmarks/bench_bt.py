@@ -36,7 +36,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from harmony.benchmark import bt  # noqa: E402
 from harmony.benchmark.userstudy import load_votes, simulate_votes  # noqa: E402

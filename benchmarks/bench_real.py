@@ -30,7 +30,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harmony import io as hio  # noqa: E402
 from harmony.dataset import SubsetLayout  # noqa: E402
