@@ -164,3 +164,13 @@ def test_importing_the_models_package_does_not_import_torch():
             "assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-500:]
+    # a learned method without a checkpoint says so (MissingWeightsError) without loading torch,
+    # so `bench --models all` on a machine with no checkpoints stays light
+    code = ("import sys; from harmony.registry import METHODS; from harmony.errors import MissingWeightsError\n"
+            "for m in ('dih', 'bargainnet', 'rcl', 'sprih', 'charmnet'):\n"
+            "    try: METHODS.create(m, weights='/nonexistent/checkpoints')\n"
+            "    except MissingWeightsError: pass\n"
+            "    else: raise SystemExit(m + ' found a checkpoint')\n"
+            "assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-500:]

@@ -34,10 +34,12 @@ def make_factory(method: str):
         if unknown:
             raise InputError(f"{method}: unknown option(s) {', '.join(unknown)} (valid: weights, device, preset, "
                              f"{', '.join(_ADAPTER_OPTIONS)})")
-        from .adapter import TorchHarmonizer
         from .checkpoint import find_checkpoint, load_checkpoint
 
+        # Find the checkpoint before importing torch: `bench --models all` without checkpoints stays light.
         folder = find_checkpoint(method, weights, presets=presets_for(method))
+        from .adapter import TorchHarmonizer
+
         net, config = load_checkpoint(folder, model=method, preset=preset, device=device)
         harmonizer = TorchHarmonizer(net, size=options.get("size") or int(config["args"]["size"]),
                                      paste=options.get("paste", True), upsample=options.get("upsample", "residual"),
@@ -80,6 +82,9 @@ register_learned_method(
 
 # --- models II (issue 9): SPRIH (own factory: parameters applied at full resolution) and CharmNet ---
 def _sprih_factory(weights: Any = None, device: str = "cpu", preset: str | None = None, **options: Any):
+    from .checkpoint import find_checkpoint
+
+    find_checkpoint("sprih", weights, presets=presets_for("sprih"))  # MissingWeightsError before torch loads
     from .sprih import make_sprih_factory
 
     return make_sprih_factory()(weights=weights, device=device, preset=preset, **options)
