@@ -28,15 +28,12 @@ import numpy as np
 from scipy import ndimage
 
 from ..imageops import dilate
+from ..io import to_uint8
 from ..registry import METHODS, Card
 from ._common import background_matcher
 
 DILATION = 2
 _PAD = 3
-
-
-def _to_u8(img: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
 
 
 def poisson_blend(composite: np.ndarray, mask: np.ndarray, *, dilation: int = DILATION) -> np.ndarray:
@@ -57,8 +54,8 @@ def poisson_blend(composite: np.ndarray, mask: np.ndarray, *, dilation: int = DI
     # the nearest background pixel (only the boundary values of the destination then matter).
     _, (jy, jx) = ndimage.distance_transform_edt(reg, return_indices=True)
     base = crop[jy, jx]
-    src = cv2.copyMakeBorder(_to_u8(guide), _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REFLECT_101)
-    dst = cv2.copyMakeBorder(_to_u8(base), _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REFLECT_101)
+    src = cv2.copyMakeBorder(to_uint8(guide), _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REFLECT_101)
+    dst = cv2.copyMakeBorder(to_uint8(base), _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REFLECT_101)
     clone_mask = cv2.copyMakeBorder(reg.astype(np.uint8) * 255, _PAD, _PAD, _PAD, _PAD,
                                     cv2.BORDER_REPLICATE)
     clone_mask[0, :] = clone_mask[-1, :] = 0
