@@ -159,13 +159,23 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return _to_float(arr)
 
 
+def _as_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint16:  # 16-bit samples reduced with rounding to nearest
+        arr = ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    return arr
+
+
 def read_image_uint8(path: str | os.PathLike) -> np.ndarray:
     """Read as uint8 RGB (H, W, 3): for metric protocols defined on the 0-255 scale (16-bit is reduced)."""
-    arr = decode_image_uint(_read_bytes(path), str(path))
-    if arr.dtype == np.uint16:
-        arr = (arr.astype(np.uint32) * 255 + 32767) // 65535
-        arr = arr.astype(np.uint8)
-    return arr
+    return _as_uint8(decode_image_uint(_read_bytes(path), str(path)))
+
+
+def read_image_full(path: str | os.PathLike) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """(file bytes, float32 image as :func:`read_image`, uint8 image as :func:`read_image_uint8`) from one
+    read and one decode, for callers that need the file's bytes (hashing, caching) and both forms."""
+    data = _read_bytes(path)
+    arr = decode_image_uint(data, str(path))
+    return data, _to_float(arr), _as_uint8(arr)
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:

@@ -291,12 +291,8 @@ def _file_name(src_bg: Source, src_fg: Source | None = None, ext: str = ".jpg") 
 def _read_source(src: Source, u8: list | None = None) -> tuple[np.ndarray, np.ndarray, bytes]:
     """(float image, mask, file bytes); the file is read and decoded once (exactly as hio.read_image and,
     appended to ``u8`` when given, hio.read_image_uint8 would)."""
-    data = hio._read_bytes(src.image)
-    arr = hio.decode_image_uint(data, str(src.image))
-    image = hio._to_float(arr)
+    data, image, arr = hio.read_image_full(src.image)
     if u8 is not None:
-        if arr.dtype == np.uint16:  # as hio.read_image_uint8
-            arr = ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
         u8.append(arr)
     mask = load_source_mask(src, image.shape[:2])
     return image, mask, data
