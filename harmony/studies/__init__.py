@@ -3,7 +3,7 @@
 A :class:`Study` is a declarative record: its name, the paper and table it reproduces, what it
 measures, its :class:`Scale` presets (data sizes, training steps, simulations) and a ``run`` function
 (``"module:function"``, imported on use) that builds the data with the library's generators, trains
-with :func:`harmony.models.train.train`, scores with :func:`harmony.benchmark.harness.run_bench` or
+with :func:`harmony.models.train.train`, scores with :func:`harmony.benchmark.runner.run_bench` or
 :mod:`harmony.benchmark.bt`, and returns a :class:`StudyOutput`. :func:`run_study` writes the same five
 files for every study:
 
