@@ -46,7 +46,10 @@ def run(ctx: StudyContext) -> StudyOutput:
     rows = []
     for m in methods:
         card = METHODS.card(m)
-        row = {"method": m, "runs at": f"{card.native_size or 256} then upsampled" if card.low_res_only else "full size"}
+        # the side the runner really used (a learned model's comes from its checkpoint)
+        native = next((p.options.get("native_size") for p in res.methods if p.name == m and p.options.get("native_size")),
+                      None) or card.native_size or 256
+        row = {"method": m, "runs at": f"{native} then upsampled" if card.low_res_only else "full size"}
         for s in sizes:
             row[f"PSNR {s}"] = agg.get(s, {}).get(m, {}).get("All", {}).get("psnr", math.nan)
         for s in sizes:
