@@ -154,7 +154,8 @@ def write_sweep(out: Path, agg: dict, plans, sizes, cols) -> list[str]:
             per = agg.get(size, {}).get(p.name)
             if not per:
                 continue
-            low = " (run at %d, upsampled)" % (p.card.native_size or 256) if p.card.low_res_only else ""
+            native = (p.options or {}).get("native_size") or p.card.native_size or 256
+            low = " (run at %d, upsampled)" % native if p.card.low_res_only else ""
             body.append([p.name + low] + _stats_row(str(size), per[ALL], cols))
             for sub, st in per.items():
                 full.append([p.name, sub] + _stats_row(str(size), st, cols))
