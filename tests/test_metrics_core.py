@@ -209,3 +209,14 @@ def test_sample_hcoco_fmse_is_exact(tmp_path, cli):
     assert float(rows["c1_101_1.jpg"]["fmse"]) == pytest.approx(ref, rel=1e-9)
     table = (out / "table.md").read_text()
     assert "| HCOCO | 8 | 1400.80 | 4311.15 |" in table, table
+
+
+def test_no_second_copy_of_the_formulas():
+    """Defect 5: training validation and Protocol.score_basic compute nothing themselves."""
+    import inspect
+
+    from harmony.models import train
+
+    for fn in (train.foreground_metrics, M.Protocol.score_basic, M.Protocol.compute):
+        src = inspect.getsource(fn)
+        assert "log10" not in src and "** 2" not in src and ".sum(" not in src, fn.__qualname__
