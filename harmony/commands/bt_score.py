@@ -110,7 +110,8 @@ def plot_png(table: pd.DataFrame, scale: str, title: str, xlabel: str | None = N
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(t) + 1.4), dpi=110)
     lo = (t["score"] - t["ci_low"]).to_numpy(float)
     hi = (t["ci_high"] - t["score"]).to_numpy(float)
-    err = np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)])
+    # a percentile interval need not contain the estimate (sparse or regularised data): no whisker then
+    err = np.clip(np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)]), 0, None)
     ax.errorbar(t["score"], y, xerr=err, fmt="o", color="C0", capsize=3, label="estimate and interval")
     if "truth" in t:
         ax.plot(t["truth"], y, "x", color="C3", label="true strength")
