@@ -6,8 +6,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import sqlite3
-import subprocess
-import sys
 import uuid
 
 import pandas as pd
@@ -19,8 +17,19 @@ pytest.importorskip("uvicorn")
 from tests._study_util import EVIL, Server, db_votes, make_study_dir  # noqa: E402
 
 
-def harmony(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "harmony", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+class _Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def harmony(*args):
+    """The `harmony` command in-process (click's runner; exit codes and stderr as the console script)."""
+    from click.testing import CliRunner
+
+    from harmony.cli import cli
+
+    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return _Result(r.exit_code, r.stdout, r.stderr)
 
 
 @pytest.fixture(scope="module")
