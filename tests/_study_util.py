@@ -20,18 +20,41 @@ EVIL = "<script>alert(1)</script>.jpg"
 METHODS = ["composite", "dih", "ours"]
 
 
-def make_study_dir(root: Path, *, images=("img1", "img2", "img3", EVIL), methods=METHODS, sentinels=4, seed=0):
+def _photo(k: int) -> np.ndarray:
+    from PIL import Image
+
+    from harmony.datagen.samples import photo_path
+
+    names = ["chelsea", "coffee", "rocket", "astronaut"]
+    im = Image.open(photo_path(names[k % len(names)])).convert("RGB")
+    im.thumbnail((480, 360))
+    return np.asarray(im)
+
+
+def make_study_dir(root: Path, *, images=("img1", "img2", "img3", EVIL), methods=METHODS, sentinels=4, seed=0,
+                   photos=False):
     """Images under root/imgs/<method>/<image_id>(.png) and a task list root/tasks.csv (study pairs)."""
     from PIL import Image
 
     from harmony.benchmark.userstudy import make_pairs
 
     rng = np.random.default_rng(seed)
-    for m in list(methods) + (["real", "sentinel_retouch"] if sentinels else []):
-        for i in images:
+    names = list(methods) + (["real", "sentinel_retouch"] if sentinels else [])
+    for k, i in enumerate(images):
+        base = _photo(k) if photos else None
+        for mi, m in enumerate(names):
             p = root / "imgs" / m / (i if i.endswith(".jpg") else i + ".png")
             p.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray((rng.random((24, 32, 3)) * 255).astype("uint8")).save(p)
+            if base is None:
+                arr = (rng.random((24, 32, 3)) * 255).astype("uint8")
+            else:   # a fake composite: a box in the middle with a colour cast that shrinks with the method
+                arr = base.astype(np.float32)
+                h, w = arr.shape[:2]
+                box = (slice(h // 4, 3 * h // 4), slice(w // 3, 2 * w // 3))
+                cast = {"real": 0.0, "sentinel_retouch": 1.0}.get(m, 0.45 - 0.15 * mi)
+                arr[box] = arr[box] * (1 - cast) + np.array([255, 140, 40]) * cast
+                arr = np.clip(arr, 0, 255).astype("uint8")
+            Image.fromarray(arr).save(p)
     df = make_pairs(list(methods), list(images), sentinels=sentinels, rng=seed)
     df.to_csv(root / "tasks.csv", index=False)
     return root / "tasks.csv", root / "imgs"
