@@ -308,3 +308,24 @@ def test_auto_exclude_and_export_and_bt_score(tmp_path):
     a, b = json.loads(r_db.stdout), json.loads(r_csv.stdout)
     assert a["rows"] == b["rows"] and a["excluded_raters"] == b["excluded_raters"] and len(a["excluded_raters"]) == 1
     assert harmony("study", "export", "--db", db, "--out", out).returncode == 2      # no silent overwrite
+
+
+@pytest.mark.slow
+def test_load_200_raters_50_clients_exactly_once(tmp_path):
+    """The issue's load test (loopback, bounded): 200 raters, 50 concurrent clients, 50 votes each, 5 % of
+    the votes sent twice; the db holds exactly the 10,000 acknowledged votes, once each."""
+    from harmony.study.loadtest import run_load
+
+    tasks, imgs = make_study_dir(tmp_path, images=[f"i{k}" for k in range(40)], methods=[f"m{k}" for k in range(8)],
+                                 sentinels=0)
+    db = tmp_path / "load.sqlite"
+    srv = Server(tasks, imgs, db, "--votes-per-rater", 50, "--seed", 9)
+    try:
+        res = run_load(srv.base, raters=200, clients=50, resend=0.05, seed=1)
+    finally:
+        srv.stop()
+    rows = db_votes(db)
+    assert len(res.acked) == 10_000 and len(rows) == 10_000
+    assert sorted(r[0] for r in rows) == sorted(res.acked)
+    assert res.resent > 0 and res.duplicates_acked == res.resent
+    assert len({(r[2], r[3]) for r in rows}) == 10_000          # no rater saw a task twice

@@ -80,8 +80,29 @@ def page(name: str) -> str:
     return resources.files("harmony.study").joinpath("pages", name).read_text(encoding="utf-8")
 
 
+class _Rater:
+    """In-memory mirror of one rater (rebuilt from the store at start; the store stays the authority)."""
+
+    __slots__ = ("rater_id", "session", "offset", "flagged", "excluded", "completed", "answered", "assigned",
+                 "open", "source", "external")
+
+    def __init__(self, rater_id, session, offset, flagged=0, excluded=0, completed=None, source="direct",
+                 external="{}"):
+        self.rater_id, self.session, self.offset = rater_id, session, offset
+        self.flagged, self.excluded, self.completed = flagged, excluded, completed
+        self.source, self.external = source, external
+        self.answered = 0
+        self.assigned = 0
+        self.open: list[tuple[str, int, int, int]] = []     # (token, seq, task, a_left), by seq
+
+
 class Study:
-    """State of a running study: the store, the scheduler (rebuilt from the store) and the image keys."""
+    """State of a running study: the store, the scheduler (rebuilt from the store) and the image keys.
+
+    All methods run on one thread (the event loop). Each vote is one SQLite transaction whose checks
+    (vote id, task token, owner, already answered) read the database itself; the in-memory mirror of the
+    raters only saves queries when building the reply, and is rebuilt from the store after any error.
+    """
 
     def __init__(self, tasks: TaskList, images: dict, cfg: StudyConfig):
         self.tasks = tasks
@@ -95,40 +116,55 @@ class Study:
             key = hashlib.sha256(f"{secret}\x1f{method}\x1f{image_id}".encode()).hexdigest()[:24] + path.suffix.lower()
             self.key_of[(method, image_id)] = key
             self.file_of[key] = path
-        self.scheduler = PairScheduler(tasks.arrays, design=cfg.design, votes_per_rater=cfg.votes_per_rater,
+        f = tasks.frame
+        self.url_a = ["/img/" + self.key_of[(m, i)] for m, i in zip(f["method_a"], f["image_id"])]
+        self.url_b = ["/img/" + self.key_of[(m, i)] for m, i in zip(f["method_b"], f["image_id"])]
+        self.method_a = f["method_a"].tolist()
+        self.method_b = f["method_b"].tolist()
+        self.correct = f["correct"].tolist()
+        self.sentinel = f["is_sentinel"].to_numpy(bool).tolist()
+        self._stats_cache: tuple[float, dict] | None = None
+        self._plot_cache: bytes | None = None
+        self._rebuild()
+
+    # start-up ---------------------------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        """(Re)build the scheduler and the rater mirror from the store (a restart continues the study)."""
+        cfg, con = self.cfg, self.store.con
+        self.scheduler = PairScheduler(self.tasks.arrays, design=cfg.design, votes_per_rater=cfg.votes_per_rater,
                                        sentinel_every=cfg.sentinel_every, rng=cfg.seed)
         self.sent_total: dict[str, int] = {}
         self.sent_ok: dict[str, int] = {}
-        self._replay()
-        self._stats_cache: tuple[float, dict] | None = None
-        self._plot_cache: bytes | None = None
-
-    # start-up ---------------------------------------------------------------------------------------
-    def _replay(self) -> None:
-        """Rebuild the scheduler's counts, seen sets and posterior from the store (restart continues)."""
-        con = self.store.con
-        f = self.tasks.frame
-        correct = f["correct"].to_numpy()
-        ma, mb = f["method_a"].to_numpy(), f["method_b"].to_numpy()
-        for rater, task, answered in con.execute("SELECT rater_id, task_id, answered FROM assignments"):
-            self.scheduler.seen(rater)[task] = True
+        self.by_session: dict[str, _Rater] = {}
+        self.by_id: dict[str, _Rater] = {}
+        for rid, session, offset, flagged, excluded, completed, source, external in con.execute(
+                "SELECT rater_id, session, slot_offset, flagged, excluded, completed, source, external FROM raters"):
+            r = _Rater(rid, session, offset, flagged, excluded, completed, source, external)
+            self.by_session[session] = r
+            self.by_id[rid] = r
+        for token, rid, seq, task, a_left, answered in con.execute(
+                "SELECT token, rater_id, seq, task_id, a_left, answered FROM assignments ORDER BY rater_id, seq"):
+            r = self.by_id[rid]
+            r.assigned += 1
+            self.scheduler.seen(rid)[task] = True
             if answered == 0:
-                self.scheduler.issued(rater, task)
-        for rater, task, choice in con.execute("SELECT rater_id, task_id, choice FROM votes ORDER BY created, rowid"):
+                r.open.append((token, seq, task, a_left))
+                self.scheduler.issued(rid, task)
+        for rid, task, choice in con.execute("SELECT rater_id, task_id, choice FROM votes ORDER BY created, rowid"):
+            self.by_id[rid].answered += 1
             self.scheduler.record(task, choice)
-            if self.tasks.arrays.sentinel[task]:
-                self._count_sentinel(rater, task, choice, correct, ma, mb)
+            if self.sentinel[task]:
+                self._count_sentinel(rid, task, choice)
 
-    def _count_sentinel(self, rater, task, choice, correct=None, ma=None, mb=None) -> None:
-        f = self.tasks.frame
-        correct = f["correct"].to_numpy() if correct is None else correct
-        ma = f["method_a"].to_numpy() if ma is None else ma
-        mb = f["method_b"].to_numpy() if mb is None else mb
-        chosen = ma[task] if choice == "a" else (mb[task] if choice == "b" else None)
+    def _count_sentinel(self, rater: str, task: int, choice: str) -> None:
+        chosen = self.method_a[task] if choice == "a" else (self.method_b[task] if choice == "b" else None)
         self.sent_total[rater] = self.sent_total.get(rater, 0) + 1
-        self.sent_ok[rater] = self.sent_ok.get(rater, 0) + int(chosen == correct[task])
+        self.sent_ok[rater] = self.sent_ok.get(rater, 0) + int(chosen == self.correct[task])
 
     # sessions ---------------------------------------------------------------------------------------
+    def rater(self, session: str) -> _Rater | None:
+        return self.by_session.get(session) if session else None
+
     def create_session(self, params: dict) -> tuple[int, dict]:
         params = {str(k): str(v) for k, v in (params or {}).items() if isinstance(k, str)}
         if params.get("assignmentId") == MTURK_PREVIEW:
@@ -145,75 +181,76 @@ class Study:
         if not _EXT_ID_RE.match(rid) or any(len(v) > 256 for v in external.values()):
             self.store.reject("bad_request", "rater id not printable ASCII (1-128 characters)")
             return 400, {"error": "rater id must be printable ASCII, 1-128 characters"}
-        row = self.store.rater_by_id(rid)
-        if row is not None:
-            return 200, {"session": row[1], "rater_id": rid, "resumed": True}
-        session = self.store.add_rater(rid, source, external, secrets.randbelow(max(1, self.cfg.sentinel_every)))
+        known = self.by_id.get(rid)
+        if known is not None:
+            return 200, {"session": known.session, "rater_id": rid, "resumed": True}
+        offset = secrets.randbelow(max(1, self.cfg.sentinel_every))
+        session = self.store.add_rater(rid, source, external, offset)
+        r = _Rater(rid, session, offset, source=source, external=json.dumps(external))
+        self.by_session[session] = r
+        self.by_id[rid] = r
         return 200, {"session": session, "rater_id": rid, "resumed": False}
 
     def _image_urls(self, task: int, a_left: int) -> tuple[str, str]:
-        f = self.tasks.frame
-        img, a, b = f["image_id"].iat[task], f["method_a"].iat[task], f["method_b"].iat[task]
-        ka, kb = self.key_of[(a, img)], self.key_of[(b, img)]
-        return ("/img/" + ka, "/img/" + kb) if a_left else ("/img/" + kb, "/img/" + ka)
+        return (self.url_a[task], self.url_b[task]) if a_left else (self.url_b[task], self.url_a[task])
 
-    def _top_up(self, rater_id: str, slot_offset: int) -> None:
+    def _top_up(self, r: _Rater, n_open: int) -> list[tuple[str, int, int, int]]:
         """Issue assignments until ``lookahead`` are open or the quota is reached (inside a transaction)."""
-        con = self.store.con
-        n_open = con.execute("SELECT COUNT(*) FROM assignments WHERE rater_id=? AND answered=0",
-                             (rater_id,)).fetchone()[0]
-        seq = self.store.n_assigned(rater_id)
+        new = []
+        seq = r.assigned
         while n_open < self.cfg.lookahead:
-            task = self.scheduler.pick(rater_id, seq, slot_offset)
+            task = self.scheduler.pick(r.rater_id, seq, r.offset)
             if task is None:
                 break
             a_left = int(self.scheduler.rng.random() < 0.5)
-            con.execute("INSERT INTO assignments (token, rater_id, seq, task_id, a_left, issued) VALUES (?, ?, ?, ?, ?, ?)",
-                        (secrets.token_urlsafe(18), rater_id, seq, task, a_left, time.time()))
-            self.scheduler.issued(rater_id, task)
+            token = secrets.token_urlsafe(18)
+            self.store.con.execute("INSERT INTO assignments (token, rater_id, seq, task_id, a_left, issued) "
+                                   "VALUES (?, ?, ?, ?, ?, ?)", (token, r.rater_id, seq, task, a_left, time.time()))
+            self.scheduler.issued(r.rater_id, task)
+            new.append((token, seq, task, a_left))
             seq += 1
             n_open += 1
+        return new
 
-    def state(self, rater_row) -> dict:
+    def state(self, r: _Rater) -> dict:
         """The rater's page state: current pair, the next one to preload, progress -- or done/excluded."""
-        rater_id, slot_offset, flagged, excluded, completed = rater_row
         con = self.store.con
-        done = self.store.n_answered(rater_id)
         total = self.cfg.votes_per_rater
-        if excluded:
-            return {"state": "excluded", "rater_id": rater_id, "progress": {"done": done, "total": total}}
-        open_ = self.store.open_assignments(rater_id)
-        if len(open_) < self.cfg.lookahead and not completed:
+        if r.excluded:
+            return {"state": "excluded", "rater_id": r.rater_id, "progress": {"done": r.answered, "total": total}}
+        if len(r.open) < self.cfg.lookahead and r.completed is None and r.assigned < total:
             con.execute("BEGIN IMMEDIATE")
             try:
-                self._top_up(rater_id, slot_offset)
+                new = self._top_up(r, len(r.open))
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
+                self._rebuild()
                 raise
-            open_ = self.store.open_assignments(rater_id)
-        if not open_:
-            if not completed:
-                con.execute("UPDATE raters SET completed=? WHERE rater_id=?", (time.time(), rater_id))
-            return self._done_state(rater_id, done)
-        token, _seq, task, a_left = open_[0]
+            r.open += new
+            r.assigned += len(new)
+        if not r.open:
+            if r.completed is None:
+                r.completed = time.time()
+                con.execute("UPDATE raters SET completed=? WHERE rater_id=?", (r.completed, r.rater_id))
+            return self._done_state(r)
+        token, _seq, task, a_left = r.open[0]
         left, right = self._image_urls(task, a_left)
         preload = []
-        for _t, _s, t2, al2 in open_[1:]:
+        for _t, _s, t2, al2 in r.open[1:]:
             preload += list(self._image_urls(t2, al2))
-        return {"state": "rate", "rater_id": rater_id, "token": token, "left": left, "right": right,
+        return {"state": "rate", "rater_id": r.rater_id, "token": token, "left": left, "right": right,
                 "preload": preload, "allow_ties": self.cfg.allow_ties,
-                "progress": {"done": done, "total": max(total, done + len(open_))}}
+                "progress": {"done": r.answered, "total": max(total, r.answered + len(r.open))}}
 
-    def _done_state(self, rater_id: str, done: int) -> dict:
+    def _done_state(self, r: _Rater) -> dict:
         code = self.store.meta["completion_code"]
-        out = {"state": "done", "rater_id": rater_id, "code": code,
-               "progress": {"done": done, "total": max(done, 1)}, "redirect": None, "mturk": None}
-        row = self.store.con.execute("SELECT source, external FROM raters WHERE rater_id=?", (rater_id,)).fetchone()
-        if row and row[0] == "prolific":
+        out = {"state": "done", "rater_id": r.rater_id, "code": code,
+               "progress": {"done": r.answered, "total": max(r.answered, 1)}, "redirect": None, "mturk": None}
+        if r.source == "prolific":
             out["redirect"] = PROLIFIC_COMPLETE + code
-        elif row and row[0] == "mturk":
-            ext = json.loads(row[1])
+        elif r.source == "mturk":
+            ext = json.loads(r.external)
             submit_to = ext.get("turkSubmitTo", "").rstrip("/")
             if submit_to in MTURK_HOSTS and ext.get("assignmentId"):
                 out["mturk"] = {"action": submit_to + "/mturk/externalSubmit",
@@ -223,8 +260,8 @@ class Study:
     # votes -------------------------------------------------------------------------------------------
     def vote(self, session: str, body: dict) -> tuple[int, dict]:
         store, con = self.store, self.store.con
-        rater = store.rater_by_session(session) if session else None
-        if rater is None:
+        r = self.rater(session)
+        if r is None:
             store.reject("unknown_session", f"session {session[:16]!r}")
             return 401, {"error": "unknown session: start from the study link"}
         vote_id, token = body.get("vote_id"), body.get("token")
@@ -238,14 +275,13 @@ class Study:
             return 400, {"error": f"choice: expected {', '.join(allowed)}"}
         if rt is not None and not (isinstance(rt, (int, float)) and math.isfinite(rt) and 0 <= rt < 1e8):
             rt = None
-        rater_id, slot_offset, flagged, excluded, completed = rater
         con.execute("BEGIN IMMEDIATE")
         try:
             prev = con.execute("SELECT token, rater_id FROM votes WHERE vote_id=?", (vote_id,)).fetchone()
             if prev is not None:
                 con.execute("COMMIT")
-                if prev[0] == token and prev[1] == rater_id:     # a retry or a double click: same answer
-                    return 200, {"ok": True, "duplicate": True, **self.state(store.rater_by_session(session))}
+                if prev[0] == token and prev[1] == r.rater_id:     # a retry or a double click: same answer
+                    return 200, {"ok": True, "duplicate": True, **self.state(r)}
                 store.reject("vote_id_reused", f"vote {vote_id} with another token")
                 return 409, {"error": "vote id already used for another task"}
             asg = con.execute("SELECT rater_id, task_id, a_left, answered, seq FROM assignments WHERE token=?",
@@ -253,47 +289,58 @@ class Study:
             kind = None
             if asg is None:
                 kind, status, msg = "forged_token", 403, "unknown task token"
-            elif asg[0] != rater_id:
+            elif asg[0] != r.rater_id:
                 kind, status, msg = "foreign_token", 403, "this task was not assigned to you"
             elif asg[3] != 0:
                 kind, status, msg = "replayed_token", 409, "this task was already answered"
-            elif excluded:
+            elif r.excluded:
                 kind, status, msg = "excluded_rater", 403, "session ended"
             if kind is not None:
                 con.execute("COMMIT")
-                store.reject(kind, f"rater {rater_id[:40]} token {token[:12]}")
+                store.reject(kind, f"rater {r.rater_id[:40]} token {token[:12]}")
                 return status, {"error": msg}
-            _r, task, a_left, _answered, seq = asg
-            if choice == "same":
-                code = "tie"
-            else:
-                code = "a" if (choice == "left") == bool(a_left) else "b"
+            _rid, task, a_left, _answered, seq = asg
+            code = "tie" if choice == "same" else ("a" if (choice == "left") == bool(a_left) else "b")
             con.execute("INSERT INTO votes (vote_id, token, rater_id, task_id, seq, choice, a_left, response_ms, created) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (vote_id, token, rater_id, task, seq, code, a_left, rt, time.time()))
+                        (vote_id, token, r.rater_id, task, seq, code, a_left, rt, time.time()))
             con.execute("UPDATE assignments SET answered=1 WHERE token=?", (token,))
-            self.scheduler.answered_vote(task, code)
-            if self.tasks.arrays.sentinel[task]:
-                self._count_sentinel(rater_id, task, code)
-                tot, ok = self.sent_total[rater_id], self.sent_ok[rater_id]
-                if tot >= self.cfg.min_sentinels and ok / tot < self.cfg.min_sentinel_accuracy and not flagged:
-                    flagged = 1
-                    excluded = int(self.cfg.auto_exclude)
-                    con.execute("UPDATE raters SET flagged=1, excluded=? WHERE rater_id=?", (excluded, rater_id))
-                    if excluded:   # release the rater's open tasks to the others
-                        for _tok, _s, t_open, _al in store.open_assignments(rater_id):
-                            self.scheduler.pending[t_open] = max(0, self.scheduler.pending[t_open] - 1)
-                            pc = self.scheduler.pair_code[t_open]
-                            self.scheduler.pair_pending[pc] = max(0, self.scheduler.pair_pending[pc] - 1)
-                        con.execute("UPDATE assignments SET answered=-1 WHERE rater_id=? AND answered=0", (rater_id,))
-            if not excluded:
-                self._top_up(rater_id, slot_offset)
+            open_after = [a for a in r.open if a[0] != token]
+            flag = exclude = False
+            if self.sentinel[task]:
+                tot = self.sent_total.get(r.rater_id, 0) + 1
+                ok = self.sent_ok.get(r.rater_id, 0) + int(
+                    (self.method_a[task] if code == "a" else self.method_b[task] if code == "b" else None)
+                    == self.correct[task])
+                if tot >= self.cfg.min_sentinels and ok / tot < self.cfg.min_sentinel_accuracy and not r.flagged:
+                    flag, exclude = True, self.cfg.auto_exclude
+                    con.execute("UPDATE raters SET flagged=1, excluded=? WHERE rater_id=?", (int(exclude), r.rater_id))
+                    if exclude:   # release the rater's open tasks to the others
+                        con.execute("UPDATE assignments SET answered=-1 WHERE rater_id=? AND answered=0", (r.rater_id,))
+            new = [] if exclude else self._top_up(r, len(open_after))
             con.execute("COMMIT")
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
+            self._rebuild()
             raise
-        return 200, {"ok": True, "duplicate": False, **self.state(store.rater_by_session(session))}
+        # committed: mirror it in memory
+        self.scheduler.answered_vote(task, code)
+        if self.sentinel[task]:
+            self._count_sentinel(r.rater_id, task, code)
+        r.answered += 1
+        r.open = open_after + new
+        r.assigned += len(new)
+        if flag:
+            r.flagged = 1
+            r.excluded = int(exclude)
+            if exclude:
+                for _tok, _s, t_open, _al in r.open:
+                    self.scheduler.pending[t_open] = max(0, self.scheduler.pending[t_open] - 1)
+                    pc = self.scheduler.pair_code[t_open]
+                    self.scheduler.pair_pending[pc] = max(0, self.scheduler.pair_pending[pc] - 1)
+                r.open = []
+        return 200, {"ok": True, "duplicate": False, **self.state(r)}
 
     # dashboard ---------------------------------------------------------------------------------------
     def stats(self) -> dict:
@@ -497,7 +544,7 @@ def build_app(study: Study):
 
     async def api_state(request: Request):
         session = request.headers.get("x-session", "")
-        row = study.store.rater_by_session(session) if session else None
+        row = study.rater(session)
         if row is None:
             study.store.reject("unknown_session", f"state for {session[:16]!r}")
             return JSONResponse({"error": "unknown session"}, status_code=401)

@@ -20,7 +20,8 @@ the next task of a rater.
   method scores are global (one ranking of methods over all composites, as the study reports); among the
   tasks of the chosen pair the least-covered image the rater has not seen is used. So that concurrent
   raters do not all receive the same pair before its answers arrive, a pair's gain is divided by
-  ``1 + pending`` (its issued but unanswered tasks). Ties do not update the posterior.
+  ``1 + pending`` (its issued but unanswered tasks). Ties do not update the posterior. The gain matrix
+  is recomputed after each of the first 100 votes, then after every ``votes // 100`` votes.
 
 Sentinel tasks (a real photo against a broken one) are interleaved: slot ``k`` of a rater's sequence is
 a sentinel when ``k % sentinel_every == offset`` (the offset differs per rater).
@@ -36,6 +37,14 @@ import numpy as np
 from ..benchmark.bt import JOD_SIGMA
 
 DESIGNS = ("balanced", "asap")
+
+
+def _inverse_mills(z: float) -> float:
+    """phi(z) / Phi(z), stable for very negative z (scalar, no numpy: this runs once per vote)."""
+    if z > -30.0:
+        return math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) / (0.5 * math.erfc(-z / math.sqrt(2)))
+    from scipy.special import log_ndtr
+    return math.exp(-0.5 * z * z - 0.5 * math.log(2 * math.pi) - float(log_ndtr(z)))
 
 
 class GaussianPosterior:
@@ -56,15 +65,13 @@ class GaussianPosterior:
 
     def update(self, winner: int, loser: int) -> None:
         """Assumed-density filtering (TrueSkill-style moment matching) of one "winner beat loser" vote."""
-        from scipy.special import log_ndtr
-
         S = self.cov
         g = S[:, winner] - S[:, loser]
         v = g[winner] - g[loser]
         s2 = self.sigma ** 2 + v
         s = math.sqrt(s2)
         z = (self.mu[winner] - self.mu[loser]) / s
-        lam = math.exp(-0.5 * z * z - 0.5 * math.log(2 * math.pi) - float(log_ndtr(z)))
+        lam = _inverse_mills(z)
         self.mu = self.mu + g * (lam / s)
         self.cov = S - np.outer(g, g) * (lam * (lam + z) / s2)
 
@@ -146,6 +153,9 @@ class PairScheduler:
         self.pair_pending = np.zeros(m * m, np.int64)
         self.posterior = GaussianPosterior(m)
         self._seen: dict[str, np.ndarray] = {}
+        self._gain: np.ndarray | None = None
+        self._updates = 0               # posterior updates so far
+        self._gain_at = -1              # ... when the cached gain matrix was computed
 
     # bookkeeping -----------------------------------------------------------------------------------
     def seen(self, rater: str) -> np.ndarray:
@@ -170,11 +180,20 @@ class PairScheduler:
     def record(self, task: int, choice: str | None) -> None:
         """Count a vote and update the posterior (also used to replay the store at start)."""
         self.answered[task] += 1
-        if self.tasks.sentinel[task] or choice not in ("a", "b"):
-            return
+        if self.design != "asap" or self.tasks.sentinel[task] or choice not in ("a", "b"):
+            return      # only ASAP uses the posterior
         a, b = int(self.tasks.a[task]), int(self.tasks.b[task])
         w, l_ = (a, b) if choice == "a" else (b, a)
         self.posterior.update(w, l_)
+        self._updates += 1
+
+    def information_gain(self) -> np.ndarray:
+        """The posterior's gain matrix, recomputed after every vote for the first 100 votes and then after
+        every ``updates // 100`` votes (at most 1 % stale; a big study spends less time on it)."""
+        if self._gain is None or self._updates - self._gain_at >= max(1, self._updates // 100):
+            self._gain = self.posterior.information_gain().ravel()
+            self._gain_at = self._updates
+        return self._gain
 
     def is_sentinel_slot(self, slot: int, offset: int) -> bool:
         return self.sentinel_every > 0 and slot % self.sentinel_every == offset % self.sentinel_every
@@ -198,7 +217,7 @@ class PairScheduler:
         if self.design == "balanced":
             key = load + self.rng.random(cand.size) * 0.5
         else:
-            gain = self.posterior.information_gain().ravel()
+            gain = self.information_gain()
             pc = self.pair_code[cand]
             eff = gain[pc] / (1.0 + self.pair_pending[pc])
             # best pair first; within it, the least-covered image; random among equals
