@@ -248,7 +248,7 @@ def bt_score(votes, fmt, method_names, pool, scale, ties, alpha, n_boot, by, see
              model="bt", screen_raters=False):
     """Bradley-Terry scores of pairwise (2AFC) user-study votes.
 
-    VOTES is one or more CSV files: canonical (rater_id,image_id,method_a,method_b,choice with choice
+    VOTES is one or more CSV files (or `harmony study serve` databases, study.sqlite): canonical (rater_id,image_id,method_a,method_b,choice with choice
     a|b|tie, optional is_sentinel,position,timestamp,correct), Lai et al. (Image ID,Method 1,Method 2,
     Result), crowd-kit (worker,left,right,label) or arena (model_a,model_b,winner). The fit is choix's
     ilsr_pairwise_dense on the win-count matrix; the table has votes, wins, preference (% of all votes,
@@ -262,6 +262,7 @@ def bt_score(votes, fmt, method_names, pool, scale, ties, alpha, n_boot, by, see
           --pool per-image --out lai/
       harmony bt-score votes.csv --scale ref:composite --bootstrap 2000 --by rater --seed 1
       harmony bt-score battles.csv --format arena --alpha 0.01
+      harmony bt-score study.sqlite --model thurstone --screen-raters
     """
     from ..benchmark import bt, userstudy
 

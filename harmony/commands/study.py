@@ -209,6 +209,14 @@ def serve(tasks, images, db, host, port, design, votes_per_rater, allow_ties, se
         study_obj = Study(task_list, files, cfg)
     except InputError as exc:
         raise UserError(str(exc).splitlines()[0]) from None
+    import socket
+
+    try:   # a clear one-line error instead of uvicorn's log when the port is taken
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise UserError(f"--host/--port: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
     app = build_app(study_obj)
     n_votes = study_obj.store.con.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
     shown = "localhost" if host in ("0.0.0.0", "::") else host

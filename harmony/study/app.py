@@ -39,8 +39,6 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlencode
 
-import numpy as np
-
 from .scheduler import PairScheduler
 from .storage import Store, connect
 from .tasks import TaskList
@@ -628,7 +626,3 @@ def build_app(study: Study):
 
 def admin_url(host: str, port: int, token: str) -> str:
     return f"http://{host}:{port}/admin?" + urlencode({"token": token})
-
-
-def default_seed() -> int:
-    return int(np.random.SeedSequence().entropy % (2 ** 32))
