@@ -6,7 +6,8 @@ persistent connections, each taking 4 raters in turn (session, state, 50 votes);
 a second time with the same vote id (a lost acknowledgement / double click). After each run the database
 must hold exactly the 10,000 acknowledged votes, once each (the script exits 1 otherwise).
 
-Reported (medians over ``--repeats`` runs per design): sustained votes/s (acknowledged votes / wall time
+Reported (medians over ``--repeats`` runs per design): the server process's CPU time per vote (user +
+system from /proc, load-independent; its inverse is the capacity of one free core), sustained votes/s (acknowledged votes / wall time
 of the run, sessions included), p50 and p99 latency of a vote (send to acknowledgement, client side), and
 the ratio to the floor: the same clients fetching ``/healthz`` (an empty JSON reply: HTTP + ASGI cost
 only, no database) as fast as they can in the same run. Targets of the issue: >= 500 votes/s, p99 <= 100 ms.
@@ -55,6 +56,12 @@ def health_floor(base: str, clients: int = 50, requests: int = 4000) -> float:
     return asyncio.run(main())
 
 
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc): not inflated by other jobs on the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_once(design: str, tmp: Path, seed: int, raters: int, clients: int) -> dict:
     sys.path.insert(0, str(REPO))
     from harmony.study.loadtest import run_load
@@ -67,7 +74,9 @@ def run_once(design: str, tmp: Path, seed: int, raters: int, clients: int) -> di
     srv = Server(tasks, imgs, d / "study.sqlite", "--votes-per-rater", 50, "--design", design, "--seed", seed)
     try:
         floor = health_floor(srv.base)
+        cpu0 = proc_cpu_s(srv.proc.pid)
         res = run_load(srv.base, raters=raters, clients=clients, resend=0.05, seed=seed)
+        cpu = proc_cpu_s(srv.proc.pid) - cpu0
     finally:
         srv.stop()
     rows = db_votes(d / "study.sqlite")
@@ -76,7 +85,8 @@ def run_once(design: str, tmp: Path, seed: int, raters: int, clients: int) -> di
     lat = np.array(res.latencies_ms)
     return {"votes_s": res.votes_per_s, "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
             "floor": floor, "ok": ok, "rows": len(rows), "acked": len(res.acked), "resent": res.resent,
-            "dup_acked": res.duplicates_acked, "load": os.getloadavg()[0]}
+            "dup_acked": res.duplicates_acked, "load": os.getloadavg()[0],
+            "cpu_ms_per_vote": 1000 * cpu / len(res.acked)}
 
 
 def main():
@@ -99,12 +109,16 @@ def main():
                 print(f"  {design} run {k}: {r['votes_s']:.0f} votes/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms; "
                       f"floor {r['floor']:.0f} req/s; db {r['rows']} rows = {r['acked']} acknowledged "
                       f"({r['resent']} re-sent, {r['dup_acked']} acknowledged as duplicates): "
+                      f"server CPU {r['cpu_ms_per_vote']:.2f} ms per vote (session and state calls included); "
                       f"{'OK' if r['ok'] else 'MISMATCH'}; load average {r['load']:.1f}")
                 failed |= not r["ok"]
-            med = {k: statistics.median(r[k] for r in runs) for k in ("votes_s", "p50", "p99", "floor")}
+            med = {k: statistics.median(r[k] for r in runs) for k in ("votes_s", "p50", "p99", "floor",
+                                                                       "cpu_ms_per_vote")}
             print(f"{design}: median of {len(runs)}: {med['votes_s']:.0f} votes/s (target >= 500: "
                   f"{med['votes_s'] / 500:.2f}x), p50 {med['p50']:.1f} ms, p99 {med['p99']:.1f} ms (target <= 100); "
-                  f"ratio to the /healthz floor ({med['floor']:.0f} req/s): {med['votes_s'] / med['floor']:.2f}")
+                  f"ratio to the /healthz floor ({med['floor']:.0f} req/s): {med['votes_s'] / med['floor']:.2f}; "
+                  f"server CPU {med['cpu_ms_per_vote']:.2f} ms per vote = {1000 / med['cpu_ms_per_vote']:.0f} votes/s "
+                  f"per fully available core")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if failed:
