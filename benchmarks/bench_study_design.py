@@ -7,7 +7,8 @@ simulated raters of `harmony study simulate` answer them (Bradley-Terry,
 (:func:`harmony.benchmark.bt.fit`, choix; ``alpha`` 0.01 so early sparse data still give scores) is
 compared with the true ranking (Kendall's tau, scipy). Reported, as medians over ``--seeds`` runs:
 
-* votes to reach tau >= 0.9 (first time, and "stays": from then on at every checkpoint);
+* votes to reach tau >= 0.9 (first time, and "stays": from then on at every checkpoint), and the mean
+  tau at equal vote counts;
 * the mean width of the 95 % intervals (Hessian standard errors, :func:`bt.centred_covariance`) at equal
   vote counts;
 * the time of one scheduling decision with 20 methods x 100 images (19,000 tasks) for each design
@@ -81,7 +82,7 @@ def simulate(design: str, strengths: np.ndarray, *, images: int, per_rater: int,
         if all(t >= 0.9 for _, t in taus[k:]):
             stays = taus[k][0]
             break
-    return {"first": first, "stays": stays, "widths": widths}
+    return {"first": first, "stays": stays, "widths": widths, "taus": dict(taus)}
 
 
 def pick_time(design: str, m: int = 20, images: int = 100, warm_votes: int = 2000, n: int = 200,
@@ -138,6 +139,10 @@ def main():
         print(f"{design:9s}: votes to tau >= 0.9: median {np.median(f):.0f} (first), {np.median(st):.0f} (stays) "
               f"[reached in {sum(np.isfinite(f))}/{len(f)} runs]; mean 95% CI width at "
               + ", ".join(f"{v}: {w[v]:.3f}" for v in widths_at) + f"  ({time.perf_counter() - t0:.1f} s)")
+    for v in (250, 500, 1000):
+        tb_ = np.mean([r["taus"][v] for r in res["balanced"]])
+        ta_ = np.mean([r["taus"][v] for r in res["asap"]])
+        print(f"mean Kendall tau at {v} votes: balanced {tb_:.3f}, asap {ta_:.3f}")
     fb = np.median([r["stays"] or np.inf for r in res["balanced"]])
     fa = np.median([r["stays"] or np.inf for r in res["asap"]])
     print(f"ratio votes (stays) asap / balanced: {fa / fb:.2f}")
