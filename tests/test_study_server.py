@@ -159,7 +159,31 @@ def test_body_limit(study):
     before = rejects(root).get("body_too_large", 0)
     status, _, _ = srv.request("POST", "/api/vote", raw=b"{" + b" " * 10000 + b"}", session="x")
     assert status == 413
-    assert rejects(root)["body_too_large"] == before + 1
+    # the same without Content-Length (chunked transfer encoding), and a small chunked vote still works
+    import http.client
+
+    def chunked(payload: bytes, session: str):
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        c.putrequest("POST", "/api/vote")
+        c.putheader("Transfer-Encoding", "chunked")
+        c.putheader("Content-Type", "application/json")
+        c.putheader("X-Session", session)
+        c.endheaders()
+        for k in range(0, len(payload), 1000):
+            part = payload[k:k + 1000]
+            c.send(b"%x\r\n%s\r\n" % (len(part), part))
+        c.send(b"0\r\n\r\n")
+        r = c.getresponse()
+        out = r.status, r.read()
+        c.close()
+        return out
+
+    assert chunked(b"{" + b" " * 10000 + b"}", "x")[0] == 413
+    assert rejects(root)["body_too_large"] == before + 2
+    s = srv.session()
+    st = srv.json("GET", "/api/state", session=s)[1]
+    status, data = chunked(json.dumps({"vote_id": uuid.uuid4().hex, "token": st["token"], "choice": "left"}).encode(), s)
+    assert status == 200 and json.loads(data)["ok"] is True
 
 
 def test_missing_images_refused_before_start(tmp_path):

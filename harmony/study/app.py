@@ -445,7 +445,12 @@ def compute_stats(db: str, tasks: TaskList, cfg: StudyConfig) -> tuple[dict, byt
 
 
 class BodyLimit:
-    """Pure ASGI middleware: refuse request bodies above ``limit`` bytes with 413 (declared or streamed)."""
+    """Pure ASGI middleware: refuse request bodies above ``limit`` bytes with 413.
+
+    A declared ``Content-Length`` above the limit is refused before reading; a body without one (chunked)
+    is read here up to the limit and then replayed to the application, so the application never sees
+    more than ``limit`` bytes and no response has started when the refusal is sent.
+    """
 
     def __init__(self, app, limit: int, on_reject):
         self.app, self.limit, self.on_reject = app, limit, on_reject
@@ -454,29 +459,35 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            self.on_reject("body_too_large", f"content-length {declared[:20]!r}")
-            return await _plain(send, 413, b"request body too large")
-        seen = 0
-
-        async def limited():
-            nonlocal seen
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.limit:
+                self.on_reject("body_too_large", f"content-length {declared[:20]!r}")
+                return await _plain(send, 413, b"request body too large")
+            return await self.app(scope, receive, send)
+        if scope.get("method") in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        chunks, size = [], 0
+        while True:
             msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge()
-            return msg
+            if msg["type"] != "http.request":
+                return
+            chunks.append(msg.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                self.on_reject("body_too_large", "streamed body")
+                return await _plain(send, 413, b"request body too large")
+            if not msg.get("more_body"):
+                break
+        body, done = b"".join(chunks), False
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            self.on_reject("body_too_large", "streamed body")
-            await _plain(send, 413, b"request body too large")
+        async def replay():
+            nonlocal done
+            if not done:
+                done = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 async def _plain(send, status: int, body: bytes) -> None:
