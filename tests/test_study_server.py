@@ -36,7 +36,8 @@ def harmony(*args):
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     tasks, imgs = make_study_dir(root)
-    srv = Server(tasks, imgs, root / "study.sqlite", "--votes-per-rater", 6, "--sentinel-every", 3, "--seed", 1)
+    srv = Server(tasks, imgs, root / "study.sqlite", "--votes-per-rater", 6, "--sentinel-every", 3, "--seed", 1,
+                 "--title", "<b>Pick</b> & <script>x</script>")
     yield srv, root, tasks, imgs
     srv.stop()
 
@@ -143,7 +144,11 @@ def test_admin_token_and_escaping(study):
     s = srv.session(PROLIFIC_PID="<script>alert(1)</script>")
     rate_all(srv, s)
     status, page, _ = srv.request("GET", "/admin?token=" + srv.token)
-    assert status == 200 and b"<script>alert" not in page
+    assert status == 200 and b"<script>alert" not in page and b"<script>x" not in page
+    for path in ("/", "/rate", "/done"):
+        status, page, headers = srv.request("GET", path)
+        assert status == 200 and b"&lt;b&gt;Pick&lt;/b&gt; &amp; &lt;script&gt;x" in page and b"<b>Pick" not in page
+        assert "script-src 'self'" in headers["content-security-policy"]
     status, data, headers = srv.request("GET", "/admin/data.json", headers={"Authorization": "Bearer " + srv.token})
     assert status == 200 and headers["content-type"].startswith("application/json")
     d = json.loads(data)

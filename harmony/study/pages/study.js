@@ -107,6 +107,12 @@
     $("choose-same").hidden = !ties;
     $("left").addEventListener("load", imageReady);
     $("right").addEventListener("load", imageReady);
+    function imageFailed() {   // a network hiccup: fetch the state (same pair) again rather than stall
+      $("status").textContent = "An image did not load: retrying...";
+      setTimeout(loadState, 2000);
+    }
+    $("left").addEventListener("error", imageFailed);
+    $("right").addEventListener("error", imageFailed);
     $("left").addEventListener("click", function () { vote("left"); });
     $("right").addEventListener("click", function () { vote("right"); });
     $("choose-left").addEventListener("click", function () { vote("left"); });
