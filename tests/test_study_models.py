@@ -224,7 +224,7 @@ def test_asap_avoids_a_settled_pair_and_mixes_sentinels():
     t01 = np.flatnonzero((tasks.a == 0) & (tasks.b == 1))
     for k in range(60):
         sch.record(int(t01[k % len(t01)]), "a")
-    g = sch.posterior.information_gain()
+    g = sch.information_gain().reshape(4, 4)
     t = sch.pick("new", 0)
     assert (tasks.a[t], tasks.b[t]) != (0, 1)
     assert g[tasks.a[t], tasks.b[t]] == pytest.approx(max(g[i, j] for i in range(4) for j in range(i + 1, 4)))
@@ -257,3 +257,27 @@ def test_bt_score_cli_thurstone_and_screening(tmp_path):
     assert scores.loc["a", "score"] == 0.0
     r = CliRunner().invoke(cli, ["bt-score", str(votes), "--model", "thurstone", "--scale", "sum1"])
     assert r.exit_code == 2 and "sum-to-one" in r.output
+
+
+def test_laplace_refit_is_the_map_and_inverse_hessian():
+    rng = np.random.default_rng(5)
+    C = rng.integers(0, 12, (5, 5)).astype(float)
+    np.fill_diagonal(C, 0)
+    post = GaussianPosterior(5, prior_sd=2.0)
+    post.refit(C)
+
+    def neg_log_post(q):
+        d = (q[:, None] - q[None, :]) / SIGMA
+        return -np.sum(C * stats.norm.logcdf(d)) + np.sum(q * q) / (2 * 4.0)
+
+    ref = optimize.minimize(neg_log_post, np.zeros(5), method="BFGS", tol=1e-12).x
+    np.testing.assert_allclose(post.mu, ref, atol=1e-6)
+    # covariance = inverse of the numerical Hessian of the negative log-posterior at the mode
+    eps = 1e-4
+    H = np.zeros((5, 5))
+    for i in range(5):
+        for j in range(5):
+            e_i, e_j = np.eye(5)[i] * eps, np.eye(5)[j] * eps
+            H[i, j] = (neg_log_post(ref + e_i + e_j) - neg_log_post(ref + e_i - e_j)
+                       - neg_log_post(ref - e_i + e_j) + neg_log_post(ref - e_i - e_j)) / (4 * eps * eps)
+    np.testing.assert_allclose(post.cov, np.linalg.inv(H), rtol=1e-3, atol=1e-5)

@@ -12,16 +12,20 @@ the next task of a rater.
   one whose answer is expected to change the posterior over method scores the most, i.e. the largest
   expected KL divergence between the posterior after the vote and the current one (the information gain).
   What is implemented, honestly: the posterior is a Gaussian over the method scores under Thurstone Case
-  V (probit noise ``sigma = 1.4826``, JOD units), updated vote by vote with the TrueSkill-style
-  assumed-density-filtering step (moment matching of one probit factor). ASAP itself refines the
-  posterior with approximate message passing (expectation propagation) over all comparisons and has a
-  batch mode built on a minimum spanning tree; neither is reproduced here. The expected information gain
-  of a pair has a closed form for the rank-one update (:meth:`GaussianPosterior.information_gain`). The
-  method scores are global (one ranking of methods over all composites, as the study reports); among the
-  tasks of the chosen pair the least-covered image the rater has not seen is used. So that concurrent
-  raters do not all receive the same pair before its answers arrive, a pair's gain is divided by
-  ``1 + pending`` (its issued but unanswered tasks). Ties do not update the posterior. The gain matrix
-  is recomputed after each of the first 100 votes, then after every ``votes // 100`` votes.
+  V (probit noise ``sigma = 1.4826``, JOD units) with an N(0, 2^2) prior: a Laplace approximation (the
+  maximum a posteriori scores of all votes so far and the inverse Hessian there,
+  :meth:`GaussianPosterior.refit`). The gain of a pair is the expected KL divergence of the one-vote
+  update, which has a closed form for the TrueSkill-style moment-matching step
+  (:meth:`GaussianPosterior.information_gain`, :meth:`GaussianPosterior.update`). ASAP itself refines its
+  posterior with expectation propagation and has a batch mode built on a minimum spanning tree; neither is
+  reproduced. (Updating the posterior vote by vote with :meth:`~GaussianPosterior.update` alone, as
+  TrueSkill does, drifted in the design simulation: Kendall tau 0.946 against 0.976 for the refit at
+  1,000 votes.) The method scores are global (one ranking of methods over all composites, as the study
+  reports); among the tasks of the chosen pair the least-covered image the rater has not seen is used. So
+  that concurrent raters do not all receive the same pair before its answers arrive, a pair's gain is
+  divided by ``1 + pending`` (its issued but unanswered tasks). Ties do not update the posterior. The
+  posterior and the gain matrix are recomputed after each of the first 100 votes, then after every
+  ``votes // 100`` votes.
 
 Sentinel tasks (a real photo against a broken one) are interleaved: slot ``k`` of a rater's sequence is
 a sentinel when ``k % sentinel_every == offset`` (the offset differs per rater).
@@ -60,6 +64,7 @@ class GaussianPosterior:
     def __init__(self, m: int, *, prior_sd: float = 2.0, sigma: float = JOD_SIGMA):
         self.m = int(m)
         self.sigma = float(sigma)
+        self.prior_sd = float(prior_sd)
         self.mu = np.zeros(self.m)
         self.cov = np.eye(self.m) * prior_sd ** 2
 
@@ -74,6 +79,29 @@ class GaussianPosterior:
         lam = _inverse_mills(z)
         self.mu = self.mu + g * (lam / s)
         self.cov = S - np.outer(g, g) * (lam * (lam + z) / s2)
+
+    def refit(self, wins: np.ndarray, *, max_iter: int = 100, tol: float = 1e-9) -> None:
+        """Laplace approximation from a win-count matrix ``wins[i, j]`` (times i beat j).
+
+        Mean: the maximum a posteriori scores under Thurstone Case V with the N(0, prior_sd^2) prior
+        (Newton's method from the current mean; the objective is strictly convex). Covariance: the inverse
+        of the negative log-posterior's Hessian there.
+        """
+        from ..benchmark.bt import _thurstone_grad_hess
+
+        C = np.asarray(wins, float).copy()
+        np.fill_diagonal(C, 0.0)
+        prec = np.eye(self.m) / self.prior_sd ** 2
+        q = self.mu.copy()
+        for _ in range(max_iter):
+            g, H = _thurstone_grad_hess(C, q, self.sigma)
+            step = np.linalg.solve(H + prec, -(g + prec @ q))
+            q = q + step
+            if np.max(np.abs(step)) < tol:
+                break
+        _g, H = _thurstone_grad_hess(C, q, self.sigma)
+        self.mu = q
+        self.cov = np.linalg.inv(H + prec)
 
     def information_gain(self) -> np.ndarray:
         """(M, M) expected information gain (nats) of comparing i and j (diagonal 0).
@@ -152,6 +180,7 @@ class PairScheduler:
         self.pair_code = tasks.a.astype(np.int64) * m + tasks.b.astype(np.int64)
         self.pair_pending = np.zeros(m * m, np.int64)
         self.posterior = GaussianPosterior(m)
+        self.wins = np.zeros((m, m))    # decided non-sentinel votes: wins[i, j] = times i beat j
         self._seen: dict[str, np.ndarray] = {}
         self._gain: np.ndarray | None = None
         self._updates = 0               # posterior updates so far
@@ -184,13 +213,15 @@ class PairScheduler:
             return      # only ASAP uses the posterior
         a, b = int(self.tasks.a[task]), int(self.tasks.b[task])
         w, l_ = (a, b) if choice == "a" else (b, a)
-        self.posterior.update(w, l_)
+        self.wins[w, l_] += 1
         self._updates += 1
 
     def information_gain(self) -> np.ndarray:
-        """The posterior's gain matrix, recomputed after every vote for the first 100 votes and then after
-        every ``updates // 100`` votes (at most 1 % stale; a big study spends less time on it)."""
+        """The gain matrix (flattened M*M), with the posterior refitted after every vote for the first 100
+        votes and then after every ``updates // 100`` votes (at most 1 % stale; a big study spends less
+        time on it)."""
         if self._gain is None or self._updates - self._gain_at >= max(1, self._updates // 100):
+            self.posterior.refit(self.wins)
             self._gain = self.posterior.information_gain().ravel()
             self._gain_at = self._updates
         return self._gain
