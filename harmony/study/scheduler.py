@@ -69,7 +69,11 @@ class GaussianPosterior:
         self.cov = np.eye(self.m) * prior_sd ** 2
 
     def update(self, winner: int, loser: int) -> None:
-        """Assumed-density filtering (TrueSkill-style moment matching) of one "winner beat loser" vote."""
+        """Assumed-density filtering (TrueSkill-style moment matching) of one "winner beat loser" vote.
+
+        This is the one-vote update whose expected KL divergence :meth:`information_gain` scores; the
+        scheduler does not chain it over the votes (it drifts) but refits with :meth:`refit`.
+        """
         S = self.cov
         g = S[:, winner] - S[:, loser]
         v = g[winner] - g[loser]
