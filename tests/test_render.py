@@ -147,7 +147,7 @@ def test_without_mitsuba_says_how_to_install(monkeypatch, tmp_path, cli):
     monkeypatch.setitem(sys.modules, "mitsuba", None)      # `import mitsuba` now raises ImportError
     code, text = cli(["render", "--out", str(tmp_path / "r"), "--views", "1"])
     assert code == 2 and "pip install 'harmony-toolkit[render]'" in text
-    with pytest.raises(InputError, match="harmony\\[render\\]"):
+    with pytest.raises(InputError, match="harmony-toolkit\\[render\\]"):
         R.load_mitsuba()
 
 
