@@ -21,6 +21,7 @@ DEMO_OUT ?= demo_out
 #     3. otherwise (CPU-only): the CPU wheel index $(TORCH_CPU_INDEX).
 #   TORCH_INDEX=URL: torch from that index (e.g. https://download.pytorch.org/whl/cu126).
 #   TORCH_INDEX=default: torch from your configured index (PyPI: on Linux the CUDA build).
+#   TORCH_DRY_RUN=1: only print which of these applies (tests/test_packaging.py checks the choice).
 TORCH_VERSION := $(shell sed -n 's/^torch==//p' $(CONSTRAINTS))
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
@@ -59,7 +60,7 @@ install-torch:
 	  echo "torch $(TORCH_VERSION): already installed ($$have)"; \
 	elif [ -n "$(TORCH_INDEX)" ] && [ "$(TORCH_INDEX)" != default ]; then \
 	  echo "torch $(TORCH_VERSION): from TORCH_INDEX=$(TORCH_INDEX)"; \
-	  $(PIP) install -q --no-deps --index-url "$(TORCH_INDEX)" "torch==$(TORCH_VERSION)"; \
+	  [ -n "$(TORCH_DRY_RUN)" ] || $(PIP) install -q --no-deps --index-url "$(TORCH_INDEX)" "torch==$(TORCH_VERSION)"; \
 	elif [ "$(TORCH_INDEX)" = default ]; then \
 	  echo "torch $(TORCH_VERSION): from the configured index (TORCH_INDEX=default)"; \
 	elif $(PIP) install -q --dry-run --no-deps --no-index "torch==$(TORCH_VERSION)" >/dev/null 2>&1; then \
@@ -68,10 +69,11 @@ install-torch:
 	  echo "torch $(TORCH_VERSION): NVIDIA GPU found, the configured index (PyPI: CUDA build)"; \
 	else \
 	  echo "torch $(TORCH_VERSION): CPU-only machine, CPU build from $(TORCH_CPU_INDEX) (override: TORCH_INDEX=...)"; \
-	  $(PIP) install -q --no-deps --index-url "$(TORCH_CPU_INDEX)" "torch==$(TORCH_VERSION)"; \
+	  [ -n "$(TORCH_DRY_RUN)" ] || $(PIP) install -q --no-deps --index-url "$(TORCH_CPU_INDEX)" "torch==$(TORCH_VERSION)"; \
 	fi; \
-	$(PIP) install -q -c $(CONSTRAINTS) "torch==$(TORCH_VERSION)"
-	@$(PY) -c "import importlib.metadata as m; print('torch installed:', m.version('torch'))"
+	if [ -n "$(TORCH_DRY_RUN)" ]; then exit 0; fi; \
+	$(PIP) install -q -c $(CONSTRAINTS) "torch==$(TORCH_VERSION)"; \
+	$(PY) -c "import importlib.metadata as m; print('torch installed:', m.version('torch'))"
 
 demo: $(STAMP)
 	bash scripts/demo.sh $(DEMO_OUT)

@@ -205,6 +205,51 @@ def test_pyproject_declares_ranges_and_constraints_pin_inside_them():
             f"constraints-lowest.txt must pin {key} at the lower bound {lows}")
 
 
+# --- where the Makefile takes torch from ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def empty_venv(tmp_path_factory):
+    # Without pip (ensurepip takes ~20 s on a busy machine): this checkout's pip works on it (--python).
+    venv = tmp_path_factory.mktemp("emptyvenv")
+    _run([PY, "-m", "venv", "--without-pip", venv])
+    return venv
+
+
+def _torch_choice(venv: Path, env: dict, *args: str) -> str:
+    pip = f"{PY} -m pip --python {venv / 'bin' / 'python'}"
+    proc = _run(["make", "-s", "-C", REPO, "install-torch", f"VENV={venv}", f"PIP={pip}", "TORCH_DRY_RUN=1", *args],
+                env=env)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("torch ")]
+    assert len(lines) == 1, proc.stdout
+    return lines[0]
+
+
+def _local_torch_wheels(version: str) -> list[Path]:
+    """torch wheels of `version` in the find-links folders of this machine's pip configuration."""
+    listing = _run([PY, "-m", "pip", "config", "list"]).stdout
+    folders = re.findall(r"find-links='([^']*)'", listing)
+    folders += os.environ.get("PIP_FIND_LINKS", "").split()
+    return [w for f in folders for w in Path(f.removeprefix("file://")).glob(f"torch-{version}*.whl")]
+
+
+def test_makefile_takes_torch_from_the_local_wheel_else_the_cpu_index(empty_venv):
+    version = _pins(REPO / "constraints.txt")["torch"]
+    here = _torch_choice(empty_venv, dict(os.environ))
+    if _local_torch_wheels(version):
+        assert "the wheel your pip configuration has on local disk" in here
+    # A machine without that pip configuration (no config files, no PIP_FIND_LINKS) and without a GPU.
+    bare = {k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"}
+    bare["PIP_CONFIG_FILE"] = os.devnull
+    bare["PATH"] = os.pathsep.join(p for p in bare["PATH"].split(os.pathsep)
+                                   if not (Path(p) / "nvidia-smi").exists())
+    assert _torch_choice(empty_venv, bare) == (
+        f"torch {version}: CPU-only machine, CPU build from https://download.pytorch.org/whl/cpu "
+        "(override: TORCH_INDEX=...)")
+    assert _torch_choice(empty_venv, bare, "TORCH_INDEX=https://example.invalid/whl/cu126") == (
+        f"torch {version}: from TORCH_INDEX=https://example.invalid/whl/cu126")
+    assert "configured index (TORCH_INDEX=default)" in _torch_choice(empty_venv, bare, "TORCH_INDEX=default")
+
+
 # --- the built wheel in a fresh venv that already holds the oldest supported torch ------------------
 
 OLD_TORCH_DIR = os.environ.get("HARMONY_OLD_TORCH_DIR")
