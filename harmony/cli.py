@@ -141,20 +141,21 @@ def name_clashes() -> list[str]:
     from importlib import metadata
 
     out = []
-    owners = sorted(set(metadata.packages_distributions().get("harmony", [])))
-    others = [d for d in owners if d.lower().replace("_", "-") != DISTRIBUTION]
-    if others:
-        out.append(f"import clash: {', '.join(others)} also install(s) files into the 'harmony' package; "
-                   "the packages overwrite each other: keep them in separate environments")
     try:
         other = metadata.distribution("harmony")
     except metadata.PackageNotFoundError:
         other = None
+    summary = (other.metadata.get("Summary") or "") if other is not None else ""
+    former = summary.startswith("Image-harmonization research toolkit")  # this toolkit before 0.2
+    owners = sorted(set(metadata.packages_distributions().get("harmony", [])))
+    others = [d for d in owners if d.lower().replace("_", "-") not in (DISTRIBUTION, "harmony" if former else "")]
+    if others:
+        out.append(f"import clash: {', '.join(others)} also install(s) files into the 'harmony' package; "
+                   "the packages overwrite each other: keep them in separate environments")
     if other is not None:
-        summary = other.metadata.get("Summary") or ""
-        if summary.startswith("Image-harmonization research toolkit"):
-            out.append(f"this toolkit's former distribution 'harmony' {other.version} is still installed: "
-                       "pip uninstall harmony && pip install --force-reinstall --no-deps harmony-toolkit")
+        if former:
+            out.append(f"this toolkit's former distribution 'harmony' {other.version} is still installed "
+                       "(same files, same command): pip uninstall harmony, then reinstall harmony-toolkit")
         else:
             out.append(f"the distribution 'harmony' {other.version} ({summary or 'no summary'}) is installed "
                        "too; its `harmony` command and ours share a name (the last installed wins); "

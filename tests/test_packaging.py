@@ -173,6 +173,16 @@ def test_files_installed_into_our_package_folder_are_an_import_clash(tmp_path):
     assert "import clash: harmonyx also install(s) files into the 'harmony' package" in warn
 
 
+def test_this_toolkits_former_distribution_name_is_reported(tmp_path):
+    # What `pip install -e .` left behind before the rename: distribution 'harmony' 0.1.0, our summary.
+    wheel = _wheel(tmp_path, "harmony", "0.1.0",
+                   "Image-harmonization research toolkit: dataset generators, benchmark harness, "
+                   "Bradley-Terry user-study scoring", {"__editable___harmony_0_1_0_finder.py": ""}, {})
+    warn = _version_with(tmp_path, wheel).stderr
+    assert "this toolkit's former distribution 'harmony' 0.1.0 is still installed" in warn
+    assert "import clash" not in warn and "model checker" not in warn.lower()
+
+
 def test_no_warning_in_a_clean_environment():
     assert _run([PY, "-m", "harmony", "--version"]).stderr == ""
 
