@@ -29,12 +29,14 @@ TORCH_INDEX ?=
 # --- packaging check (tests/test_packaging.py) ----------------------------------------------------
 # The oldest supported torch, installed once (with its dependencies) into a cache folder outside the
 # clone; the packaging test makes a fresh venv that sees it and installs the built wheel there.
-TORCH_OLDEST := 2.1.0
+# torch 2.1 is the oldest supported; it has wheels for CPython 3.8-3.11 only, so newer Pythons use
+# the oldest torch that has wheels for them (3.12: 2.2.0, 3.13: 2.5.0).
+TORCH_OLDEST ?= $(shell $(PYTHON) -c "import sys; print({12: '2.2.0', 13: '2.5.0'}.get(sys.version_info[1], '2.1.0'))")
 CI_CACHE ?= $(HOME)/.cache/harmony-ci
 OLD_TORCH_DIR := $(CI_CACHE)/torch-$(TORCH_OLDEST)
 OLD_TORCH_STAMP := $(OLD_TORCH_DIR)/.complete
 
-.PHONY: all install install-torch demo test test-suite package-check old-torch bench-deps benchmarks clean
+.PHONY: all install install-torch demo test package-check old-torch bench-deps benchmarks clean
 
 all: test
 
