@@ -16,7 +16,7 @@ import click
 
 try:
     from . import DISTRIBUTION, __version__
-except ImportError:  # pragma: no cover - only when another package's harmony/__init__.py replaced ours
+except ImportError:  # another package's harmony/__init__.py replaced ours (tests/test_packaging.py)
     sys.stderr.write(
         "Error: the module 'harmony' imported here is not harmony-toolkit's (another package installed "
         "files into the same 'harmony' folder). Fix: pip uninstall harmony-toolkit, uninstall the other "

@@ -183,6 +183,20 @@ def test_this_toolkits_former_distribution_name_is_reported(tmp_path):
     assert "import clash" not in warn and "model checker" not in warn.lower()
 
 
+def test_a_foreign_harmony_init_stops_every_command_with_one_line(tmp_path):
+    # Another package's harmony/__init__.py written over ours (what two distributions sharing the
+    # folder do): the CLI refuses in one line, exit code 2, instead of a traceback.
+    import shutil
+
+    shutil.copytree(REPO / "harmony", tmp_path / "harmony", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "harmony" / "__init__.py").write_text('"""Some other harmony."""\nVERSION = "1.0"\n')
+    proc = subprocess.run([PY, "-c", "from harmony.cli import main; main(['--help'])"], cwd=tmp_path,
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("Error: the module 'harmony' imported here is not harmony-toolkit's")
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_no_warning_in_a_clean_environment():
     assert _run([PY, "-m", "harmony", "--version"]).stderr == ""
 
