@@ -14,7 +14,14 @@ import sys
 
 import click
 
-from . import __version__
+try:
+    from . import DISTRIBUTION, __version__
+except ImportError:  # another package's harmony/__init__.py replaced ours (tests/test_packaging.py)
+    sys.stderr.write(
+        "Error: the module 'harmony' imported here is not harmony-toolkit's (another package installed "
+        "files into the same 'harmony' folder). Fix: pip uninstall harmony-toolkit, uninstall the other "
+        "package (see `pip show -f harmony`), then pip install harmony-toolkit; or use separate venvs.\n")
+    raise SystemExit(2)
 from .errors import InputError
 
 
@@ -82,9 +89,104 @@ COMMANDS = {
 }
 
 
+# --- `harmony --version` (issue #18) -------------------------------------------------------------
+# Versions come from importlib.metadata: nothing heavy (torch, cv2) is imported to print them.
+
+#: (label, distributions that provide it) for `harmony --version`; OpenCV has four wheels on PyPI.
+VERSION_REPORT = (
+    ("torch", ("torch",)),
+    ("numpy", ("numpy",)),
+    ("opencv", ("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless",
+                "opencv-contrib-python")),
+    ("choix", ("choix",)),
+)
+
+
+def _dist_version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def version_lines() -> list[str]:
+    """The lines ``harmony --version`` prints: this toolkit, then torch, numpy, OpenCV and choix."""
+    import os
+    import platform
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    lines = [f"{DISTRIBUTION} {__version__} (python {platform.python_version()}, {here})"]
+    for label, dists in VERSION_REPORT:
+        found = [(d, v) for d in dists if (v := _dist_version(d)) is not None]
+        if not found:
+            lines.append(f"{label} not installed")
+        elif len(dists) == 1:
+            lines.append(f"{label} {found[0][1]}")
+        else:
+            lines.append(f"{label} " + ", ".join(f"{v} ({d})" for d, v in found))
+    return lines
+
+
+def name_clashes() -> list[str]:
+    """Problems with the name ``harmony`` in this environment, one line each (empty when none).
+
+    - another distribution ships files in the ``harmony`` import package (the two overwrite each other);
+    - a distribution called ``harmony`` is installed (on PyPI that name is the Harmony model checker,
+      whose ``harmony`` command has the same name as ours; or this toolkit's own former name);
+    - the ``harmony`` command found on PATH does not run ``harmony.cli``.
+    """
+    import shutil
+    from importlib import metadata
+
+    out = []
+    try:
+        other = metadata.distribution("harmony")
+    except metadata.PackageNotFoundError:
+        other = None
+    summary = (other.metadata.get("Summary") or "") if other is not None else ""
+    former = summary.startswith("Image-harmonization research toolkit")  # this toolkit before 0.2
+    owners = sorted(set(metadata.packages_distributions().get("harmony", [])))
+    others = [d for d in owners if d.lower().replace("_", "-") not in (DISTRIBUTION, "harmony" if former else "")]
+    if others:
+        out.append(f"import clash: {', '.join(others)} also install(s) files into the 'harmony' package; "
+                   "the packages overwrite each other: keep them in separate environments")
+    if other is not None:
+        if former:
+            out.append(f"this toolkit's former distribution 'harmony' {other.version} is still installed "
+                       "(same files, same command): pip uninstall harmony, then reinstall harmony-toolkit")
+        else:
+            out.append(f"the distribution 'harmony' {other.version} ({summary or 'no summary'}) is installed "
+                       "too; its `harmony` command and ours share a name (the last installed wins); "
+                       "`python -m harmony` always runs this toolkit")
+    exe = shutil.which("harmony")
+    if exe:
+        try:
+            with open(exe, "rb") as fh:
+                head = fh.read(4096)
+        except OSError:
+            head = b""
+        if b"harmony_model_checker" in head or (head.startswith(b"#!") and b"harmony.cli" not in head):
+            out.append(f"the `harmony` command on PATH ({exe}) is not this toolkit's; "
+                       "`python -m harmony` always runs this toolkit")
+    return out
+
+
+def _print_version(ctx: click.Context, _param, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    for line in version_lines():
+        click.echo(line)
+    for line in name_clashes():
+        click.echo(f"warning: {line}", err=True)
+    ctx.exit(0)
+
+
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="harmony")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version of harmony-toolkit, torch, numpy, OpenCV and choix, and exit.")
 def cli():
     """harmony: image-harmonization datasets, benchmarks and user-study scores.
 

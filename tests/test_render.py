@@ -19,7 +19,7 @@ from harmony.datagen import render as R
 from harmony.styles import style_by_name
 
 needs_mitsuba = pytest.mark.skipif(not R.mitsuba_available(),
-                                   reason="the render extra (pip install 'harmony[render]') is absent")
+                                   reason="the render extra (pip install 'harmony-toolkit[render]') is absent")
 
 
 def _circle_coverage(size: int, radius_px: float, sub: int = 32) -> np.ndarray:
@@ -146,8 +146,8 @@ def test_unknown_style_name_refused(tmp_path, cli):
 def test_without_mitsuba_says_how_to_install(monkeypatch, tmp_path, cli):
     monkeypatch.setitem(sys.modules, "mitsuba", None)      # `import mitsuba` now raises ImportError
     code, text = cli(["render", "--out", str(tmp_path / "r"), "--views", "1"])
-    assert code == 2 and "pip install 'harmony[render]'" in text
-    with pytest.raises(InputError, match="harmony\\[render\\]"):
+    assert code == 2 and "pip install 'harmony-toolkit[render]'" in text
+    with pytest.raises(InputError, match="harmony-toolkit\\[render\\]"):
         R.load_mitsuba()
 
 

@@ -43,7 +43,7 @@ def render(out, views, styles, size, spp, mask_spp, max_depth, objects, image_fo
     the weather; Night: dim sky + a warm lamp). Also writes the exact anti-aliased foreground coverage
     (depth-1 render where only the object emits) as coverage.png and its binary mask.png. The output
     feeds `harmony datagen rendered --scenes` directly. Same --seed, same scenes. Needs the extra:
-    pip install 'harmony[render]'.
+    pip install 'harmony-toolkit[render]'.
 
     \b
     Examples:

@@ -2,7 +2,7 @@
 
 CharmNet (seeds/004_c09fbb6e79c54466.txt, section 3) renders 3D scenes from many viewpoints, each in 10
 capture styles, with an exactly known foreground mask. This module does the same with Mitsuba 3
-(``pip install harmony[render]``, BSD) on the CPU ``scalar_rgb`` variant:
+(``pip install harmony-toolkit[render]``, BSD) on the CPU ``scalar_rgb`` variant:
 
 Scenes (Z up, metres), all drawn from one seeded generator per view (``parallel.unit_rng(seed, view)``):
 
@@ -74,7 +74,7 @@ from ..parallel import default_workers, map_units, unit_rng, unit_seed
 from ..styles import STYLES, Style
 
 DEFAULT_VARIANT = "scalar_rgb"
-INSTALL_HINT = "pip install 'harmony[render]'  (or: pip install mitsuba)"
+INSTALL_HINT = "pip install 'harmony-toolkit[render]'  (or: pip install mitsuba)"
 FOREGROUND_KINDS = ("sphere", "box", "cylinder", "snowman", "bottle", "human")
 DISTRACTOR_KINDS = ("sphere", "box", "cylinder")
 MIN_COVERAGE, MAX_COVERAGE = 0.01, 0.60
