@@ -33,6 +33,9 @@ class Preset:
     args: constructor keyword arguments (``size`` is always among them: the side the network runs at).
     batch_size, lr, steps, val_every, optimizer, betas, weight_decay: training defaults
         (``harmony train`` options override them).
+    augment: per-sample augmentation (horizontal flip, random resized crop).
+    lr_milestones, lr_gamma: step decay of the learning rate.
+    paper: the paper's training schedule and the estimated cost (``_paper`` presets).
     summary: one line for ``harmony list`` and the docs.
     """
 
@@ -48,6 +51,14 @@ class Preset:
     weight_decay: float = 0.0
     summary: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: per-sample augmentation (:mod:`harmony.models.data`): ``hflip`` probability, ``crop_scale``
+    #: (area fraction of a random resized crop; None = no crop), ``crop_ratio``
+    augment: Mapping[str, Any] = field(default_factory=lambda: {"hflip": 0.5, "crop_scale": None})
+    #: learning rate multiplied by ``lr_gamma`` at each of these steps (torch MultiStepLR)
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.1
+    #: the paper's schedule and our cost notes (``_paper`` presets): epochs, batch, lr, crop, memory, gpu_hours
+    paper: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
