@@ -463,7 +463,7 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.module = DDP(module, device_ids=[self.dev.index] if self.dev.type == "cuda" else None,
-                              find_unused_parameters=True)
+                              find_unused_parameters=len(net.train_phases()) > 1 or bool(getattr(net, "num_classes", 0)))
         else:
             self.module = module
 
