@@ -257,7 +257,7 @@ def test_cached_rows_equal_decoded_items(dirs, tmp_path):
 def test_straight_run_equals_half_plus_resume(model, dirs, tmp_path):
     train(model, dirs["paired"], tmp_path / "straight", steps=4, **_kw(model, dirs))
     train(model, dirs["paired"], tmp_path / "split", steps=2, **_kw(model, dirs))
-    state = torch.load(tmp_path / "split" / "training_state.pt", weights_only=False)
+    state = torch.load(tmp_path / "split" / "training_state.pt", weights_only=True)
     groups = {"sprih": {"main", "discriminator"}, "charmnet": {"main", "critic"}}.get(model, {"main"})
     assert set(state["optimizers"]) == groups and state["data_position"]["step"] == 2 and "rng" in state
     if model in ("sprih", "charmnet"):       # negative control: without the second optimizer's state ...
@@ -276,8 +276,8 @@ def test_straight_run_equals_half_plus_resume(model, dirs, tmp_path):
 def test_weight_decay_zero_means_zero(dirs, tmp_path):
     train("rcl", dirs["paired"], tmp_path / "wd0", steps=1, weight_decay=0.0, **_kw("rcl", dirs))
     train("rcl", dirs["paired"], tmp_path / "wdp", steps=1, **_kw("rcl", dirs))
-    s0 = torch.load(tmp_path / "wd0" / "training_state.pt", weights_only=False)
-    sp = torch.load(tmp_path / "wdp" / "training_state.pt", weights_only=False)
+    s0 = torch.load(tmp_path / "wd0" / "training_state.pt", weights_only=True)
+    sp = torch.load(tmp_path / "wdp" / "training_state.pt", weights_only=True)
     assert s0["optimizers"]["main"]["param_groups"][0]["weight_decay"] == 0.0
     assert sp["optimizers"]["main"]["param_groups"][0]["weight_decay"] == 0.01
     assert _sha(tmp_path / "wd0") != _sha(tmp_path / "wdp")
@@ -364,7 +364,7 @@ def test_sigterm_writes_a_checkpoint_and_says_how_to_resume(dirs, tmp_path):
 
     step = json.loads((out / "config.json").read_text())["step"]
     assert 1 <= step < 100000
-    state = torch.load(out / "training_state.pt", weights_only=False)
+    state = torch.load(out / "training_state.pt", weights_only=True)
     assert state["step"] == step
 
 

@@ -475,7 +475,7 @@ class Trainer:
         if not path.is_file():
             return
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
+            state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unreadable state file is one clear line
             raise InputError(f"{path}: unreadable training state ({exc.__class__.__name__})") from None
         if int(state.get("step", -1)) != self.start_step:
@@ -492,9 +492,11 @@ class Trainer:
         if "torch" in rng:
             torch.set_rng_state(rng["torch"])
         if "numpy" in rng:
-            np.random.set_state(rng["numpy"])
+            name, keys, pos, has_gauss, gauss = rng["numpy"]
+            np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(gauss)))
         if "python" in rng:
-            random.setstate(rng["python"])
+            version, pstate, pgauss = rng["python"]
+            random.setstate((int(version), tuple(int(x) for x in pstate.tolist()), pgauss))
         if "cuda" in rng and self.dev.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.dev)
 
@@ -540,7 +542,12 @@ class Trainer:
     def state_dict(self, step: int) -> dict[str, Any]:
         import torch
 
-        rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
+        version, pstate, pgauss = random.getstate()
+        # plain tensors and numbers only, so the file loads with torch.load(weights_only=True)
+        rng = {"torch": torch.get_rng_state(),
+               "numpy": [name, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(gauss)],
+               "python": [int(version), torch.tensor(pstate, dtype=torch.int64), pgauss]}
         if self.dev.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.dev)
         return {"step": int(step), "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
