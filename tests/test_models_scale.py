@@ -449,3 +449,25 @@ def test_cuda_trains_and_predicts(model, precision, dirs, tmp_path):
     mask = np.zeros((40, 40), np.float32)
     mask[10:30, 10:30] = 1
     assert h(comp, mask).shape == comp.shape
+
+
+def test_progress_is_plain_lines_when_stderr_is_not_a_tty():
+    import io
+
+    from harmony.models._progress import progress
+
+    buf = io.StringIO()
+    bar = progress(10, "train x", stream=buf, interval=3600)
+    for _ in range(10):
+        bar.update(1)
+    bar.set_postfix(loss="0.1")
+    bar.close()
+    lines = buf.getvalue().splitlines()
+    assert lines == [lines[0]] and lines[0].startswith("train x: 10/10 steps (100%)") and "loss 0.1" in lines[0]
+    assert "\r" not in buf.getvalue()
+    buf = io.StringIO()
+    bar = progress(4, "p", stream=buf, interval=0.0)
+    for _ in range(4):
+        bar.update(1)
+    bar.close()
+    assert len(buf.getvalue().splitlines()) == 5          # one per update at interval 0, plus the final line

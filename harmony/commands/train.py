@@ -31,7 +31,7 @@ from ..models.presets import MODEL_CLASSES
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Total training steps  [default: the preset's]")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of initialisation, data order and augmentation (same seed, same curve on CPU).")
-@click.option("--resume", is_flag=True, help="Continue the checkpoint in --out up to --steps.")
+@click.option("--resume", is_flag=True, help="Continue the checkpoint in --out up to --steps, exactly (every optimizer, RNG state and the data position are restored).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: the preset's]")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate  [default: the preset's]")
 @click.option("--val-every", type=click.IntRange(min=1), default=None,

@@ -557,11 +557,16 @@ class StepBatchSampler:
 
 
 def _worker_init(_worker_id: int) -> None:
+    """Loader workers: one OpenCV/torch thread each, and Ctrl-C left to the training process (which
+    finishes its step, writes a checkpoint and then shuts the workers down)."""
+    import signal
+
     import cv2
     import torch
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def make_loader(dataset: StreamDataset, sampler: StepBatchSampler, workers: int, *, pin_memory: bool = False):

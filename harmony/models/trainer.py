@@ -648,13 +648,13 @@ class Trainer:
             "global_batch_size": self.bs * self.world, "precision": o.precision, "augment": dict(p.augment)}
         out = Path(o.out)
         existing = (out / ckpt.CONFIG_NAME).is_file()
-        if self.is_main:
-            if existing and not o.resume and not o.overwrite:
-                raise InputError(f"{out}: already holds a checkpoint; use --resume to continue it or --overwrite to "
-                                 "start again")
-            if out.is_dir() and any(out.iterdir()) and not existing and not o.overwrite:
-                raise InputError(f"{out}: folder is not empty and holds no checkpoint; choose another --out or use "
-                                 "--overwrite")
+        # every rank checks (same file system), so a refusal never leaves the others waiting at a barrier
+        if existing and not o.resume and not o.overwrite:
+            raise InputError(f"{out}: already holds a checkpoint; use --resume to continue it or --overwrite to "
+                             "start again")
+        if out.is_dir() and any(out.iterdir()) and not existing and not o.overwrite:
+            raise InputError(f"{out}: folder is not empty and holds no checkpoint; choose another --out or use "
+                             "--overwrite")
         if o.resume and existing:
             # fail before loading any data: another model or architecture in --out is one line
             config = ckpt.read_config(out)
