@@ -508,8 +508,13 @@ class Trainer:
         from .data import to_float_batch
 
         main = batch.get("main")
-        if main is None or any(req and name in self.extra and name not in batch
-                               for name, req in self.net.extra_streams.items()):
+        usable = main is not None and not any(req and name in self.extra and name not in batch
+                                              for name, req in self.net.extra_streams.items())
+        if self.distributed:        # every rank skips together (a lone skip would hang DDP's reduction)
+            flag = torch.tensor([0.0 if usable else 1.0])
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            usable = flag.item() == 0
+        if not usable:
             return None
         b = to_float_batch(main, self.dev)
         b["streams"] = {name: to_float_batch(batch[name], self.dev) for name in self.extra if name in batch}
