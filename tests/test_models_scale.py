@@ -224,6 +224,9 @@ def test_cache_is_reused_recomputed_when_damaged_and_gives_the_same_training(dir
     # the cache holds the same resize as decoding, and the damaged row fell back to its files: without a
     # crop (bargainnet_s32 flips only) training from the cache is bit-identical
     assert _sha(tmp_path / "c1") == _sha(tmp_path / "c2")
+    # train --cache prepares the cache itself when there is none
+    again = train("bargainnet", data, tmp_path / "c3", steps=1, cache=True, **_kw("bargainnet", dirs))
+    assert again.cache is not None and (data / ".harmony" / "cache" / "size32" / "rows.u8").is_file()
 
 
 def _cache_items(root):

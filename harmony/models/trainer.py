@@ -336,15 +336,15 @@ class Trainer:
         self.cache_folder = None
         if o.cache:
             folder = None if o.cache is True else str(o.cache)
-            self.cache = D.open_cache(o.data, p.size, folder)
-            if self.cache is None or not self._cache_complete():
-                if self.is_main:
+            if self.is_main:          # rank 0 prepares (or completes) the cache; the others wait for it
+                self.cache = D.open_cache(o.data, p.size, folder)
+                if self.cache is None or not self._cache_complete():
                     prog = make_progress(0, f"prepare cache {p.size}px", unit="image", enabled=o.progress)
                     D.prepare_cache(o.data, p.size, folder=folder, subsets=o.subsets, workers=self.workers(),
                                     progress=prog.update, on_total=lambda n: setattr(prog, "total", n))
                     prog.close()
-                self.barrier()
-                self.cache = D.open_cache(o.data, p.size, folder)
+            self.barrier()
+            self.cache = D.open_cache(o.data, p.size, folder)
         elif D.open_cache(o.data, p.size) is not None:
             self.cache = D.open_cache(o.data, p.size)       # a prepared cache is used when present
         if self.cache is not None:
