@@ -81,6 +81,7 @@ COMMANDS = {
     "bt-score": ("harmony.commands.bt_score:bt_score", "Bradley-Terry scores of pairwise user-study votes."),
     "study": ("harmony.commands.study:study", "User-study task lists and the papers' experiments."),
     "train": ("harmony.commands.train:train", "Train a learned harmonization model."),
+    "prepare": ("harmony.commands.prepare:prepare", "Pre-resize a dataset into a uint8 training cache."),
     "harmonize": ("harmony.commands.harmonize:harmonize", "Harmonize one image or a folder with any method."),
     "apply-params": ("harmony.commands.apply_params:apply_params", "Re-apply exported SPRIH curves + shading."),
     "inharmony": ("harmony.commands.inharmony:inharmony", "BargainNet inharmony score of composites."),

@@ -141,35 +141,61 @@ def dirs(tmp_path_factory):
     return make_dataset(root / "real", n_train=4, n_test=2, size=48, seed=5), make_rendered(root / "rendered")
 
 
+def _rendered_batch(rendered, size, n=None):
+    from harmony.models import data as D
+
+    table = D.rendered_table(rendered)
+    ds = D.StreamDataset({"rendered": table}, size)
+    items = [ds[("rendered", i, None)] for i in range(len(table) if n is None else n)]
+    return table, D.to_float_batch(D.collate(items)["rendered"], "cpu")
+
+
 def test_rendered_loader_reads_soft_labels(dirs, tmp_path):
     _, rendered = dirs
-    data = cm.load_rendered(rendered, 32)
-    assert len(data["names"]) == 12 and data["composite"].shape == (12, 3, 32, 32)
-    np.testing.assert_allclose(data["soft"].sum(1), 1.0, atol=1e-5)
+    table, data = _rendered_batch(rendered, 32)
+    assert len(table) == 12 and data["composite"].shape == (12, 3, 32, 32)
+    np.testing.assert_allclose(data["soft"].sum(1).numpy(), 1.0, atol=1e-5)
     name = "HRendered/nv0-10_1_2.jpg"
-    k = data["names"].index(name)
-    assert data["style"][k] == 9                                           # 1-based id 10 -> index 9
+    k = data["keys"].index(name)
+    assert int(data["style"][k]) == 9                                      # 1-based id 10 -> index 9
     assert data["soft"][k, 1] > 0 and data["soft"][k, 9] > data["soft"][k, 1]   # fg style 2, bg style 10
     bad = tmp_path / "bad"
     bad.mkdir()
     from harmony.errors import InputError
+    from harmony.models import data as D
 
     with pytest.raises(InputError, match="labels.txt"):
-        cm.load_rendered(bad, 32)
+        D.rendered_table(bad)
 
 
 def test_step_updates_generator_and_domain_critic(dirs):
+    from harmony.models.trainer import StepContext
+
     _, rendered = dirs
     torch.manual_seed(0)
     net = create_model("charmnet_tiny")
     net.train()
-    with pytest.raises(Exception, match="rendered"):
-        net.attach_streams({}, size=64, seed=0)
-    assert net.attach_streams({"rendered": str(rendered)}, size=64, seed=0)["rendered_images"] == 12
-    opt = torch.optim.Adam(net.generator_parameters(), lr=1e-3)
+    assert net.extra_streams == {"rendered": True}
+    _, rb = _rendered_batch(rendered, 64, n=2)
+    opts = {name: torch.optim.Adam(params, lr=1e-3) for name, params in net.optimizer_groups().items()}
+    assert set(opts) == {"main", "critic"}
     batch = {"composite": torch.rand(2, 3, 64, 64), "mask": torch.ones(2, 1, 64, 64), "real": torch.rand(2, 3, 64, 64)}
+    with pytest.raises(Exception, match="rendered"):
+        net.phase_losses("main", batch, StepContext(0, 0, 0))
+    batch["streams"] = {"rendered": rb}
     d_before = [p.detach().clone() for p in net.domain_discriminator.parameters()]
-    losses = net.custom_step(batch, opt, step=0, seed=0)
+    ctx = StepContext(0, 0, 0)
+    logged = {}
+    for phase in net.train_phases():
+        opts[phase].zero_grad(set_to_none=True)
+        losses = net.phase_losses(phase, batch, ctx)
+        losses["total"].backward()
+        opts[phase].step()
+        values = net.log_values(losses)
+        if phase != "main":
+            values.pop("total")
+        logged.update(values)
+    losses = logged
     assert set(losses) == {"total", "rec_rd", "rec_rl", "adv_g", "sty_in_rd", "sty_out_rd", "sa_w_rl", "sa_er_rl", "d"}
     expected = (losses["rec_rd"] + losses["rec_rl"] + 0.01 * losses["adv_g"] + 0.01 * (losses["sty_in_rd"] + losses["sty_out_rd"])
                 + 0.01 * (losses["sa_w_rl"] + losses["sa_er_rl"]))

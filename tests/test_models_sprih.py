@@ -198,19 +198,45 @@ def data_dirs(tmp_path_factory):
     return paired, unpaired
 
 
+def _run_phases(net, opts, batch, step, seed=1):
+    """The trainer's step (harmony.models.trainer.Trainer.train_step) without the loader."""
+    from harmony.models.trainer import StepContext
+
+    ctx = StepContext(step, seed, 0)
+    logged = {}
+    for phase in net.train_phases():
+        opts[phase].zero_grad(set_to_none=True)
+        losses = net.phase_losses(phase, batch, ctx)
+        losses["total"].backward()
+        opts[phase].step()
+        values = net.log_values(losses)
+        if phase != "main":
+            values.pop("total")
+        logged.update(values)
+    return logged
+
+
 def test_dual_stream_step_uses_both_streams_and_trains_the_discriminator(data_dirs):
+    from harmony.models import data as D
+
     _, unpaired = data_dirs
     net = _tiny()
     net.train()
-    info = net.attach_streams({"unpaired": str(unpaired)}, size=64, seed=0)
-    assert info["unpaired_images"] == 4
-    opt = torch.optim.Adam(net.generator_parameters(), lr=1e-3)
+    table = D.unpaired_table(unpaired)
+    assert len(table) == 4
+    ds = D.StreamDataset({"unpaired": table}, 64)
+    ub = D.to_float_batch(D.collate([ds[("unpaired", i, None)] for i in range(2)])["unpaired"], "cpu")
+    assert set(ub) >= {"composite", "mask", "background", "real_class"}
+    opts = {name: torch.optim.Adam(params, lr=1e-3) for name, params in net.optimizer_groups().items()}
+    assert set(opts) == {"main", "discriminator"}
     batch = {"composite": torch.rand(2, 3, 64, 64), "mask": torch.zeros(2, 1, 64, 64), "real": torch.rand(2, 3, 64, 64)}
     batch["mask"][..., 16:48, 16:48] = 1
     d_before = [p.detach().clone() for p in net.discriminator.parameters()]
     streams = []
     for step in range(8):
-        losses = net.custom_step(batch, opt, step=step, seed=1)
+        want = net.streams_for_step(1, step, 2)
+        batch["streams"] = {"unpaired": ub} if want else {}
+        losses = _run_phases(net, opts, batch, step)
         streams.append(int(losses["stream"]))
         assert set(losses) >= {"total", "l1", "g_adv", "d"}
         if streams[-1] == 2:   # no ground truth: adversarial loss only, (1 - 0.92) * L_G

@@ -231,7 +231,7 @@ def test_init_from_starts_a_new_run_from_the_source_weights(tmp_path, data, monk
     # a new run: its own log from step 1 and a fresh optimizer (Adam's step counters count this run only)
     assert [r["step"] for r in read_log(tmp_path / "ft" / "train_log.csv")] == [1, 2]
     state = torch.load(tmp_path / "ft" / "training_state.pt", weights_only=True)
-    assert state["step"] == 2 and all(int(s["step"]) == 2 for s in state["optimizer"]["state"].values())
+    assert state["step"] == 2 and all(int(s["step"]) == 2 for s in state["optimizers"]["main"]["state"].values())
     # resuming the fine-tuning run keeps the record of where it started
     train("dih", data, tmp_path / "ft", preset="dih_t32", steps=3, seed=9, resume=True, progress=False)
     assert ckpt.read_config(tmp_path / "ft")["train"]["init_from"]["sha256"] == source_cfg["sha256"]

@@ -1,8 +1,18 @@
-"""`harmony train MODEL`: train a learned harmonization network into a checkpoint folder."""
+"""`harmony train MODEL`: train a learned harmonization network into a checkpoint folder.
+
+``--nproc N`` relaunches the same command under ``torch.distributed.run`` (torchrun) with N processes
+on this machine; a command started by ``torchrun`` itself (``WORLD_SIZE`` set) runs
+DistributedDataParallel directly (see :mod:`harmony.models.trainer`).
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import click
+from pathlib import Path
 
 from ._common import echo_summary, overwrite_option, quiet_option
 from ..models.presets import MODEL_CLASSES
@@ -21,7 +31,7 @@ from ..models.presets import MODEL_CLASSES
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Total training steps  [default: the preset's]")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of initialisation, data order and augmentation (same seed, same curve on CPU).")
-@click.option("--resume", is_flag=True, help="Continue the checkpoint in --out up to --steps.")
+@click.option("--resume", is_flag=True, help="Continue the checkpoint in --out up to --steps, exactly (every optimizer, RNG state and the data position are restored).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: the preset's]")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate  [default: the preset's]")
 @click.option("--val-every", type=click.IntRange(min=1), default=None,
@@ -35,6 +45,19 @@ from ..models.presets import MODEL_CLASSES
 @click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N|auto",
               help="Where to train (auto: cuda when available). Checkpoints load on any device; "
                    "bit-for-bit determinism is promised on CPU only.")
+@click.option("--precision", type=click.Choice(["32", "bf16", "16-mixed"]), default="32", show_default=True,
+              help="32-bit, bfloat16 autocast, or float16 autocast with a GradScaler (CUDA only).")
+@click.option("--weight-decay", "weight_decay", type=click.FloatRange(min=0), default=None,
+              help="Optimizer weight decay (0 means none)  [default: the preset's]")
+@click.option("--loader-workers", "loader_workers", type=click.IntRange(min=0), default=None,
+              show_default="all cores", help="DataLoader processes that decode and augment images (0: inline). "
+                                              "The batches do not depend on this number.")
+@click.option("--cache", "cache", is_flag=True,
+              help="Prepare (once) and read the pre-resized uint8 cache of --data (as `harmony prepare DATA "
+                   "--size S`); a prepared cache is used even without this flag.")
+@click.option("--nproc", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Train with N processes on this machine (DistributedDataParallel via torchrun; --batch-size "
+                   "is per process). Several machines: run `torchrun --nnodes ... -m harmony train ...` on each.")
 @click.option("--init-from", "init_from", type=click.Path(file_okay=False, exists=True), default=None,
               metavar="CHECKPOINT_DIR",
               help="Start a NEW run (step 0, fresh optimizer) from the weights of this checkpoint of the same "
@@ -51,7 +74,8 @@ from ..models.presets import MODEL_CLASSES
 @overwrite_option
 @quiet_option
 def train(model, data, preset, out, steps, seed, resume, batch_size, lr, val_every, val_limit, time_limit,
-          threads, device, init_from, unpaired, rendered, subsets, overwrite, quiet):
+          threads, device, precision, weight_decay, loader_workers, cache, nproc, init_from, unpaired, rendered,
+          subsets, overwrite, quiet):
     """Train MODEL (dih, bargainnet, rcl, sprih, charmnet) on an iHarmony4-layout dataset.
 
     The data order, augmentation and initialisation follow --seed, so the same command gives the
@@ -70,15 +94,22 @@ def train(model, data, preset, out, steps, seed, resume, batch_size, lr, val_eve
       harmony bench --data data/ --models all --weights checkpoints/ --out bench/
       harmony train sprih --data data/ --subsets HRetouched --unpaired data/ --out checkpoints/sprih
       harmony train charmnet --data data/ --subsets HRetouched --rendered data/ --out checkpoints/charmnet
+      harmony train dih --data iHarmony4/ --preset dih_paper --device cuda --precision bf16 --out ck/dih
+      harmony train dih --data iHarmony4/ --preset dih_paper --device cuda --nproc 4 --out ck/dih
     """
+    if nproc is not None and "WORLD_SIZE" not in os.environ:
+        raise SystemExit(_launch_torchrun(nproc))
     from ..models.train import train as run_train
 
     result = run_train(model, data, out, preset=preset, steps=steps, seed=seed, resume=resume, overwrite=overwrite,
                        batch_size=batch_size, lr=lr, val_every=val_every, val_limit=val_limit,
                        time_limit=time_limit, threads=threads, progress=not quiet, device=device,
-                       init_from=init_from,
+                       init_from=init_from, precision=precision, weight_decay=weight_decay,
+                       loader_workers=loader_workers, cache=cache or None,
                        extra_data={"unpaired": unpaired, "rendered": rendered},  # models II
                        subsets=[s.strip() for s in subsets.split(",") if s.strip()] if subsets else None)
+    if int(os.environ.get("RANK", "0") or 0) != 0:
+        return                                   # under DDP only rank 0 reports
     lines = [f"model {result.model}, preset {result.preset}: {result.parameters / 1e6:.3f}M parameters"
              + (" (scene-parsing decoder on)" if result.parsing else ""),
              f"steps {result.start_step} -> {result.steps} in {result.seconds:.1f} s"
@@ -86,8 +117,10 @@ def train(model, data, preset, out, steps, seed, resume, batch_size, lr, val_eve
              f"data: {result.train_images} training pairs, {result.val_images} test pairs"]
     if result.init_from:
         lines.append(f"started from {result.init_from} (weights only; new run, fresh optimizer)")
-    if result.device != "cpu":
-        lines.append(f"device: {result.device}")
+    if result.device != "cpu" or result.precision != "32" or result.world_size > 1:
+        lines.append(f"device: {result.device}, precision {result.precision}, {result.world_size} process(es)")
+    if result.cache:
+        lines.append(f"read from the pre-resized cache {result.cache}")
     if result.last_losses:
         lines.append("last losses: " + ", ".join(f"{k} {v:.4g}" for k, v in result.last_losses.items()))
     if result.validation:
@@ -97,6 +130,38 @@ def train(model, data, preset, out, steps, seed, resume, batch_size, lr, val_eve
     else:
         lines.append("test: no test split, no validation")
     if result.skipped:
-        lines.append(f"skipped {len(result.skipped)} pairs, e.g. {result.skipped[0][0]}: {result.skipped[0][1]}")
+        lines.append(f"skipped {len(result.skipped)} pairs, e.g. {result.skipped[0][0]}: {result.skipped[0][1]}"
+                     + (" (all listed in train_skipped.txt)" if (Path(result.out) / "train_skipped.txt").is_file() else ""))
     lines.append(f"checkpoint: {result.out} (train_log.csv, loss_plot.png)")
+    if result.interrupted:
+        lines.append(f"interrupted by {result.interrupted} at step {result.steps}: checkpoint written; continue with "
+                     f"the same command plus --resume")
     echo_summary("train", lines)
+    if result.interrupted:
+        raise SystemExit(130 if result.interrupted == "SIGINT" else 143)
+
+
+def _command_args() -> list[str]:
+    """This invocation's options rebuilt from click's parsed parameters (without --nproc)."""
+    ctx = click.get_current_context()
+    args = ["train"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if param.name == "nproc" or value is None or value is False:
+            continue
+        if isinstance(param, click.Argument):
+            args.append(str(value))
+        elif getattr(param, "is_flag", False):
+            args.append(param.opts[0])
+        else:
+            args += [param.opts[0], str(value)]
+    return args
+
+
+def _launch_torchrun(nproc: int) -> int:
+    """Re-run this command as ``python -m torch.distributed.run --standalone --nproc_per_node N -m harmony
+    train ...`` (without --nproc); returns torchrun's exit code."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "harmony", *_command_args()]
+    click.echo("launching: torchrun " + " ".join(cmd[3:]), err=True)
+    return subprocess.call(cmd)

@@ -7,9 +7,11 @@ imports torch, finds a checkpoint and builds the network only when called::
     harmonize = METHODS.create("dih", weights="checkpoints/")    # folder with dih/config.json
     out = harmonize(composite, mask)                              # numpy contract
 
-Modules: ``blocks`` (shared layers), ``base`` (the network interface), ``adapter`` (TorchHarmonizer),
-``checkpoint``, ``presets`` (named configurations), ``train`` (the training loop), and one module per
-paper: ``dih``, ``bargainnet``, ``rcl``. To add a network: subclass ``base.HarmonyNet``, add it to
+Modules: ``blocks`` (shared layers), ``base`` (the network interface and its training hooks), ``adapter``
+(TorchHarmonizer), ``checkpoint``, ``presets`` (named configurations), ``data`` (streaming datasets, the
+step sampler, the pre-resized cache), ``trainer`` (the Trainer: devices, precision, DDP, exact resume),
+``train`` (the ``train()`` entry point), and one module per paper: ``dih``, ``bargainnet``, ``rcl``,
+``sprih``, ``charmnet``. To add a network: subclass ``base.HarmonyNet``, add it to
 ``presets.MODEL_CLASSES``, register presets with ``presets.register_preset`` and a method with
 :func:`register_learned_method`.
 """

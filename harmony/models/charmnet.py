@@ -36,15 +36,12 @@ What differs and why (the supplement with the training details is not available)
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import imageops
 from ..errors import InputError
 from .base import HarmonyNet
 from .sprih import norm2d
@@ -168,8 +165,6 @@ class CharmNet(HarmonyNet):
         self.p_in = StyleClassifier(f_ch, cls_width, n_styles)
         self.p_out = StyleClassifier(f_ch, cls_width, n_styles)
         self.domain_discriminator = DomainDiscriminator(f_ch, disc_width)
-        self._d_opt = None
-        self._rendered: dict[str, torch.Tensor] | None = None
 
     def run(self, composite: torch.Tensor, mask: torch.Tensor, domain: str = "real") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(harmonized image, f_in, f_out)`` through the ``domain`` branch."""
@@ -208,18 +203,16 @@ class CharmNet(HarmonyNet):
     def generator_parameters(self):
         return [p for n, p in self.named_parameters() if not n.startswith("domain_discriminator.")]
 
-    def attach_streams(self, streams: Mapping[str, Any], *, size: int, seed: int) -> dict[str, Any]:
-        unknown = sorted(k for k, v in streams.items() if v and k != "rendered")
-        if unknown:
-            raise InputError(f"charmnet: unexpected extra data {', '.join(unknown)} (charmnet takes --rendered)")
-        if not streams.get("rendered"):
-            raise InputError("charmnet: needs a rendered dataset with labels.txt (--rendered DIR, made by "
-                             "`harmony datagen rendered`)")
-        data = load_rendered(streams["rendered"], size)
-        if not len(data["names"]):
-            raise InputError(f"{streams['rendered']}: no usable rendered training pair with a label")
-        self._rendered = {k: torch.from_numpy(v) for k, v in data.items() if k not in ("names", "skipped")}
-        return {"rendered_images": len(data["names"]), "rendered_skipped": data["skipped"]}
+    extra_streams = {"rendered": True}
+
+    def optimizer_groups(self) -> dict[str, list]:
+        return {"main": self.generator_parameters(), "critic": list(self.domain_discriminator.parameters())}
+
+    def optimizer_options(self, name: str) -> dict[str, Any]:
+        return {"betas": (0.5, 0.999)}
+
+    def train_phases(self) -> tuple[str, ...]:
+        return ("main", "critic")
 
     def losses(self, real_batch: Mapping[str, torch.Tensor], rendered_batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Every term of Eq. 6 (and the discriminator's Eq. 1 on detached features under ``"d"``)."""
@@ -241,89 +234,21 @@ class CharmNet(HarmonyNet):
                 "sty_out_rd": l_out, "sa_w_rl": l_w, "sa_er_rl": l_er,
                 "_fin_rl": fin_rl.detach(), "_fin_rd": fin_rd.detach()}
 
-    def custom_step(self, batch: Mapping[str, torch.Tensor], optimizer, *, step: int, seed: int) -> dict[str, torch.Tensor]:
-        if self._rendered is None:
-            raise InputError("charmnet: no rendered data attached (--rendered DIR)")
-        rng = np.random.default_rng([int(seed), int(step), 13])
-        rd = self._rendered
-        bs = batch["composite"].shape[0]
-        sel = torch.from_numpy(rng.integers(0, rd["composite"].shape[0], bs))
-        rendered_batch = {k: v[sel] for k, v in rd.items()}
-        losses = self.losses(batch, rendered_batch)
-        optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        optimizer.step()
-        if self._d_opt is None:
-            lr = optimizer.param_groups[0]["lr"]
-            self._d_opt = torch.optim.Adam(self.domain_discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
-        self._d_opt.zero_grad(set_to_none=True)
-        d_loss = hinge_d_loss(self.domain_discriminator(losses.pop("_fin_rl")),
-                              self.domain_discriminator(losses.pop("_fin_rd")))
-        d_loss.backward()
-        self._d_opt.step()
-        out = {k: v.detach() for k, v in losses.items()}
-        out["d"] = d_loss.detach()
-        return out
+    def phase_losses(self, phase: str, batch: Mapping[str, Any], context: Any) -> dict[str, torch.Tensor]:
+        """``main``: Eq. 6 on the real batch and the step's rendered batch (``batch["streams"]["rendered"]``);
+        ``critic``: the domain discriminator's hinge loss (Eq. 1) on the detached first-stage features."""
+        if phase == "critic":
+            d_loss = hinge_d_loss(self.domain_discriminator(context.carry["fin_rl"]),
+                                  self.domain_discriminator(context.carry["fin_rd"]))
+            return {"total": d_loss, "d": d_loss.detach()}
+        rendered = (batch.get("streams") or {}).get("rendered")
+        if rendered is None:
+            raise InputError("charmnet: no rendered data in this step (--rendered DIR)")
+        losses = self.losses(batch, rendered)
+        context.carry.update(fin_rl=losses.pop("_fin_rl"), fin_rd=losses.pop("_fin_rd"))
+        return losses
 
     def training_losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Real-domain reconstruction only (callers that do not run :meth:`custom_step`)."""
         rec = (self(batch["composite"], batch["mask"]) - batch["real"]).abs().mean()
         return {"total": rec, "rec_rl": rec}
-
-
-# --- rendered data ------------------------------------------------------------------------------------
-
-def load_rendered(root: str | Path, size: int, *, split: str = "train", limit: int | None = None) -> dict[str, Any]:
-    """Rendered pairs with their labels at ``size x size``: ``composite``, ``mask``, ``real`` (N, C, s, s),
-    ``soft`` (N, 10) soft style labels of the composites and ``style`` (N,) 0-based ground-truth style
-    ids, from ``<root>/labels.txt`` (REFERENCE.md section 6): the composites of the ``split`` that have a
-    label line, or every labelled composite when that split is empty (rendered sets only train)."""
-    from ..dataset import DatasetReader
-    from ..datagen.rendered import LABEL_FILE, parse_label_line
-    from .train import load_with_real
-
-    root = Path(root)
-    label_path = root / LABEL_FILE
-    if not label_path.is_file():
-        raise InputError(f"{root}: no {LABEL_FILE} (make the rendered set with `harmony datagen rendered`)")
-    labels: dict[str, tuple[np.ndarray, int]] = {}
-    for n, line in enumerate(label_path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rel, soft, gt = parse_label_line(line)
-        except (InputError, ValueError) as exc:
-            raise InputError(f"{label_path}:{n}: {str(exc).splitlines()[0]}") from None
-        if not 1 <= gt <= N_STYLES:
-            raise InputError(f"{label_path}:{n}: style id {gt} outside 1..{N_STYLES}")
-        labels[rel.replace("\\", "/")] = (soft.astype(np.float32), gt - 1)
-    reader = DatasetReader(root)
-    samples = [s for s in reader.samples(split=split, limit=limit) if s.composite.relative_to(root).as_posix() in labels]
-    if not samples and split is not None:     # RdHarmony-style sets are training data: use every labelled pair
-        samples = reader.samples(split=None, limit=limit)
-    out: dict[str, list] = {"composite": [], "mask": [], "real": [], "soft": [], "style": [], "names": []}
-    skipped: list[tuple[str, str]] = []
-    for s in samples:
-        rel = s.composite.relative_to(root).as_posix()
-        if rel not in labels:
-            continue                                  # subsets of the folder that are not in labels.txt
-        loaded = load_with_real(reader, s, skipped)
-        if loaded is None:
-            continue
-        comp, mask, real = loaded
-        m = (imageops.resize(mask, (size, size), "bilinear") > 0.5).astype(np.float32)
-        if not m.any() or comp.shape != real.shape:
-            skipped.append((s.key, "empty mask at the training size or size mismatch"))
-            continue
-        for key, img in (("composite", comp), ("real", real)):
-            interp = "area" if min(img.shape[:2]) > size else "bilinear"
-            out[key].append(np.clip(imageops.resize(img, (size, size), interp), 0, 1).transpose(2, 0, 1))
-        out["mask"].append(m[None])
-        out["soft"].append(labels[rel][0])
-        out["style"].append(labels[rel][1])
-        out["names"].append(s.key)
-    arrays: dict[str, Any] = {}
-    for k in ("composite", "mask", "real", "soft"):
-        arrays[k] = np.ascontiguousarray(np.stack(out[k])).astype(np.float32) if out[k] else np.zeros((0,), np.float32)
-    arrays["style"] = np.asarray(out["style"], dtype=np.int64)
-    return {**arrays, "names": out["names"], "skipped": skipped}

@@ -44,7 +44,8 @@ IGNORE_LABEL = 255
 class _Decoder(nn.Module):
     """Mirrored deconvolutions; level i takes [previous, encoder skip i, (extra features i)]."""
 
-    def __init__(self, widths: Sequence[int], out_channels: int, extra: Sequence[int] | None = None):
+    def __init__(self, widths: Sequence[int], out_channels: int, extra: Sequence[int] | None = None,
+                 norm: str = "batch"):
         super().__init__()
         n = len(widths)
         extra = list(extra) if extra is not None else [0] * n
@@ -56,7 +57,7 @@ class _Decoder(nn.Module):
             if i == 0:
                 layers.append(nn.ConvTranspose2d(cin_i, out_channels, 4, 2, 1))
             else:
-                layers.append(conv_norm_act(cin_i, widths[i - 1], 4, 2, norm="batch", act="elu", transposed=True))
+                layers.append(conv_norm_act(cin_i, widths[i - 1], 4, 2, norm=norm, act="elu", transposed=True))
                 cin = widths[i - 1]
         self.layers = nn.ModuleList(layers)
 
@@ -84,7 +85,7 @@ class DIH(HarmonyNet):
 
     def __init__(self, size: int = 64, widths: Sequence[int] = (16, 32, 64, 64), fc_dim: int = 128,
                  num_classes: int = 0, lambdas: Sequence[float] = (1.0, 100.0), parsing_fraction: float = 0.5,
-                 output: str = "direct", semantic: bool = True):
+                 output: str = "direct", semantic: bool = True, norm: str = "batch"):
         widths = tuple(int(w) for w in widths)
         # semantic=False: the paper's "Ours (w/o semantics)" row (Tables 2-3): no parsing decoder even when the
         # training data carries label maps (the maps are then ignored; the config records num_classes 0).
@@ -92,6 +93,8 @@ class DIH(HarmonyNet):
         super().__init__(size=int(size), widths=widths, fc_dim=int(fc_dim), num_classes=num_classes,
                          lambdas=tuple(float(x) for x in lambdas), parsing_fraction=float(parsing_fraction),
                          output=output, semantic=bool(semantic))
+        if norm != "batch":        # recorded only when not the paper's BN (older checkpoints stay valid)
+            self.config["norm"] = norm
         if size % (2 ** len(widths)):
             raise ValueError(f"size {size} must be divisible by 2**{len(widths)} (one halving per level)")
         if output not in ("direct", "residual"):
@@ -104,7 +107,7 @@ class DIH(HarmonyNet):
         enc = []
         cin = 4
         for w in widths:
-            enc.append(conv_norm_act(cin, w, 4, 2, norm="batch", act="elu"))
+            enc.append(conv_norm_act(cin, w, 4, 2, norm=norm, act="elu"))
             cin = w
         self.encoder = nn.ModuleList(enc)
         self.bottom = size // 2 ** len(widths)
@@ -112,14 +115,14 @@ class DIH(HarmonyNet):
         self.fc = nn.Sequential(nn.Linear(flat, fc_dim), nn.ELU(inplace=True), nn.Linear(fc_dim, flat),
                                 nn.ELU(inplace=True))
         if self.num_classes > 0:
-            self.parsing = _Decoder(widths, self.num_classes)
+            self.parsing = _Decoder(widths, self.num_classes, norm=norm)
             # parsing features of every deconvolution except the last go into the harmonization decoder
             # decoder level i receives the parsing output of the level above it (resolution of level i)
             extra = [widths[i] if i < len(widths) - 1 else 0 for i in range(len(widths))]
-            self.decoder = _Decoder(widths, 3, extra)
+            self.decoder = _Decoder(widths, 3, extra, norm=norm)
         else:
             self.parsing = None
-            self.decoder = _Decoder(widths, 3)
+            self.decoder = _Decoder(widths, 3, norm=norm)
         self._parsing_frozen = False
         init_normal(self)
 

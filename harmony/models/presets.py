@@ -33,6 +33,9 @@ class Preset:
     args: constructor keyword arguments (``size`` is always among them: the side the network runs at).
     batch_size, lr, steps, val_every, optimizer, betas, weight_decay: training defaults
         (``harmony train`` options override them).
+    augment: per-sample augmentation (horizontal flip, random resized crop).
+    lr_milestones, lr_gamma: step decay of the learning rate.
+    paper: the paper's training schedule and the estimated cost (``_paper`` presets).
     summary: one line for ``harmony list`` and the docs.
     """
 
@@ -48,6 +51,14 @@ class Preset:
     weight_decay: float = 0.0
     summary: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: per-sample augmentation (:mod:`harmony.models.data`): ``hflip`` probability, ``crop_scale``
+    #: (area fraction of a random resized crop; None = no crop), ``crop_ratio``
+    augment: Mapping[str, Any] = field(default_factory=lambda: {"hflip": 0.5, "crop_scale": None})
+    #: learning rate multiplied by ``lr_gamma`` at each of these steps (torch MultiStepLR)
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.1
+    #: the paper's schedule and our cost notes (``_paper`` presets): epochs, batch, lr, crop, memory, gpu_hours
+    paper: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -107,6 +118,8 @@ register_preset(Preset(
     "dih_paper", "dih",
     {"size": 512, "widths": (64, 128, 256, 512, 512, 512, 512), "fc_dim": 1024, "output": "direct"},
     batch_size=8, lr=1e-4, steps=100_000, val_every=2000,
+    paper={"schedule": "Caffe SGD, fixed lr 1e-8 (summed loss); epochs, batch and crop not stated; 512x512 input",
+           "steps": None},
     summary="DIH at the paper's 512x512 input (7 stride-2 levels to 4x4, FC bottleneck 1024)."))
 register_preset(Preset(
     "dih_tiny", "dih",
@@ -121,6 +134,8 @@ register_preset(Preset(
     {"size": 256, "ngf": 64, "levels": 8, "code_dim": 16, "extractor_widths": (64, 128, 256, 256, 256),
      "output": "direct"},
     batch_size=16, lr=2e-4, steps=100_000, val_every=2000, betas=(0.5, 0.999),
+    paper={"schedule": "images resized to 256x256 for training and test; epochs, batch and lr not stated in the "
+                       "paper's text (preset: batch 16, Adam lr 2e-4, beta1 0.5)", "steps": None},
     summary="BargainNet at 256x256: U-Net ngf 64, 8 levels, code length 16."))
 register_preset(Preset(
     "bargainnet_tiny", "bargainnet",
@@ -136,6 +151,10 @@ register_preset(Preset(
     {"size": 256, "widths": (64, 128, 256, 512), "bottleneck_blocks": 2, "patches": 256, "tau": 0.07,
      "lambdas": (0.4, 0.5, 0.1)},
     batch_size=8, lr=1e-3, steps=100_000, val_every=2000, optimizer="adamw", weight_decay=0.01,
+    augment={"hflip": 0.5, "crop_scale": (0.5, 1.0), "crop_ratio": (3 / 4, 4 / 3)},
+    paper={"schedule": "256x256, random crop + flip, batch 8, AdamW lr 1e-3 (default settings); epochs not stated "
+                       "(an ablation trains 60: 60 x 65,742 / 8 = 493,065 steps); crop range not stated "
+                       "(preset: iharm's RandomResizedCrop scale 0.5-1)", "steps": 493_065},
     summary="RCL at 256x256: ResUNet widths 64-512, S2AM, style fusion, K=256, tau=0.07."))
 register_preset(Preset(
     "rcl_tiny", "rcl",
@@ -156,11 +175,15 @@ _SPRIH_TINY = {"size": 64, "stem": 16, "widths": (16, 32, 48), "blocks": (1, 1, 
                "unet_widths": (16, 24, 32, 48), "disc_nf": 8, "norm": "group"}
 register_preset(Preset(
     "sprih_paper", "sprih", {**_SPRIH_PAPER, "shading": True},
-    batch_size=8, lr=4e-5, steps=100_000, val_every=2000, betas=(0.9, 0.999),
+    batch_size=8, lr=4e-5, steps=461_730, val_every=2000, betas=(0.9, 0.999),
+    lr_milestones=(115_432, 230_865, 346_297), lr_gamma=0.2,
+    paper={"schedule": "Adam, 80 epochs over 46,173 retouched pairs at batch 8 (= 461,730 steps), lr 4e-5 x0.2 "
+                       "every 20 epochs, 512x512, one A100; crop not stated", "steps": 461_730},
     summary="SPRIH at 512x512: ResNet-50 curves (32 points) + shading U-Net (64x64 map), U-Net discriminator."))
 register_preset(Preset(
     "sprih_paper_curves", "sprih", {**_SPRIH_PAPER, "shading": False},
-    batch_size=8, lr=4e-5, steps=100_000, val_every=2000,
+    batch_size=8, lr=4e-5, steps=461_730, val_every=2000, lr_milestones=(115_432, 230_865, 346_297), lr_gamma=0.2,
+    paper={"schedule": "as sprih_paper (Table 4 ablation)", "steps": 461_730},
     summary="SPRIH curves only (Table 4 ablation rows 1 and 3) at 512x512."))
 register_preset(Preset(
     "sprih_tiny", "sprih", {**_SPRIH_TINY, "shading": True},
@@ -176,6 +199,8 @@ register_preset(Preset(
     "charmnet_paper", "charmnet",
     {"size": 256, "ch": 64, "depth": 7, "specific": 4, "max_channels": 512, "cls_width": 128, "disc_width": 128},
     batch_size=16, lr=1e-3, steps=100_000, val_every=2000, betas=(0.9, 0.999),
+    paper={"schedule": "256x256; epochs, batch, lr and crop in the supplement, which is not available "
+                       "(preset: batch 16, Adam lr 1e-3)", "steps": None},
     summary="CharmNet at 256x256: two-domain iDIH (depth 7, ch 64), domain critic, two style classifiers."))
 register_preset(Preset(
     "charmnet_tiny", "charmnet",

@@ -44,7 +44,8 @@ What differs and why
   pairs; ``sprih_paper`` keeps batch 8 and lr 4e-5 (no decay schedule here), ``sprih_tiny`` trains at
   64x64 in about a minute on 2 CPU cores, with GroupNorm instead of BatchNorm (``norm="group"``: with
   batches of 4 and a minute of training, BN's running statistics make evaluation-mode outputs far worse
-  than training-mode ones). The discriminator's Adam state is not kept across ``--resume``.
+  than training-mode ones). The discriminator's Adam state is saved with the checkpoint (exact
+  ``--resume``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import imageops
-from .. import io as hio
 from ..errors import InputError
 from .base import HarmonyNet
 from .curves import N_POINTS, ParametricParams, apply_params, check_pair_fast, uniform_knots
@@ -299,8 +299,6 @@ class SPRIH(HarmonyNet):
             self.refine = BlurRefine()
         self.discriminator = UNetDiscriminator(disc_nf) if adversarial else None
         self.register_buffer("knots", torch.linspace(0.0, 1.0, self.points), persistent=False)
-        self._d_opt = None
-        self._unpaired: dict[str, torch.Tensor] | None = None
 
     # -- parameters ---------------------------------------------------------------------------------
     def curves_from_raw(self, raw: torch.Tensor) -> torch.Tensor:
@@ -340,48 +338,52 @@ class SPRIH(HarmonyNet):
         ys, shading = self.predict_params(composite, mask, background)
         return self.render(composite, mask, ys, shading)
 
-    # -- training (hooks of harmony.models.train) ----------------------------------------------------
+    # -- training (the HarmonyNet hooks; the data streams come from harmony.models.data) ---------------
+    extra_streams = {"unpaired": False}
+
+    def streams_for_step(self, seed: int, step: int, batch_size: int) -> dict[str, int]:
+        """Stream 2 (``unpaired``) on half of the steps, drawn from ``(seed, step)`` (section 3.2)."""
+        return {"unpaired": batch_size} if np.random.default_rng([int(seed), int(step), 11]).random() < 0.5 else {}
+
     def generator_parameters(self):
         return [p for n, p in self.named_parameters() if not n.startswith("discriminator.")]
 
-    def attach_streams(self, streams: Mapping[str, Any], *, size: int, seed: int) -> dict[str, Any]:
-        """Load stream 2 (``streams["unpaired"]``: a ``harmony datagen real`` dataset) at ``size``."""
-        unknown = sorted(k for k, v in streams.items() if v and k != "unpaired")
-        if unknown:
-            raise InputError(f"sprih: unexpected extra data {', '.join(unknown)} (sprih takes --unpaired)")
-        info: dict[str, Any] = {}
-        if streams.get("unpaired"):
-            if self.discriminator is None:
-                raise InputError("sprih: --unpaired needs the adversarial loss (a preset with adversarial=true)")
-            data = load_unpaired(streams["unpaired"], size)
-            if not len(data["names"]):
-                raise InputError(f"{streams['unpaired']}: no usable real composite (train split of a "
-                                 f"`harmony datagen real` dataset with backgrounds/ and real_class/)")
-            self._unpaired = {k: torch.from_numpy(v) for k, v in data.items() if k != "names" and k != "skipped"}
-            info = {"unpaired_images": len(data["names"]), "unpaired_skipped": data["skipped"]}
-        return info
+    def optimizer_groups(self) -> dict[str, list]:
+        groups = {"main": self.generator_parameters()}
+        if self.discriminator is not None:
+            groups["discriminator"] = list(self.discriminator.parameters())
+        return groups
+
+    def optimizer_options(self, name: str) -> dict[str, Any]:
+        return {"betas": (0.5, 0.999)}
+
+    def train_phases(self) -> tuple[str, ...]:
+        return ("main", "discriminator") if self.discriminator is not None else ("main",)
 
     def _brightness(self, composite: torch.Tensor, mask: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         lo, hi = self.config["brightness"]
         gain = torch.from_numpy(rng.uniform(lo, hi, composite.shape[0]).astype(np.float32)).view(-1, 1, 1, 1)
+        gain = gain.to(composite.device, composite.dtype)
         return (composite * (1.0 + mask * (gain - 1.0))).clamp(0.0, 1.0)
 
-    def custom_step(self, batch: Mapping[str, torch.Tensor], optimizer, *, step: int, seed: int) -> dict[str, torch.Tensor]:
-        """One dual-stream step: generator update (Eq. 2 or adversarial only), then discriminator (Eq. 3)."""
-        rng = np.random.default_rng([int(seed), int(step), 11])
-        stream2 = self._unpaired is not None and rng.random() < 0.5
+    def phase_losses(self, phase: str, batch: Mapping[str, Any], context: Any) -> dict[str, torch.Tensor]:
+        """``main``: the generator update (Eq. 2 on stream 1, adversarial only on stream 2);
+        ``discriminator``: Eq. 3 on the generator's detached output."""
+        if phase == "discriminator":
+            c = context.carry
+            d_loss = discriminator_loss(self.discriminator(c["real"]), self.discriminator(c["fake"]), c["mask"])
+            return {"total": d_loss, "d": d_loss.detach()}
         lam = float(self.config["lambda_rec"])
+        unpaired = (batch.get("streams") or {}).get("unpaired")
+        stream2 = unpaired is not None
         if stream2:
-            u = self._unpaired
-            n = u["composite"].shape[0]
-            bs = batch["composite"].shape[0]
-            sel = torch.from_numpy(rng.integers(0, n, bs))
-            comp, mask, bg, real = u["composite"][sel], u["mask"][sel], u["background"][sel], u["real_class"][sel]
-            out = self(comp, mask, background=bg)
-            rec = torch.zeros((), dtype=out.dtype)
+            comp, mask = unpaired["composite"], unpaired["mask"]
+            real = unpaired["real_class"]
+            out = self(comp, mask, background=unpaired["background"])
+            rec = torch.zeros((), dtype=out.dtype, device=out.device)
         else:
             mask, real = batch["mask"], batch["real"]
-            comp = self._brightness(batch["composite"], mask, rng)
+            comp = self._brightness(batch["composite"], mask, context.rng)
             out = self(comp, mask)
             rec = (out - real).abs().mean()
         losses: dict[str, torch.Tensor] = {"l1": rec.detach()}
@@ -389,75 +391,18 @@ class SPRIH(HarmonyNet):
             adv = generator_loss(self.discriminator(out))
             total = (1.0 - lam) * adv if stream2 else lam * rec + (1.0 - lam) * adv
             losses["g_adv"] = adv.detach()
+            context.carry.update(fake=out.detach(), real=real, mask=mask)
         else:
             total = rec
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-        if self.discriminator is not None:
-            if self._d_opt is None:
-                lr = optimizer.param_groups[0]["lr"]
-                self._d_opt = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
-            self._d_opt.zero_grad(set_to_none=True)
-            d_loss = discriminator_loss(self.discriminator(real), self.discriminator(out.detach()), mask)
-            d_loss.backward()
-            self._d_opt.step()
-            losses["d"] = d_loss.detach()
         losses["stream"] = torch.tensor(2.0 if stream2 else 1.0)
-        losses["total"] = total.detach()
+        losses["total"] = total
         return losses
 
     def training_losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Stream-1 objective without the adversarial term (used only by callers that do not run
-        :meth:`custom_step`): ``L1``."""
+        """Stream-1 objective without the adversarial term: ``L1``."""
         out = self(batch["composite"], batch["mask"])
         rec = (out - batch["real"]).abs().mean()
         return {"total": rec, "l1": rec}
-
-
-# --- stream 2 data ------------------------------------------------------------------------------------
-
-def load_unpaired(root: str | Path, size: int, *, split: str = "train", limit: int | None = None) -> dict[str, Any]:
-    """The real composites of a ``harmony datagen real`` dataset at ``size x size``: composite ``C_ij``,
-    mask ``M_j``, inpainted background ``inpaint(B_i)`` and the "real" class image of ``i`` (Eq. 6).
-    Subsets without ``backgrounds/`` are ignored; unreadable items are listed in ``skipped``; when the
-    ``split`` is empty every composite is used (stream 2 only trains)."""
-    from ..dataset import DatasetReader, derive_mask_and_real
-
-    reader = DatasetReader(root)
-    subsets = [s for s in reader.subsets if (Path(root) / s / "backgrounds").is_dir()]
-    if not subsets:
-        raise InputError(f"{root}: no subset with backgrounds/ (make one with `harmony datagen real`)")
-    out: dict[str, list] = {"composite": [], "mask": [], "background": [], "real_class": [], "names": []}
-    skipped: list[tuple[str, str]] = []
-    samples = reader.samples(split=split, subsets=subsets, limit=limit)
-    if not samples and split is not None:     # a set made only for training may have no train split
-        samples = reader.samples(split=None, subsets=subsets, limit=limit)
-    for s in samples:
-        sub_dir = Path(root) / s.subset
-        try:
-            bg_rel = s.extra.get("background") or f"backgrounds/{derive_mask_and_real(s.name)[1]}"
-            rc_rel = s.extra.get("real_class") or f"real_class/{derive_mask_and_real(s.name)[1]}"
-            comp, mask = hio.read_image(s.composite), hio.read_mask(s.mask)
-            bg, rc = hio.read_image(sub_dir / bg_rel), hio.read_image(sub_dir / rc_rel)
-        except InputError as exc:
-            skipped.append((s.key, str(exc)))
-            continue
-        if comp.shape != bg.shape or mask.shape != comp.shape[:2]:
-            skipped.append((s.key, "composite, mask and background sizes differ"))
-            continue
-        m = (imageops.resize(mask, (size, size), "bilinear") > 0.5).astype(np.float32)
-        if not m.any():
-            skipped.append((s.key, f"mask has no foreground at {size}x{size}"))
-            continue
-        for key, img in (("composite", comp), ("background", bg), ("real_class", rc)):
-            interp = "area" if min(img.shape[:2]) > size else "bilinear"
-            out[key].append(np.clip(imageops.resize(img, (size, size), interp), 0, 1).transpose(2, 0, 1))
-        out["mask"].append(m[None])
-        out["names"].append(s.key)
-    arrays = {k: (np.ascontiguousarray(np.stack(v)).astype(np.float32) if v else np.zeros((0,), np.float32))
-              for k, v in out.items() if k != "names"}
-    return {**arrays, "names": out["names"], "skipped": skipped}
 
 
 # --- inference at full resolution ---------------------------------------------------------------------
