@@ -52,6 +52,9 @@ METRIC_HEADERS: dict[str, tuple[str, str]] = {"mse": ("MSE", ".2f"), "fmse": ("f
 
 PAIR_COLUMNS = ["group", "metric", "method_a", "method_b", "n", "mean_a", "mean_b", "diff", "ci_low", "ci_high",
                 "p_bootstrap", "p_bootstrap_holm", "wilcoxon_w", "p_wilcoxon", "p_wilcoxon_holm", "better"]
+#: fewer images than this: no bootstrap interval or bootstrap p-value (NaN; a resample of 1-4 values
+#: says nothing about the population), so such a method is never marked significantly worse
+MIN_IMAGES = 5
 SUMMARY_COLUMNS = ["group", "metric", "method", "n", "mean", "ci_low", "ci_high", "best", "not_worse"]
 
 
@@ -162,7 +165,7 @@ def bca_interval(x: np.ndarray, reps: np.ndarray, ci: float = 0.95, *, expanded:
 
     x = x[np.isfinite(x)]
     reps = reps[np.isfinite(reps)]
-    if x.size == 0 or reps.size == 0:
+    if x.size < MIN_IMAGES or reps.size == 0:
         return math.nan, math.nan
     n = x.size
     est = x.mean()
@@ -191,7 +194,7 @@ def bootstrap_p_value(d: np.ndarray, reps: np.ndarray) -> float:
     """
     d = d[np.isfinite(d)]
     reps = reps[np.isfinite(reps)]
-    if d.size == 0 or reps.size == 0:
+    if d.size < MIN_IMAGES or reps.size == 0:
         return math.nan
     est = d.mean()
     if np.all(d == 0):
@@ -209,7 +212,8 @@ class Significance:
     """What :func:`analyse` returns.
 
     ``summary``: one row per (group, metric, method): n, mean, ci_low, ci_high, best (bool), not_worse
-    (bool: the best itself, or Holm-corrected paired-bootstrap p >= alpha against the best).
+    (bool: the best itself, or Holm-corrected paired-bootstrap p >= alpha against the best, or too few
+    images -- fewer than :data:`MIN_IMAGES` -- to test).
     ``pairs``: one row per (group, metric, pair): the columns of :data:`PAIR_COLUMNS`; ``diff`` is
     mean(a - b) over the images both methods scored, ``better`` the method with the better mean where
     the corrected bootstrap p < alpha, else empty.
@@ -353,7 +357,8 @@ def _mark_best(summary: pd.DataFrame, pairs: pd.DataFrame, hib: Mapping[str, boo
         summary.loc[sub.index[pick], "best"] = True
         for i, m in zip(sub.index, sub["method"]):
             p = adj.get((group, metric, best, m), math.nan)
-            summary.loc[i, "not_worse"] = bool(m == best or (np.isfinite(p) and p >= alpha))
+            # NaN (too few images to test) cannot show a difference: not significantly worse
+            summary.loc[i, "not_worse"] = bool(m == best or not (np.isfinite(p) and p < alpha))
     return summary
 
 
