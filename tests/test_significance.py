@@ -78,21 +78,43 @@ def _simulated_records(rng, n_images, effect):
 
 
 def test_interval_coverage_by_simulation():
-    """95 % intervals of a mean and of a paired difference cover the truth in 93-97 % of 1,000 runs."""
+    """95 % intervals of a mean and of a paired difference cover the truth in 93-97 % of 1,000 runs.
+
+    100 images per run (the smallest iHarmony4 test subset, Hday2night, has 133); with these skewed,
+    heavy-tailed fMSE-like scores the coverage is 94-95 % (measured over 3,000 runs); at 40 images
+    it drops to about 93.5 %. The runs use the steps :func:`analyse` uses (shared resampling weights,
+    replicate means, BCa); ``test_analyse_uses_these_steps`` checks that it does.
+    """
     rng = np.random.default_rng(11)
-    n_runs, n = 1000, 40
+    n_runs, n = 1000, 100
     # true means: E[base * lognormal(0, .2)] = exp(5 + .4^2/2) * exp(.2^2/2); the difference is -effect
     effect = 30.0
     true_a = np.exp(5.0 + 0.08) * np.exp(0.2 ** 2 / 2)
     cover_mean = cover_diff = 0
     for _ in range(n_runs):
-        sig = S.analyse(_simulated_records(rng, n, effect), ["fmse"], n_boot=1000, rng=rng)
-        row = sig.summary[sig.summary["method"] == "a"].iloc[0]
-        cover_mean += row["ci_low"] <= true_a <= row["ci_high"]
-        pair = sig.pairs.iloc[0]
-        cover_diff += pair["ci_low"] <= -effect <= pair["ci_high"]
+        df = _simulated_records(rng, n, effect)
+        X = np.stack([df.fmse.to_numpy()[:n], df.fmse.to_numpy()[n:]], 1)
+        reps = S._weighted_means(S.bootstrap_weights(n, 1000, rng), X)
+        lo, hi = S.bca_interval(X[:, 0], reps[:, 0])
+        cover_mean += lo <= true_a <= hi
+        lo, hi = S.bca_interval(X[:, 0] - X[:, 1], reps[:, 0] - reps[:, 1])
+        cover_diff += lo <= -effect <= hi
     assert 0.93 <= cover_mean / n_runs <= 0.97, cover_mean / n_runs
     assert 0.93 <= cover_diff / n_runs <= 0.97, cover_diff / n_runs
+
+
+def test_analyse_uses_these_steps():
+    rng = np.random.default_rng(2)
+    df = _simulated_records(rng, 50, 30.0)
+    sig = S.analyse(df, ["fmse"], n_boot=1000, rng=7)
+    X = np.stack([df.fmse.to_numpy()[:50], df.fmse.to_numpy()[50:]], 1)
+    reps = S._weighted_means(S.bootstrap_weights(50, 1000, np.random.default_rng(7)), X)
+    row = sig.summary.set_index("method").loc["a"]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(S.bca_interval(X[:, 0], reps[:, 0]), rel=1e-12)
+    pair = sig.pairs.iloc[0]
+    d, drep = X[:, 0] - X[:, 1], reps[:, 0] - reps[:, 1]
+    assert (pair["ci_low"], pair["ci_high"]) == pytest.approx(S.bca_interval(d, drep), rel=1e-12)
+    assert pair["p_bootstrap"] == pytest.approx(S.bootstrap_p_value(d, drep), abs=2e-3)
 
 
 def test_analyse_best_and_not_significantly_worse():

@@ -134,9 +134,12 @@ def wilcoxon_signed_rank(d: np.ndarray) -> tuple[float, float]:
 
 
 def bootstrap_weights(n: int, n_boot: int, rng) -> np.ndarray:
-    """(n_boot, n) resampling counts: each row is one bootstrap sample of the n images."""
+    """(n_boot, n) resampling counts: each row is one bootstrap sample of the n images (n draws with
+    replacement; counts via one bincount, an order of magnitude faster than ``Generator.multinomial``)."""
     rng = as_rng(rng)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    idx += (np.arange(n_boot) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
 
 
 def _weighted_means(W: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -281,15 +284,19 @@ def analyse(records: pd.DataFrame, metrics: Iterable[str], *, methods: Sequence[
     groups.append((ALL, df))
     summary_rows, pair_rows = [], []
     for gname, g in groups:
+        if len(g) == 0:
+            continue
+        # one table of every metric, so all metrics and methods of a group share the same resamples
+        allwide = (g[key + ["method"] + metrics].assign(method=g["method"].astype(str))
+                   .groupby(key + ["method"], sort=False, dropna=False)[metrics].first().unstack("method"))
+        W = bootstrap_weights(len(allwide), n_boot, rng)
         for metric in metrics:
-            wide = g.pivot_table(index=key, columns="method", values=metric, aggfunc="first", dropna=False)
+            wide = allwide[metric]
             wide = wide.reindex(columns=[m for m in methods if m in wide.columns])
             present = list(wide.columns)
             if not present or len(wide) == 0:
                 continue
-            X = wide.to_numpy(dtype=np.float64)
-            n = X.shape[0]
-            W = bootstrap_weights(n, n_boot, rng)
+            X = pd.DataFrame(wide).apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
             reps = _weighted_means(W, X)
             for j, m in enumerate(present):
                 col = X[:, j]
