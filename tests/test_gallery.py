@@ -250,11 +250,16 @@ def test_sort_toggle_diff_fullres(browser, bench_like):
     lb = browser.execute_script("const l = document.getElementById('lb'); const i = l.querySelector('img');"
                                 "return [getComputedStyle(l).display, i.getAttribute('src'), i.style.width, "
                                 "i.style.height]")
-    assert lb[0] == "flex" and lb[1].endswith("/mkl_full.jpg")
+    # (the 64x64 output is no larger than its thumbnail: the thumbnail file is the full resolution)
+    assert lb[0] == "flex" and lb[1].endswith("/mkl.jpg")
     w, h = float(lb[2][:-2]), float(lb[3][:-2])
     row_name = _row_names(browser)[1]
     H, W = bench_like["shapes"][re.search(r"p\d", row_name).group(0)]
     assert abs(w / h - W / H) < 0.02        # the 64x64 output is shown at the photo's aspect ratio
+    browser.find_element(By.ID, "lb").click()
+    browser.find_element(By.CSS_SELECTOR, "#tb tr.row:nth-child(2) img[alt='ground truth']").click()
+    src = browser.execute_script("return document.querySelector('#lb img').getAttribute('src')")
+    assert src.endswith("/real_full.jpg")
 
 
 def test_responsive_at_7404_rows(browser, bench_like, tmp_path):

@@ -202,8 +202,12 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
     """
     from .. import io as hio
 
+    import shutil
+
     out_dir = Path(out_dir)
     gdir = out_dir / "gallery"
+    if gdir.is_dir():
+        shutil.rmtree(gdir)     # rebuilt from this run's rows: no stale images of an earlier one
     key_col = _key_column(records)
     recs = records
     if "error" in recs:
@@ -268,11 +272,14 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
                     stem = _safe(m)
                     ot = _resize(o, th)
                     hio.write_image(gdir / rid / f"{stem}.jpg", ot, quality=88)
-                    # full resolution = the method's own output, shown at the composite's aspect ratio
-                    hio.write_image(gdir / rid / f"{stem}_full.jpg", o, quality=92)
                     if real_t is not None:
                         hio.write_image(gdir / rid / f"{stem}_diff.jpg", heatmap(ot, real_t), quality=85)
                     ok = 1
+                    # full resolution = the method's own output (shown at the composite's aspect ratio);
+                    # an output no larger than the thumbnail needs no second file
+                    if max(o.shape[:2]) > thumb:
+                        hio.write_image(gdir / rid / f"{stem}_full.jpg", o, quality=92)
+                        ok = 2
                 except Exception:  # noqa: BLE001 - "no output" in the cell
                     ok = 0
             outs.append(ok)
@@ -420,7 +427,7 @@ function render() {
       else { const td = document.createElement("td"); td.className = "c"; td.innerHTML = "<div class='none'>no ground truth</div>"; tr.appendChild(td); } }
     M.forEach((m, mi) => {
       let td;
-      if (r.o[mi]) { td = cell(r, D.safe[mi], "m" + mi, m, D.safe[mi] + "_full"); }
+      if (r.o[mi]) { td = cell(r, D.safe[mi], "m" + mi, m, D.safe[mi] + (r.o[mi] === 2 ? "_full" : "")); }
       else { td = document.createElement("td"); td.className = "c"; td.innerHTML = "<div class='none'>no output</div>"; }
       td.dataset.col = "m" + mi; if (!shown[mi]) td.classList.add("hidden");
       const v = r.v[mi]; const div = document.createElement("div"); div.className = "m";
