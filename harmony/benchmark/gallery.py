@@ -39,7 +39,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -174,11 +174,80 @@ def _num(v) -> float | None:
     return round(f, 6) if math.isfinite(f) else None
 
 
+@dataclass
+class _RowUnit:
+    key: str                 # the row id (folder name under gallery/)
+    subset: str
+    name: str
+    images: RowImages
+    methods: list[str]
+    gdir: str
+    thumb: int
+    full_max: int
+
+
+def _make_row(unit: _RowUnit) -> dict:
+    """Write one row's images (thumbnails, heat-maps, full-resolution copies); its geometry back.
+
+    Raises when the composite or the mask cannot be read (the row is then listed as unreadable); an
+    unreadable ground truth or output only empties its cell.
+    """
+    from .. import io as hio
+
+    im, gdir, rid, thumb = unit.images, Path(unit.gdir), unit.key, unit.thumb
+    comp_u8 = hio.read_image_uint8(im.composite)
+    mask = hio.read_mask(im.mask)
+    h, w = comp_u8.shape[:2]
+    th = _fit(h, w, thumb)
+    fh_ = _fit(h, w, unit.full_max)
+    mask_full = _resize(mask.astype(np.float32), (h, w)) if mask.shape != (h, w) else mask
+    comp_t = outline(_resize(comp_u8, th), _resize(mask_full, th))
+    hio.write_image(gdir / rid / "composite.jpg", comp_t, quality=88)
+    hio.write_image(gdir / rid / "composite_full.jpg", outline(_resize(comp_u8, fh_), _resize(mask_full, fh_),
+                                                                 thickness=max(2, fh_[0] // 300)), quality=92)
+    real_t = None
+    photo = None
+    if im.real is not None:
+        try:
+            real_u8 = hio.read_image_uint8(im.real)
+            real_t = _resize(real_u8, th)
+            hio.write_image(gdir / rid / "real.jpg", real_t, quality=88)
+            hio.write_image(gdir / rid / "real_full.jpg", _resize(real_u8, fh_), quality=92)
+            hio.write_image(gdir / rid / "composite_diff.jpg", heatmap(_resize(comp_u8, th), real_t), quality=85)
+            photo = photo_hash(real_t)
+        except Exception:  # noqa: BLE001 - the row is shown without its ground truth
+            real_t = None
+    if photo is None:
+        photo = photo_hash(comp_t)
+    outs = []
+    for m in unit.methods:
+        p = im.outputs.get(m)
+        ok = 0
+        if p is not None:
+            try:
+                o = hio.read_image_uint8(p)
+                stem = _safe(m)
+                ot = _resize(o, th)
+                hio.write_image(gdir / rid / f"{stem}.jpg", ot, quality=88)
+                if real_t is not None:
+                    hio.write_image(gdir / rid / f"{stem}_diff.jpg", heatmap(ot, real_t), quality=85)
+                ok = 1
+                # full resolution = the method's own output (shown at the composite's aspect ratio);
+                # an output no larger than the thumbnail needs no second file
+                if max(o.shape[:2]) > thumb:
+                    hio.write_image(gdir / rid / f"{stem}_full.jpg", o, quality=92)
+                    ok = 2
+            except Exception:  # noqa: BLE001 - "no output" in the cell
+                ok = 0
+        outs.append(ok)
+    return {"w": th[1], "h": th[0], "W": w, "H": h, "gt": int(real_t is not None), "o": outs, "photo": photo}
+
+
 def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tuple[str, str], RowImages], *,
                   methods: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
                   title: str = "harmony bench gallery", notes: Sequence[str] = (),
                   links: Sequence[tuple[str, str]] = (), thumb: int = THUMB, full_max: int = FULL_MAX,
-                  progress: Callable[[int, int], None] | None = None) -> list[str]:
+                  workers: int | None = None, progress: bool = False) -> list[str]:
     """Write ``out_dir/gallery.html`` and its images under ``out_dir/gallery/``.
 
     Parameters
@@ -191,7 +260,8 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
     notes : lines shown above the rows (e.g. methods without a checkpoint)
     links : (label, relative href) shown at the top (tables, plots)
     thumb, full_max : longest side of thumbnails / of full-resolution copies, px
-    progress : called with (done, total) after each row
+    workers : processes for the images (:func:`harmony.parallel.map_units`; default: inline below 64
+        rows, else one per core); progress : a progress bar
 
     Returns
     -------
@@ -200,9 +270,10 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
     Rows whose composite or mask cannot be read are left out and listed in the page; an output that
     cannot be read shows "no output" in its cell.
     """
-    from .. import io as hio
-
     import shutil
+
+    from .. import io as hio
+    from ..parallel import map_units
 
     out_dir = Path(out_dir)
     gdir = out_dir / "gallery"
@@ -226,63 +297,25 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
         if r.get("fg_ratio") is not None:
             fg[k] = _num(r.get("fg_ratio"))
     keys = [k for k in dict.fromkeys([*by_row, *images]) if k in images]
-
-    rows_json, bad, photos = [], [], []
-    paired = False
-    for n, key in enumerate(keys):
-        im = images[key]
-        rid = f"{n:05d}"
-        try:
-            comp_u8 = hio.read_image_uint8(im.composite)
-            mask = hio.read_mask(im.mask)
-        except Exception as exc:  # noqa: BLE001 - listed in the page, the other rows go on
-            bad.append(f"{key[0]}/{key[1]}: {str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__}")
+    units = [_RowUnit(f"{n:05d}", key[0], key[1], images[key], methods, str(gdir), thumb, full_max)
+             for n, key in enumerate(keys)]
+    if workers is None and len(units) < 64:
+        workers = 0
+    made: dict[str, dict] = {}
+    errors: dict[str, str] = {}
+    for res in map_units(_make_row, units, workers=workers, progress=progress, desc="gallery"):
+        if res.ok:
+            made[res.key] = res.value
+        else:
+            errors[res.key] = (str(res.error or "unreadable").splitlines() or ["unreadable"])[0]
+    bad_rows = []
+    rows_json, photos = [], []
+    for u in units:
+        geo = made.get(u.key)
+        if geo is None:
+            bad_rows.append(f"{u.subset}/{u.name}: {errors.get(u.key, 'unreadable')}")
             continue
-        h, w = comp_u8.shape[:2]
-        th = _fit(h, w, thumb)
-        fh_ = _fit(h, w, full_max)
-        mask_full = _resize(mask.astype(np.float32), (h, w)) if mask.shape != (h, w) else mask
-        files = {}
-        comp_t = outline(_resize(comp_u8, th), _resize(mask_full, th))
-        hio.write_image(gdir / rid / "composite.jpg", comp_t, quality=88)
-        hio.write_image(gdir / rid / "composite_full.jpg", outline(_resize(comp_u8, fh_), _resize(mask_full, fh_),
-                                                                     thickness=max(2, fh_[0] // 300)), quality=92)
-        files["composite"] = True
-        real_t = None
-        if im.real is not None:
-            try:
-                real_u8 = hio.read_image_uint8(im.real)
-                real_t = _resize(real_u8, th)
-                hio.write_image(gdir / rid / "real.jpg", real_t, quality=88)
-                photos.append(photo_hash(real_t))
-                hio.write_image(gdir / rid / "real_full.jpg", _resize(real_u8, fh_), quality=92)
-                hio.write_image(gdir / rid / "composite_diff.jpg", heatmap(_resize(comp_u8, th), real_t), quality=85)
-                paired = True
-            except Exception:  # noqa: BLE001 - the row is shown without its ground truth
-                real_t = None
-        if len(photos) == len(rows_json):
-            photos.append(photo_hash(comp_t))
-        outs = []
-        for j, m in enumerate(methods):
-            p = im.outputs.get(m)
-            ok = 0
-            if p is not None:
-                try:
-                    o = hio.read_image_uint8(p)
-                    stem = _safe(m)
-                    ot = _resize(o, th)
-                    hio.write_image(gdir / rid / f"{stem}.jpg", ot, quality=88)
-                    if real_t is not None:
-                        hio.write_image(gdir / rid / f"{stem}_diff.jpg", heatmap(ot, real_t), quality=85)
-                    ok = 1
-                    # full resolution = the method's own output (shown at the composite's aspect ratio);
-                    # an output no larger than the thumbnail needs no second file
-                    if max(o.shape[:2]) > thumb:
-                        hio.write_image(gdir / rid / f"{stem}_full.jpg", o, quality=92)
-                        ok = 2
-                except Exception:  # noqa: BLE001 - "no output" in the cell
-                    ok = 0
-            outs.append(ok)
+        key = (u.subset, u.name)
         vals = []
         for m in methods:
             r = by_row.get(key, {}).get(m)
@@ -290,17 +323,20 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
                 vals.append(None)
             else:
                 vals.append([_num(r.get(x)) for x in metrics])
-        rows_json.append({"id": rid, "s": key[0], "n": key[1], "fg": fg.get(key), "w": th[1], "h": th[0],
-                          "W": w, "H": h, "gt": int(real_t is not None), "o": outs, "v": vals})
-        if progress:
-            progress(n + 1, len(keys))
+        photos.append(geo.pop("photo"))
+        rows_json.append({"id": u.key, "s": u.subset, "n": u.name, "fg": fg.get(key), **geo, "v": vals})
+    paired = any(r["gt"] for r in rows_json)
     varied = varied_order([(r["s"], r["n"]) for r in rows_json], cluster_hashes(photos))
-    data = {"title": title, "varied": varied, "methods": methods, "safe": [_safe(m) for m in methods], "metrics": metrics,
-            "labels": [METRIC_LABELS.get(m, m) for m in metrics],
+    data = {"title": title, "varied": varied, "methods": methods, "safe": [_safe(m) for m in methods],
+            "metrics": metrics, "labels": [METRIC_LABELS.get(m, m) for m in metrics],
             "higher": [m in HIGHER_IS_BETTER for m in metrics], "paired": paired, "rows": rows_json,
-            "page": PAGE_SIZE, "clip": DIFF_CLIP, "bad": bad}
+            "page": PAGE_SIZE, "clip": DIFF_CLIP, "bad": bad_rows}
     page = _PAGE.replace("__TITLE__", html.escape(title))
     head = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
+    if bad_rows:
+        head += (f"<p class='note'>{len(bad_rows)} image(s) left out, composite or mask unreadable: "
+                 + html.escape(", ".join(b.split(":")[0] for b in bad_rows[:10]))
+                 + (" ..." if len(bad_rows) > 10 else "") + "</p>")
     if links:
         head += "<p class='links'>" + " &middot; ".join(
             f"<a href='{html.escape(href, quote=True)}'>{html.escape(label)}</a>" for label, href in links) + "</p>"
