@@ -89,7 +89,7 @@ def floor(root: Path, size: int = 256) -> None:
 
 
 def full_run(root: Path, workers: int) -> dict:
-    from harmony.benchmark.harness import BenchConfig, run_bench
+    from harmony.benchmark.runner import BenchConfig, run_bench
 
     out = Path(tempfile.mkdtemp(prefix="bench_run_"))
     try:

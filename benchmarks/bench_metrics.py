@@ -1,6 +1,7 @@
 """Speed of the metric functions at 256x256 on one core (issue 3 targets).
 
-- MSE/fMSE/PSNR/fPSNR (``Protocol.score_basic``, all four in one pass): target >= 2000 images/s.
+- MSE/fMSE/PSNR/fPSNR (``Protocol.score_basic`` = the float64 metric core's statistics step + compute,
+  issue 19): target >= 2000 images/s; the printed ratio is images/s over 2000.
 - SSIM+fSSIM (CDTNet definition, both from one SSIM map) against scikit-image's
   ``structural_similarity`` (SSIM only, its default 7x7 uniform window) on the same images: target
   ratio (skimage time / harmony time) >= 1.
@@ -84,8 +85,8 @@ def main():
 
     t = _median_time(basic, args.repeats)
     rate = args.images / t
-    print(f"MSE+PSNR+fMSE+fPSNR 256x256: {rate:.0f} images/s (median of {args.repeats}; target >= 2000) "
-          f"{'PASS' if rate >= 2000 else 'FAIL'}")
+    print(f"MSE+PSNR+fMSE+fPSNR 256x256 (float64 core): {rate:.0f} images/s (median of {args.repeats}); "
+          f"ratio to the 2000 images/s target {rate / 2000:.2f} {'PASS' if rate >= 2000 else 'FAIL'}")
 
     k = args.ssim_images
 

@@ -95,6 +95,19 @@ def cli():
       harmony bench --data data/ --models all --out bench/
       harmony bt-score votes.csv --out scores/
     """
+    _process_setup()
+
+
+def _process_setup() -> None:
+    """Process-wide settings of the command line (never done at import time by the library): one OpenCV
+    thread per process, since harmony parallelises across work units (worker processes get the same in
+    :func:`harmony.parallel._init_worker`)."""
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except Exception:  # pragma: no cover - OpenCV missing: nothing to cap
+        pass
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,6 +36,7 @@ import numpy as np
 
 from . import __version__
 from . import io as hio
+from . import serialize
 from .errors import InputError
 
 # Subset folder -> file-name prefix. The first four are iHarmony4's; the others are harmony's own kinds.
@@ -159,7 +160,7 @@ class SubsetLayout:
         """Mark a unit finished. Call after every file of the unit has been written."""
         payload = dict(record)
         payload["key"] = key
-        hio.atomic_write_text(self.unit_path(key), json.dumps(payload, sort_keys=True, default=_json_default))
+        hio.atomic_write_text(self.unit_path(key), serialize.dumps(payload, sort_keys=True, indent=None, newline=False))
 
     def read_unit(self, key: str) -> dict:
         with open(self.unit_path(key), encoding="utf-8") as fh:
@@ -174,18 +175,6 @@ class SubsetLayout:
             with open(p, encoding="utf-8") as fh:
                 out.append(json.load(fh))
         return out
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def params_json(params: Mapping[str, Any]) -> str:
@@ -235,7 +224,7 @@ class DatasetWriter:
                 raise InputError(f"unknown subset {subset!r}: give a prefix (known: {', '.join(SUBSETS)})")
             prefix = SUBSETS[subset]
         self.layout = SubsetLayout(Path(root), subset, prefix, has_real, tuple(extra_dirs))
-        self.config = json.loads(json.dumps(dict(config), sort_keys=True, default=_json_default))
+        self.config = json.loads(serialize.dumps(dict(config), sort_keys=True))
         self.command = command
         self.resumed = False
         self._prepare(overwrite)

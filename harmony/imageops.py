@@ -1,6 +1,8 @@
 """Pure image conversions on the design's contract (float32 RGB (H, W, 3) in [0, 1]; masks (H, W)).
 
-No file access, no printing. Public functions check their inputs and raise ``ValueError`` naming the
+Dtype conversions (``to_uint8``, ``to_float32``, ``uint16_to_uint8``) live here, so that a colour
+kernel or a baseline never imports the I/O module. No file access, no printing. Public functions check
+their inputs and raise ``ValueError`` naming the
 expected shape or range; nothing is rescaled silently.
 """
 
@@ -8,6 +10,43 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+# --------------------------------------------------------------------------------------------------
+# dtype conversions (pure; io.py decodes and encodes files with these)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint8 with rounding to nearest (the inverse of reading a uint8 file)."""
+    return np.clip(np.rint(np.asarray(img, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def uint16_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """16-bit samples reduced to 8 bits with rounding to nearest (``round(v * 255 / 65535)``); other
+    dtypes are returned unchanged."""
+    if arr.dtype == np.uint16:
+        arr = ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    return arr
+
+
+def to_float32(arr: np.ndarray) -> np.ndarray:
+    """Decoded samples -> float32 in [0, 1]: uint8 / 255, uint16 / 65535, bool as 0/1, floats clipped,
+    32-bit integers (Pillow mode ``I``) by 65535 (or their dtype's maximum when larger values occur).
+
+    Raises ``ValueError`` for any other dtype.
+    """
+    if arr.dtype in (np.uint8, np.uint16):  # in place after the cast: one allocation, same values
+        out = arr.astype(np.float32)
+        out *= np.float32(1.0 / 255.0) if arr.dtype == np.uint8 else np.float32(1.0 / 65535.0)
+        return out
+    if arr.dtype == bool:
+        return arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.floating):
+        return np.clip(arr.astype(np.float32), 0.0, 1.0)
+    if np.issubdtype(arr.dtype, np.integer):
+        info_max = 65535.0 if arr.max(initial=0) <= 65535 else float(np.iinfo(arr.dtype).max)
+        return np.clip(arr.astype(np.float32) / np.float32(info_max), 0.0, 1.0)
+    raise ValueError(f"unsupported pixel type {arr.dtype}")
+
 
 _INTERP = {
     "nearest": cv2.INTER_NEAREST,

@@ -7,7 +7,9 @@ else Pillow opens): EXIF orientation is applied; greyscale, palette, RGBA (alpha
 or the alpha channel when the file has a non-trivial one.
 
 Writing is atomic (temporary file in the same folder, then ``os.replace``), so an interrupted run never
-leaves a half-written file under a final name. uint8 and BGR exist only inside this module.
+leaves a half-written file under a final name. Importing this module changes no process-wide state
+(OpenCV's thread count and the umask are set by worker initialisation and the CLI, not here). Pure dtype
+conversions live in :mod:`harmony.imageops`. uint8 and BGR exist only inside this module.
 
 A missing, corrupt or truncated file raises :class:`harmony.errors.InputError` naming the file.
 """
@@ -17,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import io as _io
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -25,13 +26,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import InputError
+from .imageops import to_float32, to_uint8, uint16_to_uint8  # noqa: F401 (to_uint8: public here too)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-cv2.setNumThreads(1)  # parallelism is across work units; per-call threads only oversubscribe
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -83,18 +81,10 @@ def _jpeg_truncated(data: bytes) -> bool:
 
 
 def _to_float(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype in (np.uint8, np.uint16):  # in place after the cast: one allocation, same values
-        out = arr.astype(np.float32)
-        out *= np.float32(1.0 / 255.0) if arr.dtype == np.uint8 else np.float32(1.0 / 65535.0)
-        return out
-    if arr.dtype == bool:
-        return arr.astype(np.float32)
-    if np.issubdtype(arr.dtype, np.floating):
-        return np.clip(arr.astype(np.float32), 0.0, 1.0)
-    if np.issubdtype(arr.dtype, np.integer):  # 32-bit integer images (Pillow mode "I")
-        info_max = 65535.0 if arr.max(initial=0) <= 65535 else float(np.iinfo(arr.dtype).max)
-        return np.clip(arr.astype(np.float32) / np.float32(info_max), 0.0, 1.0)
-    raise InputError(f"unsupported pixel type {arr.dtype}")
+    try:
+        return to_float32(arr)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def decode_image_uint(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -159,10 +149,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return _to_float(arr)
 
 
-def _as_uint8(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == np.uint16:  # 16-bit samples reduced with rounding to nearest
-        arr = ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    return arr
+_as_uint8 = uint16_to_uint8
 
 
 def read_image_uint8(path: str | os.PathLike) -> np.ndarray:
@@ -313,19 +300,25 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
 # writing
 
 
-def to_uint8(img: np.ndarray) -> np.ndarray:
-    """float [0, 1] -> uint8 with rounding to nearest (the inverse of reading a uint8 file)."""
-    return np.clip(np.rint(np.asarray(img, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new exclusive temporary file beside ``path`` (mode 0666 before the umask)."""
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise OSError(f"{path}: cannot create a temporary file beside it")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # Created with mode 0666 so the kernel applies the process umask (mkstemp would make it 0600); the
+    # umask is never read or changed here.
+    fd, tmp = _create_temp(path)
     try:
-        # mkstemp creates 0600 files whatever the umask: give the final file the usual permissions.
-        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

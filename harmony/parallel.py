@@ -180,6 +180,7 @@ def _map_dask(call: _Call, units: Iterable[Any], scheduler: Any, max_in_flight: 
     own_client = not hasattr(scheduler, "submit")
     client = Client(scheduler, set_as_default=False) if own_client else scheduler
     try:
+        client.run(_init_worker)   # thread caps belong to worker initialisation (importing io sets none)
         n_threads = sum(client.nthreads().values()) or 1
         limit = max_in_flight or 4 * n_threads
         it = iter(units)

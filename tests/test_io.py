@@ -248,3 +248,39 @@ def test_plain_jpeg_bytes_only_for_upright_rgb_jpeg(tmp_path):
     Image.fromarray(arr).save(tmp_path / "x.png")
     for name in ("grey.jpg", "cmyk.jpg", "rot.jpg", "x.png"):
         assert hio.plain_jpeg_bytes(tmp_path / name) is None, name
+
+
+def test_importing_io_changes_no_process_state(tmp_path):
+    """Issue 19: importing harmony.io must not call cv2.setNumThreads or touch the umask."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, cv2\n"
+        "cv2.setNumThreads(3)\n"
+        "calls = []\n"
+        "real_umask = os.umask\n"
+        "os.umask = lambda m: (calls.append(m), real_umask(m))[1]\n"
+        "old = real_umask(0o027); real_umask(0o027)\n"
+        "import harmony.io as hio\n"
+        "import harmony.baselines.poisson\n"
+        "assert cv2.getNumThreads() == 3, cv2.getNumThreads()\n"
+        "assert not calls, calls\n"
+        "assert real_umask(0o027) == 0o027\n"
+        f"hio.atomic_write_text({str(tmp_path / 'f.txt')!r}, 'x')\n"
+        f"print(oct(os.stat({str(tmp_path / 'f.txt')!r}).st_mode & 0o777))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0o640"      # 0666 under the process's umask 027
+
+
+def test_dtype_helpers_live_in_imageops():
+    from harmony import imageops
+
+    img = np.array([[[0.0, 0.5, 1.0]]], np.float32)
+    assert imageops.to_uint8(img).tolist() == [[[0, 128, 255]]]
+    assert imageops.uint16_to_uint8(np.array([65535, 32768, 0], np.uint16)).tolist() == [255, 128, 0]
+    assert imageops.to_float32(np.array([255], np.uint8))[0] == np.float32(1.0)
+    src = (Path(__file__).resolve().parents[1] / "harmony" / "baselines" / "poisson.py").read_text()
+    assert "from ..io" not in src and "import io" not in src

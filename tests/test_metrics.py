@@ -191,7 +191,7 @@ def test_fg_buckets_inclusive_both_ends():
 
 
 def test_sample_weighted_all():
-    from harmony.benchmark.report import aggregate
+    from harmony.benchmark.rows import aggregate
 
     rows = [{"method": "m", "subset": "A", "composite": "a", "size": 256, "mse": 10.0, "error": ""},
             {"method": "m", "subset": "B", "composite": "b1", "size": 256, "mse": 20.0, "error": ""},

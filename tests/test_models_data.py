@@ -97,12 +97,13 @@ def test_batch_order_is_a_function_of_seed_and_step():
 def test_foreground_metrics_hand_computed():
     from harmony.models.train import foreground_metrics
 
-    real = np.zeros((1, 2, 2, 3), np.float32)
+    real = np.full((1, 2, 2, 3), 0.5, np.float32)
     pred = real.copy()
-    pred[0, 0, 0] = 10 / 255.0          # one pixel off by 10 levels in every channel
+    pred[0, 0, 0] = 0.5 + 10 / 255.0    # one pixel off by 10 levels in every channel
     mask = np.zeros((1, 2, 2), np.float32)
     mask[0, 0, :] = 1                   # foreground: 2 pixels
     m = foreground_metrics(pred, real, mask)
     assert m["mse"] == pytest.approx(100 * 3 / 12, rel=1e-6)
-    assert m["fmse"] == pytest.approx(300 / (3 * 2), rel=1e-6)
-    assert m["psnr"] == pytest.approx(10 * np.log10(255 ** 2 / 25.0), rel=1e-6)
+    assert m["fmse"] == pytest.approx(300 / (3 * 2 + 1e-6), rel=1e-6)
+    # iharm's PSNR peak is gt.max() (127.5 here), with epsilon 1e-6 (issue 19: validation used 255)
+    assert m["psnr"] == pytest.approx(10 * np.log10(127.5 ** 2 / (25.0 + 1e-6)), rel=1e-6)

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..imageops import dilate
-from ..io import to_uint8
+from ..imageops import to_uint8
 from ..registry import METHODS, Card
 from ._common import background_matcher
 

@@ -22,6 +22,18 @@ stays soft, which peak PSNR uses, which epsilon guards fMSE, what "MSE" means. P
 ``hdnet``      ``iharm`` except fMSE = full-image MSE * H*W / A (HDNet; differs when the background moves).
 ``diffharmony`` ``iharm`` after pasting the ground-truth background onto the prediction (DiffHarmony).
 
+**One metric core** (in the style of torchmetrics' functional metrics): a pure step,
+:func:`image_statistics`, computes an image's sufficient statistics in float64 (full squared-error sum,
+foreground squared-error sum with the soft mask, foreground area, pixel count, the protocol's PSNR peak);
+pure compute functions (:func:`mse_from_statistics`, :func:`fmse_from_statistics`,
+:func:`fmse_hdnet_from_statistics`, :func:`psnr_from_mse`) turn them into MSE, fMSE, PSNR and fPSNR.
+Every protocol (:meth:`Protocol.score_basic` = ``compute(statistics(...))``), the bench runner, training
+validation (:func:`batch_metrics`), the studies and the ``METRICS`` registry call these functions; there
+is no second copy. Sums are never accumulated in float32 (a float32 foreground sum is off by 0.1 fMSE
+on a 256x256 image and by 1.0 at 2048 px). A :class:`Protocol` is built from validated choices
+(``PROTOCOL_CHOICES``): an unknown value is an :class:`~harmony.errors.InputError` naming the field and
+the allowed values.
+
 Every array handled here is on the 0-255 scale, float, ``(H, W, 3)``; masks are ``(H, W)`` in [0, 1].
 Let ``d = pred - gt``, ``m`` the mask and ``A = m.sum()``.
 
@@ -45,22 +57,23 @@ from typing import Any, Callable, Mapping, Sequence
 import cv2
 import numpy as np
 
+from ..errors import InputError
 from ..registry import METRICS, PROTOCOLS, Card
 
 __all__ = [
+    "ImageStatistics", "image_statistics", "mse_from_statistics", "fmse_from_statistics",
+    "fmse_hdnet_from_statistics", "background_mse_from_statistics", "psnr_from_mse", "batch_metrics",
     "mean_squared_error", "masked_mean_squared_error", "foreground_mse", "foreground_mse_hdnet",
     "peak_signal_noise_ratio", "ssim_map_gaussian", "structural_similarity_cdtnet",
-    "structural_similarity_msssim", "background_drift", "fg_ratio", "Protocol", "Prepared",
+    "structural_similarity_msssim", "background_drift", "fg_ratio", "Protocol", "Prepared", "PROTOCOL_CHOICES",
     "get_protocol", "protocol_names", "nan_mean", "FG_BUCKETS", "fg_bucket",
 ]
 
 # --------------------------------------------------------------------------------------------------
-# pure metric functions (0-255 scale)
+# the metric core: one pure step (sufficient statistics, float64) + pure compute functions
 
 
-def _as_float(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a)
-    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float32)
+PEAK_CHOICES = ("pred_range", "gt_max", "255")
 
 
 def _check(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> None:
@@ -71,47 +84,122 @@ def _check(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> 
         raise ValueError(f"metrics: expected a mask of shape {pred.shape[:2]}, got {mask.shape}")
 
 
-def _sq_err(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Per-pixel squared error summed over channels, (H, W) float64."""
-    d = _as_float(pred) - _as_float(gt)
-    d *= d
-    return d.sum(axis=2, dtype=np.float64)
+@dataclass(frozen=True)
+class ImageStatistics:
+    """Per-image sufficient statistics of every squared-error metric (all float64 sums, 0-255 scale).
+
+    Attributes
+    ----------
+    sq_err_sum: ``sum(d^2)`` over all ``H*W*3`` values, ``d = pred - gt``.
+    fg_sq_err_sum: ``sum(m d^2)`` with the (soft) mask broadcast over the 3 channels.
+    fg_area: ``A = sum(m)`` over the ``H*W`` pixels.
+    pixels: ``H*W``.
+    peak: the PSNR peak chosen by the protocol (``pred.max() - pred.min()``, ``gt.max()`` or 255).
+    """
+
+    sq_err_sum: float
+    fg_sq_err_sum: float
+    fg_area: float
+    pixels: int
+    peak: float
+
+    @property
+    def values(self) -> int:
+        """Number of values ``H*W*3`` (the MSE denominator)."""
+        return 3 * self.pixels
 
 
-def mean_squared_error(pred: np.ndarray, gt: np.ndarray) -> float:
-    """``mean(d^2)`` over all H*W*3 values (iharmony4, iharm, cdtnet)."""
-    _check(pred, gt)
-    return float(_sq_err(pred, gt).sum() / pred.size)
+_LOCAL = threading.local()
 
 
-def masked_mean_squared_error(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
-    """PCT-Net's "MSE": ``mean(m d^2)`` over all H*W*3 values (foreground error only)."""
+def _buffer(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A per-thread reusable float64 buffer: a fresh 1.5 MB array per image costs page faults."""
+    bufs = getattr(_LOCAL, "bufs", None)
+    if bufs is None:
+        bufs = _LOCAL.bufs = {}
+    buf = bufs.get(name)
+    if buf is None or buf.shape != shape:
+        buf = bufs[name] = np.empty(shape, np.float64)
+    return buf
+
+
+def _peak(peak: str, pred: np.ndarray, gt: np.ndarray) -> float:
+    if peak == "gt_max":
+        return float(np.max(gt))
+    if peak == "pred_range":
+        return float(np.max(pred)) - float(np.min(pred))
+    if peak == "255":
+        return 255.0
+    raise InputError(f"psnr_peak: expected one of {', '.join(PEAK_CHOICES)}, got {peak!r}")
+
+
+def image_statistics(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, *, peak: str = "gt_max"
+                     ) -> ImageStatistics:
+    """The pure step: sufficient statistics of one image pair, exact in float64.
+
+    Parameters
+    ----------
+    pred, gt: ``(H, W, 3)`` arrays on the 0-255 scale (any float or integer dtype; widened to float64
+        before the subtraction, so no sum is accumulated in float32).
+    mask: ``(H, W)`` in [0, 1], soft values allowed (iSSAM keeps the linearly resized mask soft).
+    peak: ``"gt_max"`` (iSSAM/CDTNet), ``"pred_range"`` (DoveNet's ``evaluation.py``) or ``"255"``
+        (PCT-Net).
+
+    Returns
+    -------
+    ImageStatistics
+        The sums every metric of :mod:`harmony.benchmark.metrics` is computed from
+        (:func:`mse_from_statistics`, :func:`fmse_from_statistics`, :func:`psnr_from_mse`).
+    """
+    pred = np.asarray(pred)
+    gt = np.asarray(gt)
+    mask = np.asarray(mask)
     _check(pred, gt, mask)
-    return float(np.vdot(_sq_err(pred, gt), mask.astype(np.float64)) / pred.size)
+    peak_value = _peak(peak, pred, gt)
+    d = _buffer("d", pred.shape)
+    np.subtract(pred, gt, out=d, dtype=np.float64)
+    flat = d.reshape(-1)
+    full = float(np.dot(flat, flat))
+    np.multiply(d, d, out=d)
+    m = _buffer("m", mask.shape)
+    m[...] = mask
+    fg = float((m.reshape(-1) @ d.reshape(-1, 3)).sum())
+    area = float(m.sum())
+    return ImageStatistics(full, fg, area, int(mask.shape[0] * mask.shape[1]), peak_value)
 
 
-def foreground_mse(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, *, eps: float = 0.0) -> float:
+def mse_from_statistics(stats: ImageStatistics, *, foreground_only: bool = False) -> float:
+    """``sum(d^2) / (H*W*3)``; PCT-Net's "MSE" (``foreground_only``): ``sum(m d^2) / (H*W*3)``."""
+    return (stats.fg_sq_err_sum if foreground_only else stats.sq_err_sum) / stats.values
+
+
+def fmse_from_statistics(stats: ImageStatistics, *, eps: float = 0.0) -> float:
     """fMSE ``sum(m d^2) / (3 A + eps)``; NaN when the mask is empty (A = 0), whatever ``eps``.
 
-    ``eps`` = 0 for iharmony4, 1e-6 for iharm / cdtnet / pctnet (REFERENCE.md section 2).
+    ``eps`` = 0 for iharmony4, 1e-6 for iharm / cdtnet / pctnet. iSSAM's epsilon alone would give 0 on an
+    empty mask, which biases a mean; harmony reports NaN and counts it.
     """
-    _check(pred, gt, mask)
-    area = float(mask.sum(dtype=np.float64))
-    if area <= 0.0:
+    if not stats.fg_area > 0.0:
         return math.nan
-    return float(np.vdot(_sq_err(pred, gt), mask.astype(np.float64)) / (3.0 * area + eps))
+    return stats.fg_sq_err_sum / (3.0 * stats.fg_area + eps)
 
 
-def foreground_mse_hdnet(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
-    """HDNet's fMSE: full-image MSE * H*W / A (equals fMSE only when the background is unchanged)."""
-    _check(pred, gt, mask)
-    area = float(mask.sum(dtype=np.float64))
-    if area <= 0.0:
+def fmse_hdnet_from_statistics(stats: ImageStatistics) -> float:
+    """HDNet's fMSE: full-image MSE * H*W / A = ``sum(d^2) / (3 A)``; NaN for an empty mask."""
+    if not stats.fg_area > 0.0:
         return math.nan
-    return mean_squared_error(pred, gt) * (mask.shape[0] * mask.shape[1]) / area
+    return (stats.sq_err_sum / stats.values) * stats.pixels / stats.fg_area
 
 
-def peak_signal_noise_ratio(mse: float, peak: float, *, eps: float = 0.0) -> float:
+def background_mse_from_statistics(stats: ImageStatistics) -> float:
+    """``sum((1-m) d^2) / (3 sum(1-m))``; NaN when the mask covers the whole image."""
+    area = stats.pixels - stats.fg_area
+    if not area > 0.0:
+        return math.nan
+    return max(stats.sq_err_sum - stats.fg_sq_err_sum, 0.0) / (3.0 * area)
+
+
+def psnr_from_mse(mse: float, peak: float, *, eps: float = 0.0) -> float:
     """``10 log10(peak^2 / (mse + eps))``; +inf for a zero error without eps, NaN for NaN input.
 
     No warning is emitted for the degenerate cases (zero error, zero peak).
@@ -127,25 +215,61 @@ def peak_signal_noise_ratio(mse: float, peak: float, *, eps: float = 0.0) -> flo
     return 10.0 * math.log10(num / denom)
 
 
+# --- the classic function names, each one line over the core -------------------------------------
+
+def mean_squared_error(pred: np.ndarray, gt: np.ndarray) -> float:
+    """``mean(d^2)`` over all H*W*3 values (iharmony4, iharm, cdtnet)."""
+    _check(pred, gt)
+    return mse_from_statistics(image_statistics(pred, gt, np.zeros(pred.shape[:2], np.float32)))
+
+
+def masked_mean_squared_error(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
+    """PCT-Net's "MSE": ``mean(m d^2)`` over all H*W*3 values (foreground error only)."""
+    return mse_from_statistics(image_statistics(pred, gt, mask), foreground_only=True)
+
+
+def foreground_mse(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, *, eps: float = 0.0) -> float:
+    """fMSE ``sum(m d^2) / (3 A + eps)``; NaN when the mask is empty (A = 0), whatever ``eps``.
+
+    ``eps`` = 0 for iharmony4, 1e-6 for iharm / cdtnet / pctnet.
+    """
+    return fmse_from_statistics(image_statistics(pred, gt, mask), eps=eps)
+
+
+def foreground_mse_hdnet(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
+    """HDNet's fMSE: full-image MSE * H*W / A (equals fMSE only when the background is unchanged)."""
+    return fmse_hdnet_from_statistics(image_statistics(pred, gt, mask))
+
+
+def peak_signal_noise_ratio(mse: float, peak: float, *, eps: float = 0.0) -> float:
+    """``10 log10(peak^2 / (mse + eps))`` (:func:`psnr_from_mse`)."""
+    return psnr_from_mse(mse, peak, eps=eps)
+
+
 def background_drift(pred: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:
     """Mean squared change outside the mask: ``sum((1-m) d^2) / (3 sum(1-m))`` (a diagnostic).
 
     With the composite as reference it measures how much a method altered the background (0 for
     methods that keep it); NaN when the mask covers the whole image.
     """
-    _check(pred, reference, mask)
-    m = mask if mask.dtype == np.float32 else mask.astype(np.float32)
-    area = float(m.size) - float(m.sum(dtype=np.float64))
-    if area <= 0.0:
-        return math.nan
-    sq = _scratch(pred.shape)
-    np.subtract(pred, reference, out=sq, dtype=np.float32)
-    np.multiply(sq, sq, out=sq)
-    full = float(sq.sum(dtype=np.float64))
-    if full == 0.0:
-        return 0.0
-    fg = float((m.reshape(-1) @ sq.reshape(-1, 3)).sum(dtype=np.float64))
-    return max(full - fg, 0.0) / (3.0 * area)
+    # The complement as the mask: the background sum is then accumulated directly (exactly 0 for a method
+    # that keeps the background), not as a difference of two large sums.
+    mask = np.asarray(mask)
+    _check(np.asarray(pred), np.asarray(reference), mask)
+    return fmse_from_statistics(image_statistics(pred, reference, 1.0 - mask.astype(np.float64)))
+
+
+def batch_metrics(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, *, protocol: str = "iharm"
+                  ) -> dict[str, np.ndarray]:
+    """Per-image MSE, PSNR, fMSE, fPSNR of a batch under a named protocol's formulas (no resize).
+
+    ``pred``, ``gt``: ``(N, H, W, 3)`` on the 0-255 scale; ``mask``: ``(N, H, W)`` in [0, 1]. Returns
+    ``{"mse": (N,), "psnr": (N,), "fmse": (N,), "fpsnr": (N,)}`` (fMSE/fPSNR NaN for an empty mask).
+    Training validation uses it so that its numbers are the benchmark's.
+    """
+    proto = get_protocol(protocol)
+    rows = [proto.compute(proto.statistics(p, g, m)) for p, g, m in zip(pred, gt, mask)]
+    return {k: np.array([r[k] for r in rows], np.float64) for k in ("mse", "psnr", "fmse", "fpsnr")}
 
 
 def fg_ratio(mask: np.ndarray) -> float:
@@ -366,6 +490,16 @@ def resize_cv2_linear(img: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+# The validated choices of a Protocol's fields (anything else is an error naming the field).
+PROTOCOL_CHOICES: dict[str, tuple[str, ...]] = {
+    "resize": ("pil_bicubic_1bit", "cv2_linear_soft"),
+    "mse": ("full", "masked"),
+    "psnr_peak": PEAK_CHOICES,
+    "fmse": ("masked", "hdnet"),
+    "ssim": ("cdtnet", "msssim"),
+}
+
+
 @dataclass(frozen=True)
 class Protocol:
     """A named evaluation recipe. ``prepare`` -> run the method -> ``prediction`` -> ``score``."""
@@ -386,6 +520,20 @@ class Protocol:
     borrowed: tuple[str, ...] = ()
     source: str = ""
     details: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        for name, allowed in PROTOCOL_CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise InputError(f"Protocol {self.name!r}: field {name}: expected one of {', '.join(allowed)}, "
+                                 f"got {value!r}")
+        for name in ("psnr_eps", "fmse_eps"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not (value >= 0.0):
+                raise InputError(f"Protocol {self.name!r}: field {name}: expected a number >= 0, got {value!r}")
+        if self.default_size is not None and (not isinstance(self.default_size, int) or self.default_size <= 0):
+            raise InputError(f"Protocol {self.name!r}: field default_size: expected a positive integer or None, "
+                             f"got {self.default_size!r}")
 
     # -- preparation ---------------------------------------------------------------------------
     def prepare(self, composite_u8: np.ndarray, mask: np.ndarray, real_u8: np.ndarray | None,
@@ -426,38 +574,30 @@ class Protocol:
 
     # -- scoring -------------------------------------------------------------------------------
     def peak(self, pred: np.ndarray, gt: np.ndarray) -> float:
-        if self.psnr_peak == "pred_range":
-            return float(pred.max()) - float(pred.min())
-        if self.psnr_peak == "gt_max":
-            return float(gt.max())
-        return 255.0
+        """The PSNR peak this protocol uses for one image (``psnr_peak``)."""
+        return _peak(self.psnr_peak, pred, gt)
 
-    def score_basic(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-        """MSE, PSNR, fMSE, fPSNR (the fast path; 0-255 arrays)."""
+    def statistics(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> ImageStatistics:
+        """The pure step under this protocol: background pasted first where it says so, its peak."""
         _check(pred, gt, mask)
         if self.paste_background:
             pred = _paste(pred, gt, mask)
-        # float32 with pairwise / BLAS accumulation: one subtraction, one square, one sum, one
-        # matrix-vector product (relative error ~1e-7, far below the .2f the tables print)
-        sq = _scratch(pred.shape)
-        np.subtract(pred, gt, out=sq, dtype=np.float32)
-        np.multiply(sq, sq, out=sq)
-        n = pred.size
-        m = mask if mask.dtype == np.float32 else mask.astype(np.float32)
-        area = float(m.sum())
-        fg_se = float((m.reshape(-1) @ sq.reshape(-1, 3)).sum(dtype=np.float64))
-        full = float(sq.sum())
-        mse = fg_se / n if self.mse == "masked" else full / n
-        peak = self.peak(pred, gt)
-        psnr = peak_signal_noise_ratio(mse, peak, eps=self.psnr_eps)
-        if area <= 0.0:
-            fmse = math.nan
-        elif self.fmse == "hdnet":
-            fmse = (full / n) * (mask.shape[0] * mask.shape[1]) / area
+        return image_statistics(pred, gt, mask, peak=self.psnr_peak)
+
+    def compute(self, stats: ImageStatistics) -> dict[str, float]:
+        """MSE, PSNR, fMSE, fPSNR (+ ``se`` = ``sum(m d^2)``, ``mask_area`` = A) from the statistics."""
+        mse = mse_from_statistics(stats, foreground_only=self.mse == "masked")
+        if self.fmse == "hdnet":
+            fmse = fmse_hdnet_from_statistics(stats)
         else:
-            fmse = fg_se / (3.0 * area + self.fmse_eps)
-        fpsnr = peak_signal_noise_ratio(fmse, peak, eps=self.psnr_eps)
-        return {"mse": mse, "psnr": psnr, "fmse": fmse, "fpsnr": fpsnr, "se": fg_se, "mask_area": area}
+            fmse = fmse_from_statistics(stats, eps=self.fmse_eps)
+        return {"mse": mse, "psnr": psnr_from_mse(mse, stats.peak, eps=self.psnr_eps), "fmse": fmse,
+                "fpsnr": psnr_from_mse(fmse, stats.peak, eps=self.psnr_eps), "se": stats.fg_sq_err_sum,
+                "mask_area": stats.fg_area}
+
+    def score_basic(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+        """MSE, PSNR, fMSE, fPSNR of one image (0-255 arrays): ``compute(statistics(...))``."""
+        return self.compute(self.statistics(pred, gt, mask))
 
     def score_ssim(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> dict[str, float]:
         if self.ssim == "msssim":
@@ -495,17 +635,6 @@ class Protocol:
         if self.source:
             lines.append(f"  source: {self.source}")
         return "\n".join(lines)
-
-
-_LOCAL = threading.local()
-
-
-def _scratch(shape: tuple[int, ...]) -> np.ndarray:
-    """A per-thread reusable float32 buffer: a fresh 0.8 MB array per image costs page faults."""
-    buf = getattr(_LOCAL, "buf", None)
-    if buf is None or buf.shape != shape:
-        buf = _LOCAL.buf = np.empty(shape, np.float32)
-    return buf
 
 
 def _paste(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -18,152 +18,59 @@ Files written into the output folder (the first two are the contract scripts rea
   with per-image numbers; relative image files, opens with no server.
 - ``pairs.csv`` (datasets without ground truth): 2AFC pair list ``rater_id,image_id,method_a,method_b,
   choice`` as ``harmony bt-score`` reads it; ``outputs/<method>/<subset>/<name>.png``.
+
+This module only writes files. It imports nothing from the runner (:mod:`harmony.benchmark.runner`)
+and never runs a method: data flows runner -> rows -> report.
+
+Interface (for new writers: galleries, plots, significance tables)
+------------------------------------------------------------------
+``write_report(result, *, plots=True, seed=0) -> list[str]`` takes a
+:class:`harmony.benchmark.rows.BenchResult` and returns the files it wrote (relative to ``result.out``).
+A writer needs only:
+
+- ``result.rows``: the per-image rows (``rows.ROW_COLUMNS``; ``pandas.DataFrame(result.rows)`` gives
+  the per-image table), ``result.aggregates`` / ``result.buckets`` (:mod:`harmony.benchmark.rows`);
+- ``result.methods`` (:class:`~harmony.benchmark.rows.MethodPlan`: name, card, status),
+  ``result.subsets``, ``result.paired_subsets``, ``result.protocol``, ``result.sizes``;
+- ``result.gallery``: :class:`~harmony.benchmark.rows.GalleryEntry` items whose ``files`` map
+  ``"composite"``, ``"ground truth"`` and each method name to an image file at the evaluation size,
+  written by the runner when it computed the prediction (the report copies them; nothing is re-run).
 """
 
 from __future__ import annotations
 
 import html
-import io as _io
-import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from .. import io as hio
-from . import metrics as M
-
-TABLE_METRICS = (("mse", "MSE", ".2f"), ("fmse", "fMSE", ".2f"), ("psnr", "PSNR", ".2f"),
-                 ("fpsnr", "fPSNR", ".2f"), ("ssim", "SSIM", ".4f"), ("fssim", "fSSIM", ".4f"),
-                 ("lpips", "LPIPS", ".4f"))
-ALL = "All"
+from .. import serialize
+from .metrics import FG_BUCKETS
+from .rows import ALL, TABLE_METRICS, ROW_COLUMNS, BenchResult, bucket_rows, table_columns
 
 
 def _fmt(v: Any, spec: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if isinstance(v, float) and math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return format(v, spec)
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
-
-
-# --------------------------------------------------------------------------------------------------
-# aggregation
-
-
-def aggregate(rows: Sequence[dict], subsets: Sequence[str]) -> dict:
-    """{size: {method: {subset | All: {"N", <metric>, "n_<metric>", "nan_<metric>", "time_ms"}}}}.
-
-    Means are per-image means; ``All`` is sample-weighted (every image counts once, REFERENCE.md
-    section 2). Failed rows (``error``) are not counted; NaN values are left out and counted.
-    """
-    import pandas as pd
-
-    if not rows:
-        return {}
-    df = pd.DataFrame(rows)
-    for c in (*[m for m, _, _ in TABLE_METRICS], "bg_drift", "time_ms"):
-        if c not in df:
-            df[c] = np.nan
-    df = df[df["error"].fillna("") == ""]
-    out: dict = {}
-    for size, dsz in df.groupby("size", sort=False):
-        out[size] = {}
-        for method, dm in dsz.groupby("method", sort=False):
-            per: dict = {}
-            groups = [(s, dm[dm["subset"] == s]) for s in subsets if (dm["subset"] == s).any()]
-            groups.append((ALL, dm))
-            for name, g in groups:
-                stats: dict[str, Any] = {"N": int(len(g))}
-                for c in (*[m for m, _, _ in TABLE_METRICS], "bg_drift", "time_ms"):
-                    mean, n, nans = M.nan_mean(g[c].to_numpy(dtype=np.float64))
-                    stats[c] = mean
-                    if c not in ("time_ms",):
-                        stats[f"nan_{c}"] = nans
-                per[name] = stats
-            out[size][method] = per
-    return out
-
-
-def bucket_rows(rows: Sequence[dict], subsets: Sequence[str], size: Any) -> dict:
-    """{method: {"HCOCO (0%-5%)": stats, ..., "All (0%-5%)": stats}} (buckets inclusive at both ends)."""
-    import pandas as pd
-
-    if not rows:
-        return {}
-    df = pd.DataFrame(rows)
-    for c in (*[m for m, _, _ in TABLE_METRICS], "time_ms"):
-        if c not in df:
-            df[c] = np.nan
-    df = df[(df["error"].fillna("") == "") & (df["size"] == size)]
-    out: dict = {}
-    for method, dm in df.groupby("method", sort=False):
-        per: dict = {}
-        for sub in [*[s for s in subsets if (dm["subset"] == s).any()], ALL]:
-            g = dm if sub == ALL else dm[dm["subset"] == sub]
-            ratios = g["fg_ratio"].to_numpy(dtype=np.float64)
-            for label, lo, hi in M.FG_BUCKETS:
-                sel = g[(ratios >= lo) & (ratios <= hi)]
-                stats: dict[str, Any] = {"N": int(len(sel))}
-                for c in (*[m for m, _, _ in TABLE_METRICS], "time_ms"):
-                    stats[c] = M.nan_mean(sel[c].to_numpy(dtype=np.float64))[0]
-                per[f"{sub} ({label})"] = stats
-        out[method] = per
-    return out
+    return serialize.format_number(v, spec)
 
 
 # --------------------------------------------------------------------------------------------------
 # tables
 
 
-def _columns(has: dict[str, bool]) -> list[tuple[str, str, str]]:
-    return [(k, h, f) for k, h, f in TABLE_METRICS if has.get(k)]
-
-
 def _md_table(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i else ":---" for i in range(len(header)))
-             + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in body]
-    return "\n".join(lines) + "\n"
-
-
-def _tex_escape(s: str) -> str:
-    return (s.replace("\\", r"\textbackslash{}").replace("&", r"\&").replace("%", r"\%").replace("_", r"\_")
-            .replace("#", r"\#"))
+    return serialize.markdown_table(header, body)
 
 
 def _tex_table(header: list[str], body: list[list[str]], caption: str) -> str:
-    spec = "l" + "r" * (len(header) - 1)
-    lines = [r"\begin{table}[t]", r"\centering", f"\\caption{{{_tex_escape(caption)}}}",
-             f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(_tex_escape(h) for h in header) + r" \\", r"\midrule"]
-    lines += [" & ".join(_tex_escape(c) for c in r) + r" \\" for r in body]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
-    return "\n".join(lines)
+    return serialize.latex_table(header, body, caption=caption)
 
 
 def _csv(header: list[str], body: list[list[str]]) -> str:
-    import csv
-
-    buf = _io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(body)
-    return buf.getvalue()
+    return serialize.csv_table(header, body)
 
 
 def _stats_row(label: str, st: dict, cols, with_time: bool = True) -> list[str]:
@@ -194,7 +101,7 @@ def write_tables(out: Path, agg_size: dict, plans, subsets, cols, protocol: str,
         js["methods"][p.name] = {"status": "ok", "rows": body}
     files = {"table.md": "\n".join(md), "table.tex": "\n".join(tex),
              "table.csv": _csv(["method", "status"] + header, csv_rows),
-             "table.json": json.dumps(js, indent=2) + "\n"}
+             "table.json": serialize.dumps(js)}
     for name, text in files.items():
         hio.atomic_write_text(out / name, text)
     return list(files)
@@ -230,7 +137,7 @@ def write_buckets(out: Path, buckets: dict, plans, cols) -> list[str]:
         csv_rows += [[p.name] + r for r in body]
     files = {"fg_ratio.md": "\n".join(md), "fg_ratio.tex": "\n".join(tex),
              "fg_ratio.csv": _csv(["method"] + header, csv_rows),
-             "fg_ratio.json": json.dumps(_jsonable(buckets), indent=2) + "\n"}
+             "fg_ratio.json": serialize.dumps(buckets)}
     for name, text in files.items():
         hio.atomic_write_text(out / name, text)
     return list(files)
@@ -247,14 +154,15 @@ def write_sweep(out: Path, agg: dict, plans, sizes, cols) -> list[str]:
             per = agg.get(size, {}).get(p.name)
             if not per:
                 continue
-            low = " (run at %d, upsampled)" % (p.card.native_size or 256) if p.card.low_res_only else ""
+            native = (p.options or {}).get("native_size") or p.card.native_size or 256
+            low = " (run at %d, upsampled)" % native if p.card.low_res_only else ""
             body.append([p.name + low] + _stats_row(str(size), per[ALL], cols))
             for sub, st in per.items():
                 full.append([p.name, sub] + _stats_row(str(size), st, cols))
     files = {"sweep.md": "# Resolution sweep (All)\n\n" + _md_table(header, body),
              "sweep.tex": _tex_table(header, body, "Resolution sweep"),
              "sweep.csv": _csv(["Method", "Dataset", "Size", "N"] + [h for _, h, _ in cols] + ["AvgTime, ms"], full),
-             "sweep.json": json.dumps(_jsonable({str(s): agg.get(s, {}) for s in sizes}), indent=2) + "\n"}
+             "sweep.json": serialize.dumps({str(s): agg.get(s, {}) for s in sizes})}
     for name, text in files.items():
         hio.atomic_write_text(out / name, text)
     return list(files)
@@ -309,7 +217,7 @@ def write_plots(out: Path, agg_size: dict, rows: Sequence[dict], plans, subsets,
             y = np.array([max(float(r["fmse"]), 1e-3) for r in mr])
             pts = ax.scatter(x, y, s=8, alpha=0.4, color=colour[m])
             centres, means = [], []
-            for _label, lo, hi in M.FG_BUCKETS:
+            for _label, lo, hi in FG_BUCKETS:
                 sel = y[(x >= lo * 100) & (x <= hi * 100)]
                 if sel.size:
                     centres.append((lo + hi) * 50)
@@ -330,37 +238,17 @@ def write_plots(out: Path, agg_size: dict, rows: Sequence[dict], plans, subsets,
 # gallery
 
 
-def _select_gallery(rows, size, k: int, paired: bool) -> list[tuple[str, str, str]]:
-    """[(label, subset, composite)]: best and worst k images by the mean fMSE over methods."""
-    by_image: dict[tuple[str, str], list[float]] = {}
-    for r in rows:
-        if r.get("size") != size or r.get("error"):
-            continue
-        key = (r["subset"], r["composite"])
-        v = float(r.get("fmse", math.nan)) if paired else math.nan
-        if math.isnan(v):
-            v = float(r.get("mse", math.nan)) if paired else math.nan
-        by_image.setdefault(key, []).append(v)
-    images = sorted(by_image)
-    if not paired:
-        return [("image", s, c) for s, c in images[:2 * k]]
-    scored = [(M.nan_mean(v)[0], key) for key, v in by_image.items()]
-    scored = [t for t in scored if not math.isnan(t[0])]
-    scored.sort()
-    best = scored[:k]
-    worst = [t for t in scored[::-1][:k] if t not in best]
-    return [("best", *key) for _, key in best] + [("worst", *key) for _, key in worst]
+def write_gallery(out: Path, result: BenchResult) -> list[str]:
+    """gallery.html + gallery/: composite | each method | ground truth for ``result.gallery``.
 
-
-def write_gallery(out: Path, result, protocol: M.Protocol, samples, ctx, k: int) -> list[str]:
-    from . import harness as H
-
+    Every image shown is a file the runner already wrote (``GalleryEntry.files``); it is copied here.
+    """
     size = result.sizes[0]
     plans = [p for p in result.methods if p.runnable]
-    chosen = _select_gallery(result.rows, size, k, result.paired)
-    by_key = {(s.subset, s.name): s for s in samples}
     row_of = {(r["method"], r["subset"], r["composite"]): r for r in result.rows if r.get("size") == size}
     gdir = out / "gallery"
+    if gdir.is_dir():
+        shutil.rmtree(gdir)     # the gallery is rebuilt from the union of results: no stale images
     gdir.mkdir(parents=True, exist_ok=True)
     head = ["composite"] + [p.name for p in plans] + (["ground truth"] if result.paired else [])
     parts = [
@@ -378,54 +266,40 @@ def write_gallery(out: Path, result, protocol: M.Protocol, samples, ctx, k: int)
             parts.append(f"<p><b>{html.escape(p.name)}</b>: {html.escape(p.status)} "
                          f"({html.escape(p.message)})</p>")
     parts.append("<table><tr><th></th>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>")
-    files = []
-    for idx, (label, subset, name) in enumerate(chosen):
-        s = by_key.get((subset, name))
-        if s is None:
+    for idx, entry in enumerate(result.gallery):
+        src = entry.files.get("composite")
+        if src is None or not Path(src).is_file():
             continue
-        unit = H._Unit(s.key, s.subset, s.name, str(s.composite), str(s.mask),
-                       str(s.real) if (s.real and result.paired) else None, H._extra_paths(s), [])
-        try:
-            comp_u8, mask, real_u8 = H.load_inputs(unit)
-        except H._InputSkip:
-            continue
-        prep = protocol.prepare(comp_u8, mask, real_u8, size)
-        stem = f"{idx:03d}_{Path(name).stem}"
-        cells = []
-        hio.write_image(gdir / f"{stem}_composite.jpg", prep.composite, quality=90)
-        cells.append(f"<img src='gallery/{stem}_composite.jpg' alt='composite'>{html.escape(name)}")
+        stem = f"{idx:03d}_{Path(entry.composite).stem}"
+        shutil.copyfile(src, gdir / f"{stem}_composite.jpg")
+        cells = [f"<img src='gallery/{stem}_composite.jpg' alt='composite'>{html.escape(entry.composite)}"]
         for p in plans:
-            r = row_of.get((p.name, subset, name), {})
-            try:
-                fn = f"{stem}_{_safe(p.name)}.jpg"
-                thumb = H.thumb_path(ctx.thumb_dir, p.name, subset, name) if ctx.thumb_dir else None
-                if thumb is not None and thumb.is_file():
-                    import shutil
-
-                    shutil.copyfile(thumb, gdir / fn)
-                else:
-                    img, _ms = H.run_method(protocol, p.name, p.card, ctx.weights, comp_u8, mask, size, prep,
-                                            unit)
-                    hio.write_image(gdir / fn, img, quality=90)
-                nums = (f"{_fmt(r.get('mse'), '.2f')} / {_fmt(r.get('fmse'), '.2f')} / "
-                        f"{_fmt(r.get('psnr'), '.2f')}" if result.paired else "")
-                cells.append(f"<img src='gallery/{fn}' alt='{html.escape(p.name)}'>{nums}")
-            except Exception as exc:  # noqa: BLE001 - shown in the gallery cell
-                cells.append(f"failed: {html.escape(str(exc).splitlines()[0] if str(exc) else 'error')}")
-        if result.paired and prep.real is not None:
-            hio.write_image(gdir / f"{stem}_real.jpg", prep.real.astype(np.uint8), quality=90)
+            r = row_of.get((p.name, entry.subset, entry.composite), {})
+            path = entry.files.get(p.name)
+            if r.get("error"):
+                cells.append(f"failed: {html.escape(str(r['error']))}")
+                continue
+            if path is None or not Path(path).is_file():
+                cells.append("no output")
+                continue
+            fn = f"{stem}_{_safe(p.name)}.jpg"
+            shutil.copyfile(path, gdir / fn)
+            nums = (f"{_fmt(r.get('mse'), '.2f')} / {_fmt(r.get('fmse'), '.2f')} / "
+                    f"{_fmt(r.get('psnr'), '.2f')}" if result.paired else "")
+            cells.append(f"<img src='gallery/{fn}' alt='{html.escape(p.name)}'>{nums}")
+        real = entry.files.get("ground truth")
+        if result.paired and real is not None and Path(real).is_file():
+            shutil.copyfile(real, gdir / f"{stem}_real.jpg")
             cells.append(f"<img src='gallery/{stem}_real.jpg' alt='ground truth'>")
-        ratio = M.fg_ratio(prep.mask) * 100
-        parts.append(f"<tr><td class='lab'>{html.escape(label)}<br>{html.escape(subset)}<br>fg {ratio:.1f}%</td>"
-                     + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        parts.append(f"<tr><td class='lab'>{html.escape(entry.label)}<br>{html.escape(entry.subset)}<br>"
+                     f"fg {entry.fg_ratio * 100:.1f}%</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     parts.append("</table>")
     if (out / "plots").is_dir():
         for png in sorted((out / "plots").glob("*.png")):
             parts.append(f"<h3>{html.escape(png.stem)}</h3><img style='width:480px' src='plots/{png.name}'>")
     parts.append("</body></html>\n")
     hio.atomic_write_text(out / "gallery.html", "\n".join(parts))
-    files.append("gallery.html")
-    return files
+    return ["gallery.html"]
 
 
 def _safe(name: str) -> str:
@@ -455,9 +329,7 @@ def write_pairs(out: Path, methods: Sequence[str], images: Sequence[str], seed: 
                     a, b = (second, first) if rng.random() < 0.5 else (first, second)
                     rows.append({"rater_id": "", "image_id": img, "method_a": a, "method_b": b, "choice": ""})
         df = pd.DataFrame(rows, columns=["rater_id", "image_id", "method_a", "method_b", "choice"])
-    buf = _io.StringIO()
-    df.to_csv(buf, index=False, lineterminator="\n")
-    hio.atomic_write_text(out / "pairs.csv", buf.getvalue())
+    hio.atomic_write_text(out / "pairs.csv", df.to_csv(index=False, lineterminator="\n"))
     return "pairs.csv"
 
 
@@ -467,75 +339,55 @@ def write_pairs(out: Path, methods: Sequence[str], images: Sequence[str], seed: 
 def write_per_image(out: Path, rows: Sequence[dict]) -> str:
     import pandas as pd
 
-    from .harness import ROW_COLUMNS
-
     df = pd.DataFrame(list(rows), columns=list(ROW_COLUMNS)) if rows else pd.DataFrame(columns=list(ROW_COLUMNS))
     if len(df):
         df["size_order"] = df["size"].astype(str)
         df = df.sort_values(["size_order", "method", "subset", "composite"], kind="stable").drop(columns="size_order")
     df["error"] = df["error"].fillna("")
-    buf = _io.StringIO()
-    df.to_csv(buf, index=False, na_rep="nan", float_format="%.10g", lineterminator="\n")
-    hio.atomic_write_text(out / "per_image.csv", buf.getvalue())
+    text = df.to_csv(index=False, na_rep="nan", float_format="%.10g", lineterminator="\n")
+    hio.atomic_write_text(out / "per_image.csv", text)
     return "per_image.csv"
 
 
-def write_all(result, cfg, *, reader, samples, protocol: M.Protocol, ctx) -> list[str]:
+def write_report(result: BenchResult, *, plots: bool = True, seed: int = 0) -> list[str]:
+    """Write every report file of ``result`` into ``result.out``; returns the files written.
+
+    Tables are rebuilt from ``result.rows`` (the union of every method benched into the folder). The
+    summary is ``result.summary`` (:func:`harmony.benchmark.rows.summarize`).
+    """
     out = Path(result.out)
-    subsets = list(reader.subsets)
+    subsets = list(result.subsets)
     files = [write_per_image(out, result.rows)]
-    agg = aggregate(result.rows, subsets)
     size = result.sizes[0]
+    agg = result.aggregates
     agg_size = agg.get(size, {})
-    has = {k: any(not math.isnan(float(r.get(k, math.nan))) for r in result.rows if not r.get("error"))
-           for k, _, _ in TABLE_METRICS}
-    cols = _columns(has)
-    nan_counts = {}
-    for m, per in agg_size.items():
-        # Without ground truth every metric is NaN by construction: that is not an empty mask.
-        if result.paired and ALL in per and per[ALL].get("nan_fmse"):
-            nan_counts[m] = per[ALL]["nan_fmse"]
-    summary = {
-        "protocol": result.protocol, "size": size, "sizes": result.sizes,
-        "protocol_details": protocol.explain(),
-        "methods": {}, "by_size": {str(s): agg.get(s, {}) for s in result.sizes},
-        "failures": [{"method": m, "image": i, "error": e} for m, i, e in result.failures],
-        "skipped": [{"image": i, "reason": r} for i, r in result.skipped],
-        "fmse_undefined": {"count_by_method": nan_counts,
-                           "reason": "empty mask after the resize (fMSE, fPSNR, fSSIM are NaN)"},
-        "computed": result.computed, "cached": result.cached, "notes": result.notes,
-        "paired": result.paired,
-    }
-    for p in result.methods:
-        entry: dict[str, Any] = {"status": p.status}
-        if p.message:
-            entry["message"] = p.message
-        if p.runnable:
-            entry.update(agg_size.get(p.name, {}))
-        summary["methods"][p.name] = entry
+    cols = table_columns(result.rows)
+    paired = set(result.paired_subsets)
     if result.paired and cols:
         files += write_tables(out, agg_size, result.methods, subsets, cols, result.protocol, size)
         files += write_compare(out, agg_size, result.methods, subsets, cols)
-        files += write_buckets(out, bucket_rows(result.rows, subsets, size), result.methods, cols)
+        buckets = result.buckets or bucket_rows(result.rows, subsets, size)
+        files += write_buckets(out, buckets, result.methods, cols)
         if len(result.sizes) > 1:
             files += write_sweep(out, agg, result.methods, result.sizes, cols)
-        if cfg.plots:
+        if plots:
             try:
                 files += write_plots(out, agg_size, result.rows, result.methods, subsets, cols, size)
             except Exception as exc:  # noqa: BLE001 - plots are a convenience; the tables stand
                 result.notes.append(f"plots skipped: {exc}")
-    if not result.paired or any(not reader.has_real(s) for s in subsets):
+    if not result.paired or any(s not in paired for s in subsets):
         images = sorted({f"{r['subset']}/{r['composite']}" for r in result.rows
-                         if not reader.has_real(r["subset"]) and not r.get("error")})
+                         if r["subset"] not in paired and not r.get("error")})
         methods = [p.name for p in result.methods if p.runnable]
         if images and len(methods) >= 2:
-            files.append(write_pairs(out, methods, images, cfg.seed))
+            files.append(write_pairs(out, methods, images, seed))
         elif images:
             result.notes.append("pairs.csv not written: a 2AFC study needs at least two methods")
-    if cfg.gallery > 0:
-        files += write_gallery(out, result, protocol, samples, ctx, cfg.gallery)
-    summary["notes"] = result.notes
+    if result.gallery:
+        files += write_gallery(out, result)
+    summary = dict(result.summary)
+    summary["notes"] = list(result.notes)
     summary["files"] = files + ["summary.json"]
-    hio.atomic_write_text(out / "summary.json", json.dumps(_jsonable(summary), indent=2, default=str) + "\n")
+    hio.atomic_write_text(out / "summary.json", serialize.dumps(summary))
     files.append("summary.json")
     return files

@@ -45,8 +45,10 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
 
     Writes OUT/per_image.csv, OUT/summary.json, the iSSAM-style table per subset + All (table.md/.csv/
     .tex/.json), methods compared (compare.*), foreground-ratio buckets (fg_ratio.*), the resolution sweep
-    (sweep.*, with several --size), bar charts (plots/) and gallery.html. Results are cached per (method,
-    image, protocol, size) in OUT/cache: re-running resumes and extending a run recomputes nothing.
+    (sweep.*, with several --size), bar charts (plots/) and gallery.html. Results are cached in OUT/cache,
+    keyed by the method's card, options and weights' sha256, the protocol, the size, the harmony version
+    and the input files: re-running resumes, new weights are recomputed. Running again into the same
+    OUT with other --models adds them: the tables show every method benched into OUT.
     Datasets without ground truth (no real_images/) get outputs, a gallery and a 2AFC pairs.csv.
 
     \b
@@ -59,7 +61,7 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
     """
     from pathlib import Path
 
-    from ..benchmark.harness import BenchConfig, run_bench
+    from ..benchmark.runner import BenchConfig, run_bench
     from ..benchmark.metrics import get_protocol
 
     proto = get_protocol(protocol)
@@ -76,24 +78,23 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
         click.echo("no --data: using the embedded sample dataset (built on first use)", err=True)
     result = run_bench(cfg)
 
-    from ..benchmark.report import ALL
-
     click.echo(f"\n== bench: protocol {result.protocol}, size {','.join(map(str, result.sizes))}")
     images = len({(r['subset'], r['composite']) for r in result.rows})
-    click.echo(f"{images} images x {sum(p.runnable for p in result.methods)} methods: {result.computed} "
+    asked = [p for p in result.methods if not p.earlier]
+    click.echo(f"{images} images x {sum(p.runnable for p in asked)} methods: {result.computed} "
                f"results computed, {result.cached} from the cache, in {result.seconds:.1f} s")
-    import json
-
-    summary = json.loads((result.out / "summary.json").read_text())
+    earlier = [p.name for p in result.methods if p.earlier]
+    if earlier:
+        click.echo(f"kept from earlier runs into {result.out}: {', '.join(earlier)} (tables show every method)")
     for p in result.methods:
         if not p.runnable:
             click.echo(f"  {p.name:16s} {p.status}: {p.message}")
             continue
-        st = summary["methods"].get(p.name, {}).get(ALL)
+        st = result.all_row(p.name)
         if st:
             def f(k):
                 v = st.get(k)
-                return "-" if v is None else f"{v:.2f}"
+                return "-" if v is None or v != v else f"{v:.2f}"
             click.echo(f"  {p.name:16s} N {st['N']:5d}  MSE {f('mse'):>8s}  fMSE {f('fmse'):>8s}  "
                        f"PSNR {f('psnr'):>6s}  {f('time_ms'):>7s} ms")
         else:
@@ -110,7 +111,7 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
             click.echo(f"  - {m} on {img}: {err}")
         if len(result.failures) > 10:
             click.echo(f"  ... and {len(result.failures) - 10} more (summary.json)")
-    undefined = summary.get("fmse_undefined", {}).get("count_by_method", {})
+    undefined = result.summary.get("fmse_undefined", {}).get("count_by_method", {})
     if undefined:
         click.echo("fMSE undefined (empty mask): " + ", ".join(f"{m} {n}" for m, n in undefined.items()))
     for note in result.notes:

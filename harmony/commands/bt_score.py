@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -12,6 +11,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from .. import serialize
 from ..errors import InputError
 from ._common import UserError, echo_summary
 
@@ -81,21 +81,17 @@ def format_text(table: pd.DataFrame, scale: str) -> str:
 
 
 def format_markdown(table: pd.DataFrame, scale: str, caption: str) -> str:
+    from ..serialize import markdown_table
+
     head, rows = _display_rows(table, scale)
-    out = [f"<!-- {caption} -->", "| " + " | ".join(head) + " |",
-           "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(out) + "\n"
+    return f"<!-- {caption} -->\n" + markdown_table(head, rows)
 
 
 def format_latex(table: pd.DataFrame, scale: str, caption: str) -> str:
+    from ..serialize import latex_table
+
     head, rows = _display_rows(table, scale)
-    esc = lambda s: s.replace("\\", r"\textbackslash{}").replace("&", r"\&").replace("%", r"\%").replace("_", r"\_").replace("#", r"\#")  # noqa: E731
-    out = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l" + "r" * (len(head) - 1) + "}", r"\toprule",
-           " & ".join(esc(h) for h in head) + r" \\", r"\midrule"]
-    out += [" & ".join(esc(c) for c in r) + r" \\" for r in rows]
-    out += [r"\bottomrule", r"\end{tabular}", r"\caption{" + esc(caption) + "}", r"\end{table}"]
-    return "\n".join(out) + "\n"
+    return latex_table(head, rows, caption=caption, caption_below=True)
 
 
 def plot_png(table: pd.DataFrame, scale: str, title: str) -> bytes:
@@ -179,7 +175,7 @@ def write_outputs(res, out: Path, *, overwrite: bool, caption: str, summary: str
         written.append(name)
 
     put("scores.csv", t[cols].to_csv(index=False, float_format="%.10g"))
-    put("scores.json", json.dumps(res.as_dict(), indent=2, default=_json_default) + "\n")
+    put("scores.json", serialize.dumps(res.as_dict()))
     put("scores.md", format_markdown(t, scale, caption))
     put("scores.tex", format_latex(t, scale, caption))
     put("win_matrix.csv", res.win_matrix.to_csv(index_label="winner \\ loser", float_format="%.10g"))
@@ -194,18 +190,6 @@ def write_outputs(res, out: Path, *, overwrite: bool, caption: str, summary: str
     written.append("scores.png")
     put("summary.txt", summary + "\n")
     return written
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return None if not np.isfinite(o) else float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.bool_):
-        return bool(o)
-    return str(o)
 
 
 @click.command("bt-score", context_settings={"max_content_width": 100})
@@ -305,7 +289,7 @@ def bt_score(votes, fmt, columns, method_names, pool, scale, ties, alpha, n_boot
     lines = summary_lines(res, elapsed)
     text = format_text(res.table, res.settings["scale"])
     if as_json:
-        click.echo(json.dumps(res.as_dict(), indent=2, default=_json_default))
+        click.echo(serialize.dumps(res.as_dict(), newline=False))
     else:
         click.echo(text)
     if out_dir:

@@ -29,6 +29,7 @@ from .. import __version__
 from .. import io as hio
 from ..errors import InputError, MissingWeightsError
 from ..io import sha256_file  # also public here (checkpoint.sha256_file)
+from ..serialize import to_jsonable
 
 FORMAT = "harmony-checkpoint/1"
 CONFIG_NAME = "config.json"
@@ -51,13 +52,8 @@ def git_revision(start: str | os.PathLike | None = None) -> str | None:
 
 
 def _json_clean(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return [_json_clean(x) for x in v]
-    if isinstance(v, list):
-        return [_json_clean(x) for x in v]
-    if isinstance(v, Mapping):
-        return {str(k): _json_clean(x) for k, x in v.items()}
-    return v
+    """JSON-ready copy of ``v`` (:func:`harmony.serialize.to_jsonable`: tuples -> lists, NaN -> null)."""
+    return to_jsonable(v)
 
 
 def cpu_state_dict(model):

@@ -140,14 +140,15 @@ def batch_indices(seed: int, step: int, batch_size: int, n: int, _cache: dict | 
 
 
 def foreground_metrics(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """Per-image MSE, fMSE, PSNR on the 0-255 scale (iharm-style formulas, REFERENCE.md section 2),
-    averaged over the images. ``pred``/``real``: (N, h, w, 3) in [0, 1]; ``mask``: (N, h, w)."""
-    d2 = ((pred.astype(np.float64) - real.astype(np.float64)) * 255.0) ** 2
-    mse = d2.mean(axis=(1, 2, 3))
-    area = mask.astype(np.float64).sum(axis=(1, 2))
-    fmse = (d2 * mask[..., None]).sum(axis=(1, 2, 3)) / (3.0 * area + 1e-6)
-    psnr = 10.0 * np.log10(255.0 ** 2 / (mse + 1e-6))
-    return {"mse": float(mse.mean()), "fmse": float(fmse.mean()), "psnr": float(psnr.mean())}
+    """Per-image MSE, fMSE, PSNR on the 0-255 scale under the ``iharm`` protocol (peak ``gt.max()``,
+    epsilon 1e-6; REFERENCE.md section 2), averaged over the images. ``pred``/``real``: (N, h, w, 3) in
+    [0, 1]; ``mask``: (N, h, w). The benchmark's own metric core
+    (:func:`harmony.benchmark.metrics.batch_metrics`), so validation and ``harmony bench`` agree; an empty
+    mask gives NaN fMSE, left out of the mean (NaN when every mask is empty)."""
+    from ..benchmark import metrics as M
+
+    per = M.batch_metrics(np.asarray(pred, np.float64) * 255.0, np.asarray(real, np.float64) * 255.0, mask)
+    return {k: M.nan_mean(per[k])[0] for k in ("mse", "fmse", "psnr")}
 
 
 def predict_arrays(net, composite: np.ndarray, mask: np.ndarray, *, batch_size: int = 8, paste: bool = True) -> np.ndarray:

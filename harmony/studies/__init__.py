@@ -3,7 +3,7 @@
 A :class:`Study` is a declarative record: its name, the paper and table it reproduces, what it
 measures, its :class:`Scale` presets (data sizes, training steps, simulations) and a ``run`` function
 (``"module:function"``, imported on use) that builds the data with the library's generators, trains
-with :func:`harmony.models.train.train`, scores with :func:`harmony.benchmark.harness.run_bench` or
+with :func:`harmony.models.train.train`, scores with :func:`harmony.benchmark.runner.run_bench` or
 :mod:`harmony.benchmark.bt`, and returns a :class:`StudyOutput`. :func:`run_study` writes the same five
 files for every study:
 
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from .. import serialize
 from ..errors import InputError
 
 SCALES = ("test", "tiny", "small", "paper")
@@ -236,7 +237,7 @@ def _check_out(out: Path, study: Study, scale: Scale, seed: int, settings: dict,
         except (OSError, json.JSONDecodeError):
             prev = {}
         same = (prev.get("study") == study.name and prev.get("scale") == scale.name and prev.get("seed") == seed
-                and prev.get("settings") == json.loads(json.dumps(settings, default=str)))
+                and prev.get("settings") == json.loads(serialize.dumps(settings)))
         if same:
             return
         raise InputError(f"{out}: holds another study run ({prev.get('study')} --scale {prev.get('scale')} --seed "
@@ -282,36 +283,13 @@ def _fmt_float(v: float) -> str:
 def _md_table(df) -> str:
     import math
 
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    from ..serialize import markdown_table
+
+    rows = []
     for row in df.itertuples(index=False):
-        cells = []
-        for v in row:
-            if isinstance(v, float):
-                cells.append("n/a" if math.isnan(v) else _fmt_float(v))
-            else:
-                cells.append(str(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _jsonable(v: Any) -> Any:
-    import numpy as np
-
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _jsonable(v.tolist())
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return f if f == f and abs(f) != float("inf") else str(f)
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, Path):
-        return str(v)
-    return v
+        rows.append(["n/a" if isinstance(v, float) and math.isnan(v) else
+                     (_fmt_float(v) if isinstance(v, float) else str(v)) for v in row])
+    return markdown_table([str(c) for c in df.columns], rows, align="l" * len(df.columns))
 
 
 def write_outputs(ctx: StudyContext, output: StudyOutput, seconds: float) -> list[str]:
@@ -352,7 +330,7 @@ def write_outputs(ctx: StudyContext, output: StudyOutput, seconds: float) -> lis
                             for c in output.conclusions],
             "missing": output.missing, "notes": output.notes, "extra": output.extra,
             "files": list(OUTPUT_FILES)}
-    hio.atomic_write_text(out / "study.json", json.dumps(_jsonable(meta), indent=2) + "\n")
+    hio.atomic_write_text(out / "study.json", serialize.dumps(meta))
     hio.atomic_write_text(out / "README.md", render_readme(ctx, output, seconds))
     return [str(out / f) for f in OUTPUT_FILES]
 

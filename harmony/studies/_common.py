@@ -115,8 +115,8 @@ def combined_dataset(ctx: StudyContext, *, coco: Mapping[str, Any] | None, fivek
 
 def bench(ctx: StudyContext, data: Path, tag: str, *, methods, sizes, protocol: str = "iharm",
           limit: int | None = None, weights: Path | None = None):
-    """:func:`harmony.benchmark.harness.run_bench` into ``work/bench_<tag>`` (cached, resumable)."""
-    from ..benchmark.harness import BenchConfig, run_bench
+    """:func:`harmony.benchmark.runner.run_bench` into ``work/bench_<tag>`` (cached, resumable)."""
+    from ..benchmark.runner import BenchConfig, run_bench
 
     cfg = BenchConfig(out=ctx.work / f"bench_{tag}", data=data, models=list(methods), protocol=protocol,
                       sizes=list(sizes), limit=limit or None, weights=weights, workers=ctx.workers,

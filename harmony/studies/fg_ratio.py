@@ -4,9 +4,9 @@ foreground-ratio bucket (0-5 %, 5-15 %, 15-100 %, and 0-100 %).
 Data: the coco generator (every instance down to a 0.5 % foreground, so the small bucket is populated)
 and the fivek generator on the embedded sample, in one iHarmony4 root; or ``--data``. Methods: the
 classical methods in the registry plus learned methods trained here with their tiny preset
-(:func:`harmony.models.train.train`). Scoring: :func:`harmony.benchmark.harness.run_bench` (protocol
+(:func:`harmony.models.train.train`). Scoring: :func:`harmony.benchmark.runner.run_bench` (protocol
 ``iharm`` at 256, REFERENCE.md section 2) and the harness's own bucketing
-(:func:`harmony.benchmark.report.bucket_rows`: ratio after the resize, both ends inclusive).
+(:func:`harmony.benchmark.rows.bucket_rows`: ratio after the resize, both ends inclusive).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ PAPER_COLUMNS = ["method", "MSE 0%-5%", "fMSE 0%-5%", "MSE 5%-15%", "fMSE 5%-15%
 def run(ctx: StudyContext) -> StudyOutput:
     import pandas as pd
 
-    from ..benchmark import report
+    from ..benchmark import rows as report_rows
     from ._common import bench, combined_dataset, fmt, train_methods
 
     st = ctx.settings
@@ -51,8 +51,8 @@ def run(ctx: StudyContext) -> StudyOutput:
     res = bench(ctx, data, "fg", methods=methods, sizes=[st["size"]], protocol=st["protocol"], weights=weights,
                 limit=st["limit"])
     subsets = sorted({r["subset"] for r in res.rows})
-    buckets = report.bucket_rows(res.rows, subsets, st["size"])
-    agg = report.aggregate(res.rows, subsets).get(st["size"], {})
+    buckets = report_rows.bucket_rows(res.rows, subsets, st["size"])
+    agg = report_rows.aggregate(res.rows, subsets).get(st["size"], {})
     rows = []
     for m in methods:
         if m not in buckets:

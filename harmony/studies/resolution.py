@@ -2,7 +2,7 @@
 1024x1024 on HAdobe5k-style data.
 
 Data: the fivek generator (HAdobe5k layout; the embedded FiveK-like sample, or real FiveK with
-``--data``). Scoring: :func:`harmony.benchmark.harness.run_bench` with the ``iharm`` protocol at each
+``--data``). Scoring: :func:`harmony.benchmark.runner.run_bench` with the ``iharm`` protocol at each
 square size (REFERENCE.md sections 2 and 8). Methods that only run at low resolution (``card.low_res_only``:
 the learned networks) are run at their native size and upsampled bilinearly by the harness before scoring,
 as SPRIH Table 1 does (REFERENCE.md section 2); classical methods run at every size.
@@ -29,7 +29,7 @@ PAPER_COLUMNS = ["resolution", "S2AM", "DoveNet", "BargainNet", "RainNet", "IIH"
 def run(ctx: StudyContext) -> StudyOutput:
     import pandas as pd
 
-    from ..benchmark import report
+    from ..benchmark import rows as report_rows
     from ..registry import METHODS
     from ._common import bench, dataset, train_methods
 
@@ -42,11 +42,14 @@ def run(ctx: StudyContext) -> StudyOutput:
     res = bench(ctx, data, "res", methods=methods, sizes=sizes, protocol=st["protocol"], weights=weights,
                 limit=st["limit"])
     subsets = sorted({r["subset"] for r in res.rows})
-    agg = report.aggregate(res.rows, subsets)
+    agg = report_rows.aggregate(res.rows, subsets)
     rows = []
     for m in methods:
         card = METHODS.card(m)
-        row = {"method": m, "runs at": f"{card.native_size or 256} then upsampled" if card.low_res_only else "full size"}
+        # the side the runner really used (a learned model's comes from its checkpoint)
+        native = next((p.options.get("native_size") for p in res.methods if p.name == m and p.options.get("native_size")),
+                      None) or card.native_size or 256
+        row = {"method": m, "runs at": f"{native} then upsampled" if card.low_res_only else "full size"}
         for s in sizes:
             row[f"PSNR {s}"] = agg.get(s, {}).get(m, {}).get("All", {}).get("psnr", math.nan)
         for s in sizes:

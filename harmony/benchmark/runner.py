@@ -1,24 +1,43 @@
-"""Run methods over an iHarmony4-layout dataset and score them under a named protocol.
+"""Run methods over an iHarmony4-layout dataset and score them under a named protocol (the bench runner).
 
 ``run_bench(BenchConfig(...))`` is what ``harmony bench`` calls. One work unit is one test image: it is
 decoded once, brought to each evaluation size by the protocol's resize rule, and every method still to
-do for it is run and scored (see :mod:`harmony.benchmark.metrics`). Results stream back to this process,
-which appends each finished (method, image, protocol, size) row to ``OUT/cache/results.jsonl``: an
-interrupted run, or one extended with more methods, images or sizes, recomputes nothing already done.
+do for it is run and scored with the one metric core (:mod:`harmony.benchmark.metrics`). Results stream
+back to this process, which appends each finished row to ``OUT/cache/results.jsonl``.
+
+Cache key. A row is keyed by the sha256 of: the method's *fingerprint* (its card, its effective
+options, the sha256 of its weights for learned methods, the tool version), the protocol's full
+definition, the size, the input files' identity (path, byte size and modification time of the
+composite, mask and real image) and the LPIPS/SSIM switches. New weights, a changed card or option, a
+new harmony version or edited inputs are therefore recomputed, never served from the cache.
+
+Union. ``run.json`` records every method benched into the folder with its fingerprint. Running again
+with other ``--models`` *adds* to the results: the tables are rebuilt from the rows of every method the
+folder holds (the earlier ones read back from the cache under their recorded fingerprints). A method
+re-run with other weights replaces its earlier rows (said in the notes). Nothing is silently dropped.
 
 Failures never stop a run: an input that is missing or unreadable is *skipped* (listed with its reason);
 a method that raises or returns something other than a float32 (H, W, 3) image in [0, 1] is recorded as
 a *failure* for that image (the row keeps NaN metrics and the error). Learned methods without a
 checkpoint become a "no checkpoint" row in every table.
 
-Low-resolution-only methods (``card.low_res_only``; ``card.native_size``, default 256) are run at their
-size and upsampled bilinearly to the evaluation size before scoring (SPRIH Table 1, REFERENCE.md
-section 2).
+Low-resolution-only methods (``card.low_res_only``) are run at their native size (a learned method's
+comes from its checkpoint's config; otherwise ``card.native_size``, default 256) and upsampled bilinearly
+to the evaluation size before scoring (SPRIH Table 1). For a method whose card says it keeps the
+background, the evaluation-size composite's background is kept exactly after the upsampling (the method
+itself pastes its prediction into the foreground; a resampled background would be an artefact of the
+harness, not of the method).
+
+Aggregation is :mod:`harmony.benchmark.rows` (pure); the files are written by
+:mod:`harmony.benchmark.report`, which imports nothing from here. The gallery shows predictions this
+runner saved when it computed them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import json
 import math
 import os
@@ -29,16 +48,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .. import __version__
+from .. import imageops
 from .. import io as hio
+from .. import serialize
 from ..dataset import DatasetReader, Sample
 from ..errors import InputError, MissingWeightsError
 from ..parallel import map_units
-from ..registry import METHODS
+from ..registry import METHODS, Card
 from . import metrics as M
+from . import rows as R
+from .rows import METRIC_COLUMNS, ROW_COLUMNS, BenchResult, GalleryEntry, MethodPlan  # noqa: F401 (public here too)
 
-METRIC_COLUMNS = ("mse", "psnr", "fmse", "fpsnr", "ssim", "fssim", "lpips", "bg_drift")
-ROW_COLUMNS = ("method", "subset", "composite", "size", "protocol", "fg_ratio", *METRIC_COLUMNS,
-               "se", "mask_area", "height", "width", "time_ms", "error")
 CACHE_FILE = "cache/results.jsonl"
 
 
@@ -63,35 +84,6 @@ class BenchConfig:
     seed: int = 0
     plots: bool = True
     ssim: bool | None = None          # None: only where the protocol defines SSIM (cdtnet, pctnet)
-
-
-@dataclass
-class MethodPlan:
-    name: str
-    card: Any
-    status: str = "ok"        # "ok" | "no checkpoint" | "unavailable"
-    message: str = ""
-
-    @property
-    def runnable(self) -> bool:
-        return self.status == "ok"
-
-
-@dataclass
-class BenchResult:
-    out: Path
-    protocol: str
-    sizes: list
-    methods: list[MethodPlan]
-    rows: list[dict]
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    failures: list[tuple[str, str, str]] = field(default_factory=list)   # (method, image, error)
-    computed: int = 0
-    cached: int = 0
-    seconds: float = 0.0
-    paired: bool = True
-    notes: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -127,8 +119,44 @@ def resolve_methods(models: Sequence[str], weights: str | os.PathLike | None = N
                 plan.status, plan.message = "no checkpoint", str(exc).splitlines()[0]
             except Exception as exc:  # noqa: BLE001 - a broken model becomes a row saying so
                 plan.status, plan.message = "unavailable", f"{exc.__class__.__name__}: {exc}".splitlines()[0]
+        if plan.runnable:
+            _fingerprint(plan, str(weights) if weights else None)
         plans.append(plan)
     return plans
+
+
+_OPTION_ATTRS = ("size", "paste", "upsample", "batch_size")
+
+
+def _fingerprint(plan: MethodPlan, weights: str | None) -> None:
+    """Set ``plan.fingerprint``: sha256 of the card, the effective options, the weights' sha256 and the
+    tool version (a learned method's checkpoint is loaded once here, then reused by the workers)."""
+    options: dict[str, Any] = {}
+    sha = None
+    if plan.card.learned:
+        inst = _method_instance(plan.name, weights)
+        config = getattr(inst, "config", None) or {}
+        sha = config.get("sha256")
+        folder = getattr(inst, "checkpoint", None)
+        if not sha and folder and (Path(folder) / "weights.pt").is_file():
+            sha = hio.sha256_file(Path(folder) / "weights.pt")
+        options = {k: getattr(inst, k) for k in _OPTION_ATTRS if hasattr(inst, k)}
+        options["native_size"] = _native_size(inst, plan.card)
+    plan.weights_sha256 = sha
+    plan.options = options
+    payload = {"card": plan.card.as_dict() if hasattr(plan.card, "as_dict") else str(plan.card),
+               "options": options, "weights_sha256": sha, "harmony": __version__}
+    plan.fingerprint = hashlib.sha256(serialize.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _native_size(inst: Any, card: Any) -> int:
+    """The side a low-resolution method runs at: the checkpoint's (a learned method's ``native_size`` or
+    ``size``), else the card's ``native_size``, else 256."""
+    for attr in ("native_size", "size"):
+        v = getattr(inst, attr, None)
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0:
+            return int(v)
+    return int(card.native_size or 256)
 
 
 _INSTANCES: dict[tuple[str, str | None], Any] = {}
@@ -163,8 +191,29 @@ def check_output(out: Any, shape: tuple[int, ...]) -> np.ndarray:
 # one unit = one image, every method and size still to do
 
 
-def cache_key(method: str, image: str, protocol: str, size: Any, lpips: bool, ssim: bool = False) -> str:
-    return f"{method}|{protocol}|{size}|{image}" + ("|lpips" if lpips else "") + ("|ssim" if ssim else "")
+def protocol_fingerprint(protocol: M.Protocol) -> str:
+    """sha256 of a protocol's full definition (a changed rule is a changed key)."""
+    return hashlib.sha256(serialize.dumps(dataclasses.asdict(protocol), sort_keys=True).encode()).hexdigest()
+
+
+def input_identity(sample: Sample, paired: bool = True) -> str:
+    """The identity of an image's input files: subset/name plus byte size and modification time (ns) of
+    the composite, the mask and the real image (edited or regenerated inputs get new keys)."""
+    parts = [sample.key]
+    files = [sample.composite, sample.mask] + ([sample.real] if (paired and sample.real is not None) else [])
+    for f in files:
+        try:
+            st = os.stat(f)
+            parts.append(f"{Path(f).name}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            parts.append(f"{Path(f).name}:missing")
+    return "|".join(parts)
+
+
+def cache_key(method_fingerprint: str, protocol_fp: str, size: Any, inputs: str, lpips: bool, ssim: bool) -> str:
+    """The cache key of one row: sha256 of everything its value depends on (module docstring)."""
+    text = f"{method_fingerprint}|{protocol_fp}|{size}|{inputs}|lpips={int(bool(lpips))}|ssim={int(bool(ssim))}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass
@@ -188,6 +237,7 @@ class _Context:
     primary_size: Any
     thumb_dir: str | None = None  # gallery thumbnails (JPEG) of every output at the primary size
     ssim: bool | None = None
+    fingerprints: dict = field(default_factory=dict)   # method -> fingerprint (thumbnail folders)
 
 
 _LPIPS: dict[str, Any] = {}
@@ -241,7 +291,7 @@ def run_method(protocol: M.Protocol, name: str, card: Any, weights: str | None, 
                ) -> tuple[np.ndarray, float]:
     """Run one method on one prepared image; returns (output float32 [0,1] at the eval size, ms)."""
     harmonize = _method_instance(name, weights)
-    native = card.native_size or 256
+    native = _native_size(harmonize, card)
     low = card.low_res_only and prepared.composite.shape[:2] != (native, native)
     inp = protocol.prepare(comp_u8, mask, None, native) if low else prepared
     extra = _extra_inputs(unit, card, inp.composite.shape[:2]) if (card.inputs and unit) else {}
@@ -262,6 +312,10 @@ def run_method(protocol: M.Protocol, name: str, card: Any, weights: str | None, 
     out = check_output(out, inp.composite.shape)
     if low:
         out = protocol.upsample(out, prepared.composite.shape[:2])
+        if card.keeps_background:
+            # the method pasted its prediction into the foreground at its side; keep that property at
+            # the evaluation size (bit-exact background outside the mask)
+            out = imageops.blend(out, prepared.composite, prepared.mask)
     return out, ms
 
 
@@ -302,7 +356,8 @@ def score_unit(ctx: _Context, unit: _Unit) -> dict:
                     path = Path(ctx.save_dir) / name / unit.subset / (Path(unit.name).stem + ".png")
                     hio.write_image(path, out)
                 if ctx.thumb_dir and size == ctx.primary_size:
-                    hio.write_image(thumb_path(ctx.thumb_dir, name, unit.subset, unit.name), out, quality=90)
+                    hio.write_image(thumb_path(ctx.thumb_dir, name, ctx.fingerprints.get(name, ""), unit.subset,
+                                               unit.name), out, quality=90)
             except Exception as exc:  # noqa: BLE001 - recorded per image; the run goes on
                 row["error"] = (f"{exc.__class__.__name__}: {exc}".splitlines() or ["error"])[0][:300]
             rows.append(row)
@@ -369,44 +424,78 @@ def _read_cache(path: Path) -> dict[str, dict]:
     return cache
 
 
-def _json_float(v: Any) -> Any:
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        return f if math.isfinite(f) else str(f)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
+_NUMERIC = set(METRIC_COLUMNS) | {"fg_ratio", "se", "mask_area", "time_ms"}
 
 
 def _unjson_row(row: dict) -> dict:
-    out = {}
-    for k, v in row.items():
-        out[k] = float(v) if isinstance(v, str) and v in ("nan", "inf", "-inf") else v
-    return out
+    """A cached row back from JSON: ``null`` metrics (the one NaN policy) are NaN again."""
+    return {k: (serialize.float_or_nan(v) if k in _NUMERIC and (v is None or isinstance(v, str)) else v)
+            for k, v in row.items()}
 
 
-def _check_run_json(cfg: BenchConfig, out: Path, sizes: list, data: Path) -> None:
+def _read_run_json(out: Path) -> dict | None:
     run_json = out / "run.json"
+    if not run_json.is_file():
+        return None
+    try:
+        return json.loads(run_json.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _check_run_json(cfg: BenchConfig, out: Path, sizes: list, data: Path) -> dict:
+    """Refuse a folder holding another kind of run; return the earlier run.json ({} if none)."""
     current = {"protocol": cfg.protocol, "sizes": sizes, "data": str(data)}
-    if run_json.is_file() and not cfg.overwrite:
-        try:
-            prev = json.loads(run_json.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            prev = {}
+    prev = _read_run_json(out)
+    if prev is not None and not cfg.overwrite:
         for k in ("protocol", "sizes", "data"):
             if prev.get(k) is not None and prev.get(k) != current[k]:
                 raise InputError(f"{out}: holds a bench run with {k} {prev.get(k)!r} (now {current[k]!r}); use "
                                  "--overwrite to replace its reports or choose another --out")
-    elif not run_json.is_file() and out.is_dir() and any(out.iterdir()) and not cfg.overwrite:
+        return prev
+    if prev is None and out.is_dir() and any(out.iterdir()) and not cfg.overwrite:
         raise InputError(f"{out}: folder is not empty and holds no bench run.json; use --overwrite or "
                          "choose another --out")
-    hio.atomic_write_text(run_json, json.dumps({**current, "tool": "harmony bench"}, indent=2) + "\n")
+    return {}
+
+
+def _write_run_json(out: Path, cfg: BenchConfig, sizes: list, data: Path, plans: list[MethodPlan]) -> None:
+    methods = {p.name: {"status": p.status, "message": p.message, "fingerprint": p.fingerprint,
+                        "weights_sha256": p.weights_sha256, "options": p.options} for p in plans}
+    hio.atomic_write_text(out / "run.json", serialize.dumps(
+        {"protocol": cfg.protocol, "sizes": sizes, "data": str(data), "tool": "harmony bench",
+         "harmony": __version__, "methods": methods}))
+
+
+def _union_plans(plans: list[MethodPlan], prev: dict, notes: list[str]) -> list[MethodPlan]:
+    """This run's methods plus every method an earlier run into the folder benched (module docstring)."""
+    earlier = prev.get("methods") or {}
+    names = {p.name for p in plans}
+    for p in plans:
+        old = earlier.get(p.name)
+        if old and p.runnable and old.get("fingerprint") and old.get("fingerprint") != p.fingerprint:
+            what = ("weights sha256 " + str(old.get("weights_sha256"))[:12] + " -> " + str(p.weights_sha256)[:12]
+                    if old.get("weights_sha256") != p.weights_sha256 else "card, options or harmony version")
+            notes.append(f"{p.name}: changed since the earlier run in this folder ({what}); its results were "
+                         "recomputed and replace the earlier ones")
+    out = list(plans)
+    for name, old in earlier.items():
+        if name in names:
+            continue
+        card = METHODS.card(name) if name in METHODS else Card(name=name, kind="method")
+        out.append(MethodPlan(name, card, status=old.get("status", "ok"), message=old.get("message", ""),
+                              fingerprint=old.get("fingerprint", ""), weights_sha256=old.get("weights_sha256"),
+                              options=old.get("options") or {}, earlier=True))
+    return out
 
 
 def run_bench(cfg: BenchConfig) -> BenchResult:
     """Run and score every method on every image; write all the reports into ``cfg.out``."""
+    from . import report
+
     t_start = time.perf_counter()
     protocol = M.get_protocol(cfg.protocol)          # InputError listing valid names
+    protocol_fp = protocol_fingerprint(protocol)
     sizes = parse_sizes(cfg.sizes)
     plans = resolve_methods(cfg.models, cfg.weights)  # InputError listing valid names
     data = Path(cfg.data) if cfg.data else sample_dataset(cfg.workers, cfg.progress)
@@ -421,7 +510,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
                       "used (pass --split to choose)")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_run_json(cfg, out, sizes, data)
+    prev = _check_run_json(cfg, out, sizes, data)
 
     lpips_path = cfg.lpips or os.environ.get("HARMONY_LPIPS_WEIGHTS") or None
     notes: list[str] = []
@@ -433,11 +522,14 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
             lpips_path = None
     else:
         notes.append("LPIPS skipped: no local weights (set HARMONY_LPIPS_WEIGHTS; nothing is downloaded)")
-
     if split_note:
         notes.insert(0, split_note)
-    result = BenchResult(out, cfg.protocol, sizes, plans, [], notes=notes)
-    paired_subsets = {s for s in reader.subsets if reader.has_real(s)}
+
+    all_plans = _union_plans(plans, prev, notes)
+    _write_run_json(out, cfg, sizes, data, all_plans)
+    paired_subsets = [s for s in reader.subsets if reader.has_real(s)]
+    result = BenchResult(out, cfg.protocol, sizes, all_plans, [], subsets=list(reader.subsets),
+                         paired_subsets=paired_subsets, notes=notes, protocol_details=protocol.explain())
     result.paired = bool(paired_subsets)
 
     # Inputs missing on disk are skipped and listed before any work is scheduled.
@@ -452,34 +544,35 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
         else:
             ok_samples.append(s)
 
-    runnable = [p.name for p in plans if p.runnable]
+    fps = {p.name: p.fingerprint for p in all_plans if p.runnable}
+    current = [p.name for p in plans if p.runnable]
+    earlier = [p.name for p in all_plans if p.runnable and p.earlier]
     use_lpips = bool(lpips_path)
     use_ssim = protocol.defines_ssim if cfg.ssim is None else bool(cfg.ssim)
     cache_path = out / CACHE_FILE
     cache = _read_cache(cache_path)
+    identities = {s.key: input_identity(s, s.subset in paired_subsets) for s in ok_samples}
+
+    def key_of(name: str, sample_key: str, size: Any) -> str:
+        return cache_key(fps[name], protocol_fp, size, identities[sample_key], use_lpips, use_ssim)
+
     units = []
-    wanted: list[str] = []
     for s in ok_samples:
-        todo = []
-        for size in sizes:
-            for name in runnable:
-                k = cache_key(name, s.key, cfg.protocol, size, use_lpips, use_ssim)
-                wanted.append(k)
-                if k not in cache:
-                    todo.append((name, size))
+        todo = [(name, size) for size in sizes for name in current if key_of(name, s.key, size) not in cache]
+        result.cached += sum(1 for size in sizes for name in current if key_of(name, s.key, size) in cache)
         if todo:
             units.append(_Unit(s.key, s.subset, s.name, str(s.composite), str(s.mask),
                                str(s.real) if (s.real and s.subset in paired_subsets) else None,
                                _extra_paths(s), todo))
-    result.cached = sum(1 for k in wanted if k in cache)
     unpaired = any(s.subset not in paired_subsets for s in ok_samples)
     save_dir = str(out / "outputs") if (cfg.save_outputs or unpaired) else None
-    # Small runs keep a JPEG of every output for the gallery (no re-run); large runs re-run the methods
-    # on the few gallery images instead of writing thousands of files.
-    small = len(ok_samples) * max(1, len(runnable)) <= 4000
-    thumb_dir = str(out / "cache" / "thumbs" / f"{cfg.protocol}_{sizes[0]}") if small and cfg.gallery else None
+    # Small runs keep a JPEG of every output for the gallery; large runs compute the few gallery images'
+    # predictions again after scoring (here, in the runner: the report never runs a method).
+    small = len(ok_samples) * max(1, len(current)) <= 4000
+    thumb_root = out / "cache" / "thumbs" / f"{cfg.protocol}_{sizes[0]}"
     ctx = _Context(cfg.protocol, str(cfg.weights) if cfg.weights else None,
-                   str(lpips_path) if lpips_path else None, save_dir, sizes[0], thumb_dir, use_ssim)
+                   str(lpips_path) if lpips_path else None, save_dir, sizes[0],
+                   str(thumb_root) if (small and cfg.gallery) else None, use_ssim, fps)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     with open(cache_path, "a", encoding="utf-8") as cache_fh:
         for res in map_units(functools.partial(score_unit, ctx), units, workers=cfg.workers,
@@ -492,10 +585,9 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
                 result.skipped.append((res.key, value["skipped"]))
                 continue
             for row in value["rows"]:
-                k = cache_key(row["method"], f"{row['subset']}/{row['composite']}", cfg.protocol, row["size"],
-                              use_lpips, use_ssim)
+                k = key_of(row["method"], f"{row['subset']}/{row['composite']}", row["size"])
                 if not row["error"]:
-                    cache_fh.write(json.dumps({"key": k, "row": {c: _json_float(v) for c, v in row.items()}})
+                    cache_fh.write(json.dumps({"key": k, "row": serialize.to_jsonable(row)}, allow_nan=False)
                                    + "\n")
                 cache[k] = row
                 result.computed += 1
@@ -503,30 +595,82 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
 
     skipped_keys = {k for k, _ in result.skipped}
     rows = []
+    missing_earlier: dict[str, int] = {}
     for s in ok_samples:
         if s.key in skipped_keys:
             continue
         for size in sizes:
-            for name in runnable:
-                k = cache_key(name, s.key, cfg.protocol, size, use_lpips, use_ssim)
+            for name in current + earlier:
+                k = key_of(name, s.key, size)
                 if k in cache:
                     row = _unjson_row(cache[k])
                     rows.append(row)
                     if row.get("error"):
                         result.failures.append((name, f"{s.key}@{size}", row["error"]))
+                elif name in earlier:
+                    missing_earlier[name] = missing_earlier.get(name, 0) + 1
+    for name, n in missing_earlier.items():
+        notes.append(f"{name} (benched into this folder earlier) has no result for {n} image/size pairs of "
+                     f"this run; run it again with --models {name} to complete its rows")
     result.rows = rows
+    result.aggregates = R.aggregate(rows, result.subsets)
+    result.buckets = R.bucket_rows(rows, result.subsets, sizes[0])
+    if cfg.gallery > 0:
+        result.gallery = _prepare_gallery(result, ctx, protocol, ok_samples, thumb_root, cfg.gallery)
     result.seconds = time.perf_counter() - t_start
-
-    from . import report
-
-    result.files = report.write_all(result, cfg, reader=reader, samples=ok_samples, protocol=protocol,
-                                    ctx=ctx)
+    result.summary = R.summarize(result)
+    result.files = report.write_report(result, plots=cfg.plots, seed=cfg.seed)
     result.seconds = time.perf_counter() - t_start
     return result
 
 
-def thumb_path(thumb_dir: str | os.PathLike, method: str, subset: str, name: str) -> Path:
-    return Path(thumb_dir) / method / subset / (Path(name).stem + ".jpg")
+def _prepare_gallery(result: BenchResult, ctx: _Context, protocol: M.Protocol, samples: Sequence[Sample],
+                     thumb_root: Path, k: int) -> list[GalleryEntry]:
+    """Pick the gallery images (:func:`rows.select_gallery`) and make sure every image file it shows
+    exists: the composite and ground truth at the evaluation size, and each method's prediction (saved
+    when it was computed; computed here for large runs that did not keep every prediction)."""
+    size = result.sizes[0]
+    chosen = R.select_gallery(result.rows, size, k, result.paired)
+    by_key = {(s.subset, s.name): s for s in samples}
+    ratio_of = {(r["subset"], r["composite"]): r.get("fg_ratio", math.nan) for r in result.rows}
+    failed = {(r["method"], r["subset"], r["composite"]) for r in result.rows if r.get("size") == size and r.get("error")}
+    entries = []
+    for label, subset, name in chosen:
+        s = by_key.get((subset, name))
+        if s is None:
+            continue
+        unit = _Unit(s.key, s.subset, s.name, str(s.composite), str(s.mask),
+                     str(s.real) if (s.real and subset in result.paired_subsets) else None, _extra_paths(s), [])
+        try:
+            comp_u8, mask, real_u8 = load_inputs(unit)
+        except _InputSkip:
+            continue
+        prep = protocol.prepare(comp_u8, mask, real_u8, size)
+        inputs = thumb_root / "_inputs" / subset
+        files: dict[str, Path] = {"composite": inputs / (Path(name).stem + "_composite.jpg")}
+        hio.write_image(files["composite"], prep.composite, quality=90)
+        if prep.real is not None:
+            files["ground truth"] = inputs / (Path(name).stem + "_real.jpg")
+            hio.write_image(files["ground truth"], prep.real.astype(np.uint8), quality=90)
+        for p in result.methods:
+            if not p.runnable or (p.name, subset, name) in failed:
+                continue
+            path = thumb_path(thumb_root, p.name, p.fingerprint, subset, name)
+            if not path.is_file() and not p.earlier:
+                try:
+                    img, _ms = run_method(protocol, p.name, p.card, ctx.weights, comp_u8, mask, size, prep, unit)
+                    hio.write_image(path, img, quality=90)
+                except Exception:  # noqa: BLE001 - the gallery cell says "no output"
+                    continue
+            if path.is_file():
+                files[p.name] = path
+        entries.append(GalleryEntry(label, subset, name, float(ratio_of.get((subset, name), math.nan)), files))
+    return entries
+
+
+def thumb_path(thumb_dir: str | os.PathLike, method: str, fingerprint: str, subset: str, name: str) -> Path:
+    """Where the runner keeps a method's prediction (JPEG, evaluation size) for the gallery."""
+    return Path(thumb_dir) / method / (fingerprint[:16] or "-") / subset / (Path(name).stem + ".jpg")
 
 
 def _extra_paths(s: Sample) -> dict:
