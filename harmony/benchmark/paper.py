@@ -106,7 +106,7 @@ def _write_plots(out: Path, sig: S.Significance, df: pd.DataFrame, methods: Sequ
         if len(sig.groups) > 1 and metric in ("fmse", "psnr"):
             fig = P.grouped_bar_chart(sig.summary, metric, groups=sig.groups, methods=methods)
             files += [str(p.relative_to(out)) for p in P.save_figure(fig, folder / f"{metric}_by_subset")]
-    if "fmse" in sig.metrics and "fg_ratio" in df and len(P.fg_ratio_bins(df, "fmse")):
+    if "fmse" in sig.metrics and "fg_ratio" in df and len(P.fg_ratio_bins(df, "fmse", min_count=1)):
         fig = P.fg_ratio_chart(df, methods=methods)
         files += [str(p.relative_to(out)) for p in P.save_figure(fig, folder / "fmse_vs_fg_ratio")]
     return files

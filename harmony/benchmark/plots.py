@@ -207,17 +207,21 @@ def fg_ratio_bins(records: pd.DataFrame, metric: str = "fmse", bins: Sequence[fl
 
 
 def fg_ratio_chart(records: pd.DataFrame, *, metric: str = "fmse", methods: Sequence[str] | None = None,
-                   bins: Sequence[float] = FG_BINS, title: str | None = None):
+                   bins: Sequence[float] = FG_BINS, title: str | None = None, min_count: int | None = None):
     """fMSE against the foreground ratio: binned medians with inter-quartile bands, one panel per method.
 
     Small multiples instead of one crowded panel: each panel shows one method's median line and IQR band
     over the same bins, with the cut-and-paste median as a dashed grey reference; axes are shared and
-    the y axis is logarithmic (fMSE spans orders of magnitude).
+    the y axis is logarithmic (fMSE spans orders of magnitude). Bins hold at least ``min_count``
+    images (default 3, or 1 where no bin reaches 3).
     """
     plt = _plt()
     from matplotlib.ticker import FixedLocator, NullFormatter, StrMethodFormatter
 
-    binned = fg_ratio_bins(records, metric, bins)
+    # bins of at least 3 images; a tiny run (every bin smaller) shows what it has
+    binned = fg_ratio_bins(records, metric, bins, min_count or 3)
+    if binned.empty and min_count is None:
+        binned = fg_ratio_bins(records, metric, bins, 1)
     if binned.empty:
         raise ValueError(f"records: no finite {metric} with a foreground ratio")
     methods = [m for m in (methods or dict.fromkeys(records["method"])) if (binned["method"] == m).any()]
