@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --upgrade pip
 	# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[test,render]"
+	$(PIP) install -q -e ".[test,render,study]"
 	# simple-lama-inpainting's metadata pins numpy<2, pillow<10, opencv<5 and torchvision; its code
 	# needs none of those pins, so it is installed without its dependencies.
 	$(PIP) install -q --no-deps "simple-lama-inpainting==0.1.2"

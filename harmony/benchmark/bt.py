@@ -525,8 +525,11 @@ def _rank(scores: np.ndarray) -> np.ndarray:
 def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str = "half",
                 alpha: float = 0.0, n_boot: int = 1000, by: str | None = None, seed: int = 0,
                 ci: float = 0.95, sentinel_method: str | None = None, min_sentinel_accuracy: float = 0.8,
-                range_alpha: float = 0.01, lai_original_stop: bool = False) -> BTResult:
+                range_alpha: float = 0.01, lai_original_stop: bool = False, model: str = "bt") -> BTResult:
     """Score a :class:`harmony.benchmark.userstudy.VoteLog` (see the module docstring for the protocol).
+
+    ``model="thurstone"`` fits Thurstone Case V instead (:func:`fit_thurstone`, JOD units; global pool,
+    scales ``centered`` or ``ref:NAME`` only); everything else (QC, bootstrap, table) is shared.
 
     Steps: mark sentinels -> rater QC (exclude raters below ``min_sentinel_accuracy``; sentinel rows never
     enter the fit) -> ties policy -> connectivity check -> fit (``pool``) -> bootstrap (``n_boot`` replicates
@@ -534,6 +537,12 @@ def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str
     """
     if pool not in ("global", "per-image"):
         raise InputError(f"--pool: expected global or per-image, got {pool!r}")
+    if model not in ("bt", "thurstone"):
+        raise InputError(f"--model: expected bt or thurstone, got {model!r}")
+    if model == "thurstone" and pool != "global":
+        raise InputError("--model thurstone: only --pool global is implemented")
+    if model == "thurstone" and scale == "sum1":
+        raise InputError("--model thurstone: JOD scores have no sum-to-one scale; use centered or ref:NAME")
     if ties not in ("drop", "half"):
         raise InputError(f"--ties: expected drop or half, got {ties!r}")
     if not 0 < ci < 1:
@@ -654,7 +663,17 @@ def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str
     cov = None
     per_image = None
     failed = 0
-    if pool == "global":
+    if pool == "global" and model == "thurstone":
+        s = fit_thurstone(C, alpha=alpha, methods=methods)
+        cov = thurstone_covariance(C + (alpha if alpha > 0 else 0.0), s)
+        if n_boot > 0:
+            if by == "vote":
+                rep_cells = bootstrap_cells(cells[None, :], n_boot, rng, by_vote=True)
+            else:
+                codes, n_u = (rat_codes, n_rat) if by == "rater" else (img_codes, n_img)
+                rep_cells = bootstrap_cells(cells_from_votes(winner, loser, tie, m, codes, n_u), n_boot, rng)
+            replicates, failed = bootstrap_thurstone(counts_from_cells(rep_cells, m, ties), alpha=alpha)
+    elif pool == "global":
         s = fit(C, alpha=alpha, methods=methods)
         cov = centred_covariance(C, s)
         if n_boot > 0:
@@ -735,7 +754,9 @@ def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str
                 "format": log.format, "sources": log.sources, "votes_used": int(n_votes),
                 "votes_read": int(len(df)), "unanswered": log.unanswered,
                 "sentinel_rows": int(sent.sum()), "methods": methods,
-                "engine": "choix.ilsr_pairwise_dense" if (pool == "global" or alpha > 0) else "Lai et al. MM (BT_EM_exp)"}
+                "engine": ("Thurstone Case V ML (Newton), JOD units" if model == "thurstone" else
+                           "choix.ilsr_pairwise_dense" if (pool == "global" or alpha > 0) else "Lai et al. MM (BT_EM_exp)"),
+                "model": model}
     return BTResult(table=table, settings=settings, connectivity=conn, raters=raters_df,
                     excluded_raters=excluded,
                     win_matrix=pd.DataFrame(C, index=methods, columns=methods),
@@ -743,3 +764,195 @@ def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str
                     range_test=rt, kendall_u=kendall_u(C), replicates=replicates, covariance=cov,
                     per_image=per_image, notes=notes,
                     image_ids=image_ids if per_image is not None else None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Thurstone Case V (JOD units) and observer screening, as pwcmp (Perez-Ortiz and Mantiuk 2017)
+
+#: pwcmp's observer-noise sigma: Phi(1 / JOD_SIGMA) = 0.75, so 1 JOD = 75 % of raters prefer the better
+JOD_SIGMA = 1.4826
+
+
+def thurstone_nll(C: np.ndarray, q: np.ndarray, sigma: float = JOD_SIGMA) -> float:
+    """Negative log-likelihood of Thurstone Case V: ``-sum_ij C_ij log Phi((q_i - q_j) / sigma)``."""
+    from scipy.special import log_ndtr
+
+    C = np.asarray(C, float)
+    d = (q[:, None] - q[None, :]) / sigma
+    mask = C > 0
+    return float(-np.sum(C[mask] * log_ndtr(d[mask])))
+
+
+def _thurstone_grad_hess(C: np.ndarray, q: np.ndarray, sigma: float):
+    from scipy.special import log_ndtr
+
+    d = (q[:, None] - q[None, :]) / sigma
+    lam = np.exp(-0.5 * d * d - 0.5 * math.log(2 * math.pi) - log_ndtr(d))    # phi(d) / Phi(d), stable
+    g = -(C * lam).sum(1) / sigma + (C * lam).sum(0) / sigma
+    w = C * lam * (d + lam) / sigma ** 2        # -d^2/dd^2 log Phi(d) = lam (d + lam) >= 0
+    w = w + w.T
+    np.fill_diagonal(w, 0.0)
+    H = np.diag(w.sum(1)) - w
+    return g, H
+
+
+def fit_thurstone(C: np.ndarray, *, alpha: float = 0.0, methods: list[str] | None = None,
+                  sigma: float = JOD_SIGMA, tol: float = 1e-10, max_iter: int = 200) -> np.ndarray:
+    """Thurstone Case V maximum-likelihood scores in JOD units (centred to mean 0).
+
+    Model (Thurstone 1927; pwcmp's ``pw_scale``, Perez-Ortiz and Mantiuk 2017):
+    ``P(i preferred to j) = Phi((q_i - q_j) / sigma)`` with ``sigma = 1.4826``, so a difference of 1 JOD
+    ("just objectionable difference") means 75 % of raters prefer the better condition. ``C[i, j]`` = times
+    i beat j (ties as 0.5 each way are fine). The negative log-likelihood is convex; it is minimised by
+    Newton's method on the scores with the first one held at 0, then centred. The estimate exists under the
+    same condition as Bradley-Terry's (a strongly connected "i beat j" graph): with ``alpha == 0`` other
+    data raise InputError naming the methods; ``alpha > 0`` adds ``alpha`` virtual wins each way to every
+    pair (shrinking toward equal scores). pwcmp's default distance prior for sparse designs is not
+    implemented; this is the plain maximum-likelihood scale.
+    """
+    C = np.asarray(C, dtype=np.float64)
+    if C.ndim != 2 or C.shape[0] != C.shape[1] or C.shape[0] < 2:
+        raise ValueError(f"C: expected a square (M, M) count matrix with M >= 2, got shape {C.shape}")
+    if (C < 0).any() or not np.isfinite(C).all():
+        raise ValueError("C: counts must be finite and >= 0")
+    m = C.shape[0]
+    C = C.copy()
+    if alpha > 0:
+        C = C + alpha
+    elif not is_strongly_connected(C):
+        names = methods or [str(i) for i in range(m)]
+        raise InputError(check_connectivity(C, names).message + "; pass --alpha 0.01 (or larger) to regularise")
+    np.fill_diagonal(C, 0.0)
+    q = np.zeros(m)
+    f = thurstone_nll(C, q, sigma)
+    for _ in range(max_iter):
+        g, H = _thurstone_grad_hess(C, q, sigma)
+        step = np.zeros(m)
+        step[1:] = np.linalg.solve(H[1:, 1:], -g[1:])
+        t = 1.0
+        while True:                                   # backtracking keeps every step a descent step
+            q_new = q + t * step
+            f_new = thurstone_nll(C, q_new, sigma)
+            if f_new <= f + 1e-4 * t * float(g @ step) or t < 1e-10:
+                break
+            t *= 0.5
+        done = np.max(np.abs(q_new - q)) < tol
+        q, f = q_new, f_new
+        if done:
+            break
+    return q - q.mean()
+
+
+def thurstone_covariance(C: np.ndarray, q: np.ndarray, sigma: float = JOD_SIGMA) -> np.ndarray:
+    """Covariance of the centred JOD scores: pseudo-inverse of the observed information (Hessian)."""
+    C = np.asarray(C, float).copy()
+    np.fill_diagonal(C, 0.0)
+    _g, H = _thurstone_grad_hess(C, np.asarray(q, float), sigma)
+    return np.linalg.pinv(H, hermitian=True)
+
+
+def bootstrap_thurstone(rep_counts: np.ndarray, *, alpha: float = 0.0) -> tuple[np.ndarray, int]:
+    """Fit Thurstone Case V to each replicate count matrix (B, M, M); failures are NaN rows."""
+    B, m, _ = rep_counts.shape
+    out = np.full((B, m), np.nan)
+    ok = strongly_connected_batch(rep_counts) if alpha == 0 else np.ones(B, bool)
+    failed = int((~ok).sum())
+    for b in np.flatnonzero(ok):
+        out[b] = fit_thurstone(rep_counts[b], alpha=alpha, tol=1e-8)
+    return out, failed
+
+
+def observer_log_likelihood(C_rater: np.ndarray, q: np.ndarray, sigma: float = JOD_SIGMA) -> float:
+    """pwcmp's per-observer log-likelihood: ``sum_{i<j} log Binom(M_ij; M_ij + M_ji, Phi((q_i - q_j)/sigma))``.
+
+    ``C_rater[i, j]`` = times this observer chose i over j; pairs the observer never saw are skipped; each
+    probability is floored at 1e-200 as in pwcmp's ``pw_outlier_analysis.m``. Natural logarithm.
+    """
+    from scipy.special import gammaln, ndtr
+
+    M = np.asarray(C_rater, float)
+    D = M + M.T
+    P = ndtr((q[:, None] - q[None, :]) / sigma)
+    iu = np.triu_indices(len(q), 1)
+    k, n, p = M[iu], D[iu], P[iu]
+    sel = n > 0
+    k, n, p = k[sel], n[sel], p[sel]
+    with np.errstate(divide="ignore"):
+        logp = (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+                + np.where(k > 0, k * np.log(p), 0.0) + np.where(n - k > 0, (n - k) * np.log1p(-p), 0.0))
+    return float(np.sum(np.maximum(logp, math.log(1e-200))))
+
+
+def outlier_distance(L: np.ndarray) -> np.ndarray:
+    """pwcmp's outlier score: ``(Q1 - L) / IQR`` where ``L < Q1``, else 0 (Q1, IQR of all observers' L).
+
+    Quartiles as MATLAB/Octave ``quantile`` and ``iqr`` compute them (piecewise linear with p_k =
+    (k - 0.5) / n, numpy's ``hazen`` method). pwcmp suggests investigating observers above 1.5.
+    """
+    L = np.asarray(L, float)
+    q1, q3 = np.quantile(L, [0.25, 0.75], method="hazen")
+    iqr = q3 - q1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dist = np.where(L < q1, (q1 - L) / iqr, 0.0)
+    return dist
+
+
+def screen_observers(rater_cells: np.ndarray, m: int, *, ties: str = "half", alpha: float = 0.0,
+                     sigma: float = JOD_SIGMA) -> tuple[np.ndarray, np.ndarray]:
+    """pwcmp's observer outlier analysis (``pw_outlier_analysis``) on per-rater cell counts.
+
+    For each rater k: scale the votes of all other raters (Thurstone Case V, :func:`fit_thurstone`), then
+    compute the log-likelihood of rater k's own votes under that scale (:func:`observer_log_likelihood`).
+    Returns ``(L, dist)`` with ``dist = outlier_distance(L)``. All images are pooled into one scene (pwcmp
+    sums the likelihoods over scenes scaled separately; here the methods are ranked over all composites).
+    A leave-one-out count matrix that is not strongly connected is scaled with ``alpha = max(alpha, 0.01)``.
+    """
+    Cr = counts_from_cells(rater_cells, m, ties)           # (R, M, M)
+    total = Cr.sum(0)
+    L = np.zeros(len(Cr))
+    for k in range(len(Cr)):
+        rest = total - Cr[k]
+        a = alpha if (alpha > 0 or is_strongly_connected(rest)) else 0.01
+        q = fit_thurstone(rest, alpha=max(a, alpha), sigma=sigma, tol=1e-8)
+        L[k] = observer_log_likelihood(Cr[k], q, sigma)
+    return L, outlier_distance(L)
+
+
+def screen_raters(log, *, ties: str = "half", threshold: float = 1.5, sentinel_method: str | None = None,
+                  alpha: float = 0.0) -> pd.DataFrame:
+    """pwcmp observer screening of a :class:`~harmony.benchmark.userstudy.VoteLog` (non-sentinel votes).
+
+    Returns one row per rater: ``rater_id``, ``votes``, ``log_likelihood`` (natural log, the rater's votes
+    under the Thurstone scale of everyone else), ``outlier_score`` (:func:`outlier_distance`) and
+    ``outlier`` (score above ``threshold``; pwcmp suggests 1.5). Needs rater ids and three or more raters.
+    """
+    if not log.has_raters:
+        raise InputError("--screen-raters needs rater ids (a rater_id / worker / judge column)")
+    df = log.df
+    sent = df["is_sentinel"].to_numpy(bool)
+    if sentinel_method is not None and sentinel_method in log.methods:
+        k = log.methods.index(sentinel_method)
+        sent = sent | (df["a"].to_numpy() == k) | (df["b"].to_numpy() == k)
+    choice = df["choice"].to_numpy(np.int64)
+    keep = ~sent & (df["rater_id"].cat.codes.to_numpy() >= 0)
+    if ties == "drop":
+        keep &= choice != 2
+    a = df["a"].to_numpy(np.int64)[keep]
+    b = df["b"].to_numpy(np.int64)[keep]
+    ch = choice[keep]
+    rc = df["rater_id"].cat.codes.to_numpy(np.int64)[keep]
+    uniq, codes = np.unique(rc, return_inverse=True)
+    if len(uniq) < 3:
+        raise InputError(f"--screen-raters: needs at least three raters with votes, got {len(uniq)}")
+    used = np.unique(np.concatenate([a, b]))
+    remap = np.full(len(log.methods), -1)
+    remap[used] = np.arange(len(used))
+    a, b = remap[a], remap[b]
+    m = len(used)
+    winner = np.where(ch == 1, b, a)
+    loser = np.where(ch == 1, a, b)
+    cells = cells_from_votes(winner, loser, ch == 2, m, codes, len(uniq))
+    L, dist = screen_observers(cells, m, ties=ties, alpha=alpha)
+    names = [str(c) for c in df["rater_id"].cat.categories[uniq]]
+    return pd.DataFrame({"rater_id": names, "votes": np.bincount(codes, minlength=len(uniq)),
+                         "log_likelihood": L, "outlier_score": dist, "outlier": dist > threshold})

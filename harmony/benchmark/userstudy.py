@@ -584,9 +584,7 @@ def simulate_votes(strengths: dict, images, raters, votes_per_rater: int, rng=No
     img = rng.integers(0, len(images), n)
     i = rng.integers(0, m, n)
     j = (i + rng.integers(1, m, n)) % m          # uniform over the other methods
-    p_i = 1.0 / (1.0 + np.exp(s[j] - s[i]))
-    u = rng.random(n)
-    choice = np.where(u < p_i, "a", "b").astype(object)
+    choice = np.where(bt_rater_prefers_first(s, i, j, rng), "a", "b").astype(object)
     if left_bias:
         habit = rng.random(n) < left_bias
         choice[habit] = "a"
@@ -614,3 +612,18 @@ def simulate_votes(strengths: dict, images, raters, votes_per_rater: int, rng=No
         df = pd.concat([df, sdf], ignore_index=True)
         df = df.iloc[rng.permutation(len(df))].reset_index(drop=True)
     return df
+
+
+def bt_rater_prefers_first(strengths: np.ndarray, i: np.ndarray, j: np.ndarray, rng=None) -> np.ndarray:
+    """The simulated rater of :func:`simulate_votes`: True where method ``i`` is chosen over ``j``.
+
+    Bradley-Terry: ``P(i chosen) = 1 / (1 + exp(s_j - s_i))`` for natural-log strengths ``s`` (vectorised
+    over the arrays of method codes ``i`` and ``j``). The study-design simulation
+    (``benchmarks/bench_study_design.py``) answers the scheduler's pairs with it too.
+    """
+    rng = as_rng(rng)
+    s = np.asarray(strengths, dtype=np.float64)
+    i = np.asarray(i)
+    j = np.asarray(j)
+    p_i = 1.0 / (1.0 + np.exp(s[j] - s[i]))
+    return rng.random(p_i.shape) < p_i

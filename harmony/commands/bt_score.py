@@ -94,7 +94,7 @@ def format_latex(table: pd.DataFrame, scale: str, caption: str) -> str:
     return latex_table(head, rows, caption=caption, caption_below=True)
 
 
-def plot_png(table: pd.DataFrame, scale: str, title: str) -> bytes:
+def plot_png(table: pd.DataFrame, scale: str, title: str, xlabel: str | None = None) -> bytes:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -106,13 +106,14 @@ def plot_png(table: pd.DataFrame, scale: str, title: str) -> bytes:
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(t) + 1.4), dpi=110)
     lo = (t["score"] - t["ci_low"]).to_numpy(float)
     hi = (t["ci_high"] - t["score"]).to_numpy(float)
-    err = np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)])
+    # a percentile interval need not contain the estimate (sparse or regularised data): no whisker then
+    err = np.clip(np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)]), 0, None)
     ax.errorbar(t["score"], y, xerr=err, fmt="o", color="C0", capsize=3, label="estimate and interval")
     if "truth" in t:
         ax.plot(t["truth"], y, "x", color="C3", label="true strength")
         ax.legend(loc="best", fontsize=8)
     ax.set_yticks(y, t["method"])
-    ax.set_xlabel({"sum1": "B-T score (sums to 1)", "centered": "B-T log-strength (mean 0)"}.get(
+    ax.set_xlabel(xlabel or {"sum1": "B-T score (sums to 1)", "centered": "B-T log-strength (mean 0)"}.get(
         scale, f"B-T log-strength ({scale})"))
     ax.set_title(title.replace("; ", "\n"), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
@@ -186,7 +187,8 @@ def write_outputs(res, out: Path, *, overwrite: bool, caption: str, summary: str
     if res.per_image is not None:
         pi = pd.DataFrame(res.per_image, columns=res.settings["methods"], index=res.image_ids)
         put("per_image_scores.csv", pi.to_csv(index_label="image_id", float_format="%.10g"))
-    atomic_write_bytes(out / "scores.png", plot_png(t, scale, caption))
+    atomic_write_bytes(out / "scores.png", plot_png(
+        t, scale, caption, xlabel=f"JOD ({scale}; 1 JOD = 75 % preference)" if res.settings.get("model") == "thurstone" else None))
     written.append("scores.png")
     put("summary.txt", summary + "\n")
     return written
@@ -230,11 +232,17 @@ def write_outputs(res, out: Path, *, overwrite: bool, caption: str, summary: str
               help="Write scores.csv/.json/.md/.tex, win_matrix.csv, pairwise_prob.csv, raters.csv, scores.png.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files in --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the text table.")
+@click.option("--model", type=click.Choice(["bt", "thurstone"]), default="bt", show_default=True,
+              help="Bradley-Terry (logistic), or Thurstone Case V in JOD units (1 JOD = 75 % preference; "
+                   "first method at 0 unless --scale ref:NAME), as pwcmp.")
+@click.option("--screen-raters", is_flag=True,
+              help="pwcmp observer outlier scores (IQR-normalised log-likelihood); lists raters above 1.5.")
 def bt_score(votes, fmt, columns, method_names, pool, scale, ties, alpha, n_boot, by, seed, ci, sentinel_method,
-             min_sentinel_accuracy, range_alpha, truth, lai_original_stop, out_dir, overwrite, as_json):
+             min_sentinel_accuracy, range_alpha, truth, lai_original_stop, out_dir, overwrite, as_json,
+             model="bt", screen_raters=False):
     """Bradley-Terry scores of pairwise (2AFC) user-study votes.
 
-    VOTES is one or more CSV files: canonical (rater_id,image_id,method_a,method_b,choice with choice
+    VOTES is one or more CSV files (or `harmony study serve` databases, study.sqlite): canonical (rater_id,image_id,method_a,method_b,choice with choice
     a|b|tie, optional is_sentinel,position,timestamp,correct), Lai et al. (Image ID,Method 1,Method 2,
     Result), crowd-kit (worker,left,right,label), arena (model_a,model_b,winner) or leftright
     ([rater,image,]left,right,winner with winner the chosen method, left/right or tie); --columns maps
@@ -251,13 +259,25 @@ def bt_score(votes, fmt, columns, method_names, pool, scale, ties, alpha, n_boot
       harmony bt-score votes.csv --scale ref:composite --bootstrap 2000 --by rater --seed 1
       harmony bt-score battles.csv --format arena --alpha 0.01
       harmony bt-score log.csv --columns rater=worker,image=task,left=a,right=b,winner=label
+      harmony bt-score study.sqlite --model thurstone --screen-raters
     """
     from ..benchmark import bt, userstudy
 
     t0 = time.perf_counter()
-    try:
-        if out_dir:      # refuse an existing output before reading or fitting anything
+    if out_dir:      # refuse an existing output before reading or fitting anything
+        try:
             check_out(Path(out_dir), overwrite=overwrite)
+        except InputError as exc:
+            raise UserError(str(exc).splitlines()[0]) from None
+    import contextlib
+    import tempfile
+    stack = contextlib.ExitStack()
+    # `bt-score study.sqlite` (issue 14): a `harmony study serve` database is exported to a canonical CSV
+    # in a temporary folder and read like any vote log.
+    votes = _study_db_as_csv(votes, stack, tempfile)
+    if model == "thurstone" and click.get_current_context().get_parameter_source("scale").name == "DEFAULT":
+        scale = None     # pwcmp anchors the first condition at 0 (resolved below)
+    try:
         mapping = userstudy.parse_columns(columns)
         if mapping and fmt not in ("auto", "leftright"):
             raise InputError(f"--columns reads the file as the leftright layout; it cannot be combined with "
@@ -267,10 +287,14 @@ def bt_score(votes, fmt, columns, method_names, pool, scale, ties, alpha, n_boot
                                    columns=mapping or None)
         if log.format == "lai" and names is None:
             click.echo("note: Lai format without --method-names: methods are named by their ids", err=True)
+        if scale is None:
+            scale = "ref:" + _first_method(log, sentinel_method)
         res = bt.score_votes(log, pool=pool, scale=scale, ties=ties, alpha=alpha, n_boot=n_boot, by=by,
                              seed=seed, ci=ci, sentinel_method=sentinel_method,
                              min_sentinel_accuracy=min_sentinel_accuracy, range_alpha=range_alpha,
-                             lai_original_stop=lai_original_stop)
+                             lai_original_stop=lai_original_stop, model=model)
+        screened = (bt.screen_raters(log, ties=ties, sentinel_method=sentinel_method, alpha=alpha)
+                    if screen_raters else None)
         if truth:
             true = parse_strengths(truth)
             kind, ref = bt.parse_scale(scale, res.settings["methods"])
@@ -283,8 +307,13 @@ def bt_score(votes, fmt, columns, method_names, pool, scale, ties, alpha, n_boot
             res.settings["truth"] = true
     except InputError as exc:
         raise UserError(str(exc).splitlines()[0]) from None
+    finally:
+        stack.close()
+    if screened is not None:
+        _attach_screening(res, screened)
     elapsed = time.perf_counter() - t0
-    caption = (f"Bradley-Terry scores ({res.settings['scale']}, pool {res.settings['pool']}); "
+    caption = (f"{'Thurstone Case V (JOD)' if model == 'thurstone' else 'Bradley-Terry'} scores "
+               f"({res.settings['scale']}, pool {res.settings['pool']}); "
                f"{res.settings['ci']:.0%} {res.settings['ci_method']}")
     lines = summary_lines(res, elapsed)
     text = format_text(res.table, res.settings["scale"])
@@ -301,3 +330,64 @@ def bt_score(votes, fmt, columns, method_names, pool, scale, ties, alpha, n_boot
         lines.append(f"outputs: {out_dir}/ ({', '.join(written)})")
     if not as_json:
         echo_summary("bt-score summary", lines)
+
+
+# ---------------------------------------------------------------------------------------------------
+# issue 14: study databases, Thurstone scale default, observer screening
+
+
+def _study_db_as_csv(votes, stack, tempfile) -> tuple:
+    """Replace each `harmony study serve` SQLite database among VOTES by a canonical CSV export of it."""
+    out = []
+    for v in votes:
+        try:
+            with open(v, "rb") as fh:
+                is_db = fh.read(16) == b"SQLite format 3\x00"
+        except OSError:
+            is_db = False
+        if not is_db:
+            out.append(v)
+            continue
+        from ..study.export import votes_frame
+        from ..study.storage import check_study_db
+
+        try:
+            con = check_study_db(v)
+        except InputError as exc:
+            raise UserError(str(exc).splitlines()[0]) from None
+        try:
+            df = votes_frame(con)
+        finally:
+            con.close()
+        if len(df) == 0:
+            raise UserError(f"{v}: the study database has no votes yet")
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bt-score-db-"))
+        path = os.path.join(tmp, os.path.basename(v) + ".csv")
+        df.to_csv(path, index=False)
+        out.append(path)
+    return tuple(out)
+
+
+def _first_method(log, sentinel_method) -> str:
+    """pwcmp's reference: the first condition (here: first in the vote log's sorted method list)."""
+    df = log.df
+    sent = df["is_sentinel"].to_numpy(bool)
+    if sentinel_method in log.methods:
+        k = log.methods.index(sentinel_method)
+        sent = sent | (df["a"].to_numpy() == k) | (df["b"].to_numpy() == k)
+    used = sorted(set(df["a"].to_numpy()[~sent]) | set(df["b"].to_numpy()[~sent]))
+    return log.methods[int(used[0])]
+
+
+def _attach_screening(res, screened) -> None:
+    flagged = screened[screened["outlier"]]
+    res.notes.append(f"rater screening (pwcmp outlier score, > 1.5): {len(flagged)} of {len(screened)} raters"
+                     + (": " + ", ".join(f"{r} ({d:.2f})" for r, d in zip(flagged['rater_id'], flagged['outlier_score']))
+                        if len(flagged) else ""))
+    if res.raters is not None:
+        sc = screened.set_index("rater_id")
+        res.raters["outlier_score"] = res.raters["rater_id"].map(sc["outlier_score"])
+        res.raters["outlier_log_likelihood"] = res.raters["rater_id"].map(sc["log_likelihood"])
+    res.settings["screen_raters"] = {"threshold": 1.5,
+                                     "outliers": flagged["rater_id"].tolist(),
+                                     "scores": dict(zip(screened["rater_id"], screened["outlier_score"].round(4)))}

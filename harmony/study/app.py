@@ -1,0 +1,639 @@
+"""The study server: a Starlette application over the SQLite store and the pair scheduler.
+
+Routes
+------
+``GET /``                consent and instructions page (query string kept: Prolific ``PROLIFIC_PID``,
+                         ``STUDY_ID``, ``SESSION_ID``; MTurk ``workerId``, ``assignmentId``, ``hitId``,
+                         ``turkSubmitTo``; ``assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE`` is MTurk's preview:
+                         instructions only, no session, no vote)
+``GET /rate``, ``/done`` the rating page (one pair at a time) and the thank-you page
+``POST /api/session``    consent given: create the rater (or resume the same Prolific/MTurk worker)
+``GET /api/state``       the rater's current pair, the next pair to preload, progress (``X-Session``)
+``POST /api/vote``       ``{vote_id, token, choice: left|right|same, response_ms}``; idempotent on the
+                         client's ``vote_id``; the task ``token`` must be an open assignment of this rater
+``GET /img/<key>``       an image by opaque key (method names are not shown to raters); only files found
+                         inside ``--images`` at start have keys
+``GET /admin``           dashboard; ``/admin/data.json``, ``/admin/plot.png``, ``/admin/export.csv``
+                         (admin token: ``Authorization: Bearer T`` or ``?token=T``)
+
+Every rejected request (unknown session, forged / foreign / replayed token, bad admin token, oversized
+or malformed body) gets a 4xx and a row in the ``rejects`` table (shown on the dashboard). All database
+writes happen on the event-loop thread, one transaction per request, so concurrent raters never
+interleave inside a vote (no lost updates); the dashboard's statistics run in a worker thread on a
+read-only connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import html
+import json
+import math
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from urllib.parse import urlencode
+
+from .scheduler import PairScheduler
+from .storage import Store, connect
+from .tasks import TaskList
+
+PROLIFIC_COMPLETE = "https://app.prolific.com/submissions/complete?cc="
+MTURK_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
+MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
+_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
+_EXT_ID_RE = re.compile(r"^[\x20-\x7e]{1,128}$")
+CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+
+
+@dataclass
+class StudyConfig:
+    """Settings of one ``harmony study serve`` run (see the command's help)."""
+
+    db: str
+    design: str = "balanced"
+    votes_per_rater: int = 50
+    allow_ties: bool = False
+    sentinel_every: int = 10
+    min_sentinel_accuracy: float = 0.8
+    min_sentinels: int = 2
+    auto_exclude: bool = False
+    admin_token: str = ""
+    title: str = "Which image looks more realistic?"
+    max_body: int = 4096
+    lookahead: int = 2
+    durable: bool = False
+    completion_code: str | None = None
+    seed: int | None = None
+    stats_every_s: float = 5.0
+    notes: list[str] = field(default_factory=list)
+
+
+def page(name: str) -> str:
+    return resources.files("harmony.study").joinpath("pages", name).read_text(encoding="utf-8")
+
+
+class _Rater:
+    """In-memory mirror of one rater (rebuilt from the store at start; the store stays the authority)."""
+
+    __slots__ = ("rater_id", "session", "offset", "flagged", "excluded", "completed", "answered", "assigned",
+                 "open", "source", "external")
+
+    def __init__(self, rater_id, session, offset, flagged=0, excluded=0, completed=None, source="direct",
+                 external="{}"):
+        self.rater_id, self.session, self.offset = rater_id, session, offset
+        self.flagged, self.excluded, self.completed = flagged, excluded, completed
+        self.source, self.external = source, external
+        self.answered = 0
+        self.assigned = 0
+        self.open: list[tuple[str, int, int, int]] = []     # (token, seq, task, a_left), by seq
+
+
+class Study:
+    """State of a running study: the store, the scheduler (rebuilt from the store) and the image keys.
+
+    All methods run on one thread (the event loop). Each vote is one SQLite transaction whose checks
+    (vote id, task token, owner, already answered) read the database itself; the in-memory mirror of the
+    raters only saves queries when building the reply, and is rebuilt from the store after any error.
+    """
+
+    def __init__(self, tasks: TaskList, images: dict, cfg: StudyConfig):
+        self.tasks = tasks
+        self.cfg = cfg
+        self.store = Store.open(cfg.db, tasks, completion_code=cfg.completion_code, durable=cfg.durable,
+                                settings={"design": cfg.design, "votes_per_rater": cfg.votes_per_rater})
+        secret = self.store.meta["secret"]
+        self.key_of: dict[tuple[str, str], str] = {}
+        self.file_of: dict[str, Path] = {}
+        for (method, image_id), path in images.items():
+            key = hashlib.sha256(f"{secret}\x1f{method}\x1f{image_id}".encode()).hexdigest()[:24] + path.suffix.lower()
+            self.key_of[(method, image_id)] = key
+            self.file_of[key] = path
+        f = tasks.frame
+        self.url_a = ["/img/" + self.key_of[(m, i)] for m, i in zip(f["method_a"], f["image_id"])]
+        self.url_b = ["/img/" + self.key_of[(m, i)] for m, i in zip(f["method_b"], f["image_id"])]
+        self.method_a = f["method_a"].tolist()
+        self.method_b = f["method_b"].tolist()
+        self.correct = f["correct"].tolist()
+        self.sentinel = f["is_sentinel"].to_numpy(bool).tolist()
+        self._stats_cache: tuple[float, dict] | None = None
+        self._plot_cache: bytes | None = None
+        self._rebuild()
+
+    # start-up ---------------------------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        """(Re)build the scheduler and the rater mirror from the store (a restart continues the study)."""
+        cfg, con = self.cfg, self.store.con
+        self.scheduler = PairScheduler(self.tasks.arrays, design=cfg.design, votes_per_rater=cfg.votes_per_rater,
+                                       sentinel_every=cfg.sentinel_every, rng=cfg.seed)
+        self.sent_total: dict[str, int] = {}
+        self.sent_ok: dict[str, int] = {}
+        self.by_session: dict[str, _Rater] = {}
+        self.by_id: dict[str, _Rater] = {}
+        for rid, session, offset, flagged, excluded, completed, source, external in con.execute(
+                "SELECT rater_id, session, slot_offset, flagged, excluded, completed, source, external FROM raters"):
+            r = _Rater(rid, session, offset, flagged, excluded, completed, source, external)
+            self.by_session[session] = r
+            self.by_id[rid] = r
+        for token, rid, seq, task, a_left, answered in con.execute(
+                "SELECT token, rater_id, seq, task_id, a_left, answered FROM assignments ORDER BY rater_id, seq"):
+            r = self.by_id[rid]
+            r.assigned += 1
+            self.scheduler.seen(rid)[task] = True
+            if answered == 0:
+                r.open.append((token, seq, task, a_left))
+                self.scheduler.issued(rid, task)
+        for rid, task, choice in con.execute("SELECT rater_id, task_id, choice FROM votes ORDER BY created, rowid"):
+            self.by_id[rid].answered += 1
+            self.scheduler.record(task, choice)
+            if self.sentinel[task]:
+                self._count_sentinel(rid, task, choice)
+
+    def _count_sentinel(self, rater: str, task: int, choice: str) -> None:
+        chosen = self.method_a[task] if choice == "a" else (self.method_b[task] if choice == "b" else None)
+        self.sent_total[rater] = self.sent_total.get(rater, 0) + 1
+        self.sent_ok[rater] = self.sent_ok.get(rater, 0) + int(chosen == self.correct[task])
+
+    # sessions ---------------------------------------------------------------------------------------
+    def rater(self, session: str) -> _Rater | None:
+        return self.by_session.get(session) if session else None
+
+    def create_session(self, params: dict) -> tuple[int, dict]:
+        params = {str(k): str(v) for k, v in (params or {}).items() if isinstance(k, str)}
+        if params.get("assignmentId") == MTURK_PREVIEW:
+            self.store.reject("mturk_preview", "session requested during MTurk preview")
+            return 403, {"error": "preview: accept the HIT before starting"}
+        if params.get("PROLIFIC_PID"):
+            source, rid = "prolific", params["PROLIFIC_PID"]
+            external = {k: params.get(k, "") for k in ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")}
+        elif params.get("workerId"):
+            source, rid = "mturk", params["workerId"]
+            external = {k: params.get(k, "") for k in ("workerId", "assignmentId", "hitId", "turkSubmitTo")}
+        else:
+            source, rid, external = "direct", "anon-" + secrets.token_hex(6), {}
+        if not _EXT_ID_RE.match(rid) or any(len(v) > 256 for v in external.values()):
+            self.store.reject("bad_request", "rater id not printable ASCII (1-128 characters)")
+            return 400, {"error": "rater id must be printable ASCII, 1-128 characters"}
+        known = self.by_id.get(rid)
+        if known is not None:
+            return 200, {"session": known.session, "rater_id": rid, "resumed": True}
+        offset = secrets.randbelow(max(1, self.cfg.sentinel_every))
+        session = self.store.add_rater(rid, source, external, offset)
+        r = _Rater(rid, session, offset, source=source, external=json.dumps(external))
+        self.by_session[session] = r
+        self.by_id[rid] = r
+        return 200, {"session": session, "rater_id": rid, "resumed": False}
+
+    def _image_urls(self, task: int, a_left: int) -> tuple[str, str]:
+        return (self.url_a[task], self.url_b[task]) if a_left else (self.url_b[task], self.url_a[task])
+
+    def _top_up(self, r: _Rater, n_open: int) -> list[tuple[str, int, int, int]]:
+        """Issue assignments until ``lookahead`` are open or the quota is reached (inside a transaction)."""
+        new = []
+        seq = r.assigned
+        while n_open < self.cfg.lookahead:
+            task = self.scheduler.pick(r.rater_id, seq, r.offset)
+            if task is None:
+                break
+            a_left = int(self.scheduler.rng.random() < 0.5)
+            token = secrets.token_urlsafe(18)
+            self.store.con.execute("INSERT INTO assignments (token, rater_id, seq, task_id, a_left, issued) "
+                                   "VALUES (?, ?, ?, ?, ?, ?)", (token, r.rater_id, seq, task, a_left, time.time()))
+            self.scheduler.issued(r.rater_id, task)
+            new.append((token, seq, task, a_left))
+            seq += 1
+            n_open += 1
+        return new
+
+    def state(self, r: _Rater) -> dict:
+        """The rater's page state: current pair, the next one to preload, progress -- or done/excluded."""
+        con = self.store.con
+        total = self.cfg.votes_per_rater
+        if r.excluded:
+            return {"state": "excluded", "rater_id": r.rater_id, "progress": {"done": r.answered, "total": total}}
+        if len(r.open) < self.cfg.lookahead and r.completed is None and r.assigned < total:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                new = self._top_up(r, len(r.open))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                self._rebuild()
+                raise
+            r.open += new
+            r.assigned += len(new)
+        if not r.open:
+            if r.completed is None:
+                r.completed = time.time()
+                con.execute("UPDATE raters SET completed=? WHERE rater_id=?", (r.completed, r.rater_id))
+            return self._done_state(r)
+        token, _seq, task, a_left = r.open[0]
+        left, right = self._image_urls(task, a_left)
+        preload = []
+        for _t, _s, t2, al2 in r.open[1:]:
+            preload += list(self._image_urls(t2, al2))
+        return {"state": "rate", "rater_id": r.rater_id, "token": token, "left": left, "right": right,
+                "preload": preload, "allow_ties": self.cfg.allow_ties,
+                "progress": {"done": r.answered, "total": max(total, r.answered + len(r.open))}}
+
+    def _done_state(self, r: _Rater) -> dict:
+        code = self.store.meta["completion_code"]
+        out = {"state": "done", "rater_id": r.rater_id, "code": code,
+               "progress": {"done": r.answered, "total": max(r.answered, 1)}, "redirect": None, "mturk": None}
+        if r.source == "prolific":
+            out["redirect"] = PROLIFIC_COMPLETE + code
+        elif r.source == "mturk":
+            ext = json.loads(r.external)
+            submit_to = ext.get("turkSubmitTo", "").rstrip("/")
+            if submit_to in MTURK_HOSTS and ext.get("assignmentId"):
+                out["mturk"] = {"action": submit_to + "/mturk/externalSubmit",
+                                "assignmentId": ext["assignmentId"], "completion_code": code}
+        return out
+
+    # votes -------------------------------------------------------------------------------------------
+    def vote(self, session: str, body: dict) -> tuple[int, dict]:
+        store, con = self.store, self.store.con
+        r = self.rater(session)
+        if r is None:
+            store.reject("unknown_session", f"session {session[:16]!r}")
+            return 401, {"error": "unknown session: start from the study link"}
+        vote_id, token = body.get("vote_id"), body.get("token")
+        choice, rt = body.get("choice"), body.get("response_ms")
+        if not (isinstance(vote_id, str) and _ID_RE.match(vote_id)) or not (isinstance(token, str) and _ID_RE.match(token)):
+            store.reject("bad_request", "vote_id/token missing or malformed")
+            return 400, {"error": "vote_id and token: 8-64 characters [A-Za-z0-9_-]"}
+        allowed = ("left", "right", "same") if self.cfg.allow_ties else ("left", "right")
+        if choice not in allowed:
+            store.reject("bad_request", f"choice {str(choice)[:20]!r}")
+            return 400, {"error": f"choice: expected {', '.join(allowed)}"}
+        if rt is not None and not (isinstance(rt, (int, float)) and math.isfinite(rt) and 0 <= rt < 1e8):
+            rt = None
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            prev = con.execute("SELECT token, rater_id FROM votes WHERE vote_id=?", (vote_id,)).fetchone()
+            if prev is not None:
+                con.execute("COMMIT")
+                if prev[0] == token and prev[1] == r.rater_id:     # a retry or a double click: same answer
+                    return 200, {"ok": True, "duplicate": True, **self.state(r)}
+                store.reject("vote_id_reused", f"vote {vote_id} with another token")
+                return 409, {"error": "vote id already used for another task"}
+            asg = con.execute("SELECT rater_id, task_id, a_left, answered, seq FROM assignments WHERE token=?",
+                              (token,)).fetchone()
+            kind = None
+            if asg is None:
+                kind, status, msg = "forged_token", 403, "unknown task token"
+            elif asg[0] != r.rater_id:
+                kind, status, msg = "foreign_token", 403, "this task was not assigned to you"
+            elif asg[3] != 0:
+                kind, status, msg = "replayed_token", 409, "this task was already answered"
+            elif r.excluded:
+                kind, status, msg = "excluded_rater", 403, "session ended"
+            if kind is not None:
+                con.execute("COMMIT")
+                store.reject(kind, f"rater {r.rater_id[:40]} token {token[:12]}")
+                return status, {"error": msg}
+            _rid, task, a_left, _answered, seq = asg
+            code = "tie" if choice == "same" else ("a" if (choice == "left") == bool(a_left) else "b")
+            con.execute("INSERT INTO votes (vote_id, token, rater_id, task_id, seq, choice, a_left, response_ms, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (vote_id, token, r.rater_id, task, seq, code, a_left, rt, time.time()))
+            con.execute("UPDATE assignments SET answered=1 WHERE token=?", (token,))
+            open_after = [a for a in r.open if a[0] != token]
+            flag = exclude = False
+            if self.sentinel[task]:
+                tot = self.sent_total.get(r.rater_id, 0) + 1
+                ok = self.sent_ok.get(r.rater_id, 0) + int(
+                    (self.method_a[task] if code == "a" else self.method_b[task] if code == "b" else None)
+                    == self.correct[task])
+                if tot >= self.cfg.min_sentinels and ok / tot < self.cfg.min_sentinel_accuracy and not r.flagged:
+                    flag, exclude = True, self.cfg.auto_exclude
+                    con.execute("UPDATE raters SET flagged=1, excluded=? WHERE rater_id=?", (int(exclude), r.rater_id))
+                    if exclude:   # release the rater's open tasks to the others
+                        con.execute("UPDATE assignments SET answered=-1 WHERE rater_id=? AND answered=0", (r.rater_id,))
+            new = [] if exclude else self._top_up(r, len(open_after))
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            self._rebuild()
+            raise
+        # committed: mirror it in memory
+        self.scheduler.answered_vote(task, code)
+        if self.sentinel[task]:
+            self._count_sentinel(r.rater_id, task, code)
+        r.answered += 1
+        r.open = open_after + new
+        r.assigned += len(new)
+        if flag:
+            r.flagged = 1
+            r.excluded = int(exclude)
+            if exclude:
+                for _tok, _s, t_open, _al in r.open:
+                    self.scheduler.pending[t_open] = max(0, self.scheduler.pending[t_open] - 1)
+                    pc = self.scheduler.pair_code[t_open]
+                    self.scheduler.pair_pending[pc] = max(0, self.scheduler.pair_pending[pc] - 1)
+                r.open = []
+        return 200, {"ok": True, "duplicate": False, **self.state(r)}
+
+    # dashboard ---------------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        """Dashboard numbers (cached ``stats_every_s``): progress, coverage, sentinels, position bias, B-T."""
+        now = time.monotonic()
+        if self._stats_cache and now - self._stats_cache[0] < self.cfg.stats_every_s:
+            return self._stats_cache[1]
+        data, plot = compute_stats(self.cfg.db, self.tasks, self.cfg)
+        self._stats_cache = (now, data)
+        self._plot_cache = plot
+        return data
+
+
+def compute_stats(db: str, tasks: TaskList, cfg: StudyConfig) -> tuple[dict, bytes | None]:
+    """Everything the dashboard shows, from a read-only connection (runs in a worker thread).
+
+    Scores, intervals, per-rater sentinel accuracy and left/right bias come from
+    :func:`harmony.benchmark.bt.score_votes` (Bradley-Terry, choix) and the plot from ``bt-score``'s
+    :func:`~harmony.commands.bt_score.plot_png`; nothing statistical is re-implemented here.
+    """
+    import pandas as pd
+    from scipy.stats import binomtest
+
+    from ..benchmark import bt, userstudy
+    from ..errors import InputError
+    from .export import votes_frame
+
+    con = connect(db, readonly=True)
+    try:
+        df = votes_frame(con)
+        raters = pd.read_sql_query("SELECT rater_id, source, flagged, excluded, completed FROM raters", con)
+        rejects = dict(con.execute("SELECT kind, COUNT(*) FROM rejects GROUP BY kind").fetchall())
+        assigned = con.execute("SELECT COUNT(*) FROM assignments WHERE answered=0").fetchone()[0]
+    finally:
+        con.close()
+    f = tasks.frame
+    reg = f[~f["is_sentinel"]]
+    out: dict = {"votes": int(len(df)), "raters": int(len(raters)),
+                 "completed": int(raters["completed"].notna().sum()), "flagged": int(raters["flagged"].sum()),
+                 "excluded": int(raters["excluded"].sum()), "open_assignments": int(assigned),
+                 "design": cfg.design, "votes_per_rater": cfg.votes_per_rater, "rejects": rejects,
+                 "tasks": int(len(reg)), "sentinel_tasks": int(f["is_sentinel"].sum())}
+    regular = df[df["is_sentinel"] == 0]
+    per_task = regular.groupby("task_id").size().reindex(reg["task_id"], fill_value=0)
+    out["coverage"] = {"min": int(per_task.min()), "median": float(per_task.median()), "max": int(per_task.max()),
+                       "tasks_without_votes": int((per_task == 0).sum())}
+    pair = (reg[["method_a", "method_b"]].apply(lambda r: " vs ".join(sorted(r)), axis=1)).to_numpy()
+    cov_pair = pd.Series(per_task.to_numpy(), index=pair).groupby(level=0).agg(["sum", "min", "max"])
+    out["pairs"] = [{"pair": k, "votes": int(r["sum"]), "min_per_image": int(r["min"]), "max_per_image": int(r["max"])}
+                    for k, r in cov_pair.iterrows()]
+    sent = df[df["is_sentinel"] == 1]
+    if len(sent):
+        chosen = sent["method_a"].where(sent["choice"] == "a", sent["method_b"].where(sent["choice"] == "b", ""))
+        out["sentinel_accuracy"] = float((chosen == sent["correct"]).mean())
+    else:
+        out["sentinel_accuracy"] = None
+    decided = df[df["choice"] != "tie"]
+    if len(decided):
+        left = ((decided["choice"] == "a") == (decided["position"] == "left")).to_numpy()
+        out["left_rate"] = float(left.mean())
+        out["left_p"] = float(binomtest(int(left.sum()), len(left), 0.5).pvalue)
+    else:
+        out["left_rate"] = out["left_p"] = None
+    rt = df["response_ms"].dropna()
+    out["response_ms_median"] = float(rt.median()) if len(rt) else None
+    per_rater = []
+    plot = None
+    out["scores"], out["scores_note"] = [], ""
+    if len(regular):
+        try:
+            log = userstudy.votes_from_frame(df[["rater_id", "image_id", "method_a", "method_b", "choice",
+                                                 "is_sentinel", "position", "correct"]], name="study")
+            try:
+                res = bt.score_votes(log, n_boot=200, seed=0, min_sentinel_accuracy=cfg.min_sentinel_accuracy)
+            except InputError as exc:
+                res = bt.score_votes(log, n_boot=200, seed=0, alpha=0.01,
+                                     min_sentinel_accuracy=cfg.min_sentinel_accuracy)
+                out["scores_note"] = f"regularised (alpha 0.01): {str(exc).split(';')[0]}"
+            cols = ["method", "votes", "wins", "win_rate", "score", "ci_low", "ci_high", "rank", "group"]
+            out["scores"] = json.loads(res.table[cols].to_json(orient="records"))
+            out["scores_ci"] = res.settings["ci_method"]
+            if res.raters is not None:
+                rtab = res.raters
+                per_rater = json.loads(rtab[["rater_id", "votes", "sentinels", "sentinel_accuracy", "left_rate",
+                                             "left_p", "excluded"]].to_json(orient="records"))
+            from ..commands.bt_score import plot_png
+            plot = plot_png(res.table, res.settings["scale"], f"live Bradley-Terry scores; {len(df)} votes; "
+                            f"{res.settings['ci_method']}")
+        except InputError as exc:
+            out["scores_note"] = str(exc).splitlines()[0]
+    flags = raters.set_index("rater_id")
+    med_rt = df.groupby("rater_id")["response_ms"].median()
+    for r in per_rater:
+        rid = r["rater_id"]
+        r["flagged"] = bool(flags["flagged"].get(rid, 0))
+        r["stopped"] = bool(flags["excluded"].get(rid, 0))
+        r["median_response_ms"] = None if rid not in med_rt or pd.isna(med_rt[rid]) else float(med_rt[rid])
+    out["per_rater"] = per_rater
+    return out, plot
+
+
+# -------------------------------------------------------------------------------------------------------
+# ASGI
+
+
+class BodyLimit:
+    """Pure ASGI middleware: refuse request bodies above ``limit`` bytes with 413.
+
+    A declared ``Content-Length`` above the limit is refused before reading; a body without one (chunked)
+    is read here up to the limit and then replayed to the application, so the application never sees
+    more than ``limit`` bytes and no response has started when the refusal is sent.
+    """
+
+    def __init__(self, app, limit: int, on_reject):
+        self.app, self.limit, self.on_reject = app, limit, on_reject
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.limit:
+                self.on_reject("body_too_large", f"content-length {declared[:20]!r}")
+                return await _plain(send, 413, b"request body too large")
+            return await self.app(scope, receive, send)
+        if scope.get("method") in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return
+            chunks.append(msg.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                self.on_reject("body_too_large", "streamed body")
+                return await _plain(send, 413, b"request body too large")
+            if not msg.get("more_body"):
+                break
+        body, done = b"".join(chunks), False
+
+        async def replay():
+            nonlocal done
+            if not done:
+                done = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _plain(send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                               "script-src 'self'; form-action 'self' https://www.mturk.com "
+                                               "https://workersandbox.mturk.com; frame-ancestors *"}
+
+
+def build_app(study: Study):
+    """The Starlette application of a :class:`Study`."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+    from starlette.routing import Route
+
+    cfg = study.cfg
+    statics = {"study.js": "text/javascript", "admin.js": "text/javascript", "study.css": "text/css"}
+    static_text = {n: page(n) for n in statics}
+    title = html.escape(cfg.title)
+
+    def html_page(name: str, **subs) -> HTMLResponse:
+        text = page(name).replace("{{title}}", title)
+        for k, v in subs.items():
+            text = text.replace("{{" + k + "}}", v)
+        return HTMLResponse(text, headers=SECURITY_HEADERS)
+
+    async def consent(request: Request):
+        return html_page("consent.html", ties="yes" if cfg.allow_ties else "no")
+
+    async def rate(request: Request):
+        return html_page("rate.html", ties="yes" if cfg.allow_ties else "no")
+
+    async def done(request: Request):
+        return html_page("done.html")
+
+    async def static(request: Request):
+        name = request.path_params["name"]
+        if name not in statics:
+            return PlainTextResponse("not found", status_code=404)
+        return Response(static_text[name], media_type=statics[name], headers={"Cache-Control": "no-cache"})
+
+    async def read_json(request: Request):
+        try:
+            body = await request.body()
+            data = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    async def api_session(request: Request):
+        data = await read_json(request)
+        if data is None or data.get("consent") is not True:
+            study.store.reject("bad_request", "session without consent")
+            return JSONResponse({"error": "consent required"}, status_code=400)
+        status, out = study.create_session(data.get("params") or {})
+        return JSONResponse(out, status_code=status)
+
+    async def api_state(request: Request):
+        session = request.headers.get("x-session", "")
+        row = study.rater(session)
+        if row is None:
+            study.store.reject("unknown_session", f"state for {session[:16]!r}")
+            return JSONResponse({"error": "unknown session"}, status_code=401)
+        return JSONResponse(study.state(row))
+
+    async def api_vote(request: Request):
+        data = await read_json(request)
+        if data is None:
+            study.store.reject("bad_request", "vote body is not a JSON object")
+            return JSONResponse({"error": "expected a JSON object"}, status_code=400)
+        status, out = study.vote(request.headers.get("x-session", ""), data)
+        return JSONResponse(out, status_code=status)
+
+    async def image(request: Request):
+        key = request.path_params["key"]
+        path = study.file_of.get(key)
+        if path is None:
+            return PlainTextResponse("not found", status_code=404)
+        return FileResponse(path, media_type=CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+                            headers={"Cache-Control": "private, max-age=86400"})
+
+    def authorised(request: Request) -> bool:
+        given = request.query_params.get("token", "")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        ok = bool(given) and hmac.compare_digest(given.encode(), cfg.admin_token.encode())
+        if not ok:
+            study.store.reject("admin_token", f"{request.url.path} {'no token' if not given else 'wrong token'}")
+        return ok
+
+    def denied():
+        return PlainTextResponse("admin token required (Authorization: Bearer T or ?token=T)", status_code=401)
+
+    async def admin(request: Request):
+        if not authorised(request):
+            return denied()
+        return html_page("admin.html")
+
+    async def admin_data(request: Request):
+        if not authorised(request):
+            return denied()
+        data = await asyncio.to_thread(study.stats)
+        return JSONResponse(data)
+
+    async def admin_plot(request: Request):
+        if not authorised(request):
+            return denied()
+        await asyncio.to_thread(study.stats)
+        if study._plot_cache is None:
+            return PlainTextResponse("no scores yet", status_code=404)
+        return Response(study._plot_cache, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    async def admin_export(request: Request):
+        if not authorised(request):
+            return denied()
+        from .export import votes_csv
+
+        def make():
+            con = connect(cfg.db, readonly=True)
+            try:
+                return votes_csv(con)
+            finally:
+                con.close()
+        text = await asyncio.to_thread(make)
+        return Response(text, media_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="votes.csv"'})
+
+    async def health(request: Request):
+        return JSONResponse({"ok": True, "study_id": study.tasks.study_id[:12]})
+
+    routes = [Route("/", consent), Route("/rate", rate), Route("/done", done),
+              Route("/static/{name}", static), Route("/api/session", api_session, methods=["POST"]),
+              Route("/api/state", api_state), Route("/api/vote", api_vote, methods=["POST"]),
+              Route("/img/{key}", image), Route("/admin", admin), Route("/admin/data.json", admin_data),
+              Route("/admin/plot.png", admin_plot), Route("/admin/export.csv", admin_export),
+              Route("/healthz", health)]
+    app = Starlette(routes=routes)
+    return BodyLimit(app, cfg.max_body, study.store.reject)
+
+
+def admin_url(host: str, port: int, token: str) -> str:
+    return f"http://{host}:{port}/admin?" + urlencode({"token": token})
