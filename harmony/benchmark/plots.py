@@ -186,8 +186,7 @@ def fg_ratio_bins(records: pd.DataFrame, metric: str = "fmse", bins: Sequence[fl
     """Per method and foreground-ratio bin: median and quartiles of ``metric`` (pure).
 
     Bins are ``[lo, hi)`` (the last one closed); bins with fewer than ``min_count`` images are left out.
-    Returns columns method, lo, hi, centre (geometric mean of the finite bin edges' midpoint), n,
-    median, q25, q75.
+    Returns columns method, lo, hi, centre (the bin's midpoint), n, median, q25, q75.
     """
     df = records[["method", "fg_ratio", metric]].copy()
     df = df[np.isfinite(df["fg_ratio"].astype(float)) & np.isfinite(df[metric].astype(float))]
@@ -216,7 +215,7 @@ def fg_ratio_chart(records: pd.DataFrame, *, metric: str = "fmse", methods: Sequ
     images (default 3, or 1 where no bin reaches 3).
     """
     plt = _plt()
-    from matplotlib.ticker import FixedLocator, NullFormatter, StrMethodFormatter
+    from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, StrMethodFormatter
 
     # bins of at least 3 images; a tiny run (every bin smaller) shows what it has
     binned = fg_ratio_bins(records, metric, bins, min_count or 3)
@@ -251,6 +250,7 @@ def fg_ratio_chart(records: pd.DataFrame, *, metric: str = "fmse", methods: Sequ
             ax.xaxis.set_major_locator(FixedLocator([1, 2, 5, 10, 20, 50, 100]))
             ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
             ax.yaxis.set_minor_formatter(NullFormatter())
         for ax in axes[-1]:
