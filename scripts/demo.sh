@@ -57,6 +57,7 @@ $H bt-score "$OUT/study/votes.csv" --truth "$ST" --out "$OUT/study/bt" --overwri
 echo
 echo "demo finished in $(( $(date +%s) - start )) s. Look at:"
 echo "  $OUT/data/                    datasets (iHarmony4 layout, manifest.csv per subset)"
-echo "  $OUT/bench/gallery.html       composite | every method | ground truth"
-echo "  $OUT/bench/table.md           the benchmark table (also .csv .tex .json); plots: $OUT/bench/plots/"
+echo "  $OUT/bench/gallery.html       composite + mask outline | ground truth | every method (sortable, offline)"
+echo "  $OUT/bench/significance.md    means with 95% intervals, best bold, not significantly worse marked (.tex, .csv)"
+echo "  $OUT/bench/table.md           the benchmark table (also .csv .tex .json); figures (PDF+PNG): $OUT/bench/plots/"
 echo "  $OUT/study/bt/                Bradley-Terry scores, intervals, plot"

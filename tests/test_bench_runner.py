@@ -232,7 +232,13 @@ def test_report_writes_gallery_without_running_methods(tmp_path, monkeypatch):
     (tmp_path / "b" / "gallery.html").unlink()
     files = report.write_report(res, plots=False)
     assert "gallery.html" in files
-    html = (tmp_path / "b" / "gallery.html").read_text()
-    assert html.count("alt='reinhard'") == len(res.gallery)
+    import json
+    import re
+
+    text = (tmp_path / "b" / "gallery.html").read_text()
+    gal = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S).group(1))
+    assert len(gal["rows"]) == len(res.gallery) and {e.label for e in res.gallery} == {"best", "worst"}
+    k = gal["methods"].index("reinhard")
+    assert all(r["o"][k] and (tmp_path / "b" / "gallery" / r["id"] / "reinhard.jpg").is_file() for r in gal["rows"])
     for e in res.gallery:
         assert math.isfinite(e.fg_ratio)

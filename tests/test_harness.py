@@ -159,10 +159,11 @@ def test_bench_cut_and_paste_matches_independent_iharm(cli, dataset, tmp_path):
     assert "| HCOCO (0%-5%) |" in fg and "| All (15%-100%) |" in fg
     for png in ("mse.png", "fmse.png", "psnr.png", "fmse_vs_fg_ratio.png"):
         assert (out / "plots" / png).read_bytes()[:4] == b"\x89PNG"
-    html = (out / "gallery.html").read_text()
-    srcs = [s.split("'")[0] for s in html.split("src='")[1:]]
-    assert srcs and all((out / s).is_file() for s in srcs)   # relative files, no server needed
-    assert "ground truth" in html and "worst" in html and "best" in html
+    gal = _gallery_data(out)       # every image of a small run, with relative files (no server needed)
+    assert gal["paired"] and len(gal["rows"]) == 6
+    for row in gal["rows"]:
+        for f in ("composite.jpg", "real.jpg", "cut-and-paste.jpg"):
+            assert (out / "gallery" / row["id"] / f).is_file()
     assert "fMSE undefined (empty mask): cut-and-paste 1" in text
 
 
@@ -270,7 +271,9 @@ def test_unpaired_dataset_outputs_gallery_and_pairs(cli, tmp_path, rng):
     pairs = _read_csv(out / "pairs.csv")
     assert set(pairs[0]) >= {"rater_id", "image_id", "method_a", "method_b", "choice"}
     assert {p["image_id"] for p in pairs} == {f"HRealComposite/r{i}_{i}_1.jpg" for i in range(3)}
-    assert "ground truth" not in (out / "gallery.html").read_text()
+    gal = _gallery_data(out)
+    assert not gal["paired"] and len(gal["rows"]) == 3
+    assert not any((out / "gallery" / r["id"] / "real.jpg").exists() for r in gal["rows"])
     rows = _read_csv(out / "per_image.csv")
     assert all(r["mse"] == "nan" for r in rows) and all(r["bg_drift"] != "nan" for r in rows)
 
@@ -372,3 +375,12 @@ def test_ssim_only_where_defined_unless_asked(cli, dataset, tmp_path):
     code, _ = cli(base + ["--out", str(tmp_path / "b"), "--ssim"])
     assert code == 0
     assert all(0 < float(r["ssim"]) <= 1 for r in _read_csv(tmp_path / "b" / "per_image.csv"))
+
+
+def _gallery_data(out):
+    """The data block of gallery.html (rows, methods, paired)."""
+    import re
+
+    text = (out / "gallery.html").read_text()
+    return json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S).group(1))
+

@@ -34,6 +34,7 @@ Model: P(i preferred to j) = exp(s_i) / (exp(s_i) + exp(s_j)), s = natural-log s
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -697,9 +698,6 @@ def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str
         if not np.isfinite(s).all():
             bad = [methods[i] for i in np.flatnonzero(~np.isfinite(s))]
             notes.append(f"no finite per-image score for: {', '.join(bad)}")
-    if failed:
-        notes.append(f"{failed} of {n_boot} bootstrap replicates had no finite estimate (not strongly "
-                     f"connected) and were left out of the intervals")
 
     score = to_scale(s, kind, ref)
     from scipy.special import ndtri
@@ -710,12 +708,22 @@ def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str
     elif per_image is not None and kind != "sum1":
         P = to_scale(per_image, "ref", ref) if kind == "ref" else per_image
         fin = np.isfinite(P)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            # one image per method gives no spread: NaN, not a "Degrees of freedom <= 0" warning
+            warnings.simplefilter("ignore", RuntimeWarning)
             se = np.nanstd(np.where(fin, P, np.nan), axis=0, ddof=1) / np.sqrt(fin.sum(0))
-    if replicates is not None and np.isfinite(replicates).any():
-        reps = to_scale(replicates, kind, ref)
-        ok = np.isfinite(reps).all(1)
-        lo, hi = np.percentile(reps[ok], [50 * (1 - ci), 50 * (1 + ci)], axis=0)
+    # Replicates without a finite estimate for every method are counted once, here, and left out
+    # before any reduction (numpy would warn "Mean of empty slice" on their all-NaN rows).
+    ok = np.isfinite(replicates).all(1) if replicates is not None else np.zeros(0, bool)
+    if replicates is not None and int((~ok).sum()):
+        why = ("the resampled votes did not connect every method both ways, so no maximum-likelihood "
+               "estimate exists; --alpha 0.01 regularises" if pool == "global" else
+               "a method had no finite per-image score on any resampled image")
+        notes.append(f"bootstrap: {int((~ok).sum())} of {n_boot} replicates failed ({why}); the intervals use "
+                     f"the other {int(ok.sum())}")
+    if replicates is not None and ok.any():
+        reps = to_scale(replicates[ok], kind, ref)
+        lo, hi = np.percentile(reps, [50 * (1 - ci), 50 * (1 + ci)], axis=0)
         ci_method = f"bootstrap percentile ({int(ok.sum())} replicates, by {by})"
         d = replicates[ok][:, :, None] - replicates[ok][:, None, :]
         prob = (d > 0).mean(0) + 0.5 * (d == 0).mean(0)

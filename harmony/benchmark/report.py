@@ -13,9 +13,14 @@ Files written into the output folder (the first two are the contract scripts rea
 - ``fg_ratio.{md,csv,tex,json}``: foreground-ratio buckets 0-5 / 5-15 / 15-100 % (inclusive both ends),
   rows ``HCOCO (0%-5%)`` ... ``All (15%-100%)`` (BargainNet supplement Table 1).
 - ``sweep.{md,csv,tex,json}``: with several sizes, the resolution sweep (RCL Table IV, SPRIH Table 1).
-- ``plots/<metric>.png`` bar charts, ``plots/fmse_vs_fg_ratio.png``.
-- ``gallery.html`` + ``gallery/``: composite | each method | ground truth for the best and worst images
-  with per-image numbers; relative image files, opens with no server.
+- ``significance.{md,tex,csv}``, ``means_ci.csv``: means with 95 % bootstrap intervals over images, paired
+  tests between methods (paired bootstrap, Wilcoxon; Holm), best per column bold and the methods not
+  significantly worse marked (:mod:`harmony.benchmark.significance`).
+- ``plots/<metric>.{pdf,png}``: column-width bars with intervals and the composite as a reference line;
+  ``plots/{fmse,psnr}_by_subset.*``; ``plots/fmse_vs_fg_ratio.*`` (binned medians, inter-quartile bands)
+  (:mod:`harmony.benchmark.plots`).
+- ``gallery.html`` + ``gallery/``: composite with the mask outline | ground truth | each method, sortable,
+  paged, offline (:mod:`harmony.benchmark.gallery`); every image of small runs, else the best and worst.
 - ``pairs.csv`` (datasets without ground truth): 2AFC pair list ``rater_id,image_id,method_a,method_b,
   choice`` as ``harmony bt-score`` reads it; ``outputs/<method>/<subset>/<name>.png``.
 
@@ -39,9 +44,7 @@ A writer needs only:
 
 from __future__ import annotations
 
-import html
 import math
-import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -49,7 +52,6 @@ import numpy as np
 
 from .. import io as hio
 from .. import serialize
-from .metrics import FG_BUCKETS
 from .rows import ALL, TABLE_METRICS, ROW_COLUMNS, BenchResult, bucket_rows, table_columns
 
 
@@ -169,144 +171,6 @@ def write_sweep(out: Path, agg: dict, plans, sizes, cols) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
-# plots
-
-
-def write_plots(out: Path, agg_size: dict, rows: Sequence[dict], plans, subsets, cols, size) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    folder = out / "plots"
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    methods = [p.name for p in plans if p.runnable and p.name in agg_size]
-    if not methods:
-        return files
-    groups = [s for s in subsets if any(s in agg_size[m] for m in methods)] + [ALL]
-    width = 0.8 / max(1, len(methods))
-    # One distinct colour per method (tab10 repeats after 10 methods; --models all has more).
-    palette = plt.get_cmap("tab20" if len(methods) > 10 else "tab10")
-    colour = {m: palette(i % palette.N) for i, m in enumerate(methods)}
-    for key, label, _ in cols:
-        fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(groups) + 0.3 * len(methods)) + 1.8, 3.6))
-        for i, m in enumerate(methods):
-            vals = [agg_size[m].get(g, {}).get(key, math.nan) for g in groups]
-            vals = [v if v is not None and math.isfinite(v) else 0.0 for v in vals]
-            ax.bar(np.arange(len(groups)) + (i - (len(methods) - 1) / 2) * width, vals, width, label=m,
-                   color=colour[m])
-        ax.set_xticks(np.arange(len(groups)))
-        ax.set_xticklabels(groups)
-        ax.set_ylabel(label)
-        ax.set_title(f"{label} per subset ({size})")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-        fig.tight_layout()
-        hio.atomic_write_bytes(folder / f"{key}.png", hio.figure_png(fig, dpi=90))
-        files.append(f"plots/{key}.png")
-    # fMSE against the foreground ratio, per method, with the bucket means
-    ok = [r for r in rows if not r.get("error") and r.get("size") == size
-          and r.get("fmse") is not None and not math.isnan(float(r.get("fmse", math.nan)))]
-    if ok:
-        fig, ax = plt.subplots(figsize=(7.5, 4))
-        for m in methods:
-            mr = [r for r in ok if r["method"] == m]
-            if not mr:
-                continue
-            x = np.array([r["fg_ratio"] for r in mr]) * 100
-            y = np.array([max(float(r["fmse"]), 1e-3) for r in mr])
-            pts = ax.scatter(x, y, s=8, alpha=0.4, color=colour[m])
-            centres, means = [], []
-            for _label, lo, hi in FG_BUCKETS:
-                sel = y[(x >= lo * 100) & (x <= hi * 100)]
-                if sel.size:
-                    centres.append((lo + hi) * 50)
-                    means.append(sel.mean())
-            ax.plot(centres, means, "-o", color=pts.get_facecolor()[0][:3], label=m)
-        ax.set_yscale("log")
-        ax.set_xlabel("foreground ratio, %")
-        ax.set_ylabel("fMSE")
-        ax.set_title("fMSE vs foreground ratio (lines: bucket means)")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-        fig.tight_layout()
-        hio.atomic_write_bytes(folder / "fmse_vs_fg_ratio.png", hio.figure_png(fig, dpi=90))
-        files.append("plots/fmse_vs_fg_ratio.png")
-    return files
-
-
-# --------------------------------------------------------------------------------------------------
-# gallery
-
-
-def write_gallery(out: Path, result: BenchResult) -> list[str]:
-    """gallery.html + gallery/: composite | each method | ground truth for ``result.gallery``.
-
-    Every image shown is a file the runner already wrote (``GalleryEntry.files``); it is copied here.
-    """
-    size = result.sizes[0]
-    plans = [p for p in result.methods if p.runnable]
-    row_of = {(r["method"], r["subset"], r["composite"]): r for r in result.rows if r.get("size") == size}
-    gdir = out / "gallery"
-    if gdir.is_dir():
-        shutil.rmtree(gdir)     # the gallery is rebuilt from the union of results: no stale images
-    gdir.mkdir(parents=True, exist_ok=True)
-    head = ["composite"] + [p.name for p in plans] + (["ground truth"] if result.paired else [])
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>harmony bench gallery</title><style>"
-        "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-        "padding:4px;vertical-align:top;font-size:12px;text-align:center}img{width:192px;height:auto;"
-        "display:block}.lab{font-weight:bold}</style></head><body>",
-        f"<h1>harmony bench: protocol <code>{html.escape(result.protocol)}</code>, size {html.escape(str(size))}</h1>",
-        "<p>Reports: <a href='table.md'>table.md</a>, <a href='compare.md'>compare.md</a>, "
-        "<a href='per_image.csv'>per_image.csv</a>, <a href='summary.json'>summary.json</a>. "
-        "Numbers under each result: MSE / fMSE / PSNR (this protocol).</p>",
-    ]
-    for p in result.methods:
-        if not p.runnable:
-            parts.append(f"<p><b>{html.escape(p.name)}</b>: {html.escape(p.status)} "
-                         f"({html.escape(p.message)})</p>")
-    parts.append("<table><tr><th></th>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>")
-    for idx, entry in enumerate(result.gallery):
-        src = entry.files.get("composite")
-        if src is None or not Path(src).is_file():
-            continue
-        stem = f"{idx:03d}_{Path(entry.composite).stem}"
-        shutil.copyfile(src, gdir / f"{stem}_composite.jpg")
-        cells = [f"<img src='gallery/{stem}_composite.jpg' alt='composite'>{html.escape(entry.composite)}"]
-        for p in plans:
-            r = row_of.get((p.name, entry.subset, entry.composite), {})
-            path = entry.files.get(p.name)
-            if r.get("error"):
-                cells.append(f"failed: {html.escape(str(r['error']))}")
-                continue
-            if path is None or not Path(path).is_file():
-                cells.append("no output")
-                continue
-            fn = f"{stem}_{_safe(p.name)}.jpg"
-            shutil.copyfile(path, gdir / fn)
-            nums = (f"{_fmt(r.get('mse'), '.2f')} / {_fmt(r.get('fmse'), '.2f')} / "
-                    f"{_fmt(r.get('psnr'), '.2f')}" if result.paired else "")
-            cells.append(f"<img src='gallery/{fn}' alt='{html.escape(p.name)}'>{nums}")
-        real = entry.files.get("ground truth")
-        if result.paired and real is not None and Path(real).is_file():
-            shutil.copyfile(real, gdir / f"{stem}_real.jpg")
-            cells.append(f"<img src='gallery/{stem}_real.jpg' alt='ground truth'>")
-        parts.append(f"<tr><td class='lab'>{html.escape(entry.label)}<br>{html.escape(entry.subset)}<br>"
-                     f"fg {entry.fg_ratio * 100:.1f}%</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    parts.append("</table>")
-    if (out / "plots").is_dir():
-        for png in sorted((out / "plots").glob("*.png")):
-            parts.append(f"<h3>{html.escape(png.stem)}</h3><img style='width:480px' src='plots/{png.name}'>")
-    parts.append("</body></html>\n")
-    hio.atomic_write_text(out / "gallery.html", "\n".join(parts))
-    return ["gallery.html"]
-
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in name)
-
-
-# --------------------------------------------------------------------------------------------------
 # 2AFC pairs (datasets without ground truth)
 
 
@@ -349,6 +213,40 @@ def write_per_image(out: Path, rows: Sequence[dict]) -> str:
     return "per_image.csv"
 
 
+def write_paper(out: Path, result: BenchResult, *, plots: bool = True, seed: int = 0) -> list[str]:
+    """Significance tables, paper figures and gallery.html (:mod:`harmony.benchmark.paper`)."""
+    from .gallery import RowImages
+    from .paper import write_paper_outputs
+
+    size = result.sizes[0]
+    methods = [p.name for p in result.methods if p.runnable]
+    images = {}
+    for e in result.gallery:
+        src = e.sources
+        if "composite" not in src or "mask" not in src:
+            continue
+        images[(e.subset, e.composite)] = RowImages(src["composite"], src["mask"], src.get("real"),
+                                                    {m: Path(f) for m, f in e.files.items() if m in methods})
+    notes = []
+    missing = [p.name for p in result.methods if p.status == "no checkpoint"]
+    if missing:
+        notes.append(f"no checkpoint: {', '.join(missing)} (give --weights DIR)")
+    notes += [f"{p.name}: {p.status}" for p in result.methods if not p.runnable and p.status != "no checkpoint"]
+    labels = {e.label for e in result.gallery}
+    if labels & {"best", "worst"}:
+        k = sum(e.label == "best" for e in result.gallery)
+        notes.append(f"rows: the {k} best and {k} worst images by mean fMSE over methods (--gallery all shows "
+                     f"every image)")
+    links = [("table", "table.md"), ("methods compared", "compare.md"), ("significance", "significance.md"),
+             ("per image", "per_image.csv"), ("fMSE plot", "plots/fmse.pdf")]
+    files, notes_out = write_paper_outputs(
+        out, result.rows, methods=methods, size=size, paired=result.paired, images=images or None,
+        plots=plots, notes=notes, title=f"harmony bench: protocol {result.protocol}, size {size}",
+        links=[(label, href) for label, href in links if href != "plots/fmse.pdf" or plots], seed=seed)
+    result.notes += notes_out
+    return files
+
+
 def write_report(result: BenchResult, *, plots: bool = True, seed: int = 0) -> list[str]:
     """Write every report file of ``result`` into ``result.out``; returns the files written.
 
@@ -370,11 +268,6 @@ def write_report(result: BenchResult, *, plots: bool = True, seed: int = 0) -> l
         files += write_buckets(out, buckets, result.methods, cols)
         if len(result.sizes) > 1:
             files += write_sweep(out, agg, result.methods, result.sizes, cols)
-        if plots:
-            try:
-                files += write_plots(out, agg_size, result.rows, result.methods, subsets, cols, size)
-            except Exception as exc:  # noqa: BLE001 - plots are a convenience; the tables stand
-                result.notes.append(f"plots skipped: {exc}")
     if not result.paired or any(s not in paired for s in subsets):
         images = sorted({f"{r['subset']}/{r['composite']}" for r in result.rows
                          if r["subset"] not in paired and not r.get("error")})
@@ -383,8 +276,7 @@ def write_report(result: BenchResult, *, plots: bool = True, seed: int = 0) -> l
             files.append(write_pairs(out, methods, images, seed))
         elif images:
             result.notes.append("pairs.csv not written: a 2AFC study needs at least two methods")
-    if result.gallery:
-        files += write_gallery(out, result)
+    files += write_paper(out, result, plots=plots, seed=seed)
     summary = dict(result.summary)
     summary["notes"] = list(result.notes)
     summary["files"] = files + ["summary.json"]

@@ -72,6 +72,9 @@ class GalleryEntry:
     composite: str
     fg_ratio: float
     files: dict[str, Path] = field(default_factory=dict)
+    #: the dataset's own files: "composite", "mask" and (paired sets) "real" -- the gallery shows them at
+    #: their aspect ratio and resolution with the mask outline
+    sources: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass

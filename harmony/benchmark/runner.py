@@ -44,7 +44,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -77,7 +77,12 @@ class BenchConfig:
     workers: int | None = None
     scheduler: Any = None
     progress: bool = True
-    gallery: int = 4                  # best and worst images shown in the gallery
+    # gallery.html rows: "auto" = every image when the run keeps every prediction (<= 4,000 image x
+    # method pairs), else the 50 best and 50 worst; "all" = every image (keeps every prediction);
+    # N = the N best and N worst by mean fMSE; 0 = no gallery
+    gallery: int | str = "auto"
+    # called with one line before any image is scored: methods without a checkpoint, a missing split
+    announce: Callable[[str], None] | None = None
     save_outputs: bool = False        # save every method output (always for sets without ground truth)
     lpips: str | None = None          # weights folder/file; None = $HARMONY_LPIPS_WEIGHTS if set
     overwrite: bool = False
@@ -506,8 +511,15 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
         samples = reader.samples(split=None, limit=cfg.limit)
         if not samples:
             raise InputError(f"{data}: no images listed in the split files")
-        split_note = (f"WARNING: {data} has no {cfg.split!r} images; all {len(samples)} listed images were "
-                      "used (pass --split to choose)")
+        split_note = (f"WARNING: {data} has no {cfg.split!r} split (its split files list no {cfg.split} "
+                      f"images): scoring all {len(samples)} listed images instead; pass --split train|all "
+                      f"to choose, or regenerate the data with a larger --test-fraction")
+    announce = cfg.announce or (lambda line: None)
+    missing = checkpoint_notice(plans)
+    if missing:
+        announce(missing)
+    if split_note:
+        announce(split_note)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     prev = _check_run_json(cfg, out, sizes, data)
@@ -568,11 +580,11 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
     save_dir = str(out / "outputs") if (cfg.save_outputs or unpaired) else None
     # Small runs keep a JPEG of every output for the gallery; large runs compute the few gallery images'
     # predictions again after scoring (here, in the runner: the report never runs a method).
-    small = len(ok_samples) * max(1, len(current)) <= 4000
+    small = len(ok_samples) * max(1, len(current)) <= 4000 or cfg.gallery == "all"
     thumb_root = out / "cache" / "thumbs" / f"{cfg.protocol}_{sizes[0]}"
     ctx = _Context(cfg.protocol, str(cfg.weights) if cfg.weights else None,
                    str(lpips_path) if lpips_path else None, save_dir, sizes[0],
-                   str(thumb_root) if (small and cfg.gallery) else None, use_ssim, fps)
+                   str(thumb_root) if (small and cfg.gallery not in (0, "0")) else None, use_ssim, fps)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     with open(cache_path, "a", encoding="utf-8") as cache_fh:
         for res in map_units(functools.partial(score_unit, ctx), units, workers=cfg.workers,
@@ -615,8 +627,9 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
     result.rows = rows
     result.aggregates = R.aggregate(rows, result.subsets)
     result.buckets = R.bucket_rows(rows, result.subsets, sizes[0])
-    if cfg.gallery > 0:
-        result.gallery = _prepare_gallery(result, ctx, protocol, ok_samples, thumb_root, cfg.gallery)
+    k = gallery_rows(cfg.gallery, small)
+    if k != 0:
+        result.gallery = _prepare_gallery(result, ctx, protocol, ok_samples, thumb_root, k)
     result.seconds = time.perf_counter() - t_start
     result.summary = R.summarize(result)
     result.files = report.write_report(result, plots=cfg.plots, seed=cfg.seed)
@@ -626,11 +639,16 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
 
 def _prepare_gallery(result: BenchResult, ctx: _Context, protocol: M.Protocol, samples: Sequence[Sample],
                      thumb_root: Path, k: int) -> list[GalleryEntry]:
-    """Pick the gallery images (:func:`rows.select_gallery`) and make sure every image file it shows
-    exists: the composite and ground truth at the evaluation size, and each method's prediction (saved
-    when it was computed; computed here for large runs that did not keep every prediction)."""
+    """Pick the gallery images (every image for ``k`` < 0, else :func:`rows.select_gallery`) and make sure
+    each method's prediction it shows exists (saved when it was computed; computed here for large runs
+    that did not keep every prediction). The dataset's composite, mask and ground truth go in
+    ``sources``: the gallery shows them at their own aspect ratio and resolution."""
     size = result.sizes[0]
-    chosen = R.select_gallery(result.rows, size, k, result.paired)
+    if k < 0:      # every image, in dataset order
+        scored = {(r["subset"], r["composite"]) for r in result.rows if r.get("size") == size}
+        chosen = [("image", s.subset, s.name) for s in samples if (s.subset, s.name) in scored]
+    else:
+        chosen = R.select_gallery(result.rows, size, k, result.paired)
     by_key = {(s.subset, s.name): s for s in samples}
     ratio_of = {(r["subset"], r["composite"]): r.get("fg_ratio", math.nan) for r in result.rows}
     failed = {(r["method"], r["subset"], r["composite"]) for r in result.rows if r.get("size") == size and r.get("error")}
@@ -639,33 +657,60 @@ def _prepare_gallery(result: BenchResult, ctx: _Context, protocol: M.Protocol, s
         s = by_key.get((subset, name))
         if s is None:
             continue
-        unit = _Unit(s.key, s.subset, s.name, str(s.composite), str(s.mask),
-                     str(s.real) if (s.real and subset in result.paired_subsets) else None, _extra_paths(s), [])
-        try:
-            comp_u8, mask, real_u8 = load_inputs(unit)
-        except _InputSkip:
-            continue
-        prep = protocol.prepare(comp_u8, mask, real_u8, size)
-        inputs = thumb_root / "_inputs" / subset
-        files: dict[str, Path] = {"composite": inputs / (Path(name).stem + "_composite.jpg")}
-        hio.write_image(files["composite"], prep.composite, quality=90)
-        if prep.real is not None:
-            files["ground truth"] = inputs / (Path(name).stem + "_real.jpg")
-            hio.write_image(files["ground truth"], prep.real.astype(np.uint8), quality=90)
+        files: dict[str, Path] = {}
+        todo = []
         for p in result.methods:
             if not p.runnable or (p.name, subset, name) in failed:
                 continue
             path = thumb_path(thumb_root, p.name, p.fingerprint, subset, name)
-            if not path.is_file() and not p.earlier:
+            if path.is_file():
+                files[p.name] = path
+            elif not p.earlier:
+                todo.append((p, path))
+        if todo:   # large runs: compute the predictions this gallery row shows (decoded only then)
+            unit = _Unit(s.key, s.subset, s.name, str(s.composite), str(s.mask),
+                         str(s.real) if (s.real and subset in result.paired_subsets) else None, _extra_paths(s), [])
+            try:
+                comp_u8, mask, real_u8 = load_inputs(unit)
+            except _InputSkip:
+                continue
+            prep = protocol.prepare(comp_u8, mask, real_u8, size)
+            for p, path in todo:
                 try:
                     img, _ms = run_method(protocol, p.name, p.card, ctx.weights, comp_u8, mask, size, prep, unit)
                     hio.write_image(path, img, quality=90)
+                    files[p.name] = path
                 except Exception:  # noqa: BLE001 - the gallery cell says "no output"
                     continue
-            if path.is_file():
-                files[p.name] = path
-        entries.append(GalleryEntry(label, subset, name, float(ratio_of.get((subset, name), math.nan)), files))
+        sources = {"composite": Path(s.composite), "mask": Path(s.mask)}
+        if s.real is not None and subset in result.paired_subsets:
+            sources["real"] = Path(s.real)
+        entries.append(GalleryEntry(label, subset, name, float(ratio_of.get((subset, name), math.nan)), files,
+                                    sources))
     return entries
+
+
+def gallery_rows(gallery: int | str, kept_every_prediction: bool) -> int:
+    """``BenchConfig.gallery`` -> -1 (every image), 0 (none) or k (the k best and k worst images)."""
+    if gallery in ("all", -1):
+        return -1
+    if gallery in (None, "auto"):
+        return -1 if kept_every_prediction else 50
+    try:
+        k = int(gallery)
+    except (TypeError, ValueError):
+        raise InputError(f"--gallery: expected auto, all or a number of images, got {gallery!r}") from None
+    if k < 0:
+        raise InputError(f"--gallery: expected auto, all or a number >= 0, got {gallery!r}")
+    return k
+
+
+def checkpoint_notice(plans: Sequence[MethodPlan]) -> str | None:
+    """One line naming the learned methods without a checkpoint (``None`` when there are none)."""
+    names = [p.name for p in plans if p.status == "no checkpoint"]
+    if not names:
+        return None
+    return f"no checkpoint: {', '.join(names)} (give --weights DIR)"
 
 
 def thumb_path(thumb_dir: str | os.PathLike, method: str, fingerprint: str, subset: str, name: str) -> Path:

@@ -14,7 +14,11 @@ Three other layouts in use are read as well and detected from the header:
 * ``crowdkit``: crowd-kit's pairwise frame ``worker,left,right,label`` (label = the chosen item;
   optional ``task`` column = image);
 * ``arena``: Chatbot-Arena battles ``model_a,model_b,winner`` (winner ``model_a``/``model_b``/``tie``/
-  ``tie (bothbad)``; optional ``judge`` = rater and ``question_id`` = image).
+  ``tie (bothbad)``; optional ``judge`` = rater and ``question_id`` = image);
+* ``leftright``: the layout most hand-made study logs use, ``[rater,image,]left,right,winner`` with
+  ``winner`` the chosen method's name, or ``left``/``right`` (also ``l``/``r``, ``a``/``b``,
+  ``1``/``2``), or ``tie``. Any other header maps onto it with ``columns=`` (the CLI's ``--columns
+  rater=worker,winner=label``).
 
 Loading is column-wise with pandas' C parser (categorical columns, no Python loops over rows), so
 million-row logs load in about a second. :func:`make_pairs` writes a balanced task list (every method
@@ -43,7 +47,27 @@ FORMATS: dict[str, list[str]] = {
     "lai": ["image id", "method 1", "method 2", "result"],
     "crowdkit": ["worker", "left", "right", "label"],
     "arena": ["model_a", "model_b", "winner"],
+    "leftright": ["left", "right", "winner"],
 }
+
+#: optional columns of a format (shown in error messages; read where present)
+FORMAT_OPTIONAL: dict[str, list[str]] = {
+    "canonical": OPTIONAL_COLUMNS, "lai": [], "crowdkit": ["task"], "arena": ["judge", "question_id"],
+    "leftright": ["rater", "image"],
+}
+
+#: fields ``columns=`` / ``--columns`` can map a user's column names to (the leftright layout)
+COLUMN_FIELDS = ("rater", "image", "left", "right", "winner")
+
+
+def accepted_formats() -> str:
+    """One line listing every accepted layout with its columns (optional ones in brackets)."""
+    parts = []
+    for f, req in FORMATS.items():
+        opt = FORMAT_OPTIONAL.get(f, [])
+        parts.append(f"{f} ({','.join(req)}" + (f"[,{','.join(opt)}]" if opt else "") + ")")
+    return ("accepted formats: " + "; ".join(parts) +
+            "; or map your own column names with --columns rater=COL,image=COL,left=COL,right=COL,winner=COL")
 
 CHOICE_A, CHOICE_B, CHOICE_TIE = 0, 1, 2
 _CHOICE_WORDS = {"a": CHOICE_A, "b": CHOICE_B, "tie": CHOICE_TIE}
@@ -101,14 +125,15 @@ def detect_format(columns: list[str], name: str = "votes") -> str:
                     raise InputError(f"{name}: mixed formats: {full[0]} header also has {other} columns "
                                      f"{', '.join(extra)}; keep one format per file or pass --format")
         return full[0]
-    best = max(FORMATS, key=lambda f: sum(c in cols for c in FORMATS[f]))
+    # the closest format: fewest required columns missing, then most present
+    best = min(FORMATS, key=lambda f: (sum(c not in cols for c in FORMATS[f]), -sum(c in cols for c in FORMATS[f])))
     hits = sum(c in cols for c in FORMATS[best])
     if hits == 0:
-        raise InputError(f"{name}: unrecognised header ({', '.join(sorted(cols)) or 'empty'}); expected "
-                         f"{','.join(CANONICAL_COLUMNS)} (or the lai/crowdkit/arena layouts)")
+        raise InputError(f"{name}: unrecognised header ({', '.join(sorted(cols)) or 'empty'}); "
+                         f"{accepted_formats()}")
     missing = [c for c in FORMATS[best] if c not in cols]
-    raise InputError(f"{name}: missing column(s) {', '.join(missing)} ({best} format needs "
-                     f"{','.join(FORMATS[best])})")
+    raise InputError(f"{name}: missing column(s) {', '.join(missing)}: no format recognised (the header "
+                     f"{', '.join(sorted(cols))} is closest to {best}, which lacks them); {accepted_formats()}")
 
 
 def read_method_names(path: str | os.PathLike) -> list[str]:
@@ -129,7 +154,49 @@ def read_method_names(path: str | os.PathLike) -> list[str]:
     return names
 
 
-def _read_csv(path: str, fmt: str | None) -> tuple[pd.DataFrame, str]:
+def parse_columns(value: str | None) -> dict[str, str]:
+    """``rater=worker,winner=label`` -> {"rater": "worker", "winner": "label"} (field = the user's column).
+
+    Fields are those of the leftright layout (:data:`COLUMN_FIELDS`); left, right and winner are needed
+    unless the file already has columns of those names. InputError on anything else.
+    """
+    out: dict[str, str] = {}
+    if not value:
+        return out
+    for part in str(value).split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise InputError(f"--columns: expected FIELD=COLUMN pairs separated by commas, got {part.strip()!r} "
+                             f"(fields: {', '.join(COLUMN_FIELDS)})")
+        field, col = (x.strip() for x in part.split("=", 1))
+        field = field.lower()
+        if field not in COLUMN_FIELDS:
+            raise InputError(f"--columns: unknown field {field!r}; expected one of {', '.join(COLUMN_FIELDS)}")
+        if not col:
+            raise InputError(f"--columns: no column name for {field!r}")
+        if field in out:
+            raise InputError(f"--columns: {field!r} given twice")
+        out[field] = col
+    return out
+
+
+def _apply_columns(cols: list[str], columns: dict[str, str], name: str) -> list[str]:
+    """Rename a header (already normalised) by a --columns mapping; InputError naming a missing column."""
+    wanted = {_norm(c): f for f, c in columns.items()}
+    absent = [columns[f] for f in columns if _norm(columns[f]) not in cols]
+    if absent:
+        raise InputError(f"{name}: --columns names column(s) {', '.join(absent)} that the header lacks "
+                         f"(header: {', '.join(cols)})")
+    renamed = [wanted.get(c, c if c not in COLUMN_FIELDS else f"{c} (unmapped)") for c in cols]
+    missing = [f for f in FORMATS["leftright"] if f not in renamed]
+    if missing:
+        raise InputError(f"{name}: --columns: no column for {', '.join(missing)} (map it with "
+                         f"{missing[0]}=COLUMN); the leftright layout needs {','.join(FORMATS['leftright'])}")
+    return renamed
+
+
+def _read_csv(path: str, fmt: str | None, columns: dict[str, str] | None = None) -> tuple[pd.DataFrame, str]:
     name = str(path)
     try:
         size = os.path.getsize(path)
@@ -146,6 +213,9 @@ def _read_csv(path: str, fmt: str | None) -> tuple[pd.DataFrame, str]:
     except pd.errors.ParserError as exc:
         raise InputError(f"{name}: not a CSV file ({str(exc).splitlines()[0]})") from None
     cols = [_norm(c) for c in header.columns]
+    if columns:
+        cols = _apply_columns(cols, columns, name)
+        fmt = "leftright"
     detected = detect_format(cols, name) if fmt is None else fmt
     if fmt is not None:
         missing = [c for c in FORMATS[fmt] if c not in cols]
@@ -258,6 +328,29 @@ def _canonical_frame(df: pd.DataFrame, fmt: str, name: str, method_names: list[s
         out["method_b"] = _strings(df["right"])
         out["choice"] = choice
         out["a_left"] = True
+    elif fmt == "leftright":
+        out["rater_id"] = _strings(df["rater"]) if "rater" in df else none
+        out["image_id"] = _strings(df["image"]) if "image" in df else none
+        left = _strings(df["left"]).astype(str).to_numpy()
+        right = _strings(df["right"]).astype(str).to_numpy()
+        winner = _strings(df["winner"])
+        win = winner.astype(str).to_numpy()
+        low = np.char.lower(win.astype(str))
+        choice = np.full(n, -2, dtype=np.int16)
+        choice[np.isin(low, ["left", "l", "a", "1"])] = CHOICE_A
+        choice[np.isin(low, ["right", "r", "b", "2"])] = CHOICE_B
+        choice[np.isin(low, ["tie", "draw", "equal", "same"])] = CHOICE_TIE
+        choice[win == left] = CHOICE_A
+        choice[win == right] = CHOICE_B
+        choice[winner.isna().to_numpy()] = -1
+        bad = np.flatnonzero(choice == -2)
+        if bad.size:
+            raise InputError(f"{name}: unknown winner value {win[bad[0]]!r} at line {bad[0] + 2}; expected the "
+                             f"left or the right method of that row, left/right, or tie")
+        out["method_a"] = _strings(df["left"])
+        out["method_b"] = _strings(df["right"])
+        out["choice"] = choice
+        out["a_left"] = True
     elif fmt == "arena":
         out["rater_id"] = _strings(df["judge"]) if "judge" in df else none
         out["image_id"] = _strings(df["question_id"]) if "question_id" in df else none
@@ -271,14 +364,17 @@ def _canonical_frame(df: pd.DataFrame, fmt: str, name: str, method_names: list[s
     return out
 
 
-def load_votes(paths, *, fmt: str | None = None, method_names: list[str] | None = None) -> VoteLog:
+def load_votes(paths, *, fmt: str | None = None, method_names: list[str] | None = None,
+               columns: dict[str, str] | None = None) -> VoteLog:
     """Read one or more vote-log CSV files (all of one format) into a :class:`VoteLog`.
 
     Parameters
     ----------
     paths : path or list of paths
-    fmt : ``canonical`` | ``lai`` | ``crowdkit`` | ``arena`` or None (detect from the header)
+    fmt : ``canonical`` | ``lai`` | ``crowdkit`` | ``arena`` | ``leftright`` or None (detect from the header)
     method_names : names for Lai method ids (line k of ``method.txt`` names id k)
+    columns : {field: the file's column} for the leftright fields (rater, image, left, right, winner);
+        the file is then read as leftright (see :func:`parse_columns`)
 
     Raises InputError (one line, naming the file and field) on: an empty file, non-UTF-8 bytes, missing
     columns, mixed formats, unknown choice values, a method compared with itself, fewer than two methods.
@@ -292,7 +388,7 @@ def load_votes(paths, *, fmt: str | None = None, method_names: list[str] | None 
         raise InputError(f"--format: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     frames, fmts = [], []
     for p in paths:
-        raw, f = _read_csv(p, fmt)
+        raw, f = _read_csv(p, fmt, columns)
         fmts.append(f)
         frames.append((p, _canonical_frame(raw, f, p, method_names)))
     if len(set(fmts)) > 1:

@@ -26,8 +26,10 @@ from ._common import quiet_option, scheduler_option, seed_option, workers_option
               help="Checkpoint folder for learned methods (default: each model's default folder).")
 @click.option("--lpips-weights", type=click.Path(), default=None,
               help="Folder with alexnet.pth + alex.pth for LPIPS (or $HARMONY_LPIPS_WEIGHTS).")
-@click.option("--gallery", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Best and worst images shown in gallery.html (0: no gallery).")
+@click.option("--gallery", default="auto", show_default=True, metavar="auto|all|N",
+              help="Rows of gallery.html: auto = every image when the run keeps every prediction (up to "
+                   "4,000 image x method pairs), else the 50 best and 50 worst; all = every image; N = the N "
+                   "best and N worst by mean fMSE; 0 = no gallery.")
 @click.option("--save-outputs", is_flag=True, help="Save every method output under OUT/outputs/.")
 @click.option("--ssim/--no-ssim", default=None,
               help="Compute SSIM/fSSIM (CDTNet's definition) even where the protocol does not define them "
@@ -45,7 +47,8 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
 
     Writes OUT/per_image.csv, OUT/summary.json, the iSSAM-style table per subset + All (table.md/.csv/
     .tex/.json), methods compared (compare.*), foreground-ratio buckets (fg_ratio.*), the resolution sweep
-    (sweep.*, with several --size), bar charts (plots/) and gallery.html. Results are cached in OUT/cache,
+    (sweep.*, with several --size), means with 95 % bootstrap intervals and paired significance tests
+    (significance.md/.tex/.csv), paper figures (plots/*.pdf|png) and gallery.html. Results are cached in OUT/cache,
     keyed by the method's card, options and weights' sha256, the protocol, the size, the harmony version
     and the input files: re-running resumes, new weights are recomputed. Running again into the same
     OUT with other --models adds them: the tables show every method benched into OUT.
@@ -64,7 +67,18 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
     from ..benchmark.runner import BenchConfig, run_bench
     from ..benchmark.metrics import get_protocol
 
+    from ..benchmark.runner import gallery_rows
+    from ..errors import InputError
+    from ._common import UserError
+
+    try:
+        gallery_rows(gallery, True)          # a bad --gallery value stops here, before any work
+    except InputError as exc:
+        raise UserError(str(exc)) from None
+    if str(gallery).isdigit():
+        gallery = int(gallery)
     proto = get_protocol(protocol)
+    announced: list[str] = []     # lines said before the run are not repeated after the table
     if size is None:
         size = str(proto.default_size) if proto.default_size else "full"
     cfg = BenchConfig(
@@ -73,7 +87,8 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
         split=None if split in ("all", "none") else split, limit=limit,
         weights=Path(weights) if weights else None, workers=workers, scheduler=scheduler,
         progress=not quiet, gallery=gallery, save_outputs=save_outputs, lpips=lpips_weights,
-        overwrite=overwrite, seed=seed, plots=not no_plots, ssim=ssim)
+        overwrite=overwrite, seed=seed, plots=not no_plots, ssim=ssim,
+        announce=lambda line: (announced.append(line), click.echo(line, err=True)))
     if data is None:
         click.echo("no --data: using the embedded sample dataset (built on first use)", err=True)
     result = run_bench(cfg)
@@ -87,6 +102,9 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
     if earlier:
         click.echo(f"kept from earlier runs into {result.out}: {', '.join(earlier)} (tables show every method)")
     for p in result.methods:
+        if p.status == "no checkpoint":      # said once before the run (with --weights DIR)
+            click.echo(f"  {p.name:16s} no checkpoint")
+            continue
         if not p.runnable:
             click.echo(f"  {p.name:16s} {p.status}: {p.message}")
             continue
@@ -115,5 +133,6 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
     if undefined:
         click.echo("fMSE undefined (empty mask): " + ", ".join(f"{m} {n}" for m, n in undefined.items()))
     for note in result.notes:
-        click.echo(note)
+        if note not in announced:
+            click.echo(note)
     click.echo(f"outputs in {result.out}: " + ", ".join(result.files[:8]) + (" ..." if len(result.files) > 8 else ""))

@@ -148,16 +148,23 @@ def summary_lines(res, elapsed: float) -> list[str]:
     return lines
 
 
-def write_outputs(res, out: Path, *, overwrite: bool, caption: str, summary: str) -> list[str]:
-    """Write every output file atomically into ``out``; refuse to replace existing ones without overwrite."""
-    from ..io import atomic_write_bytes, atomic_write_text
-
+def check_out(out: Path, *, overwrite: bool) -> None:
+    """InputError when ``out`` is a file, or already holds outputs and ``overwrite`` is off."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out: {out} exists and is not a folder")
     clash = [f for f in OUTPUT_FILES if (out / f).exists()]
     if clash and not overwrite:
-        raise InputError(f"--out: {out} already has {', '.join(clash[:3])}; pass --overwrite to replace them")
+        raise InputError(f"--out: {out} already has {', '.join(clash[:3])}"
+                         f"{' ...' if len(clash) > 3 else ''}; pass --overwrite to replace them, or another --out")
+
+
+def write_outputs(res, out: Path, *, overwrite: bool, caption: str, summary: str) -> list[str]:
+    """Write every output file atomically into ``out``; refuse to replace existing ones without overwrite."""
+    from ..io import atomic_write_bytes, atomic_write_text
+
+    out = Path(out)
+    check_out(out, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     t = res.table
     scale = res.settings["scale"]
@@ -189,8 +196,11 @@ def write_outputs(res, out: Path, *, overwrite: bool, caption: str, summary: str
 
 @click.command("bt-score", context_settings={"max_content_width": 100})
 @click.argument("votes", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["auto", "canonical", "lai", "crowdkit", "arena"]),
+@click.option("--format", "fmt", type=click.Choice(["auto", "canonical", "lai", "crowdkit", "arena", "leftright"]),
               default="auto", show_default=True, help="Vote-log layout (auto = detect from the header).")
+@click.option("--columns", "columns", default=None, metavar="FIELD=COL,...",
+              help="Read your own column names as the leftright layout: fields rater, image, left, right, "
+                   "winner (e.g. --columns rater=worker,left=shown_left,right=shown_right,winner=label).")
 @click.option("--method-names", type=click.Path(dir_okay=False), default=None,
               help="Lai format: file whose line k names method id k (e.g. method.txt).")
 @click.option("--pool", type=click.Choice(["global", "per-image"]), default="global", show_default=True,
@@ -227,14 +237,16 @@ def write_outputs(res, out: Path, *, overwrite: bool, caption: str, summary: str
                    "first method at 0 unless --scale ref:NAME), as pwcmp.")
 @click.option("--screen-raters", is_flag=True,
               help="pwcmp observer outlier scores (IQR-normalised log-likelihood); lists raters above 1.5.")
-def bt_score(votes, fmt, method_names, pool, scale, ties, alpha, n_boot, by, seed, ci, sentinel_method,
+def bt_score(votes, fmt, columns, method_names, pool, scale, ties, alpha, n_boot, by, seed, ci, sentinel_method,
              min_sentinel_accuracy, range_alpha, truth, lai_original_stop, out_dir, overwrite, as_json,
              model="bt", screen_raters=False):
     """Bradley-Terry scores of pairwise (2AFC) user-study votes.
 
     VOTES is one or more CSV files (or `harmony study serve` databases, study.sqlite): canonical (rater_id,image_id,method_a,method_b,choice with choice
     a|b|tie, optional is_sentinel,position,timestamp,correct), Lai et al. (Image ID,Method 1,Method 2,
-    Result), crowd-kit (worker,left,right,label) or arena (model_a,model_b,winner). The fit is choix's
+    Result), crowd-kit (worker,left,right,label), arena (model_a,model_b,winner) or leftright
+    ([rater,image,]left,right,winner with winner the chosen method, left/right or tie); --columns maps
+    other column names onto leftright. The fit is choix's
     ilsr_pairwise_dense on the win-count matrix; the table has votes, wins, preference (% of all votes,
     as RCL Table V), win rate, score, interval, rank and the range-test group.
 
@@ -246,11 +258,17 @@ def bt_score(votes, fmt, method_names, pool, scale, ties, alpha, n_boot, by, see
           --pool per-image --out lai/
       harmony bt-score votes.csv --scale ref:composite --bootstrap 2000 --by rater --seed 1
       harmony bt-score battles.csv --format arena --alpha 0.01
+      harmony bt-score log.csv --columns rater=worker,image=task,left=a,right=b,winner=label
       harmony bt-score study.sqlite --model thurstone --screen-raters
     """
     from ..benchmark import bt, userstudy
 
     t0 = time.perf_counter()
+    if out_dir:      # refuse an existing output before reading or fitting anything
+        try:
+            check_out(Path(out_dir), overwrite=overwrite)
+        except InputError as exc:
+            raise UserError(str(exc).splitlines()[0]) from None
     import contextlib
     import tempfile
     stack = contextlib.ExitStack()
@@ -260,8 +278,13 @@ def bt_score(votes, fmt, method_names, pool, scale, ties, alpha, n_boot, by, see
     if model == "thurstone" and click.get_current_context().get_parameter_source("scale").name == "DEFAULT":
         scale = None     # pwcmp anchors the first condition at 0 (resolved below)
     try:
+        mapping = userstudy.parse_columns(columns)
+        if mapping and fmt not in ("auto", "leftright"):
+            raise InputError(f"--columns reads the file as the leftright layout; it cannot be combined with "
+                             f"--format {fmt}")
         names = userstudy.read_method_names(method_names) if method_names else None
-        log = userstudy.load_votes(list(votes), fmt=None if fmt == "auto" else fmt, method_names=names)
+        log = userstudy.load_votes(list(votes), fmt=None if fmt == "auto" else fmt, method_names=names,
+                                   columns=mapping or None)
         if log.format == "lai" and names is None:
             click.echo("note: Lai format without --method-names: methods are named by their ids", err=True)
         if scale is None:

@@ -48,7 +48,7 @@ from ..parallel import unit_rng
 from ..registry import GENERATORS, Card
 from . import inpaint as ip
 from .placement import PlacementGrid, paste_foreground, place, place_binary
-from .runner import run_units, skipped_lines
+from .runner import empty_split_lines, run_units, skipped_lines
 
 SUBSET = "HRealComposite"
 PREFIX = SUBSETS[SUBSET]
@@ -505,6 +505,7 @@ class RealSummary:
         for key, err in self.failed[:20]:
             out.append(f"  FAILED {key}: {err}")
         out += self.notes
+        out += empty_split_lines(SUBSET, self.train, self.test)
         return out
 
 

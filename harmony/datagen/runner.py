@@ -38,6 +38,28 @@ def skipped_lines(skipped: Sequence[tuple[str, str]], label: str) -> list[str]:
     return out
 
 
+def empty_split_lines(subset: str, train: int, test: int, options: str = "--test-fraction") -> list[str]:
+    """A warning line when a split came out empty although composites were made (small datasets).
+
+    ``harmony bench`` scores the test split and ``harmony train`` reads the train split, so either
+    empty is worth a line in the summary that says how to change it (``options``: the flags the
+    generator has, e.g. ``--test-fraction`` or ``--test-fraction/--test-ids``).
+    """
+    total = train + test
+    if total == 0:
+        return []
+    if test == 0:
+        how = "raise --test-fraction (e.g. 0.5)"
+        if "--test-ids" in options:
+            how += " or list the test images with --test-ids"
+        return [f"warning: {subset}: the test split is empty (0 of {total} composites), so `harmony bench` has "
+                f"nothing to score here; {how}"]
+    if train == 0:
+        return [f"warning: {subset}: the train split is empty (all {total} composites are test), so "
+                f"`harmony train` has nothing to learn from here; lower --test-fraction"]
+    return []
+
+
 @dataclass
 class RunSummary:
     out: str
@@ -50,6 +72,7 @@ class RunSummary:
     final: FinalizeSummary | None = None
     notes: list[str] = field(default_factory=list)
     made_this_run: int = 0
+    split_options: str = "--test-fraction"      # the generator's flags that set the split (for the warning)
 
     @property
     def throughput(self) -> float:
@@ -73,6 +96,8 @@ class RunSummary:
         if len(self.failed) > 20:
             out.append(f"  ... and {len(self.failed) - 20} more failures")
         out += self.notes
+        if f:
+            out += empty_split_lines(self.subset, f.train, f.test, self.split_options)
         return out
 
 
@@ -112,4 +137,6 @@ def run_generator(out: str | os.PathLike, subset: str, config: dict, command: st
     if summary.final is not None:
         summary.final.skipped[:0] = list(skipped)
     summary.notes = list(notes) + summary.notes
+    if command == "datagen coco":
+        summary.split_options = "--test-fraction/--test-ids"
     return summary

@@ -179,7 +179,10 @@ def _plot(path: Path, rows: list[dict[str, Any]], title: str) -> None:
         if cp:
             ax2.axhline(cp[-1], color="C2", ls="--", lw=1, label="cut-and-paste fMSE")
         ax2.set_ylabel("test fMSE")
-        ax2.legend(loc="upper right", fontsize=8)
+    # One legend for both axes, below the plot: inside the axes it covered the curves.
+    handles = [h for a in fig.axes for h in a.get_legend_handles_labels()[0]]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8,
+              frameon=False)
     ax.set_title(title)
     fig.tight_layout()
     hio.atomic_write_bytes(path, hio.figure_png(fig))

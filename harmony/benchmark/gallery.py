@@ -1,0 +1,507 @@
+"""``gallery.html``: browse every image of a bench run by eye, sorted by any metric, offline.
+
+What it is
+----------
+One HTML file (page, style and script inline; no network, no server: it opens from disk with
+``file://``) plus the folder ``gallery/`` beside it holding the images as JPEG files. Embedding
+thousands of images as base64 would make one file of hundreds of MB that a browser parses before
+showing anything; files next to the page load lazily, only for the rows on screen. Copy or zip the
+HTML file *and* its ``gallery/`` folder together.
+
+Each row is one test image: the composite with the mask outline drawn on it (magenta), the ground
+truth right beside it, then one column per method. Every image of a row is shown at the composite's
+own aspect ratio (the protocol's square evaluation outputs are brought back to it), so nothing looks
+squashed. Under each result: the row's sort value and the metrics of that method on that image.
+
+In the page:
+
+* methods can be shown or hidden (checkboxes); the ground truth stays beside the composite;
+* rows sort by any metric of any method, or by the difference between two methods on that metric
+  (``fMSE: dih - rcl``), either way; the row header says what the rows are sorted by and the value;
+  the default order, *varied*, takes one composite per source photo and subset in turn, so the first
+  screen shows different photos rather than several crops of one;
+* a row's *diff* button (or the global switch) replaces its images by heat-maps of
+  ``|image - ground truth|`` (mean over RGB, 0-255 scale, clipped at ``DIFF_CLIP``; inferno colour map);
+* clicking an image opens it at full resolution (Esc or a click closes it);
+* rows are paged (50 per page) and images lazy-loaded, so a full 7,404-image iHarmony4 run stays
+  responsive: the page holds the numbers of every row (a few MB of JSON) and builds only the rows of
+  the current page.
+
+Input is data only: a per-image records frame (``subset``, ``name`` or ``composite``, ``method``,
+metric columns, ``fg_ratio``) and, per image, the paths of its composite, mask, ground truth and each
+method's output (:class:`RowImages`). Images are read and written through :mod:`harmony.io`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+THUMB = 256            # longest side of a thumbnail, px
+FULL_MAX = 2048        # longest side of the full-resolution copies of composite / ground truth, px
+DIFF_CLIP = 64.0       # |difference| (0-255 scale) shown at the top of the colour map
+PAGE_SIZE = 50
+OUTLINE_RGB = (255, 0, 255)
+METRIC_LABELS = {"mse": "MSE", "fmse": "fMSE", "psnr": "PSNR", "fpsnr": "fPSNR", "ssim": "SSIM", "fssim": "fSSIM",
+                 "lpips": "LPIPS", "bg_drift": "bg drift"}
+HIGHER_IS_BETTER = {"psnr", "fpsnr", "ssim", "fssim"}
+
+
+@dataclass
+class RowImages:
+    """The files of one gallery row: composite, mask, ground truth (None for unpaired sets) and outputs.
+
+    ``outputs`` maps a method name to its result image (any size: it is shown at the composite's
+    aspect ratio).
+    """
+
+    composite: Path
+    mask: Path
+    real: Path | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+def _key_column(records: pd.DataFrame) -> str:
+    for c in ("name", "composite"):
+        if c in records:
+            return c
+    raise ValueError("records: expected a name (or composite) column")
+
+
+def varied_order(keys: Sequence[tuple[str, str]], photos: Sequence[object] | None = None) -> list[int]:
+    """Indices of ``keys`` ((subset, name)) so that the first rows show as many different photos as exist.
+
+    ``photos`` gives each row's source-photo key (default: the iHarmony4 name before the first ``_``:
+    ``c1234_5_1.jpg`` is a crop of ``c1234.jpg``). First one composite of every photo, then the second
+    composite of every photo, and so on; within each such round the subsets take turns.
+    """
+    if photos is None:
+        photos = [Path(str(name)).stem.split("_")[0] for _, name in keys]
+    seen: dict[object, int] = {}
+    levels: dict[int, dict[str, list[int]]] = {}
+    for i, ((subset, _name), photo) in enumerate(zip(keys, photos)):
+        k = seen.get(photo, 0)
+        seen[photo] = k + 1
+        levels.setdefault(k, {}).setdefault(str(subset), []).append(i)
+    out: list[int] = []
+    for k in sorted(levels):
+        queues = list(levels[k].values())
+        for j in range(max(len(q) for q in queues)):
+            out += [q[j] for q in queues if j < len(q)]
+    return out
+
+
+def cluster_hashes(hashes: Sequence[int], max_bits: int = 12) -> list[int]:
+    """Photo keys from average hashes: a hash within ``max_bits`` differing bits of an earlier cluster's
+    first hash joins that cluster (greedy, in order)."""
+    lut = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+    reps = np.zeros((0, 8), dtype=np.uint8)
+    out = []
+    for h in hashes:
+        b = np.frombuffer(int(h).to_bytes(8, "big"), dtype=np.uint8)
+        if len(reps):
+            dist = lut[np.bitwise_xor(reps, b)].sum(1)
+            k = int(np.argmin(dist))
+            if dist[k] <= max_bits:
+                out.append(k)
+                continue
+        reps = np.vstack([reps, b])
+        out.append(len(reps) - 1)
+    return out
+
+
+def photo_hash(image_u8: np.ndarray) -> int:
+    """A 64-bit average hash (8x8 grey > mean): the same photo in two subsets (recoloured, retouched or
+    cropped slightly) gets the same key, so the varied order does not show it twice in a row."""
+    import cv2
+
+    grey = cv2.cvtColor(np.ascontiguousarray(image_u8), cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(grey, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32)
+    bits = (small > small.mean()).ravel()
+    return int(np.packbits(bits).view(">u8")[0])
+
+
+def _fit(h: int, w: int, longest: int) -> tuple[int, int]:
+    scale = min(1.0, longest / max(h, w))
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def _resize(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    if img.shape[:2] == hw:
+        return img
+    interp = cv2.INTER_AREA if img.shape[0] >= hw[0] else cv2.INTER_LINEAR
+    return cv2.resize(img, (hw[1], hw[0]), interpolation=interp)
+
+
+def outline(image_u8: np.ndarray, mask: np.ndarray, *, thickness: int = 2) -> np.ndarray:
+    """A copy of ``image_u8`` (H, W, 3 uint8 RGB) with the boundary of ``mask`` > 0.5 drawn in magenta."""
+    import cv2
+
+    out = np.ascontiguousarray(image_u8.copy())
+    binary = (mask > 0.5).astype(np.uint8)
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(out, contours, -1, OUTLINE_RGB, thickness, lineType=cv2.LINE_8)
+    return out
+
+
+def heatmap(image_u8: np.ndarray, real_u8: np.ndarray, *, clip: float = DIFF_CLIP) -> np.ndarray:
+    """|image - real| averaged over RGB (0-255), scaled so ``clip`` is the top, as inferno RGB uint8."""
+    import cv2
+
+    diff = np.abs(image_u8.astype(np.float32) - real_u8.astype(np.float32)).mean(axis=2)
+    level = np.clip(diff * (255.0 / clip), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(level, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in str(name))
+
+
+def _num(v) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return round(f, 6) if math.isfinite(f) else None
+
+
+@dataclass
+class _RowUnit:
+    key: str                 # the row id (folder name under gallery/)
+    subset: str
+    name: str
+    images: RowImages
+    methods: list[str]
+    gdir: str
+    thumb: int
+    full_max: int
+
+
+def _make_row(unit: _RowUnit) -> dict:
+    """Write one row's images (thumbnails, heat-maps, full-resolution copies); its geometry back.
+
+    Raises when the composite or the mask cannot be read (the row is then listed as unreadable); an
+    unreadable ground truth or output only empties its cell.
+    """
+    from .. import io as hio
+
+    im, gdir, rid, thumb = unit.images, Path(unit.gdir), unit.key, unit.thumb
+    comp_u8 = hio.read_image_uint8(im.composite)
+    mask = hio.read_mask(im.mask)
+    h, w = comp_u8.shape[:2]
+    th = _fit(h, w, thumb)
+    fh_ = _fit(h, w, unit.full_max)
+    mask_full = _resize(mask.astype(np.float32), (h, w)) if mask.shape != (h, w) else mask
+    comp_t = outline(_resize(comp_u8, th), _resize(mask_full, th))
+    hio.write_image(gdir / rid / "composite.jpg", comp_t, quality=88)
+    hio.write_image(gdir / rid / "composite_full.jpg", outline(_resize(comp_u8, fh_), _resize(mask_full, fh_),
+                                                                 thickness=max(2, fh_[0] // 300)), quality=92)
+    real_t = None
+    photo = None
+    if im.real is not None:
+        try:
+            real_u8 = hio.read_image_uint8(im.real)
+            real_t = _resize(real_u8, th)
+            hio.write_image(gdir / rid / "real.jpg", real_t, quality=88)
+            hio.write_image(gdir / rid / "real_full.jpg", _resize(real_u8, fh_), quality=92)
+            hio.write_image(gdir / rid / "composite_diff.jpg", heatmap(_resize(comp_u8, th), real_t), quality=85)
+            photo = photo_hash(real_t)
+        except Exception:  # noqa: BLE001 - the row is shown without its ground truth
+            real_t = None
+    if photo is None:
+        photo = photo_hash(comp_t)
+    outs = []
+    for m in unit.methods:
+        p = im.outputs.get(m)
+        ok = 0
+        if p is not None:
+            try:
+                o = hio.read_image_uint8(p)
+                stem = _safe(m)
+                ot = _resize(o, th)
+                hio.write_image(gdir / rid / f"{stem}.jpg", ot, quality=88)
+                if real_t is not None:
+                    hio.write_image(gdir / rid / f"{stem}_diff.jpg", heatmap(ot, real_t), quality=85)
+                ok = 1
+                # full resolution = the method's own output (shown at the composite's aspect ratio);
+                # an output no larger than the thumbnail needs no second file
+                if max(o.shape[:2]) > thumb:
+                    hio.write_image(gdir / rid / f"{stem}_full.jpg", o, quality=92)
+                    ok = 2
+            except Exception:  # noqa: BLE001 - "no output" in the cell
+                ok = 0
+        outs.append(ok)
+    return {"w": th[1], "h": th[0], "W": w, "H": h, "gt": int(real_t is not None), "o": outs, "photo": photo}
+
+
+def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tuple[str, str], RowImages], *,
+                  methods: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
+                  title: str = "harmony bench gallery", notes: Sequence[str] = (),
+                  links: Sequence[tuple[str, str]] = (), thumb: int = THUMB, full_max: int = FULL_MAX,
+                  workers: int | None = None, progress: bool = False) -> list[str]:
+    """Write ``out_dir/gallery.html`` and its images under ``out_dir/gallery/``.
+
+    Parameters
+    ----------
+    out_dir : folder of the page (a bench output folder)
+    records : per-image rows: ``subset``, ``name`` (or ``composite``), ``method``, metric columns,
+        ``fg_ratio``; they give the numbers shown and sorted by
+    images : {(subset, name): RowImages}; rows are the keys present here (in ``records``' order)
+    methods, metrics : column order (default: order of appearance; metrics found among the known ones)
+    notes : lines shown above the rows (e.g. methods without a checkpoint)
+    links : (label, relative href) shown at the top (tables, plots)
+    thumb, full_max : longest side of thumbnails / of full-resolution copies, px
+    workers : processes for the images (:func:`harmony.parallel.map_units`; default: inline below 64
+        rows, else one per core); progress : a progress bar
+
+    Returns
+    -------
+    list of str : the written files relative to ``out_dir`` (``gallery.html`` and ``gallery/``)
+
+    Rows whose composite or mask cannot be read are left out and listed in the page; an output that
+    cannot be read shows "no output" in its cell.
+    """
+    import shutil
+
+    from .. import io as hio
+    from ..parallel import map_units
+
+    out_dir = Path(out_dir)
+    gdir = out_dir / "gallery"
+    if gdir.is_dir():
+        shutil.rmtree(gdir)     # rebuilt from this run's rows: no stale images of an earlier one
+    key_col = _key_column(records)
+    recs = records
+    if "error" in recs:
+        recs = recs.assign(error=recs["error"].fillna("").astype(str))
+    if methods is None:
+        methods = list(dict.fromkeys(recs["method"].astype(str)))
+    methods = list(methods)
+    if metrics is None:
+        metrics = [m for m in METRIC_LABELS if m in recs and pd.to_numeric(recs[m], errors="coerce").notna().any()]
+    metrics = list(metrics)
+    by_row: dict[tuple[str, str], dict[str, dict]] = {}
+    fg: dict[tuple[str, str], float | None] = {}
+    for r in recs.to_dict("records"):
+        k = (str(r.get("subset", "")), str(r[key_col]))
+        by_row.setdefault(k, {})[str(r["method"])] = r
+        if r.get("fg_ratio") is not None:
+            fg[k] = _num(r.get("fg_ratio"))
+    keys = [k for k in dict.fromkeys([*by_row, *images]) if k in images]
+    units = [_RowUnit(f"{n:05d}", key[0], key[1], images[key], methods, str(gdir), thumb, full_max)
+             for n, key in enumerate(keys)]
+    if workers is None and len(units) < 64:
+        workers = 0
+    made: dict[str, dict] = {}
+    errors: dict[str, str] = {}
+    for res in map_units(_make_row, units, workers=workers, progress=progress, desc="gallery"):
+        if res.ok:
+            made[res.key] = res.value
+        else:
+            errors[res.key] = (str(res.error or "unreadable").splitlines() or ["unreadable"])[0]
+    bad_rows = []
+    rows_json, photos = [], []
+    for u in units:
+        geo = made.get(u.key)
+        if geo is None:
+            bad_rows.append(f"{u.subset}/{u.name}: {errors.get(u.key, 'unreadable')}")
+            continue
+        key = (u.subset, u.name)
+        vals = []
+        for m in methods:
+            r = by_row.get(key, {}).get(m)
+            if r is None or (r.get("error") or ""):
+                vals.append(None)
+            else:
+                vals.append([_num(r.get(x)) for x in metrics])
+        photos.append(geo.pop("photo"))
+        rows_json.append({"id": u.key, "s": u.subset, "n": u.name, "fg": fg.get(key), **geo, "v": vals})
+    paired = any(r["gt"] for r in rows_json)
+    varied = varied_order([(r["s"], r["n"]) for r in rows_json], cluster_hashes(photos))
+    data = {"title": title, "varied": varied, "methods": methods, "safe": [_safe(m) for m in methods],
+            "metrics": metrics, "labels": [METRIC_LABELS.get(m, m) for m in metrics],
+            "higher": [m in HIGHER_IS_BETTER for m in metrics], "paired": paired, "rows": rows_json,
+            "page": PAGE_SIZE, "clip": DIFF_CLIP, "bad": bad_rows}
+    page = _PAGE.replace("__TITLE__", html.escape(title))
+    head = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
+    if bad_rows:
+        head += (f"<p class='note'>{len(bad_rows)} image(s) left out, composite or mask unreadable: "
+                 + html.escape(", ".join(b.split(":")[0] for b in bad_rows[:10]))
+                 + (" ..." if len(bad_rows) > 10 else "") + "</p>")
+    if links:
+        head += "<p class='links'>" + " &middot; ".join(
+            f"<a href='{html.escape(href, quote=True)}'>{html.escape(label)}</a>" for label, href in links) + "</p>"
+    page = page.replace("__HEAD__", head)
+    # "</" inside a JSON string would end the script element
+    page = page.replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
+    hio.atomic_write_text(out_dir / "gallery.html", page)
+    return ["gallery.html", "gallery/"]
+
+
+_PAGE = r"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;font-size:13px;color:#222}
+header{position:sticky;top:0;z-index:5;background:#f7f7f7;border-bottom:1px solid #ccc;padding:6px 10px}
+header h1{font-size:15px;margin:0 0 4px 0;display:inline-block;margin-right:12px}
+.bar{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center}
+.bar label{white-space:nowrap}
+.note,.links{margin:2px 0;color:#555}
+#methods label{margin-right:6px}
+table{border-collapse:collapse;margin:6px 10px}
+th,td{padding:3px;vertical-align:top;text-align:center}
+thead th{position:sticky;top:var(--hh,70px);background:#fff;z-index:3;font-size:12px;border-bottom:1px solid #ccc}
+td.rh{text-align:left;width:118px;min-width:118px;max-width:118px;font-size:11px;word-break:break-all}
+td.rh b{display:block;font-size:12px}
+td.rh .sv{color:#b00;font-weight:bold;word-break:normal}
+td.c{width:176px;min-width:176px}
+td.c img{display:block;margin:auto;cursor:zoom-in;background:#eee}
+td.c .m{font-size:11px;color:#333;line-height:1.25}
+td.c .m .k{color:#b00;font-weight:bold}
+td.c .none{color:#999;padding:40px 0}
+tr.row{border-bottom:1px solid #e4e4e4}
+.hidden{display:none}
+button{font-size:12px}
+#pager{margin:6px 10px}
+#lb{position:fixed;inset:0;background:rgba(0,0,0,.88);display:none;z-index:10;align-items:center;justify-content:center;flex-direction:column}
+#lb img{object-fit:fill;background:#333}
+#lb div{color:#eee;margin-top:6px}
+</style></head><body>
+<header>
+<h1>__TITLE__</h1><span id="count"></span>
+__HEAD__
+<div class="bar">
+<label>sort by <select id="metric"></select></label>
+<label>of <select id="ma"></select></label>
+<label>minus <select id="mb"><option value="">(nothing)</option></select></label>
+<label><select id="dir"><option value="worst">worst first</option><option value="best">best first</option></select></label>
+<button id="varied" title="one composite per photo and subset in turn">varied order</button>
+<label><input type="checkbox" id="diffall"> heat-maps |image - ground truth|</label>
+<span id="pageinfo"></span>
+<button id="prev">&larr; prev</button><button id="next">next &rarr;</button>
+</div>
+<div class="bar" id="methods">methods: </div>
+</header>
+<table id="t"><thead><tr id="hrow"></tr></thead><tbody id="tb"></tbody></table>
+<div id="pager"></div>
+<div id="lb"><img alt="full resolution"><div></div></div>
+<script id="data" type="application/json">__DATA__</script>
+<script>
+"use strict";
+const D = JSON.parse(document.getElementById("data").textContent);
+const M = D.methods, K = D.metrics, CELL = 172;
+const shown = M.map(() => true);
+let order = D.varied.slice(), page = 0, sortDesc = null, diffAll = false;
+const $ = (id) => document.getElementById(id);
+function fmt(v, k) { if (v === null || v === undefined) return "–"; const a = Math.abs(v);
+  return a >= 100 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toFixed(4); }
+function value(r, mi, ki) { const v = r.v[mi]; return v ? v[ki] : null; }
+function sortKey(r) {
+  const ki = +$("metric").value, a = +$("ma").value, b = $("mb").value;
+  const va = value(r, a, ki); if (b === "") return va;
+  const vb = value(r, +b, ki); return (va === null || vb === null) ? null : va - vb; }
+function describe() {
+  const ki = +$("metric").value, a = +$("ma").value, b = $("mb").value;
+  return D.labels[ki] + " of " + M[a] + (b === "" ? "" : " − " + M[+b]); }
+function applySort() {
+  const ki = +$("metric").value, b = $("mb").value;
+  // "worst first": high values first for lower-is-better metrics (and for a difference, the first
+  // method losing most), low first for higher-is-better ones
+  const higher = D.higher[ki];
+  const worstFirst = $("dir").value === "worst";
+  const desc = worstFirst !== higher;
+  const keyed = D.rows.map((r, i) => [sortKey(r), i]);
+  keyed.sort((x, y) => { if (x[0] === null) return y[0] === null ? x[1] - y[1] : 1; if (y[0] === null) return -1;
+    return desc ? y[0] - x[0] : x[0] - y[0]; });
+  order = keyed.map((x) => x[1]); sortDesc = describe(); page = 0; render(); }
+function src(r, what) { return "gallery/" + r.id + "/" + what + ".jpg"; }
+function cell(r, what, label, title, full) {
+  const td = document.createElement("td"); td.className = "c"; td.dataset.col = label;
+  const img = document.createElement("img"); img.loading = "lazy"; img.decoding = "async";
+  // explicit size at the composite's aspect ratio: rows keep their height before lazy images load
+  const sc = Math.min(CELL / r.w, CELL / r.h);
+  img.style.width = Math.round(r.w * sc) + "px"; img.style.height = Math.round(r.h * sc) + "px"; img.alt = title; img.dataset.what = what; img.dataset.full = full;
+  img.src = src(r, (r.diff && what !== "real") ? what + "_diff" : what);
+  td.appendChild(img); return td; }
+function header() {
+  const tr = $("hrow"); tr.innerHTML = "";
+  const cols = ["", "composite + mask", D.paired ? "ground truth" : null].concat(M);
+  cols.forEach((c, i) => { if (c === null) return; const th = document.createElement("th"); th.textContent = c;
+    if (i >= 3) { th.dataset.col = "m" + (i - 3); if (!shown[i - 3]) th.classList.add("hidden"); }
+    tr.appendChild(th); }); }
+function render() {
+  const tb = $("tb"); tb.innerHTML = "";
+  const n = D.rows.length, pages = Math.max(1, Math.ceil(n / D.page));
+  page = Math.min(Math.max(page, 0), pages - 1);
+  const ki = +$("metric").value;
+  const frag = document.createDocumentFragment();
+  for (const idx of order.slice(page * D.page, (page + 1) * D.page)) {
+    const r = D.rows[idx]; r.diff = r.diff === undefined ? diffAll : r.diff;
+    const tr = document.createElement("tr"); tr.className = "row"; tr.dataset.row = r.id;
+    const rh = document.createElement("td"); rh.className = "rh";
+    const sv = sortKey(r);
+    rh.innerHTML = "<b></b><span class='nm'></span><br>fg " + (r.fg === null ? "?" : (100 * r.fg).toFixed(1) + "%") +
+      "<br>" + r.W + "×" + r.H + "<br><span class='sv'></span><br>";
+    rh.querySelector("b").textContent = r.s; rh.querySelector(".nm").textContent = r.n;
+    rh.querySelector(".sv").textContent = sortDesc ? sortDesc + ": " + fmt(sv) : "varied order";
+    if (D.paired && r.gt) { const bt = document.createElement("button"); bt.textContent = r.diff ? "images" : "diff";
+      bt.className = "rowdiff"; bt.title = "heat-map of |image − ground truth| (0 to " + D.clip + " of 255)";
+      bt.onclick = () => { r.diff = !r.diff; render(); }; rh.appendChild(bt); }
+    tr.appendChild(rh);
+    tr.appendChild(cell(r, "composite", "composite", "composite with the mask outline", "composite_full"));
+    if (D.paired) { if (r.gt) tr.appendChild(cell(r, "real", "gt", "ground truth", "real_full"));
+      else { const td = document.createElement("td"); td.className = "c"; td.innerHTML = "<div class='none'>no ground truth</div>"; tr.appendChild(td); } }
+    M.forEach((m, mi) => {
+      let td;
+      if (r.o[mi]) { td = cell(r, D.safe[mi], "m" + mi, m, D.safe[mi] + (r.o[mi] === 2 ? "_full" : "")); }
+      else { td = document.createElement("td"); td.className = "c"; td.innerHTML = "<div class='none'>no output</div>"; }
+      td.dataset.col = "m" + mi; if (!shown[mi]) td.classList.add("hidden");
+      const v = r.v[mi]; const div = document.createElement("div"); div.className = "m";
+      if (v) div.innerHTML = K.map((k, j) => (j === ki ? "<span class='k'>" : "<span>") + D.labels[j] + " " + fmt(v[j]) + "</span>").join(" · ");
+      td.appendChild(div); tr.appendChild(td); });
+    frag.appendChild(tr); }
+  tb.appendChild(frag);
+  $("pageinfo").textContent = "page " + (page + 1) + " / " + pages;
+  $("count").textContent = n + " images, " + M.length + " methods" + (D.bad.length ? "; " + D.bad.length + " unreadable (see console)" : "");
+  document.documentElement.style.setProperty("--hh", document.querySelector("header").offsetHeight + "px");
+  $("pager").textContent = ""; }
+function init() {
+  K.forEach((k, i) => $("metric").add(new Option(D.labels[i], i)));
+  M.forEach((m, i) => { $("ma").add(new Option(m, i)); $("mb").add(new Option(m, i)); });
+  const fm = K.indexOf("fmse"); if (fm >= 0) $("metric").value = fm;
+  M.forEach((m, i) => { const l = document.createElement("label"); const c = document.createElement("input");
+    c.type = "checkbox"; c.checked = true; c.dataset.method = m;
+    c.onchange = () => { shown[i] = c.checked; document.querySelectorAll("[data-col='m" + i + "']").forEach(
+      (e) => e.classList.toggle("hidden", !c.checked)); };
+    l.appendChild(c); l.appendChild(document.createTextNode(" " + m)); $("methods").appendChild(l); });
+  ["metric", "ma", "mb", "dir"].forEach((id) => $(id).onchange = applySort);
+  $("varied").onclick = () => { order = D.varied.slice(); sortDesc = null; page = 0; render(); };
+  $("diffall").onchange = () => { diffAll = $("diffall").checked; D.rows.forEach((r) => r.diff = diffAll); render(); };
+  $("prev").onclick = () => { page--; render(); window.scrollTo(0, 0); };
+  $("next").onclick = () => { page++; render(); window.scrollTo(0, 0); };
+  $("tb").onclick = (e) => { const t = e.target; if (t.tagName !== "IMG") return;
+    const r = D.rows.find((x) => x.id === t.closest("tr").dataset.row);
+    const lb = $("lb"); const im = lb.querySelector("img");
+    // at the image's own resolution, never larger than the window, always at the composite's aspect
+    const sc = Math.min(1, 0.96 * innerWidth / r.W, 0.88 * innerHeight / r.H);
+    im.style.width = Math.round(r.W * sc) + "px"; im.style.height = Math.round(r.H * sc) + "px";
+    im.src = src(r, t.dataset.full);
+    lb.querySelector("div").textContent = r.s + "/" + r.n + " — " + t.alt + " (click or Esc to close)";
+    lb.style.display = "flex"; };
+  $("lb").onclick = () => { $("lb").style.display = "none"; };
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("lb").style.display = "none"; });
+  if (D.bad.length) console.warn("unreadable rows:", D.bad);
+  header(); render(); }
+init();
+</script></body></html>
+"""
