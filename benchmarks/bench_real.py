@@ -1,4 +1,4 @@
-"""Speed of `harmony datagen real` (issue 6): inpainting, composites from cached backgrounds, placement.
+"""Speed of `harmony datagen real`: inpainting, composites from cached backgrounds, placement.
 
 Prints a Markdown table (median of repeats, with the floor or target measured in the same run):
 

@@ -1,4 +1,4 @@
-"""Speed of SPRIH's parametric inference (seed 001 section 4: "377 ms on an Apple M1 CPU" at 512x512).
+"""Speed of SPRIH's parametric inference (Wang et al., CVPR 2023, section 4: "377 ms on an Apple M1 CPU" at 512x512).
 
 Measures, on ONE core (cv2 and torch limited to one thread), medians of repeats of the process's CPU
 time (one thread, so CPU time = the one-core cost; wall time on a shared machine adds waiting for the

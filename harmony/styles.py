@@ -1,11 +1,12 @@
-"""The 10 capture styles of rendered harmonization data (RdHarmony / CharmNet, REFERENCE.md section 6).
+"""The 10 capture styles of rendered harmonization data (RdHarmony / CharmNet: Cao et al., BMVC 2022).
 
 This module is the ONE place for the style taxonomy: names, 1-based ids, soft labels, and the parameters
 each style uses, both for the Mitsuba renderer (:mod:`harmony.datagen.render`) and for the synthetic
 fallback sample set (:mod:`harmony.datagen.rendered`, built from bundled photographs when Mitsuba is not
 installed).
 
-The paper (seeds/004_c09fbb6e79c54466.txt, section 3) defines 10 styles: {Clear, PartlyCloudy, Cloudy} x
+The paper (Cao, Cong, Niu et al., *Deep Image Harmonization by Bridging the Reality Gap*, BMVC 2022,
+section 3) defines 10 styles: {Clear, PartlyCloudy, Cloudy} x
 {sunrise&sunset, noon, other times} + Night; ids 1-10 in this order::
 
     1 Clear_SunriseSunset         4 PartlyCloudy_SunriseSunset   7 Cloudy_SunriseSunset    10 Night
@@ -123,7 +124,7 @@ _BY_LOWER = {s.name.lower(): s for s in STYLES}
 assert STYLE_NAMES == (
     "Clear_SunriseSunset", "Clear_Noon", "Clear_OtherTimes", "PartlyCloudy_SunriseSunset",
     "PartlyCloudy_Noon", "PartlyCloudy_OtherTimes", "Cloudy_SunriseSunset", "Cloudy_Noon",
-    "Cloudy_OtherTimes", "Night"), "style order is the RdHarmony id order (REFERENCE.md section 6)"
+    "Cloudy_OtherTimes", "Night"), "style order is the RdHarmony id order (RdHarmony label file)"
 
 
 def style_by_id(style_id: int) -> Style:

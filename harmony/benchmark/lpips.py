@@ -1,4 +1,4 @@
-"""LPIPS (Zhang et al. 2018), AlexNet backbone, linear layers v0.1, in plain torch (REFERENCE.md section 2).
+"""LPIPS (Zhang et al. 2018), AlexNet backbone, linear layers v0.1, in plain torch.
 
 SPRIH and AICT report LPIPS with AlexNet v0.1 on inputs scaled to [-1, 1]. The network is rebuilt here
 (torchvision is not available) and its weights are loaded **only from local files**; nothing is ever

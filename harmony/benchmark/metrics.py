@@ -1,4 +1,6 @@
-"""Metric functions and the named evaluation protocols of image harmonization (REFERENCE.md sections 2, 8).
+"""Metric functions and the named evaluation protocols of image harmonization.
+
+Each protocol follows one public evaluation script, named in its card's ``source``.
 
 No two public evaluation scripts agree, so every number harmony reports is tied to a *protocol*, a
 named recipe that reproduces one community script: how images and masks are resized, whether the mask
@@ -291,9 +293,12 @@ def fg_bucket(ratio: float) -> list[str]:
 # --- SSIM ----------------------------------------------------------------------------------------
 
 def _gauss_1d(size: int, sigma: float) -> np.ndarray:
-    x = np.arange(size, dtype=np.float64) - size // 2
-    g = np.exp(-(x ** 2) / (2.0 * sigma ** 2))
-    return g / g.sum()
+    """Normalised 1-D Gaussian window, float64 (``size``,): OpenCV's ``getGaussianKernel``.
+
+    Taps ``exp(-(i - (size - 1) / 2)^2 / (2 sigma^2))``, summing to 1 (the window of pytorch-ssim and
+    pytorch_msssim, whose sizes are odd).
+    """
+    return cv2.getGaussianKernel(size, sigma, ktype=cv2.CV_64F).ravel()
 
 
 _CENTRE = 128.0
@@ -655,7 +660,7 @@ def _add(p: Protocol) -> None:
 _add(Protocol(
     "iharmony4", "DoveNet's official evaluation.py (iHarmony4 release)", "pil_bicubic_1bit", 256,
     mse="full", psnr_peak="pred_range", psnr_eps=0.0, fmse="masked", fmse_eps=0.0, round_prediction=True,
-    borrowed=("fpsnr", "ssim", "fssim"), source="REFERENCE.md sections 2 and 8; DoveNet evaluation.py",
+    borrowed=("fpsnr", "ssim", "fssim"), source="DoveNet / iHarmony4 evaluation.py (bcmi/Image-Harmonization-Dataset-iHarmony4)",
     details=("resize: Pillow resize((S, S), BICUBIC) of the uint8 images (rounded to uint8 by Pillow)",
              "mask: converted to 1-bit first, then resized (Pillow uses NEAREST for 1-bit): binary",
              "prediction: rounded to uint8 (the script reads saved result files)",
@@ -665,7 +670,7 @@ _add(Protocol(
 _add(Protocol(
     "iharm", "SamsungLabs iSSAM/iDIH evaluation (default; also CDTNet, DCCF, DucoNet)", "cv2_linear_soft",
     256, mse="full", psnr_peak="gt_max", psnr_eps=1e-6, fmse="masked", fmse_eps=1e-6,
-    borrowed=("fpsnr", "ssim", "fssim"), source="REFERENCE.md sections 2 and 8; iSSAM scripts/evaluate_model.py",
+    borrowed=("fpsnr", "ssim", "fssim"), source="SamsungLabs image_harmonization scripts/evaluate_model.py (iSSAM)",
     details=("resize: Fixed256 = albumentations Resize = cv2.resize INTER_LINEAR on the uint8 images",
              "mask: resized linearly and kept soft in [0, 1] (no_nearest_for_masks)",
              "prediction: clamped to [0, 255], not rounded",
@@ -675,7 +680,7 @@ _add(Protocol(
 _add(Protocol(
     "cdtnet", "CDTNet evaluation (iharm + fPSNR, SSIM, fSSIM; square 1024/2048 for high resolution)",
     "cv2_linear_soft", 256, mse="full", psnr_peak="gt_max", psnr_eps=1e-6, fmse="masked", fmse_eps=1e-6,
-    ssim="cdtnet", defines_ssim=True, source="REFERENCE.md section 2; CDTNet evaluation",
+    ssim="cdtnet", defines_ssim=True, source="CDTNet evaluation (bcmi/CDTNet-High-Resolution-Image-Harmonization)",
     details=("resize/mask/prediction: as iharm (use --size 1024 or 2048 for its high-resolution tables)",
              "fPSNR: 10 log10(gt.max()^2 / (fMSE + 1e-6))",
              "SSIM: Gaussian window 7, sigma 1.5, zero padding, C1 = (0.01 R)^2, C2 = (0.03 R)^2, "
@@ -684,7 +689,7 @@ _add(Protocol(
 _add(Protocol(
     "pctnet", "PCT-Net / AICT evaluation (full resolution by default; foreground-only MSE)",
     "cv2_linear_soft", None, mse="masked", psnr_peak="255", psnr_eps=1e-6, fmse="masked", fmse_eps=1e-6,
-    ssim="msssim", defines_ssim=True, borrowed=("fssim",), source="REFERENCE.md section 2; PCT-Net evaluation",
+    ssim="msssim", defines_ssim=True, borrowed=("fssim",), source="PCT-Net evaluation (rakutentech/PCT-Net-Image-Harmonization)",
     details=("resize: none (--size full, the FR tables) or --size 256 (LR, cv2 INTER_LINEAR)",
              "MSE: mean(m d^2) over all H*W*3 values (foreground error only)",
              "PSNR: 10 log10(255^2 / (MSE + 1e-6)); fMSE as iharm",
@@ -695,13 +700,13 @@ _add(Protocol(
 _add(Protocol(
     "hdnet", "HDNet's variant of iharm: fMSE = full-image MSE * H*W / A", "cv2_linear_soft", 256,
     mse="full", psnr_peak="gt_max", psnr_eps=1e-6, fmse="hdnet", fmse_eps=0.0,
-    borrowed=("fpsnr", "ssim", "fssim"), source="REFERENCE.md section 2 (HDNet)",
+    borrowed=("fpsnr", "ssim", "fssim"), source="HDNet evaluation",
     details=("as iharm except fMSE = MSE * H*W / A (65536 / A at 256): differs from iharm's fMSE when "
              "a method changes the background",)))
 _add(Protocol(
     "diffharmony", "DiffHarmony's default: iharm after pasting the ground-truth background",
     "cv2_linear_soft", 256, mse="full", psnr_peak="gt_max", psnr_eps=1e-6, fmse="masked", fmse_eps=1e-6,
-    paste_background=True, borrowed=("fpsnr", "ssim", "fssim"), source="REFERENCE.md section 2 (DiffHarmony)",
+    paste_background=True, borrowed=("fpsnr", "ssim", "fssim"), source="DiffHarmony evaluation",
     details=("prediction = m * pred + (1 - m) * gt before every metric; otherwise iharm",)))
 
 
@@ -740,4 +745,4 @@ for _name, (_summary, _hib, _unit, _fn) in _METRIC_CARDS.items():
 
     METRICS.register(_name, _factory, card=Card(name=_name, kind="metric", summary=_summary,
                                                  higher_is_better=_hib, unit=_unit,
-                                                 paper="REFERENCE.md section 2"))
+                                                 paper="the protocol's evaluation script"))

@@ -1,4 +1,4 @@
-"""Background inpainting for real composites (SPRIH stream 2; REFERENCE.md section 5).
+"""Background inpainting for real composites (SPRIH stream 2: Wang et al., CVPR 2023, section 3.2).
 
 The foreground mask of a source photo is dilated (SPRIH: 30 px) and that hole is filled by an
 *inpainter*; then the known background is re-composited so that **only the hole changes**:
@@ -11,7 +11,7 @@ Inpainters
     come from the environment variable ``LAMA_MODEL``; nothing is ever downloaded: without the variable
     (or with a path that is not a file) this module raises :class:`~harmony.errors.InputError` before
     SimpleLama could reach its download branch. SimpleLama pads bottom/right to a multiple of 8 and does
-    not crop back (101x203 in -> 104x208 out, REFERENCE.md section 5): the output is cropped to
+    not crop back (101x203 in -> 104x208 out, simple-lama-inpainting 0.1.x): the output is cropped to
     ``[:H, :W]`` here. Its output is truncated (not rounded) to uint8 by SimpleLama itself.
 ``opencv-telea`` / ``opencv-ns``
     ``cv2.inpaint`` with ``INPAINT_TELEA`` / ``INPAINT_NS`` (radius :data:`OPENCV_RADIUS`), the offline

@@ -1,6 +1,6 @@
-"""Mitsuba 3 scene renderer for rendered harmonization data (RdHarmony-style, REFERENCE.md section 6).
+"""Mitsuba 3 scene renderer for rendered harmonization data (RdHarmony-style: Cao et al., BMVC 2022).
 
-CharmNet (seeds/004_c09fbb6e79c54466.txt, section 3) renders 3D scenes from many viewpoints, each in 10
+CharmNet (Cao et al., BMVC 2022, section 3) renders 3D scenes from many viewpoints, each in 10
 capture styles, with an exactly known foreground mask. This module does the same with Mitsuba 3
 (``pip install harmony-toolkit[render]``, BSD) on the CPU ``scalar_rgb`` variant:
 

@@ -1,4 +1,6 @@
-"""Colour-transfer kernels: recolour a target's foreground to match a reference region (REFERENCE.md s3).
+"""Colour-transfer kernels: recolour a target's foreground to match a reference region.
+
+The four iHarmony4 recipes (Cong et al., *DoveNet*, CVPR 2020, section 3) and DIH's (Tsai et al., CVPR 2017).
 
 Every kernel has the signature ``kernel(target, target_mask, reference, reference_mask, **options)`` and
 follows the same rules:
@@ -18,7 +20,7 @@ Kernels (iHarmony4 method names in brackets):
 - :func:`xiao` (``gctrgb``): Xiao & Ma 2006, mean and covariance in correlated RGB.
 - :func:`fecker` (``hgm``): Fecker et al. 2008, cumulative-histogram mapping in studio-range YCbCr.
 - :func:`idt` (``idt``): Pitie et al. 2005/2007, iterative distribution transfer plus regrain.
-- :func:`dih` (``dih``): DIH-style (Tsai et al. 2017, seed 000 s3.1) histogram matching of luminance and
+- :func:`dih` (``dih``): DIH-style (Tsai et al. 2017, section 3.1) histogram matching of luminance and
   colour temperature with separate strengths.
 
 :func:`transfer` dispatches by method name; :func:`sample_params` draws the per-composite parameters a
@@ -170,7 +172,7 @@ _NO_BLACK = np.zeros(0, dtype=bool)   # sentinel: the region has no pure-black p
 
 def reinhard(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
              reference_mask: np.ndarray) -> np.ndarray:
-    """Reinhard et al. 2001 colour transfer (iHarmony4 ``gct``; REFERENCE.md s3).
+    """Reinhard et al. 2001 colour transfer (iHarmony4 ``gct``).
 
     RGB -> LMS -> ``lab = D @ A @ log10(LMS)``; per channel ``(x - mu_t) * sigma_r / sigma_t + mu_r``
     with the sample standard deviation (N-1) of the region pixels whose lab value is finite (pure-black
@@ -237,7 +239,7 @@ def reinhard(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
 # --- Xiao 2006 (gctrgb) ---------------------------------------------------------------------------
 
 def _eigen_frame(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigen decomposition with a fixed convention (REFERENCE s3 leaves it open).
+    """Eigen decomposition with a fixed convention (Xiao & Ma 2006 leave it open).
 
     Order: eigenvalues descending (ties keep ``numpy.linalg.eigh``'s order). Sign: each eigenvector is
     flipped so that its largest-magnitude component is positive (the first such component on a tie).
@@ -254,7 +256,7 @@ def _eigen_frame(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def xiao(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
          reference_mask: np.ndarray) -> np.ndarray:
-    """Xiao & Ma 2006 correlated colour transfer in RGB (iHarmony4 ``gctrgb``; REFERENCE.md s3).
+    """Xiao & Ma 2006 correlated colour transfer in RGB (iHarmony4 ``gctrgb``).
 
     In RGB on the 0-255 scale: ``x' = T_r R_r S_r S_t^-1 R_t^-1 T_t^-1 x`` with ``T`` the translation by
     the region mean, ``R`` the eigenvectors and ``S = sqrt(eigenvalues)`` of the sample covariance
@@ -264,7 +266,7 @@ def xiao(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
     reference's mean and covariance (whatever the convention); the result is clipped to [0, 255].
     """
     region = _Region(target, target_mask, reference, reference_mask)
-    # statistics on the 0-255 scale (REFERENCE s3); the map is affine, so it is applied in [0, 1]
+    # statistics on the 0-255 scale (as iHarmony4); the map is affine, so it is applied in [0, 1]
     mu_t, cov_t = _mean_cov(region.stat_px(region.target_px))
     mu_r, cov_r = _mean_cov(region.reference_px)
     mu_t, cov_t, mu_r, cov_r = mu_t * 255, cov_t * 255 ** 2, mu_r * 255, cov_r * 255 ** 2
@@ -314,7 +316,7 @@ def mkl(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
 
 # --- Fecker 2008 (hgm) ----------------------------------------------------------------------------
 
-_YCC_RANGES = ((16, 235), (16, 240), (16, 240))  # studio range, unit bins (REFERENCE s3)
+_YCC_RANGES = ((16, 235), (16, 240), (16, 240))  # studio range, unit bins (Fecker et al. 2008)
 # imageops' BT.601 conversion as an affine map on RGB in [0, 1] (so cv2.transform can apply it)
 _YCC_OFF = rgb_to_ycbcr(np.zeros(3))
 _YCC_M = (rgb_to_ycbcr(np.eye(3) * 255.0) - _YCC_OFF).T
@@ -350,7 +352,7 @@ _YCC_SPAN = np.array([hi - lo for lo, hi in _YCC_RANGES], dtype=np.int32)
 
 def fecker(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
            reference_mask: np.ndarray) -> np.ndarray:
-    """Fecker et al. 2008 cumulative-histogram mapping (iHarmony4 ``hgm``; REFERENCE.md s3).
+    """Fecker et al. 2008 cumulative-histogram mapping (iHarmony4 ``hgm``).
 
     Per channel of BT.601 studio-range YCbCr (Y 16-235, Cb/Cr 16-240, unit bins: values are rounded to
     the nearest integer and clipped to the range), each target bin maps through :func:`_fecker_lut`;
@@ -420,7 +422,7 @@ def _orth(a: np.ndarray) -> np.ndarray:
 
 
 def idt_rotations(iterations: int, rng: np.random.Generator | int | None) -> list[np.ndarray]:
-    """The 6x3 projection matrices of IDT: ``R1`` then ``R1 @ orth(randn(3, 3))`` (REFERENCE s3)."""
+    """The 6x3 projection matrices of IDT: ``R1`` then ``R1 @ orth(randn(3, 3))`` (Pitie et al. 2007)."""
     gen = as_rng(rng)
     rots = [_IDT_R1]
     for _ in range(1, iterations):
@@ -616,7 +618,7 @@ def regrain_image(original: np.ndarray, transferred: np.ndarray, *, smoothness: 
 def idt(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray, reference_mask: np.ndarray,
         *, iterations: int = 10, bins: int = 300, regrain: bool = True, smoothness: float = 1.0,
         rng: np.random.Generator | int | None = None) -> np.ndarray:
-    """Pitie et al. iterative distribution transfer with regrain (iHarmony4 ``idt``; REFERENCE.md s3).
+    """Pitie et al. iterative distribution transfer with regrain (iHarmony4 ``idt``).
 
     ``iterations`` rotations of 6 projections each (first ``R1`` = I3 stacked on the three
     ``[2/3, 2/3, -1/3]`` permutations, later ``R1 @ orth(randn(3, 3))`` drawn from ``rng``); per
@@ -704,7 +706,7 @@ def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
 
 def dih(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray, reference_mask: np.ndarray,
         *, luminance_strength: float = 1.0, temperature_strength: float = 1.0) -> np.ndarray:
-    """DIH-style transfer (Tsai et al. 2017, seed 000 s3.1; REFERENCE.md s3): luminance and colour
+    """DIH-style transfer (Tsai et al. 2017, section 3.1): luminance and colour
     temperature only, by histogram matching, with separate strengths.
 
     The paper gives no parameters; the choices made here:
@@ -785,7 +787,7 @@ def sample_params(method: str, rng: np.random.Generator | int | None) -> dict:
 
     - ``gct``, ``gctrgb``, ``hgm``: ``{}`` (no free parameters; iHarmony4 varies the reference instead).
     - ``idt``: ``{"smoothness": s, "seed": k}`` with ``s`` drawn from {0.01, 0.1, 1, 10, 100, 1000}
-      (REFERENCE s3) and ``k`` a 31-bit seed for the random rotations.
+      (Pitie et al. 2007) and ``k`` a 31-bit seed for the random rotations.
     - ``dih``: ``{"luminance_strength": a, "temperature_strength": b}``, each U(0.3, 1.0) rounded to
       3 decimals.
     """
