@@ -12,8 +12,9 @@ import dataclasses
 import importlib
 import importlib.util
 import inspect
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from .errors import InputError
 
@@ -125,7 +126,7 @@ class Registry:
                 except Exception as exc:  # a broken plugin must not break the toolkit
                     import warnings
 
-                    warnings.warn(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}")
+                    warnings.warn(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}", stacklevel=2)
                     continue
                 self._register_object(ep.name, obj, source=f"entry point {ep.value}")
 

@@ -20,8 +20,9 @@ import dataclasses
 import io as _io
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -31,7 +31,7 @@ extensions = [
 
 autosummary_generate = True
 autosummary_imported_members = False
-autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True}
 autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
 # Optional extras: the pages build without them (their members are then documented from stubs).
 autodoc_mock_imports = [m for m in ("mitsuba", "drjit", "simple_lama_inpainting")

@@ -27,8 +27,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from ..imageops import dilate
-from ..imageops import to_uint8
+from ..imageops import dilate, to_uint8
 from ..registry import METHODS, Card
 from ._common import background_matcher
 

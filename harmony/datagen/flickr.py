@@ -51,16 +51,26 @@ import functools
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
 from .. import io as hio
-from ..dataset import (SUBSETS, DatasetWriter, SubsetLayout, composite_name, mask_name, params_json, real_name,
-                       safe_id, split_for)
+from ..dataset import (
+    SUBSETS,
+    DatasetWriter,
+    SubsetLayout,
+    composite_name,
+    mask_name,
+    params_json,
+    real_name,
+    safe_id,
+    split_for,
+)
 from ..errors import InputError
 from ..imageops import luminance, resize
 from ..parallel import map_units, unit_rng, unit_seed

@@ -36,8 +36,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -156,7 +156,7 @@ def _lama_fill(image_u8: np.ndarray, hole_u8: np.ndarray, device: str) -> np.nda
     except Exception as exc:  # a TorchScript file with another signature fails here, at first use
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise InputError(f"LAMA_MODEL={os.environ.get('LAMA_MODEL')}: the model failed on a {w}x{h} image "
-                         f"({first[:120]}); expected LaMa's forward(image (1,3,H,W) float, mask (1,1,H,W))")
+                         f"({first[:120]}); expected LaMa's forward(image (1,3,H,W) float, mask (1,1,H,W))") from None
     if out.ndim != 3 or out.shape[0] < h or out.shape[1] < w or out.shape[2] != 3:
         raise InputError(f"LAMA_MODEL={os.environ.get('LAMA_MODEL')}: model output {out.shape} does not cover the "
                          f"{h}x{w} input; expected an RGB image of the (padded) input size")

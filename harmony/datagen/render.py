@@ -61,9 +61,10 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -498,7 +499,7 @@ def render_view_work(unit: RenderUnit) -> dict:
     hio.write_mask(folder / "mask.png", cov >= 0.5)
     t_mask = time.perf_counter() - t0
     times = {}
-    for k, st in enumerate(styles):
+    for st in styles:
         t = time.perf_counter()
         img = render_style(mi, spec, st, unit.size, unit.spp, base_seed + 1000 + st.id, unit.max_depth)
         hio.write_image(folder / f"{st.name}{unit.ext}", img)

@@ -27,8 +27,7 @@ import cv2
 import numpy as np
 
 from .. import io as hio
-from ..dataset import (SUBSETS, SubsetLayout, composite_name, mask_name, params_json, real_name,
-                       safe_id, split_for)
+from ..dataset import SUBSETS, SubsetLayout, composite_name, mask_name, params_json, real_name, safe_id, split_for
 from ..errors import InputError
 from ..parallel import unit_seed
 from ..registry import GENERATORS, Card

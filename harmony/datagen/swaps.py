@@ -31,16 +31,16 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
 from .. import io as hio
-from ..dataset import (SUBSETS, SubsetLayout, composite_name, mask_name, params_json, real_name,
-                       safe_id, split_for)
+from ..dataset import SUBSETS, SubsetLayout, composite_name, mask_name, params_json, real_name, safe_id, split_for
 from ..errors import InputError
 from ..parallel import unit_rng, unit_seed
 from ..registry import GENERATORS, Card
@@ -250,7 +250,7 @@ def _check_alignment(files: Sequence[str], align: str, skipped: list) -> list[st
     for f in files:
         try:
             size = hio.image_size(f)
-        except InputError as exc:
+        except InputError:
             skipped.append((f, "corrupt or unreadable file"))
             continue
         good.append(f)

@@ -30,7 +30,7 @@ generator varies (JSON-serialisable, recorded in manifests, passed back as ``tra
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np

@@ -71,7 +71,7 @@ def triplet_codes(net, composite: np.ndarray, mask: np.ndarray, real: np.ndarray
     out = [[], [], [], []]
     with torch.no_grad():
         for i in range(0, len(composite), batch_size):
-            def t(a):
+            def t(a, i=i):
                 return torch.from_numpy(np.ascontiguousarray(a[i:i + batch_size].transpose(0, 3, 1, 2)))
 
             m = torch.from_numpy(np.ascontiguousarray(mask[i:i + batch_size, None]))

@@ -68,13 +68,12 @@ def simulate_power(strengths: dict, *, images: int, raters: int, votes_per_rater
     fit: a method that never won or never lost), "votes"}``. ``wald[i, j]`` counts studies where the
     Wald test rejects and (for a true difference) the sign is right.
     """
+    import pandas as pd
     from scipy.special import ndtri
 
     from ..benchmark import bt
     from ..benchmark.userstudy import simulate_votes
     from ..parallel import as_rng
-
-    import pandas as pd
 
     rng = as_rng(rng)
     names = list(strengths)
