@@ -23,6 +23,24 @@ CARD = Card(
 
 @METHODS.register("cut-and-paste", card=CARD)
 def cut_and_paste(**options):
+    """Factory of the ``cut-and-paste`` method: the composite returned unchanged (a copy).
+
+    Parameters
+    ----------
+    **options
+        None are accepted.
+
+    Returns
+    -------
+    callable
+        A Harmonizer ``harmonize(composite, mask, **extra) -> image``: composite float32 (H, W, 3) in
+        [0, 1], mask float32 (H, W) in [0, 1]; returns a new float32 (H, W, 3) image in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        When options are given (here) or the inputs break the contract (when called).
+    """
     no_options("cut-and-paste", options)
 
     def harmonize(composite: np.ndarray, mask: np.ndarray, **extra) -> np.ndarray:
