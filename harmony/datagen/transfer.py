@@ -25,6 +25,12 @@ Kernels (iHarmony4 method names in brackets):
 
 :func:`transfer` dispatches by method name; :func:`sample_params` draws the per-composite parameters a
 generator varies (JSON-serialisable, recorded in manifests, passed back as ``transfer(**params)``).
+
+These kernels are kept instead of the libraries that do the same because they are measured faster on
+the same masked task (``benchmarks/bench_transfer.py``, figures in BENCHMARKS.md; one 2-core machine):
+Reinhard 2.13x color-matcher ``reinhard``, Xiao 3.49x color-matcher ``mvgd``, Fecker 2.90x
+scikit-image ``match_histograms``, IDT with regrain 9.56x python-color-transfer ``pdf_transfer``, MKL
+3.63x color-matcher ``mkl``.
 """
 
 from __future__ import annotations
