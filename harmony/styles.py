@@ -128,6 +128,22 @@ assert STYLE_NAMES == (
 
 
 def style_by_id(style_id: int) -> Style:
+    """The style with a 1-based RdHarmony id.
+
+    Parameters
+    ----------
+    style_id : int
+        1..10, in the RdHarmony order (:data:`STYLE_NAMES`).
+
+    Returns
+    -------
+    Style
+
+    Raises
+    ------
+    harmony.errors.InputError
+        For an id outside 1..10.
+    """
     if not 1 <= int(style_id) <= N_STYLES:
         raise InputError(f"style id {style_id}: expected 1-{N_STYLES}")
     return STYLES[int(style_id) - 1]
@@ -139,6 +155,22 @@ def lookup(name: str) -> Style | None:
 
 
 def style_by_name(name: str) -> Style:
+    """The style with a name (case-insensitive).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`STYLE_NAMES`, e.g. ``"Clear_Noon"``.
+
+    Returns
+    -------
+    Style
+
+    Raises
+    ------
+    harmony.errors.InputError
+        For an unknown name (the message lists the valid ones).
+    """
     s = lookup(name)
     if s is None:
         raise InputError(f"unknown style {name!r}; valid names: {', '.join(STYLE_NAMES)}")
@@ -163,13 +195,30 @@ def parse_styles(spec: str | Sequence[str] | None) -> tuple[Style, ...]:
 
 
 def onehot(style_id: int) -> np.ndarray:
+    """One-hot style vector.
+
+    Parameters
+    ----------
+    style_id : int
+        1..10.
+
+    Returns
+    -------
+    ndarray, shape (10,), float64
+        1 at the style's index, 0 elsewhere.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        For an id outside 1..10.
+    """
     v = np.zeros(N_STYLES, np.float64)
     v[style_by_id(style_id).index] = 1.0
     return v
 
 
 def soft_label(bg_style: int, fg_style: int, fg_ratio: float) -> np.ndarray:
-    """RdHarmony soft label of a composite: ``r * onehot(fg) + (1 - r) * onehot(bg)`` (section 6).
+    """RdHarmony soft label of a composite: ``r * onehot(fg) + (1 - r) * onehot(bg)`` (Cao et al., BMVC 2022).
 
     ``fg_ratio`` (r) is the foreground area ratio in [0, 1]. The result sums to one.
     """
@@ -190,4 +239,14 @@ def format_soft_label(bg_style: int, fg_style: int, fg_ratio: float, digits: int
 
 
 def names(styles: Iterable[Style]) -> list[str]:
+    """Names of styles, in the given order.
+
+    Parameters
+    ----------
+    styles : iterable of Style
+
+    Returns
+    -------
+    list of str
+    """
     return [s.name for s in styles]

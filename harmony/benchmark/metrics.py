@@ -45,7 +45,7 @@ own PSNR rule applied to fMSE. An empty mask makes fMSE, fPSNR and fSSIM undefin
 division warning), and the harness counts them. (iSSAM's epsilon would give 0 there, which biases the
 mean; harmony reports NaN instead and says how many.)
 
-Aggregation (section 2): per-image values are averaged per subset; ``All`` is the mean over every image
+Aggregation (as iSSAM's ``scripts/evaluate_model.py``): per-image values are averaged per subset; ``All`` is the mean over every image
 (sample-weighted), not the mean of subset means. NaN values are left out of a mean and counted.
 """
 

@@ -12,8 +12,8 @@ shrinks as 1/N), and the simulated power curve over ``grid`` multiples of the pl
 
 Default plan: BargainNet's user study (Cong et al., ICME 2021, supplement section 5 and Table 3): 99 images, 22 raters,
 10,835 votes (492.5 per rater), five "methods" whose B-T scores were 0.357 / 0.813 / 0.897 / 1.140 /
-1.266. Those scores are used as natural-log strengths (their differences are what matters; REFERENCE.md
-section 7 notes the convention is unconfirmed).
+1.266. Those scores are used as natural-log strengths (their differences are what matters; the paper
+does not state the scale, so this convention is unconfirmed).
 """
 
 from __future__ import annotations
