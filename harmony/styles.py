@@ -150,7 +150,16 @@ def style_by_id(style_id: int) -> Style:
 
 
 def lookup(name: str) -> Style | None:
-    """The style whose name matches ``name`` (case-insensitive), else None."""
+    """The style whose name matches ``name`` (case-insensitive), else None.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    Style or None
+    """
     return _BY_LOWER.get(str(name).strip().lower())
 
 
@@ -178,7 +187,24 @@ def style_by_name(name: str) -> Style:
 
 
 def parse_styles(spec: str | Sequence[str] | None) -> tuple[Style, ...]:
-    """``all`` (or None), or a comma-separated list of names and/or ids (``1,2,Night``), in id order."""
+    """Parse a style selection.
+
+    Parameters
+    ----------
+    spec : str, sequence of str, or None
+        ``all`` (or None, or empty), or a comma-separated list (or a sequence) of names and/or 1-based ids
+        (``1,2,Night``).
+
+    Returns
+    -------
+    tuple of Style
+        In id order, without duplicates.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        For an unknown name or an id outside 1..10.
+    """
     if spec is None:
         return STYLES
     items = spec.split(",") if isinstance(spec, str) else list(spec)
@@ -218,9 +244,31 @@ def onehot(style_id: int) -> np.ndarray:
 
 
 def soft_label(bg_style: int, fg_style: int, fg_ratio: float) -> np.ndarray:
-    """RdHarmony soft label of a composite: ``r * onehot(fg) + (1 - r) * onehot(bg)`` (Cao et al., BMVC 2022).
+    """RdHarmony soft label of a composite: ``r * onehot(fg) + (1 - r) * onehot(bg)``.
 
-    ``fg_ratio`` (r) is the foreground area ratio in [0, 1]. The result sums to one.
+    Parameters
+    ----------
+    bg_style, fg_style : int
+        1-based style ids of the background (ground truth) and of the foreground.
+    fg_ratio : float
+        Foreground area ratio r in [0, 1].
+
+    Returns
+    -------
+    ndarray, shape (10,), float64
+        Sums to one.
+
+    Raises
+    ------
+    ValueError
+        For a ratio outside [0, 1].
+    harmony.errors.InputError
+        For a style id outside 1..10.
+
+    References
+    ----------
+    .. [1] J. Cao, W. Cong, L. Niu, J. Zhang, L. Zhang, *Deep Image Harmonization by Bridging the Reality
+       Gap*, BMVC 2022, section 3.
     """
     r = float(fg_ratio)
     if not 0.0 <= r <= 1.0:
@@ -229,8 +277,25 @@ def soft_label(bg_style: int, fg_style: int, fg_ratio: float) -> np.ndarray:
 
 
 def format_soft_label(bg_style: int, fg_style: int, fg_ratio: float, digits: int = 6) -> str:
-    """The label file's field 2: 10 decimals joined by ``_``; the ratio is rounded first so the printed
-    values sum to exactly one (``r6`` and ``1 - r6`` are both exact at ``digits`` decimals)."""
+    """The RdHarmony label file's field 2: 10 decimals joined by ``_``.
+
+    The ratio is rounded first so the printed values sum to exactly one (``r6`` and ``1 - r6`` are both
+    exact at ``digits`` decimals).
+
+    Parameters
+    ----------
+    bg_style, fg_style : int
+        1-based style ids of the background (ground truth) and of the foreground.
+    fg_ratio : float
+        Foreground area ratio r in [0, 1].
+    digits : int, optional
+        Decimals per value (default 6).
+
+    Returns
+    -------
+    str
+        E.g. ``0.250000_0.000000_..._0.750000``.
+    """
     r = round(float(fg_ratio), digits)
     vals = [0.0] * N_STYLES
     vals[style_by_id(bg_style).index] += 1.0 - r

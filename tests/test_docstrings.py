@@ -25,7 +25,7 @@ DOCUMENTED = [
 NUMPYDOC = [
     "harmony.imageops", "harmony.io", "harmony.registry", "harmony.serialize", "harmony.benchmark.metrics",
     "harmony.baselines._common", "harmony.baselines.composite", "harmony.baselines.mkl",
-    "harmony.baselines.poisson", "harmony.baselines.xue2012",
+    "harmony.baselines.poisson", "harmony.baselines.xue2012", "harmony.datagen.transfer", "harmony.styles",
 ]
 NOT_FOR_USERS = re.compile(r"REFERENCE(\.md)?\b|\bseeds?/0\d\d|\bseed 00\d|\.\./shared")
 
