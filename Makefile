@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 CONSTRAINTS := constraints.txt
 # Extras installed into .venv (add yours here).
-EXTRAS ?= test,render,study
+EXTRAS ?= test,render,study,docs
 DEMO_OUT ?= demo_out
 
 # --- torch --------------------------------------------------------------------------------------
@@ -36,7 +36,7 @@ CI_CACHE ?= $(HOME)/.cache/harmony-ci
 OLD_TORCH_DIR := $(CI_CACHE)/torch-$(TORCH_OLDEST)
 OLD_TORCH_STAMP := $(OLD_TORCH_DIR)/.complete
 
-.PHONY: all install install-torch demo test package-check old-torch bench-deps benchmarks clean
+.PHONY: all install install-torch demo test package-check old-torch bench-deps benchmarks clean docs lint
 
 all: test
 
@@ -84,6 +84,16 @@ demo: $(STAMP)
 test: $(STAMP) $(OLD_TORCH_STAMP)
 	HARMONY_OLD_TORCH_DIR=$(OLD_TORCH_DIR) $(PY) -m pytest -q -p no:cacheprovider tests
 
+# API reference from the docstrings (Sphinx + numpydoc; sources in docs/api) into build/docs.
+# Warnings are printed (nitpicky), never fatal; tests/test_docs_build.py runs the same build.
+docs: $(STAMP)
+	$(PY) -m sphinx -q -n -b html docs/api build/docs
+	@echo "API reference: build/docs/index.html"
+
+# Ruff (config: [tool.ruff] in pyproject.toml).
+lint: $(STAMP)
+	$(PY) -m ruff check harmony tests benchmarks scripts docs/api
+
 # Only the packaging check (build + twine check + wheel in a fresh venv with the oldest torch).
 package-check: $(STAMP) $(OLD_TORCH_STAMP)
 	HARMONY_OLD_TORCH_DIR=$(OLD_TORCH_DIR) $(PY) -m pytest -q -p no:cacheprovider tests/test_packaging.py
@@ -108,4 +118,4 @@ benchmarks: bench-deps
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(DEMO_OUT) build dist *.egg-info
+	rm -rf $(DEMO_OUT) build dist *.egg-info docs/api/generated

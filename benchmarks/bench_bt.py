@@ -1,4 +1,4 @@
-"""Speed of `bt-score`'s core: 1M votes, 10 methods, 1,000 raters (issue 4).
+"""Speed of `bt-score`'s core: 1M votes, 10 methods, 1,000 raters .
 
 Measures (medians of --repeats runs, same process, same data):
 
@@ -7,7 +7,7 @@ Measures (medians of --repeats runs, same process, same data):
   `score_votes` analysis (QC, range test, Kendall u, pairwise probabilities) on top;
 * peer 1: choix.ilsr_pairwise on the vote list (one fit; a bootstrap would be 1,000 of these);
 * peer 2: crowd-kit 1.4.2 BradleyTerry on the (worker, left, right, label) frame (one fit). Its MM loop
-  stops after two iterations whatever n_iter (REFERENCE.md section 7: `p_old = p_new` aliases the array,
+  stops after two iterations whatever n_iter (crowd-kit 1.4.2 source: `p_old = p_new` aliases the array,
   so the loss is 0 at the second step); the script prints how far its scores are from the MLE.
 
 crowd-kit is a benchmark peer only: install it where the package does not see it, e.g.
@@ -150,7 +150,7 @@ def main():
         t_ck, diff, shrink = ck
         print(f"crowd-kit 1.4.2 BradleyTerry: {t_ck:.2f} s per fit (ratio to our fit: {t_ck / t_fit:.0f}x; "
               f"to our load+fit: {t_ck / (t_load + t_fit):.1f}x); max |diff| to the MLE {diff:.3f} "
-              f"(its spread is {shrink:.2f} of the MLE's: stops after 2 iterations, REFERENCE.md 7)")
+              f"(its spread is {shrink:.2f} of the MLE's: stops after 2 iterations: crowd-kit 1.4.2)")
     else:
         print("crowd-kit: not installed (see the docstring); peer skipped")
 

@@ -1,6 +1,6 @@
 """Flickr retrieval speed: label-histogram index over 10k reference label maps, and query time.
 
-Targets (issue 5): index of 10k reference label maps built in < 30 s on 2 cores, queried in < 5 ms per
+Targets: index of 10k reference label maps built in < 30 s on 2 cores, queried in < 5 ms per
 image. Measured here, in the same run:
 
 - build: ``describe_pool`` (read + check + spatial-pyramid histogram of every map, 2 worker processes,

@@ -1,7 +1,7 @@
-"""Speed of the metric functions at 256x256 on one core (issue 3 targets).
+"""Speed of the metric functions at 256x256 on one core.
 
-- MSE/fMSE/PSNR/fPSNR (``Protocol.score_basic`` = the float64 metric core's statistics step + compute,
-  issue 19): target >= 2000 images/s; the printed ratio is images/s over 2000.
+- MSE/fMSE/PSNR/fPSNR (``Protocol.score_basic`` = the float64 metric core's statistics step + compute):
+  target >= 2000 images/s; the printed ratio is images/s over 2000.
 - SSIM+fSSIM (CDTNet definition, both from one SSIM map) against scikit-image's
   ``structural_similarity`` (SSIM only, its default 7x7 uniform window) on the same images: target
   ratio (skimage time / harmony time) >= 1.

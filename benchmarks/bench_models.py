@@ -10,7 +10,7 @@ weights (speed does not depend on the values). The floor is the same adapter aro
 
 Quality: each checkpoint found under ``--weights`` is scored on the test split at 256x256 (images
 resized bilinearly, mask linearly and kept soft; MSE, fMSE and PSNR on the 0-255 scale as in the iharm
-protocol, REFERENCE.md section 2), next to cut-and-paste and every classical baseline computed the same way.
+protocol, SamsungLabs iSSAM scripts/evaluate_model.py), next to cut-and-paste and every classical baseline computed the same way.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def timing(repeats: int) -> list[dict]:
                      "ms": ms, "floor_ms": floor_ms, "ratio": ms / floor_ms})
         print(f"{name:18s} {n / 1e6:8.3f}M  side {net.size:4d}  {ms:9.1f} ms/image  floor {floor_ms:6.2f} ms  "
               f"ratio {ms / floor_ms:8.1f}", flush=True)
-        del net, h
+        net = h = None  # free the memory (the timed closures have run)
     return rows
 
 

@@ -1,4 +1,4 @@
-"""Speed of `harmony datagen real` (issue 6): inpainting, composites from cached backgrounds, placement.
+"""Speed of `harmony datagen real`: inpainting, composites from cached backgrounds, placement.
 
 Prints a Markdown table (median of repeats, with the floor or target measured in the same run):
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -30,13 +29,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
 from harmony import io as hio  # noqa: E402
-from harmony.dataset import SubsetLayout  # noqa: E402
 from harmony.datagen import inpaint as ip  # noqa: E402
 from harmony.datagen import real  # noqa: E402
 from harmony.datagen.placement import PlacementGrid, place  # noqa: E402
 from harmony.datagen.samples import available_photos, load_photo  # noqa: E402
+from harmony.dataset import SubsetLayout  # noqa: E402
 from harmony.imageops import bbox  # noqa: E402
 
 H, W = 480, 640
@@ -225,7 +223,7 @@ def main():
             cs.append(time.process_time() - c)
     pl_ms = 1000 * statistics.median(ts)
     p90 = 1000 * float(np.percentile(ts, 90))
-    rows.append(("placement search per pair, 640x480, fg 5-30 %% (wall; p90 %.1f ms)" % p90, f"{pl_ms:.1f} ms",
+    rows.append((f"placement search per pair, 640x480, fg 5-30 % (wall; p90 {p90:.1f} ms)", f"{pl_ms:.1f} ms",
                  f"CPU {1000 * statistics.median(cs):.1f} ms", "-", "< 20 ms", "pass" if pl_ms < 20 else "FAIL"))
     ts_exact = []
     for mj, b in cases[:10]:

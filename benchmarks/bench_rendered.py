@@ -19,14 +19,12 @@ import argparse
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-
 
 from harmony import io as hio  # noqa: E402
 from harmony.datagen.rendered import build_sample_scenes, generate_rendered  # noqa: E402
@@ -129,9 +127,9 @@ def bench_datagen(tmp: Path, args) -> None:
 
 
 def bench_render(tmp: Path, args) -> None:
-    from harmony.datagen.render import render_dataset
-
     import resource
+
+    from harmony.datagen.render import render_dataset
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     s = render_dataset(tmp / "renders", views=args.render_views, size=args.render_size, spp=args.spp,

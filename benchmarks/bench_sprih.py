@@ -1,4 +1,4 @@
-"""Speed of SPRIH's parametric inference (seed 001 section 4: "377 ms on an Apple M1 CPU" at 512x512).
+"""Speed of SPRIH's parametric inference (Wang et al., CVPR 2023, section 4: "377 ms on an Apple M1 CPU" at 512x512).
 
 Measures, on ONE core (cv2 and torch limited to one thread), medians of repeats of the process's CPU
 time (one thread, so CPU time = the one-core cost; wall time on a shared machine adds waiting for the
@@ -30,7 +30,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-
 
 WALL: list[float] = []
 
@@ -76,12 +75,12 @@ def main() -> None:
     dst8 = np.empty_like(img8)
     floor8 = median_ms(lambda: np.copyto(dst8, img8), args.repeats)
     t_u8 = median_ms(lambda: cv.apply_params_uint8(img8, mask8, params), args.repeats)
-    del dst8
+    dst8 = None  # free the memory (the timed closures have run)
     imgf = img8.astype(np.float32) / 255.0
     maskf = mask8.astype(np.float32) / 255.0
     dstf = np.empty_like(imgf)
     floorf = median_ms(lambda: np.copyto(dstf, imgf), args.repeats)
-    del dstf
+    dstf = None  # free the memory (the timed closures have run)
     # a function returning a new image also pays for fresh memory (page faults): img.copy()
     alloc8 = median_ms(lambda: img8.copy(), args.repeats)
     allocf = median_ms(lambda: imgf.copy(), args.repeats)
@@ -104,21 +103,21 @@ def main() -> None:
     t_u8_full = median_ms(lambda: cv.apply_params_uint8(img8, full8, params), args.repeats)
     rows.append((f"apply curves+shading {n}x{n}, uint8, mask = whole frame", t_u8_full, f"floor {floor8:.0f} ms",
                  f"{t_u8_full / floor8:.1f}x floor", "< 150 ms", "pass" if t_u8_full < 150 else "FAIL"))
-    del full8
+    full8 = None  # free the memory (the timed closures have run)
     fullf = np.ones((n, n), np.float32)
     t_f_full = median_ms(lambda: cv.apply_params(imgf, fullf, params), args.repeats)
     rows.append((f"apply curves+shading {n}x{n}, float32, mask = whole frame", t_f_full,
                  f"floor {floorf:.0f} ms ({allocf:.0f} ms into new memory)",
                  f"{t_f_full / allocf:.1f}x new-memory copy", "< 150 ms", "pass" if t_f_full < 150 else "FAIL"))
-    del fullf
+    fullf = None  # free the memory (the timed closures have run)
     softf = np.clip(cv2.GaussianBlur(maskf, (0, 0), 8), 0, 1).astype(np.float32)
     t_f_soft = median_ms(lambda: cv.apply_params(imgf, softf, params), args.repeats)
     rows.append((f"apply curves+shading {n}x{n}, float32, soft disc (Gaussian-blurred edge, sigma 8 px)", t_f_soft,
                  f"floor {floorf:.0f} ms ({allocf:.0f} ms into new memory)",
                  f"{t_f_soft / allocf:.1f}x new-memory copy", "< 150 ms", "pass" if t_f_soft < 150 else "FAIL"))
     print(f"[apply] float32 whole frame {t_f_full:.0f} ms, soft disc {t_f_soft:.0f} ms", flush=True)
-    del softf
-    del imgf, maskf
+    softf = None  # free the memory (the timed closures have run)
+    imgf = maskf = None  # free the memory (the timed closures have run)
 
     presets = ["sprih_tiny"] + ([] if args.skip_paper else ["sprih_paper"])
     for preset in presets:
@@ -146,7 +145,7 @@ def main() -> None:
             rows.append((f"{preset} harmonize {side}x{side} end to end (float32)", t_h, "-",
                          f"{t_h - t_pred:.0f} ms beyond the prediction", "report", "-"))
             print(f"[harmonize] {preset} {side}: {t_h:.0f} ms", flush=True)
-            del comp, mk
+            comp = mk = None  # free the memory (the timed closures have run)
 
     print()
     print(f"Machine: {os.cpu_count()} CPU cores, shared with other jobs (load average "

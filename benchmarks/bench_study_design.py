@@ -1,4 +1,4 @@
-"""Pair scheduling of `harmony study serve`: balanced vs ASAP-style, by simulation (issue 14).
+"""Pair scheduling of `harmony study serve`: balanced vs ASAP-style, by simulation.
 
 The two schedulers of :mod:`harmony.study.scheduler` (the code the server runs) choose the pairs; the
 simulated raters of `harmony study simulate` answer them (Bradley-Terry,

@@ -1,4 +1,4 @@
-"""Load on `harmony study serve`: 200 raters, 50 concurrent clients, 50 votes each, retries (issue 14).
+"""Load on `harmony study serve`: 200 raters, 50 concurrent clients, 50 votes each, retries.
 
 Starts the real server (a subprocess on loopback, uvicorn + Starlette + SQLite WAL) on a task list of 8
 methods x 40 images, and drives it with :func:`harmony.study.loadtest.run_load`: 50 asyncio clients on

@@ -1,38 +1,77 @@
-"""Pure image conversions on the design's contract (float32 RGB (H, W, 3) in [0, 1]; masks (H, W)).
+"""Pure image conversions on the toolkit's array contract.
 
-Dtype conversions (``to_uint8``, ``to_float32``, ``uint16_to_uint8``) live here, so that a colour
-kernel or a baseline never imports the I/O module. No file access, no printing. Public functions check
-their inputs and raise ``ValueError`` naming the
-expected shape or range; nothing is rescaled silently.
+Images are float32 RGB arrays of shape (H, W, 3) with values in [0, 1]; masks are float32 arrays of
+shape (H, W) in [0, 1] (1 = foreground). Dtype conversions (:func:`to_uint8`, :func:`to_float32`,
+:func:`uint16_to_uint8`) live here, so that a colour kernel or a baseline never imports the I/O
+module. No file access, no printing. Public functions check their inputs and raise ``ValueError``
+naming the expected shape or range; nothing is rescaled silently.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+from skimage.color import rgb2ycbcr, ycbcr2rgb
 
 # --------------------------------------------------------------------------------------------------
 # dtype conversions (pure; io.py decodes and encodes files with these)
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
-    """float [0, 1] -> uint8 with rounding to nearest (the inverse of reading a uint8 file)."""
+    """Convert samples in [0, 1] to uint8 with rounding to nearest.
+
+    The inverse of reading a uint8 file with :func:`to_float32`.
+
+    Parameters
+    ----------
+    img : ndarray, any shape, float (or anything numpy casts to float32)
+        Values on the [0, 1] scale; values outside are clipped.
+
+    Returns
+    -------
+    ndarray, same shape, uint8
+        ``clip(rint(img * 255), 0, 255)``.
+    """
     return np.clip(np.rint(np.asarray(img, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
 def uint16_to_uint8(arr: np.ndarray) -> np.ndarray:
-    """16-bit samples reduced to 8 bits with rounding to nearest (``round(v * 255 / 65535)``); other
-    dtypes are returned unchanged."""
+    """Reduce 16-bit samples to 8 bits with rounding to nearest.
+
+    Parameters
+    ----------
+    arr : ndarray, any shape
+        Decoded samples. Only uint16 arrays are converted.
+
+    Returns
+    -------
+    ndarray, same shape
+        ``round(v * 255 / 65535)`` as uint8 for uint16 input; any other dtype is returned unchanged.
+    """
     if arr.dtype == np.uint16:
         arr = ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     return arr
 
 
 def to_float32(arr: np.ndarray) -> np.ndarray:
-    """Decoded samples -> float32 in [0, 1]: uint8 / 255, uint16 / 65535, bool as 0/1, floats clipped,
-    32-bit integers (Pillow mode ``I``) by 65535 (or their dtype's maximum when larger values occur).
+    """Convert decoded samples to float32 in [0, 1].
 
-    Raises ``ValueError`` for any other dtype.
+    Parameters
+    ----------
+    arr : ndarray, any shape
+        uint8 (divided by 255), uint16 (divided by 65535), bool (0/1), float (clipped to [0, 1]) or
+        another integer type such as Pillow mode ``I``'s int32 (divided by 65535, or by the dtype's
+        maximum when larger values occur).
+
+    Returns
+    -------
+    ndarray, same shape, float32
+        Values in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For any other dtype (complex, object, ...).
     """
     if arr.dtype in (np.uint8, np.uint16):  # in place after the cast: one allocation, same values
         out = arr.astype(np.float32)
@@ -59,7 +98,26 @@ _INTERP = {
 
 
 def check_image(img: np.ndarray, name: str = "image") -> np.ndarray:
-    """Validate the image contract; return the array unchanged."""
+    """Validate the image contract and return the array unchanged.
+
+    Parameters
+    ----------
+    img : ndarray, shape (H, W, 3), float32
+        RGB values in [0, 1].
+    name : str, optional
+        Name used in the error message (default ``"image"``).
+
+    Returns
+    -------
+    ndarray
+        ``img`` itself (no copy).
+
+    Raises
+    ------
+    ValueError
+        When ``img`` is not a numpy array, not (H, W, 3), not float32, or holds values outside [0, 1]
+        (NaN and infinities included). The message names ``name`` and what was expected.
+    """
     if not isinstance(img, np.ndarray):
         raise ValueError(f"{name}: expected a numpy array, got {type(img).__name__}")
     if img.ndim != 3 or img.shape[2] != 3:
@@ -77,7 +135,28 @@ def check_image(img: np.ndarray, name: str = "image") -> np.ndarray:
 
 
 def check_mask(mask: np.ndarray, shape: tuple[int, int] | None = None, name: str = "mask") -> np.ndarray:
-    """Validate the mask contract (float32 (H, W) in [0, 1]); optionally its (H, W)."""
+    """Validate the mask contract and return the array unchanged.
+
+    Parameters
+    ----------
+    mask : ndarray, shape (H, W), float32
+        Foreground weights in [0, 1] (1 = foreground); soft values are allowed.
+    shape : tuple of int (H, W), optional
+        When given, the mask must have exactly this shape (the image's height and width).
+    name : str, optional
+        Name used in the error message (default ``"mask"``).
+
+    Returns
+    -------
+    ndarray
+        ``mask`` itself (no copy).
+
+    Raises
+    ------
+    ValueError
+        When ``mask`` is not a 2-D float32 numpy array in [0, 1] (NaN fails), or its shape differs from
+        ``shape``.
+    """
     if not isinstance(mask, np.ndarray):
         raise ValueError(f"{name}: expected a numpy array, got {type(mask).__name__}")
     if mask.ndim != 2:
@@ -92,15 +171,44 @@ def check_mask(mask: np.ndarray, shape: tuple[int, int] | None = None, name: str
 
 
 def check_pair(composite: np.ndarray, mask: np.ndarray) -> None:
+    """Validate a (composite, mask) pair: the image contract, the mask contract, and equal (H, W).
+
+    Parameters
+    ----------
+    composite : ndarray, shape (H, W, 3), float32 in [0, 1]
+    mask : ndarray, shape (H, W), float32 in [0, 1]
+
+    Raises
+    ------
+    ValueError
+        From :func:`check_image` or :func:`check_mask`, naming ``composite`` or ``mask``.
+    """
     check_image(composite, "composite")
     check_mask(mask, composite.shape[:2])
 
 
 def resize(arr: np.ndarray, size: tuple[int, int], method: str = "bilinear") -> np.ndarray:
-    """Resize an image or mask to ``size = (height, width)`` with OpenCV (``cv2.resize`` semantics).
+    """Resize an image or a mask with OpenCV (``cv2.resize`` semantics).
 
-    ``method``: nearest | bilinear | bicubic | area | lanczos. Float input stays float (values may
-    overshoot [0, 1] for bicubic/lanczos: callers clip when the protocol does).
+    Parameters
+    ----------
+    arr : ndarray, shape (H, W) or (H, W, C)
+        Image or mask, any dtype ``cv2.resize`` accepts. Float input stays float.
+    size : tuple of int
+        Target ``(height, width)``, both positive.
+    method : {"bilinear", "linear", "nearest", "bicubic", "area", "lanczos"}, optional
+        Interpolation (``cv2.INTER_*``); default ``"bilinear"``.
+
+    Returns
+    -------
+    ndarray, shape (height, width) or (height, width, C), same dtype
+        ``arr`` itself when it already has that size. Bicubic and Lanczos may overshoot [0, 1]:
+        callers clip when their protocol does. A trailing channel axis of size 1 is kept.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive size or an unknown method.
     """
     h, w = int(size[0]), int(size[1])
     if h <= 0 or w <= 0:
@@ -116,12 +224,38 @@ def resize(arr: np.ndarray, size: tuple[int, int], method: str = "bilinear") -> 
 
 
 def binarize(mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Soft mask -> {0, 1} float32 (``mask > threshold``)."""
+    """Threshold a soft mask.
+
+    Parameters
+    ----------
+    mask : array_like, shape (H, W)
+        Soft mask, usually float32 in [0, 1].
+    threshold : float, optional
+        Pixels strictly above it become 1 (default 0.5).
+
+    Returns
+    -------
+    ndarray, shape (H, W), float32
+        Values in {0, 1}.
+    """
     return (np.asarray(mask) > threshold).astype(np.float32)
 
 
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Binary dilation by ``radius`` pixels with a disc (Euclidean) structuring element."""
+    """Binary dilation with a disc (Euclidean) structuring element.
+
+    Parameters
+    ----------
+    mask : ndarray, shape (H, W)
+        Mask; foreground is ``mask > 0.5``.
+    radius : int
+        Disc radius in pixels (the element is ``2 * radius + 1`` wide). ``radius <= 0`` only binarizes.
+
+    Returns
+    -------
+    ndarray, shape (H, W), float32
+        Values in {0, 1}; outside the image counts as background.
+    """
     if radius <= 0:
         return binarize(mask)
     k = 2 * int(radius) + 1
@@ -131,6 +265,20 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 
 
 def erode(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary erosion with a disc (Euclidean) structuring element.
+
+    Parameters
+    ----------
+    mask : ndarray, shape (H, W)
+        Mask; foreground is ``mask > 0.5``.
+    radius : int
+        Disc radius in pixels. ``radius <= 0`` only binarizes.
+
+    Returns
+    -------
+    ndarray, shape (H, W), float32
+        Values in {0, 1} (OpenCV's default border: the image edge does not erode).
+    """
     if radius <= 0:
         return binarize(mask)
     k = 2 * int(radius) + 1
@@ -139,12 +287,41 @@ def erode(mask: np.ndarray, radius: int) -> np.ndarray:
 
 
 def fg_ratio(mask: np.ndarray) -> float:
-    """Foreground ratio as the community computes it: ``(mask > 0.5).sum() / (H * W)``."""
+    """Foreground ratio as the field's evaluation scripts compute it.
+
+    Parameters
+    ----------
+    mask : ndarray, shape (H, W)
+        Mask in [0, 1].
+
+    Returns
+    -------
+    float
+        ``(mask > 0.5).sum() / (H * W)``, in [0, 1].
+
+    References
+    ----------
+    .. [1] SamsungLabs image_harmonization, ``scripts/evaluate_model_fg_ratios.py``
+       (https://github.com/SamsungLabs/image_harmonization).
+    """
     return float((mask > 0.5).sum()) / float(mask.shape[0] * mask.shape[1])
 
 
 def blend(foreground: np.ndarray, background: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``foreground * m + background * (1 - m)``; exact where m is 0 or 1."""
+    """Alpha-composite ``foreground * m + background * (1 - m)``.
+
+    Parameters
+    ----------
+    foreground, background : ndarray, shape (H, W, 3), float
+        Images on the same scale.
+    mask : ndarray, shape (H, W) or (H, W, 1), float in [0, 1]
+        Foreground weight ``m``.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32
+        The blend; exactly ``background`` where ``m == 0`` and exactly ``foreground`` where ``m == 1``.
+    """
     m = mask[..., None] if mask.ndim == 2 else mask
     out = foreground * m + background * (1.0 - m)
     # Exactness where the mask is hard: no rounding drift in the background or foreground.
@@ -156,7 +333,21 @@ def blend(foreground: np.ndarray, background: np.ndarray, mask: np.ndarray) -> n
 
 
 def bbox(mask: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int, int] | None:
-    """(y0, x0, y1, x1) half-open bounding box of ``mask > threshold``; None when empty."""
+    """Bounding box of a mask's foreground.
+
+    Parameters
+    ----------
+    mask : ndarray, shape (H, W)
+        Mask.
+    threshold : float, optional
+        Foreground is ``mask > threshold`` (default 0.5).
+
+    Returns
+    -------
+    tuple of int (y0, x0, y1, x1) or None
+        Half-open box (``mask[y0:y1, x0:x1]`` holds every foreground pixel); None when the mask is
+        empty.
+    """
     ys, xs = np.nonzero(mask > threshold)
     if ys.size == 0:
         return None
@@ -164,25 +355,64 @@ def bbox(mask: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int, int] 
 
 
 # --- colour spaces -------------------------------------------------------------------------------
-
-# ITU-R BT.601 studio range ("video range") YCbCr on the 0-255 scale: Y in [16, 235], Cb/Cr in [16, 240].
-_YCC_M = np.array([[65.481, 128.553, 24.966],
-                   [-37.797, -74.203, 112.0],
-                   [112.0, -93.786, -18.214]], dtype=np.float64) / 255.0
-_YCC_OFF = np.array([16.0, 128.0, 128.0])
-_YCC_MINV = np.linalg.inv(_YCC_M)
+# ITU-R BT.601 studio range ("video range") YCbCr on the 0-255 scale, through scikit-image.
 
 
 def rgb_to_ycbcr(rgb255: np.ndarray) -> np.ndarray:
-    """RGB on the 0-255 scale -> BT.601 studio-range YCbCr (Y 16-235, Cb/Cr 16-240), float64."""
-    return rgb255.astype(np.float64) @ _YCC_M.T + _YCC_OFF
+    """Convert RGB on the 0-255 scale to ITU-R BT.601 studio-range YCbCr.
+
+    ``skimage.color.rgb2ycbcr`` applied to ``rgb255 / 255`` (in float64).
+
+    Parameters
+    ----------
+    rgb255 : ndarray, shape (..., 3)
+        RGB on the 0-255 scale, any real dtype. Values are not clipped.
+
+    Returns
+    -------
+    ndarray, shape (..., 3), float64
+        Y in [16, 235], Cb and Cr in [16, 240] for inputs in [0, 255].
+
+    References
+    ----------
+    .. [1] ITU-R Recommendation BT.601-7, *Studio encoding parameters of digital television*, 2011.
+    .. [2] scikit-image, ``skimage.color.rgb2ycbcr``.
+    """
+    return rgb2ycbcr(np.asarray(rgb255, dtype=np.float64) / 255.0)
 
 
 def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`rgb_to_ycbcr` (0-255 scale, not clipped)."""
-    return (ycc.astype(np.float64) - _YCC_OFF) @ _YCC_MINV.T
+    """Convert BT.601 studio-range YCbCr back to RGB on the 0-255 scale (the inverse of
+    :func:`rgb_to_ycbcr`).
+
+    Parameters
+    ----------
+    ycc : ndarray, shape (..., 3)
+        Y, Cb, Cr as returned by :func:`rgb_to_ycbcr`.
+
+    Returns
+    -------
+    ndarray, shape (..., 3), float64
+        RGB on the 0-255 scale, not clipped.
+
+    References
+    ----------
+    .. [1] scikit-image, ``skimage.color.ycbcr2rgb``.
+    """
+    return ycbcr2rgb(np.asarray(ycc, dtype=np.float64)) * 255.0
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
-    """Rec. 601 luma of an RGB array (same scale as the input)."""
+    """Rec. 601 luma of an RGB array.
+
+    Parameters
+    ----------
+    rgb : ndarray, shape (..., 3)
+        RGB on any scale.
+
+    Returns
+    -------
+    ndarray, shape (...)
+        ``0.299 R + 0.587 G + 0.114 B``, on the input's scale (dtype follows numpy's promotion).
+    """
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114

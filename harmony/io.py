@@ -88,7 +88,29 @@ def _to_float(arr: np.ndarray) -> np.ndarray:
 
 
 def decode_image_uint(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decode to an RGB array of uint8 or uint16 (H, W, 3), EXIF orientation applied."""
+    """Decode an encoded image to an RGB integer array, EXIF orientation applied.
+
+    JPEG and PNG go through OpenCV (libjpeg-turbo, libpng); TIFF (CMYK and 16-bit included), WebP, BMP and
+    other formats Pillow opens go through Pillow.
+
+    Parameters
+    ----------
+    data : bytes
+        The encoded file.
+    name : str, optional
+        Name used in error messages (usually the path).
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), uint8 or uint16
+        RGB samples as stored (16-bit files stay uint16); grey, palette and CMYK are expanded to RGB and
+        alpha is dropped.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        For a truncated JPEG (no end-of-image marker), an unrecognised format or a corrupt file.
+    """
     if data.startswith(_JPEG_MAGIC) or data.startswith(_PNG_MAGIC):
         if data.startswith(_JPEG_MAGIC) and _jpeg_truncated(data):
             raise InputError(f"{name}: truncated or corrupt JPEG (no end-of-image marker)")
@@ -141,9 +163,22 @@ def _pil_to_rgb(im: Image.Image, name: str) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as float32 RGB (H, W, 3) in [0, 1], EXIF orientation applied.
+    """Read an image file on the toolkit's contract.
 
-    Raises :class:`InputError` naming the file when it is missing, corrupt or truncated.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32
+        RGB in [0, 1] (uint8 / 255, uint16 / 65535), EXIF orientation applied.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        Naming the file when it is missing, corrupt or truncated.
     """
     arr = decode_image_uint(_read_bytes(path), str(path))
     return _to_float(arr)
@@ -153,24 +188,76 @@ _as_uint8 = uint16_to_uint8
 
 
 def read_image_uint8(path: str | os.PathLike) -> np.ndarray:
-    """Read as uint8 RGB (H, W, 3): for metric protocols defined on the 0-255 scale (16-bit is reduced)."""
+    """Read an image file as 8-bit RGB, for metric protocols defined on the 0-255 scale.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), uint8
+        RGB in [0, 255]; 16-bit files are reduced with rounding (:func:`harmony.imageops.uint16_to_uint8`).
+
+    Raises
+    ------
+    harmony.errors.InputError
+        As :func:`read_image`.
+    """
     return _as_uint8(decode_image_uint(_read_bytes(path), str(path)))
 
 
 def read_image_full(path: str | os.PathLike) -> tuple[bytes, np.ndarray, np.ndarray]:
-    """(file bytes, float32 image as :func:`read_image`, uint8 image as :func:`read_image_uint8`) from one
-    read and one decode, for callers that need the file's bytes (hashing, caching) and both forms."""
+    """Read a file once and return its bytes and both decoded forms.
+
+    For callers that need the file's bytes (hashing, caching) and the float and uint8 images.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Returns
+    -------
+    data : bytes
+        The file's bytes.
+    image : ndarray, shape (H, W, 3), float32
+        As :func:`read_image`.
+    image_uint8 : ndarray, shape (H, W, 3), uint8
+        As :func:`read_image_uint8`.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        As :func:`read_image`.
+    """
     data = _read_bytes(path)
     arr = decode_image_uint(data, str(path))
     return data, _to_float(arr), _as_uint8(arr)
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """Read a mask as float32 (H, W) in [0, 1] (1 = foreground; soft values kept).
+    """Read a mask file (1 = foreground; soft values kept).
 
     L and 1-bit files are used as they are; 16-bit grey is scaled by 1/65535; an RGB file must be grey
     (equal channels) or its luminance is used; a file with a non-trivial alpha channel (any alpha < max)
-    uses the alpha channel.
+    uses the alpha channel. iHarmony4's masks are 0/255 grey PNGs.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Returns
+    -------
+    ndarray, shape (H, W), float32
+        Values in [0, 1].
+
+    Raises
+    ------
+    harmony.errors.InputError
+        Naming the file when it is missing, corrupt or unreadable.
     """
     data = _read_bytes(path)
     try:
@@ -207,12 +294,30 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_label_map(path: str | os.PathLike) -> np.ndarray:
-    """Read a semantic label map (PNG of class indices) as an integer (H, W) array, values exactly as stored
-    (uint8 or uint16 for grey PNGs, int32 otherwise).
+    """Read a semantic label map (an image of class indices), values exactly as stored.
 
     Accepts 8-bit grey (ADE20K SceneParsing style: 0 = other, 1..150 = classes), 16-bit grey, palette
     PNGs (the palette *index* is the class id, as scene-parsing tools write them) and RGB files whose
-    three channels are equal. Anything else (a colour-coded RGB map) raises :class:`InputError`.
+    three channels are equal.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Returns
+    -------
+    ndarray, shape (H, W), integer
+        uint8 or uint16 for grey and palette PNGs, int32 for other integer modes.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        For a colour-coded RGB map (channels differ), a missing or a corrupt file.
+
+    References
+    ----------
+    .. [1] Zhou et al., *Scene Parsing through ADE20K Dataset*, CVPR 2017 (the label-map format).
     """
     data = _read_bytes(path)
     # Fast path: 8/16-bit greyscale PNG (IHDR bit depth at byte 24, colour type 0 at byte 25) through
@@ -243,7 +348,23 @@ def read_label_map(path: str | os.PathLike) -> np.ndarray:
 
 
 def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks (provenance of weights and annotation files)."""
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks (provenance of weights and annotation files).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Returns
+    -------
+    str
+        64 lowercase hexadecimal digits.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be opened.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -252,7 +373,20 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def figure_png(fig, *, dpi: float | None = None) -> bytes:
-    """PNG bytes of a matplotlib figure (``dpi`` None: matplotlib's default), then close the figure."""
+    """Render a matplotlib figure to PNG bytes, then close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    dpi : float, optional
+        Resolution; None uses matplotlib's default.
+
+    Returns
+    -------
+    bytes
+        The PNG file.
+    """
     import matplotlib.pyplot as plt
 
     buf = _io.BytesIO()
@@ -266,7 +400,17 @@ def plain_jpeg_bytes(path: str | os.PathLike) -> bytes | None:
 
     For such a file, copying the bytes reproduces exactly the pixels :func:`read_image` returns, so a
     generator can keep an original photo as-is (iHarmony4's real images are the original files) instead
-    of re-encoding it. Grey, CMYK or EXIF-rotated JPEGs and other formats return None (re-encode them).
+    of re-encoding it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Returns
+    -------
+    bytes or None
+        None for grey, CMYK, EXIF-rotated or truncated JPEGs and for other formats (re-encode them).
     """
     data = _read_bytes(path)
     if not data.startswith(_JPEG_MAGIC) or _jpeg_truncated(data):
@@ -281,7 +425,23 @@ def plain_jpeg_bytes(path: str | os.PathLike) -> bytes | None:
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(height, width) after EXIF orientation, read from the header only (no pixel decode)."""
+    """Image size after EXIF orientation, from the header only (no pixel decode).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Returns
+    -------
+    tuple of int
+        ``(height, width)``.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        When the file is missing, corrupt or not an image.
+    """
     try:
         with Image.open(path) as im:
             w, h = im.size
@@ -312,7 +472,23 @@ def _create_temp(path: Path) -> tuple[int, str]:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    """Write bytes atomically: a temporary file in the same folder, then ``os.replace``.
+
+    An interrupted write never leaves a half-written file under the final name. Missing parent folders
+    are created; the new file gets mode 0666 minus the process umask.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination.
+    data : bytes
+        Content.
+
+    Raises
+    ------
+    OSError
+        When the folder is not writable (the temporary file is removed).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Created with mode 0666 so the kernel applies the process umask (mkstemp would make it 0600); the
@@ -331,11 +507,40 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 text atomically (see :func:`atomic_write_bytes`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination.
+    text : str
+        Content, encoded as UTF-8.
+    """
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def encode_image(img: np.ndarray, ext: str = ".jpg", *, quality: int = 95) -> bytes:
-    """Encode a float [0,1] RGB image (or a uint8 RGB array) as JPEG/PNG/WebP/TIFF bytes."""
+    """Encode an RGB image as JPEG, PNG, WebP or TIFF bytes (OpenCV).
+
+    Parameters
+    ----------
+    img : ndarray, shape (H, W, 3) or (H, W)
+        float in [0, 1] (rounded to uint8 with :func:`harmony.imageops.to_uint8`) or uint8.
+    ext : str, optional
+        Format by extension: ``.jpg``/``.jpeg`` (default), ``.png`` (zlib level 3), ``.webp``, ``.tif``.
+    quality : int, optional
+        JPEG / WebP quality, 1-100 (default 95).
+
+    Returns
+    -------
+    bytes
+        The encoded file.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        When OpenCV cannot encode the format.
+    """
     arr = img if img.dtype == np.uint8 else to_uint8(img)
     if arr.ndim == 3:
         arr = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2BGR)  # RGB -> BGR for OpenCV
@@ -354,13 +559,36 @@ def encode_image(img: np.ndarray, ext: str = ".jpg", *, quality: int = 95) -> by
 
 
 def write_image(path: str | os.PathLike, img: np.ndarray, *, quality: int = 95) -> None:
-    """Write an RGB image (float32 [0, 1] or uint8) atomically; the format follows the extension."""
+    """Write an RGB image atomically; the format follows the extension (PNG when there is none).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination.
+    img : ndarray, shape (H, W, 3)
+        float32 in [0, 1] or uint8.
+    quality : int, optional
+        JPEG / WebP quality, 1-100 (default 95).
+    """
     ext = Path(path).suffix or ".png"
     atomic_write_bytes(path, encode_image(img, ext, quality=quality))
 
 
 def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
-    """Write a mask (float [0,1] or bool or uint8) as an 8-bit greyscale PNG, atomically."""
+    """Write a mask as an 8-bit greyscale image (PNG unless the extension says otherwise), atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination.
+    mask : ndarray, shape (H, W)
+        float in [0, 1] (rounded to 0-255), bool (0/255) or uint8 (as is).
+
+    Raises
+    ------
+    ValueError
+        When the mask is not 2-D.
+    """
     m = np.asarray(mask)
     if m.dtype == bool:
         arr = m.astype(np.uint8) * 255
@@ -382,7 +610,23 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly inside ``folder`` (sorted by name)."""
+    """Image files directly inside a folder.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder (not searched recursively).
+
+    Returns
+    -------
+    list of pathlib.Path
+        Files with an image extension (:data:`IMAGE_EXTENSIONS`, case-insensitive), sorted by name.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        When the folder does not exist.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: folder not found")

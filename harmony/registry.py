@@ -12,8 +12,9 @@ import dataclasses
 import importlib
 import importlib.util
 import inspect
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from .errors import InputError
 
@@ -22,22 +23,45 @@ from .errors import InputError
 class Card:
     """What a registered item is. Frozen: cards are facts, not settings.
 
-    Attributes
+    Modelled on timm's model registry (``timm/models/_registry.py``): one registration shape for every
+    item, and a card of facts beside it.
+
+    Parameters
     ----------
-    name: registry name (``reinhard``, ``dih_tiny``, ``fmse`` ...).
-    kind: ``generator`` | ``method`` | ``metric`` | ``protocol`` | ``model``.
-    summary: one line for ``harmony list``.
-    paper: seed file name or citation.
-    inputs: extra inputs a method needs beyond (composite, mask), e.g. ``("background",)``.
-    presets: names of presets (models).
-    weights: path and sha256 of the weights, if any (``{"path": ..., "sha256": ...}``).
-    higher_is_better, unit: metrics only.
-    keeps_background: methods only: True when the output equals the composite outside the mask
-        (checked by the conformance tests).
-    deterministic: methods only: same input -> same output.
-    learned: methods only: needs trained weights (a checkpoint).
-    low_res_only: methods only: runs at a fixed low resolution and is upsampled (SPRIH Table 1 rule).
-    notes: free text: what is implemented, what differs from the paper and why.
+    name : str
+        Registry name (``reinhard``, ``dih_tiny``, ``fmse`` ...).
+    kind : str
+        ``generator`` | ``method`` | ``metric`` | ``protocol`` | ``model``.
+    summary : str
+        One line for ``harmony list``.
+    paper : str
+        Citation of the paper, script or format the item follows.
+    inputs : tuple of str
+        Extra inputs a method needs beyond (composite, mask), e.g. ``("background",)``.
+    presets : tuple of str
+        Names of presets (models).
+    weights : mapping or None
+        Path and sha256 of the weights, if any (``{"path": ..., "sha256": ...}``).
+    higher_is_better : bool or None
+        Metrics only.
+    unit : str
+        Metrics only (``"dB"``, ``""``).
+    keeps_background : bool
+        Methods only: True when the output equals the composite outside the mask (checked by the
+        conformance tests).
+    deterministic : bool
+        Methods only: same input -> same output.
+    learned : bool
+        Methods only: needs trained weights (a checkpoint).
+    low_res_only : bool
+        Methods only: runs at a fixed low resolution and is upsampled (the rule of SPRIH, Wang et al.
+        CVPR 2023, Table 1).
+    native_size : int or None
+        Methods only: the square size a low-resolution method runs at.
+    notes : str
+        Free text: what is implemented, what differs from the paper and why.
+    extra : mapping
+        Kind-specific facts (a generator's subset and prefix, a protocol's details ...).
     """
 
     name: str
@@ -58,6 +82,14 @@ class Card:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
+        """The card as plain JSON-ready types.
+
+        Returns
+        -------
+        dict
+            Every field; tuples become lists, ``extra`` and ``weights`` plain dicts (``weights`` None when
+            absent).
+        """
         d = dataclasses.asdict(self)
         d["inputs"] = list(self.inputs)
         d["presets"] = list(self.presets)
@@ -76,7 +108,15 @@ class Registry:
     """A name -> (factory, card) map with plugin loading.
 
     ``register(name, card=...)`` is a decorator for a factory (a class or a function returning the
-    item). ``create(name, **options)`` calls the factory. ``card(name)`` returns its card.
+    item). ``create(name, **options)`` calls the factory. ``card(name)`` returns its card. Names may
+    also be ``package.module:attr`` specs, and an entry-point group adds installed plugins.
+
+    Parameters
+    ----------
+    kind : str
+        What the registry holds (``"method"``, ``"generator"`` ...), used in messages and default cards.
+    entry_point_group : str, optional
+        Entry-point group scanned once, on first lookup, for plugins (``harmony.methods``).
     """
 
     def __init__(self, kind: str, entry_point_group: str | None = None):
@@ -89,6 +129,31 @@ class Registry:
     # -- registration -------------------------------------------------------------------------
     def register(self, name: str, factory: Callable[..., Any] | None = None, *, card: Card | None = None,
                  replace: bool = False, **card_fields: Any):
+        """Register a factory under ``name`` (directly, or as a decorator when ``factory`` is None).
+
+        Parameters
+        ----------
+        name : str
+            Registry name; the card's ``name`` is set to it.
+        factory : callable, optional
+            A class or a function returning the item. Omitted: returns a decorator.
+        card : Card, optional
+            The item's card; built from ``card_fields`` when omitted.
+        replace : bool, optional
+            Allow replacing an existing entry (default False).
+        **card_fields
+            Card fields (without ``card``) or overrides of ``card``'s fields.
+
+        Returns
+        -------
+        callable
+            ``factory`` itself, or a decorator that registers and returns its argument.
+
+        Raises
+        ------
+        ValueError
+            When ``name`` is already registered and ``replace`` is False.
+        """
         if card is None:
             card = Card(name=name, kind=self.kind, **card_fields)
         elif card_fields:
@@ -105,7 +170,13 @@ class Registry:
         return deco(factory) if factory is not None else deco
 
     def add_lazy_module(self, module: str) -> None:
-        """Modules imported on first lookup (they register their items when imported)."""
+        """Name a module to import on first lookup (it registers its items when imported).
+
+        Parameters
+        ----------
+        module : str
+            Dotted module name; skipped silently when it is not installed.
+        """
         self._lazy_modules.append(module)
 
     def _ensure_loaded(self) -> None:
@@ -125,7 +196,7 @@ class Registry:
                 except Exception as exc:  # a broken plugin must not break the toolkit
                     import warnings
 
-                    warnings.warn(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}")
+                    warnings.warn(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}", stacklevel=2)
                     continue
                 self._register_object(ep.name, obj, source=f"entry point {ep.value}")
 
@@ -138,7 +209,24 @@ class Registry:
 
     # -- lookup -------------------------------------------------------------------------------
     def resolve_spec(self, spec: str) -> str:
-        """Accept a registered name or a ``package.module:attr`` spec; return the registered name."""
+        """Resolve a registered name or a ``package.module:attr`` spec to a registered name.
+
+        Parameters
+        ----------
+        spec : str
+            A registered name, or ``package.module:attr`` (a class, a factory, or an object with a ``card``),
+            which is registered under the spec itself.
+
+        Returns
+        -------
+        str
+            The registered name.
+
+        Raises
+        ------
+        harmony.errors.InputError
+            For an unknown name (the message lists the valid ones) or a spec that cannot be imported.
+        """
         self._ensure_loaded()
         if spec in self._entries:
             return spec
@@ -154,21 +242,85 @@ class Registry:
         raise InputError(f"unknown {self.kind} {spec!r}; valid names: {', '.join(self.names())}")
 
     def create(self, name: str, **options: Any) -> Any:
+        """Create the item: call its factory with ``options``.
+
+        Parameters
+        ----------
+        name : str
+            Registered name or ``package.module:attr`` spec.
+        **options
+            Passed to the factory.
+
+        Returns
+        -------
+        object
+            What the factory returns (a Harmonizer, a generator function, a metric ...).
+
+        Raises
+        ------
+        harmony.errors.InputError
+            For an unknown name.
+        """
         name = self.resolve_spec(name)
         return self._entries[name].factory(**options)
 
     def card(self, name: str) -> Card:
+        """The card of a registered item.
+
+        Parameters
+        ----------
+        name : str
+            Registered name or ``package.module:attr`` spec.
+
+        Returns
+        -------
+        Card
+
+        Raises
+        ------
+        harmony.errors.InputError
+            For an unknown name.
+        """
         name = self.resolve_spec(name)
         return self._entries[name].card
 
     def factory(self, name: str) -> Callable[..., Any]:
+        """The factory of a registered item (without calling it).
+
+        Parameters
+        ----------
+        name : str
+            Registered name or ``package.module:attr`` spec.
+
+        Returns
+        -------
+        callable
+
+        Raises
+        ------
+        harmony.errors.InputError
+            For an unknown name.
+        """
         return self._entries[self.resolve_spec(name)].factory
 
     def names(self) -> list[str]:
+        """Every registered name, lazy modules and plugins loaded first.
+
+        Returns
+        -------
+        list of str
+            Sorted.
+        """
         self._ensure_loaded()
         return sorted(self._entries)
 
     def cards(self) -> list[Card]:
+        """Every card, sorted by name (lazy modules and plugins loaded first).
+
+        Returns
+        -------
+        list of Card
+        """
         self._ensure_loaded()
         return [self._entries[n].card for n in sorted(self._entries)]
 

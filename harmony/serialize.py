@@ -20,8 +20,9 @@ import dataclasses
 import io as _io
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,20 @@ __all__ = ["to_jsonable", "dumps", "float_or_nan", "format_number", "markdown_ta
 
 
 def to_jsonable(value: Any) -> Any:
-    """``value`` as plain JSON types under the one policy (non-finite floats -> None)."""
+    """Convert a value to plain JSON types under the one policy.
+
+    Parameters
+    ----------
+    value : object
+        Mappings, sequences, sets (sorted by ``str``), numpy arrays and scalars, paths, dataclasses,
+        numbers, strings, None; anything else becomes ``str(value)``.
+
+    Returns
+    -------
+    object
+        dict / list / str / int / float / bool / None; non-finite floats become None (RFC 8259 JSON has
+        no NaN).
+    """
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -55,22 +69,69 @@ def to_jsonable(value: Any) -> Any:
 
 
 def dumps(value: Any, *, indent: int | None = 2, sort_keys: bool = False, newline: bool = True) -> str:
-    """JSON text of ``value`` (:func:`to_jsonable` first; strict: never writes ``NaN``)."""
+    """JSON text of a value (:func:`to_jsonable` first; strict: never writes ``NaN``).
+
+    Parameters
+    ----------
+    value : object
+        What to encode.
+    indent : int or None, optional
+        Indentation (default 2); None gives compact ``,``/``:`` separators.
+    sort_keys : bool, optional
+        Sort mapping keys (default False: insertion order).
+    newline : bool, optional
+        End the text with a newline (default True).
+
+    Returns
+    -------
+    str
+        RFC 8259 JSON.
+    """
     text = json.dumps(to_jsonable(value), indent=indent, sort_keys=sort_keys, allow_nan=False,
                       separators=None if indent is not None else (",", ":"))
     return text + "\n" if newline else text
 
 
 def float_or_nan(value: Any) -> float:
-    """The inverse of the NaN policy for one number: ``None`` (and the legacy strings "nan", "inf",
-    "-inf") -> float, anything numeric -> float."""
+    """Read one number back under the NaN policy (the inverse of :func:`to_jsonable` for floats).
+
+    Parameters
+    ----------
+    value : float, int, str or None
+        None (written for NaN/inf) or anything ``float`` accepts (also the strings "nan", "inf", "-inf").
+
+    Returns
+    -------
+    float
+        NaN for None, ``float(value)`` otherwise.
+
+    Raises
+    ------
+    ValueError, TypeError
+        When ``float`` rejects the value.
+    """
     if value is None:
         return math.nan
     return float(value)
 
 
 def format_number(value: Any, spec: str = ".2f", *, nan: str = "-") -> str:
-    """One table cell: ``format(value, spec)``; NaN/None -> ``nan``; +-inf -> ``inf`` / ``-inf``."""
+    """Format one table cell.
+
+    Parameters
+    ----------
+    value : object
+        Number, None or anything else (``str``).
+    spec : str, optional
+        ``format`` spec for floats (default ``".2f"``); integers use it only when it ends in ``d``.
+    nan : str, optional
+        Text for NaN and None (default ``"-"``).
+
+    Returns
+    -------
+    str
+        ``format(value, spec)``; ``nan`` for NaN/None; ``inf`` / ``-inf`` for infinities.
+    """
     if value is None:
         return nan
     if isinstance(value, (float, np.floating)):
@@ -90,8 +151,23 @@ def _cells(rows: Iterable[Sequence[Any]]) -> list[list[str]]:
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, align: str | None = None) -> str:
-    """A GitHub-flavoured Markdown table. ``align``: one of ``l``/``r``/``c`` per column (default: the
-    first column left, the others right, as papers set numbers)."""
+    """A GitHub-flavoured Markdown table.
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column names.
+    rows : iterable of sequences
+        Cells; strings are used as they are, anything else goes through :func:`format_number`.
+    align : str, optional
+        One of ``l``/``r``/``c`` per column; default: the first column left, the others right (as papers
+        set numbers).
+
+    Returns
+    -------
+    str
+        The table, ending with a newline.
+    """
     header = [str(h) for h in header]
     if align is None:
         align = "l" + "r" * (len(header) - 1)
@@ -102,7 +178,19 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, alig
 
 
 def csv_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """RFC 4180 CSV text (``\\n`` line ends)."""
+    """RFC 4180 CSV text with ``\\n`` line ends.
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column names.
+    rows : iterable of sequences
+        Cells; strings are used as they are, anything else goes through :func:`format_number`.
+
+    Returns
+    -------
+    str
+    """
     buf = _io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([str(h) for h in header])
@@ -111,7 +199,16 @@ def csv_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def escape_latex(text: str) -> str:
-    """Escape LaTeX's special characters ``\\ & % _ #`` in a cell or caption."""
+    """Escape LaTeX's special characters ``\\ & % _ #`` in a cell or caption.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str
+    """
     out = str(text).replace("\\", r"\textbackslash{}")
     for ch in "&%_#":
         out = out.replace(ch, "\\" + ch)
@@ -120,7 +217,26 @@ def escape_latex(text: str) -> str:
 
 def latex_table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, caption: str = "",
                 caption_below: bool = False, align: str | None = None) -> str:
-    """A booktabs ``table`` environment (``\\toprule``/``\\midrule``/``\\bottomrule``)."""
+    """A booktabs ``table`` environment (``\\toprule``/``\\midrule``/``\\bottomrule``).
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column names.
+    rows : iterable of sequences
+        Cells; strings are used as they are, anything else goes through :func:`format_number`.
+    caption : str, optional
+        Caption (escaped); none when empty.
+    caption_below : bool, optional
+        Put the caption under the tabular (default: above).
+    align : str, optional
+        Column spec; default ``l`` then ``r`` for every other column.
+
+    Returns
+    -------
+    str
+        LaTeX source ending with a newline; needs ``\\usepackage{booktabs}``.
+    """
     header = [str(h) for h in header]
     spec = align or ("l" + "r" * (len(header) - 1))
     cap = [f"\\caption{{{escape_latex(caption)}}}"] if caption else []

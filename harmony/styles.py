@@ -1,11 +1,12 @@
-"""The 10 capture styles of rendered harmonization data (RdHarmony / CharmNet, REFERENCE.md section 6).
+"""The 10 capture styles of rendered harmonization data (RdHarmony / CharmNet: Cao et al., BMVC 2022).
 
 This module is the ONE place for the style taxonomy: names, 1-based ids, soft labels, and the parameters
 each style uses, both for the Mitsuba renderer (:mod:`harmony.datagen.render`) and for the synthetic
 fallback sample set (:mod:`harmony.datagen.rendered`, built from bundled photographs when Mitsuba is not
 installed).
 
-The paper (seeds/004_c09fbb6e79c54466.txt, section 3) defines 10 styles: {Clear, PartlyCloudy, Cloudy} x
+The paper (Cao, Cong, Niu et al., *Deep Image Harmonization by Bridging the Reality Gap*, BMVC 2022,
+section 3) defines 10 styles: {Clear, PartlyCloudy, Cloudy} x
 {sunrise&sunset, noon, other times} + Night; ids 1-10 in this order::
 
     1 Clear_SunriseSunset         4 PartlyCloudy_SunriseSunset   7 Cloudy_SunriseSunset    10 Night
@@ -36,8 +37,8 @@ radial glow, the artificial light).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -123,21 +124,62 @@ _BY_LOWER = {s.name.lower(): s for s in STYLES}
 assert STYLE_NAMES == (
     "Clear_SunriseSunset", "Clear_Noon", "Clear_OtherTimes", "PartlyCloudy_SunriseSunset",
     "PartlyCloudy_Noon", "PartlyCloudy_OtherTimes", "Cloudy_SunriseSunset", "Cloudy_Noon",
-    "Cloudy_OtherTimes", "Night"), "style order is the RdHarmony id order (REFERENCE.md section 6)"
+    "Cloudy_OtherTimes", "Night"), "style order is the RdHarmony id order (RdHarmony label file)"
 
 
 def style_by_id(style_id: int) -> Style:
+    """The style with a 1-based RdHarmony id.
+
+    Parameters
+    ----------
+    style_id : int
+        1..10, in the RdHarmony order (:data:`STYLE_NAMES`).
+
+    Returns
+    -------
+    Style
+
+    Raises
+    ------
+    harmony.errors.InputError
+        For an id outside 1..10.
+    """
     if not 1 <= int(style_id) <= N_STYLES:
         raise InputError(f"style id {style_id}: expected 1-{N_STYLES}")
     return STYLES[int(style_id) - 1]
 
 
 def lookup(name: str) -> Style | None:
-    """The style whose name matches ``name`` (case-insensitive), else None."""
+    """The style whose name matches ``name`` (case-insensitive), else None.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    Style or None
+    """
     return _BY_LOWER.get(str(name).strip().lower())
 
 
 def style_by_name(name: str) -> Style:
+    """The style with a name (case-insensitive).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`STYLE_NAMES`, e.g. ``"Clear_Noon"``.
+
+    Returns
+    -------
+    Style
+
+    Raises
+    ------
+    harmony.errors.InputError
+        For an unknown name (the message lists the valid ones).
+    """
     s = lookup(name)
     if s is None:
         raise InputError(f"unknown style {name!r}; valid names: {', '.join(STYLE_NAMES)}")
@@ -145,7 +187,24 @@ def style_by_name(name: str) -> Style:
 
 
 def parse_styles(spec: str | Sequence[str] | None) -> tuple[Style, ...]:
-    """``all`` (or None), or a comma-separated list of names and/or ids (``1,2,Night``), in id order."""
+    """Parse a style selection.
+
+    Parameters
+    ----------
+    spec : str, sequence of str, or None
+        ``all`` (or None, or empty), or a comma-separated list (or a sequence) of names and/or 1-based ids
+        (``1,2,Night``).
+
+    Returns
+    -------
+    tuple of Style
+        In id order, without duplicates.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        For an unknown name or an id outside 1..10.
+    """
     if spec is None:
         return STYLES
     items = spec.split(",") if isinstance(spec, str) else list(spec)
@@ -162,15 +221,54 @@ def parse_styles(spec: str | Sequence[str] | None) -> tuple[Style, ...]:
 
 
 def onehot(style_id: int) -> np.ndarray:
+    """One-hot style vector.
+
+    Parameters
+    ----------
+    style_id : int
+        1..10.
+
+    Returns
+    -------
+    ndarray, shape (10,), float64
+        1 at the style's index, 0 elsewhere.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        For an id outside 1..10.
+    """
     v = np.zeros(N_STYLES, np.float64)
     v[style_by_id(style_id).index] = 1.0
     return v
 
 
 def soft_label(bg_style: int, fg_style: int, fg_ratio: float) -> np.ndarray:
-    """RdHarmony soft label of a composite: ``r * onehot(fg) + (1 - r) * onehot(bg)`` (section 6).
+    """RdHarmony soft label of a composite: ``r * onehot(fg) + (1 - r) * onehot(bg)``.
 
-    ``fg_ratio`` (r) is the foreground area ratio in [0, 1]. The result sums to one.
+    Parameters
+    ----------
+    bg_style, fg_style : int
+        1-based style ids of the background (ground truth) and of the foreground.
+    fg_ratio : float
+        Foreground area ratio r in [0, 1].
+
+    Returns
+    -------
+    ndarray, shape (10,), float64
+        Sums to one.
+
+    Raises
+    ------
+    ValueError
+        For a ratio outside [0, 1].
+    harmony.errors.InputError
+        For a style id outside 1..10.
+
+    References
+    ----------
+    .. [1] J. Cao, W. Cong, L. Niu, J. Zhang, L. Zhang, *Deep Image Harmonization by Bridging the Reality
+       Gap*, BMVC 2022, section 3.
     """
     r = float(fg_ratio)
     if not 0.0 <= r <= 1.0:
@@ -179,8 +277,25 @@ def soft_label(bg_style: int, fg_style: int, fg_ratio: float) -> np.ndarray:
 
 
 def format_soft_label(bg_style: int, fg_style: int, fg_ratio: float, digits: int = 6) -> str:
-    """The label file's field 2: 10 decimals joined by ``_``; the ratio is rounded first so the printed
-    values sum to exactly one (``r6`` and ``1 - r6`` are both exact at ``digits`` decimals)."""
+    """The RdHarmony label file's field 2: 10 decimals joined by ``_``.
+
+    The ratio is rounded first so the printed values sum to exactly one (``r6`` and ``1 - r6`` are both
+    exact at ``digits`` decimals).
+
+    Parameters
+    ----------
+    bg_style, fg_style : int
+        1-based style ids of the background (ground truth) and of the foreground.
+    fg_ratio : float
+        Foreground area ratio r in [0, 1].
+    digits : int, optional
+        Decimals per value (default 6).
+
+    Returns
+    -------
+    str
+        E.g. ``0.250000_0.000000_..._0.750000``.
+    """
     r = round(float(fg_ratio), digits)
     vals = [0.0] * N_STYLES
     vals[style_by_id(bg_style).index] += 1.0 - r
@@ -189,4 +304,14 @@ def format_soft_label(bg_style: int, fg_style: int, fg_ratio: float, digits: int
 
 
 def names(styles: Iterable[Style]) -> list[str]:
+    """Names of styles, in the given order.
+
+    Parameters
+    ----------
+    styles : iterable of Style
+
+    Returns
+    -------
+    list of str
+    """
     return [s.name for s in styles]

@@ -19,6 +19,27 @@ from ._common import background_matcher, no_options
 
 
 def mkl_transfer(composite: np.ndarray, mask: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Monge-Kantorovich linear map of the foreground's RGB Gaussian onto the background's.
+
+    Parameters
+    ----------
+    composite : ndarray, shape (H, W, 3), float32
+        The composite, RGB in [0, 1].
+    mask : ndarray, shape (H, W), float32
+        Foreground weights in [0, 1]; statistics use ``mask > 0.5``, soft values blend.
+    background : ndarray, shape (H, W), float32
+        The reference region, ``1 - binarize(mask)`` (:func:`harmony.baselines._common.split`).
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32
+        The harmonized image in [0, 1]; equal to ``composite`` where ``mask == 0``.
+
+    References
+    ----------
+    .. [1] F. Pitie, A. Kokaram, *The linear Monge-Kantorovitch linear colour mapping for example-based
+       colour transfer*, IET CVMP 2007.
+    """
     return kernels.mkl(composite, mask, composite, background)
 
 
@@ -35,5 +56,24 @@ CARD = Card(
 
 @METHODS.register("mkl", card=CARD)
 def mkl(**options):
+    """Factory of the ``mkl`` method (Pitie & Kokaram 2007), registered in ``METHODS``.
+
+    Parameters
+    ----------
+    **options
+        None are accepted.
+
+    Returns
+    -------
+    callable
+        A Harmonizer ``harmonize(composite, mask, **extra) -> image``: composite float32 (H, W, 3) in
+        [0, 1], mask float32 (H, W) in [0, 1]; returns a new float32 (H, W, 3) image in [0, 1].
+        Empty foreground or background: an unchanged copy.
+
+    Raises
+    ------
+    ValueError
+        When options are given.
+    """
     no_options("mkl", options)
     return background_matcher(mkl_transfer)

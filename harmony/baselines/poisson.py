@@ -27,8 +27,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from ..imageops import dilate
-from ..imageops import to_uint8
+from ..imageops import dilate, to_uint8
 from ..registry import METHODS, Card
 from ._common import background_matcher
 
@@ -37,6 +36,26 @@ _PAD = 3
 
 
 def poisson_blend(composite: np.ndarray, mask: np.ndarray, *, dilation: int = DILATION) -> np.ndarray:
+    """Poisson-blend the foreground into its own background with ``cv2.seamlessClone`` (NORMAL_CLONE).
+
+    Parameters
+    ----------
+    composite : ndarray, shape (H, W, 3), float32
+        RGB in [0, 1].
+    mask : ndarray, shape (H, W), float32
+        Foreground in [0, 1]; must hold at least one pixel ``> 0`` (the caller checks).
+    dilation : int, optional
+        The clone region is the mask dilated by this many pixels (default 2).
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32
+        In [0, 1]; an exact copy of ``composite`` outside the dilated mask, 8-bit precision inside it.
+
+    References
+    ----------
+    .. [1] P. Perez, M. Gangnet, A. Blake, *Poisson image editing*, SIGGRAPH 2003.
+    """
     region = dilate((mask > 0).astype(np.float32), dilation) > 0.5
     ys, xs = np.nonzero(region)
     h, w = mask.shape
@@ -84,6 +103,27 @@ CARD = Card(
 
 @METHODS.register("poisson", card=CARD)
 def poisson(dilation: int = DILATION, **options):
+    """Factory of the ``poisson`` method, registered in ``METHODS``.
+
+    Parameters
+    ----------
+    dilation : int, optional
+        Pixels by which the clone region extends past the mask (>= 1; default 2).
+    **options
+        No other option is accepted.
+
+    Returns
+    -------
+    callable
+        A Harmonizer ``harmonize(composite, mask, **extra) -> image``: composite float32 (H, W, 3) in
+        [0, 1], mask float32 (H, W) in [0, 1]; returns a new float32 (H, W, 3) image in [0, 1].
+        Empty foreground or background: an unchanged copy.
+
+    Raises
+    ------
+    ValueError
+        For an unknown option or ``dilation < 1``.
+    """
     if options:
         raise ValueError(f"poisson: unknown options {sorted(options)}; expected ['dilation']")
     if int(dilation) < 1:

@@ -1,7 +1,7 @@
 """Colour-transfer baselines: the :mod:`harmony.datagen.transfer` kernels with the background as reference.
 
 The foreground (the mask, soft values allowed) is recoloured so that its colour statistics match the
-composite's own background (``reference_mask = 1 - binarize(mask)``; REFERENCE.md s3 recipes). The
+composite's own background (``reference_mask = 1 - binarize(mask)``; the iHarmony4 recipes, Cong et al. 2020). The
 background is kept bit for bit. With no foreground or no background pixel the composite is returned
 unchanged.
 """

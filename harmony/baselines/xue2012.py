@@ -45,9 +45,28 @@ def _zone_stats(lab: np.ndarray) -> tuple[float, float, np.ndarray]:
     return float(low[:, 0].mean()), float(high[:, 0].mean()), high[:, 1:].mean(axis=0)
 
 
-
-
 def xue_transfer(composite: np.ndarray, mask: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Zone statistics matching in CIE L*a*b*: luminance by shadow/highlight zones, chroma by the highlight zone.
+
+    Parameters
+    ----------
+    composite : ndarray, shape (H, W, 3), float32
+        The composite, RGB in [0, 1].
+    mask : ndarray, shape (H, W), float32
+        Foreground weights in [0, 1]; statistics use ``mask > 0.5``, soft values blend.
+    background : ndarray, shape (H, W), float32
+        The reference region, ``1 - binarize(mask)`` (:func:`harmony.baselines._common.split`).
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32
+        The harmonized image in [0, 1]; equal to ``composite`` where ``mask == 0``.
+
+    References
+    ----------
+    .. [1] S. Xue, A. Agarwala, J. Dorsey, H. Rushmeier, *Understanding and improving the realism of image
+       composites*, ACM TOG (SIGGRAPH) 2012.
+    """
     fg = mask > 0.5
     f_low, f_high, f_chroma = _zone_stats(_lab(composite[fg]))
     b_low, b_high, b_chroma = _zone_stats(_lab(composite[background > 0.5]))
@@ -84,5 +103,24 @@ CARD = Card(
 
 @METHODS.register("xue2012", card=CARD)
 def xue2012(**options):
+    """Factory of the ``xue2012`` method, registered in ``METHODS``.
+
+    Parameters
+    ----------
+    **options
+        None are accepted.
+
+    Returns
+    -------
+    callable
+        A Harmonizer ``harmonize(composite, mask, **extra) -> image``: composite float32 (H, W, 3) in
+        [0, 1], mask float32 (H, W) in [0, 1]; returns a new float32 (H, W, 3) image in [0, 1].
+        Empty foreground or background: an unchanged copy.
+
+    Raises
+    ------
+    ValueError
+        When options are given.
+    """
     no_options("xue2012", options)
     return background_matcher(xue_transfer)

@@ -1,4 +1,4 @@
-"""LPIPS (Zhang et al. 2018), AlexNet backbone, linear layers v0.1, in plain torch (REFERENCE.md section 2).
+"""LPIPS (Zhang et al. 2018), AlexNet backbone, linear layers v0.1, in plain torch.
 
 SPRIH and AICT report LPIPS with AlexNet v0.1 on inputs scaled to [-1, 1]. The network is rebuilt here
 (torchvision is not available) and its weights are loaded **only from local files**; nothing is ever
@@ -21,8 +21,9 @@ without bias; spatial mean; sum over the five layers.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -115,7 +116,7 @@ class LPIPS:
             p.requires_grad_(False)
 
     @classmethod
-    def from_files(cls, backbone: str | os.PathLike, linear: str | os.PathLike | None = None) -> "LPIPS":
+    def from_files(cls, backbone: str | os.PathLike, linear: str | os.PathLike | None = None) -> LPIPS:
         """Load from ``alexnet.pth`` + ``alex.pth`` (or one combined file when ``linear`` is None)."""
         import torch
 
@@ -133,7 +134,7 @@ class LPIPS:
         return cls(b, lins, source=str(backbone))
 
     @classmethod
-    def from_env(cls, path: str | os.PathLike | None = None) -> "LPIPS":
+    def from_env(cls, path: str | os.PathLike | None = None) -> LPIPS:
         """Weights from ``path`` or ``$HARMONY_LPIPS_WEIGHTS`` (folder or combined file); else unavailable."""
         path = path or os.environ.get(ENV_VAR)
         if not path:

@@ -1,4 +1,6 @@
-"""Metric functions and the named evaluation protocols of image harmonization (REFERENCE.md sections 2, 8).
+"""Metric functions and the named evaluation protocols of image harmonization.
+
+Each protocol follows one public evaluation script, named in its card's ``source``.
 
 No two public evaluation scripts agree, so every number harmony reports is tied to a *protocol*, a
 named recipe that reproduces one community script: how images and masks are resized, whether the mask
@@ -43,7 +45,7 @@ own PSNR rule applied to fMSE. An empty mask makes fMSE, fPSNR and fSSIM undefin
 division warning), and the harness counts them. (iSSAM's epsilon would give 0 there, which biases the
 mean; harmony reports NaN instead and says how many.)
 
-Aggregation (section 2): per-image values are averaged per subset; ``All`` is the mean over every image
+Aggregation (as iSSAM's ``scripts/evaluate_model.py``): per-image values are averaged per subset; ``All`` is the mean over every image
 (sample-weighted), not the mean of subset means. NaN values are left out of a mean and counted.
 """
 
@@ -51,8 +53,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -86,15 +89,23 @@ def _check(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> 
 
 @dataclass(frozen=True)
 class ImageStatistics:
-    """Per-image sufficient statistics of every squared-error metric (all float64 sums, 0-255 scale).
+    """Per-image sufficient statistics of every squared-error metric (float64 sums, 0-255 scale).
 
-    Attributes
+    The ``_update`` half of a torchmetrics-style functional metric: every MSE/fMSE/PSNR variant of the
+    protocols is a pure function of these five numbers.
+
+    Parameters
     ----------
-    sq_err_sum: ``sum(d^2)`` over all ``H*W*3`` values, ``d = pred - gt``.
-    fg_sq_err_sum: ``sum(m d^2)`` with the (soft) mask broadcast over the 3 channels.
-    fg_area: ``A = sum(m)`` over the ``H*W`` pixels.
-    pixels: ``H*W``.
-    peak: the PSNR peak chosen by the protocol (``pred.max() - pred.min()``, ``gt.max()`` or 255).
+    sq_err_sum : float
+        ``sum(d^2)`` over all ``H*W*3`` values, ``d = pred - gt``.
+    fg_sq_err_sum : float
+        ``sum(m d^2)`` with the (soft) mask broadcast over the 3 channels.
+    fg_area : float
+        ``A = sum(m)`` over the ``H*W`` pixels.
+    pixels : int
+        ``H*W``.
+    peak : float
+        The PSNR peak chosen by the protocol (``pred.max() - pred.min()``, ``gt.max()`` or 255).
     """
 
     sq_err_sum: float
@@ -139,17 +150,26 @@ def image_statistics(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, *, peak
 
     Parameters
     ----------
-    pred, gt: ``(H, W, 3)`` arrays on the 0-255 scale (any float or integer dtype; widened to float64
-        before the subtraction, so no sum is accumulated in float32).
-    mask: ``(H, W)`` in [0, 1], soft values allowed (iSSAM keeps the linearly resized mask soft).
-    peak: ``"gt_max"`` (iSSAM/CDTNet), ``"pred_range"`` (DoveNet's ``evaluation.py``) or ``"255"``
+    pred, gt : ndarray, shape (H, W, 3)
+        Prediction and ground truth on the 0-255 scale, any float or integer dtype.
+        Widened to float64 before the subtraction, so no sum is accumulated in float32.
+    mask : ndarray, shape (H, W)
+        Foreground weights in [0, 1] (soft values allowed).
+        SamsungLabs iSSAM keeps the linearly resized mask soft.
+    peak : {"gt_max", "pred_range", "255"}, optional
+        ``"gt_max"`` (iSSAM/CDTNet, default), ``"pred_range"`` (DoveNet's ``evaluation.py``) or ``"255"``
         (PCT-Net).
 
     Returns
     -------
     ImageStatistics
-        The sums every metric of :mod:`harmony.benchmark.metrics` is computed from
-        (:func:`mse_from_statistics`, :func:`fmse_from_statistics`, :func:`psnr_from_mse`).
+        The sums every metric of this module is computed from (:func:`mse_from_statistics`,
+        :func:`fmse_from_statistics`, :func:`psnr_from_mse`).
+
+    Raises
+    ------
+    harmony.errors.InputError
+        For mismatched shapes or an unknown ``peak``.
     """
     pred = np.asarray(pred)
     gt = np.asarray(gt)
@@ -169,15 +189,41 @@ def image_statistics(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, *, peak
 
 
 def mse_from_statistics(stats: ImageStatistics, *, foreground_only: bool = False) -> float:
-    """``sum(d^2) / (H*W*3)``; PCT-Net's "MSE" (``foreground_only``): ``sum(m d^2) / (H*W*3)``."""
+    """MSE from the statistics.
+
+    Parameters
+    ----------
+    stats : ImageStatistics
+        From :func:`image_statistics`.
+    foreground_only : bool, optional
+        PCT-Net's "MSE", ``sum(m d^2) / (H*W*3)`` (foreground error only). Default False:
+        ``sum(d^2) / (H*W*3)``.
+
+    Returns
+    -------
+    float
+        On the 0-255 scale (squared), >= 0.
+    """
     return (stats.fg_sq_err_sum if foreground_only else stats.sq_err_sum) / stats.values
 
 
 def fmse_from_statistics(stats: ImageStatistics, *, eps: float = 0.0) -> float:
-    """fMSE ``sum(m d^2) / (3 A + eps)``; NaN when the mask is empty (A = 0), whatever ``eps``.
+    """Foreground MSE ``sum(m d^2) / (3 A + eps)``.
 
-    ``eps`` = 0 for iharmony4, 1e-6 for iharm / cdtnet / pctnet. iSSAM's epsilon alone would give 0 on an
-    empty mask, which biases a mean; harmony reports NaN and counts it.
+    iSSAM's epsilon alone would give 0 on an empty mask, which biases a mean; harmony reports NaN and
+    counts it.
+
+    Parameters
+    ----------
+    stats : ImageStatistics
+        From :func:`image_statistics`.
+    eps : float, optional
+        0 for iharmony4 (default), 1e-6 for iharm / cdtnet / pctnet.
+
+    Returns
+    -------
+    float
+        >= 0; NaN when the mask is empty (A = 0), whatever ``eps``.
     """
     if not stats.fg_area > 0.0:
         return math.nan
@@ -185,14 +231,36 @@ def fmse_from_statistics(stats: ImageStatistics, *, eps: float = 0.0) -> float:
 
 
 def fmse_hdnet_from_statistics(stats: ImageStatistics) -> float:
-    """HDNet's fMSE: full-image MSE * H*W / A = ``sum(d^2) / (3 A)``; NaN for an empty mask."""
+    """HDNet's fMSE: full-image MSE * H*W / A = ``sum(d^2) / (3 A)``.
+
+    Parameters
+    ----------
+    stats : ImageStatistics
+        From :func:`image_statistics`.
+
+    Returns
+    -------
+    float
+        >= 0; NaN for an empty mask.
+    """
     if not stats.fg_area > 0.0:
         return math.nan
     return (stats.sq_err_sum / stats.values) * stats.pixels / stats.fg_area
 
 
 def background_mse_from_statistics(stats: ImageStatistics) -> float:
-    """``sum((1-m) d^2) / (3 sum(1-m))``; NaN when the mask covers the whole image."""
+    """Background MSE ``sum((1 - m) d^2) / (3 sum(1 - m))``.
+
+    Parameters
+    ----------
+    stats : ImageStatistics
+        From :func:`image_statistics`.
+
+    Returns
+    -------
+    float
+        >= 0; NaN when the mask covers the whole image.
+    """
     area = stats.pixels - stats.fg_area
     if not area > 0.0:
         return math.nan
@@ -200,9 +268,21 @@ def background_mse_from_statistics(stats: ImageStatistics) -> float:
 
 
 def psnr_from_mse(mse: float, peak: float, *, eps: float = 0.0) -> float:
-    """``10 log10(peak^2 / (mse + eps))``; +inf for a zero error without eps, NaN for NaN input.
+    """PSNR ``10 log10(peak^2 / (mse + eps))`` in dB. No warning is emitted for the degenerate cases.
 
-    No warning is emitted for the degenerate cases (zero error, zero peak).
+    Parameters
+    ----------
+    mse : float
+        Mean squared error on the 0-255 scale.
+    peak : float
+        The protocol's peak (:attr:`ImageStatistics.peak`).
+    eps : float, optional
+        Added to ``mse`` (1e-6 for iharm / cdtnet / pctnet; default 0).
+
+    Returns
+    -------
+    float
+        +inf for a zero error without eps, -inf for a zero peak, NaN for a NaN or infinite ``mse``.
     """
     if not np.isfinite(mse):
         return math.nan
@@ -218,39 +298,109 @@ def psnr_from_mse(mse: float, peak: float, *, eps: float = 0.0) -> float:
 # --- the classic function names, each one line over the core -------------------------------------
 
 def mean_squared_error(pred: np.ndarray, gt: np.ndarray) -> float:
-    """``mean(d^2)`` over all H*W*3 values (iharmony4, iharm, cdtnet)."""
+    """MSE ``mean(d^2)`` over all H*W*3 values (iharmony4, iharm, cdtnet).
+
+    Parameters
+    ----------
+    pred, gt : ndarray, shape (H, W, 3)
+        Prediction and ground truth on the 0-255 scale, any float or integer dtype.
+
+    Returns
+    -------
+    float
+    """
     _check(pred, gt)
     return mse_from_statistics(image_statistics(pred, gt, np.zeros(pred.shape[:2], np.float32)))
 
 
 def masked_mean_squared_error(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
-    """PCT-Net's "MSE": ``mean(m d^2)`` over all H*W*3 values (foreground error only)."""
+    """PCT-Net's "MSE": ``mean(m d^2)`` over all H*W*3 values (foreground error only).
+
+    Parameters
+    ----------
+    pred, gt : ndarray, shape (H, W, 3)
+        Prediction and ground truth on the 0-255 scale, any float or integer dtype.
+    mask : ndarray, shape (H, W)
+        Foreground weights in [0, 1] (soft values allowed).
+
+    Returns
+    -------
+    float
+    """
     return mse_from_statistics(image_statistics(pred, gt, mask), foreground_only=True)
 
 
 def foreground_mse(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, *, eps: float = 0.0) -> float:
-    """fMSE ``sum(m d^2) / (3 A + eps)``; NaN when the mask is empty (A = 0), whatever ``eps``.
+    """fMSE ``sum(m d^2) / (3 A + eps)``.
 
-    ``eps`` = 0 for iharmony4, 1e-6 for iharm / cdtnet / pctnet.
+    Parameters
+    ----------
+    pred, gt : ndarray, shape (H, W, 3)
+        Prediction and ground truth on the 0-255 scale, any float or integer dtype.
+    mask : ndarray, shape (H, W)
+        Foreground weights in [0, 1] (soft values allowed).
+    eps : float, optional
+        0 for iharmony4 (default), 1e-6 for iharm / cdtnet / pctnet.
+
+    Returns
+    -------
+    float
+        NaN when the mask is empty (A = 0), whatever ``eps``.
     """
     return fmse_from_statistics(image_statistics(pred, gt, mask), eps=eps)
 
 
 def foreground_mse_hdnet(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
-    """HDNet's fMSE: full-image MSE * H*W / A (equals fMSE only when the background is unchanged)."""
+    """HDNet's fMSE: full-image MSE * H*W / A (equals fMSE only when the background is unchanged).
+
+    Parameters
+    ----------
+    pred, gt : ndarray, shape (H, W, 3)
+        Prediction and ground truth on the 0-255 scale, any float or integer dtype.
+    mask : ndarray, shape (H, W)
+        Foreground weights in [0, 1] (soft values allowed).
+
+    Returns
+    -------
+    float
+        NaN for an empty mask.
+    """
     return fmse_hdnet_from_statistics(image_statistics(pred, gt, mask))
 
 
 def peak_signal_noise_ratio(mse: float, peak: float, *, eps: float = 0.0) -> float:
-    """``10 log10(peak^2 / (mse + eps))`` (:func:`psnr_from_mse`)."""
+    """PSNR ``10 log10(peak^2 / (mse + eps))`` in dB (the classic name of :func:`psnr_from_mse`).
+
+    Parameters
+    ----------
+    mse : float
+    peak : float
+    eps : float, optional
+
+    Returns
+    -------
+    float
+    """
     return psnr_from_mse(mse, peak, eps=eps)
 
 
 def background_drift(pred: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:
-    """Mean squared change outside the mask: ``sum((1-m) d^2) / (3 sum(1-m))`` (a diagnostic).
+    """Mean squared change outside the mask, ``sum((1-m) d^2) / (3 sum(1-m))`` (a diagnostic).
 
     With the composite as reference it measures how much a method altered the background (0 for
-    methods that keep it); NaN when the mask covers the whole image.
+    methods that keep it).
+
+    Parameters
+    ----------
+    pred, reference : ndarray, shape (H, W, 3)
+        Prediction and the reference (usually the composite), 0-255 scale.
+    mask : ndarray, shape (H, W)
+        Foreground weights in [0, 1] (soft values allowed).
+
+    Returns
+    -------
+    float
+        NaN when the mask covers the whole image.
     """
     # The complement as the mask: the background sum is then accumulated directly (exactly 0 for a method
     # that keeps the background), not as a difference of two large sums.
@@ -263,9 +413,26 @@ def batch_metrics(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, *, protoco
                   ) -> dict[str, np.ndarray]:
     """Per-image MSE, PSNR, fMSE, fPSNR of a batch under a named protocol's formulas (no resize).
 
-    ``pred``, ``gt``: ``(N, H, W, 3)`` on the 0-255 scale; ``mask``: ``(N, H, W)`` in [0, 1]. Returns
-    ``{"mse": (N,), "psnr": (N,), "fmse": (N,), "fpsnr": (N,)}`` (fMSE/fPSNR NaN for an empty mask).
     Training validation uses it so that its numbers are the benchmark's.
+
+    Parameters
+    ----------
+    pred, gt : ndarray, shape (N, H, W, 3)
+        0-255 scale.
+    mask : ndarray, shape (N, H, W)
+        In [0, 1].
+    protocol : str, optional
+        A registered protocol name (default ``"iharm"``).
+
+    Returns
+    -------
+    dict of str to ndarray, each shape (N,), float64
+        Keys ``mse``, ``psnr``, ``fmse``, ``fpsnr`` (fMSE / fPSNR NaN for an empty mask).
+
+    Raises
+    ------
+    harmony.errors.InputError
+        For an unknown protocol.
     """
     proto = get_protocol(protocol)
     rows = [proto.compute(proto.statistics(p, g, m)) for p, g, m in zip(pred, gt, mask)]
@@ -273,7 +440,21 @@ def batch_metrics(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, *, protoco
 
 
 def fg_ratio(mask: np.ndarray) -> float:
-    """``(mask > 0.5).sum() / (H*W)``, computed after the protocol's resize (section 2)."""
+    """Foreground ratio ``(mask > 0.5).sum() / (H*W)``, computed after the protocol's resize.
+
+    Parameters
+    ----------
+    mask : ndarray, shape (H, W)
+
+    Returns
+    -------
+    float
+        In [0, 1].
+
+    References
+    ----------
+    .. [1] SamsungLabs image_harmonization, ``scripts/evaluate_model_fg_ratios.py``.
+    """
     return float(np.count_nonzero(mask > 0.5)) / float(mask.shape[0] * mask.shape[1])
 
 
@@ -284,16 +465,34 @@ FG_BUCKETS: tuple[tuple[str, float, float], ...] = (("0%-5%", 0.0, 0.05), ("5%-1
 
 
 def fg_bucket(ratio: float) -> list[str]:
-    """Names of the buckets a foreground ratio belongs to (both ends inclusive)."""
+    """Names of the foreground-ratio buckets a ratio belongs to (both ends inclusive).
+
+    Parameters
+    ----------
+    ratio : float
+        In [0, 1].
+
+    Returns
+    -------
+    list of str
+        Among ``"0%-5%"``, ``"5%-15%"``, ``"15%-100%"``; a ratio of exactly 0.05 or 0.15 is in two.
+
+    References
+    ----------
+    .. [1] Cong et al., *BargainNet*, ICME 2021, supplement Table 1.
+    """
     return [name for name, lo, hi in FG_BUCKETS if lo <= ratio <= hi]
 
 
 # --- SSIM ----------------------------------------------------------------------------------------
 
 def _gauss_1d(size: int, sigma: float) -> np.ndarray:
-    x = np.arange(size, dtype=np.float64) - size // 2
-    g = np.exp(-(x ** 2) / (2.0 * sigma ** 2))
-    return g / g.sum()
+    """Normalised 1-D Gaussian window, float64 (``size``,): OpenCV's ``getGaussianKernel``.
+
+    Taps ``exp(-(i - (size - 1) / 2)^2 / (2 sigma^2))``, summing to 1 (the window of pytorch-ssim and
+    pytorch_msssim, whose sizes are odd).
+    """
+    return cv2.getGaussianKernel(size, sigma, ktype=cv2.CV_64F).ravel()
 
 
 _CENTRE = 128.0
@@ -331,15 +530,40 @@ def _window_mass(n: int, kernel: np.ndarray) -> np.ndarray:
 def ssim_map_gaussian(pred: np.ndarray, gt: np.ndarray, *, data_range: float, window: int = 7,
                       sigma: float = 1.5, valid: bool = False, k1: float = 0.01, k2: float = 0.03
                       ) -> np.ndarray:
-    """Per-channel SSIM map (3, H, W) with a normalised Gaussian window.
+    """Per-channel SSIM map with a normalised Gaussian window.
 
-    ``valid=False``: zero-padded 'same' convolution (pytorch-ssim style, CDTNet); ``valid=True``: no
-    padding, output shrinks by ``window - 1`` (pytorch_msssim, PCT-Net). Biased (population) variances,
-    ``C1 = (k1 R)^2``, ``C2 = (k2 R)^2``.
+    Biased (population) variances, ``C1 = (k1 R)^2``, ``C2 = (k2 R)^2``. Computed in float32 for speed on
+    data centred at 128 (so ``E[x^2] - mu^2`` does not cancel catastrophically); the zero padding's
+    effect on the centring is corrected exactly with the window mass at the borders. Agrees with a
+    float64 evaluation to ~1e-7 on 0-255 images. Kept instead of ``skimage.metrics.structural_similarity``
+    because it is faster and gives fSSIM from the same map: SSIM + fSSIM at 256x256 run at 1.24x the
+    images/s of scikit-image's SSIM alone (CPU time; ``benchmarks/bench_metrics.py``, BENCHMARKS.md).
 
-    Computed in float32 for speed on data centred at 128 (so ``E[x^2] - mu^2`` does not cancel
-    catastrophically); the zero padding's effect on the centring is corrected exactly with the window
-    mass ``W`` at the borders. Agrees with a float64 evaluation to ~1e-7 on 0-255 images.
+    Parameters
+    ----------
+    pred, gt : ndarray, shape (H, W, 3)
+        Prediction and ground truth on the 0-255 scale, any float or integer dtype.
+    data_range : float
+        ``R`` in the constants.
+    window : int, optional
+        Odd window size (default 7); the window is ``cv2.getGaussianKernel(window, sigma)``.
+    sigma : float, optional
+        Gaussian sigma (default 1.5).
+    valid : bool, optional
+        False (default): zero-padded 'same' convolution (pytorch-ssim style, CDTNet). True: no padding,
+        the map shrinks by ``window - 1`` (pytorch_msssim, PCT-Net).
+    k1, k2 : float, optional
+        SSIM constants (0.01, 0.03).
+
+    Returns
+    -------
+    ndarray, shape (3, H, W) or (3, H - window + 1, W - window + 1), float32
+        SSIM values, at most 1.
+
+    References
+    ----------
+    .. [1] Z. Wang, A. C. Bovik, H. R. Sheikh, E. P. Simoncelli, *Image quality assessment: from error
+       visibility to structural similarity*, IEEE TIP 2004.
     """
     _check(pred, gt)
     c = np.float32(_CENTRE)
@@ -396,7 +620,20 @@ def structural_similarity_cdtnet(pred: np.ndarray, gt: np.ndarray, mask: np.ndar
     """CDTNet's (SSIM, fSSIM): 7x7 Gaussian (sigma 1.5), zero padding, ``R = pred.max() - pred.min()``.
 
     SSIM is the mean of the map; fSSIM is, per channel, ``sum(map m) / sum(m)``, then the mean over
-    channels (NaN for an empty mask).
+    channels.
+
+    Parameters
+    ----------
+    pred, gt : ndarray, shape (H, W, 3)
+        Prediction and ground truth on the 0-255 scale, any float or integer dtype.
+    mask : ndarray, shape (H, W), optional
+        In [0, 1]; without it fSSIM is NaN.
+
+    Returns
+    -------
+    ssim : float
+    fssim : float
+        NaN for an empty or absent mask.
     """
     pred = np.asarray(pred)
     r = float(pred.max()) - float(pred.min())
@@ -414,7 +651,24 @@ def structural_similarity_cdtnet(pred: np.ndarray, gt: np.ndarray, mask: np.ndar
 
 def structural_similarity_msssim(pred: np.ndarray, gt: np.ndarray, *, data_range: float = 255.0,
                                  window: int = 11, sigma: float = 1.5) -> float:
-    """pytorch_msssim's ``ssim`` (valid 11x11 Gaussian, data range 255): per-channel mean, then mean."""
+    """pytorch_msssim's ``ssim``: valid 11x11 Gaussian, data range 255; per-channel mean, then mean.
+
+    Parameters
+    ----------
+    pred, gt : ndarray, shape (H, W, 3)
+        Prediction and ground truth on the 0-255 scale, any float or integer dtype.
+    data_range : float, optional
+        Default 255.
+    window : int, optional
+        Default 11.
+    sigma : float, optional
+        Default 1.5.
+
+    Returns
+    -------
+    float
+        NaN when the image is smaller than the window (pytorch_msssim refuses such images).
+    """
     if min(pred.shape[0], pred.shape[1]) < window:
         return math.nan   # the valid convolution has no output (pytorch_msssim refuses such images)
     smap = ssim_map_gaussian(pred, gt, data_range=data_range, window=window, sigma=sigma, valid=True)
@@ -422,7 +676,21 @@ def structural_similarity_msssim(pred: np.ndarray, gt: np.ndarray, *, data_range
 
 
 def nan_mean(values: Sequence[float] | np.ndarray) -> tuple[float, int, int]:
-    """(mean of the finite-or-inf values, count used, count NaN) without numpy's empty-slice warnings."""
+    """Mean that leaves NaN out and counts it, without numpy's empty-slice warnings.
+
+    Parameters
+    ----------
+    values : sequence of float or ndarray
+
+    Returns
+    -------
+    mean : float
+        Of the non-NaN values (infinities included); NaN when there is none.
+    used : int
+        Count of values used.
+    nan : int
+        Count of NaN values.
+    """
     a = np.asarray(values, dtype=np.float64)
     ok = ~np.isnan(a)
     n = int(ok.sum())
@@ -438,10 +706,18 @@ def nan_mean(values: Sequence[float] | np.ndarray) -> tuple[float, int, int]:
 
 @dataclass
 class Prepared:
-    """One image pair brought to a protocol's evaluation resolution.
+    """One image pair brought to a protocol's evaluation resolution (:meth:`Protocol.prepare`).
 
-    ``composite``: float32 [0, 1] (the method's input); ``mask``: float32 (H, W) [0, 1] as the protocol
-    uses it; ``real``: float (0-255 scale) or None; ``composite255``: composite on the 0-255 scale.
+    Parameters
+    ----------
+    composite : ndarray, shape (H, W, 3), float32
+        The method's input, in [0, 1].
+    mask : ndarray, shape (H, W), float32
+        In [0, 1], as the protocol uses it (binary for iharmony4, soft for iharm).
+    real : ndarray, shape (H, W, 3), float32, or None
+        Ground truth on the 0-255 scale; None for unpaired data.
+    composite255 : ndarray, shape (H, W, 3), float32
+        The composite on the 0-255 scale.
     """
 
     composite: np.ndarray
@@ -463,7 +739,19 @@ def _parse_size(size: Any) -> int | None:
 
 
 def resize_pil_bicubic(img_u8: np.ndarray, size: int) -> np.ndarray:
-    """Pillow ``resize((S, S), BICUBIC)`` of a uint8 RGB array (rounded to uint8 by Pillow)."""
+    """Pillow ``resize((S, S), BICUBIC)`` of a uint8 RGB array, as DoveNet's ``evaluation.py``.
+
+    Parameters
+    ----------
+    img_u8 : ndarray, shape (H, W, 3), uint8
+    size : int
+        Target side S.
+
+    Returns
+    -------
+    ndarray, shape (S, S, 3), uint8
+        Rounded to uint8 by Pillow; the input itself when already S x S.
+    """
     from PIL import Image
 
     if img_u8.shape[:2] == (size, size):
@@ -472,7 +760,22 @@ def resize_pil_bicubic(img_u8: np.ndarray, size: int) -> np.ndarray:
 
 
 def mask_pil_1bit(mask: np.ndarray, size: int | None) -> np.ndarray:
-    """evaluation.py's mask: ``convert('1')`` (Pillow's default dithering), then resize (NEAREST for '1')."""
+    """DoveNet ``evaluation.py``'s mask: ``convert('1')`` (Pillow's default dithering), then resize.
+
+    Pillow resizes mode ``1`` with NEAREST whatever filter is asked.
+
+    Parameters
+    ----------
+    mask : ndarray, shape (H, W)
+        In [0, 1].
+    size : int or None
+        Target side; None keeps the size.
+
+    Returns
+    -------
+    ndarray, float32
+        Values in {0, 1}.
+    """
     from PIL import Image
 
     u8 = np.clip(np.rint(np.asarray(mask, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
@@ -483,7 +786,20 @@ def mask_pil_1bit(mask: np.ndarray, size: int | None) -> np.ndarray:
 
 
 def resize_cv2_linear(img: np.ndarray, size: int) -> np.ndarray:
-    """albumentations ``Resize(S, S)`` = ``cv2.resize(..., INTER_LINEAR)`` (uint8 stays uint8, rounded)."""
+    """albumentations ``Resize(S, S)`` = ``cv2.resize(..., INTER_LINEAR)`` (iSSAM's ``Fixed256``).
+
+    Parameters
+    ----------
+    img : ndarray, shape (H, W) or (H, W, 3)
+        uint8 stays uint8 (rounded by OpenCV); float stays float.
+    size : int
+        Target side S.
+
+    Returns
+    -------
+    ndarray, shape (S, S) or (S, S, 3)
+        The input itself when already S x S.
+    """
     if img.shape[:2] == (size, size):
         return img
     out = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
@@ -502,7 +818,39 @@ PROTOCOL_CHOICES: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Protocol:
-    """A named evaluation recipe. ``prepare`` -> run the method -> ``prediction`` -> ``score``."""
+    """A named evaluation recipe: ``prepare`` -> run the method -> ``prediction`` -> ``score``.
+
+    Each protocol reproduces one public evaluation script; invalid field values raise
+    :class:`harmony.errors.InputError` naming the field.
+
+    Parameters
+    ----------
+    name, summary : str
+        Registry name and one-line description.
+    resize : {"pil_bicubic_1bit", "cv2_linear_soft"}
+        DoveNet ``evaluation.py``'s Pillow rule, or iSSAM's OpenCV linear rule with a soft mask.
+    default_size : int or None
+        Square evaluation side; None = full resolution.
+    mse : {"full", "masked"}
+        ``"masked"`` is PCT-Net's foreground-only MSE.
+    psnr_peak : {"gt_max", "pred_range", "255"}
+    psnr_eps, fmse_eps : float
+        Epsilons (>= 0) of PSNR and fMSE.
+    fmse : {"masked", "hdnet"}
+    ssim : {"cdtnet", "msssim"}
+    defines_ssim : bool
+        The script reports SSIM (else computed only when asked: costly).
+    paste_background : bool
+        Paste the ground-truth background onto the prediction before scoring (DiffHarmony).
+    round_prediction : bool
+        The prediction is read back as an 8-bit file (iharmony4).
+    borrowed : tuple of str
+        Metrics the script does not define, filled by harmony.
+    source : str
+        The script followed.
+    details : tuple of str
+        One line per rule, shown by ``harmony bench --explain``.
+    """
 
     name: str
     summary: str
@@ -538,7 +886,25 @@ class Protocol:
     # -- preparation ---------------------------------------------------------------------------
     def prepare(self, composite_u8: np.ndarray, mask: np.ndarray, real_u8: np.ndarray | None,
                 size: Any) -> Prepared:
-        """Resize composite / mask / real (uint8 RGB, float mask) by this protocol's rule."""
+        """Resize composite, mask and real image by this protocol's rule.
+
+        Parameters
+        ----------
+        composite_u8 : ndarray, shape (H, W, 3), uint8
+        mask : ndarray, shape (H, W), float in [0, 1]
+        real_u8 : ndarray, shape (H, W, 3), uint8, or None
+        size : int, "full" or None
+            Square evaluation side; "full"/None/0 keeps the resolution.
+
+        Returns
+        -------
+        Prepared
+
+        Raises
+        ------
+        ValueError
+            For a size that is not a positive integer or "full".
+        """
         s = _parse_size(size)
         if self.resize == "pil_bicubic_1bit":
             m = mask_pil_1bit(mask, s)
@@ -559,14 +925,36 @@ class Protocol:
         return Prepared(comp_f, m, None if real is None else real.astype(np.float32), comp.astype(np.float32))
 
     def upsample(self, pred01: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """Low-resolution-only methods: bilinear upsampling of the output to the evaluation size."""
+        """Bilinear upsampling of a low-resolution-only method's output to the evaluation size.
+
+        Parameters
+        ----------
+        pred01 : ndarray, shape (h, w, 3), float32 in [0, 1]
+        shape : tuple of int
+            ``(H, W)``.
+
+        Returns
+        -------
+        ndarray, shape (H, W, 3), float32
+            Clipped to [0, 1].
+        """
         if pred01.shape[:2] == tuple(shape):
             return pred01
         out = cv2.resize(pred01, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
         return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
     def prediction(self, pred01: np.ndarray) -> np.ndarray:
-        """Method output (float32 [0, 1]) -> the 0-255 array the script scores."""
+        """Method output to the 0-255 array the script scores (rounded where the script reads 8-bit files).
+
+        Parameters
+        ----------
+        pred01 : ndarray, shape (H, W, 3), float in [0, 1]
+
+        Returns
+        -------
+        ndarray, shape (H, W, 3), float32
+            In [0, 255].
+        """
         p = np.asarray(pred01, dtype=np.float32) * np.float32(255.0)
         if self.round_prediction:
             np.rint(p, out=p)
@@ -574,18 +962,51 @@ class Protocol:
 
     # -- scoring -------------------------------------------------------------------------------
     def peak(self, pred: np.ndarray, gt: np.ndarray) -> float:
-        """The PSNR peak this protocol uses for one image (``psnr_peak``)."""
+        """The PSNR peak this protocol uses for one image.
+
+        Parameters
+        ----------
+        pred, gt : ndarray, shape (H, W, 3)
+            Prediction and ground truth on the 0-255 scale, any float or integer dtype.
+
+        Returns
+        -------
+        float
+        """
         return _peak(self.psnr_peak, pred, gt)
 
     def statistics(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> ImageStatistics:
-        """The pure step under this protocol: background pasted first where it says so, its peak."""
+        """The pure step under this protocol: background pasted first where it says so, its peak.
+
+        Parameters
+        ----------
+        pred, gt : ndarray, shape (H, W, 3)
+            Prediction and ground truth on the 0-255 scale, any float or integer dtype.
+        mask : ndarray, shape (H, W)
+            Foreground weights in [0, 1] (soft values allowed).
+
+        Returns
+        -------
+        ImageStatistics
+        """
         _check(pred, gt, mask)
         if self.paste_background:
             pred = _paste(pred, gt, mask)
         return image_statistics(pred, gt, mask, peak=self.psnr_peak)
 
     def compute(self, stats: ImageStatistics) -> dict[str, float]:
-        """MSE, PSNR, fMSE, fPSNR (+ ``se`` = ``sum(m d^2)``, ``mask_area`` = A) from the statistics."""
+        """The compute step: metrics from the statistics.
+
+        Parameters
+        ----------
+        stats : ImageStatistics
+            From :func:`image_statistics`.
+
+        Returns
+        -------
+        dict of str to float
+            ``mse``, ``psnr``, ``fmse``, ``fpsnr``, ``se`` (``sum(m d^2)``) and ``mask_area`` (A).
+        """
         mse = mse_from_statistics(stats, foreground_only=self.mse == "masked")
         if self.fmse == "hdnet":
             fmse = fmse_hdnet_from_statistics(stats)
@@ -596,10 +1017,41 @@ class Protocol:
                 "mask_area": stats.fg_area}
 
     def score_basic(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-        """MSE, PSNR, fMSE, fPSNR of one image (0-255 arrays): ``compute(statistics(...))``."""
+        """MSE, PSNR, fMSE, fPSNR of one image: ``compute(statistics(...))``.
+
+        Parameters
+        ----------
+        pred, gt : ndarray, shape (H, W, 3)
+            Prediction and ground truth on the 0-255 scale, any float or integer dtype.
+        mask : ndarray, shape (H, W)
+            Foreground weights in [0, 1] (soft values allowed).
+
+        Returns
+        -------
+        dict of str to float
+            As :meth:`compute`.
+        """
         return self.compute(self.statistics(pred, gt, mask))
 
     def score_ssim(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+        """SSIM and fSSIM of one image under this protocol's SSIM definition.
+
+        ``msssim`` (PCT-Net): pytorch_msssim's SSIM after pasting the prediction onto the ground-truth
+        background, fSSIM from CDTNet's map of the same pasted image. ``cdtnet``: CDTNet's SSIM and fSSIM
+        (background pasted first when the protocol says so).
+
+        Parameters
+        ----------
+        pred, gt : ndarray, shape (H, W, 3)
+            Prediction and ground truth on the 0-255 scale, any float or integer dtype.
+        mask : ndarray, shape (H, W)
+            Foreground weights in [0, 1] (soft values allowed).
+
+        Returns
+        -------
+        dict of str to float
+            ``ssim`` and ``fssim`` (NaN for an empty mask).
+        """
         if self.ssim == "msssim":
             pasted = _paste(pred, gt, mask)
             ssim = structural_similarity_msssim(pasted, gt)
@@ -612,9 +1064,22 @@ class Protocol:
 
     def score(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, *, ssim: bool | None = True
               ) -> dict[str, float]:
-        """Every metric for one image (0-255 arrays, mask as prepared).
+        """Every metric for one image.
 
-        ``ssim``: True computes SSIM/fSSIM, False leaves them NaN, None follows ``defines_ssim``.
+        Parameters
+        ----------
+        pred, gt : ndarray, shape (H, W, 3)
+            Prediction and ground truth on the 0-255 scale, any float or integer dtype.
+        mask : ndarray, shape (H, W)
+            Foreground weights in [0, 1] (soft values allowed).
+            As prepared by :meth:`prepare`.
+        ssim : bool or None, optional
+            True (default) computes SSIM / fSSIM, False leaves them NaN, None follows ``defines_ssim``.
+
+        Returns
+        -------
+        dict of str to float
+            :meth:`score_basic`'s keys plus ``ssim`` and ``fssim``.
         """
         out = self.score_basic(pred, gt, mask)
         if ssim is None:
@@ -626,6 +1091,13 @@ class Protocol:
         return out
 
     def explain(self) -> str:
+        """A human-readable description: summary, rules, borrowed metrics and the script followed.
+
+        Returns
+        -------
+        str
+            Several lines (``harmony bench --explain``).
+        """
         lines = [f"{self.name}: {self.summary}"]
         lines += [f"  {d}" for d in self.details]
         if self.borrowed:
@@ -655,7 +1127,7 @@ def _add(p: Protocol) -> None:
 _add(Protocol(
     "iharmony4", "DoveNet's official evaluation.py (iHarmony4 release)", "pil_bicubic_1bit", 256,
     mse="full", psnr_peak="pred_range", psnr_eps=0.0, fmse="masked", fmse_eps=0.0, round_prediction=True,
-    borrowed=("fpsnr", "ssim", "fssim"), source="REFERENCE.md sections 2 and 8; DoveNet evaluation.py",
+    borrowed=("fpsnr", "ssim", "fssim"), source="DoveNet / iHarmony4 evaluation.py (bcmi/Image-Harmonization-Dataset-iHarmony4)",
     details=("resize: Pillow resize((S, S), BICUBIC) of the uint8 images (rounded to uint8 by Pillow)",
              "mask: converted to 1-bit first, then resized (Pillow uses NEAREST for 1-bit): binary",
              "prediction: rounded to uint8 (the script reads saved result files)",
@@ -665,7 +1137,7 @@ _add(Protocol(
 _add(Protocol(
     "iharm", "SamsungLabs iSSAM/iDIH evaluation (default; also CDTNet, DCCF, DucoNet)", "cv2_linear_soft",
     256, mse="full", psnr_peak="gt_max", psnr_eps=1e-6, fmse="masked", fmse_eps=1e-6,
-    borrowed=("fpsnr", "ssim", "fssim"), source="REFERENCE.md sections 2 and 8; iSSAM scripts/evaluate_model.py",
+    borrowed=("fpsnr", "ssim", "fssim"), source="SamsungLabs image_harmonization scripts/evaluate_model.py (iSSAM)",
     details=("resize: Fixed256 = albumentations Resize = cv2.resize INTER_LINEAR on the uint8 images",
              "mask: resized linearly and kept soft in [0, 1] (no_nearest_for_masks)",
              "prediction: clamped to [0, 255], not rounded",
@@ -675,7 +1147,7 @@ _add(Protocol(
 _add(Protocol(
     "cdtnet", "CDTNet evaluation (iharm + fPSNR, SSIM, fSSIM; square 1024/2048 for high resolution)",
     "cv2_linear_soft", 256, mse="full", psnr_peak="gt_max", psnr_eps=1e-6, fmse="masked", fmse_eps=1e-6,
-    ssim="cdtnet", defines_ssim=True, source="REFERENCE.md section 2; CDTNet evaluation",
+    ssim="cdtnet", defines_ssim=True, source="CDTNet evaluation (bcmi/CDTNet-High-Resolution-Image-Harmonization)",
     details=("resize/mask/prediction: as iharm (use --size 1024 or 2048 for its high-resolution tables)",
              "fPSNR: 10 log10(gt.max()^2 / (fMSE + 1e-6))",
              "SSIM: Gaussian window 7, sigma 1.5, zero padding, C1 = (0.01 R)^2, C2 = (0.03 R)^2, "
@@ -684,7 +1156,7 @@ _add(Protocol(
 _add(Protocol(
     "pctnet", "PCT-Net / AICT evaluation (full resolution by default; foreground-only MSE)",
     "cv2_linear_soft", None, mse="masked", psnr_peak="255", psnr_eps=1e-6, fmse="masked", fmse_eps=1e-6,
-    ssim="msssim", defines_ssim=True, borrowed=("fssim",), source="REFERENCE.md section 2; PCT-Net evaluation",
+    ssim="msssim", defines_ssim=True, borrowed=("fssim",), source="PCT-Net evaluation (rakutentech/PCT-Net-Image-Harmonization)",
     details=("resize: none (--size full, the FR tables) or --size 256 (LR, cv2 INTER_LINEAR)",
              "MSE: mean(m d^2) over all H*W*3 values (foreground error only)",
              "PSNR: 10 log10(255^2 / (MSE + 1e-6)); fMSE as iharm",
@@ -695,22 +1167,43 @@ _add(Protocol(
 _add(Protocol(
     "hdnet", "HDNet's variant of iharm: fMSE = full-image MSE * H*W / A", "cv2_linear_soft", 256,
     mse="full", psnr_peak="gt_max", psnr_eps=1e-6, fmse="hdnet", fmse_eps=0.0,
-    borrowed=("fpsnr", "ssim", "fssim"), source="REFERENCE.md section 2 (HDNet)",
+    borrowed=("fpsnr", "ssim", "fssim"), source="HDNet evaluation",
     details=("as iharm except fMSE = MSE * H*W / A (65536 / A at 256): differs from iharm's fMSE when "
              "a method changes the background",)))
 _add(Protocol(
     "diffharmony", "DiffHarmony's default: iharm after pasting the ground-truth background",
     "cv2_linear_soft", 256, mse="full", psnr_peak="gt_max", psnr_eps=1e-6, fmse="masked", fmse_eps=1e-6,
-    paste_background=True, borrowed=("fpsnr", "ssim", "fssim"), source="REFERENCE.md section 2 (DiffHarmony)",
+    paste_background=True, borrowed=("fpsnr", "ssim", "fssim"), source="DiffHarmony evaluation",
     details=("prediction = m * pred + (1 - m) * gt before every metric; otherwise iharm",)))
 
 
 def get_protocol(name: str) -> Protocol:
-    """The named protocol; :class:`harmony.errors.InputError` listing the valid names otherwise."""
+    """The named protocol.
+
+    Parameters
+    ----------
+    name : str
+        ``iharmony4``, ``iharm``, ``cdtnet``, ``pctnet``, ``hdnet``, ``diffharmony`` or a plugin.
+
+    Returns
+    -------
+    Protocol
+
+    Raises
+    ------
+    harmony.errors.InputError
+        For an unknown name (the message lists the valid ones).
+    """
     return PROTOCOLS.create(name)
 
 
 def protocol_names() -> list[str]:
+    """Names of the built-in protocols, in registration order.
+
+    Returns
+    -------
+    list of str
+    """
     return list(_PROTOCOLS)
 
 
@@ -740,4 +1233,4 @@ for _name, (_summary, _hib, _unit, _fn) in _METRIC_CARDS.items():
 
     METRICS.register(_name, _factory, card=Card(name=_name, kind="metric", summary=_summary,
                                                  higher_is_better=_hib, unit=_unit,
-                                                 paper="REFERENCE.md section 2"))
+                                                 paper="the protocol's evaluation script"))

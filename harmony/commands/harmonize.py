@@ -37,7 +37,7 @@ def _find_mask(composite: Path, mask_dir: Path) -> Path | None:
               help="Harmonize the background to the foreground instead (the method runs with the inverted "
                    "mask; BargainNet supplement section 6).")
 @click.option("--device", default="cpu", show_default=True, help="torch device of learned methods.")
-# --- models II option (sprih) ---
+# --- parametric methods (sprih) ---
 @click.option("--export-params", "export_params", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Parametric methods (sprih): also write the predicted curves (curves.json, curves.png) and "
                    "shading map (shading.png) to DIR (folder input: DIR/<stem>/); see `harmony apply-params`.")
@@ -71,7 +71,7 @@ def harmonize(method, weights, composite, mask, out, background, device, export_
     card = METHODS.card(name)
     harmonizer = METHODS.create(name, weights=weights, device=device) if card.learned else METHODS.create(name)
     comp_path, mask_path, out_path = Path(composite), Path(mask), Path(out)
-    if export_params is not None and not hasattr(harmonizer, "harmonize_with_params"):  # models II
+    if export_params is not None and not hasattr(harmonizer, "harmonize_with_params"):
         raise UserError(f"--export-params: method {name} is not parametric (use --method sprih)")
     if comp_path.is_dir():
         if not mask_path.is_dir():
@@ -104,7 +104,7 @@ def harmonize(method, weights, composite, mask, out, background, device, export_
                                  f"{img.shape[1]}x{img.shape[0]}")
             if background:
                 msk = (1.0 - msk).astype(np.float32)
-            if export_params is not None:  # models II: SPRIH parameter export
+            if export_params is not None:  # SPRIH parameter export
                 from .apply_params import write_params
 
                 result, params = harmonizer.harmonize_with_params(img, msk)
@@ -125,6 +125,6 @@ def harmonize(method, weights, composite, mask, out, background, device, export_
              + (f"; {1000 * secs / max(done, 1):.0f} ms/image" if done else "")]
     lines += [f"  failed {n}: {why}" for n, why in failed[:10]]
     lines.append(f"output: {out_path}")
-    if export_params is not None:  # models II
+    if export_params is not None:
         lines.append(f"parameters: {export_params} (curves.json, curves.png, shading.png; `harmony apply-params`)")
     echo_summary("harmonize", lines)

@@ -6,7 +6,15 @@ import sys
 
 import click
 
-from ._common import UserError, echo_summary, overwrite_option, progress_enabled, quiet_option, scheduler_option, seed_option
+from ._common import (
+    UserError,
+    echo_summary,
+    overwrite_option,
+    progress_enabled,
+    quiet_option,
+    scheduler_option,
+    seed_option,
+)
 
 
 @click.command("render")
@@ -52,7 +60,7 @@ def render(out, views, styles, size, spp, mask_spp, max_depth, objects, image_fo
       harmony render --out renders/ --views 10 --styles Clear_Noon,Night --objects human
       harmony datagen rendered --scenes renders/ --out data/
     """
-    from ..datagen.render import FOREGROUND_KINDS, mitsuba_available, INSTALL_HINT, check_variant, render_dataset
+    from ..datagen.render import FOREGROUND_KINDS, INSTALL_HINT, check_variant, mitsuba_available, render_dataset
     from ..styles import parse_styles
 
     chosen = parse_styles(styles)

@@ -1,5 +1,5 @@
-"""HFlickr-style composites by semantic retrieval and colour transfer (DIH seed 000 section 3.1;
-REFERENCE.md sections 1 and 3).
+"""HFlickr-style composites by semantic retrieval and colour transfer (DIH: Tsai et al.,
+CVPR 2017, section 3.1), written in the iHarmony4 layout (Cong et al., CVPR 2020).
 
 Targets are photos without category annotations. Each target and each image of a reference pool has a
 *label map* (a PNG of class indices from any scene-parsing model, e.g. ADE20K's 150 classes: 0 = other /
@@ -51,16 +51,26 @@ import functools
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
 from .. import io as hio
-from ..dataset import (SUBSETS, DatasetWriter, SubsetLayout, composite_name, mask_name, params_json, real_name,
-                       safe_id, split_for)
+from ..dataset import (
+    SUBSETS,
+    DatasetWriter,
+    SubsetLayout,
+    composite_name,
+    mask_name,
+    params_json,
+    real_name,
+    safe_id,
+    split_for,
+)
 from ..errors import InputError
 from ..imageops import luminance, resize
 from ..parallel import map_units, unit_rng, unit_seed
@@ -729,7 +739,7 @@ def generate_flickr(out: str | os.PathLike, images: str | os.PathLike | None = N
 GENERATORS.register("flickr", generate_flickr, card=Card(
     name="flickr", kind="generator",
     summary="Label-histogram retrieval + colour transfer between same-label regions (HFlickr layout).",
-    paper="000_aecf47f240f7698f.txt (DIH, Tsai et al. 2017, section 3.1); REFERENCE.md sections 1 and 3",
+    paper="Tsai et al., Deep Image Harmonization, CVPR 2017, section 3.1; iHarmony4 layout (Cong et al. 2020)",
     inputs=("images", "labels", "reference_images", "reference_labels", "masks"),
     notes="Spatial-pyramid label histograms (levels 0-2, weights 1/4,1/4,1/2, intersection); foreground = "
           "mask or label rule; reference region = pixels of the foreground's classes; kernels from "

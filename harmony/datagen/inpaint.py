@@ -1,4 +1,4 @@
-"""Background inpainting for real composites (SPRIH stream 2; REFERENCE.md section 5).
+"""Background inpainting for real composites (SPRIH stream 2: Wang et al., CVPR 2023, section 3.2).
 
 The foreground mask of a source photo is dilated (SPRIH: 30 px) and that hole is filled by an
 *inpainter*; then the known background is re-composited so that **only the hole changes**:
@@ -11,7 +11,7 @@ Inpainters
     come from the environment variable ``LAMA_MODEL``; nothing is ever downloaded: without the variable
     (or with a path that is not a file) this module raises :class:`~harmony.errors.InputError` before
     SimpleLama could reach its download branch. SimpleLama pads bottom/right to a multiple of 8 and does
-    not crop back (101x203 in -> 104x208 out, REFERENCE.md section 5): the output is cropped to
+    not crop back (101x203 in -> 104x208 out, simple-lama-inpainting 0.1.x): the output is cropped to
     ``[:H, :W]`` here. Its output is truncated (not rounded) to uint8 by SimpleLama itself.
 ``opencv-telea`` / ``opencv-ns``
     ``cv2.inpaint`` with ``INPAINT_TELEA`` / ``INPAINT_NS`` (radius :data:`OPENCV_RADIUS`), the offline
@@ -36,8 +36,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -156,7 +156,7 @@ def _lama_fill(image_u8: np.ndarray, hole_u8: np.ndarray, device: str) -> np.nda
     except Exception as exc:  # a TorchScript file with another signature fails here, at first use
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise InputError(f"LAMA_MODEL={os.environ.get('LAMA_MODEL')}: the model failed on a {w}x{h} image "
-                         f"({first[:120]}); expected LaMa's forward(image (1,3,H,W) float, mask (1,1,H,W))")
+                         f"({first[:120]}); expected LaMa's forward(image (1,3,H,W) float, mask (1,1,H,W))") from None
     if out.ndim != 3 or out.shape[0] < h or out.shape[1] < w or out.shape[2] != 3:
         raise InputError(f"LAMA_MODEL={os.environ.get('LAMA_MODEL')}: model output {out.shape} does not cover the "
                          f"{h}x{w} input; expected an RGB image of the (padded) input size")

@@ -1,7 +1,7 @@
-"""Where foreground j goes on background i (SPRIH section 3.2, Eq. 5; REFERENCE.md section 5).
+"""Where foreground j goes on background i (SPRIH: Wang et al., CVPR 2023, section 3.2, Eq. 5).
 
 SPRIH translates and rotates F_j "so that it's maximally contained within F_i's bounding box";
-REFERENCE.md adds scaling. This module does a bounded grid search over scale, rotation and translation
+Scaling is added here (to fit a large F_j). This module does a bounded grid search over scale, rotation and translation
 and never lets any foreground pixel leave the image.
 
 Objective (lexicographic, all exact integer pixel counts):

@@ -1,6 +1,6 @@
-"""Mitsuba 3 scene renderer for rendered harmonization data (RdHarmony-style, REFERENCE.md section 6).
+"""Mitsuba 3 scene renderer for rendered harmonization data (RdHarmony-style: Cao et al., BMVC 2022).
 
-CharmNet (seeds/004_c09fbb6e79c54466.txt, section 3) renders 3D scenes from many viewpoints, each in 10
+CharmNet (Cao et al., BMVC 2022, section 3) renders 3D scenes from many viewpoints, each in 10
 capture styles, with an exactly known foreground mask. This module does the same with Mitsuba 3
 (``pip install harmony-toolkit[render]``, BSD) on the CPU ``scalar_rgb`` variant:
 
@@ -61,9 +61,10 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -498,7 +499,7 @@ def render_view_work(unit: RenderUnit) -> dict:
     hio.write_mask(folder / "mask.png", cov >= 0.5)
     t_mask = time.perf_counter() - t0
     times = {}
-    for k, st in enumerate(styles):
+    for st in styles:
         t = time.perf_counter()
         img = render_style(mi, spec, st, unit.size, unit.spp, base_seed + 1000 + st.id, unit.max_depth)
         hio.write_image(folder / f"{st.name}{unit.ext}", img)

@@ -1,4 +1,4 @@
-"""Artist-retouched pairs (SPRIH, seed 001 section 3.2; REFERENCE.md section 4) -> HRetouched.
+"""Artist-retouched pairs (SPRIH: Wang et al., CVPR 2023, section 3.2) -> HRetouched.
 
 Input: triplets ``DIR/<name>_before.<ext>`` (I), ``DIR/<name>_after.<ext>`` (O), ``DIR/<name>_mask.png``
 (M). Each triplet gives two composites, as SPRIH's supervised stream does:
@@ -27,8 +27,7 @@ import cv2
 import numpy as np
 
 from .. import io as hio
-from ..dataset import (SUBSETS, SubsetLayout, composite_name, mask_name, params_json, real_name,
-                       safe_id, split_for)
+from ..dataset import SUBSETS, SubsetLayout, composite_name, mask_name, params_json, real_name, safe_id, split_for
 from ..errors import InputError
 from ..parallel import unit_seed
 from ..registry import GENERATORS, Card
@@ -196,7 +195,7 @@ def generate_retouched(out: str | os.PathLike, pairs: str | os.PathLike | None =
 GENERATORS.register("retouched", generate_retouched, card=Card(
     name="retouched", kind="generator",
     summary="Artist-retouched before/after pairs -> two composites each (HRetouched, SPRIH stream 1).",
-    paper="001_e32bb37dd46263d1.txt (SPRIH, section 3.2); REFERENCE.md section 4",
+    paper="Wang et al., Semi-supervised Parametric Real-world Image Harmonization (SPRIH), CVPR 2023, section 3.2",
     inputs=("pairs",),
     notes="M*O+(1-M)*I with target I and M*I+(1-M)*O with target O; binary M; sample data: documented "
           "global grade + dodge/burn retouch (synthetic).",

@@ -1,21 +1,21 @@
 """Style swaps: HAdobe5k from MIT-Adobe FiveK versions and Hday2night from fixed-camera captures.
 
-Both generators make composites from several *aligned versions of one view* (REFERENCE.md section 4):
+Both generators make composites from several *aligned versions of one view* (iHarmony4's HAdobe5k and Hday2night, Cong et al., CVPR 2020):
 the real image is version ``p``; its foreground (a hand-made mask) is replaced by the same region of
 version ``q != p``, so ``composite = M * version_q + (1 - M) * version_p`` exactly (``M`` is the binary
 mask written to ``masks/``, ``mask > 0.5`` as iHarmony4's masks are 0/255). The blend is a uint8
 masked copy (``cv2.copyTo``): lossless outputs (``fmt="png"``) hold the equation bit for bit, JPEG
 outputs within the codec's error.
 
-- **fivek** (HAdobe5k, prefix ``a``; DIH seed 000 section 3.1): versions ``original, expertA..E`` of
+- **fivek** (HAdobe5k, prefix ``a``; DIH, Tsai et al. 2017, section 3.1): versions ``original, expertA..E`` of
   each photo, masks ``<stem>_<fg>.png``. Names: image id ``<stem>-<P>`` where ``<stem>`` is the photo
   stem with underscores and path characters replaced by ``-`` (iHarmony4 names use ``_`` as the field
   separator; FiveK stems ``a0001-...`` keep only their number, ``0001``) and ``P`` the code of the real image's version (``O`` original, ``A``..``E`` experts);
   ``k`` is the 1-based position of the foreground's version in ``original, expertA, ..., expertE``.
   Example: ``a0001-C_1_2.jpg`` = expert C's photo with the foreground of expert A.
 - **day2night** (Hday2night, prefix ``d``): ``<scene>/<yyyymmdd>-<hhmmss>.<ext>`` captures and
-  ``<scene>/masks/<fg>.png``. Names ``d<scene>-<yyyymmdd>-<hhmmss>_<fg>_<k>`` (REFERENCE.md sections 1
-  and 4) where the capture is the real image and ``k`` is the 1-based position (by time) of the capture
+  ``<scene>/masks/<fg>.png``. Names ``d<scene>-<yyyymmdd>-<hhmmss>_<fg>_<k>`` (the iHarmony4
+  release's names) where the capture is the real image and ``k`` is the 1-based position (by time) of the capture
   the foreground comes from. Scene and fg ids are sanitised the same way (no ``_``).
 
 Pairs: every ordered pair ``(p, q)`` per mask, or ``per_mask=K`` pairs drawn without replacement from the
@@ -31,16 +31,16 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
 from .. import io as hio
-from ..dataset import (SUBSETS, SubsetLayout, composite_name, mask_name, params_json, real_name,
-                       safe_id, split_for)
+from ..dataset import SUBSETS, SubsetLayout, composite_name, mask_name, params_json, real_name, safe_id, split_for
 from ..errors import InputError
 from ..parallel import unit_rng, unit_seed
 from ..registry import GENERATORS, Card
@@ -250,7 +250,7 @@ def _check_alignment(files: Sequence[str], align: str, skipped: list) -> list[st
     for f in files:
         try:
             size = hio.image_size(f)
-        except InputError as exc:
+        except InputError:
             skipped.append((f, "corrupt or unreadable file"))
             continue
         good.append(f)
@@ -515,7 +515,7 @@ def generate_day2night(out: str | os.PathLike, root: str | os.PathLike | None = 
 GENERATORS.register("fivek", generate_fivek, card=Card(
     name="fivek", kind="generator",
     summary="Style swaps between MIT-Adobe FiveK versions (HAdobe5k, iHarmony4 layout).",
-    paper="000_aecf47f240f7698f.txt (DIH, Tsai et al. 2017, section 3.1); REFERENCE.md sections 1 and 4",
+    paper="Tsai et al., Deep Image Harmonization, CVPR 2017, section 3.1; iHarmony4 HAdobe5k (Cong et al. 2020)",
     inputs=("root", "masks"),
     notes="composite = M*version_q + (1-M)*version_p (binary M); all ordered pairs or --per-mask K; "
           "--align resize for unaligned versions; sample data: documented global edits (synthetic).",
@@ -525,7 +525,7 @@ GENERATORS.register("fivek", generate_fivek, card=Card(
 GENERATORS.register("day2night", generate_day2night, card=Card(
     name="day2night", kind="generator",
     summary="Fixed-camera captures at other times of day (Hday2night, iHarmony4 layout).",
-    paper="Cong et al. 2020 (DoveNet / iHarmony4, Hday2night); REFERENCE.md sections 1 and 4",
+    paper="Cong et al. 2020 (DoveNet / iHarmony4, Hday2night)",
     inputs=("root",),
     notes="Names d<scene>-<yyyymmdd>-<hhmmss>_<fg>_<k>; scene/fg ids sanitised (no '_'); sample data: "
           "documented illumination changes (synthetic).",

@@ -1,4 +1,6 @@
-"""Colour-transfer kernels: recolour a target's foreground to match a reference region (REFERENCE.md s3).
+"""Colour-transfer kernels: recolour a target's foreground to match a reference region.
+
+The four iHarmony4 recipes (Cong et al., *DoveNet*, CVPR 2020, section 3) and DIH's (Tsai et al., CVPR 2017).
 
 Every kernel has the signature ``kernel(target, target_mask, reference, reference_mask, **options)`` and
 follows the same rules:
@@ -18,17 +20,23 @@ Kernels (iHarmony4 method names in brackets):
 - :func:`xiao` (``gctrgb``): Xiao & Ma 2006, mean and covariance in correlated RGB.
 - :func:`fecker` (``hgm``): Fecker et al. 2008, cumulative-histogram mapping in studio-range YCbCr.
 - :func:`idt` (``idt``): Pitie et al. 2005/2007, iterative distribution transfer plus regrain.
-- :func:`dih` (``dih``): DIH-style (Tsai et al. 2017, seed 000 s3.1) histogram matching of luminance and
+- :func:`dih` (``dih``): DIH-style (Tsai et al. 2017, section 3.1) histogram matching of luminance and
   colour temperature with separate strengths.
 
 :func:`transfer` dispatches by method name; :func:`sample_params` draws the per-composite parameters a
 generator varies (JSON-serialisable, recorded in manifests, passed back as ``transfer(**params)``).
+
+These kernels are kept instead of the libraries that do the same because they are measured faster on
+the same masked task (``benchmarks/bench_transfer.py``, figures in BENCHMARKS.md; one 2-core machine):
+Reinhard 2.13x color-matcher ``reinhard``, Xiao 3.49x color-matcher ``mvgd``, Fecker 2.90x
+scikit-image ``match_histograms``, IDT with regrain 9.56x python-color-transfer ``pdf_transfer``, MKL
+3.63x color-matcher ``mkl``.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -170,7 +178,7 @@ _NO_BLACK = np.zeros(0, dtype=bool)   # sentinel: the region has no pure-black p
 
 def reinhard(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
              reference_mask: np.ndarray) -> np.ndarray:
-    """Reinhard et al. 2001 colour transfer (iHarmony4 ``gct``; REFERENCE.md s3).
+    """Reinhard et al. 2001 colour transfer (iHarmony4 ``gct``).
 
     RGB -> LMS -> ``lab = D @ A @ log10(LMS)``; per channel ``(x - mu_t) * sigma_r / sigma_t + mu_r``
     with the sample standard deviation (N-1) of the region pixels whose lab value is finite (pure-black
@@ -185,6 +193,32 @@ def reinhard(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
     plus the inverse lab matrix are one 3x3 transform, so the pixels go through six OpenCV passes
     (transform, log, transform, transform, exp, transform) in float32 with float64 statistics; the
     result matches an independent float64 implementation of the formula to 1e-6.
+
+    Parameters
+    ----------
+    target : ndarray, shape (H, W, 3), float32
+        The image whose foreground is recoloured, RGB in [0, 1].
+    target_mask : ndarray, shape (H, W), float32
+        Its foreground in [0, 1]; statistics use ``mask > 0.5``, soft values blend.
+    reference : ndarray, shape (H', W', 3), float32
+        The image whose region gives the statistics (may be ``target`` itself), RGB in [0, 1].
+    reference_mask : ndarray, shape (H', W'), float32
+        The reference region in [0, 1] (``> 0.5`` counts).
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32
+        ``new * m + target * (1 - m)`` in [0, 1]: bit-exact ``target`` where ``target_mask == 0``.
+
+    Raises
+    ------
+    ValueError
+        For inputs that break the contract (shape, dtype, range) or an empty target or reference region.
+
+    References
+    ----------
+    .. [1] E. Reinhard, M. Ashikhmin, B. Gooch, P. Shirley, *Color transfer between images*, IEEE CG&A 2001.
+    .. [2] W. Cong et al., *DoveNet: Deep Image Harmonization via Domain Verification*, CVPR 2020 (``gct``).
     """
     region = _Region(target, target_mask, reference, reference_mask)
     to_lab, from_lab = _TO_LAB, _FROM_LAB           # lab = to_lab @ ln(LMS)
@@ -237,7 +271,7 @@ def reinhard(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
 # --- Xiao 2006 (gctrgb) ---------------------------------------------------------------------------
 
 def _eigen_frame(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigen decomposition with a fixed convention (REFERENCE s3 leaves it open).
+    """Eigen decomposition with a fixed convention (Xiao & Ma 2006 leave it open).
 
     Order: eigenvalues descending (ties keep ``numpy.linalg.eigh``'s order). Sign: each eigenvector is
     flipped so that its largest-magnitude component is positive (the first such component on a tie).
@@ -254,7 +288,7 @@ def _eigen_frame(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def xiao(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
          reference_mask: np.ndarray) -> np.ndarray:
-    """Xiao & Ma 2006 correlated colour transfer in RGB (iHarmony4 ``gctrgb``; REFERENCE.md s3).
+    """Xiao & Ma 2006 correlated colour transfer in RGB (iHarmony4 ``gctrgb``).
 
     In RGB on the 0-255 scale: ``x' = T_r R_r S_r S_t^-1 R_t^-1 T_t^-1 x`` with ``T`` the translation by
     the region mean, ``R`` the eigenvectors and ``S = sqrt(eigenvalues)`` of the sample covariance
@@ -262,9 +296,34 @@ def xiao(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
     positive (see :func:`_eigen_frame`). Target eigenvalues are floored at ``1e-12 * max(1, lambda_max)``
     so a flat target axis does not divide by zero. Before clipping, the output has exactly the
     reference's mean and covariance (whatever the convention); the result is clipped to [0, 255].
+
+    Parameters
+    ----------
+    target : ndarray, shape (H, W, 3), float32
+        The image whose foreground is recoloured, RGB in [0, 1].
+    target_mask : ndarray, shape (H, W), float32
+        Its foreground in [0, 1]; statistics use ``mask > 0.5``, soft values blend.
+    reference : ndarray, shape (H', W', 3), float32
+        The image whose region gives the statistics (may be ``target`` itself), RGB in [0, 1].
+    reference_mask : ndarray, shape (H', W'), float32
+        The reference region in [0, 1] (``> 0.5`` counts).
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32
+        ``new * m + target * (1 - m)`` in [0, 1]: bit-exact ``target`` where ``target_mask == 0``.
+
+    Raises
+    ------
+    ValueError
+        For inputs that break the contract (shape, dtype, range) or an empty target or reference region.
+
+    References
+    ----------
+    .. [1] X. Xiao, L. Ma, *Color transfer in correlated color space*, VRCIA 2006.
     """
     region = _Region(target, target_mask, reference, reference_mask)
-    # statistics on the 0-255 scale (REFERENCE s3); the map is affine, so it is applied in [0, 1]
+    # statistics on the 0-255 scale (as iHarmony4); the map is affine, so it is applied in [0, 1]
     mu_t, cov_t = _mean_cov(region.stat_px(region.target_px))
     mu_r, cov_r = _mean_cov(region.reference_px)
     mu_t, cov_t, mu_r, cov_r = mu_t * 255, cov_t * 255 ** 2, mu_r * 255, cov_r * 255 ** 2
@@ -290,6 +349,16 @@ def mkl_matrix(cov_source: np.ndarray, cov_reference: np.ndarray) -> np.ndarray:
     """The Monge-Kantorovich linear map ``T = S^-1/2 (S^1/2 R S^1/2)^1/2 S^-1/2`` (``T S T = R``).
 
     Source eigenvalues are floored at ``1e-10 * max(1, trace)`` so a flat source does not divide by 0.
+
+    Parameters
+    ----------
+    cov_source, cov_reference : ndarray, shape (3, 3), float
+        Symmetric positive semi-definite covariances ``S`` and ``R``.
+
+    Returns
+    -------
+    ndarray, shape (3, 3), float64
+        ``T``, symmetric.
     """
     floor = 1e-10 * max(1.0, float(np.trace(cov_source)))
     root = _sqrtm_psd(cov_source, floor=floor)
@@ -304,6 +373,32 @@ def mkl(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
     ``x -> T (x - mu_t) + mu_r`` in RGB with :func:`mkl_matrix` of the sample covariances (N-1): the
     affine map that moves the target's Gaussian onto the reference's with the least mean squared
     displacement. Unlike Xiao's eigen-frame map it has no axis order/sign ambiguity. Clipped to [0, 1].
+
+    Parameters
+    ----------
+    target : ndarray, shape (H, W, 3), float32
+        The image whose foreground is recoloured, RGB in [0, 1].
+    target_mask : ndarray, shape (H, W), float32
+        Its foreground in [0, 1]; statistics use ``mask > 0.5``, soft values blend.
+    reference : ndarray, shape (H', W', 3), float32
+        The image whose region gives the statistics (may be ``target`` itself), RGB in [0, 1].
+    reference_mask : ndarray, shape (H', W'), float32
+        The reference region in [0, 1] (``> 0.5`` counts).
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32
+        ``new * m + target * (1 - m)`` in [0, 1]: bit-exact ``target`` where ``target_mask == 0``.
+
+    Raises
+    ------
+    ValueError
+        For inputs that break the contract (shape, dtype, range) or an empty target or reference region.
+
+    References
+    ----------
+    .. [1] F. Pitie, A. Kokaram, *The linear Monge-Kantorovitch linear colour mapping for example-based
+       colour transfer*, IET CVMP 2007.
     """
     region = _Region(target, target_mask, reference, reference_mask)
     mu_t, cov_t = _mean_cov(region.stat_px(region.target_px))
@@ -314,7 +409,7 @@ def mkl(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
 
 # --- Fecker 2008 (hgm) ----------------------------------------------------------------------------
 
-_YCC_RANGES = ((16, 235), (16, 240), (16, 240))  # studio range, unit bins (REFERENCE s3)
+_YCC_RANGES = ((16, 235), (16, 240), (16, 240))  # studio range, unit bins (Fecker et al. 2008)
 # imageops' BT.601 conversion as an affine map on RGB in [0, 1] (so cv2.transform can apply it)
 _YCC_OFF = rgb_to_ycbcr(np.zeros(3))
 _YCC_M = (rgb_to_ycbcr(np.eye(3) * 255.0) - _YCC_OFF).T
@@ -350,13 +445,39 @@ _YCC_SPAN = np.array([hi - lo for lo, hi in _YCC_RANGES], dtype=np.int32)
 
 def fecker(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
            reference_mask: np.ndarray) -> np.ndarray:
-    """Fecker et al. 2008 cumulative-histogram mapping (iHarmony4 ``hgm``; REFERENCE.md s3).
+    """Fecker et al. 2008 cumulative-histogram mapping (iHarmony4 ``hgm``).
 
     Per channel of BT.601 studio-range YCbCr (Y 16-235, Cb/Cr 16-240, unit bins: values are rounded to
     the nearest integer and clipped to the range), each target bin maps through :func:`_fecker_lut`;
     the mapped YCbCr is converted back to RGB and clipped to [0, 1]. Speed: every bin index fits in a
     byte, so bins are uint8 (one rounding conversion), counted with ``cv2.calcHist`` and mapped with one
     3-channel ``cv2.LUT``; only the two end bins' reference means are summed separately.
+
+    Parameters
+    ----------
+    target : ndarray, shape (H, W, 3), float32
+        The image whose foreground is recoloured, RGB in [0, 1].
+    target_mask : ndarray, shape (H, W), float32
+        Its foreground in [0, 1]; statistics use ``mask > 0.5``, soft values blend.
+    reference : ndarray, shape (H', W', 3), float32
+        The image whose region gives the statistics (may be ``target`` itself), RGB in [0, 1].
+    reference_mask : ndarray, shape (H', W'), float32
+        The reference region in [0, 1] (``> 0.5`` counts).
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32
+        ``new * m + target * (1 - m)`` in [0, 1]: bit-exact ``target`` where ``target_mask == 0``.
+
+    Raises
+    ------
+    ValueError
+        For inputs that break the contract (shape, dtype, range) or an empty target or reference region.
+
+    References
+    ----------
+    .. [1] U. Fecker, M. Barkowsky, A. Kaup, *Histogram-based prefiltering for luminance and chrominance
+       compensation of multiview video*, IEEE TCSVT 2008.
     """
     region = _Region(target, target_mask, reference, reference_mask)
     # Every bin index fits in a byte (Y 0-219, Cb/Cr 0-224 above the range's low end), so the bins are
@@ -420,7 +541,19 @@ def _orth(a: np.ndarray) -> np.ndarray:
 
 
 def idt_rotations(iterations: int, rng: np.random.Generator | int | None) -> list[np.ndarray]:
-    """The 6x3 projection matrices of IDT: ``R1`` then ``R1 @ orth(randn(3, 3))`` (REFERENCE s3)."""
+    """The 6x3 projection matrices of IDT: ``R1`` then ``R1 @ orth(randn(3, 3))`` (Pitie et al. 2007).
+
+    Parameters
+    ----------
+    iterations : int
+        Number of matrices.
+    rng : numpy.random.Generator, int or None
+        Source of the random orthogonal matrices.
+
+    Returns
+    -------
+    list of ndarray, each shape (6, 3), float64
+    """
     gen = as_rng(rng)
     rots = [_IDT_R1]
     for _ in range(1, iterations):
@@ -595,6 +728,27 @@ def regrain_image(original: np.ndarray, transferred: np.ndarray, *, smoothness: 
     ``nbits``: ``[4, 16, 32, 64, 64, 64]``). ``region`` (H, W) bool restricts the gradient coupling
     to pixels inside it (used for masked transfer: the background never leaks in). Returns float32, not
     clipped.
+
+    Parameters
+    ----------
+    original, transferred : ndarray, shape (H, W, 3), float
+        The image before and after colour transfer.
+    smoothness : float, optional
+        Weight of the colour term against the gradient term (default 1).
+    nbits : tuple of int, optional
+        Jacobi sweeps per pyramid level, finest first.
+    region : ndarray, shape (H, W), bool, optional
+        Pixels whose gradients are coupled.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32
+        Not clipped.
+
+    References
+    ----------
+    .. [1] F. Pitie, A. Kokaram, R. Dahyot, *Automated colour grading using colour distribution transfer*,
+       CVIU 2007, section 5.
     """
     if smoothness <= 0:
         raise ValueError(f"smoothness: expected a positive number, got {smoothness}")
@@ -616,7 +770,7 @@ def regrain_image(original: np.ndarray, transferred: np.ndarray, *, smoothness: 
 def idt(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray, reference_mask: np.ndarray,
         *, iterations: int = 10, bins: int = 300, regrain: bool = True, smoothness: float = 1.0,
         rng: np.random.Generator | int | None = None) -> np.ndarray:
-    """Pitie et al. iterative distribution transfer with regrain (iHarmony4 ``idt``; REFERENCE.md s3).
+    """Pitie et al. iterative distribution transfer with regrain (iHarmony4 ``idt``).
 
     ``iterations`` rotations of 6 projections each (first ``R1`` = I3 stacked on the three
     ``[2/3, 2/3, -1/3]`` permutations, later ``R1 @ orth(randn(3, 3))`` drawn from ``rng``); per
@@ -624,6 +778,42 @@ def idt(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray, refe
     the 3-D update is the least-squares solution. With ``regrain`` the result is regrained against the
     original on the foreground's bounding box (see :func:`regrain_image`), with the given ``smoothness``.
     Deterministic for a given seed.
+
+    Parameters
+    ----------
+    target : ndarray, shape (H, W, 3), float32
+        The image whose foreground is recoloured, RGB in [0, 1].
+    target_mask : ndarray, shape (H, W), float32
+        Its foreground in [0, 1]; statistics use ``mask > 0.5``, soft values blend.
+    reference : ndarray, shape (H', W', 3), float32
+        The image whose region gives the statistics (may be ``target`` itself), RGB in [0, 1].
+    reference_mask : ndarray, shape (H', W'), float32
+        The reference region in [0, 1] (``> 0.5`` counts).
+    iterations : int, optional
+        Rotations (default 10).
+    bins : int, optional
+        Histogram bins per projection (default 300).
+    regrain : bool, optional
+        Regrain against the original (default True).
+    smoothness : float, optional
+        Regrain smoothness (default 1).
+    rng : numpy.random.Generator, int or None, optional
+        Source of the random rotations.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32
+        ``new * m + target * (1 - m)`` in [0, 1]: bit-exact ``target`` where ``target_mask == 0``.
+
+    Raises
+    ------
+    ValueError
+        For inputs that break the contract (shape, dtype, range) or an empty target or reference region.
+
+    References
+    ----------
+    .. [1] F. Pitie, A. Kokaram, R. Dahyot, *Automated colour grading using colour distribution transfer*,
+       CVIU 2007.
     """
     if iterations < 1:
         raise ValueError(f"iterations: expected >= 1, got {iterations}")
@@ -704,7 +894,7 @@ def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
 
 def dih(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray, reference_mask: np.ndarray,
         *, luminance_strength: float = 1.0, temperature_strength: float = 1.0) -> np.ndarray:
-    """DIH-style transfer (Tsai et al. 2017, seed 000 s3.1; REFERENCE.md s3): luminance and colour
+    """DIH-style transfer (Tsai et al. 2017, section 3.1): luminance and colour
     temperature only, by histogram matching, with separate strengths.
 
     The paper gives no parameters; the choices made here:
@@ -716,6 +906,34 @@ def dih(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray, refe
       mixed: ``x + strength * (matched - x)``; strength 1 = full match, 0 = unchanged, > 1 exaggerates.
     - :func:`sample_params` draws the two strengths independently from U(0.3, 1.0) per composite
       ("different transfer parameters for both the luminance and colour temperature").
+
+    Parameters
+    ----------
+    target : ndarray, shape (H, W, 3), float32
+        The image whose foreground is recoloured, RGB in [0, 1].
+    target_mask : ndarray, shape (H, W), float32
+        Its foreground in [0, 1]; statistics use ``mask > 0.5``, soft values blend.
+    reference : ndarray, shape (H', W', 3), float32
+        The image whose region gives the statistics (may be ``target`` itself), RGB in [0, 1].
+    reference_mask : ndarray, shape (H', W'), float32
+        The reference region in [0, 1] (``> 0.5`` counts).
+    luminance_strength, temperature_strength : float, optional
+        Mix of the matched L* and b* (1 = full match, 0 = unchanged; default 1).
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32
+        ``new * m + target * (1 - m)`` in [0, 1]: bit-exact ``target`` where ``target_mask == 0``.
+
+    Raises
+    ------
+    ValueError
+        For inputs that break the contract (shape, dtype, range) or an empty target or reference region.
+
+    References
+    ----------
+    .. [1] Y.-H. Tsai, X. Shen, Z. Lin, K. Sunkavalli, X. Lu, M.-H. Yang, *Deep Image Harmonization*,
+       CVPR 2017, section 3.1.
     """
     for name, value in (("luminance_strength", luminance_strength),
                         ("temperature_strength", temperature_strength)):
@@ -765,6 +983,27 @@ def transfer(method: str, target: np.ndarray, target_mask: np.ndarray, reference
     ``params`` is what :func:`sample_params` returned (or hand-written options). For ``idt`` a ``seed``
     entry seeds the rotations (it wins over ``rng``); the deterministic kernels ignore ``rng`` and accept
     no ``seed``.
+
+    Parameters
+    ----------
+    method : {"gct", "gctrgb", "hgm", "idt", "dih"}
+        The iHarmony4 / DIH method name.
+    target, target_mask, reference, reference_mask : ndarray
+        As :func:`reinhard`.
+    rng : numpy.random.Generator, int or None, optional
+        For ``idt`` when ``params`` has no ``seed``.
+    **params
+        The method's options (:func:`sample_params`).
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32
+        As the kernel returns.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method or option, or inputs that break the contract.
     """
     kernel = _check_method(method)
     params = dict(params)
@@ -785,9 +1024,25 @@ def sample_params(method: str, rng: np.random.Generator | int | None) -> dict:
 
     - ``gct``, ``gctrgb``, ``hgm``: ``{}`` (no free parameters; iHarmony4 varies the reference instead).
     - ``idt``: ``{"smoothness": s, "seed": k}`` with ``s`` drawn from {0.01, 0.1, 1, 10, 100, 1000}
-      (REFERENCE s3) and ``k`` a 31-bit seed for the random rotations.
+      (Pitie et al. 2007) and ``k`` a 31-bit seed for the random rotations.
     - ``dih``: ``{"luminance_strength": a, "temperature_strength": b}``, each U(0.3, 1.0) rounded to
       3 decimals.
+
+    Parameters
+    ----------
+    method : {"gct", "gctrgb", "hgm", "idt", "dih"}
+    rng : numpy.random.Generator, int or None
+        Source of randomness (an int seeds a new generator).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable options for :func:`transfer`.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method.
     """
     _check_method(method)
     gen = as_rng(rng)

@@ -24,9 +24,10 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from .. import serialize
 from ..errors import InputError
@@ -63,7 +64,7 @@ class Study:
             raise InputError(f"--scale: study {self.name!r} has no scale {name!r} (valid: {', '.join(self.scales)})")
         return self.scales[name]
 
-    def runner(self) -> Callable[["StudyContext"], "StudyOutput"]:
+    def runner(self) -> Callable[[StudyContext], StudyOutput]:
         module, _, attr = self.run.partition(":")
         return getattr(importlib.import_module(module), attr)
 

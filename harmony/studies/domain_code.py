@@ -1,4 +1,4 @@
-"""``domain-code``: BargainNet Table 2 (seed 003, section 4.4): the share of image triplets (composite,
+"""``domain-code``: BargainNet (Cong et al., ICME 2021) Table 2, section 4.4: the share of image triplets (composite,
 real image, harmonized output) whose domain codes satisfy each of six distance inequalities.
 
 With ``z_b`` the background code, ``z_f`` the real foreground's, ``z~f`` the composite foreground's and
@@ -26,7 +26,7 @@ from . import Conclusion, Scale, Study, StudyContext, StudyOutput, register
 INEQUALITIES = ("d(b,f)<d(b,f~)", "d(b,f^)<d(b,f~)", "d(f,f^)<d(f,f~)", "d(f^,f)<d(f^,f~)",
                 "d(f^,b)<d(f^,f~)", "d(f,b)<d(f,f~)")
 
-# BargainNet Table 2 (seed 003), percentages.
+# BargainNet (Cong et al., ICME 2021) Table 2, percentages.
 PAPER_TABLE2 = [
     ("DoveNet", "train", 47.08, 49.24, 72.22, 71.47, 12.01, 11.75, 5.93),
     ("DoveNet", "test", 51.34, 51.58, 62.34, 54.65, 13.68, 15.64, 5.09),
@@ -71,7 +71,7 @@ def triplet_codes(net, composite: np.ndarray, mask: np.ndarray, real: np.ndarray
     out = [[], [], [], []]
     with torch.no_grad():
         for i in range(0, len(composite), batch_size):
-            def t(a):
+            def t(a, i=i):
                 return torch.from_numpy(np.ascontiguousarray(a[i:i + batch_size].transpose(0, 3, 1, 2)))
 
             m = torch.from_numpy(np.ascontiguousarray(mask[i:i + batch_size, None]))
@@ -169,7 +169,7 @@ def run(ctx: StudyContext) -> StudyOutput:
                      "or a larger lambda_tri are needed before this table says anything about the paper")
     return StudyOutput(
         table=table, paper_table=paper,
-        paper_caption="BargainNet Table 2 (seed 003): ratio (%) of training/testing image triplets satisfying each "
+        paper_caption="BargainNet (Cong et al., ICME 2021) Table 2: ratio (%) of training/testing image triplets satisfying each "
                       "requirement, iHarmony4 (DoveNet vs BargainNet).",
         conclusions=conclusions, plot=plot,
         data_used={"dataset": desc, "root": str(data), "network": st["preset"], "steps": st["steps"],
@@ -181,7 +181,7 @@ def run(ctx: StudyContext) -> StudyOutput:
 
 _BASE = {"preset": "bargainnet_tiny", "limit": 0, "per_mask": 0, "test_fraction": 0.25}
 register(Study(
-    name="domain-code", paper="BargainNet (seed 003), section 4.4", table="Table 2",
+    name="domain-code", paper="BargainNet (Cong et al., ICME 2021), section 4.4", table="Table 2",
     measures="share of (composite, real, harmonized) triplets whose domain codes satisfy each of the six distance "
              "inequalities, train and test, with and without the triplet losses",
     run="harmony.studies.domain_code:run",

@@ -1,11 +1,11 @@
-"""``fg-ratio``: BargainNet supplement Table 1 (seed 003): MSE and fMSE of every method in each
+"""``fg-ratio``: BargainNet (Cong et al., ICME 2021) supplement Table 1: MSE and fMSE of every method in each
 foreground-ratio bucket (0-5 %, 5-15 %, 15-100 %, and 0-100 %).
 
 Data: the coco generator (every instance down to a 0.5 % foreground, so the small bucket is populated)
 and the fivek generator on the embedded sample, in one iHarmony4 root; or ``--data``. Methods: the
 classical methods in the registry plus learned methods trained here with their tiny preset
 (:func:`harmony.models.train.train`). Scoring: :func:`harmony.benchmark.runner.run_bench` (protocol
-``iharm`` at 256, REFERENCE.md section 2) and the harness's own bucketing
+``iharm`` at 256, SamsungLabs ``scripts/evaluate_model_fg_ratios.py``) and the harness's own bucketing
 (:func:`harmony.benchmark.rows.bucket_rows`: ratio after the resize, both ends inclusive).
 """
 
@@ -20,7 +20,7 @@ from . import Conclusion, Scale, Study, StudyContext, StudyOutput, register
 
 BUCKETS = ("0%-5%", "5%-15%", "15%-100%")
 
-# BargainNet supplement Table 1 (seed 003): (MSE, fMSE) per bucket, then 0-100 %.
+# BargainNet (Cong et al., ICME 2021) supplement Table 1: (MSE, fMSE) per bucket, then 0-100 %.
 PAPER_SUPP_TABLE1 = [
     ("Input composite", 28.51, 1208.86, 119.19, 1323.23, 577.58, 1887.05, 172.47, 1387.30),
     ("Lalonde and Efros", 41.52, 1481.59, 120.62, 1309.79, 444.65, 1467.98, 150.53, 1433.21),
@@ -131,7 +131,7 @@ def run(ctx: StudyContext) -> StudyOutput:
     n_bucket = {b: int(table[f"N {b}"].max()) if len(table) else 0 for b in BUCKETS}
     return StudyOutput(
         table=table, paper_table=pd.DataFrame(PAPER_SUPP_TABLE1, columns=PAPER_COLUMNS),
-        paper_caption="BargainNet supplement Table 1 (seed 003): MSE and fMSE in each foreground-ratio range, "
+        paper_caption="BargainNet (Cong et al., ICME 2021) supplement Table 1: MSE and fMSE in each foreground-ratio range, "
                       "iHarmony4 test set (7404 images).",
         conclusions=conclusions, plot=plot,
         data_used={"datasets": desc, "root": str(data), "test images per bucket": n_bucket,
@@ -146,7 +146,7 @@ _BASE = {"methods": ["cut-and-paste", "xue2012", "reinhard", "xiao", "fecker", "
          "steps": 300, "size": 256, "protocol": "iharm", "coco_per_object": 3, "fivek": True, "fivek_per_mask": 0,
          "fivek_test_fraction": 0.25, "limit": 0, "preset_bargainnet": ""}
 register(Study(
-    name="fg-ratio", paper="BargainNet (seed 003), supplement section 3", table="Supplement Table 1",
+    name="fg-ratio", paper="BargainNet (Cong et al., ICME 2021), supplement section 3", table="Supplement Table 1",
     measures="MSE and fMSE of every method in the 0-5 %, 5-15 % and 15-100 % foreground-ratio buckets",
     run="harmony.studies.fg_ratio:run",
     scales={

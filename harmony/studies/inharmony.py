@@ -1,4 +1,4 @@
-"""``inharmony``: BargainNet section 4.5 / supplement section 7 and Fig. 3 (seed 003): the inharmony score
+"""``inharmony``: BargainNet section 4.5 / supplement section 7 and Fig. 3 (Cong et al., ICME 2021): the inharmony score
 ``d(E(I, M), E(I, 1 - M))`` (distance between foreground and background domain codes) of composites
 before and after harmonization, and of the real image.
 
@@ -121,7 +121,7 @@ def run(ctx: StudyContext) -> StudyOutput:
         {"image": "harmonized real image", "paper": "lower still"}])
     return StudyOutput(
         table=table, paper_table=paper,
-        paper_caption="BargainNet Fig. 3 (seed 003, supplement section 7), HAdobe5k: the scores appear only inside "
+        paper_caption="BargainNet (Cong et al., ICME 2021) Fig. 3 (supplement section 7), HAdobe5k: the scores appear only inside "
                       "the figure, so the claims are quoted instead.",
         conclusions=conclusions, plot=plot,
         data_used={"dataset": desc, "root": str(data), "groups": n_groups, "composites": len(sc_comp),
@@ -131,7 +131,7 @@ def run(ctx: StudyContext) -> StudyOutput:
 
 _BASE = {"preset": "bargainnet_tiny", "per_mask": 0, "test_fraction": 0.25, "limit": 0}
 register(Study(
-    name="inharmony", paper="BargainNet (seed 003), section 4.5 and supplement section 7", table="Fig. 3",
+    name="inharmony", paper="BargainNet (Cong et al., ICME 2021), section 4.5 and supplement section 7", table="Fig. 3",
     measures="inharmony score of composites before and after harmonization and of the real images: does "
              "harmonization lower it, and is the real image lowest?",
     run="harmony.studies.inharmony:run",

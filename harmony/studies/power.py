@@ -3,17 +3,17 @@
 Given the methods' assumed Bradley-Terry log-strengths and the study design (images, raters, votes per
 rater), the study is simulated ``simulations`` times with :func:`harmony.benchmark.userstudy.simulate_votes`
 and each simulated vote log is scored with :mod:`harmony.benchmark.bt` (choix ``ilsr_pairwise_dense`` fit
-and its Hessian covariance, plus Lai et al.'s range test on total wins; REFERENCE.md section 7). A pair is
+and its Hessian covariance, plus Lai et al.'s range test on total wins: Lai et al., CVPR 2016). A pair is
 *separated* in one simulated study when the Wald test of ``s_i - s_j`` (two-sided, level ``alpha``) rejects
 in the true direction (for a pair with no true difference: in either direction, i.e. a false positive).
 Power = share of simulated studies that separate the pair. Votes needed for 80 % power come from the
 expected Fisher information of the design (votes spread evenly over pairs; variance of ``s_i - s_j``
 shrinks as 1/N), and the simulated power curve over ``grid`` multiples of the planned size checks them.
 
-Default plan: BargainNet's user study (seed 003, supplement section 5 and Table 3): 99 images, 22 raters,
+Default plan: BargainNet's user study (Cong et al., ICME 2021, supplement section 5 and Table 3): 99 images, 22 raters,
 10,835 votes (492.5 per rater), five "methods" whose B-T scores were 0.357 / 0.813 / 0.897 / 1.140 /
-1.266. Those scores are used as natural-log strengths (their differences are what matters; REFERENCE.md
-section 7 notes the convention is unconfirmed).
+1.266. Those scores are used as natural-log strengths (their differences are what matters; the paper
+does not state the scale, so this convention is unconfirmed).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 
 from . import Conclusion, Scale, Study, StudyContext, StudyOutput, register
 
-# BargainNet supplement Table 3 (seed 003): B-T scores on 99 real composites, 22 users, 10835 votes.
+# BargainNet (Cong et al., ICME 2021) supplement Table 3: B-T scores on 99 real composites, 22 users, 10835 votes.
 BARGAINNET_TABLE3 = {"composite": 0.357, "DIH": 0.813, "DoveNet": 0.897, "S2AM": 1.140, "BargainNet": 1.266}
 
 _PLAN = {"strengths": dict(BARGAINNET_TABLE3), "images": 99, "raters": 22, "votes_per_rater": 492,
@@ -68,13 +68,12 @@ def simulate_power(strengths: dict, *, images: int, raters: int, votes_per_rater
     fit: a method that never won or never lost), "votes"}``. ``wald[i, j]`` counts studies where the
     Wald test rejects and (for a true difference) the sign is right.
     """
+    import pandas as pd
     from scipy.special import ndtri
 
     from ..benchmark import bt
     from ..benchmark.userstudy import simulate_votes
     from ..parallel import as_rng
-
-    import pandas as pd
 
     rng = as_rng(rng)
     names = list(strengths)
@@ -212,7 +211,7 @@ def run(ctx: StudyContext) -> StudyOutput:
              "when it is the grid's smallest size it is only an upper bound).",
              f"planned votes = raters x votes_per_rater = {n_plan} (the paper's study: 10835 votes from 22 users)."]
     return StudyOutput(table=table, paper_table=paper,
-                       paper_caption="BargainNet supplement Table 3 (seed 003): B-T scores on 99 real composites, "
+                       paper_caption="BargainNet (Cong et al., ICME 2021) supplement Table 3: B-T scores on 99 real composites, "
                                      "22 users, 10835 pairwise results (used here as the assumed log-strengths).",
                        conclusions=conclusions, plot=plot,
                        data_used={"votes": "simulated (harmony.benchmark.userstudy.simulate_votes)",
@@ -223,7 +222,7 @@ def run(ctx: StudyContext) -> StudyOutput:
 
 
 register(Study(
-    name="study-power", paper="BargainNet (seed 003), supplement section 5", table="Table 3 (user study plan)",
+    name="study-power", paper="BargainNet (Cong et al., ICME 2021), supplement section 5", table="Table 3 (user study plan)",
     measures="probability of separating each method pair in a planned 2AFC study and the votes needed for 80 % "
              "power (simulated with the bt-score machinery)",
     run="harmony.studies.power:run",

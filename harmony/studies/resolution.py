@@ -1,11 +1,11 @@
-"""``resolution``: seed 002 Table IV (Liang et al.): PSNR of every method at 256x256, 512x512 and
+"""``resolution``: Table IV of Liang et al., *Image Harmonization with Region-wise Contrastive Learning*: PSNR of every method at 256x256, 512x512 and
 1024x1024 on HAdobe5k-style data.
 
 Data: the fivek generator (HAdobe5k layout; the embedded FiveK-like sample, or real FiveK with
 ``--data``). Scoring: :func:`harmony.benchmark.runner.run_bench` with the ``iharm`` protocol at each
-square size (REFERENCE.md sections 2 and 8). Methods that only run at low resolution (``card.low_res_only``:
+square size (SamsungLabs iSSAM ``scripts/evaluate_model.py``, ``Fixed256``-style OpenCV resize). Methods that only run at low resolution (``card.low_res_only``:
 the learned networks) are run at their native size and upsampled bilinearly by the harness before scoring,
-as SPRIH Table 1 does (REFERENCE.md section 2); classical methods run at every size.
+as SPRIH (Wang et al., CVPR 2023) Table 1 does; classical methods run at every size.
 """
 
 from __future__ import annotations
@@ -102,13 +102,13 @@ def run(ctx: StudyContext) -> StudyOutput:
         ax.set_xlabel("evaluation size (square)")
         ax.set_ylabel("PSNR (dB)")
         ax.legend(fontsize=6)
-        ax.set_title("resolution: seed 002 Table IV (ours; dashed = low-res, upsampled)", fontsize=9)
+        ax.set_title("resolution: Liang et al. Table IV (ours; dashed = low-res, upsampled)", fontsize=9)
         fig.tight_layout()
         fig.savefig(path, dpi=120)
         plt.close(fig)
 
     notes = [f"protocol {st['protocol']}: images and masks resized to each square size first "
-             "(REFERENCE.md section 8); low-resolution methods upsampled bilinearly by the harness"]
+             "(OpenCV INTER_LINEAR, as iSSAM); low-resolution methods upsampled bilinearly by the harness"]
     if ctx.data is None:
         notes.append("the embedded FiveK-like sample is 320x320, so 512 and 1024 are enlargements of it: the sweep "
                      "tests the upsampling path, not real high-resolution detail. Pass real FiveK-derived data "
@@ -128,7 +128,7 @@ _BASE = {"methods": ["cut-and-paste", "reinhard", "xiao", "xue2012", "mkl"], "le
          "steps": 300, "sizes": [256, 512, 1024], "protocol": "iharm", "per_mask": 0, "test_fraction": 0.25,
          "limit": 30, "preset_bargainnet": ""}
 register(Study(
-    name="resolution", paper="Liang et al., region-wise contrastive learning (seed 002)", table="Table IV",
+    name="resolution", paper="Liang et al., Image Harmonization with Region-wise Contrastive Learning", table="Table IV",
     measures="PSNR of every method at 256, 512 and 1024 on HAdobe5k-style data, low-resolution methods upsampled",
     run="harmony.studies.resolution:run",
     scales={

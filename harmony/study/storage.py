@@ -82,7 +82,7 @@ class Store:
 
     @classmethod
     def open(cls, path: str, tasks, *, completion_code: str | None = None, durable: bool = False,
-             settings: dict | None = None) -> "Store":
+             settings: dict | None = None) -> Store:
         """Create the study database, or continue it; refuse a database of another study or program."""
         exists = os.path.exists(path) and os.path.getsize(path) > 0
         if exists:
