@@ -615,6 +615,13 @@ class UnitJournal:
             self._fh.close()
             self._fh = None
 
+    def compact(self) -> None:
+        """Rewrite the journal sorted and without duplicates (atomically), once a run has finished, so a
+        finished folder is byte-identical whatever the worker count or completion order."""
+        self.close()
+        if self.path.is_file():
+            hio.atomic_write_text(self.path, "".join(json.dumps(k) + "\n" for k in sorted(self.keys())))
+
 
 def finished_keys(layout: SubsetLayout, keys: Sequence[str] | None = None) -> set[str]:
     """Keys of the finished units: the journal, plus records the journal lacks (then added to it).

@@ -114,6 +114,7 @@ def run_units(writer: DatasetWriter, units: Sequence[Any], work: Callable[[Any, 
         journal.close()
     summary.seconds = time.perf_counter() - t0
     summary.final = writer.finalize()
+    journal.compact()
     write_run_state(writer.layout, units_total=len(units), complete=True,
                     other_done=len(done_keys) - summary.units_resumed)
     return summary
