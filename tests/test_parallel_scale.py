@@ -398,3 +398,45 @@ def test_interrupted_reports_counts():
     exc = Interrupted(signal.SIGTERM, 12, 40)
     assert exc.exit_code == 143 and Interrupted(signal.SIGINT).exit_code == 130
     assert exc.message() == "interrupted: 12 of 40 units done; re-run the same command to resume"
+
+
+# --- planning at scale: the area-bound shortcut selects exactly what exact areas select ------------------
+
+@pytest.mark.parametrize("objects,lo,hi", [("largest", 0.05, 0.8), ("all", 0.01, 0.3)])
+def test_planner_selection_equals_exact_pycocotools_areas(coco5k, objects, lo, hi):
+    """Independent reference: every annotation rasterised with pycocotools (as COCO.annToRLE + area)."""
+    import json
+
+    from pycocotools import mask as mask_utils
+
+    from harmony.datagen.coco import CocoOptions, plan_units
+
+    images, ann = coco5k
+    data = json.loads(Path(ann).read_text())
+    n = 1500   # the first 1,500 annotated images (about 11,000 annotations) keep the test fast
+    units, stats = plan_units(data, images, CocoOptions(objects=objects, min_fg_ratio=lo, max_fg_ratio=hi,
+                                                        max_images=n))
+    size = {im["id"]: (im["height"], im["width"]) for im in data["images"]}
+    kept = set(sorted({a["image_id"] for a in data["annotations"]})[:n])
+    groups: dict = {}
+    empty = 0
+    for a in sorted(data["annotations"], key=lambda a: a["id"]):
+        if a["image_id"] not in kept:
+            continue
+        h, w = size[a["image_id"]]
+        polys = [p for p in a["segmentation"] if len(p) >= 6]
+        area = int(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(polys, h, w)))) if polys else 0
+        if area == 0:
+            empty += 1
+            continue
+        groups.setdefault((a["image_id"], a["category_id"]), []).append((area / (h * w), a["id"]))
+    expected = set()
+    for (img, _cat), items in groups.items():
+        if objects == "largest":
+            items = [max(items, key=lambda t: t[0])]
+        expected |= {(img, aid) for r, aid in items if lo <= r <= hi}
+    got = {(u.image_id, t.annotation_id) for u in units for t in u.targets}
+    no_ref = stats.no_reference
+    assert stats.empty == empty
+    assert got <= expected and len(expected) - len(got) == no_ref
+    assert len(got) > 300
