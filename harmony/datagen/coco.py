@@ -215,7 +215,7 @@ class Target:
     category_id: Any
     category: str
     segmentation: Any
-    fg_ratio: float
+    fg_ratio: float   # pixel-area ratio (pycocotools), or the polygon's where the bounds made it unnecessary
     references: tuple[Reference, ...]
 
 
@@ -353,7 +353,7 @@ def plan_units(data: Mapping[str, Any], images_dir: str | os.PathLike, options: 
     candidates: dict[Any, list[tuple[Any, dict, float]]] = {}   # image -> [(cat, ann, ratio)]
     from pycocotools import mask as mask_utils
 
-    bounds: dict[int, tuple[float, float]] = {}
+    bounds: dict[int, tuple[float, float, float]] = {}
     chunk = 2000   # images per batch of area bounds (bounded temporary memory)
 
     def exact_area(a: dict, h: int, w: int) -> int:
@@ -377,14 +377,15 @@ def plan_units(data: Mapping[str, Any], images_dir: str | os.PathLike, options: 
                 continue
             b = bounds.get(id(a))
             if b is not None and b[0] > 0:
-                area, lower, upper = None, b[0], b[1]   # certainly not empty; exact area only if needed
+                # Certainly not empty; the exact area is computed only where the selection needs it.
+                area, lower, upper, estimate = None, b[0], b[1], b[2]
             else:
                 try:
                     area = exact_area(a, h, w)
                 except InputError as exc:
                     skipped[img_id].append((f"{im['file_name']} annotation {a['id']}", f"bad segmentation ({exc})"))
                     continue
-                lower = upper = area
+                lower = upper = estimate = area
             oob = _polygon_out_of_bounds(a["segmentation"], h, w)
             if area == 0:
                 stats.empty += 1
@@ -394,7 +395,7 @@ def plan_units(data: Mapping[str, Any], images_dir: str | os.PathLike, options: 
             if oob:
                 stats.out_of_bounds_clipped += 1
             per_cat.setdefault(a["category_id"], []).append(
-                [None if area is None else area / hw, a, lower / hw, upper / hw])
+                [None if area is None else area / hw, a, lower / hw, upper / hw, estimate / hw])
         chosen = []
         for cat in sorted(per_cat, key=_sort_key) if len(per_cat) > 1 else per_cat:
             items = per_cat[cat]
@@ -407,13 +408,19 @@ def plan_units(data: Mapping[str, Any], images_dir: str | os.PathLike, options: 
                     stats.out_of_ratio += 1
                     continue
                 contenders = [t for t in items if t[3] >= floor]
-                for t in contenders:
-                    if t[0] is None:
-                        t[0] = exact_area(t[1], h, w) / hw
-                items = [max(contenders, key=lambda t: t[0])]
+                if len(contenders) > 1:
+                    for t in contenders:
+                        if t[0] is None:
+                            t[0] = exact_area(t[1], h, w) / hw
+                items = [max(contenders, key=lambda t: t[0])] if len(contenders) > 1 else contenders
             for t in items:
                 if t[3] < options.min_fg_ratio or t[2] > options.max_fg_ratio:
                     stats.out_of_ratio += 1
+                    continue
+                if t[0] is None and options.min_fg_ratio <= t[2] and t[3] <= options.max_fg_ratio:
+                    # Certainly within the bounds: the polygon-area ratio stands in for the pixel count
+                    # (Target.fg_ratio is informative; the manifest's fg_ratio is measured on the mask).
+                    chosen.append((cat, t[1], t[4]))
                     continue
                 if t[0] is None:
                     t[0] = exact_area(t[1], h, w) / hw
@@ -480,8 +487,8 @@ def plan_units(data: Mapping[str, Any], images_dir: str | os.PathLike, options: 
     return units, stats
 
 
-def _area_bounds(annotations: list, images: Mapping[Any, dict]) -> dict[int, tuple[float, float]]:
-    """Bounds ``(lower, upper)`` on the pycocotools pixel area of every simple polygon annotation.
+def _area_bounds(annotations: list, images: Mapping[Any, dict]) -> dict[int, tuple[float, float, float]]:
+    """Bounds ``(lower, upper, polygon area)`` on the pycocotools pixel area of every simple polygon annotation.
 
     Rasterising 900 k polygons with pycocotools dominated planning at train2017 size, yet most objects
     are far below the fg-ratio bounds, where their exact area changes nothing. For a one-polygon
@@ -524,7 +531,8 @@ def _area_bounds(annotations: list, images: Mapping[Any, dict]) -> dict[int, tup
               & (np.maximum.reduceat(xs, starts) <= wh[:, 0] - 1) & (np.maximum.reduceat(ys, starts) <= wh[:, 1] - 1))
     margin = 1.6 * perimeter + 2.0 * n_vert + 8.0
     lower, upper = area - margin, area + margin
-    return {id(a): (float(lo), float(hi)) for a, lo, hi, ok in zip(picked, lower, upper, inside) if ok}
+    return {id(a): (float(lo), float(hi), float(mid)) for a, lo, hi, mid, ok in zip(picked, lower, upper, area, inside)
+            if ok}
 
 
 def _draw_others(entries: list, image_id: Any, own_count: int, n: int, rng: np.random.Generator) -> list:
