@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import signal
 import sys
 
@@ -118,6 +119,13 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="harmony", standalone_mode=False)
     except Interrupted as exc:
         click.echo(f"\n{exc.message()}", err=True)
+        if argv is None:
+            # The console command: workers are gone and files closed; skip the interpreter's teardown,
+            # which takes seconds after a train2017-size plan (millions of objects to free), so that no
+            # process of the run outlives a scheduler's grace period.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.exit_code)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
