@@ -293,9 +293,9 @@ def map_units(fn: Callable[[Any], Any], units: Iterable[Any], *, workers: int | 
 
 
 def _default_batch(total: int, slots: int, cap: int) -> int:
-    # About 8 batches per worker slot: big enough to amortise the messages, small enough that the last
-    # batches do not leave workers idle at the end.
-    return max(1, min(cap, total // max(1, 8 * slots)))
+    # At least 16 batches per worker slot: big enough to amortise the messages (Dask's round trips),
+    # small enough that the last batches do not leave workers idle at the end.
+    return max(1, min(cap, total // max(1, 16 * slots)))
 
 
 def _mp_context():
@@ -351,8 +351,10 @@ def _map_processes(call: _Call, units: Iterable[Any], n: int, max_in_flight: int
     from multiprocessing.connection import wait as mp_wait
 
     ctx = _mp_context()
-    bs = batch_size or _default_batch(total, n, 8)
-    per_worker = max(bs, (max_in_flight or 4 * n * bs) // n)
+    bs = batch_size or _default_batch(total, n, 4)
+    # One batch running and one queued per worker: enough to hide the round trip, little enough that no
+    # worker still holds a queue of units while the others have finished.
+    per_worker = max(bs, (max_in_flight or 2 * n * bs) // n)
     parent = os.getpid()
     it = iter(units)
     retry: deque = deque()          # (unit, attempt) to run alone in a fresh batch
@@ -504,7 +506,7 @@ def _map_dask(call: _Call, units: Iterable[Any], scheduler: Any, max_in_flight: 
     futures = []
     try:
         n_threads = sum(client.nthreads().values()) or 1
-        bs = batch_size or _default_batch(total, n_threads, 32)
+        bs = batch_size or _default_batch(total, n_threads, 16)
         limit = max(1, (max_in_flight or 2 * n_threads * bs) // bs)   # batches in flight
         # The function (with whatever read-only data it closes over) goes to the workers once.
         [call_future] = client.scatter([call], broadcast=True, hash=False)
