@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import signal
 import sys
 
 import click
@@ -213,10 +215,34 @@ def _process_setup() -> None:
         pass
 
 
+def _stop_signal(signum, _frame):
+    # Ctrl-C, a batch scheduler's time limit or a plain `kill`: one clean message and exit 130/143
+    # (parallel.map_units installs its own handler during a run, which adds the units done).
+    from .parallel import Interrupted
+
+    raise Interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the group and turns expected bad input into exit code 2."""
+    from .parallel import Interrupted
+
+    try:
+        old = {s: signal.signal(s, _stop_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread (embedded use)
+        old = {}
     try:
         cli.main(args=argv, prog_name="harmony", standalone_mode=False)
+    except Interrupted as exc:
+        click.echo(f"\n{exc.message()}", err=True)
+        if argv is None:
+            # The console command: workers are gone and files closed; skip the interpreter's teardown,
+            # which takes seconds after a train2017-size plan (millions of objects to free), so that no
+            # process of the run outlives a scheduler's grace period.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.exit_code)
+        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -232,6 +258,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("\nInterrupted: finished items are kept; re-run the same command to resume.", err=True)
         sys.exit(130)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ Layout of one subset ``<root>/<Sub>/``::
     real_images/<p><imageId>.jpg                  (absent for unpaired sets)
     manifest.csv  run.json                        (harmony's provenance; other loaders ignore them)
     .harmony/units/<key>.json                     (per-unit records that make runs resumable)
+    .harmony/journal.txt  .harmony/run_state.json (index of finished units; state of the last run)
     <root>/<Sub>_train.txt  <root>/<Sub>_test.txt (bare composite file names)
     <root>/IHD_train.txt    <root>/IHD_test.txt   (``<Sub>/composite_images/<name>`` for every subset)
 
@@ -273,8 +274,10 @@ class DatasetWriter:
         hio.atomic_write_text(run_json, json.dumps(self._run_json(), indent=2, sort_keys=True) + "\n")
 
     def pending(self, units: Iterable[Any], key=lambda u: u.key) -> list[Any]:
-        """Units whose record does not exist yet (the rest were finished by an earlier run)."""
-        return [u for u in units if not self.layout.unit_done(key(u))]
+        """Units not finished by an earlier run (found from the journal, see :func:`finished_keys`)."""
+        units = list(units)
+        done = finished_keys(self.layout, [key(u) for u in units])
+        return [u for u in units if key(u) not in done]
 
     def finalize(self, extra_columns: Sequence[str] = ()) -> FinalizeSummary:
         """Write ``manifest.csv`` and the split files from every unit record (sorted, deterministic)."""
@@ -538,3 +541,187 @@ def _check_mask_file(path: Path, pixels: bool) -> Problem | None:
         if soft:
             return Problem(str(path), f"mask is not binary ({soft} pixels strictly between 0 and 255)", "warning")
     return None
+
+
+# --- resume at scale: the journal of finished units -------------------------------------------------
+
+JOURNAL = ".harmony/journal.txt"
+RUN_STATE = ".harmony/run_state.json"
+
+
+class UnitJournal:
+    """Append-only index of finished units: ``<subset>/.harmony/journal.txt``, one JSON string per line.
+
+    The parent process appends a unit's key after the unit's record (and so all its files) exists, so a
+    key in the journal is always a finished unit. Crash-safe without locks: a line counts only when it is
+    complete (ends with a newline), so a write cut by a crash or SIGKILL is ignored and that unit simply
+    runs again (units are deterministic and their writes atomic). Resuming reads this one file instead
+    of one record per unit. Lines are flushed at once and synced to disk at most once a second.
+    """
+
+    def __init__(self, layout: SubsetLayout):
+        self.path = layout.dir / JOURNAL
+        self._fh = None
+        self._synced = 0.0
+
+    def keys(self) -> set[str]:
+        """Keys of every complete line (an unterminated last line is ignored)."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return set()
+        lines = data.split(b"\n")[:-1]   # the piece after the last newline is incomplete (or empty)
+        out = set()
+        for line in lines:
+            try:
+                out.add(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def append(self, keys: Iterable[str]) -> None:
+        import time
+
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "ab")
+            if self._fh.tell():   # after a crash the file may end in a cut line: start on a fresh one
+                with open(self.path, "rb") as fh:
+                    fh.seek(-1, os.SEEK_END)
+                    if fh.read(1) != b"\n":
+                        self._fh.write(b"\n")
+        self._fh.write(b"".join(json.dumps(str(k)).encode() + b"\n" for k in keys))
+        self._fh.flush()
+        now = time.monotonic()
+        if now - self._synced >= 1.0:
+            os.fsync(self._fh.fileno())
+            self._synced = now
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+
+    def compact(self) -> None:
+        """Rewrite the journal sorted and without duplicates (atomically), once a run has finished, so a
+        finished folder is byte-identical whatever the worker count or completion order."""
+        self.close()
+        if self.path.is_file():
+            hio.atomic_write_text(self.path, "".join(json.dumps(k) + "\n" for k in sorted(self.keys())))
+
+
+def finished_keys(layout: SubsetLayout, keys: Sequence[str] | None = None) -> set[str]:
+    """Keys of the finished units: the journal, plus records the journal lacks (then added to it).
+
+    A record without a journal line exists when a run was killed between the two writes, or was written
+    by a harmony version without a journal; they are found with one directory listing (no file is read)
+    among ``keys``, and appended to the journal so the next resume needs the journal alone.
+    """
+    journal = UnitJournal(layout)
+    done = journal.keys()
+    if keys is None:
+        return done
+    folder = layout.dir / UNITS_DIR
+    try:
+        names = set(os.listdir(folder))
+    except FileNotFoundError:
+        names = set()
+    if names:
+        extra = [k for k in keys if k not in done and layout.unit_path(k).name in names]
+        if extra:
+            journal.append(extra)
+            journal.close()
+            done.update(extra)
+    return done
+
+
+def write_run_state(layout: SubsetLayout, *, units_total: int, complete: bool, other_done: int = 0) -> None:
+    """``.harmony/run_state.json``: how many units this stage has and whether its run finished.
+
+    ``other_done`` counts journal entries of an earlier stage in the same subset (a generator with two
+    kinds of unit), so that :func:`run_state` reports this stage's count alone.
+    """
+    hio.atomic_write_text(layout.dir / RUN_STATE, json.dumps(
+        {"units_total": int(units_total), "complete": bool(complete), "other_done": int(other_done)},
+        sort_keys=True) + "\n")
+
+
+def run_state(subset_dir: str | os.PathLike) -> tuple[int, int, bool] | None:
+    """``(units done, units total, complete)`` of the last run into ``subset_dir``; None without a state."""
+    d = Path(subset_dir)
+    try:
+        state = json.loads((d / RUN_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    layout = SubsetLayout(d.parent, d.name, "")
+    done = max(0, len(UnitJournal(layout).keys()) - int(state.get("other_done", 0)))
+    return done, int(state.get("units_total", 0)), bool(state.get("complete", False))
+
+
+def incomplete_runs(root: str | os.PathLike) -> list[tuple[str, int, int]]:
+    """``(subset, done, total)`` for every subset under ``root`` whose last run did not finish."""
+    root = Path(root)
+    out = []
+    if not root.is_dir():
+        return out
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        st = run_state(d)
+        if st is not None and not st[2]:
+            out.append((d.name, min(st[0], st[1]), st[1]))
+    return out
+
+
+class PartialRunReader(DatasetReader):
+    """A :class:`DatasetReader` that, for subsets of an interrupted run, reads only the finished units.
+
+    An interrupted run has no split files or manifest yet (they are written when the run finishes); the
+    finished units' records name their composites, masks and real images, so those can be checked.
+    """
+
+    def __init__(self, root: str | os.PathLike, partial_subsets: Sequence[str]):
+        super().__init__(root)
+        self.partial = {s: self._finished_samples(s) for s in partial_subsets if s in self.subsets}
+
+    def _finished_samples(self, subset: str) -> list[Sample]:
+        layout = SubsetLayout(self.root, subset, "")
+        has_real = self.has_real(subset)
+        out = []
+        for key in sorted(UnitJournal(layout).keys()):
+            try:
+                rec = layout.read_unit(key)
+            except (OSError, ValueError):
+                continue
+            for row in rec.get("rows", []):
+                comp = str(row.get("composite", ""))
+                if not comp:
+                    continue
+                name = Path(comp).name
+                comp_rel = comp if "/" in comp else f"{COMPOSITE_DIR}/{comp}"
+                if row.get("mask"):
+                    mask_rel, real_rel = str(row["mask"]), (str(row["real"]) if row.get("real") else None)
+                else:
+                    mname, rname = derive_mask_and_real(name)
+                    mask_rel, real_rel = f"{MASK_DIR}/{mname}", f"{REAL_DIR}/{rname}"
+                d = self.root / subset
+                out.append(Sample(subset, name, d / comp_rel, d / mask_rel,
+                                  (d / real_rel) if (has_real and real_rel) else None, row.get("split"), dict(row)))
+        out.sort(key=lambda s: s.name)
+        return out
+
+    def _split_names(self, subset: str) -> dict[str, list[str]]:
+        if subset in self.partial:
+            return {"finished": [s.name for s in self.partial[subset]]}
+        return super()._split_names(subset)
+
+    def samples(self, split: str | None = None, subsets: Sequence[str] | None = None,
+                limit: int | None = None) -> list[Sample]:
+        wanted = list(subsets or self.subsets)
+        full = [s for s in wanted if s not in self.partial]
+        out = super().samples(split, full, limit) if full else []
+        for sub in wanted:
+            if sub in self.partial:
+                picked = [s for s in self.partial[sub] if split in (None, s.split)]
+                out += picked[:limit] if limit is not None else picked
+        return out

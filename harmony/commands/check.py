@@ -18,18 +18,17 @@ def check(root, split, fast, max_problems):
 
     Every composite listed in the split files must have its mask and real image, sizes must agree,
     masks must be non-empty (and binary: soft values are a warning), and files must decode.
-    Exit code 0 when no error is found (warnings allowed), 1 when errors are found, 2 for bad input
-    (e.g. ROOT missing or not a dataset).
+    Exit code 0 when no error is found (warnings allowed), 1 when errors are found or a run into ROOT
+    was interrupted (then only its finished units are checked), 2 for bad input (e.g. ROOT missing or
+    not a dataset).
 
     \b
     Examples:
       harmony check data/
       harmony check data/ --split test --fast
     """
-    from ..dataset import DatasetReader
-
     t0 = time.perf_counter()
-    reader = DatasetReader(root)
+    reader, incomplete = _reader_for(root)
     problems = reader.validate(pixels=not fast, split=split)
     samples = reader.samples(split=split)
     errors = [p for p in problems if p.severity == "error"]
@@ -47,4 +46,19 @@ def check(root, split, fast, max_problems):
     click.echo(f"{len(samples)} composites checked in {time.perf_counter() - t0:.1f} s: "
                f"{len(errors)} errors, {len(warnings)} warnings")
     click.echo("OK" if not errors else "FAILED")
-    sys.exit(1 if errors else 0)
+    if incomplete:
+        click.echo("INCOMPLETE: only the finished units were checked")
+    sys.exit(1 if errors or incomplete else 0)
+
+
+def _reader_for(root):
+    """The dataset reader, and whether a subset holds an interrupted run (then only its finished units,
+    listed by the run's journal, are checked: the split files and manifest do not exist yet)."""
+    from ..dataset import DatasetReader, PartialRunReader, incomplete_runs
+
+    runs = incomplete_runs(root)
+    for subset, done, total in runs:
+        click.echo(f"{subset}: incomplete run ({done} of {total} units done): re-run the same command to finish")
+    if not runs:
+        return DatasetReader(root), False
+    return PartialRunReader(root, [subset for subset, _d, _t in runs]), True

@@ -3,8 +3,11 @@
 Every generator follows the same shape: build a list of picklable units (one source image each, with
 its key and seed), a module-level ``work(unit, layout) -> record`` function that writes the unit's files
 and returns ``{"rows": [...manifest rows], "rejected": [{"reason": ...}], "skipped": [{"item", "reason"}]}``,
-then :func:`run_units`. A unit's record is written only after all its files, so a killed run resumes
-where it stopped; failed units get no record and are retried by the next run.
+then :func:`run_units`. A unit's record is written only after all its files, and the parent then adds
+the unit's key to the subset's journal (:class:`harmony.dataset.UnitJournal`), so a killed run resumes
+where it stopped by reading one file; failed units get no record and are retried by the next run.
+SIGINT/SIGTERM end the run cleanly (:class:`harmony.parallel.Interrupted`, with the units done so far);
+``.harmony/run_state.json`` says whether the run finished, which ``harmony check`` reads.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ..dataset import DatasetWriter, FinalizeSummary, SubsetLayout
-from ..parallel import map_units
+from ..dataset import DatasetWriter, FinalizeSummary, SubsetLayout, UnitJournal, finished_keys, write_run_state
+from ..parallel import Interrupted, map_units
 
 
 def _job(work: Callable[[Any, SubsetLayout], dict], layout: SubsetLayout, unit: Any) -> dict:
@@ -108,19 +111,37 @@ def run_units(writer: DatasetWriter, units: Sequence[Any], work: Callable[[Any, 
     keys = [u.key for u in units]
     if len(set(keys)) != len(keys):
         raise ValueError("unit keys must be unique")
-    pending = writer.pending(units)
+    done_keys = finished_keys(writer.layout, keys)
+    pending = [u for u in units if u.key not in done_keys]
     summary = RunSummary(str(writer.dir), writer.layout.subset, len(units), len(units) - len(pending))
+    write_run_state(writer.layout, units_total=len(units), complete=False,
+                    other_done=len(done_keys) - summary.units_resumed)
     fn = functools.partial(_job, work, writer.layout)
+    journal = UnitJournal(writer.layout)
+    ok = 0
     t0 = time.perf_counter()
-    for res in map_units(fn, pending, workers=workers, scheduler=scheduler, desc=desc or writer.layout.subset,
-                         progress=progress):
-        summary.units_run += 1
-        if res.ok:
-            summary.made_this_run += res.value["rows"]
-        else:
-            summary.failed.append((res.key, res.error or "failed"))
+    results = map_units(fn, pending, workers=workers, scheduler=scheduler, desc=desc or writer.layout.subset,
+                        progress=progress)
+    try:
+        for res in results:
+            summary.units_run += 1
+            if res.ok:
+                journal.append([res.key])
+                ok += 1
+                summary.made_this_run += res.value["rows"]
+            else:
+                summary.failed.append((res.key, res.error or "failed"))
+    except Interrupted as exc:
+        exc.done, exc.total = summary.units_resumed + ok, len(units)
+        raise
+    finally:
+        results.close()   # ends the workers at once, whatever happened
+        journal.close()
     summary.seconds = time.perf_counter() - t0
     summary.final = writer.finalize()
+    journal.compact()
+    write_run_state(writer.layout, units_total=len(units), complete=True,
+                    other_done=len(done_keys) - summary.units_resumed)
     return summary
 
 
