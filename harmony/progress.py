@@ -36,9 +36,12 @@ def format_eta(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def progress_line(desc: str, done: int, total: int | None, elapsed: float) -> str:
-    """One plain progress line: ``<desc> done/total (pct %), rate/s, ETA h:mm:ss``."""
-    rate = done / elapsed if elapsed > 0 else 0.0
+def progress_line(desc: str, done: int, total: int | None, elapsed: float, *, start: int = 0) -> str:
+    """One plain progress line: ``<desc> done/total (pct %), rate/s, ETA h:mm:ss``.
+
+    ``start`` steps were done before ``elapsed`` began (a resumed run): the rate counts only the rest.
+    """
+    rate = (done - start) / elapsed if elapsed > 0 else 0.0
     label = desc or "units"
     if total:
         pct = 100.0 * done / total
@@ -64,14 +67,23 @@ class Progress:
         Seconds between plain lines (default 30, or ``HARMONY_PROGRESS_INTERVAL``).
     tty : bool, optional
         Force the bar (True) or the plain lines (False); default: ``file.isatty()``.
+    unit : str
+        What one step is (shown by the bar).
+    initial : int
+        Steps already done when the run starts (a resumed run); the rate counts only new steps.
+    final_line : bool
+        Print one last plain line on :meth:`close` (training does; ``map_units`` prints its own summary).
     """
 
     def __init__(self, total: int | None = None, desc: str = "", *, enabled: bool = True,
                  file: IO[str] | None = None, interval: float | None = None, tty: bool | None = None,
-                 unit: str = "item"):
+                 unit: str = "item", initial: int = 0, final_line: bool = False):
         self.total = total
         self.desc = desc
-        self.done = 0
+        self.done = int(initial)
+        self._start = int(initial)
+        self.final_line = final_line
+        self.postfix = ""
         self.enabled = enabled
         self.file = file if file is not None else sys.stderr
         if interval is None:
@@ -92,7 +104,18 @@ class Progress:
 
             tqdm.monitor_interval = 0  # no monitor thread (it would be inherited badly by forked processes)
             self._bar = tqdm(total=total, desc=desc or None, unit=unit, file=self.file, dynamic_ncols=True,
-                             leave=True)
+                             leave=True, initial=int(initial))
+
+    def set_postfix(self, **values) -> None:
+        """Show ``name value`` pairs after the counts (e.g. the current loss)."""
+        self.postfix = " ".join(f"{k} {v}" for k, v in values.items())
+        if self._bar is not None:
+            self._bar.set_postfix(**values)
+
+    def _write_line(self, now: float) -> None:
+        line = progress_line(self.desc, self.done, self.total, now - self._t0, start=self._start)
+        self.file.write(line + (f", {self.postfix}" if self.postfix else "") + "\n")
+        self.file.flush()
 
     def update(self, n: int = 1) -> None:
         """Record ``n`` more finished steps (and draw/print when due)."""
@@ -105,11 +128,13 @@ class Progress:
         now = time.monotonic()
         if now - self._last >= self.interval:
             self._last = now
-            self.file.write(progress_line(self.desc, self.done, self.total, now - self._t0) + "\n")
-            self.file.flush()
+            self._write_line(now)
 
     def close(self) -> None:
-        """Close the bar (plain lines need no closing line: the caller prints its summary)."""
+        """Close the bar; with ``final_line``, print the last plain line."""
+        if self.enabled and self._bar is None and self.final_line:
+            self._write_line(time.monotonic())
+            self.final_line = False
         if self._bar is not None:
             self._bar.close()
             self._bar = None

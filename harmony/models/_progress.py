@@ -1,67 +1,34 @@
-"""Minimal progress reporting for training and ``harmony prepare``: a tqdm bar when stderr is a TTY,
-plain lines (at most one every ``interval`` seconds, plus one at the end) otherwise, so logs of scripts
-and CI runs show progress without carriage returns.
-
-Kept to one factory, :func:`progress`, so it can be swapped for the project-wide progress module.
-"""
+"""Progress for training and ``harmony prepare``: the project's :class:`harmony.progress.Progress` (a tqdm
+bar when stderr is a terminal, plain lines at most every ``interval`` seconds otherwise), with one last
+line when training ends so logs of scripts and CI runs always show where it stopped."""
 
 from __future__ import annotations
 
 import sys
-import time
-from typing import Any
 
-
-class _Lines:
-    def __init__(self, total: int, desc: str, initial: int, unit: str, interval: float, stream):
-        self.total, self.desc, self.n, self.unit = int(total), desc, int(initial), unit
-        self.interval, self.stream = float(interval), stream
-        self.t0 = time.monotonic()
-        self.start = int(initial)
-        self.last = self.t0
-        self.postfix = ""
-
-    def set_postfix(self, **kw: Any) -> None:
-        self.postfix = " ".join(f"{k} {v}" for k, v in kw.items())
-
-    def _line(self) -> None:
-        el = time.monotonic() - self.t0
-        rate = (self.n - self.start) / el if el > 0 else 0.0
-        pct = 100.0 * self.n / self.total if self.total else 100.0
-        print(f"{self.desc}: {self.n}/{self.total} {self.unit}s ({pct:.0f}%), {el:.0f} s, {rate:.2f} {self.unit}/s"
-              + (f", {self.postfix}" if self.postfix else ""), file=self.stream, flush=True)
-
-    def update(self, n: int = 1) -> None:
-        self.n += int(n)
-        now = time.monotonic()
-        if now - self.last >= self.interval:
-            self.last = now
-            self._line()
-
-    def close(self) -> None:
-        self._line()
-
-
-class _Off:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix(self, **kw: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+from ..progress import Progress
 
 
 def progress(total: int, desc: str, *, initial: int = 0, unit: str = "step", enabled: bool = True,
-             interval: float = 30.0, stream=None):
-    """A progress object with ``update(n)``, ``set_postfix(**kw)`` and ``close()``."""
-    stream = stream or sys.stderr
-    if not enabled:
-        return _Off()
-    isatty = getattr(stream, "isatty", None)
-    if isatty is not None and isatty():
-        from tqdm import tqdm
+             interval: float | None = None, stream=None) -> Progress:
+    """A :class:`harmony.progress.Progress` with ``update(n)``, ``set_postfix(**kw)`` and ``close()``.
 
-        return tqdm(total=total, initial=initial, desc=desc, unit=unit, file=stream, dynamic_ncols=True)
-    return _Lines(total, desc, initial, unit, interval, stream)
+    Parameters
+    ----------
+    total : int
+        Steps expected.
+    desc : str
+        Label (``train dih_tiny``).
+    initial : int
+        Steps already done (a resumed run).
+    unit : str
+        What a step is (shown by the bar).
+    enabled : bool
+        False prints nothing (``--quiet``).
+    interval : float, optional
+        Seconds between plain lines (default 30 or ``HARMONY_PROGRESS_INTERVAL``).
+    stream : text stream, optional
+        Where to write (default ``sys.stderr``).
+    """
+    return Progress(total, desc, enabled=enabled, file=stream or sys.stderr, interval=interval, unit=unit,
+                    initial=initial, final_line=True)
