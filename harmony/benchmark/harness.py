@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import io as hio
-from ..dataset import DatasetReader, Sample
+from ..dataset import DatasetReader, Sample, select_split
 from ..errors import InputError, MissingWeightsError
 from ..parallel import map_units
 from ..registry import METHODS
@@ -411,14 +411,8 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
     plans = resolve_methods(cfg.models, cfg.weights)  # InputError listing valid names
     data = Path(cfg.data) if cfg.data else sample_dataset(cfg.workers, cfg.progress)
     reader = DatasetReader(data, cfg.subsets)
-    samples = reader.samples(split=cfg.split, limit=cfg.limit)
-    split_note = None
-    if not samples and cfg.split:
-        samples = reader.samples(split=None, limit=cfg.limit)
-        if not samples:
-            raise InputError(f"{data}: no images listed in the split files")
-        split_note = (f"WARNING: {data} has no {cfg.split!r} images; all {len(samples)} listed images were "
-                      "used (pass --split to choose)")
+    # Refuses, before any work, a subset without split information unless --split all (issue 19).
+    samples = select_split(reader, cfg.split, limit=cfg.limit)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     _check_run_json(cfg, out, sizes, data)
@@ -434,8 +428,6 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
     else:
         notes.append("LPIPS skipped: no local weights (set HARMONY_LPIPS_WEIGHTS; nothing is downloaded)")
 
-    if split_note:
-        notes.insert(0, split_note)
     result = BenchResult(out, cfg.protocol, sizes, plans, [], notes=notes)
     paired_subsets = {s for s in reader.subsets if reader.has_real(s)}
     result.paired = bool(paired_subsets)
