@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_out
 
-.PHONY: all install demo test bench-deps benchmarks clean
+.PHONY: all install demo test bench-deps benchmarks clean docs-numbers
 
 all: test
 
@@ -23,8 +23,25 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# The demo ends by comparing its numbers with README's demo paragraph: a drift fails loudly.
 demo: $(STAMP)
 	bash scripts/demo.sh $(DEMO_OUT)
+	$(PY) scripts/readme_numbers.py --check --numbers $(DEMO_OUT)/demo_numbers.json
+
+# Regenerate every number in README/docs that comes from a command, by running the commands: the demo
+# (README's demo paragraph) and each `<!-- docs-numbers: COMMAND -->` block in docs/ (docs/studies.md:
+# the studies at tiny and small, about 40 min on 2 cores).
+# The runs start from scratch (DEMO_OUT and DOCS_RUNS are deleted first) so no cache or checkpoint made by
+# older code survives; DOCS_REUSE=1 keeps them (quick re-check). DOCS_ONLY=TEXT limits the docs blocks to
+# the commands containing TEXT.
+DOCS_RUNS ?= build/docs_runs
+DOCS_ONLY ?=
+DOCS_REUSE ?=
+docs-numbers: $(STAMP)
+	$(if $(DOCS_REUSE),,rm -rf $(DEMO_OUT) $(DOCS_RUNS))
+	bash scripts/demo.sh $(DEMO_OUT)
+	$(PY) scripts/readme_numbers.py --write --numbers $(DEMO_OUT)/demo_numbers.json
+	$(PY) scripts/docs_numbers.py --write --runs $(DOCS_RUNS) $(if $(DOCS_ONLY),--only "$(DOCS_ONLY)")
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
