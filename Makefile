@@ -36,7 +36,7 @@ CI_CACHE ?= $(HOME)/.cache/harmony-ci
 OLD_TORCH_DIR := $(CI_CACHE)/torch-$(TORCH_OLDEST)
 OLD_TORCH_STAMP := $(OLD_TORCH_DIR)/.complete
 
-.PHONY: all install install-torch demo test package-check old-torch bench-deps benchmarks clean docs lint
+.PHONY: all install install-torch demo test package-check old-torch bench-deps benchmarks clean docs lint docs-numbers
 
 all: test
 
@@ -77,8 +77,26 @@ install-torch:
 	$(PIP) install -q -c $(CONSTRAINTS) "torch==$(TORCH_VERSION)"; \
 	$(PY) -c "import importlib.metadata as m; print('torch installed:', m.version('torch'))"
 
+
+# The demo ends by comparing its numbers with README's demo paragraph: a drift fails loudly.
 demo: $(STAMP)
 	bash scripts/demo.sh $(DEMO_OUT)
+	$(PY) scripts/readme_numbers.py --check --numbers $(DEMO_OUT)/demo_numbers.json
+
+# Regenerate every number in README/docs that comes from a command, by running the commands: the demo
+# (README's demo paragraph) and each `<!-- docs-numbers: COMMAND -->` block in docs/ (docs/studies.md:
+# the studies at tiny and small, about 40 min on 2 cores).
+# The runs start from scratch (DEMO_OUT and DOCS_RUNS are deleted first) so no cache or checkpoint made by
+# older code survives; DOCS_REUSE=1 keeps them (quick re-check). DOCS_ONLY=TEXT limits the docs blocks to
+# the commands containing TEXT.
+DOCS_RUNS ?= build/docs_runs
+DOCS_ONLY ?=
+DOCS_REUSE ?=
+docs-numbers: $(STAMP)
+	$(if $(DOCS_REUSE),,rm -rf $(DEMO_OUT) $(DOCS_RUNS))
+	bash scripts/demo.sh $(DEMO_OUT)
+	$(PY) scripts/readme_numbers.py --write --numbers $(DEMO_OUT)/demo_numbers.json
+	$(PY) scripts/docs_numbers.py --write --runs $(DOCS_RUNS) $(if $(DOCS_ONLY),--only "$(DOCS_ONLY)")
 
 # The whole suite, the packaging check included (it needs the cached oldest torch).
 test: $(STAMP) $(OLD_TORCH_STAMP)

@@ -35,7 +35,7 @@ def make_dataset(root: Path, n: int, seed: int = 0) -> Path:
     from harmony import io as hio
     from harmony.datagen.samples import available_photos, load_photo
 
-    done = root / f"done_{n}"
+    done = root / f"done_{n}_v2"   # v2: split files inside the subset folder
     if done.is_file():
         return root
     if root.exists():
@@ -68,7 +68,7 @@ def make_dataset(root: Path, n: int, seed: int = 0) -> Path:
         names.append(name)
         if (i + 1) % 500 == 0:
             print(f"  generated {i + 1}/{n} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-    (root / "HCOCO_test.txt").write_text("".join(f"{x}\n" for x in names))
+    (root / "HCOCO" / "HCOCO_test.txt").write_text("".join(f"{x}\n" for x in names))
     (root / "IHD_test.txt").write_text("".join(f"HCOCO/composite_images/{x}\n" for x in names))
     done.write_text("ok\n")
     return root

@@ -1,19 +1,32 @@
-"""The iHarmony4 layout (REFERENCE.md section 1): names, split files, manifest, Writer and Reader.
+"""The iHarmony4 layout (Cong et al., DoveNet, CVPR 2020): names, split files, manifest, Writer and Reader.
 
 Layout of one subset ``<root>/<Sub>/``::
 
     composite_images/<p><imageId>_<fgId>_<k>.jpg
     masks/<p><imageId>_<fgId>.png                 (binary 0/255)
     real_images/<p><imageId>.jpg                  (absent for unpaired sets)
+    <Sub>_train.txt  <Sub>_test.txt               (bare composite file names, one per line)
     manifest.csv  run.json                        (harmony's provenance; other loaders ignore them)
     .harmony/units/<key>.json                     (per-unit records that make runs resumable)
     .harmony/journal.txt  .harmony/run_state.json (index of finished units; state of the last run)
-    <root>/<Sub>_train.txt  <root>/<Sub>_test.txt (bare composite file names)
-    <root>/IHD_train.txt    <root>/IHD_test.txt   (``<Sub>/composite_images/<name>`` for every subset)
+
+and at the dataset root::
+
+    IHD_train.txt       IHD_test.txt              (``<Sub>/composite_images/<name>``, paired subsets only)
+    unpaired_train.txt  unpaired_test.txt         (the same for unpaired subsets, e.g. HRealComposite)
+
+This is the official iHarmony4 release's layout (Cong et al., DoveNet, CVPR 2020; bcmi/Image-Harmonization-
+Dataset-iHarmony4): SamsungLabs iharm's ``HDataset(dataset_path=<root>/<Sub>, split)`` reads the one
+``*.txt`` directly in the subset folder whose stem ends with the split, and DoveNet's ``Iharmony4Dataset``
+reads ``<root>/IHD_<split>.txt`` and opens the real image of every listed composite, so the root lists hold
+paired subsets only; unpaired subsets (no ``real_images/``) are listed in ``unpaired_<split>.txt`` instead.
+Split files at the dataset root (``<root>/<Sub>_train.txt``, written by earlier harmony versions) are an old
+layout: :class:`DatasetReader` refuses them with a message saying where to move them.
 
 Existing loaders (DoveNet, iSSAM/iDIH, PCT-Net, Harmonizer, libcom) derive the mask and real paths by
 string replacement, so names follow the rule exactly: mask = composite minus ``_<k>``, real = composite
-minus ``_<fgId>_<k>``.
+minus ``_<fgId>_<k>``; image ids contain no ``_`` (iharm takes the real image's name as
+``name.split('_')[0]``).
 
 Writes are atomic (``io.atomic_write_*``). A *unit* (one source image and everything made from it) is
 finished when its record ``.harmony/units/<key>.json`` exists; re-running the same command skips
@@ -55,6 +68,32 @@ COMPOSITE_DIR = "composite_images"
 MASK_DIR = "masks"
 REAL_DIR = "real_images"
 UNITS_DIR = ".harmony/units"
+SPLITS = ("train", "test")
+
+
+def subset_split_file(root: str | os.PathLike, subset: str, split: str) -> Path:
+    """``<root>/<Sub>/<Sub>_<split>.txt``: bare composite names, where the official release keeps them."""
+    return Path(root) / subset / f"{subset}_{split}.txt"
+
+
+def legacy_split_file(root: str | os.PathLike, subset: str, split: str) -> Path:
+    """``<root>/<Sub>_<split>.txt``: where earlier harmony versions wrote subset split files (iharm cannot load it)."""
+    return Path(root) / f"{subset}_{split}.txt"
+
+
+def root_split_file(root: str | os.PathLike, split: str, *, paired: bool = True) -> Path:
+    """``<root>/IHD_<split>.txt`` (paired subsets, DoveNet's list) or ``<root>/unpaired_<split>.txt``."""
+    return Path(root) / (f"IHD_{split}.txt" if paired else f"unpaired_{split}.txt")
+
+
+def has_split_lists(root: str | os.PathLike) -> bool:
+    """True when ``root`` holds root split lists (paired or unpaired) in the current layout: a finished
+    generator run. A root that still holds split files of the old layout (``<root>/<Sub>_<split>.txt``)
+    gives False, so callers that generate data on demand regenerate it."""
+    root = Path(root)
+    if not any(root_split_file(root, s, paired=p).is_file() for s in SPLITS for p in (True, False)):
+        return False
+    return not any(legacy_split_file(root, sub, s).is_file() for sub in subset_folders(root) for s in SPLITS)
 
 MANIFEST_COLUMNS = [
     "composite", "mask", "real", "subset", "split", "source_image_id", "source_annotation_id",
@@ -266,8 +305,9 @@ class DatasetWriter:
                 shutil.rmtree(d / sub, ignore_errors=True)
             for f in ("manifest.csv", "run.json"):
                 (d / f).unlink(missing_ok=True)
-            for split in ("train", "test"):
-                (Path(self.layout.root) / f"{self.layout.subset}_{split}.txt").unlink(missing_ok=True)
+            for split in SPLITS:
+                subset_split_file(self.layout.root, self.layout.subset, split).unlink(missing_ok=True)
+                legacy_split_file(self.layout.root, self.layout.subset, split).unlink(missing_ok=True)
         for sub in (COMPOSITE_DIR, MASK_DIR, *((REAL_DIR,) if self.layout.has_real else ()),
                     UNITS_DIR, *self.layout.extra_dirs):
             (d / sub).mkdir(parents=True, exist_ok=True)
@@ -308,13 +348,16 @@ class DatasetWriter:
                     columns.append(c)
         write_manifest(self.dir / "manifest.csv", rows, columns)
         root = Path(self.layout.root)
-        for split in ("train", "test"):
+        for split in SPLITS:
             # The manifest's composite column may be relative to the subset folder
-            # (composite_images/<name>); split files hold bare names (REFERENCE.md section 1).
+            # (composite_images/<name>); split files hold bare names, inside the subset folder as in
+            # the official iHarmony4 release (where iharm's HDataset looks for them).
             names = [Path(r["composite"]).name for r in rows if r.get("split") == split]
             setattr(summary, split, len(names))
-            hio.atomic_write_text(root / f"{self.layout.subset}_{split}.txt",
+            hio.atomic_write_text(subset_split_file(root, self.layout.subset, split),
                                   "".join(f"{n}\n" for n in names))
+            # Split files an earlier harmony version wrote at the root for this subset are replaced.
+            legacy_split_file(root, self.layout.subset, split).unlink(missing_ok=True)
         write_root_splits(root)
         summary.composites = len(rows)
         return summary
@@ -351,16 +394,36 @@ def _fmt_cell(v: Any) -> Any:
     return v
 
 
-def write_root_splits(root: str | os.PathLike) -> None:
-    """Rebuild ``IHD_train.txt`` / ``IHD_test.txt`` from every ``<Sub>_<split>.txt`` under ``root``."""
+def subset_folders(root: str | os.PathLike) -> list[str]:
+    """Names of the subset folders under ``root`` (those holding ``composite_images/``), sorted."""
     root = Path(root)
-    for split in ("train", "test"):
-        lines = []
-        for sub in sorted(p.name for p in root.iterdir() if p.is_dir() and (p / COMPOSITE_DIR).is_dir()):
-            f = root / f"{sub}_{split}.txt"
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / COMPOSITE_DIR).is_dir())
+
+
+def write_root_splits(root: str | os.PathLike) -> None:
+    """Rebuild the root lists from every ``<Sub>/<Sub>_<split>.txt`` under ``root``.
+
+    ``IHD_<split>.txt`` lists the *paired* subsets (those with ``real_images/``) only, because DoveNet's
+    ``Iharmony4Dataset`` opens the real image of every line; it is always written (possibly empty).
+    ``unpaired_<split>.txt`` lists the unpaired subsets (no ground truth, e.g. ``HRealComposite``) in the
+    same form, ``<Sub>/composite_images/<name>``; it exists only while the root holds an unpaired subset.
+    """
+    root = Path(root)
+    subsets = subset_folders(root)
+    paired = {sub: (root / sub / REAL_DIR).is_dir() for sub in subsets}
+    for split in SPLITS:
+        lines: dict[bool, list[str]] = {True: [], False: []}
+        for sub in subsets:
+            f = subset_split_file(root, sub, split)
             if f.is_file():
-                lines += [f"{sub}/{COMPOSITE_DIR}/{n.strip()}" for n in f.read_text().splitlines() if n.strip()]
-        hio.atomic_write_text(root / f"IHD_{split}.txt", "".join(f"{x}\n" for x in lines))
+                lines[paired[sub]] += [f"{sub}/{COMPOSITE_DIR}/{n.strip()}"
+                                       for n in f.read_text().splitlines() if n.strip()]
+        hio.atomic_write_text(root_split_file(root, split), "".join(f"{x}\n" for x in lines[True]))
+        unpaired_file = root_split_file(root, split, paired=False)
+        if not all(paired.values()):
+            hio.atomic_write_text(unpaired_file, "".join(f"{x}\n" for x in lines[False]))
+        else:
+            unpaired_file.unlink(missing_ok=True)
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -394,8 +457,11 @@ class DatasetReader:
     """Reads any dataset in the iHarmony4 layout (a harmony output or the original iHarmony4 release).
 
     Paths come from ``manifest.csv`` when a subset has one, otherwise from the iHarmony4 string rule.
-    Samples come from the split files (``<Sub>_train.txt`` / ``<Sub>_test.txt``); a subset without
-    split files lists every file in ``composite_images/`` with split ``None``.
+    Samples come from the split files inside each subset folder (``<Sub>/<Sub>_train.txt`` /
+    ``<Sub>/<Sub>_test.txt``, the official release's layout); a subset without split files lists every
+    file in ``composite_images/`` with split ``None`` (:func:`select_split` refuses such a subset when a
+    split is asked for). Split files at the dataset root (``<root>/<Sub>_train.txt``, the layout of
+    earlier harmony versions) raise :class:`InputError` naming the file and where it belongs.
     """
 
     def __init__(self, root: str | os.PathLike, subsets: Sequence[str] | None = None):
@@ -412,6 +478,14 @@ class DatasetReader:
             raise InputError(f"{self.root}: no subset folder with composite_images/ (expected the iHarmony4 "
                              "layout: <root>/<Sub>/composite_images, masks, real_images)")
         self.subsets = found
+        for sub in found:
+            for split in SPLITS:
+                old, new = legacy_split_file(self.root, sub, split), subset_split_file(self.root, sub, split)
+                if old.is_file() and not new.is_file():
+                    raise InputError(
+                        f"{old}: split file at the dataset root (old harmony layout); the iHarmony4 layout keeps "
+                        f"it inside the subset folder: move it there (mv {old} {new}) or re-run the generator "
+                        f"that made {sub}")
 
     def manifest(self, subset: str) -> dict[str, dict]:
         path = self.root / subset / "manifest.csv"
@@ -423,10 +497,14 @@ class DatasetReader:
     def has_real(self, subset: str) -> bool:
         return (self.root / subset / REAL_DIR).is_dir()
 
+    def has_splits(self, subset: str) -> bool:
+        """True when the subset folder holds at least one split file (``<Sub>/<Sub>_<split>.txt``)."""
+        return any(subset_split_file(self.root, subset, s).is_file() for s in SPLITS)
+
     def _split_names(self, subset: str) -> dict[str, list[str]]:
         out = {}
-        for split in ("train", "test"):
-            f = self.root / f"{subset}_{split}.txt"
+        for split in SPLITS:
+            f = subset_split_file(self.root, subset, split)
             if f.is_file():
                 out[split] = [Path(line.strip()).name for line in f.read_text().splitlines() if line.strip()]
         return out
@@ -482,9 +560,9 @@ class DatasetReader:
         """Every problem found: missing files, size mismatches, masks that are not binary or are empty."""
         problems: list[Problem] = []
         for sub in self.subsets:
-            if not self._split_names(sub):
+            if not self.has_splits(sub):
                 problems.append(Problem(str(self.root / sub), "no split files "
-                                        f"({sub}_train.txt / {sub}_test.txt)", "warning"))
+                                        f"({sub}/{sub}_train.txt / {sub}/{sub}_test.txt)", "warning"))
         seen_masks: dict[Path, Problem | None] = {}
         for s in self.samples(split=split):
             if not s.composite.is_file():
@@ -527,6 +605,31 @@ class DatasetReader:
                 except InputError as exc:
                     problems.append(Problem(str(s.composite), str(exc).split(": ", 1)[-1]))
         return problems
+
+
+def select_split(reader: DatasetReader, split: str | None, *, limit: int | None = None) -> list[Sample]:
+    """The samples a benchmark scores: those of ``split`` in every subset of ``reader``.
+
+    Refuses (:class:`InputError`, before any work) when a subset has no split files, since its test
+    images cannot be told from its training images, and when the split files list no image of
+    ``split``; ``split=None`` (``--split all``) takes every image, train included.
+    """
+    if split is None:
+        return reader.samples(split=None, limit=limit)
+    if split not in SPLITS:
+        raise InputError(f"--split: expected one of {', '.join(SPLITS)} or all, got {split!r}")
+    missing = [sub for sub in reader.subsets if not reader.has_splits(sub)]
+    if missing:
+        sub = missing[0]
+        raise InputError(
+            f"{reader.root / sub}: subset {', '.join(missing)} has no split files ({sub}/{sub}_train.txt, "
+            f"{sub}/{sub}_test.txt), so its {split} images cannot be told from the others; add them, choose "
+            "other --subsets, or pass --split all to score every image (train included)")
+    samples = reader.samples(split=split, limit=limit)
+    if not samples:
+        raise InputError(f"{reader.root}: the split files of {', '.join(reader.subsets)} list no {split!r} image; "
+                         "pass --split all to score every image (train included)")
+    return samples
 
 
 def _check_mask_file(path: Path, pixels: bool) -> Problem | None:

@@ -359,7 +359,7 @@ def test_test_ids_file_and_exclusive_split_options(tmp_path, cli):
     assert code == 0, text
     split = {r["source_image_id"]: r["split"] for r in _manifest(out)}
     assert split == {"1": "train", "2": "train", "3": "test", "4": "test"}
-    assert (out / "HCOCO_test.txt").read_text().split() == ["c3_30_1.jpg", "c4_40_1.jpg"]
+    assert (out / "HCOCO" / "HCOCO_test.txt").read_text().split() == ["c3_30_1.jpg", "c4_40_1.jpg"]
     code, text = _run(cli, images, ann, tmp_path / "o2", "--test-ids", str(ids), "--test-fraction", "0.2")
     assert code == 2 and "exclude each other" in text
 
@@ -469,7 +469,9 @@ def test_rejections_are_counted_per_reason_in_summary(tmp_path, cli):
     assert "HCOCO: 0 composites" in text
     records = [json.loads(p.read_text()) for p in (out / "HCOCO" / ".harmony" / "units").glob("*.json")]
     reasons = [r["reason"] for rec in records for r in rec["rejected"]]
-    assert len(reasons) == 9 and reasons.count(coco.R_UNCHANGED) >= 5   # 3 objects x 3 attempts
+    assert reasons.count(coco.R_SHORT) == 3                             # each object: 0 of 1 made
+    attempts = [r for r in reasons if r != coco.R_SHORT]
+    assert len(attempts) == 9 and attempts.count(coco.R_UNCHANGED) >= 5   # 3 objects x 3 attempts
     counts = {reason: reasons.count(reason) for reason in set(reasons)}
     line = "rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     assert line in text
@@ -522,3 +524,54 @@ def test_bad_filter_spec_is_a_clear_error(tmp_path, cli):
     assert code == 2 and "--filter no_such_module_xyz:fn: cannot load it" in text
     code, text = _run(cli, images, ann, tmp_path / "o2", "--filter", "just-a-name")
     assert code == 2 and "expected package.module:function" in text
+
+
+# --- no duplicate composites (issue 19, defect 8) ----------------------------------------------------
+
+def _assert_no_duplicates(subset_dir: Path, rows: list[dict]) -> None:
+    import hashlib
+
+    identities = [(r["source_image_id"], r["source_annotation_id"], r["reference_image_id"],
+                   r["reference_annotation_id"], r["method"], r["params"]) for r in rows]
+    assert len(identities) == len(set(identities)), "two composites share (object, reference, method, params)"
+    digests = [hashlib.sha256((subset_dir / r["composite"]).read_bytes()).hexdigest() for r in rows]
+    assert len(digests) == len(set(digests)), "byte-identical composites"
+
+
+def test_sample_has_no_duplicate_composites_and_counts_the_shortfall(tmp_path, cli):
+    """The embedded sample has objects with a single reference; with four methods, three of them
+    parameter-free, a second draw could repeat (reference, method, {}) and write the same bytes
+    (c1_102_1.jpg == c1_102_2.jpg before the fix)."""
+    out = tmp_path / "out"
+    code, text = cli(["datagen", "coco", "--out", str(out), "--workers", "0", "--per-object", "4"])
+    assert code == 0, text
+    rows = _manifest(out)
+    assert rows
+    _assert_no_duplicates(out / "HCOCO", rows)
+    per_object: dict[tuple[str, str], int] = {}
+    for r in rows:
+        key = (r["source_image_id"], r["source_annotation_id"])
+        per_object[key] = per_object.get(key, 0) + 1
+    records = [json.loads(p.read_text()) for p in (out / "HCOCO" / ".harmony" / "units").glob("*.json")]
+    short = {r["item"] for rec in records for r in rec["rejected"] if r["reason"] == coco.R_SHORT}
+    for (image_id, ann_id), n in per_object.items():
+        if n < 4:   # each object left short is counted, with how many it got
+            assert any(f"annotation {ann_id}: {n} of 4" in item for item in short), (image_id, ann_id, short)
+    assert coco.R_SHORT in text
+
+
+def test_one_reference_and_parameter_free_methods_give_fewer_composites(tmp_path, cli):
+    """One reference per object and only parameter-free methods: at most one composite per
+    (reference, method); the rest are counted as duplicates, never written."""
+    images, ann, _ = make_coco(tmp_path, n=2)
+    out = tmp_path / "out"
+    code, text = _run(cli, images, ann, out, "--workers", "0", "--per-object", "3", "--methods", "gct")
+    assert code == 0, text
+    rows = _manifest(out)
+    _assert_no_duplicates(out / "HCOCO", rows)
+    per_object: dict[tuple[str, str], int] = {}
+    for r in rows:
+        per_object[(r["source_image_id"], r["source_annotation_id"])] = per_object.get(
+            (r["source_image_id"], r["source_annotation_id"]), 0) + 1
+    assert per_object and all(n == 1 for n in per_object.values()), per_object
+    assert "duplicate" in text and coco.R_SHORT in text

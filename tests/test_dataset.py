@@ -94,9 +94,11 @@ def test_writer_builds_layout_manifest_and_splits(tmp_path):
     assert sorted(p.name for p in (sub / "composite_images").iterdir()) == [
         "c1_7_1.jpg", "c1_7_2.jpg", "c2_7_1.jpg", "c2_7_2.jpg", "c3_7_1.jpg", "c3_7_2.jpg"]
     assert (sub / "masks" / "c1_7.png").is_file() and (sub / "real_images" / "c1.jpg").is_file()
-    assert (tmp_path / "HCOCO_train.txt").read_text().split() == ["c1_7_1.jpg", "c1_7_2.jpg", "c3_7_1.jpg",
-                                                                  "c3_7_2.jpg"]
-    assert (tmp_path / "HCOCO_test.txt").read_text().split() == ["c2_7_1.jpg", "c2_7_2.jpg"]
+    # Split files inside the subset folder, as the official iHarmony4 release (and iharm's HDataset).
+    assert (sub / "HCOCO_train.txt").read_text().split() == ["c1_7_1.jpg", "c1_7_2.jpg", "c3_7_1.jpg",
+                                                             "c3_7_2.jpg"]
+    assert (sub / "HCOCO_test.txt").read_text().split() == ["c2_7_1.jpg", "c2_7_2.jpg"]
+    assert not (tmp_path / "HCOCO_train.txt").exists() and not (tmp_path / "HCOCO_test.txt").exists()
     assert (tmp_path / "IHD_test.txt").read_text().split() == ["HCOCO/composite_images/c2_7_1.jpg",
                                                                "HCOCO/composite_images/c2_7_2.jpg"]
     with open(sub / "manifest.csv", newline="") as fh:
@@ -161,7 +163,7 @@ def test_validate_reports_each_problem(tmp_path):
     hio.write_image(sub / "real_images" / "c2.jpg", np.zeros((8, 8, 3), np.float32))   # size mismatch
     hio.write_mask(sub / "masks" / "c3_7.png", np.zeros((16, 20), np.float32))  # empty mask
     (sub / "composite_images" / "c3_7_2.jpg").write_bytes(b"\xff\xd8\xff garbage")  # corrupt
-    with open(tmp_path / "HCOCO_train.txt", "a") as fh:
+    with open(sub / "HCOCO_train.txt", "a") as fh:
         fh.write("c9_7_1.jpg\n")                                                 # listed, missing
     problems = ds.DatasetReader(tmp_path).validate()
     text = "\n".join(str(p) for p in problems)

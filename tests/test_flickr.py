@@ -354,3 +354,22 @@ def test_sample_writes_the_sample_label_maps(cli, tmp_path):
         written = hio.read_label_map(out / "HFlickr" / row["labels"])
         np.testing.assert_array_equal(written, hio.read_label_map(Path(sample["labels"]) / f"{stem}.png"))
     assert len(list((out / "HFlickr" / "labels").iterdir())) == len(sources)
+
+
+def test_sample_has_no_duplicate_composites(cli, tmp_path):
+    """Issue 19 (defect 8): no two composites of one object share (reference, method, parameters) and no
+    two are byte-identical (each candidate reference is used at most once per object)."""
+    import hashlib
+
+    out = tmp_path / "out"
+    code, text = cli(["datagen", "flickr", "--out", str(out), "--workers", "0", "--methods", "gct,hgm",
+                      "--per-mask", "3"])
+    assert code == 0, text
+    rows = _rows(out)
+    assert rows
+    identities = [(r["source_image_id"], r["source_annotation_id"], r["reference_image_id"], r["method"], r["params"])
+                  for r in rows]
+    assert len(identities) == len(set(identities))
+    digests = [hashlib.sha256((out / "HFlickr" / "composite_images" / Path(r["composite"]).name).read_bytes())
+               .hexdigest() for r in rows]
+    assert len(digests) == len(set(digests))

@@ -87,7 +87,7 @@ def _write_subset(root: Path, subset: str, prefix: str, n: int, rng, *, paired=T
         names.append(name)
     if paired:
         (d / "real_images").mkdir(parents=True, exist_ok=True)
-    (root / f"{subset}_test.txt").write_text("".join(f"{n}\n" for n in names))
+    (root / subset / f"{subset}_test.txt").write_text("".join(f"{n}\n" for n in names))
     return names
 
 

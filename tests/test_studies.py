@@ -282,7 +282,7 @@ def test_cross_category_training_sets_follow_the_manifest(cli, tmp_path):
     sets = out / "work" / "sets"
 
     def names(root, sub, split):
-        f = sets / root / f"{sub}_{split}.txt"
+        f = sets / root / sub / f"{sub}_{split}.txt"
         return {x.strip() for x in f.read_text().splitlines() if x.strip()} if f.is_file() else set()
 
     n = len(by[("person", "train")])
@@ -294,7 +294,7 @@ def test_cross_category_training_sets_follow_the_manifest(cli, tmp_path):
         n, len(base_train))
     assert names("rendered_sub", "HCOCO", "train") == set() and len(names("rendered_sub", "HRendered", "train")) == n
     assert names("base", "HCOCO", "train") == base_train
-    rendered = {x.strip() for x in (out / "work" / "data_rendered" / "HRendered_train.txt").read_text().splitlines()
+    rendered = {x.strip() for x in (out / "work" / "data_rendered" / "HRendered" / "HRendered_train.txt").read_text().splitlines()
                 if x.strip()}
     assert names("fusion", "HRendered", "train") == rendered and names("fusion", "HCOCO", "train") == base_train
     assert names("rendered", "HRendered", "train") == rendered and not names("rendered", "HCOCO", "train")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -318,3 +319,33 @@ def test_lai2016_per_image_pool(lai, tmp_path, cli):
             np.testing.assert_allclose(per_image[k][fin], ref[fin], atol=1e-6)
         assert np.array_equal(np.isfinite(per_image[k]), fin)
     assert names[0] == "Blur"
+
+
+# --- list options that name a missing file (issue 19, defect 9) --------------------------------------
+
+@pytest.mark.parametrize("option,value", [("--images", "images.txt"), ("--methods", "methods.csv"),
+                                          ("--images", "lists/images")])
+def test_pairs_missing_list_file_is_an_error(tmp_path, cli, option, value):
+    out = tmp_path / "tasks.csv"
+    args = {"--methods": "a,b,c", "--images": "1,2"}
+    args[option] = str(tmp_path / value) if "/" in value else value
+    code, text = cli(["study", "pairs", "--methods", args["--methods"], "--images", args["--images"],
+                      "--out", str(out)])
+    lines = [x for x in text.splitlines() if x.strip()]
+    assert code == 2 and len(lines) == 1, text
+    assert option in lines[0] and "not found" in lines[0] and Path(value).name in lines[0]
+    assert not out.exists()
+
+
+def test_pairs_list_file_and_comma_list_still_work(tmp_path, cli):
+    images = tmp_path / "images.txt"
+    images.write_text("c1_1_1.jpg\nc2_2_1.jpg\n")
+    out = tmp_path / "tasks.csv"
+    code, text = cli(["study", "pairs", "--methods", "a,b", "--images", str(images), "--out", str(out)])
+    assert code == 0, text
+    df = pd.read_csv(out)
+    assert sorted(df["image_id"].unique()) == ["c1_1_1.jpg", "c2_2_1.jpg"]
+    # a single image id that is a file name of an image (not a list file) is an id
+    code, text = cli(["study", "pairs", "--methods", "a,b", "--images", "c1_1_1.jpg", "--out", str(out),
+                      "--overwrite"])
+    assert code == 0, text

@@ -52,7 +52,7 @@ from .. import __version__
 from .. import imageops
 from .. import io as hio
 from .. import serialize
-from ..dataset import DatasetReader, Sample
+from ..dataset import DatasetReader, Sample, has_split_lists, select_split
 from ..errors import InputError, MissingWeightsError
 from ..parallel import map_units
 from ..registry import METHODS, Card
@@ -382,7 +382,7 @@ def sample_dataset(workers: int | None = None, progress: bool = True) -> Path:
     from ..registry import GENERATORS
 
     root = cache_dir() / "bench_sample"
-    if (root / "IHD_train.txt").is_file() or (root / "IHD_test.txt").is_file():
+    if has_split_lists(root):   # False for a cache in the old layout: the generator resumes and rewrites it
         return root
     if "coco" not in GENERATORS:
         raise InputError("no --data given and the coco generator is not available to build the embedded "
@@ -505,21 +505,13 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
     plans = resolve_methods(cfg.models, cfg.weights)  # InputError listing valid names
     data = Path(cfg.data) if cfg.data else sample_dataset(cfg.workers, cfg.progress)
     reader = DatasetReader(data, cfg.subsets)
-    samples = reader.samples(split=cfg.split, limit=cfg.limit)
-    split_note = None
-    if not samples and cfg.split:
-        samples = reader.samples(split=None, limit=cfg.limit)
-        if not samples:
-            raise InputError(f"{data}: no images listed in the split files")
-        split_note = (f"WARNING: {data} has no {cfg.split!r} split (its split files list no {cfg.split} "
-                      f"images): scoring all {len(samples)} listed images instead; pass --split train|all "
-                      f"to choose, or regenerate the data with a larger --test-fraction")
     announce = cfg.announce or (lambda line: None)
     missing = checkpoint_notice(plans)
     if missing:
         announce(missing)
-    if split_note:
-        announce(split_note)
+    # Refuses, before any work, a subset without split information unless --split all, and a split
+    # that lists no image (InputError naming the subset and the split).
+    samples = select_split(reader, cfg.split, limit=cfg.limit)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     prev = _check_run_json(cfg, out, sizes, data)
@@ -534,8 +526,6 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
             lpips_path = None
     else:
         notes.append("LPIPS skipped: no local weights (set HARMONY_LPIPS_WEIGHTS; nothing is downloaded)")
-    if split_note:
-        notes.insert(0, split_note)
 
     all_plans = _union_plans(plans, prev, notes)
     _write_run_json(out, cfg, sizes, data, all_plans)

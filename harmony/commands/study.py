@@ -7,6 +7,8 @@ same lazy pattern as ``harmony datagen``), so adding a paper's study is one line
 
 from __future__ import annotations
 
+import os
+import re
 import time
 
 import click
@@ -86,8 +88,8 @@ def pairs(methods, images, sentinels, sentinel_method, seed, out, overwrite):
 
     t0 = time.perf_counter()
     try:
-        ms = parse_list(methods)
-        ims = parse_list(images)
+        ms = parse_list(_existing_list_file(methods, "--methods"))
+        ims = parse_list(_existing_list_file(images, "--images"))
         df = make_pairs(ms, ims, sentinels=sentinels, sentinel_method=sentinel_method, rng=seed)
     except InputError as exc:
         raise UserError(str(exc).splitlines()[0]) from None
@@ -97,6 +99,21 @@ def pairs(methods, images, sentinels, sentinel_method, seed, out, overwrite):
         f"{len(df)} tasks: {len(ims)} images x {n_pairs} method pairs" + (f" + {sentinels} sentinels" if sentinels else ""),
         f"methods: {', '.join(ms)}; seed {seed}",
         f"written: {out} ({time.perf_counter() - t0:.2f} s)"])
+
+
+# Extensions of list files: a value ending in one of these (or holding a path separator) means a file.
+_LIST_FILE = re.compile(r"\.(txt|csv|tsv|lst|list|json)$", re.IGNORECASE)
+
+
+def _existing_list_file(value: str, option: str) -> str:
+    """``value`` unchanged, unless it looks like the path of a list file (a single item with a path
+    separator or a list-file extension: .txt, .csv, ...) that does not exist: then an error naming it,
+    instead of a one-item list whose item is the file name."""
+    looks_like_path = "," not in value and ("/" in value or os.sep in value or _LIST_FILE.search(value.strip()))
+    if looks_like_path and not os.path.isfile(value):
+        raise InputError(f"{option} {value}: file not found (give an existing file with one item a line, "
+                         "or a comma-separated list)")
+    return value
 
 
 @click.command("simulate")

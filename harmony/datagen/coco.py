@@ -8,7 +8,10 @@ reference region's statistics only; REFERENCE.md section 3), with a method drawn
 parameters from :func:`harmony.datagen.transfer.sample_params`. The background is left bit-exact by the
 kernels and checked here. Composites whose foreground barely changed or became degenerate (clipped to
 black/white, flattened) are rejected and counted per reason; a rejected attempt is replaced by another
-draw, up to ``max_attempts`` per composite.
+draw, up to ``max_attempts`` per composite. No two composites of an object share (reference, method,
+parameters): the transfer is a function of these, so a repeat would be a byte-identical copy (as when
+only one reference exists and a parameter-free method is drawn twice). Repeats are rejected ("duplicate"),
+and an object left with fewer distinct composites than ``per_object`` gets fewer, counted in the summary.
 
 Output is the iHarmony4 layout (REFERENCE.md section 1) under ``<out>/HCOCO``:
 ``composite_images/c<imageId>_<annId>_<k>.jpg``, ``masks/c<imageId>_<annId>.png``,
@@ -57,6 +60,8 @@ R_FLAT = "foreground flattened"
 R_BACKGROUND = "background changed"
 R_INVALID = "invalid output"
 R_FAILED = "transfer failed"
+R_DUPLICATE = "duplicate (same reference, method and parameters as a composite already made)"
+R_SHORT = "object got fewer than --per-object composites"
 
 
 # --- annotations --------------------------------------------------------------------------------
@@ -698,6 +703,10 @@ def work(unit: CocoUnit, layout: SubsetLayout) -> dict:
                 break
         if not usable_refs:
             continue
+        # (reference, method, parameters) of the composites made for this object: the transfer is a
+        # function of these, so a repeat would be a byte-identical copy (e.g. one reference and a
+        # parameter-free method drawn twice). Repeats are rejected and counted.
+        made: set[tuple[str, str, str, str]] = set()
         while accepted < unit.per_object and attempts < unit.per_object * unit.max_attempts:
             attempt_key = f"{unit.image_id}:{target.annotation_id}:{attempts}"
             seed = unit_seed(unit.seed, attempt_key)
@@ -706,6 +715,11 @@ def work(unit: CocoUnit, layout: SubsetLayout) -> dict:
             method = unit.methods[int(rng.integers(len(unit.methods)))]
             params = transfer.sample_params(method, rng)
             attempts += 1
+            identity = (str(ref.image_id), str(ref.annotation_id), method, params_json(params))
+            if identity in made:
+                record["rejected"].append({"reason": R_DUPLICATE, "item": f"{unit.file_name} annotation "
+                                           f"{target.annotation_id} attempt {attempts}", "method": method})
+                continue
             try:
                 out = transfer.transfer(method, image, mask, ref_img, ref_mask, rng=rng, **params)
             except ValueError as exc:  # e.g. a degenerate region the kernel cannot use
@@ -721,6 +735,7 @@ def work(unit: CocoUnit, layout: SubsetLayout) -> dict:
                 record["rejected"].append({"reason": reason, "item": f"{unit.file_name} annotation "
                                            f"{target.annotation_id} attempt {attempts}", "method": method})
                 continue
+            made.add(identity)
             ref_index += 1
             accepted += 1
             comp = composite_name(PREFIX, image_id, ann_id, accepted)
@@ -737,6 +752,9 @@ def work(unit: CocoUnit, layout: SubsetLayout) -> dict:
                 "reference_category_id": ref.category_id, "attempt": attempts,
                 "source_file": unit.file_name, "reference_file": Path(ref.path).name,
             })
+        if accepted < unit.per_object:
+            record["rejected"].append({"reason": R_SHORT, "item": f"{unit.file_name} annotation "
+                                       f"{target.annotation_id}: {accepted} of {unit.per_object}"})
         if accepted:
             layout.write_mask(mask_name(PREFIX, image_id, ann_id), mask)
             made_any = True

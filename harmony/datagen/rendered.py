@@ -24,7 +24,7 @@ Output (iHarmony4 layout, subset ``HRendered``, prefix ``n``)::
     <out>/HRendered/real_images/n<view>-<i>.jpg                   the style-i render (ground truth)
     <out>/HRendered/masks/n<view>-<i>_<fg>.png                    binary 0/255, one per (view, i, fg)
     <out>/HRendered/manifest.csv  run.json                        provenance + soft labels (below)
-    <out>/HRendered_train.txt  HRendered_test.txt  IHD_train.txt  IHD_test.txt
+    <out>/HRendered/HRendered_train.txt  HRendered_test.txt   <out>/IHD_train.txt  IHD_test.txt
     <out>/labels.txt                                              the RdHarmony label file
 
 Names: REFERENCE.md section 6 writes RdHarmony's files as ``composite_images/<X>-<Y>_<Z>.jpg``,

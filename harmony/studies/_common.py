@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..dataset import has_split_lists
 from . import StudyContext
 
 
@@ -18,7 +19,7 @@ def dataset(ctx: StudyContext, kind: str, **options: Any) -> tuple[Path, str]:
         return ctx.data, f"--data {ctx.data}"
     suffix = "_".join(f"{k}{v}" for k, v in sorted(options.items()) if v is not None)
     root = ctx.work / (f"data_{kind}" + (f"_{suffix}" if suffix else ""))
-    done = (root / "IHD_train.txt").is_file() or (root / "IHD_test.txt").is_file()
+    done = has_split_lists(root)
     if kind == "fivek":
         if not done:
             from ..datagen.swaps import SwapOptions, generate_fivek

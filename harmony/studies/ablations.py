@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..dataset import has_split_lists
 from . import Conclusion, Scale, Study, StudyContext, StudyOutput, register
 
 
@@ -155,7 +156,7 @@ def run(ctx: StudyContext) -> StudyOutput:
     unpaired = None
     if any(r.stream2 for r in todo):
         unpaired = ctx.work / "data_real"
-        if not (unpaired / "IHD_train.txt").is_file() and not (unpaired / "IHD_test.txt").is_file():
+        if not has_split_lists(unpaired):
             from ..datagen.real import generate as generate_real
 
             generate_real(unpaired, seed=ctx.seed, workers=ctx.workers, progress=ctx.progress, overwrite=True)
@@ -300,7 +301,7 @@ def flickr_dataset(ctx: StudyContext) -> tuple[Path, str]:
         return ctx.data, f"--data {ctx.data} (DIH trains its parsing decoder only if <Sub>/labels/ holds label maps)"
     st = ctx.settings
     root = ctx.work / "data_flickr"
-    if not (root / "IHD_train.txt").is_file():
+    if not has_split_lists(root):
         from ..datagen.flickr import FlickrOptions, generate_flickr
 
         opts = FlickrOptions(num_classes=15, per_mask=int(st["flickr_per_mask"]), per_image=int(st["flickr_per_image"]),

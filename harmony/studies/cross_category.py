@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from ..dataset import subset_split_file
 from ..errors import InputError
 from . import Conclusion, Scale, Study, StudyContext, StudyOutput, register
 
@@ -126,7 +127,7 @@ def _rendered(ctx: StudyContext) -> tuple[Path, str]:
 def _rows(sub: Path, split: str) -> list[dict]:
     with open(sub / "manifest.csv", newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh) if r.get("split") == split]
-    listed = sub.parent / f"{sub.name}_{split}.txt"
+    listed = subset_split_file(sub.parent, sub.name, split)
     if listed.is_file():   # the split files are authoritative
         keep = {Path(x.strip()).name for x in listed.read_text().splitlines() if x.strip()}
         rows = [r for r in rows if Path(r["composite"]).name in keep]
@@ -160,23 +161,33 @@ def _fine_tune(ctx: StudyContext, model: str, data: Path, tag: str, *, preset: s
 
 def _make_set(ctx: StudyContext, name: str, parts: dict[str, tuple[Path, list[str], list[str]]]) -> Path:
     """An iHarmony4 root ``work/sets/<name>`` whose subsets link to existing subset folders and whose split
-    files list the chosen composites: ``parts[subset] = (source subset folder, train names, test names)``."""
+    files list the chosen composites: ``parts[subset] = (source subset folder, train names, test names)``.
+
+    Each ``<name>/<Sub>`` is a real folder whose entries (``composite_images/``, ``masks/``, ...,
+    ``manifest.csv``) are links to the source's, so the set's own split files (``<Sub>/<Sub>_<split>.txt``,
+    iHarmony4 layout) never touch the source's."""
     from .. import io as hio
+    from ..dataset import SPLITS, legacy_split_file, write_root_splits
 
     root = ctx.work / "sets" / name
     root.mkdir(parents=True, exist_ok=True)
-    ihd: dict[str, list[str]] = {"train": [], "test": []}
     for sub, (src, train, test) in parts.items():
-        link = root / sub
-        if link.is_symlink() and Path(os.readlink(link)) != src.resolve():
-            link.unlink()
-        if not link.exists():
-            link.symlink_to(src.resolve(), target_is_directory=True)
-        for split, names in (("train", train), ("test", test)):
-            hio.atomic_write_text(root / f"{sub}_{split}.txt", "".join(f"{n}\n" for n in names))
-            ihd[split] += [f"{sub}/composite_images/{n}" for n in names]
-    for split, lines in ihd.items():
-        hio.atomic_write_text(root / f"IHD_{split}.txt", "".join(f"{x}\n" for x in lines))
+        folder = root / sub
+        if folder.is_symlink():   # sets made by earlier versions linked the whole subset folder
+            folder.unlink()
+        folder.mkdir(parents=True, exist_ok=True)
+        for entry in sorted(src.iterdir()):
+            if entry.name.startswith(".") or entry.suffix == ".txt":   # .harmony/, the source's split files
+                continue
+            link = folder / entry.name
+            if link.is_symlink() and Path(os.readlink(link)) != entry.resolve():
+                link.unlink()
+            if not link.exists():
+                link.symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+        for split, names in zip(SPLITS, (train, test)):
+            hio.atomic_write_text(subset_split_file(root, sub, split), "".join(f"{n}\n" for n in names))
+            legacy_split_file(root, sub, split).unlink(missing_ok=True)
+    write_root_splits(root)
     return root
 
 
@@ -198,7 +209,7 @@ def run(ctx: StudyContext) -> StudyOutput:
     novel_train = _names([r for r in train_rows if r.get("category") == novel])
     base_train = _names([r for r in train_rows if r.get("category") not in (novel, None, "")])
     novel_test = _names([r for r in test_rows if r.get("category") == novel])
-    rendered = sorted(Path(x.strip()).name for x in (rd_root / f"{RENDERED_SUBSET}_train.txt").read_text().splitlines()
+    rendered = sorted(Path(x.strip()).name for x in subset_split_file(rd_root, RENDERED_SUBSET, "train").read_text().splitlines()
                       if x.strip())
     for what, names in (("novel-category train", novel_train), ("novel-category test", novel_test),
                         ("base-category train", base_train), ("rendered", rendered)):
