@@ -98,8 +98,9 @@ docs-numbers: $(STAMP)
 	$(PY) scripts/readme_numbers.py --write --numbers $(DEMO_OUT)/demo_numbers.json
 	$(PY) scripts/docs_numbers.py --write --runs $(DOCS_RUNS) $(if $(DOCS_ONLY),--only "$(DOCS_ONLY)")
 
-# The whole suite, the packaging check included (it needs the cached oldest torch).
+# Lint (ruff), then the whole suite, the packaging check included (it needs the cached oldest torch).
 test: $(STAMP) $(OLD_TORCH_STAMP)
+	$(PY) -m ruff check harmony tests benchmarks scripts docs/api
 	HARMONY_OLD_TORCH_DIR=$(OLD_TORCH_DIR) $(PY) -m pytest -q -p no:cacheprovider tests
 
 # API reference from the docstrings (Sphinx + numpydoc; sources in docs/api) into build/docs.

@@ -61,7 +61,7 @@ def main() -> None:
     peer_means = time.perf_counter() - t0
     t0 = time.perf_counter()
     for m in metrics:
-        for a, b in [(a, b) for a in range(args.methods) for b in range(a + 1, args.methods)][: args.pairs]:
+        for a, b in [(i, j) for i in range(args.methods) for j in range(i + 1, args.methods)][: args.pairs]:
             d = wide[m][:, a] - wide[m][:, b]
             stats.bootstrap((d,), np.mean, n_resamples=args.boot, method="BCa", random_state=np.random.default_rng(a))
             stats.wilcoxon(d)

@@ -199,7 +199,7 @@ def main() -> None:
         mem = {}
         for name, root in (("full", full), ("tenth", tenth)) if "memory" in only else ():
             vals = []
-            for r in range(reps):
+            for _r in range(reps):
                 cmd = [py, "-m", "harmony", "train", "dih", "--data", str(root), "--preset", "dih_tiny", "--steps",
                        "50", "--val-every", "50", "--loader-workers", "2", "-q", "--overwrite",
                        "--out", str(tmp / f"ck_{name}")]
@@ -249,7 +249,7 @@ def main() -> None:
         common = ["train", "dih", "--data", str(tenth), "--preset", "dih_tiny", "--steps", "30", "--val-every", "30",
                   "--loader-workers", "0", "-q", "--overwrite"]
         single, ddp = [], []
-        for r in range(reps):
+        for _r in range(reps):
             subprocess.run([py, "-m", "harmony", *common, "--batch-size", "8", "--out", str(tmp / "ddp1")], check=True,
                            env=env, capture_output=True)
             single.append(step_seconds(tmp / "ddp1" / "train_log.csv", 5))

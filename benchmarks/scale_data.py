@@ -104,7 +104,7 @@ def build_coco(workdir: str | os.PathLike, n_images: int = TRAIN2017_IMAGES,
                 poly = np.round(np.stack([xs, ys], 1).ravel(), 2)
                 x0, y0 = float(xs.min()), float(ys.min())
                 area = 0.5 * abs(float(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1))))
-                parts.append('{"id": %d, "image_id": %d, "category_id": %d, "iscrowd": 0, "area": %.2f, '
+                parts.append('{"id": %d, "image_id": %d, "category_id": %d, "iscrowd": 0, "area": %.2f, '  # noqa: UP031
                              '"bbox": [%.2f, %.2f, %.2f, %.2f], "segmentation": [[%s]]}' % (
                                  start + j + 1, int(ids[owner[start + j]]), int(cats[start + j]), area,
                                  x0, y0, float(xs.max()) - x0, float(ys.max()) - y0,

@@ -23,7 +23,7 @@ except ImportError:  # another package's harmony/__init__.py replaced ours (test
         "Error: the module 'harmony' imported here is not harmony-toolkit's (another package installed "
         "files into the same 'harmony' folder). Fix: pip uninstall harmony-toolkit, uninstall the other "
         "package (see `pip show -f harmony`), then pip install harmony-toolkit; or use separate venvs.\n")
-    raise SystemExit(2)
+    raise SystemExit(2) from None
 from .errors import InputError
 
 

@@ -42,15 +42,15 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, serialize
 from . import io as hio
-from . import serialize
 from .errors import InputError
 
 # Subset folder -> file-name prefix. The first four are iHarmony4's; the others are harmony's own kinds.

@@ -32,8 +32,9 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -159,7 +160,7 @@ class stop_on_signals:
         counter = _ACTIVE[-1] if _ACTIVE else None
         raise Interrupted(signum, counter.done if counter else None, counter.total if counter else None)
 
-    def __enter__(self) -> "stop_on_signals":
+    def __enter__(self) -> stop_on_signals:
         if threading.current_thread() is threading.main_thread():
             for s in self.SIGNALS:
                 self._old[s] = signal.signal(s, self._raise)

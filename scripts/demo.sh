@@ -33,15 +33,15 @@ PAIRED=HCOCO,HAdobe5k,Hday2night,HFlickr,HRetouched
 STEPS=300 SPRIH_STEPS=100 CHARMNET_STEPS=150
 for m in dih bargainnet rcl; do
   $H train $m --data "$OUT/data" --subsets $PAIRED --preset ${m}_tiny --out "$OUT/checkpoints/$m" \
-     --steps $STEPS --resume --quiet
+     --steps $STEPS --resume
 done
 
 # SPRIH: stream 1 on the retouched pairs, stream 2 (adversarial) on the real composites;
 # CharmNet: real pairs + rendered pairs with soft style labels.
 $H train sprih --data "$OUT/data" --subsets HRetouched --unpaired "$OUT/data" --preset sprih_tiny \
-   --out "$OUT/checkpoints/sprih" --steps $SPRIH_STEPS --resume --quiet
+   --out "$OUT/checkpoints/sprih" --steps $SPRIH_STEPS --resume
 $H train charmnet --data "$OUT/data" --subsets HRetouched --rendered "$OUT/data" --preset charmnet_tiny \
-   --out "$OUT/checkpoints/charmnet" --steps $CHARMNET_STEPS --resume --quiet
+   --out "$OUT/checkpoints/charmnet" --steps $CHARMNET_STEPS --resume
 # SPRIH's parameters are its product: export them, then re-apply them (editable curves + shading map).
 C="$OUT/data/HRetouched/composite_images/tastronaut-before_1_1.jpg"
 M="$OUT/data/HRetouched/masks/tastronaut-before_1.png"

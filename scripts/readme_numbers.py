@@ -33,9 +33,9 @@ def collect(out: Path, steps: dict[str, int]) -> dict:
     if not summary_path.is_file():
         raise SystemExit(f"readme-numbers: {summary_path} not found (run the demo first: make demo)")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    from harmony.registry import METHODS
     import harmony.baselines  # noqa: F401 - registers the methods
     import harmony.models  # noqa: F401
+    from harmony.registry import METHODS
 
     methods = {}
     for name, entry in sorted(summary.get("methods", {}).items()):

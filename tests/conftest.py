@@ -42,7 +42,6 @@ def run_cli(args: list[str]):
     """Run the `harmony` CLI in-process; returns (exit_code, stdout+stderr text)."""
     import contextlib
     import io
-    import sys
 
     from harmony.cli import main
 

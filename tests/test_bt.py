@@ -158,7 +158,7 @@ TABLE_V_PREF = {"Copy-paste": 11.76, "DIH": 18.80, "BargainNet": 17.71, "RainNet
 def test_preference_reproduces_seed002_table_v(rng, tmp_path, cli):
     names = list(TABLE_V)
     rows = []
-    for k, (name, n) in enumerate(TABLE_V.items()):
+    for _k, (name, n) in enumerate(TABLE_V.items()):
         others = [o for o in names if o != name]
         losers = rng.choice(others, n)
         for r, lo in enumerate(losers):

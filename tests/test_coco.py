@@ -19,8 +19,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from harmony import io as hio
-from harmony.dataset import DatasetReader
 from harmony.datagen import coco
+from harmony.dataset import DatasetReader
 from harmony.errors import InputError
 
 H, W = 48, 64

@@ -14,9 +14,14 @@ import numpy as np
 import pytest
 
 from harmony import io as hio
+from harmony.datagen.flickr import (
+    HistogramIndex,
+    colour_texture_descriptor,
+    foreground_labels,
+    label_histogram,
+    label_segments,
+)
 from harmony.dataset import DatasetReader
-from harmony.datagen.flickr import (HistogramIndex, colour_texture_descriptor, foreground_labels,
-                                    label_histogram, label_segments)
 from harmony.registry import GENERATORS
 
 H, W = 40, 48

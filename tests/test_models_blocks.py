@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)  # tiny tensors: one thread is fastest on shared cores
 
-from harmony.models.blocks import PartialConv2d, StyleFusion, masked_mean_std, S2AM  # noqa: E402
 from harmony.models.bargainnet import DomainCodeExtractor, triplet_loss  # noqa: E402
+from harmony.models.blocks import S2AM, PartialConv2d, StyleFusion, masked_mean_std  # noqa: E402
 from harmony.models.rcl import cell_patches, region_contrastive_loss  # noqa: E402
 
 

@@ -18,7 +18,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from harmony.errors import InputError  # noqa: E402
 from harmony.models import data as D  # noqa: E402
 from harmony.models.presets import PRESETS, Preset, register_preset  # noqa: E402
 from harmony.models.train import train  # noqa: E402

@@ -76,8 +76,8 @@ def test_version_comes_from_pyproject_through_the_installed_metadata():
 
 def test_checkpoints_and_studies_record_the_same_version():
     import harmony
-    from harmony.models import checkpoint
     from harmony import dataset, studies
+    from harmony.models import checkpoint
 
     for module in (checkpoint, dataset):
         assert module.__version__ == harmony.__version__
@@ -210,7 +210,7 @@ def test_pyproject_declares_ranges_and_constraints_pin_inside_them():
     pins = _pins(REPO / "constraints.txt")
     lowest = _pins(REPO / "constraints-lowest.txt")
     reqs = [Requirement(r) for r in project["dependencies"]]
-    for extra, items in project["optional-dependencies"].items():
+    for _extra, items in project["optional-dependencies"].items():
         reqs += [Requirement(r) for r in items]
     for req in reqs:
         assert not any(s.operator in ("==", "===") for s in req.specifier), f"exact pin in pyproject: {req}"

@@ -353,7 +353,7 @@ def dask_cli_cluster(tmp_path):
             client.wait_for_workers(2, timeout=120)
         yield address, workers
     finally:
-        for p, fh in reversed(procs):
+        for p, _fh in reversed(procs):
             try:
                 os.killpg(p.pid, signal.SIGTERM)
             except ProcessLookupError:

@@ -12,9 +12,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("simple_lama_inpainting")
 
 from harmony import io as hio  # noqa: E402
-from harmony.dataset import DatasetReader  # noqa: E402
 from harmony.datagen import inpaint as ip  # noqa: E402
 from harmony.datagen import real  # noqa: E402
+from harmony.dataset import DatasetReader  # noqa: E402
 from harmony.registry import GENERATORS  # noqa: E402
 
 from .test_inpaint import make_stand_in  # noqa: E402

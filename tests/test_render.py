@@ -13,9 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from harmony.errors import InputError
-
 from harmony.datagen import render as R
+from harmony.errors import InputError
 from harmony.styles import style_by_name
 
 needs_mitsuba = pytest.mark.skipif(not R.mitsuba_available(),

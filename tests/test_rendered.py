@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harmony.dataset import derive_mask_and_real
 from harmony.datagen.rendered import generate_rendered, synthetic_style, write_labels
+from harmony.dataset import derive_mask_and_real
 from harmony.errors import InputError
 from harmony.styles import STYLE_NAMES, STYLES, parse_styles, soft_label
 

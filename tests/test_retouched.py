@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from harmony import io as hio
-from harmony.dataset import DatasetReader
 from harmony.datagen.retouched import retouched_composites
+from harmony.dataset import DatasetReader
 from harmony.registry import GENERATORS
 
 

@@ -107,7 +107,7 @@ def pwcmp_screen_reference(Cr):
     for k in range(R):
         M = Cr.sum(0) - Cr[k]
 
-        def nll(x):
+        def nll(x, M=M):
             q = np.concatenate([[0.0], x])
             d = (q[:, None] - q[None, :]) / SIGMA
             return -np.sum(M * stats.norm.logcdf(d))

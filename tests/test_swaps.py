@@ -53,7 +53,7 @@ def _mask(h=24, w=32, box=(4, 6, 16, 20)) -> np.ndarray:
 
 def _fivek_tree(tmp: Path, rng) -> tuple[Path, Path]:
     root, masks = tmp / "fivek", tmp / "masks"
-    for i, stem in enumerate(["a0007-jmac_DSC1", "a0008-x_y"]):
+    for _i, stem in enumerate(["a0007-jmac_DSC1", "a0008-x_y"]):
         for v, im in _versions_of(_img(rng)).items():
             ext = ".tif" if v == "original" else ".png"
             hio.write_image(root / v / f"{stem}{ext}", im)

@@ -15,8 +15,14 @@ import pandas as pd
 import pytest
 
 from harmony.benchmark import bt
-from harmony.benchmark.userstudy import (detect_format, load_votes, make_pairs, read_method_names,
-                                         simulate_votes, votes_from_frame)
+from harmony.benchmark.userstudy import (
+    detect_format,
+    load_votes,
+    make_pairs,
+    read_method_names,
+    simulate_votes,
+    votes_from_frame,
+)
 from harmony.errors import InputError
 
 # the same six votes in each format: x beats y twice, y beats z, z beats x, x beats z, y beats x

@@ -20,8 +20,8 @@ Only writes files; takes rows (the bench's per-image dicts or a DataFrame) and i
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

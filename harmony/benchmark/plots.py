@@ -17,8 +17,8 @@ figure as ``STEM.pdf`` + ``STEM.png`` through :mod:`harmony.io`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -45,14 +45,15 @@ A writer needs only:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import io as hio
 from .. import serialize
-from .rows import ALL, TABLE_METRICS, ROW_COLUMNS, BenchResult, bucket_rows, table_columns
+from .rows import ALL, ROW_COLUMNS, BenchResult, bucket_rows, table_columns
 
 
 def _fmt(v: Any, spec: str) -> str:
@@ -157,7 +158,7 @@ def write_sweep(out: Path, agg: dict, plans, sizes, cols) -> list[str]:
             if not per:
                 continue
             native = (p.options or {}).get("native_size") or p.card.native_size or 256
-            low = " (run at %d, upsampled)" % native if p.card.low_res_only else ""
+            low = f" (run at {native}, upsampled)" if p.card.low_res_only else ""
             body.append([p.name + low] + _stats_row(str(size), per[ALL], cols))
             for sub, st in per.items():
                 full.append([p.name, sub] + _stats_row(str(size), st, cols))

@@ -42,16 +42,15 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from .. import imageops
+from .. import __version__, imageops, serialize
 from .. import io as hio
-from .. import serialize
 from ..dataset import DatasetReader, Sample, has_split_lists, select_split
 from ..errors import InputError, MissingWeightsError
 from ..parallel import map_units

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import quiet_option, scheduler_option, seed_option, workers_option, overwrite_option
+from ._common import overwrite_option, quiet_option, scheduler_option, seed_option, workers_option
 
 
 @click.command("bench")
@@ -64,10 +64,8 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
     """
     from pathlib import Path
 
-    from ..benchmark.runner import BenchConfig, run_bench
     from ..benchmark.metrics import get_protocol
-
-    from ..benchmark.runner import gallery_rows
+    from ..benchmark.runner import BenchConfig, gallery_rows, run_bench
     from ..errors import InputError
     from ._common import UserError
 
@@ -110,7 +108,7 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
             continue
         st = result.all_row(p.name)
         if st:
-            def f(k):
+            def f(k, st=st):
                 v = st.get(k)
                 return "-" if v is None or v != v else f"{v:.2f}"
             click.echo(f"  {p.name:16s} N {st['N']:5d}  MSE {f('mse'):>8s}  fMSE {f('fmse'):>8s}  "

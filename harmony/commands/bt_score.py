@@ -138,7 +138,7 @@ def summary_lines(res, elapsed: float) -> list[str]:
         biased = res.raters[(res.raters["left_p"] < 0.01)]
         if len(biased):
             lines.append(f"left/right bias (binomial p < 0.01): {len(biased)} raters")
-    lines.append(("connectivity: " + res.connectivity.message))
+    lines.append("connectivity: " + res.connectivity.message)
     rt = res.range_test
     lines.append(f"range test (Lai et al., alpha {rt['alpha']}): W = {rt['W']:.3f}, S = {rt['S']}, "
                  f"R = {rt['R']} wins; methods sharing a group letter do not differ")

@@ -211,8 +211,8 @@ def serve(tasks, images, db, host, port, design, votes_per_rater, allow_ties, se
     from ..study.tasks import read_tasks, resolve_images
 
     try:
-        import uvicorn  # noqa: F401
         import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
     except ImportError:
         raise UserError("study serve needs starlette and uvicorn: pip install 'harmony[study]'") from None
     try:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-
-import click
 from pathlib import Path
 
-from ._common import echo_summary, overwrite_option, quiet_option
+import click
+
 from ..models.presets import MODEL_CLASSES
+from ._common import echo_summary, overwrite_option, quiet_option
 
 
 @click.command("train")

@@ -31,15 +31,15 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from .. import io as hio
-from ..dataset import (SUBSETS, SubsetLayout, composite_name, mask_name, params_json,
-                       real_name, safe_id, split_for)
+from ..dataset import SUBSETS, SubsetLayout, composite_name, mask_name, params_json, real_name, safe_id, split_for
 from ..errors import InputError
 from ..imageops import fg_ratio
 from ..parallel import unit_seed

@@ -63,15 +63,16 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import __version__
 from .. import io as hio
-from ..dataset import COMPOSITE_DIR, DatasetWriter, SUBSETS, safe_id, split_for
+from ..dataset import COMPOSITE_DIR, SUBSETS, DatasetWriter, safe_id, split_for
 from ..errors import InputError
 from ..parallel import unit_rng
 from ..registry import GENERATORS

@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..dataset import DatasetWriter, FinalizeSummary, SubsetLayout, UnitJournal, finished_keys, write_run_state
 from ..parallel import Interrupted, map_units

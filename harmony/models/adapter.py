@@ -18,7 +18,8 @@ an image of the same shape out. Inside, the adapter
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -38,7 +38,7 @@ Options for the supplement's input ablation (Table 2; defaults = the paper's mod
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -47,7 +47,6 @@ from torch import nn
 
 from .base import HarmonyNet, to_signed, to_unit
 from .blocks import PartialConv2d, init_normal
-
 
 #: values of BargainNet's ``code_input`` (supplement Table 2: z_b, the whole-image code, no code)
 CODE_INPUTS = ("background", "whole", "none")

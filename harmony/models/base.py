@@ -28,7 +28,8 @@ Training hooks (declared here with defaults; :class:`harmony.models.trainer.Trai
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn

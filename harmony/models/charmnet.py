@@ -36,7 +36,8 @@ What differs and why (the supplement with the training details is not available)
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F

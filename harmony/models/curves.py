@@ -30,8 +30,9 @@ along the rows over the needed columns), and the input checks ride on the copy o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -165,7 +166,7 @@ class ParametricParams:
         }
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any], shading: np.ndarray | None = None) -> "ParametricParams":
+    def from_json(cls, obj: Mapping[str, Any], shading: np.ndarray | None = None) -> ParametricParams:
         """Inverse of :meth:`to_json` (``shading`` is the decoded map, or None). ValueError on bad fields."""
         try:
             curves = obj["curves"]

@@ -9,8 +9,9 @@ imports the network lazily. Other engineers add their presets with :func:`regist
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import InputError
 

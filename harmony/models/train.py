@@ -9,9 +9,10 @@ is NOT used by training, whose memory does not grow with the dataset).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -19,9 +20,21 @@ from .. import imageops
 from .. import io as hio
 from ..dataset import DatasetReader
 from ..errors import InputError
-from .trainer import (LOG_NAME, PLOT_NAME, SKIPPED_NAME, TrainOptions, TrainResult, Trainer,  # noqa: F401
-                      _plot, _write_log, foreground_metrics, predict_arrays, read_log, resolve_device,
-                      validation_metrics)
+from .trainer import (  # noqa: F401
+    LOG_NAME,
+    PLOT_NAME,
+    SKIPPED_NAME,
+    Trainer,
+    TrainOptions,
+    TrainResult,
+    _plot,
+    _write_log,
+    foreground_metrics,
+    predict_arrays,
+    read_log,
+    resolve_device,
+    validation_metrics,
+)
 
 LABEL_DIR = "labels"
 

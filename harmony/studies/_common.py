@@ -4,8 +4,9 @@ load a checkpoint. Everything here calls the library's public functions; nothing
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..dataset import has_split_lists
 from . import StudyContext

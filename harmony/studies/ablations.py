@@ -251,7 +251,7 @@ def run(ctx: StudyContext) -> StudyOutput:
         fig, ax = plt.subplots(figsize=(7, 0.35 * len(t) + 1.5))
         y = np.arange(len(t))
         groups = list(dict.fromkeys(t["table"]))
-        ax.barh(y, t["MSE"], color=["C%d" % (groups.index(g) % 10) for g in t["table"]])
+        ax.barh(y, t["MSE"], color=[f"C{groups.index(g) % 10}" for g in t["table"]])
         if cut:
             ax.axvline(cut.get("mse"), color="k", ls="--", lw=0.8, label=CUT_LABEL["fivek" if "fivek" in cuts
                                                                                else "flickr"])
