@@ -75,7 +75,7 @@ def make_layout(root: Path, sources, n_train: int, n_test: int) -> Path:
         os.symlink(r, sub / "real_images" / f"c{image_id}.jpg")
         names["train" if i < n_train else "test"].append(cname)
     for split, ns in names.items():
-        (root / f"HCOCO_{split}.txt").write_text("".join(f"{x}\n" for x in ns))
+        (root / "HCOCO" / f"HCOCO_{split}.txt").write_text("".join(f"{x}\n" for x in ns))
     return root
 
 

@@ -24,7 +24,7 @@ except ImportError:  # another package's harmony/__init__.py replaced ours (test
         "files into the same 'harmony' folder). Fix: pip uninstall harmony-toolkit, uninstall the other "
         "package (see `pip show -f harmony`), then pip install harmony-toolkit; or use separate venvs.\n")
     raise SystemExit(2) from None
-from .errors import InputError
+from .errors import InputError, Interrupted
 
 
 class UserError(click.ClickException):
@@ -218,15 +218,11 @@ def _process_setup() -> None:
 def _stop_signal(signum, _frame):
     # Ctrl-C, a batch scheduler's time limit or a plain `kill`: one clean message and exit 130/143
     # (parallel.map_units installs its own handler during a run, which adds the units done).
-    from .parallel import Interrupted
-
     raise Interrupted(signum)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the group and turns expected bad input into exit code 2."""
-    from .parallel import Interrupted
-
     try:
         old = {s: signal.signal(s, _stop_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread (embedded use)

@@ -24,3 +24,28 @@ class ItemError(RuntimeError):
 
 class MissingWeightsError(InputError):
     """A learned method has no checkpoint (the benchmark shows a row saying so instead of dropping it)."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM reached the parent during a run: new work stopped, workers were ended.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``) so that ``except Exception`` in a unit loop does not
+    swallow it. ``done``/``total`` count units (filled in by :func:`map_units` and, with the units an
+    earlier run finished, by :func:`harmony.datagen.runner.run_units`). ``exit_code`` is 128 + signal
+    number (130 for SIGINT, 143 for SIGTERM), as shells report a process ended by that signal.
+    """
+
+    def __init__(self, signum: int, done: int | None = None, total: int | None = None):
+        super().__init__(signum)
+        self.signum = int(signum)
+        self.done = done
+        self.total = total
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def message(self) -> str:
+        if self.done is None or self.total is None:
+            return "interrupted: finished units are kept; re-run the same command to resume"
+        return f"interrupted: {self.done} of {self.total} units done; re-run the same command to resume"

@@ -48,9 +48,9 @@ def test_bench_without_the_split_says_so_before_any_work(tmp_path, cli):
     assert code == 0, out
     code, out = cli(["bench", "--data", str(tmp_path / "d"), "--models", "cut-and-paste",
                      "--out", str(tmp_path / "b"), "--quiet", "--gallery", "0", "--no-plots"])
-    assert code == 0, out
-    lines = out.splitlines()
-    warn = [i for i, ln in enumerate(lines) if "has no 'test' split" in ln]
-    assert len(warn) == 1, out
-    assert "--split" in lines[warn[0]]
-    assert warn[0] < lines.index(next(ln for ln in lines if ln.startswith("== bench")))
+    # Refused before any work, in one line naming the split and the way out (--split all).
+    assert code == 2, out
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "list no 'test' image" in lines[0] and "--split all" in lines[0], out
+    assert "Traceback" not in out
+    assert not (tmp_path / "b" / "per_image.csv").exists()

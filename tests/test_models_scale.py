@@ -143,7 +143,7 @@ def _symlinked_layout(root: Path, src: Path, n_train: int, n_test: int = 10) -> 
         os.symlink(src / "HCOCO" / "real_images" / r, sub / "real_images" / f"c{100000 + i}.jpg")
         names["train" if i < n_train else "test"].append(cname)
     for split, ns in names.items():
-        (root / f"HCOCO_{split}.txt").write_text("".join(f"{x}\n" for x in ns))
+        (root / "HCOCO" / f"HCOCO_{split}.txt").write_text("".join(f"{x}\n" for x in ns))
     return root
 
 
@@ -314,7 +314,7 @@ def test_no_training_pairs_is_one_line_error(tmp_path, cli, dirs):
 
     data = tmp_path / "data"
     shutil.copytree(dirs["paired"], data)
-    (data / "HCOCO_train.txt").write_text("")
+    (data / "HCOCO" / "HCOCO_train.txt").write_text("")
     code, text = cli(["train", "dih", "--data", str(data), "--out", str(tmp_path / "ck"), "-q"])
     assert code == 2 and "no training pair" in text and "Traceback" not in text
     assert len(text.strip().splitlines()) == 1

@@ -343,7 +343,7 @@ class Trainer:
         self.skipped.extend(self.train_table.skipped)
         if len(self.train_table) == 0:
             first = f": {self.train_table.skipped[0][0]}: {self.train_table.skipped[0][1]}" if self.train_table.skipped else ""
-            raise InputError(f"{o.data}: no training pair in the train split (a <Sub>_train.txt listing composites "
+            raise InputError(f"{o.data}: no training pair in the train split (a <Sub>/<Sub>_train.txt listing composites "
                              f"with masks and real images is needed; {len(self.train_table.skipped)} skipped{first})")
         self.cache = None
         self.cache_folder = None
@@ -400,10 +400,10 @@ class Trainer:
             self.val["composite"]) else {}
 
     def _has_test(self) -> bool:
-        from ..dataset import DatasetReader
+        from ..dataset import DatasetReader, subset_split_file
 
         reader = DatasetReader(self.o.data, subsets=self.o.subsets)
-        return any((reader.root / f"{s}_test.txt").is_file() for s in reader.subsets)
+        return any(subset_split_file(reader.root, s, "test").is_file() for s in reader.subsets)
 
     def _cache_complete(self) -> bool:
         return all(self.train_table.key(i) in self.cache.rows for i in range(0, len(self.train_table),
