@@ -43,9 +43,11 @@ class Interrupted(BaseException):
 
     @property
     def exit_code(self) -> int:
+        """128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
         return 128 + self.signum
 
     def message(self) -> str:
+        """The one line printed when a run stops on a signal (with the units done, when known)."""
         if self.done is None or self.total is None:
             return "interrupted: finished units are kept; re-run the same command to resume"
         return f"interrupted: {self.done} of {self.total} units done; re-run the same command to resume"

@@ -813,4 +813,18 @@ class Trainer:
             import torch.distributed as dist
 
             if dist.is_initialized():
-                dist.destroy_process_group()
+                # All ranks leave together: rank 0 validates and writes alone at the end, and a rank that
+                # destroyed the group early could start a new one (a second train() in the same
+                # processes) against keys rank 0 has not released, which hangs in gloo's connect.
+                # Bounded on gloo, so a rank that failed alone cannot keep the others waiting for long.
+                try:
+                    if dist.get_backend() == "gloo":
+                        import datetime
+
+                        dist.monitored_barrier(timeout=datetime.timedelta(seconds=120))
+                    else:
+                        dist.barrier()
+                except Exception:  # noqa: BLE001 - a peer already gone: nothing left to wait for
+                    pass
+                finally:
+                    dist.destroy_process_group()
