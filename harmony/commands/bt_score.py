@@ -348,19 +348,12 @@ def _study_db_as_csv(votes, stack, tempfile) -> tuple:
         if not is_db:
             out.append(v)
             continue
-        from ..study.export import votes_frame
-        from ..study.storage import check_study_db
+        from ..study.export import read_study_votes
 
         try:
-            con = check_study_db(v)
+            df = read_study_votes(v)
         except InputError as exc:
             raise UserError(str(exc).splitlines()[0]) from None
-        try:
-            df = votes_frame(con)
-        finally:
-            con.close()
-        if len(df) == 0:
-            raise UserError(f"{v}: the study database has no votes yet")
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bt-score-db-"))
         path = os.path.join(tmp, os.path.basename(v) + ".csv")
         df.to_csv(path, index=False)

@@ -264,20 +264,13 @@ def export(db, out, overwrite):
       harmony study export --db study.sqlite --out votes.csv
       harmony bt-score votes.csv --sentinel-method real      (or directly: harmony bt-score study.sqlite)
     """
-    from ..study.export import votes_frame
-    from ..study.storage import check_study_db
+    from ..study.export import read_study_votes
 
     t0 = time.perf_counter()
     try:
-        con = check_study_db(db)
+        df = read_study_votes(db)
     except InputError as exc:
         raise UserError(str(exc).splitlines()[0]) from None
-    try:
-        df = votes_frame(con)
-    finally:
-        con.close()
-    if len(df) == 0:
-        raise UserError(f"{db}: no votes yet")
     _write_csv(df, out, overwrite)
     echo_summary("study export", [
         f"{len(df)} votes from {df['rater_id'].nunique()} raters ({int(df['is_sentinel'].sum())} sentinel answers)",

@@ -35,5 +35,26 @@ def votes_frame(con: sqlite3.Connection) -> pd.DataFrame:
     return df[COLUMNS]
 
 
+def read_study_votes(path: str) -> pd.DataFrame:
+    """The votes of the study database ``path`` (:func:`votes_frame`), after checking it is one.
+
+    Raises
+    ------
+    InputError
+        ``path`` is not a `harmony study serve` database, or it holds no vote yet.
+    """
+    from ..errors import InputError
+    from .storage import check_study_db
+
+    con = check_study_db(path)
+    try:
+        df = votes_frame(con)
+    finally:
+        con.close()
+    if len(df) == 0:
+        raise InputError(f"{path}: the study database has no votes yet")
+    return df
+
+
 def votes_csv(con: sqlite3.Connection) -> str:
     return votes_frame(con).to_csv(index=False, lineterminator="\n", float_format="%.1f")
