@@ -389,11 +389,27 @@ DDP_SCRIPT = textwrap.dedent('''
 ''')
 
 
+def _run_group(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in its own process group; on a time-out the whole group (torchrun and its ranks) is
+    killed, so a hang fails the test without leaving orphan rank processes behind."""
+    import signal
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def _torchrun(nproc: int, script: Path, *args) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", str(script),
            *map(str, args)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    return _run_group(cmd)
 
 
 def test_ddp_two_gloo_processes_equal_one_process_with_double_batch_and_resume(dirs, tmp_path):
@@ -425,10 +441,9 @@ def test_ddp_two_gloo_processes_equal_one_process_with_double_batch_and_resume(d
 
 def test_nproc_launches_torchrun(dirs, tmp_path, cli):
     out = tmp_path / "ck"
-    proc = subprocess.run([sys.executable, "-m", "harmony", "train", "charmnet", "--data", str(dirs["paired"]),
-                           "--rendered", str(dirs["rendered"]), "--preset", "charmnet_tiny", "--steps", "2",
-                           "--batch-size", "1", "--loader-workers", "0", "--nproc", "2", "-q", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = _run_group([sys.executable, "-m", "harmony", "train", "charmnet", "--data", str(dirs["paired"]),
+                       "--rendered", str(dirs["rendered"]), "--preset", "charmnet_tiny", "--steps", "2",
+                       "--batch-size", "1", "--loader-workers", "0", "--nproc", "2", "-q", "--out", str(out)])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 process(es)" in proc.stdout and "torch.distributed.run" in proc.stderr or "torchrun" in proc.stderr
     import json
