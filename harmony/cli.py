@@ -49,11 +49,37 @@ class LazyGroup(click.Group):
         return importlib.util.find_spec(spec) is not None
 
     def list_commands(self, ctx):
+        """Names of the commands: those added to the group and the lazy ones whose module exists.
+
+        Parameters
+        ----------
+        ctx : click.Context
+            The invocation's context.
+
+        Returns
+        -------
+        list of str
+            Sorted.
+        """
         names = set(super().list_commands(ctx))
         names |= {n for n in self.lazy_commands if self._available(n)}
         return sorted(names)
 
     def get_command(self, ctx, cmd_name):
+        """The command called ``cmd_name``, importing its module on first use.
+
+        Parameters
+        ----------
+        ctx : click.Context
+            The invocation's context.
+        cmd_name : str
+            The command's name.
+
+        Returns
+        -------
+        click.Command or None
+            None for an unknown name (click then says so).
+        """
         if cmd_name in self.lazy_commands and self._available(cmd_name):
             target, _help = self.lazy_commands[cmd_name]
             module_name, attr = target.rsplit(":", 1)
@@ -62,6 +88,15 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx, formatter):
         # Use the short help registered here so listing commands imports nothing heavy.
+        """The "Commands" section of ``--help``, from the short help registered here (imports nothing heavy).
+
+        Parameters
+        ----------
+        ctx : click.Context
+            The invocation's context.
+        formatter : click.HelpFormatter
+            Where the section is written.
+        """
         rows = []
         for name in self.list_commands(ctx):
             if name in self.lazy_commands:
@@ -115,7 +150,15 @@ def _dist_version(name: str) -> str | None:
 
 
 def version_lines() -> list[str]:
-    """The lines ``harmony --version`` prints: this toolkit, then torch, numpy, OpenCV and choix."""
+    """The lines ``harmony --version`` prints: this toolkit, then torch, numpy, OpenCV and choix.
+
+    Versions come from ``importlib.metadata`` (nothing heavy is imported).
+
+    Returns
+    -------
+    list of str
+        ``<name> <version>``, or ``<name> not installed``; OpenCV names every installed wheel of its four.
+    """
     import os
     import platform
 
@@ -139,6 +182,11 @@ def name_clashes() -> list[str]:
     - a distribution called ``harmony`` is installed (on PyPI that name is the Harmony model checker,
       whose ``harmony`` command has the same name as ours; or this toolkit's own former name);
     - the ``harmony`` command found on PATH does not run ``harmony.cli``.
+
+    Returns
+    -------
+    list of str
+        Printed as warnings by ``harmony --version``.
     """
     import shutil
     from importlib import metadata
@@ -222,7 +270,17 @@ def _stop_signal(signum, _frame):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: runs the group and turns expected bad input into exit code 2."""
+    """Console entry point: runs the group and turns expected bad input into exit code 2.
+
+    ``InputError``, a missing file and click's usage errors print one ``Error: ...`` line and exit 2;
+    SIGINT/SIGTERM print how many units were done and exit 130/143 (128 + the signal number).
+
+    Parameters
+    ----------
+    argv : list of str or None
+        Arguments after the program name (None: ``sys.argv[1:]``, the console command; the process then
+        ends with ``os._exit`` after an interruption, skipping the interpreter's slow teardown).
+    """
     try:
         old = {s: signal.signal(s, _stop_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread (embedded use)

@@ -14,7 +14,15 @@ class InputError(ValueError):
 
 
 class ItemError(RuntimeError):
-    """A single work item (one image, one pair) failed; long runs count and list these and go on."""
+    """A single work item (one image, one pair) failed; long runs count and list these and go on.
+
+    Parameters
+    ----------
+    reason : str
+        A short, countable reason (``no mask``, ``foreground too small``): what summaries group by.
+    detail : str
+        The specifics (which file, which value); the message is ``<reason>: <detail>``.
+    """
 
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(f"{reason}: {detail}" if detail else reason)
@@ -30,9 +38,15 @@ class Interrupted(BaseException):
     """SIGINT or SIGTERM reached the parent during a run: new work stopped, workers were ended.
 
     A ``BaseException`` (like ``KeyboardInterrupt``) so that ``except Exception`` in a unit loop does not
-    swallow it. ``done``/``total`` count units (filled in by :func:`map_units` and, with the units an
-    earlier run finished, by :func:`harmony.datagen.runner.run_units`). ``exit_code`` is 128 + signal
-    number (130 for SIGINT, 143 for SIGTERM), as shells report a process ended by that signal.
+    swallow it. ``done``/``total`` count units (filled in by :func:`harmony.parallel.map_units` and, with
+    the units an earlier run finished, by :func:`harmony.datagen.runner.run_units`).
+
+    Parameters
+    ----------
+    signum : int
+        The signal number (``signal.SIGINT`` = 2, ``signal.SIGTERM`` = 15).
+    done, total : int or None
+        Units finished and planned, when known.
     """
 
     def __init__(self, signum: int, done: int | None = None, total: int | None = None):
@@ -47,7 +61,13 @@ class Interrupted(BaseException):
         return 128 + self.signum
 
     def message(self) -> str:
-        """The one line printed when a run stops on a signal (with the units done, when known)."""
+        """The one line printed when a run stops on a signal (with the units done, when known).
+
+        Returns
+        -------
+        str
+            ``interrupted: <done> of <total> units done; re-run the same command to resume``.
+        """
         if self.done is None or self.total is None:
             return "interrupted: finished units are kept; re-run the same command to resume"
         return f"interrupted: {self.done} of {self.total} units done; re-run the same command to resume"

@@ -43,6 +43,21 @@ from .errors import Interrupted  # defined in harmony.errors so that the CLI nee
 
 @dataclass
 class UnitResult:
+    """The outcome of one unit: its value, or the one-line reason it failed.
+
+    Parameters
+    ----------
+    key : str
+        The unit's key (what ``key(unit)`` returned), which callers sort results by.
+    value : object
+        What the mapped function returned (None when the unit failed).
+    error : str or None
+        One line saying why the unit failed (an :class:`~harmony.errors.ItemError`'s ``reason``, or
+        ``ExceptionName: message``); None on success.
+    traceback : str or None
+        The formatted traceback of the failure, for logs.
+    """
+
     key: str
     value: Any = None
     error: str | None = None
@@ -50,27 +65,85 @@ class UnitResult:
 
     @property
     def ok(self) -> bool:
+        """True when the unit succeeded (``error`` is None)."""
         return self.error is None
 
 
 def unit_seed(seed: int, key: str) -> int:
-    """A 63-bit seed derived from the run seed and a unit key (stable across processes and platforms)."""
+    """A 63-bit seed derived from the run seed and a unit key (stable across processes and platforms).
+
+    The first 8 bytes of ``sha256("<seed>:<key>")``, little-endian, shifted right by one bit. A unit's
+    random draws then depend on the run seed and its own key alone, never on the worker that runs it or
+    the order units finish in, so outputs are byte-identical for any worker count.
+
+    Parameters
+    ----------
+    seed : int
+        The run seed (``--seed``).
+    key : str
+        The unit's key (e.g. ``HCOCO/c100300``).
+
+    Returns
+    -------
+    int
+        A seed in ``[0, 2**63)``.
+
+    Examples
+    --------
+    >>> unit_seed(0, "a") == unit_seed(0, "a") != unit_seed(1, "a")
+    True
+    """
     digest = hashlib.sha256(f"{int(seed)}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 
 
 def unit_rng(seed: int, key: str) -> np.random.Generator:
+    """A NumPy generator seeded with :func:`unit_seed` (``np.random.default_rng``, PCG64).
+
+    Parameters
+    ----------
+    seed : int
+        The run seed.
+    key : str
+        The unit's key.
+
+    Returns
+    -------
+    numpy.random.Generator
+        The same stream for the same (seed, key) in any process.
+    """
     return np.random.default_rng(unit_seed(seed, key))
 
 
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    """Accept a Generator, an int seed or None (fresh entropy), as the design's randomness contract says."""
+    """A NumPy generator from a Generator (returned as is), an int seed, or None (fresh OS entropy).
+
+    Every function of the library that draws random numbers takes ``rng`` in one of these forms.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int or None
+        The generator, a seed for ``np.random.default_rng``, or None.
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``rng`` itself when it is a Generator, otherwise a new one.
+    """
     if isinstance(rng, np.random.Generator):
         return rng
     return np.random.default_rng(rng)
 
 
 def default_workers() -> int:
+    """The number of local worker processes when none is given: the CPU cores this process may use.
+
+    Returns
+    -------
+    int
+        ``len(os.sched_getaffinity(0))`` (honours ``taskset`` and batch-scheduler CPU sets), or
+        ``os.cpu_count()`` where affinity is not available; at least 1.
+    """
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
@@ -139,13 +212,13 @@ class stop_on_signals:
 
     def __enter__(self) -> stop_on_signals:
         if threading.current_thread() is threading.main_thread():
-            for s in self.SIGNALS:
-                self._old[s] = signal.signal(s, self._raise)
+            for signum in self.SIGNALS:
+                self._old[signum] = signal.signal(signum, self._raise)
         return self
 
     def __exit__(self, *exc) -> None:
-        for s, h in self._old.items():
-            signal.signal(s, h)
+        for signum, handler in self._old.items():
+            signal.signal(signum, handler)
         self._old.clear()
 
 
@@ -176,19 +249,35 @@ def _die_with_parent(parent_pid: int | None) -> None:
             pass
     if parent_pid is None:
         return
-    if not _alive(parent_pid):  # the parent died before prctl took effect
+    if not process_alive(parent_pid):  # the parent died before prctl took effect
         os._exit(1)
 
     def watch() -> None:
         while True:
             time.sleep(1.0)
-            if not _alive(parent_pid):
+            if not process_alive(parent_pid):
                 os._exit(1)
 
     threading.Thread(target=watch, name="harmony-parent-watch", daemon=True).start()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True when process ``pid`` exists and is not a zombie (a killed process its parent has not reaped).
+
+    ``os.kill(pid, 0)`` says whether the process exists; on Linux ``/proc/<pid>/stat`` then tells a
+    zombie (state ``Z``) from a running process. Workers use it to notice their parent's death; tests
+    and benchmarks use it to check that no process of a run is left.
+
+    Parameters
+    ----------
+    pid : int
+        Process id.
+
+    Returns
+    -------
+    bool
+        False for a process that is gone, a zombie, or owned by another user (a reused pid).
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -239,6 +328,52 @@ def map_units(fn: Callable[[Any], Any], units: Iterable[Any], *, workers: int | 
     SIGINT/SIGTERM during the map stop new work, end the workers (none is left after a few seconds) and
     raise :class:`Interrupted` with the number of units done. Progress (:class:`harmony.progress.Progress`)
     is a bar on a terminal and a plain line every 30 s otherwise, unless ``progress=False``.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(unit) -> value``, run once per unit. Any exception becomes that unit's ``error``.
+    units : iterable
+        The work units (consumed lazily by local processes and Dask; a non-sequence is listed first
+        unless ``total`` is given).
+    workers : int or None
+        0: inline in this process; None: one process per core (:func:`default_workers`); N: N processes
+        (never more than there are units).
+    scheduler : str or dask.distributed.Client or None
+        ``tcp://HOST:PORT`` of a Dask scheduler (or a client): run there instead of local processes.
+    key : callable
+        ``key(unit) -> str``: the unit's key (default: its ``key`` attribute or item, else ``str(unit)``).
+    progress : bool
+        Show progress on stderr.
+    desc : str
+        Label of the progress bar/lines (``units`` when empty).
+    total : int or None
+        Number of units, when ``units`` is a generator that should not be listed up front.
+    max_in_flight : int or None
+        Units queued on the workers at once (default: two batches per worker).
+    batch_size : int or None
+        Units per message to a worker (default: at least 16 batches per worker, at most 4 units locally
+        and 16 on Dask).
+
+    Returns
+    -------
+    iterator of UnitResult
+        One per unit, yielded in completion order (sort by ``key`` for deterministic output).
+
+    Raises
+    ------
+    Interrupted
+        SIGINT or SIGTERM arrived during the map (after every worker has ended).
+
+    References
+    ----------
+    .. [1] Dask distributed, ``Client.scatter`` / ``as_completed``: https://distributed.dask.org
+
+    Examples
+    --------
+    >>> results = map_units(abs, [-2, 3, -5], workers=0, progress=False, key=str)
+    >>> sorted((r.key, r.value) for r in results)
+    [('-2', 2), ('-5', 5), ('3', 3)]
     """
     from .progress import Progress
 
@@ -249,21 +384,21 @@ def map_units(fn: Callable[[Any], Any], units: Iterable[Any], *, workers: int | 
     counter = _Counter(0, total)
     if total == 0:
         return
-    n = min(workers or default_workers(), total) if workers != 0 else 0
+    processes = min(workers or default_workers(), total) if workers != 0 else 0
     with Progress(total, desc or "units", enabled=progress) as bar, stop_on_signals():
         _ACTIVE.append(counter)
         try:
             if scheduler is not None:
                 source = _map_dask(call, units, scheduler, max_in_flight, batch_size, total)
-            elif n == 0:
-                source = (call(u) for u in units)
+            elif processes == 0:
+                source = (call(unit) for unit in units)
             else:
-                source = _map_processes(call, units, n, max_in_flight, batch_size, total)
+                source = _map_processes(call, units, processes, max_in_flight, batch_size, total)
             try:
-                for r in source:
+                for result in source:
                     counter.done += 1
                     bar.update(1)
-                    yield r
+                    yield result
             finally:
                 source.close()   # ends the workers now (also when the caller stops early)
         finally:
@@ -296,11 +431,11 @@ def _process_main(call: _Call, tasks, results, parent_pid: int) -> None:
         if batch is None:
             break
         for unit in batch:
-            r = call(unit)
+            result = call(unit)
             try:
-                results.send(r)
+                results.send(result)
             except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable return value
-                results.send(UnitResult(r.key, None, f"result could not be sent back ({exc.__class__.__name__}: "
+                results.send(UnitResult(result.key, None, f"result could not be sent back ({exc.__class__.__name__}: "
                                         f"{exc})".splitlines()[0]))
     results.close()
 
@@ -324,118 +459,156 @@ def _death_reason(exitcode: int | None) -> str:
     return f"worker process exited with code {exitcode}"
 
 
-def _map_processes(call: _Call, units: Iterable[Any], n: int, max_in_flight: int | None,
-                   batch_size: int | None, total: int) -> Iterator[UnitResult]:
-    from multiprocessing.connection import wait as mp_wait
+class _LocalPool:
+    """The local worker processes of one :func:`map_units` call, and the units they hold.
 
-    ctx = _mp_context()
-    bs = batch_size or _default_batch(total, n, 4)
-    # One batch running and one queued per worker: enough to hide the round trip, little enough that no
-    # worker still holds a queue of units while the others have finished.
-    per_worker = max(bs, (max_in_flight or 2 * n * bs) // n)
-    parent = os.getpid()
-    it = iter(units)
-    retry: deque = deque()          # (unit, attempt) to run alone in a fresh batch
-    exhausted = False
-    slots: list[_Slot] = []
+    Each worker has a task queue (batches of units) and a result pipe (one :class:`UnitResult` per unit,
+    in the order it runs them). The pool keeps ``per_worker`` units queued on each worker, reads results
+    as they arrive, and replaces a worker that dies: its running unit is retried once (alone, in a fresh
+    batch), the units queued behind it are re-queued without blame.
+    """
 
-    def start() -> _Slot:
-        r, w = ctx.Pipe(duplex=False)
-        q = ctx.Queue()
-        p = ctx.Process(target=_process_main, args=(call, q, w, parent), daemon=True, name="harmony-worker")
-        p.start()
-        w.close()
-        return _Slot(p, q, r)
+    def __init__(self, call: _Call, units: Iterable[Any], workers: int, max_in_flight: int | None,
+                 batch_size: int | None, total: int):
+        self.call = call
+        self.context = _mp_context()
+        self.batch_size = batch_size or _default_batch(total, workers, 4)
+        # One batch running and one queued per worker: enough to hide the round trip, little enough that
+        # no worker still holds a queue of units while the others have finished.
+        self.per_worker = max(self.batch_size, (max_in_flight or 2 * workers * self.batch_size) // workers)
+        self.parent_pid = os.getpid()
+        self.units = iter(units)
+        self.retry: deque = deque()     # (unit, attempt) to run alone in a fresh batch
+        self.exhausted = False
+        self.slots: list[_Slot] = []
 
-    def feed(slot: _Slot) -> None:
-        nonlocal exhausted
-        while len(slot.outstanding) < per_worker:
-            if retry:
-                batch = [retry.popleft()]
-            else:
-                batch = []
-                while not exhausted and len(batch) < bs:
-                    try:
-                        batch.append((next(it), 0))
-                    except StopIteration:
-                        exhausted = True
+    def start_worker(self) -> None:
+        """Start one worker process with its own task queue and result pipe."""
+        receiver, sender = self.context.Pipe(duplex=False)
+        tasks = self.context.Queue()
+        process = self.context.Process(target=_process_main, args=(self.call, tasks, sender, self.parent_pid),
+                                       daemon=True, name="harmony-worker")
+        process.start()
+        sender.close()
+        self.slots.append(_Slot(process, tasks, receiver))
+
+    def _next_batch(self) -> list:
+        """A retried unit alone, else up to ``batch_size`` new units (empty when none is left)."""
+        if self.retry:
+            return [self.retry.popleft()]
+        batch = []
+        while not self.exhausted and len(batch) < self.batch_size:
+            try:
+                batch.append((next(self.units), 0))
+            except StopIteration:
+                self.exhausted = True
+        return batch
+
+    def feed(self) -> None:
+        """Queue batches on every worker until each holds ``per_worker`` units (or no unit is left)."""
+        for slot in self.slots:
+            while len(slot.outstanding) < self.per_worker:
+                batch = self._next_batch()
                 if not batch:
-                    return
-            slot.tasks.put([u for u, _a in batch])
-            slot.outstanding.extend(batch)
+                    break
+                slot.tasks.put([unit for unit, _attempt in batch])
+                slot.outstanding.extend(batch)
 
-    def stop(slot: _Slot, hard: bool) -> None:
-        if hard and slot.proc.is_alive():
-            slot.proc.terminate()
+    def wait(self) -> tuple[list[_Slot], set]:
+        """The workers holding units, and which of their pipes and process sentinels are ready."""
+        from multiprocessing.connection import wait as mp_wait
+
+        busy = [slot for slot in self.slots if slot.outstanding]
+        if not busy:
+            return busy, set()
+        return busy, set(mp_wait([slot.results for slot in busy] + [slot.proc.sentinel for slot in busy]))
+
+    def collect(self, slot: _Slot, ready: set) -> Iterator[UnitResult]:
+        """Yield the results a worker has sent; replace the worker when it died."""
+        dead = slot.proc.sentinel in ready
+        if slot.results in ready or dead:
+            try:
+                while slot.outstanding and slot.results.poll():
+                    result = slot.results.recv()
+                    slot.outstanding.popleft()
+                    yield result
+            except (EOFError, OSError):
+                dead = True
+        if dead:
+            yield from self._replace_dead(slot)
+
+    def _replace_dead(self, slot: _Slot) -> Iterator[UnitResult]:
+        """Reap a dead worker, re-queue its units (the running one is retried once), start a new one."""
+        slot.proc.join(1.0)
+        if slot.proc.is_alive():   # the pipe broke but the process lingers: end it
+            slot.proc.kill()
+            slot.proc.join(1.0)
+        reason = _death_reason(slot.proc.exitcode)
         slot.tasks.cancel_join_thread()
         slot.tasks.close()
+        slot.results.close()
+        lost = list(slot.outstanding)
+        self.slots.remove(slot)
+        if lost:
+            # The first outstanding unit was running; the others had not started (no blame).
+            (unit, attempt), rest = lost[0], lost[1:]
+            if attempt == 0:
+                self.retry.appendleft((unit, 1))
+            else:
+                yield UnitResult(self.call.key_fn(unit), None, f"{reason} twice while running this unit "
+                                 "(retried once); skipped")
+            self.retry.extendleft(reversed(rest))
+        if lost or self.retry or not self.exhausted:
+            self.start_worker()
 
+    def finish(self) -> None:
+        """Orderly end once no work is left: tell every worker to stop, wait up to 5 s for them."""
+        for slot in self.slots:
+            slot.tasks.put(None)
+        deadline = time.monotonic() + 5.0
+        for slot in self.slots:
+            slot.proc.join(max(0.0, deadline - time.monotonic()))
+
+
+def _map_processes(call: _Call, units: Iterable[Any], workers: int, max_in_flight: int | None,
+                   batch_size: int | None, total: int) -> Iterator[UnitResult]:
+    """Run ``call`` over ``units`` on ``workers`` local processes; yield results as they complete.
+
+    Whatever ends the map (the last result, an error, :class:`Interrupted`, the caller closing the
+    generator), :func:`_end_processes` ends every worker before control returns.
+    """
+    pool = _LocalPool(call, units, workers, max_in_flight, batch_size, total)
     try:
-        slots = [start() for _ in range(n)]
+        for _ in range(workers):
+            pool.start_worker()
         while True:
-            for s in slots:
-                feed(s)
-            busy = [s for s in slots if s.outstanding]
+            pool.feed()
+            busy, ready = pool.wait()
             if not busy:
                 break
-            ready = set(mp_wait([s.results for s in busy] + [s.proc.sentinel for s in busy]))
-            for s in list(busy):
-                dead = s.proc.sentinel in ready
-                if s.results in ready or dead:
-                    try:
-                        while s.outstanding and s.results.poll():
-                            r = s.results.recv()
-                            s.outstanding.popleft()
-                            yield r
-                    except (EOFError, OSError):
-                        dead = True
-                if not dead:
-                    continue
-                s.proc.join(1.0)
-                if s.proc.is_alive():   # the pipe broke but the process lingers: end it
-                    s.proc.kill()
-                    s.proc.join(1.0)
-                reason = _death_reason(s.proc.exitcode)
-                stop(s, hard=False)
-                s.results.close()
-                lost = list(s.outstanding)
-                slots.remove(s)
-                if lost:
-                    # The first outstanding unit was running; the others had not started (no blame).
-                    (unit, attempt), rest = lost[0], lost[1:]
-                    if attempt == 0:
-                        retry.appendleft((unit, 1))
-                    else:
-                        yield UnitResult(call.key_fn(unit), None, f"{reason} twice while running this unit "
-                                         "(retried once); skipped")
-                    retry.extendleft(reversed(rest))
-                if lost or retry or not exhausted:
-                    slots.append(start())
-        for s in slots:   # orderly end: no more work
-            s.tasks.put(None)
-        deadline = time.monotonic() + 5.0
-        for s in slots:
-            s.proc.join(max(0.0, deadline - time.monotonic()))
+            for slot in busy:
+                yield from pool.collect(slot, ready)
+        pool.finish()
     finally:
-        _end_processes(slots)
+        _end_processes(pool.slots)
 
 
 def _end_processes(slots: list) -> None:
     """SIGTERM every live worker, wait up to 2 s, SIGKILL what is left, reap all (no zombie, no orphan)."""
-    for s in slots:
-        if s.proc.is_alive():
-            s.proc.terminate()
+    for slot in slots:
+        if slot.proc.is_alive():
+            slot.proc.terminate()
     deadline = time.monotonic() + 2.0
-    for s in slots:
-        s.proc.join(max(0.0, deadline - time.monotonic()))
-    for s in slots:
-        if s.proc.is_alive():
-            s.proc.kill()
-            s.proc.join(1.0)
+    for slot in slots:
+        slot.proc.join(max(0.0, deadline - time.monotonic()))
+    for slot in slots:
+        if slot.proc.is_alive():
+            slot.proc.kill()
+            slot.proc.join(1.0)
         try:
-            s.tasks.cancel_join_thread()
-            s.tasks.close()
-            s.results.close()
+            slot.tasks.cancel_join_thread()
+            slot.tasks.close()
+            slot.results.close()
         except Exception:  # pragma: no cover
             pass
 
@@ -472,7 +645,7 @@ def _dask_batch(call: _Call, batch: list) -> list[UnitResult]:
         _worker_init(None)
         _restore_malloc_thresholds()
         _DASK_INITIALISED = True
-    return [call(u) for u in batch]
+    return [call(unit) for unit in batch]
 
 
 def _map_dask(call: _Call, units: Iterable[Any], scheduler: Any, max_in_flight: int | None,
@@ -485,47 +658,47 @@ def _map_dask(call: _Call, units: Iterable[Any], scheduler: Any, max_in_flight: 
     try:
         client.run(_init_worker)   # thread caps belong to worker initialisation (importing io sets none)
         n_threads = sum(client.nthreads().values()) or 1
-        bs = batch_size or _default_batch(total, n_threads, 16)
-        limit = max(1, (max_in_flight or 2 * n_threads * bs) // bs)   # batches in flight
+        per_batch = batch_size or _default_batch(total, n_threads, 16)
+        limit = max(1, (max_in_flight or 2 * n_threads * per_batch) // per_batch)   # batches in flight
         # The function (with whatever read-only data it closes over) goes to the workers once.
         [call_future] = client.scatter([call], broadcast=True, hash=False)
-        it = iter(units)
+        remaining = iter(units)
 
         def next_batch() -> list | None:
-            batch = list(itertools.islice(it, bs))
+            batch = list(itertools.islice(remaining, per_batch))
             return batch or None
 
         batches: dict[str, list] = {}
 
         def submit(batch: list):
-            fut = client.submit(_dask_batch, call_future, batch, pure=False)
-            batches[fut.key] = batch
-            futures.append(fut)
-            return fut
+            future = client.submit(_dask_batch, call_future, batch, pure=False)
+            batches[future.key] = batch
+            futures.append(future)
+            return future
 
         first = []
         while len(first) < limit:
-            b = next_batch()
-            if b is None:
+            batch = next_batch()
+            if batch is None:
                 break
-            first.append(submit(b))
+            first.append(submit(batch))
         # The client is not the default one (set_as_default=False): give as_completed its loop.
-        ac = as_completed(first, loop=client.loop)
-        for fut in ac:
-            batch = batches.pop(fut.key)
+        completed = as_completed(first, loop=client.loop)
+        for future in completed:
+            batch = batches.pop(future.key)
             try:
-                results = fut.result()
+                results = future.result()
             except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker after Dask's own retries
-                msg = f"Dask task failed ({exc.__class__.__name__}: {exc})".splitlines()[0]
-                results = [UnitResult(call.key_fn(u), None, msg) for u in batch]
-            fut.release()
-            b = next_batch()
-            if b is not None:
-                ac.add(submit(b))
+                message = f"Dask task failed ({exc.__class__.__name__}: {exc})".splitlines()[0]
+                results = [UnitResult(call.key_fn(unit), None, message) for unit in batch]
+            future.release()
+            batch = next_batch()
+            if batch is not None:
+                completed.add(submit(batch))
             yield from results
     finally:
-        for f in futures:
-            if not f.done():
-                f.cancel()
+        for future in futures:
+            if not future.done():
+                future.cancel()
         if own_client:
             client.close()

@@ -29,7 +29,22 @@ DEFAULT_INTERVAL = 30.0
 
 
 def format_eta(seconds: float) -> str:
-    """``H:MM:SS`` (hours unbounded), as in ``1:53:10``; ``?`` when unknown."""
+    """``H:MM:SS`` (hours unbounded), as in ``1:53:10``; ``?`` when unknown.
+
+    Parameters
+    ----------
+    seconds : float
+        Remaining time in seconds; NaN, negative or infinite means unknown.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_eta(6790.2), format_eta(float("nan"))
+    ('1:53:10', '?')
+    """
     if seconds != seconds or seconds < 0 or seconds == float("inf"):
         return "?"
     s = int(round(seconds))
@@ -39,7 +54,28 @@ def format_eta(seconds: float) -> str:
 def progress_line(desc: str, done: int, total: int | None, elapsed: float, *, start: int = 0) -> str:
     """One plain progress line: ``<desc> done/total (pct %), rate/s, ETA h:mm:ss``.
 
-    ``start`` steps were done before ``elapsed`` began (a resumed run): the rate counts only the rest.
+    Parameters
+    ----------
+    desc : str
+        Label (``units`` when empty).
+    done : int
+        Steps finished, resumed ones included.
+    total : int or None
+        Steps expected (None or 0: the line shows the count and rate only).
+    elapsed : float
+        Seconds since this run started.
+    start : int
+        Steps done before ``elapsed`` began (a resumed run): the rate counts only the rest.
+
+    Returns
+    -------
+    str
+        The rate is the mean since the start (a batch job wants the long-run figure).
+
+    Examples
+    --------
+    >>> progress_line("units", 12345, 118287, 717.7)
+    'units 12,345/118,287 (10.4 %), 17.2/s, ETA 1:52:46'
     """
     rate = (done - start) / elapsed if elapsed > 0 else 0.0
     label = desc or "units"
@@ -107,7 +143,13 @@ class Progress:
                              leave=True, initial=int(initial))
 
     def set_postfix(self, **values) -> None:
-        """Show ``name value`` pairs after the counts (e.g. the current loss)."""
+        """Show ``name value`` pairs after the counts (e.g. the current loss).
+
+        Parameters
+        ----------
+        **values
+            Names and values, shown in the given order.
+        """
         self.postfix = " ".join(f"{k} {v}" for k, v in values.items())
         if self._bar is not None:
             self._bar.set_postfix(**values)
@@ -118,7 +160,13 @@ class Progress:
         self.file.flush()
 
     def update(self, n: int = 1) -> None:
-        """Record ``n`` more finished steps (and draw/print when due)."""
+        """Record ``n`` more finished steps (and draw/print when due).
+
+        Parameters
+        ----------
+        n : int
+            Steps finished since the last call.
+        """
         self.done += n
         if not self.enabled:
             return

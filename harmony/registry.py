@@ -12,7 +12,7 @@ import dataclasses
 import importlib
 import importlib.util
 import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -350,3 +350,96 @@ for _module in ("harmony.benchmark.metrics", ):
     PROTOCOLS.add_lazy_module(_module)
 for _module in ("harmony.datagen", ):
     GENERATORS.add_lazy_module(_module)
+
+#: The registries by the plural names ``harmony list`` takes, in the order it prints them.
+REGISTRIES: dict[str, Registry] = {"generators": GENERATORS, "methods": METHODS, "metrics": METRICS,
+                                   "protocols": PROTOCOLS}
+#: Card fields ``harmony list --verbose`` prints under a card's line, when set.
+VERBOSE_FIELDS = ("paper", "inputs", "presets", "weights", "native_size", "notes")
+
+
+def card_tags(kind: str, card: Card) -> list[str]:
+    """The short facts shown in brackets after a card's summary by ``harmony list``.
+
+    Parameters
+    ----------
+    kind : str
+        ``methods``, ``metrics`` or ``protocols`` (other kinds have no tags).
+    card : Card
+        The card.
+
+    Returns
+    -------
+    list of str
+        Methods: learned/classical, keeps background, low-res only (with its size), random, extra
+        inputs. Metrics: direction, unit. Protocols: the default evaluation size.
+    """
+    tags = []
+    if kind == "methods":
+        tags.append("learned" if card.learned else "classical")
+        if card.keeps_background:
+            tags.append("keeps background")
+        if card.low_res_only:
+            tags.append(f"low-res only ({card.native_size or 256})")
+        if not card.deterministic:
+            tags.append("random")
+        if card.inputs:
+            tags.append("needs " + "+".join(card.inputs))
+    elif kind == "metrics":
+        if card.higher_is_better is not None:
+            tags.append("higher is better" if card.higher_is_better else "lower is better")
+        if card.unit:
+            tags.append(card.unit)
+    elif kind == "protocols":
+        size = card.extra.get("default_size") if card.extra else None
+        tags.append(f"default size {size or 'full'}")
+    return tags
+
+
+def card_listing(kinds: Sequence[str], *, verbose: bool = False) -> list[str]:
+    """The text ``harmony list`` prints: per kind a header, one line per card, a blank line.
+
+    Parameters
+    ----------
+    kinds : sequence of str
+        Keys of :data:`REGISTRIES`.
+    verbose : bool
+        Also print every non-empty field of :data:`VERBOSE_FIELDS` under each card. Protocols always
+        show their notes (how they resize, mask and score), one line each.
+
+    Returns
+    -------
+    list of str
+        The lines, without newlines.
+    """
+    lines = []
+    for kind in kinds:
+        cards = REGISTRIES[kind].cards()
+        lines.append(f"== {kind} ({len(cards)})")
+        for card in cards:
+            tags = card_tags(kind, card)
+            tag = f" [{', '.join(tags)}]" if tags else ""
+            lines.append(f"  {card.name:18s} {card.summary}{tag}")
+            if kind == "protocols":
+                lines += [f"      {line.strip()}" for line in card.notes.splitlines()[1:]]
+            elif verbose:
+                lines += [f"      {name}: {value}" for name in VERBOSE_FIELDS if (value := getattr(card, name))]
+        lines.append("")
+    return lines
+
+
+def cards_as_dicts(kinds: Sequence[str]) -> dict[str, list[dict]]:
+    """The cards of each kind as JSON-ready dicts (``harmony list --json``).
+
+    Parameters
+    ----------
+    kinds : sequence of str
+        Keys of :data:`REGISTRIES`.
+
+    Returns
+    -------
+    dict
+        ``{kind: [Card.as_dict(), ...]}``, cards sorted by name.
+    """
+    return {kind: [card.as_dict() for card in REGISTRIES[kind].cards()] for kind in kinds}
+

@@ -39,9 +39,9 @@ def inharmony(composite, mask, weights, out, device, quiet):
 
     from .. import io as hio
     from ..errors import InputError
+    from ..harmonize import find_mask as _find_mask
     from ..models.bargainnet import inharmony_scores
     from ..registry import METHODS
-    from .harmonize import _find_mask
 
     harmonizer = METHODS.create("bargainnet", weights=weights, device=device)
     comp_path, mask_path = Path(composite), Path(mask)

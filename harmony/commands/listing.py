@@ -1,4 +1,8 @@
-"""`harmony list [generators|methods|metrics|protocols]`: every registry's cards."""
+"""`harmony list [generators|methods|metrics|protocols]`: every registry's cards.
+
+The text and JSON come from :func:`harmony.registry.card_listing` and
+:func:`harmony.registry.cards_as_dicts`; this module holds the options.
+"""
 
 from __future__ import annotations
 
@@ -21,51 +25,13 @@ def list_cmd(kind, as_json, verbose):
       harmony list protocols       # how each metric protocol resizes, masks and scores
       harmony list metrics --json
     """
-    from ..registry import GENERATORS, METHODS, METRICS, PROTOCOLS
+    import json
 
-    registries = {"generators": GENERATORS, "methods": METHODS, "metrics": METRICS, "protocols": PROTOCOLS}
+    from ..registry import card_listing, cards_as_dicts
+
     kinds = KINDS if kind == "all" else (kind,)
     if as_json:
-        import json
-
-        click.echo(json.dumps({k: [c.as_dict() for c in registries[k].cards()] for k in kinds}, indent=2,
-                              default=str))
+        click.echo(json.dumps(cards_as_dicts(kinds), indent=2, default=str))
         return
-    for k in kinds:
-        cards = registries[k].cards()
-        click.echo(f"== {k} ({len(cards)})")
-        for c in cards:
-            click.echo(_line(k, c))
-            if k == "protocols":
-                for line in c.notes.splitlines()[1:]:
-                    click.echo(f"      {line.strip()}")
-            elif verbose:
-                for field in ("paper", "inputs", "presets", "weights", "native_size", "notes"):
-                    v = getattr(c, field)
-                    if v:
-                        click.echo(f"      {field}: {v}")
-        click.echo("")
-
-
-def _line(kind: str, c) -> str:
-    tags = []
-    if kind == "methods":
-        tags.append("learned" if c.learned else "classical")
-        if c.keeps_background:
-            tags.append("keeps background")
-        if c.low_res_only:
-            tags.append(f"low-res only ({c.native_size or 256})")
-        if not c.deterministic:
-            tags.append("random")
-        if c.inputs:
-            tags.append("needs " + "+".join(c.inputs))
-    elif kind == "metrics":
-        if c.higher_is_better is not None:
-            tags.append("higher is better" if c.higher_is_better else "lower is better")
-        if c.unit:
-            tags.append(c.unit)
-    elif kind == "protocols":
-        size = c.extra.get("default_size") if c.extra else None
-        tags.append(f"default size {size or 'full'}")
-    tag = f" [{', '.join(tags)}]" if tags else ""
-    return f"  {c.name:18s} {c.summary}{tag}"
+    for line in card_listing(kinds, verbose=verbose):
+        click.echo(line)
