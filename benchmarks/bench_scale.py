@@ -36,6 +36,8 @@ from pathlib import Path
 
 import psutil
 
+from harmony.parallel import process_alive
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -77,14 +79,8 @@ def journal_lines(out: Path) -> int:
 
 
 def alive(procs) -> list:
-    out = []
-    for p in procs:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except psutil.NoSuchProcess:
-            pass
-    return out
+    """The processes (``psutil.Process``) still running: neither gone nor zombies."""
+    return [p for p in procs if process_alive(p.pid)]
 
 
 def pss_mb(p: psutil.Process) -> float:

@@ -127,7 +127,7 @@ COMMANDS = {
 }
 
 
-# --- `harmony --version` (issue #18) -------------------------------------------------------------
+# --- `harmony --version` -------------------------------------------------------------------------
 # Versions come from importlib.metadata: nothing heavy (torch, cv2) is imported to print them.
 
 #: (label, distributions that provide it) for `harmony --version`; OpenCV has four wheels on PyPI.

@@ -276,10 +276,10 @@ def derive_mask_and_real(composite: str) -> tuple[str, str]:
     >>> derive_mask_and_real("c100300_1602094_1.jpg")
     ('c100300_1602094.png', 'c100300.jpg')
     """
-    m = _NAME_RE.match(composite)
-    if not m:
+    match = _NAME_RE.match(composite)
+    if not match:
         raise InputError(f"{composite}: not an iHarmony4 composite name (<prefix><imageId>_<fgId>_<k>.jpg)")
-    return f"{m['base']}_{m['fg']}.png", f"{m['base']}.jpg"
+    return f"{match['base']}_{match['fg']}.png", f"{match['base']}.jpg"
 
 
 def safe_id(value: Any) -> str:
@@ -301,9 +301,8 @@ def safe_id(value: Any) -> str:
     >>> safe_id("img_01 a/b")
     'img-01-a-b'
     """
-    s = str(value)
-    s = re.sub(r"[\\/:*?\"<>|\s_]+", "-", s)
-    return s.strip("-") or "x"
+    text = re.sub(r"[\\/:*?\"<>|\s_]+", "-", str(value))
+    return text.strip("-") or "x"
 
 
 def split_for(image_id: Any, test_fraction: float, test_ids: Iterable[Any] | None = None) -> str:
@@ -329,8 +328,8 @@ def split_for(image_id: Any, test_fraction: float, test_ids: Iterable[Any] | Non
     """
     if test_ids is not None:
         return "test" if str(image_id) in {str(t) for t in test_ids} else "train"
-    h = int.from_bytes(hashlib.sha256(f"split:{image_id}".encode()).digest()[:8], "little") / 2.0**64
-    return "test" if h < test_fraction else "train"
+    position = int.from_bytes(hashlib.sha256(f"split:{image_id}".encode()).digest()[:8], "little") / 2.0**64
+    return "test" if position < test_fraction else "train"
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -680,12 +679,12 @@ class DatasetWriter:
                 "prefix": self.layout.prefix, "tool": "harmony", "tool_version": __version__}
 
     def _prepare(self, overwrite: bool) -> None:
-        d = self.dir
-        run_json = d / "run.json"
-        non_empty = d.is_dir() and any(d.iterdir())
+        subset_dir = self.dir
+        run_json = subset_dir / "run.json"
+        non_empty = subset_dir.is_dir() and any(subset_dir.iterdir())
         if non_empty and not overwrite:
             if not run_json.is_file():
-                raise InputError(f"{d}: folder is not empty and holds no harmony run.json; "
+                raise InputError(f"{subset_dir}: folder is not empty and holds no harmony run.json; "
                                  "use --overwrite to replace it or choose another --out")
             try:
                 previous = json.loads(run_json.read_text(encoding="utf-8"))
@@ -693,26 +692,26 @@ class DatasetWriter:
                 raise InputError(f"{run_json}: unreadable run.json; use --overwrite to replace the run") from None
             if previous.get("config") != self.config or previous.get("command") != self.command:
                 diff = _config_diff(previous.get("config", {}), self.config)
-                raise InputError(f"{d}: holds another run's data (different {diff}); use --overwrite to "
+                raise InputError(f"{subset_dir}: holds another run's data (different {diff}); use --overwrite to "
                                  "replace it or choose another --out")
             self.resumed = True
             # A killed run can leave io.atomic_write_bytes temporaries (".<name>.<random>.tmp") behind.
             for sub in (COMPOSITE_DIR, MASK_DIR, REAL_DIR, UNITS_DIR, *self.layout.extra_dirs):
-                folder = d / sub
+                folder = subset_dir / sub
                 if folder.is_dir():
                     for tmp in folder.glob(".*.tmp"):
                         tmp.unlink(missing_ok=True)
         elif non_empty and overwrite:
             for sub in (COMPOSITE_DIR, MASK_DIR, REAL_DIR, ".harmony", *self.layout.extra_dirs):
-                shutil.rmtree(d / sub, ignore_errors=True)
-            for f in ("manifest.csv", "run.json"):
-                (d / f).unlink(missing_ok=True)
+                shutil.rmtree(subset_dir / sub, ignore_errors=True)
+            for name in ("manifest.csv", "run.json"):
+                (subset_dir / name).unlink(missing_ok=True)
             for split in SPLITS:
                 subset_split_file(self.layout.root, self.layout.subset, split).unlink(missing_ok=True)
                 legacy_split_file(self.layout.root, self.layout.subset, split).unlink(missing_ok=True)
         for sub in (COMPOSITE_DIR, MASK_DIR, *((REAL_DIR,) if self.layout.has_real else ()),
                     UNITS_DIR, *self.layout.extra_dirs):
-            (d / sub).mkdir(parents=True, exist_ok=True)
+            (subset_dir / sub).mkdir(parents=True, exist_ok=True)
         hio.atomic_write_text(run_json, json.dumps(self._run_json(), indent=2, sort_keys=True) + "\n")
 
     def pending(self, units: Iterable[Any], key=lambda u: u.key) -> list[Any]:
@@ -757,24 +756,23 @@ class DatasetWriter:
             if rec.get("error"):
                 summary.units_failed += 1
                 summary.failed.append((rec["key"], rec["error"]))
-            for r in rec.get("rows", []):
-                rows.append(r)
-            for rej in rec.get("rejected", []):
-                reason = rej.get("reason", "rejected")
+            rows.extend(rec.get("rows", []))
+            for rejected in rec.get("rejected", []):
+                reason = rejected.get("reason", "rejected")
                 summary.rejected[reason] = summary.rejected.get(reason, 0) + 1
-            for sk in rec.get("skipped", []):
-                summary.skipped.append((sk.get("item", rec["key"]), sk.get("reason", "skipped")))
-        for r in rows:
-            # The manifest's paths are relative to the subset folder (issue 2): normalise generators
+            for skipped in rec.get("skipped", []):
+                summary.skipped.append((skipped.get("item", rec["key"]), skipped.get("reason", "skipped")))
+        for row in rows:
+            # The manifest's paths are relative to the subset folder: normalise generators
             # that return bare composite names.
-            if "/" not in str(r["composite"]):
-                r["composite"] = f"{COMPOSITE_DIR}/{r['composite']}"
-        rows.sort(key=lambda r: r["composite"])
+            if "/" not in str(row["composite"]):
+                row["composite"] = f"{COMPOSITE_DIR}/{row['composite']}"
+        rows.sort(key=lambda row: row["composite"])
         columns = list(MANIFEST_COLUMNS) + [c for c in extra_columns if c not in MANIFEST_COLUMNS]
-        for r in rows:
-            for c in r:
-                if c not in columns:
-                    columns.append(c)
+        for row in rows:
+            for column in row:
+                if column not in columns:
+                    columns.append(column)
         write_manifest(self.dir / "manifest.csv", rows, columns)
         root = Path(self.layout.root)
         for split in SPLITS:
@@ -815,17 +813,17 @@ def write_manifest(path: Path, rows: Sequence[Mapping[str, Any]], columns: Seque
     columns : sequence of str
         The columns, in order.
     """
-    import io as _io
+    import io as text_io
 
-    buf = _io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({c: _fmt_cell(r.get(c, "")) for c in columns})
-    hio.atomic_write_text(path, buf.getvalue())
+    buffer = text_io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({column: _format_cell(row.get(column, "")) for column in columns})
+    hio.atomic_write_text(path, buffer.getvalue())
 
 
-def _fmt_cell(v: Any) -> Any:
+def _format_cell(v: Any) -> Any:
     if v is None:
         return ""
     if isinstance(v, (float, np.floating)):
@@ -983,7 +981,7 @@ class DatasetReader:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(f"{self.root}: dataset folder not found")
-        found = sorted(p.name for p in self.root.iterdir() if p.is_dir() and (p / COMPOSITE_DIR).is_dir())
+        found = subset_folders(self.root)
         if subsets:
             missing = [s for s in subsets if s not in found]
             if missing:
@@ -1085,7 +1083,7 @@ class DatasetReader:
         for sub in subsets or self.subsets:
             if sub not in self.subsets:
                 raise InputError(f"{self.root}: no subset {sub!r} (found: {', '.join(self.subsets)})")
-            man = self.manifest(sub)
+            manifest = self.manifest(sub)
             splits = self._split_names(sub)
             if splits:
                 pairs = [(n, s) for s, names in splits.items() for n in names if split in (None, s)]
@@ -1097,22 +1095,21 @@ class DatasetReader:
             if limit is not None:
                 pairs = pairs[:limit]
             has_real = self.has_real(sub)
-            for name, s in pairs:
-                row = man.get(name)
+            for name, sample_split in pairs:
+                row = manifest.get(name)
                 if row is not None and row.get("mask"):
-                    mask_rel = row["mask"]
                     real_rel = row.get("real") or None
-                    mask_p = self.root / sub / mask_rel
-                    real_p = (self.root / sub / real_rel) if (real_rel and has_real) else None
+                    mask_path = self.root / sub / row["mask"]
+                    real_path = (self.root / sub / real_rel) if (real_rel and has_real) else None
                 else:
                     try:
-                        mname, rname = derive_mask_and_real(name)
+                        mask_file, real_file = derive_mask_and_real(name)
                     except InputError:
-                        mname, rname = Path(name).stem + ".png", None
-                    mask_p = self.root / sub / MASK_DIR / mname
-                    real_p = (self.root / sub / REAL_DIR / rname) if (has_real and rname) else None
-                out.append(Sample(sub, name, self.root / sub / COMPOSITE_DIR / name, mask_p, real_p, s,
-                                  dict(row) if row else {}))
+                        mask_file, real_file = Path(name).stem + ".png", None
+                    mask_path = self.root / sub / MASK_DIR / mask_file
+                    real_path = (self.root / sub / REAL_DIR / real_file) if (has_real and real_file) else None
+                out.append(Sample(sub, name, self.root / sub / COMPOSITE_DIR / name, mask_path, real_path,
+                                  sample_split, dict(row) if row else {}))
         return out
 
     def load(self, sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -1164,46 +1161,46 @@ class DatasetReader:
                 problems.append(Problem(str(self.root / sub), "no split files "
                                         f"({sub}/{sub}_train.txt / {sub}/{sub}_test.txt)", "warning"))
         seen_masks: dict[Path, Problem | None] = {}
-        for s in self.samples(split=split):
-            if not s.composite.is_file():
-                problems.append(Problem(str(s.composite), "listed in the split file but missing"))
+        for sample in self.samples(split=split):
+            if not sample.composite.is_file():
+                problems.append(Problem(str(sample.composite), "listed in the split file but missing"))
                 continue
             try:
-                size = hio.image_size(s.composite)
+                size = hio.image_size(sample.composite)
             except InputError as exc:
-                problems.append(Problem(str(s.composite), str(exc).split(": ", 1)[-1]))
+                problems.append(Problem(str(sample.composite), str(exc).split(": ", 1)[-1]))
                 continue
-            if not s.mask.is_file():
-                problems.append(Problem(str(s.composite), f"mask {s.mask.name} missing"))
+            if not sample.mask.is_file():
+                problems.append(Problem(str(sample.composite), f"mask {sample.mask.name} missing"))
             else:
-                if s.mask not in seen_masks:
-                    seen_masks[s.mask] = _check_mask_file(s.mask, pixels)
-                prob = seen_masks[s.mask]
-                if prob is not None:
-                    problems.append(prob)
+                if sample.mask not in seen_masks:
+                    seen_masks[sample.mask] = _check_mask_file(sample.mask, pixels)
+                mask_problem = seen_masks[sample.mask]
+                if mask_problem is not None:
+                    problems.append(mask_problem)
                 try:
-                    msize = hio.image_size(s.mask)
-                    if msize != size:
-                        problems.append(Problem(str(s.composite), f"size {size[1]}x{size[0]} differs from mask "
-                                                f"{s.mask.name} {msize[1]}x{msize[0]}"))
+                    mask_size = hio.image_size(sample.mask)
+                    if mask_size != size:
+                        problems.append(Problem(str(sample.composite), f"size {size[1]}x{size[0]} differs from mask "
+                                                f"{sample.mask.name} {mask_size[1]}x{mask_size[0]}"))
                 except InputError:
                     pass
-            if self.has_real(s.subset):
-                if s.real is None or not s.real.is_file():
-                    problems.append(Problem(str(s.composite), f"real image {s.real.name if s.real else '?'} missing"))
+            if self.has_real(sample.subset):
+                if sample.real is None or not sample.real.is_file():
+                    problems.append(Problem(str(sample.composite), f"real image {sample.real.name if sample.real else '?'} missing"))
                 else:
                     try:
-                        rsize = hio.image_size(s.real)
-                        if rsize != size:
-                            problems.append(Problem(str(s.composite), f"size {size[1]}x{size[0]} differs from real "
-                                                    f"image {s.real.name} {rsize[1]}x{rsize[0]}"))
+                        real_size = hio.image_size(sample.real)
+                        if real_size != size:
+                            problems.append(Problem(str(sample.composite), f"size {size[1]}x{size[0]} differs from real "
+                                                    f"image {sample.real.name} {real_size[1]}x{real_size[0]}"))
                     except InputError as exc:
-                        problems.append(Problem(str(s.real), str(exc).split(": ", 1)[-1]))
+                        problems.append(Problem(str(sample.real), str(exc).split(": ", 1)[-1]))
             if pixels:
                 try:
-                    hio.read_image(s.composite)
+                    hio.read_image(sample.composite)
                 except InputError as exc:
-                    problems.append(Problem(str(s.composite), str(exc).split(": ", 1)[-1]))
+                    problems.append(Problem(str(sample.composite), str(exc).split(": ", 1)[-1]))
         return problems
 
 
@@ -1440,10 +1437,11 @@ def incomplete_runs(root: str | os.PathLike) -> list[tuple[str, int, int]]:
     out = []
     if not root.is_dir():
         return out
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        st = run_state(d)
-        if st is not None and not st[2]:
-            out.append((d.name, min(st[0], st[1]), st[1]))
+    for subset_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        state = run_state(subset_dir)
+        if state is not None and not state[2]:
+            done, total, _complete = state
+            out.append((subset_dir.name, min(done, total), total))
     return out
 
 

@@ -27,7 +27,6 @@ PENDING = {
     "harmony/models/curves.py:apply_params",
     "harmony/models/data.py:prepare_cache",
     "harmony/models/trainer.py:run",
-    "harmony/parallel.py:_map_processes",
     "harmony/studies/ablations.py:run",
     "harmony/studies/cross_category.py:run",
     "harmony/studies/domain_code.py:run",

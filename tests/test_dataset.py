@@ -1,5 +1,5 @@
-"""harmony.dataset: iHarmony4 names (REFERENCE.md section 1), Writer (resume, refusal, overwrite),
-manifest and split files, Reader and validate, and the `harmony check` command."""
+"""harmony.dataset: iHarmony4 names (the release's naming rule, Cong et al. CVPR 2020), Writer (resume,
+refusal, overwrite), manifest and split files, Reader and validate, and the `harmony check` command."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ ISSUE_COLUMNS = ["composite", "mask", "real", "subset", "split", "source_image_i
 # --- names ---------------------------------------------------------------------------------------
 
 def test_names_follow_ihharmony4_rule():
-    # REFERENCE.md section 1 examples.
+    # Names of the iHarmony4 release (bcmi/Image-Harmonization-Dataset-iHarmony4).
     assert ds.composite_name("c", 100300, 1602094, 1) == "c100300_1602094_1.jpg"
     assert ds.mask_name("c", 100300, 1602094) == "c100300_1602094.png"
     assert ds.real_name("c", 100300) == "c100300.jpg"

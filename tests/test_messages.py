@@ -1,4 +1,4 @@
-"""User-facing messages of issue 13: empty splits after datagen; bench's checkpoint and split notices."""
+"""User-facing messages: empty splits after datagen; bench's checkpoint and split notices."""
 
 from __future__ import annotations
 

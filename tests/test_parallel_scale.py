@@ -1,4 +1,4 @@
-"""Scale behaviour of harmony.parallel / datagen.runner (issue 17): progress lines in logs, workers that
+"""Scale behaviour of harmony.parallel / datagen.runner: progress lines in logs, workers that
 die, signals, parent death, the unit journal, `check` on an interrupted run, a Dask worker killed mid-run.
 
 The CLI runs use a 5,000-image COCO-format file built by benchmarks/scale_data.py (the same builder the
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from harmony import dataset as ds
-from harmony.parallel import Interrupted, map_units
+from harmony.parallel import Interrupted, map_units, process_alive
 from harmony.progress import Progress, progress_line
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,14 +70,8 @@ def _wait_for(cond, timeout: float, what: str) -> None:
 
 
 def _alive(procs) -> list:
-    out = []
-    for p in procs:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except psutil.NoSuchProcess:
-            pass
-    return out
+    """The processes (``psutil.Process``) still running: neither gone nor zombies."""
+    return [p for p in procs if process_alive(p.pid)]
 
 
 def _env(**extra) -> dict:

@@ -1,4 +1,4 @@
-"""One JSON policy (NaN -> null) and one table writer (issue 19, "one JSON/table writer")."""
+"""One JSON policy (NaN -> null) and one table writer for every output."""
 
 from __future__ import annotations
 
