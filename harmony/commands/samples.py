@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -36,13 +37,10 @@ def samples(out, overwrite):
             raise InputError(f"{target}: folder is not empty; use --overwrite to replace it")
         shutil.rmtree(target)
     (target / "images").mkdir(parents=True, exist_ok=True)
-    n = 0
-    for f in sorted(Path(images).iterdir()):
-        shutil.copyfile(f, target / "images" / f.name)
-        n += 1
+    copied = sorted(Path(images).iterdir())
+    for image in copied:
+        shutil.copyfile(image, target / "images" / image.name)
     shutil.copyfile(annotations, target / "instances.json")
-    import json
-
     data = json.loads(Path(annotations).read_text(encoding="utf-8"))
-    echo_summary("samples", [f"coco: {n} images, {len(data['annotations'])} annotations, "
+    echo_summary("samples", [f"coco: {len(copied)} images, {len(data['annotations'])} annotations, "
                              f"{len(data['categories'])} categories in {target}"])
