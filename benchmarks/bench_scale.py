@@ -11,8 +11,8 @@ Builds (once, under ``--workdir``, never in the repository) a COCO-format file o
 4. resume: time from start to the first new unit with 10 % and 90 % of the units done (a journal of
    that many finished units is written first), against the planning time;
 5. throughput on a 400-image file: 1 and 2 local workers, 1 and 2 Dask workers (real ``dask scheduler``
-   and ``dask worker --nthreads 1`` processes on loopback), with the ratios the issue asks for, and a
-   byte-identity check of the Dask output against the local one.
+   and ``dask worker --nthreads 1`` processes on loopback), with their ratios to the single local
+   worker, and a byte-identity check of the Dask output against the local one.
 
 The machine is shared: run it under ``nice`` and read the ratios, not the absolute times.
 

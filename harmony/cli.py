@@ -282,9 +282,9 @@ def main(argv: list[str] | None = None) -> None:
         ends with ``os._exit`` after an interruption, skipping the interpreter's slow teardown).
     """
     try:
-        old = {s: signal.signal(s, _stop_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous_handlers = {signum: signal.signal(signum, _stop_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread (embedded use)
-        old = {}
+        previous_handlers = {}
     try:
         cli.main(args=argv, prog_name="harmony", standalone_mode=False)
     except Interrupted as exc:
@@ -313,8 +313,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("\nInterrupted: finished items are kept; re-run the same command to resume.", err=True)
         sys.exit(130)
     finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1097,17 +1097,7 @@ class DatasetReader:
             has_real = self.has_real(sub)
             for name, sample_split in pairs:
                 row = manifest.get(name)
-                if row is not None and row.get("mask"):
-                    real_rel = row.get("real") or None
-                    mask_path = self.root / sub / row["mask"]
-                    real_path = (self.root / sub / real_rel) if (real_rel and has_real) else None
-                else:
-                    try:
-                        mask_file, real_file = derive_mask_and_real(name)
-                    except InputError:
-                        mask_file, real_file = Path(name).stem + ".png", None
-                    mask_path = self.root / sub / MASK_DIR / mask_file
-                    real_path = (self.root / sub / REAL_DIR / real_file) if (has_real and real_file) else None
+                mask_path, real_path = _sample_paths(self.root / sub, name, row, has_real)
                 out.append(Sample(sub, name, self.root / sub / COMPOSITE_DIR / name, mask_path, real_path,
                                   sample_split, dict(row) if row else {}))
         return out
@@ -1245,6 +1235,21 @@ def select_split(reader: DatasetReader, split: str | None, *, limit: int | None 
         raise InputError(f"{reader.root}: the split files of {', '.join(reader.subsets)} list no {split!r} image; "
                          "pass --split all to score every image (train included)")
     return samples
+
+
+def _sample_paths(subset_dir: Path, name: str, row: Mapping[str, Any] | None,
+                  has_real: bool) -> tuple[Path, Path | None]:
+    """Mask and real image of composite ``name``: those its manifest (or unit-record) row names, else the
+    iHarmony4 rule's (a name outside the rule: ``<stem>.png`` and no real image)."""
+    if row is not None and row.get("mask"):
+        real_rel = row.get("real") or None
+        return subset_dir / str(row["mask"]), (subset_dir / str(real_rel)) if (real_rel and has_real) else None
+    try:
+        mask_file, real_file = derive_mask_and_real(name)
+    except InputError:
+        mask_file, real_file = Path(name).stem + ".png", None
+    real_path = (subset_dir / REAL_DIR / real_file) if (has_real and real_file) else None
+    return subset_dir / MASK_DIR / mask_file, real_path
 
 
 def _check_mask_file(path: Path, pixels: bool) -> Problem | None:
@@ -1458,6 +1463,7 @@ class PartialRunReader(DatasetReader):
 
     def _finished_samples(self, subset: str) -> list[Sample]:
         layout = SubsetLayout(self.root, subset, "")
+        subset_dir = self.root / subset
         has_real = self.has_real(subset)
         out = []
         for key in sorted(UnitJournal(layout).keys()):
@@ -1471,15 +1477,10 @@ class PartialRunReader(DatasetReader):
                     continue
                 name = Path(comp).name
                 comp_rel = comp if "/" in comp else f"{COMPOSITE_DIR}/{comp}"
-                if row.get("mask"):
-                    mask_rel, real_rel = str(row["mask"]), (str(row["real"]) if row.get("real") else None)
-                else:
-                    mname, rname = derive_mask_and_real(name)
-                    mask_rel, real_rel = f"{MASK_DIR}/{mname}", f"{REAL_DIR}/{rname}"
-                d = self.root / subset
-                out.append(Sample(subset, name, d / comp_rel, d / mask_rel,
-                                  (d / real_rel) if (has_real and real_rel) else None, row.get("split"), dict(row)))
-        out.sort(key=lambda s: s.name)
+                mask_path, real_path = _sample_paths(subset_dir, name, row, has_real)
+                out.append(Sample(subset, name, subset_dir / comp_rel, mask_path, real_path, row.get("split"),
+                                  dict(row)))
+        out.sort(key=lambda sample: sample.name)
         return out
 
     def _split_names(self, subset: str) -> dict[str, list[str]]:

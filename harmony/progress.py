@@ -47,8 +47,8 @@ def format_eta(seconds: float) -> str:
     """
     if seconds != seconds or seconds < 0 or seconds == float("inf"):
         return "?"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    whole = int(round(seconds))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 def progress_line(desc: str, done: int, total: int | None, elapsed: float, *, start: int = 0) -> str:

@@ -90,12 +90,12 @@ class Card:
             Every field; tuples become lists, ``extra`` and ``weights`` plain dicts (``weights`` None when
             absent).
         """
-        d = dataclasses.asdict(self)
-        d["inputs"] = list(self.inputs)
-        d["presets"] = list(self.presets)
-        d["extra"] = dict(self.extra)
-        d["weights"] = dict(self.weights) if self.weights else None
-        return d
+        fields = dataclasses.asdict(self)
+        fields["inputs"] = list(self.inputs)
+        fields["presets"] = list(self.presets)
+        fields["extra"] = dict(self.extra)
+        fields["weights"] = dict(self.weights) if self.weights else None
+        return fields
 
 
 @dataclass
