@@ -75,7 +75,7 @@ def progress_line(desc: str, done: int, total: int | None, elapsed: float, *, st
     Examples
     --------
     >>> progress_line("units", 12345, 118287, 717.7)
-    'units 12,345/118,287 (10.4 %), 17.2/s, ETA 1:52:46'
+    'units 12,345/118,287 (10.4 %), 17.2/s, ETA 1:42:39'
     """
     rate = (done - start) / elapsed if elapsed > 0 else 0.0
     label = desc or "units"
