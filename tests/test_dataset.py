@@ -207,3 +207,23 @@ def test_check_command_exit_codes(tmp_path, cli):
     assert code == 2 and "Error:" in out and "not found" in out
     code, out = cli(["check", "--help"])
     assert code == 0 and "Examples" in out
+
+
+def test_check_dataset_counts_and_reports(tmp_path):
+    _make(tmp_path)
+    (tmp_path / "HCOCO" / "masks" / "c1_7.png").unlink()
+    notices = []
+    report = ds.check_dataset(tmp_path, notify=notices.append)
+    # c1_7's two composites lose their mask; nothing else is wrong.
+    assert (report.checked, report.per_subset, len(report.errors), report.exit_code) == (6, {"HCOCO": 6}, 2, 1)
+    assert notices == [] and report.incomplete == []
+    lines = report.lines(max_problems=1)
+    assert lines[0].startswith("error: ") and lines[0].endswith("mask c1_7.png missing")
+    assert lines[1:3] == ["... and 1 more problems", f"\n== check {tmp_path}"]
+    assert lines[3:] == ["subsets: HCOCO 6", lines[4], "FAILED"]
+    assert lines[4].startswith("6 composites checked in ") and lines[4].endswith(" s: 2 errors, 0 warnings")
+    # An interrupted run: the notice comes first, only finished units count, and the check fails.
+    ds.write_run_state(ds.SubsetLayout(tmp_path, "HCOCO", "c"), units_total=9, complete=False)
+    report = ds.check_dataset(tmp_path, notify=notices.append)
+    assert notices == ["HCOCO: incomplete run (3 of 9 units done): re-run the same command to finish"]
+    assert report.exit_code == 1 and report.lines()[-1] == "INCOMPLETE: only the finished units were checked"
