@@ -141,3 +141,14 @@ def test_lalphabeta_is_reinhards_formula(rng):
 def test_luminance_is_rec601_luma():
     rgb = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.5, 0.5, 0.5]])
     np.testing.assert_allclose(color.luminance(rgb), [0.299, 0.587, 0.114, 0.5], atol=1e-12)
+
+
+@pytest.mark.parametrize("module", ["harmony.color", "harmony.color.conversions", "harmony.color.statistics",
+                                    "harmony.color.histogram", "harmony.color.distribution",
+                                    "harmony.color.methods", "harmony.datagen.transfer"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), extraglobs={"np": np}, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, f"{module}: {result.failed} of {result.attempted} examples failed"

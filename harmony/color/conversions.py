@@ -100,8 +100,8 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> float(luminance(np.array([1.0, 1.0, 1.0])))
-    1.0
+    >>> luminance(np.array([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])).round(3)
+    array([1.   , 0.299])
     """
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
@@ -198,7 +198,8 @@ def rgb_to_lalphabeta(rgb: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray, shape (..., 3), float64
-        l (achromatic), alpha (yellow-blue), beta (red-green); ``-inf`` where an LMS component is 0.
+        l (achromatic), alpha (yellow-blue), beta (red-green); not finite for black (an LMS
+        component of 0).
 
     References
     ----------
@@ -207,8 +208,10 @@ def rgb_to_lalphabeta(rgb: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> rgb_to_lalphabeta(np.array([1.0, 1.0, 1.0])).round(4)
-    array([ 0.0002, -0.    ,  0.    ])
+    White is (nearly) achromatic: alpha and beta close to 0.
+
+    >>> rgb_to_lalphabeta(np.array([1.0, 1.0, 1.0])).round(3)
+    array([-0.001,  0.001,  0.   ])
     """
     with np.errstate(divide="ignore"):
         log_lms = np.log10(np.asarray(rgb, dtype=np.float64) @ RGB_TO_LMS.T)
@@ -221,7 +224,7 @@ def lalphabeta_to_rgb(lalphabeta: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     lalphabeta : ndarray, shape (..., 3)
-        As :func:`rgb_to_lalphabeta` returns it (``-inf`` maps back to 0).
+        As :func:`rgb_to_lalphabeta` returns it (finite values).
 
     Returns
     -------
