@@ -213,14 +213,14 @@ def resize(arr: np.ndarray, size: tuple[int, int], method: str = "bilinear") -> 
     ValueError
         For a non-positive size or an unknown method.
     """
-    h, w = int(size[0]), int(size[1])
-    if h <= 0 or w <= 0:
+    height, width = int(size[0]), int(size[1])
+    if height <= 0 or width <= 0:
         raise ValueError(f"resize: expected a positive size, got {size}")
     if method not in _INTERP:
         raise ValueError(f"resize: unknown method {method!r}; expected one of {sorted(_INTERP)}")
-    if arr.shape[:2] == (h, w):
+    if arr.shape[:2] == (height, width):
         return arr
-    out = cv2.resize(arr, (w, h), interpolation=_INTERP[method])
+    out = cv2.resize(arr, (width, height), interpolation=_INTERP[method])
     if arr.ndim == 3 and out.ndim == 2:  # cv2 drops a trailing channel axis of size 1
         out = out[..., None]
     return out
@@ -261,8 +261,8 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     """
     if radius <= 0:
         return binarize(mask)
-    k = 2 * int(radius) + 1
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    width = 2 * int(radius) + 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
     return cv2.dilate((mask > 0.5).astype(np.uint8), disc, borderType=cv2.BORDER_CONSTANT,
                       borderValue=0).astype(np.float32)
 
@@ -284,8 +284,8 @@ def erode(mask: np.ndarray, radius: int) -> np.ndarray:
     """
     if radius <= 0:
         return binarize(mask)
-    k = 2 * int(radius) + 1
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    width = 2 * int(radius) + 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
     return cv2.erode((mask > 0.5).astype(np.uint8), disc).astype(np.float32)
 
 
@@ -325,8 +325,8 @@ def blend(foreground: np.ndarray, background: np.ndarray, mask: np.ndarray) -> n
     ndarray, shape (H, W, 3), float32
         The blend; exactly ``background`` where ``m == 0`` and exactly ``foreground`` where ``m == 1``.
     """
-    m = mask[..., None] if mask.ndim == 2 else mask
-    out = foreground * m + background * (1.0 - m)
+    weight = mask[..., None] if mask.ndim == 2 else mask
+    out = foreground * weight + background * (1.0 - weight)
     # Exactness where the mask is hard: no rounding drift in the background or foreground.
     hard_bg = (mask == 0.0)
     hard_fg = (mask == 1.0)
