@@ -5,7 +5,7 @@ composite's own background (``reference_mask = 1 - binarize(mask)``; the iHarmon
 2020). The background is kept bit for bit. With no foreground or no background pixel the composite is
 returned unchanged. The methods are registered under the kernels' names (``reinhard``, ``xiao``,
 ``fecker``, ``idt``); the iHarmony4 codes (``gct``, ``gctrgb``, ``hgm``) name the same kernels in
-:data:`harmony.color.ALIASES`.
+``harmony.color.ALIASES``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ IDT_DEFAULTS = {"seed": 0, "smoothness": 1.0, "iterations": 10, "bins": 300, "re
 
 
 def _idt_recolour(name: str, options: dict):
-    """The recolouring function of the ``idt`` baseline with ``options`` over :data:`IDT_DEFAULTS`."""
+    """The recolouring function of the ``idt`` baseline with ``options`` over ``IDT_DEFAULTS``."""
     unknown = set(options) - set(IDT_DEFAULTS)
     if unknown:
         raise ValueError(f"{name}: unknown options {sorted(unknown)}; expected {sorted(IDT_DEFAULTS)}")

@@ -9,8 +9,8 @@ Modules
 - :mod:`harmony.color.statistics`: :func:`reinhard`, :func:`xiao`, :func:`mkl` (mean / covariance).
 - :mod:`harmony.color.histogram`: :func:`fecker`, :func:`dih` (histogram matching).
 - :mod:`harmony.color.distribution`: :func:`idt` and :func:`regrain_image` (Pitie et al.).
-- :mod:`harmony.color.methods`: the kernels by name (:data:`KERNELS`), the iHarmony4 codes as
-  aliases (:data:`ALIASES`: ``gct`` = ``reinhard``, ``gctrgb`` = ``xiao``, ``hgm`` = ``fecker``,
+- :mod:`harmony.color.methods`: the kernels by name (``KERNELS``), the iHarmony4 codes as
+  aliases (``ALIASES``: ``gct`` = ``reinhard``, ``gctrgb`` = ``xiao``, ``hgm`` = ``fecker``,
   ``idt`` = ``idt``), and :func:`transfer`, which runs a kernel by either name.
 
 The kernel contract

@@ -3,12 +3,12 @@
 Three families, each on its own scale:
 
 - ITU-R BT.601 studio-range YCbCr on the 0-255 scale (:func:`rgb_to_ycbcr`, :func:`ycbcr_to_rgb`),
-  through scikit-image; the same map as an affine matrix on RGB in [0, 1] (:data:`YCBCR_MATRIX`,
-  :data:`YCBCR_OFFSET`) for the kernels, which apply it with ``cv2.transform``.
+  through scikit-image; the same map as an affine matrix on RGB in [0, 1] (``YCBCR_MATRIX``,
+  ``YCBCR_OFFSET``) for the kernels, which apply it with ``cv2.transform``.
 - CIE L*a*b* (D65) through OpenCV's float conversion (:func:`rgb_to_lab`, :func:`lab_to_rgb`).
 - Reinhard et al.'s decorrelated l-alpha-beta space (:func:`rgb_to_lalphabeta`,
-  :func:`lalphabeta_to_rgb`; the matrices :data:`RGB_TO_LMS`, :data:`LMS_TO_RGB`,
-  :data:`LMS_TO_LALPHABETA`).
+  :func:`lalphabeta_to_rgb`; the matrices ``RGB_TO_LMS``, ``LMS_TO_RGB``,
+  ``LMS_TO_LALPHABETA``).
 
 And the Rec. 601 luma (:func:`luminance`). All functions are pure.
 """

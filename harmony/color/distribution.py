@@ -5,8 +5,8 @@
 - :func:`idt_rotations`: the projection matrices it uses; :func:`regrain_image`: the regrain step.
 
 :func:`idt` is kept instead of python-color-transfer's ``pdf_transfer`` (with regrain) because it is
-measured 9.56x faster on the same masked task (``benchmarks/bench_transfer.py``, one 2-core machine,
-figures in BENCHMARKS.md).
+measured at least 9.56x faster (``benchmarks/bench_transfer.py``, one 2-core machine; the lowest ratio
+of the runs recorded in BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def idt_rotations(iterations: int, rng: np.random.Generator | int | None) -> lis
     Returns
     -------
     list of ndarray, each shape (6, 3), float64
-        ``iterations`` matrices; the first is :data:`FIRST_ROTATION` whatever ``rng``.
+        ``iterations`` matrices; the first is ``FIRST_ROTATION`` whatever ``rng``.
 
     References
     ----------
@@ -298,7 +298,7 @@ def idt(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray, refe
     the 3-D update is the least-squares solution. With ``regrain`` the result is regrained against the
     original on the foreground's bounding box (see :func:`regrain_image`), with the given ``smoothness``.
     Deterministic for a given seed. Kept instead of python-color-transfer's ``pdf_transfer`` (with its
-    regrain) because it is 9.56x faster on the same masked task (``benchmarks/bench_transfer.py``,
+    regrain) because it is at least 9.56x faster on the same images (``benchmarks/bench_transfer.py``,
     BENCHMARKS.md).
 
     Parameters

@@ -6,8 +6,10 @@
   strengths (Tsai et al. 2017, section 3.1).
 
 Both follow the masked-kernel contract of :mod:`harmony.color`. :func:`fecker` is kept instead of
-scikit-image's ``match_histograms`` because it is measured 2.90x faster on the same masked task
-(``benchmarks/bench_transfer.py``, one 2-core machine, figures in BENCHMARKS.md).
+scikit-image's ``match_histograms`` because it is measured at least 2.90x faster on the same
+masked task, and :func:`dih` (no public implementation) runs at least 2.16x faster than
+``match_histograms`` doing the closest task, RGB histogram matching (``benchmarks/bench_transfer.py``,
+one 2-core machine; the lowest ratio of the runs recorded in BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -83,11 +85,11 @@ def fecker(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
     """Fecker et al. 2008 cumulative-histogram mapping in YCbCr (iHarmony4 ``hgm``).
 
     Per channel of BT.601 studio-range YCbCr (Y 16-235, Cb/Cr 16-240, unit bins: values are rounded to
-    the nearest integer and clipped to the range), each target bin maps through :func:`fecker_lut`;
+    the nearest integer and clipped to the range), each target bin maps through :func:`harmony.color.histogram.fecker_lut`;
     the mapped YCbCr is converted back to RGB and clipped to [0, 1]. Speed: every bin index fits in a
     byte, so bins are uint8 (one rounding conversion), counted with ``cv2.calcHist`` and mapped with one
     3-channel ``cv2.LUT``; only the two end bins' reference means are summed separately. Kept instead
-    of scikit-image's ``match_histograms`` because it is 2.90x faster on the same masked task
+    of scikit-image's ``match_histograms`` because it is at least 2.90x faster on the same masked task
     (``benchmarks/bench_transfer.py``, BENCHMARKS.md).
 
     Parameters
@@ -165,7 +167,7 @@ def _bin_counts(ids: np.ndarray, n_bins: int, small: bool) -> np.ndarray:
 def match_values(values: np.ndarray, stat: np.ndarray | None, reference: np.ndarray) -> np.ndarray:
     """Histogram matching of one channel: each value goes to the reference value of the same quantile.
 
-    Both sides are binned at :data:`DIH_BIN` (so ties and near-ties share a bin). A target bin's
+    Both sides are binned at ``DIH_BIN`` (so ties and near-ties share a bin). A target bin's
     quantile is its mid-rank ``(count below + count in bin / 2) / n`` over the statistics values; it maps
     by linear interpolation on the reference's occupied bins and their own mid-rank quantiles. The
     matched statistics pixels take the reference distribution to within the bin width. Bin ids are
@@ -214,11 +216,15 @@ def dih(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray, refe
     - space: CIE L*a*b* (D65, :func:`harmony.color.rgb_to_lab`). Luminance = L*; colour temperature =
       b*, the blue-yellow opponent axis along which the Planckian locus (warm/cool illuminants) mostly
       moves. a* (green-magenta tint) is left unchanged: the paper transfers luminance and temperature.
-    - each of L* and b* is histogram-matched (:func:`match_values`) to the reference region, then mixed:
+    - each of L* and b* is histogram-matched (:func:`harmony.color.histogram.match_values`) to the reference region, then mixed:
       ``x + strength * (matched - x)``; strength 1 = full match, 0 = unchanged, > 1 exaggerates.
     - the generators draw the two strengths independently from U(0.3, 1.0) per composite
       (:func:`harmony.datagen.transfer.sample_params`: "different transfer parameters for both the
       luminance and colour temperature").
+
+    Hand-written: no library implements the recipe; it runs at least 2.16x faster than scikit-image's
+    ``match_histograms`` matching all three RGB channels of the same regions (``benchmarks/bench_transfer.py``,
+    BENCHMARKS.md).
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """The colour-transfer kernels by name: one name per kernel, the iHarmony4 codes as aliases.
 
-Every kernel is named after its paper (:data:`KERNELS`). The iHarmony4 dataset (Cong et al., DoveNet,
-CVPR 2020) names its colour-transfer recipes by short codes; :data:`ALIASES` is the one table that maps
+Every kernel is named after its paper (``KERNELS``). The iHarmony4 dataset (Cong et al., DoveNet,
+CVPR 2020) names its colour-transfer recipes by short codes; ``ALIASES`` is the one table that maps
 them to the kernels, and every place a user names a method (:func:`transfer`, ``harmony datagen
 --methods``, the generators' options) accepts either. The generators *record* the iHarmony4 code in
 their metadata, file names and manifests (the dataset's convention; see
@@ -38,7 +38,7 @@ ALIASES: dict[str, str] = {
     "hgm": "fecker",
     "idt": "idt",
 }
-#: The kernel names, in the order of :data:`KERNELS`.
+#: The kernel names, in the order of ``KERNELS``.
 METHOD_NAMES = tuple(KERNELS)
 _CODES = {name: code for code, name in ALIASES.items()}
 
@@ -49,12 +49,12 @@ def kernel_name(method: str) -> str:
     Parameters
     ----------
     method : str
-        A name of :data:`KERNELS` or a code of :data:`ALIASES`.
+        A name of ``KERNELS`` or a code of ``ALIASES``.
 
     Returns
     -------
     str
-        The key of :data:`KERNELS`.
+        The key of ``KERNELS``.
 
     Raises
     ------
@@ -80,7 +80,7 @@ def iharmony4_code(method: str) -> str:
     Parameters
     ----------
     method : str
-        A name of :data:`KERNELS` or a code of :data:`ALIASES`.
+        A name of ``KERNELS`` or a code of ``ALIASES``.
 
     Returns
     -------

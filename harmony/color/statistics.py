@@ -9,9 +9,9 @@ All follow the masked-kernel contract of :mod:`harmony.color` (``kernel(target, 
 reference, reference_mask)``, statistics from ``mask > 0.5``, output ``new * m + target * (1 - m)``).
 
 These kernels are kept instead of library equivalents because they are measured faster on the same
-masked task (``benchmarks/bench_transfer.py``, one 2-core machine, figures in BENCHMARKS.md):
-:func:`reinhard` 2.13x color-matcher ``reinhard``, :func:`xiao` 3.49x color-matcher ``mvgd``,
-:func:`mkl` 3.63x color-matcher ``mkl``.
+masked task (``benchmarks/bench_transfer.py``, one 2-core machine; the lowest ratio of the runs
+recorded in BENCHMARKS.md): :func:`reinhard` 2.13x color-matcher ``reinhard``, :func:`xiao` 2.98x
+color-matcher ``mvgd``, :func:`mkl` 3.63x color-matcher ``mkl``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 from ._pixels import Region, affine, mean_cov
 from .conversions import LMS_TO_LALPHABETA, LMS_TO_RGB, RGB_TO_LMS
 
-__all__ = ["reinhard", "xiao", "mkl", "mkl_matrix"]
+__all__ = ["reinhard", "xiao", "mkl", "mkl_matrix", "eigen_frame"]
 
 
 # --- Reinhard 2001 (gct) ---------------------------------------------------------------------------
@@ -34,7 +34,7 @@ NO_BLACK = np.zeros(0, dtype=bool)   # sentinel: the region has no pure-black pi
 
 
 def _log_lms(px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``ln(RGB_TO_LMS @ px)`` as (N, 3) float32, and which rows are pure black (or :data:`NO_BLACK`)."""
+    """``ln(RGB_TO_LMS @ px)`` as (N, 3) float32, and which rows are pure black (or ``NO_BLACK``)."""
     log_lms = affine(px, RGB_TO_LMS)
     cv2.log(log_lms.reshape(-1, 1, 3), dst=log_lms.reshape(-1, 1, 3))
     # every LMS row is positive, so black gives -inf in all three; one min finds whether any is
@@ -84,7 +84,7 @@ def reinhard(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
     the inverse matrix are one 3x3 transform, so the pixels go through six OpenCV passes (transform,
     log, transform, transform, exp, transform) in float32 with float64 statistics; the result matches
     an independent float64 implementation of the formula to 1e-6. Kept instead of color-matcher's
-    ``reinhard`` because it is 2.13x faster on the same masked task (``benchmarks/bench_transfer.py``,
+    ``reinhard`` because it is at least 2.13x faster on the same masked task (``benchmarks/bench_transfer.py``,
     BENCHMARKS.md).
 
     Parameters
@@ -179,11 +179,11 @@ def xiao(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
 
     In RGB on the 0-255 scale: ``x' = T_r R_r S_r S_t^-1 R_t^-1 T_t^-1 x`` with ``T`` the translation by
     the region mean, ``R`` the eigenvectors and ``S = sqrt(eigenvalues)`` of the sample covariance
-    (N-1). Eigen convention: :func:`eigen_frame`. Target eigenvalues are floored at
+    (N-1). Eigen convention: :func:`harmony.color.statistics.eigen_frame`. Target eigenvalues are floored at
     ``1e-12 * max(1, lambda_max)`` so a flat target axis does not divide by zero. Before clipping, the
     output has exactly the reference's mean and covariance (whatever the convention); the result is
-    clipped. Kept instead of color-matcher's ``mvgd`` because it is 3.49x faster on the same masked
-    task (``benchmarks/bench_transfer.py``, BENCHMARKS.md).
+    clipped. Kept instead of color-matcher's ``mvgd`` because it is at least 2.98x faster on the same
+    masked task (``benchmarks/bench_transfer.py``, BENCHMARKS.md).
 
     Parameters
     ----------
@@ -275,7 +275,7 @@ def mkl(target: np.ndarray, target_mask: np.ndarray, reference: np.ndarray,
     ``x -> T (x - mu_t) + mu_r`` in RGB with :func:`mkl_matrix` of the sample covariances (N-1): the
     affine map that moves the target's Gaussian onto the reference's with the least mean squared
     displacement. Unlike Xiao's eigen-frame map it has no axis order/sign ambiguity. Clipped to [0, 1].
-    Kept instead of color-matcher's ``mkl`` because it is 3.63x faster on the same masked task
+    Kept instead of color-matcher's ``mkl`` because it is at least 3.63x faster on the same masked task
     (``benchmarks/bench_transfer.py``, BENCHMARKS.md).
 
     Parameters

@@ -3,7 +3,7 @@
 The kernels themselves live in :mod:`harmony.color` (one name per kernel: the paper's). This module
 holds what is specific to making datasets:
 
-- :data:`METHOD_NAMES`: the methods a generator draws from (``gct``, ``gctrgb``, ``hgm``, ``idt``,
+- ``METHOD_NAMES``: the methods a generator draws from (``gct``, ``gctrgb``, ``hgm``, ``idt``,
   ``dih``). A user may name them by kernel name or iHarmony4 code (``--methods reinhard,xiao`` is
   ``--methods gct,gctrgb``); :func:`dataset_codes` turns either into the iHarmony4 code, which is what
   the generators record in their manifests, metadata and file names (the iHarmony4 dataset's
@@ -99,7 +99,7 @@ def transfer(method: str, target: np.ndarray, target_mask: np.ndarray, reference
     Parameters
     ----------
     method : str
-        A code of :data:`METHOD_NAMES` or the kernel name (``reinhard``, ``xiao``, ``fecker``).
+        A code of ``METHOD_NAMES`` or the kernel name (``reinhard``, ``xiao``, ``fecker``).
     target : ndarray, shape (H, W, 3), float32
         The image whose foreground is recoloured, RGB in [0, 1].
     target_mask : ndarray, shape (H, W), float32
@@ -135,7 +135,7 @@ def sample_params(method: str, rng: np.random.Generator | int | None) -> dict:
     """Draw the per-composite parameters of ``method`` (JSON-serialisable; pass back to :func:`transfer`).
 
     - ``gct``, ``gctrgb``, ``hgm``: ``{}`` (no free parameters; iHarmony4 varies the reference instead).
-    - ``idt``: ``{"smoothness": s, "seed": k}`` with ``s`` drawn from :data:`IDT_SMOOTHNESS_CHOICES`
+    - ``idt``: ``{"smoothness": s, "seed": k}`` with ``s`` drawn from ``IDT_SMOOTHNESS_CHOICES``
       (Pitie et al. 2007) and ``k`` a 31-bit seed for the random rotations.
     - ``dih``: ``{"luminance_strength": a, "temperature_strength": b}``, each U(0.3, 1.0) rounded to
       3 decimals ("different transfer parameters for both the luminance and colour temperature",
@@ -144,7 +144,7 @@ def sample_params(method: str, rng: np.random.Generator | int | None) -> dict:
     Parameters
     ----------
     method : str
-        A code of :data:`METHOD_NAMES` or its kernel name.
+        A code of ``METHOD_NAMES`` or its kernel name.
     rng : numpy.random.Generator, int or None
         Source of randomness (an int seeds a new generator).
 
