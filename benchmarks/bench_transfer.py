@@ -1,4 +1,4 @@
-"""Speed of the colour-transfer kernels (and the MKL baseline) against public implementations.
+"""Speed of the colour-transfer kernels of harmony.color (and the MKL baseline) against public implementations.
 
     .venv/bin/python benchmarks/bench_transfer.py [--repeats 7] [--markdown]
 
@@ -40,7 +40,7 @@ import time  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from harmony.datagen import transfer as T  # noqa: E402
+from harmony import color  # noqa: E402
 from harmony.datagen.samples import load_photo  # noqa: E402
 from harmony.registry import METHODS  # noqa: E402
 
@@ -107,25 +107,25 @@ def _peers():
 
 # (our name, our callable(target, mask, ref, ref_mask), candidate peers, note on output differences)
 ROWS = [
-    ("gct (Reinhard)", lambda t, m, r, rm: T.reinhard(t, m, r, rm),
+    ("reinhard (gct)", lambda t, m, r, rm: color.reinhard(t, m, r, rm),
      ["color-matcher reinhard", "python-color-transfer lab_transfer"],
      "peers: population std and OpenCV's CIELAB (python-color-transfer, uint8) or per-channel RGB "
      "(color-matcher) instead of Reinhard's l-alpha-beta of log10 LMS"),
-    ("gctrgb (Xiao)", lambda t, m, r, rm: T.xiao(t, m, r, rm),
+    ("xiao (gctrgb)", lambda t, m, r, rm: color.xiao(t, m, r, rm),
      ["color-matcher mvgd"],
      "same target mean/covariance; the 3x3 map differs (Xiao's eigen-frame rotation vs MVGD's)"),
-    ("hgm (Fecker)", lambda t, m, r, rm: T.fecker(t, m, r, rm),
+    ("fecker (hgm)", lambda t, m, r, rm: color.fecker(t, m, r, rm),
      ["color-matcher hm", "skimage match_histograms"],
      "peers match RGB histograms (exact quantiles); Fecker maps YCbCr unit bins with end-bin means"),
     ("idt, no regrain (10x6 projections)",
-     lambda t, m, r, rm: T.idt(t, m, r, rm, regrain=False, rng=0),
+     lambda t, m, r, rm: color.idt(t, m, r, rm, regrain=False, rng=0),
      ["python-color-transfer pdf_transfer"],
      "peer: 6 fixed 3x3 rotations (18 1-D maps) on uint8, ours 10 6x3 rotations (60 1-D maps), "
      "least squares; same 300 bins"),
-    ("idt + regrain", lambda t, m, r, rm: T.idt(t, m, r, rm, regrain=True, rng=0),
+    ("idt + regrain", lambda t, m, r, rm: color.idt(t, m, r, rm, regrain=True, rng=0),
      ["python-color-transfer pdf_transfer+regrain"],
      "peer regrains the whole image (no mask: compared in full mode only); ours the foreground's box"),
-    ("dih (L* + b* matching)", lambda t, m, r, rm: T.dih(t, m, r, rm),
+    ("dih (L* + b* matching)", lambda t, m, r, rm: color.dih(t, m, r, rm),
      ["skimage match_histograms", "color-matcher hm"],
      "peers match all three RGB channels; DIH matches L* and b* only (a* kept)"),
     ("mkl baseline (fg -> bg)", None, ["color-matcher mkl"],

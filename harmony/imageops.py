@@ -5,13 +5,16 @@ shape (H, W) in [0, 1] (1 = foreground). Dtype conversions (:func:`to_uint8`, :f
 :func:`uint16_to_uint8`) live here, so that a colour kernel or a baseline never imports the I/O
 module. No file access, no printing. Public functions check their inputs and raise ``ValueError``
 naming the expected shape or range; nothing is rescaled silently.
+
+Colour conversions are in :mod:`harmony.color` (:func:`harmony.color.rgb_to_ycbcr` for ITU-R BT.601
+studio-range YCbCr, :func:`harmony.color.rgb_to_lab`, :func:`harmony.color.luminance`, ...), next to the
+colour-transfer kernels that use them.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-from skimage.color import rgb2ycbcr, ycbcr2rgb
 
 # --------------------------------------------------------------------------------------------------
 # dtype conversions (pure; io.py decodes and encodes files with these)
@@ -210,14 +213,14 @@ def resize(arr: np.ndarray, size: tuple[int, int], method: str = "bilinear") -> 
     ValueError
         For a non-positive size or an unknown method.
     """
-    h, w = int(size[0]), int(size[1])
-    if h <= 0 or w <= 0:
+    height, width = int(size[0]), int(size[1])
+    if height <= 0 or width <= 0:
         raise ValueError(f"resize: expected a positive size, got {size}")
     if method not in _INTERP:
         raise ValueError(f"resize: unknown method {method!r}; expected one of {sorted(_INTERP)}")
-    if arr.shape[:2] == (h, w):
+    if arr.shape[:2] == (height, width):
         return arr
-    out = cv2.resize(arr, (w, h), interpolation=_INTERP[method])
+    out = cv2.resize(arr, (width, height), interpolation=_INTERP[method])
     if arr.ndim == 3 and out.ndim == 2:  # cv2 drops a trailing channel axis of size 1
         out = out[..., None]
     return out
@@ -258,8 +261,8 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     """
     if radius <= 0:
         return binarize(mask)
-    k = 2 * int(radius) + 1
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    width = 2 * int(radius) + 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
     return cv2.dilate((mask > 0.5).astype(np.uint8), disc, borderType=cv2.BORDER_CONSTANT,
                       borderValue=0).astype(np.float32)
 
@@ -281,8 +284,8 @@ def erode(mask: np.ndarray, radius: int) -> np.ndarray:
     """
     if radius <= 0:
         return binarize(mask)
-    k = 2 * int(radius) + 1
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    width = 2 * int(radius) + 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
     return cv2.erode((mask > 0.5).astype(np.uint8), disc).astype(np.float32)
 
 
@@ -322,8 +325,8 @@ def blend(foreground: np.ndarray, background: np.ndarray, mask: np.ndarray) -> n
     ndarray, shape (H, W, 3), float32
         The blend; exactly ``background`` where ``m == 0`` and exactly ``foreground`` where ``m == 1``.
     """
-    m = mask[..., None] if mask.ndim == 2 else mask
-    out = foreground * m + background * (1.0 - m)
+    weight = mask[..., None] if mask.ndim == 2 else mask
+    out = foreground * weight + background * (1.0 - weight)
     # Exactness where the mask is hard: no rounding drift in the background or foreground.
     hard_bg = (mask == 0.0)
     hard_fg = (mask == 1.0)
@@ -352,67 +355,3 @@ def bbox(mask: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int, int] 
     if ys.size == 0:
         return None
     return int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1
-
-
-# --- colour spaces -------------------------------------------------------------------------------
-# ITU-R BT.601 studio range ("video range") YCbCr on the 0-255 scale, through scikit-image.
-
-
-def rgb_to_ycbcr(rgb255: np.ndarray) -> np.ndarray:
-    """Convert RGB on the 0-255 scale to ITU-R BT.601 studio-range YCbCr.
-
-    ``skimage.color.rgb2ycbcr`` applied to ``rgb255 / 255`` (in float64).
-
-    Parameters
-    ----------
-    rgb255 : ndarray, shape (..., 3)
-        RGB on the 0-255 scale, any real dtype. Values are not clipped.
-
-    Returns
-    -------
-    ndarray, shape (..., 3), float64
-        Y in [16, 235], Cb and Cr in [16, 240] for inputs in [0, 255].
-
-    References
-    ----------
-    .. [1] ITU-R Recommendation BT.601-7, *Studio encoding parameters of digital television*, 2011.
-    .. [2] scikit-image, ``skimage.color.rgb2ycbcr``.
-    """
-    return rgb2ycbcr(np.asarray(rgb255, dtype=np.float64) / 255.0)
-
-
-def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
-    """Convert BT.601 studio-range YCbCr back to RGB on the 0-255 scale (the inverse of
-    :func:`rgb_to_ycbcr`).
-
-    Parameters
-    ----------
-    ycc : ndarray, shape (..., 3)
-        Y, Cb, Cr as returned by :func:`rgb_to_ycbcr`.
-
-    Returns
-    -------
-    ndarray, shape (..., 3), float64
-        RGB on the 0-255 scale, not clipped.
-
-    References
-    ----------
-    .. [1] scikit-image, ``skimage.color.ycbcr2rgb``.
-    """
-    return ycbcr2rgb(np.asarray(ycc, dtype=np.float64)) * 255.0
-
-
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    """Rec. 601 luma of an RGB array.
-
-    Parameters
-    ----------
-    rgb : ndarray, shape (..., 3)
-        RGB on any scale.
-
-    Returns
-    -------
-    ndarray, shape (...)
-        ``0.299 R + 0.587 G + 0.114 B``, on the input's scale (dtype follows numpy's promotion).
-    """
-    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114

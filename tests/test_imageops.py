@@ -1,4 +1,4 @@
-"""The contract checks of harmony.imageops (DESIGN.md "Contracts"): bad values never pass silently."""
+"""The contract checks of harmony.imageops (the array contract: float32 in [0, 1]): bad values never pass silently."""
 
 import numpy as np
 import pytest

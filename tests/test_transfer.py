@@ -1,7 +1,8 @@
-"""Tests of the colour-transfer kernels (harmony/datagen/transfer.py; REFERENCE.md s3).
+"""Tests of the colour-transfer kernels (harmony.color) and the generators' use of them (harmony.datagen.transfer).
 
-Golden values come from independent sources: the REFERENCE s3 formulas re-implemented here in a few
-lines, hand-derived histogram mappings, and colour conversions from scikit-image (not OpenCV).
+Golden values come from independent sources: the papers' formulas (Reinhard et al. 2001, Xiao & Ma
+2006, Fecker et al. 2008, Pitie et al. 2007) re-implemented here in a few lines, hand-derived
+histogram mappings, and colour conversions from scikit-image (not OpenCV).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import numpy as np
 import pytest
 from skimage.color import rgb2lab
 
-from harmony.datagen import transfer as T
+from harmony import color
+from harmony.color.distribution import FIRST_ROTATION
+from harmony.color.statistics import eigen_frame
+from harmony.datagen import transfer as datagen_transfer
 
-KERNELS = list(T.KERNELS)
+KERNELS = list(color.KERNELS)
 
 
 def _pair(rng, h=24, w=32, lo=0.25, hi=0.65, ref_shift=(0.1, -0.05, 0.02), ref_size=(20, 28)):
@@ -32,7 +36,7 @@ def _pair(rng, h=24, w=32, lo=0.25, hi=0.65, ref_shift=(0.1, -0.05, 0.02), ref_s
 def _run(method, *args, **kw):
     if method == "idt":
         kw.setdefault("rng", 7)
-    return T.KERNELS[method](*args, **kw)
+    return color.KERNELS[method](*args, **kw)
 
 
 # --- contract: background bit-exact, shape, dtype, range ------------------------------------------
@@ -103,7 +107,7 @@ def _lab_reinhard(px):
 
 
 def _reinhard_reference_impl(t_px, r_px):
-    """REFERENCE s3 written out independently, per pixel list."""
+    """Reinhard et al. 2001 (Eqs. 4-9, sample std) written out independently, per pixel list."""
     lt, lr = _lab_reinhard(t_px), _lab_reinhard(r_px)
     ft = lt[np.isfinite(lt).all(1)]
     fr = lr[np.isfinite(lr).all(1)]
@@ -116,7 +120,7 @@ def _reinhard_reference_impl(t_px, r_px):
 
 def test_reinhard_output_has_reference_lab_statistics(rng):
     target, mask, reference, ref_mask = _pair(rng)
-    out = T.reinhard(target, mask, reference, ref_mask)
+    out = color.reinhard(target, mask, reference, ref_mask)
     fg = out[mask == 1]
     assert fg.min() > 0.0 and fg.max() < 1.0  # nothing clipped, so the statistics must match
     lab_out, lab_ref = _lab_reinhard(fg), _lab_reinhard(reference[ref_mask == 1])
@@ -129,7 +133,7 @@ def test_reinhard_matches_independent_formula_with_black_pixels(rng):
     target, mask, reference, ref_mask = _pair(rng)
     target[8, 10] = 0.0          # log10(0) = -inf: left out of the statistics, stays black
     reference[5, 5] = 0.0
-    out = T.reinhard(target, mask, reference, ref_mask)
+    out = color.reinhard(target, mask, reference, ref_mask)
     expected = _reinhard_reference_impl(target[mask == 1], reference[ref_mask == 1])
     np.testing.assert_allclose(out[mask == 1], expected, atol=1e-6)
     assert np.array_equal(out[8, 10], np.zeros(3, np.float32))
@@ -139,11 +143,11 @@ def test_reinhard_pure_black_regions(rng):
     target, mask, reference, ref_mask = _pair(rng)
     black_t = target.copy()
     black_t[mask == 1] = 0.0
-    out = T.reinhard(black_t, mask, reference, ref_mask)        # black stays black (-inf -> 0)
+    out = color.reinhard(black_t, mask, reference, ref_mask)        # black stays black (-inf -> 0)
     assert np.array_equal(out, black_t)
     black_r = reference.copy()
     black_r[ref_mask == 1] = 0.0
-    out = T.reinhard(target, mask, black_r, ref_mask)           # a black reference -> black foreground
+    out = color.reinhard(target, mask, black_r, ref_mask)           # a black reference -> black foreground
     assert np.all(out[mask == 1] == 0.0) and np.array_equal(out[mask == 0], target[mask == 0])
 
 
@@ -153,7 +157,7 @@ def test_xiao_output_has_reference_mean_and_covariance(rng):
     target, mask, reference, ref_mask = _pair(rng, lo=0.35, hi=0.6)
     # a correlated target so the rotation matters
     target[..., 1] = 0.5 * target[..., 0] + 0.5 * target[..., 1]
-    out = T.xiao(target, mask, reference, ref_mask)
+    out = color.xiao(target, mask, reference, ref_mask)
     fg, ref = out[mask == 1].astype(np.float64), reference[ref_mask == 1].astype(np.float64)
     assert fg.min() > 0.0 and fg.max() < 1.0
     np.testing.assert_allclose(fg.mean(0), ref.mean(0), atol=1e-6)
@@ -162,7 +166,7 @@ def test_xiao_output_has_reference_mean_and_covariance(rng):
 
 def test_xiao_eigen_convention_is_documented_one():
     cov = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 3.0]])
-    values, vectors = T._eigen_frame(cov)
+    values, vectors = eigen_frame(cov)
     assert np.all(np.diff(values) <= 0)                                    # descending
     pivots = vectors[np.abs(vectors).argmax(axis=0), np.arange(3)]
     assert np.all(pivots > 0)                                              # largest component positive
@@ -191,14 +195,14 @@ def test_fecker_hand_derived_mapping():
     reference = _grey(ref_y).reshape(2, 4, 3)
     target = _grey(tgt_y).reshape(2, 4, 3)
     ones = np.ones((2, 4), np.float32)
-    out = T.fecker(target, ones, reference, ones)
+    out = color.fecker(target, ones, reference, ones)
     np.testing.assert_allclose(out.reshape(-1, 3), _grey(expected_y), atol=2e-6)
 
 
 def test_fecker_identity_on_equal_histograms(rng):
     img = (rng.integers(30, 220, (16, 16, 3)) / 255.0).astype(np.float32)
     ones = np.ones((16, 16), np.float32)
-    out = T.fecker(img, ones, img.copy(), ones)
+    out = color.fecker(img, ones, img.copy(), ones)
     # same histograms: every target bin maps to itself (up to YCbCr 8-bit rounding, < 1.5/255)
     assert np.abs(out - img).max() < 1.5 / 255
 
@@ -217,41 +221,41 @@ def test_idt_reduces_distribution_distance_and_matches_marginals(rng):
     target, mask, reference, ref_mask = _pair(rng, h=40, w=48, ref_size=(40, 48))
     reference = np.clip(reference ** 2 + np.array([0.2, 0.0, 0.1]), 0, 1).astype(np.float32)
     before = _sliced_w1(target[mask == 1], reference[ref_mask == 1])
-    out = T.idt(target, mask, reference, ref_mask, iterations=10, regrain=False, rng=3)
+    out = color.idt(target, mask, reference, ref_mask, iterations=10, regrain=False, rng=3)
     fg, ref = out[mask == 1], reference[ref_mask == 1]
     after = _sliced_w1(fg, ref)
     assert after < 0.15 * before
     # 1-D marginals along the fixed first-rotation axes (RGB and the three mixed axes) agree
     q = np.linspace(0.05, 0.95, 19)
-    for axis in T._IDT_R1:
+    for axis in FIRST_ROTATION:
         assert np.abs(np.quantile(fg @ axis, q) - np.quantile(ref @ axis, q)).max() < 0.03
 
 
 def test_idt_seeded_and_rotations():
-    rots_a, rots_b = T.idt_rotations(4, 11), T.idt_rotations(4, 11)
+    rots_a, rots_b = color.idt_rotations(4, 11), color.idt_rotations(4, 11)
     assert all(np.array_equal(x, y) for x, y in zip(rots_a, rots_b))
     assert np.array_equal(rots_a[0], np.vstack([np.eye(3), [[2 / 3, 2 / 3, -1 / 3], [2 / 3, -1 / 3, 2 / 3],
                                                               [-1 / 3, 2 / 3, 2 / 3]]]))
     for r in rots_a[1:]:
         assert r.shape == (6, 3)
-        q = np.linalg.lstsq(T._IDT_R1, r, rcond=None)[0]   # r = R1 @ Q with Q orthogonal
-        np.testing.assert_allclose(T._IDT_R1 @ q, r, atol=1e-12)
+        q = np.linalg.lstsq(FIRST_ROTATION, r, rcond=None)[0]   # r = R1 @ Q with Q orthogonal
+        np.testing.assert_allclose(FIRST_ROTATION @ q, r, atol=1e-12)
         np.testing.assert_allclose(q.T @ q, np.eye(3), atol=1e-10)
 
 
 def test_idt_deterministic_given_seed(rng):
     target, mask, reference, ref_mask = _pair(rng)
-    a = T.idt(target, mask, reference, ref_mask, rng=5, smoothness=10.0)
-    b = T.idt(target, mask, reference, ref_mask, rng=np.random.default_rng(5), smoothness=10.0)
-    c = T.idt(target, mask, reference, ref_mask, rng=6, smoothness=10.0)
+    a = color.idt(target, mask, reference, ref_mask, rng=5, smoothness=10.0)
+    b = color.idt(target, mask, reference, ref_mask, rng=np.random.default_rng(5), smoothness=10.0)
+    c = color.idt(target, mask, reference, ref_mask, rng=6, smoothness=10.0)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
 
 
 def test_regrain_keeps_original_gradients(rng):
     target, mask, reference, ref_mask = _pair(rng, h=48, w=56, ref_size=(48, 56))
-    plain = T.idt(target, mask, reference, ref_mask, rng=1, regrain=False)
-    grained = T.idt(target, mask, reference, ref_mask, rng=1, regrain=True, smoothness=1.0)
+    plain = color.idt(target, mask, reference, ref_mask, rng=1, regrain=False)
+    grained = color.idt(target, mask, reference, ref_mask, rng=1, regrain=True, smoothness=1.0)
     inner = np.zeros_like(mask, bool)
     inner[7:-7, 8:-8] = True
 
@@ -270,13 +274,13 @@ def test_regrain_keeps_original_gradients(rng):
 def test_dih_matches_luminance_histogram_and_keeps_tint(rng):
     target, mask, reference, ref_mask = _pair(rng, lo=0.3, hi=0.6, ref_size=(24, 32))
     ref_mask = mask.copy()      # same pixel count, so quantile matching reproduces the sorted values
-    out = T.dih(target, mask, reference, ref_mask, luminance_strength=1.0, temperature_strength=0.0)
+    out = color.dih(target, mask, reference, ref_mask, luminance_strength=1.0, temperature_strength=0.0)
     lab_out = rgb2lab(out[mask == 1][None].astype(np.float64))[0]
     lab_tgt = rgb2lab(target[mask == 1][None].astype(np.float64))[0]
     lab_ref = rgb2lab(reference[ref_mask == 1][None].astype(np.float64))[0]
     np.testing.assert_allclose(np.sort(lab_out[:, 0]), np.sort(lab_ref[:, 0]), atol=0.3)
     np.testing.assert_allclose(lab_out[:, 1], lab_tgt[:, 1], atol=0.6)   # a* (tint) unchanged
-    out_t = T.dih(target, mask, reference, ref_mask, luminance_strength=0.0, temperature_strength=1.0)
+    out_t = color.dih(target, mask, reference, ref_mask, luminance_strength=0.0, temperature_strength=1.0)
     lab_t = rgb2lab(out_t[mask == 1][None].astype(np.float64))[0]
     np.testing.assert_allclose(np.sort(lab_t[:, 2]), np.sort(lab_ref[:, 2]), atol=0.6)
     np.testing.assert_allclose(lab_t[:, 0], lab_tgt[:, 0], atol=0.3)
@@ -284,10 +288,10 @@ def test_dih_matches_luminance_histogram_and_keeps_tint(rng):
 
 def test_dih_strengths_interpolate(rng):
     target, mask, reference, ref_mask = _pair(rng)
-    none = T.dih(target, mask, reference, ref_mask, luminance_strength=0.0, temperature_strength=0.0)
+    none = color.dih(target, mask, reference, ref_mask, luminance_strength=0.0, temperature_strength=0.0)
     np.testing.assert_allclose(none, target, atol=2e-3)   # Lab round trip only
-    half = T.dih(target, mask, reference, ref_mask, luminance_strength=0.5, temperature_strength=0.5)
-    full = T.dih(target, mask, reference, ref_mask)
+    half = color.dih(target, mask, reference, ref_mask, luminance_strength=0.5, temperature_strength=0.5)
+    full = color.dih(target, mask, reference, ref_mask)
     d_half = np.abs(half - target)[mask == 1].mean()
     d_full = np.abs(full - target)[mask == 1].mean()
     assert 0.3 * d_full < d_half < 0.7 * d_full
@@ -295,14 +299,14 @@ def test_dih_strengths_interpolate(rng):
 
 # --- dispatch, parameters ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method", KERNELS)
+@pytest.mark.parametrize("method", datagen_transfer.METHOD_NAMES)
 def test_sample_params_roundtrip(method, rng):
     target, mask, reference, ref_mask = _pair(rng)
-    params = T.sample_params(method, 42)
-    assert params == T.sample_params(method, np.random.default_rng(42))
+    params = datagen_transfer.sample_params(method, 42)
+    assert params == datagen_transfer.sample_params(method, np.random.default_rng(42))
     assert json.loads(json.dumps(params)) == params
-    a = T.transfer(method, target, mask, reference, ref_mask, **params)
-    b = T.transfer(method, target, mask, reference, ref_mask, **json.loads(json.dumps(params)))
+    a = datagen_transfer.transfer(method, target, mask, reference, ref_mask, **params)
+    b = datagen_transfer.transfer(method, target, mask, reference, ref_mask, **json.loads(json.dumps(params)))
     assert np.array_equal(a, b)
     if method == "idt":
         assert params["smoothness"] in (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -312,7 +316,7 @@ def test_sample_params_roundtrip(method, rng):
 
 
 def test_sample_params_vary():
-    seen = {T.sample_params("idt", s)["smoothness"] for s in range(60)}
+    seen = {datagen_transfer.sample_params("idt", s)["smoothness"] for s in range(60)}
     assert len(seen) == 6
 
 
@@ -330,20 +334,20 @@ def test_empty_regions_raise(method, rng):
 def test_bad_inputs_raise(rng):
     target, mask, reference, ref_mask = _pair(rng)
     with pytest.raises(ValueError, match="target.*float32"):
-        T.reinhard((target * 255).astype(np.uint8), mask, reference, ref_mask)
+        color.reinhard((target * 255).astype(np.uint8), mask, reference, ref_mask)
     with pytest.raises(ValueError, match=r"reference.*\[0, 1\]"):
-        T.xiao(target, mask, reference * 2, ref_mask)
+        color.xiao(target, mask, reference * 2, ref_mask)
     with pytest.raises(ValueError, match=r"target.*\(H, W, 3\)"):
-        T.fecker(target[..., :2].copy(), mask, reference, ref_mask)
+        color.fecker(target[..., :2].copy(), mask, reference, ref_mask)
     with pytest.raises(ValueError, match="target_mask.*shape"):
-        T.fecker(target, mask[:-1], reference, ref_mask)
+        color.fecker(target, mask[:-1], reference, ref_mask)
     with pytest.raises(ValueError, match="reference_mask"):
-        T.dih(target, mask, reference, ref_mask.astype(np.float64))
+        color.dih(target, mask, reference, ref_mask.astype(np.float64))
     with pytest.raises(ValueError, match="unknown colour-transfer method"):
-        T.transfer("nope", target, mask, reference, ref_mask)
+        datagen_transfer.transfer("nope", target, mask, reference, ref_mask)
     with pytest.raises(ValueError, match="params"):
-        T.transfer("gct", target, mask, reference, ref_mask, strength=2)
+        datagen_transfer.transfer("gct", target, mask, reference, ref_mask, strength=2)
     with pytest.raises(ValueError, match="smoothness"):
-        T.idt(target, mask, reference, ref_mask, smoothness=0.0, rng=0)
+        color.idt(target, mask, reference, ref_mask, smoothness=0.0, rng=0)
     with pytest.raises(ValueError, match="luminance_strength"):
-        T.dih(target, mask, reference, ref_mask, luminance_strength=-1)
+        color.dih(target, mask, reference, ref_mask, luminance_strength=-1)

@@ -1,4 +1,4 @@
-"""Equivalence tests of the speed paths in harmony/datagen/transfer.py against straightforward versions.
+"""Equivalence tests of the speed paths of the harmony.color kernels against straightforward versions.
 
 Each fast path (two-pass input check, boolean-mask gather/scatter, uint8 bins + calcHist + LUT for
 Fecker, uint16 + calcHist counts for IDT, one-row CIELAB conversions for DIH) is compared with a plain
@@ -11,7 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from harmony.datagen import transfer as T
+from harmony import color
+from harmony.color import _pixels, distribution, histogram
+from harmony.color.conversions import YCBCR_MATRIX, YCBCR_OFFSET
+from harmony.color.histogram import YCBCR_INVERSE
 from harmony.imageops import check_image, check_mask
 
 
@@ -42,7 +45,7 @@ def test_fast_image_check_rejects_what_check_image_rejects(bad, rng):
             check_image(img, name)
         args = (img, mask, reference, ref_mask) if name == "target" else (target, mask, img, ref_mask)
         with pytest.raises(ValueError) as fast:
-            T.reinhard(*args)
+            color.reinhard(*args)
         assert str(fast.value) == str(plain.value)
 
 
@@ -54,17 +57,17 @@ def test_fast_mask_check_rejects_what_check_mask_rejects(bad, rng):
     with pytest.raises(ValueError) as plain:
         check_mask(bad_mask, mask.shape, "target_mask")
     with pytest.raises(ValueError) as fast:
-        T.fecker(target, bad_mask, reference, ref_mask)
+        color.fecker(target, bad_mask, reference, ref_mask)
     assert str(fast.value) == str(plain.value)
     with pytest.raises(ValueError, match="reference_mask"):
-        T.fecker(target, mask, reference, np.full_like(ref_mask, bad))
+        color.fecker(target, mask, reference, np.full_like(ref_mask, bad))
 
 
 def test_fast_image_check_accepts_the_range_ends(rng):
     target, mask, reference, ref_mask = _images(rng)
     target[5, 5] = [-0.0, 0.0, 1.0]
     ref_mask[0, 0] = -0.0
-    out = T.xiao(target, mask, reference, ref_mask)
+    out = color.xiao(target, mask, reference, ref_mask)
     assert out.shape == target.shape and np.array_equal(out[mask == 0], target[mask == 0])
 
 
@@ -72,7 +75,7 @@ def test_fast_image_check_accepts_the_range_ends(rng):
 
 def test_scatter_equals_the_blend_formula(rng):
     target, mask, reference, ref_mask = _images(rng)
-    region = T._Region(target, mask, reference, ref_mask)
+    region = _pixels.Region(target, mask, reference, ref_mask)
     sel = mask > 0
     assert np.array_equal(region.target_px, target[sel])
     assert np.array_equal(region.reference_px, reference[ref_mask > 0.5])
@@ -91,10 +94,10 @@ def _fecker_plain(target, mask, reference, ref_mask):
     """Fecker with per-pixel rint/clip, np.bincount and a per-bin loop (no OpenCV bins/hist/LUT)."""
     span = np.array([219, 224, 224])
     low = np.array([16.0, 16.0, 16.0])
-    shift = T._YCC_OFF - low
+    shift = YCBCR_OFFSET - low
     sel = mask > 0
-    t_ycc = T._affine(target[sel], T._YCC_M, shift)
-    r_ycc = np.clip(T._affine(reference[ref_mask > 0.5], T._YCC_M, shift), 0, span.astype(np.float32))
+    t_ycc = _pixels.affine(target[sel], YCBCR_MATRIX, shift)
+    r_ycc = np.clip(_pixels.affine(reference[ref_mask > 0.5], YCBCR_MATRIX, shift), 0, span.astype(np.float32))
     t_bins = np.clip(np.rint(t_ycc), 0, span).astype(int)
     r_bins = np.clip(np.rint(r_ycc), 0, span).astype(int)
     stat = mask[sel] > 0.5
@@ -113,7 +116,7 @@ def _fecker_plain(target, mask, reference, ref_mask):
             else:
                 lut[v] = u
         new[:, c] = lut[t_bins[:, c]] + low[c]
-    rgb = np.clip(T._affine(new, T._YCC_MINV, -(T._YCC_MINV @ T._YCC_OFF)), 0, 1)
+    rgb = np.clip(_pixels.affine(new, YCBCR_INVERSE, -(YCBCR_INVERSE @ YCBCR_OFFSET)), 0, 1)
     m = mask[sel][:, None]
     out = target.copy()
     out[sel] = np.where(m == 1.0, rgb, np.clip(rgb * m + target[sel] * (1 - m), 0, 1))
@@ -123,7 +126,7 @@ def _fecker_plain(target, mask, reference, ref_mask):
 def test_fecker_fast_path_matches_plain_implementation(rng):
     for _ in range(3):
         target, mask, reference, ref_mask = _images(rng)
-        np.testing.assert_allclose(T.fecker(target, mask, reference, ref_mask),
+        np.testing.assert_allclose(color.fecker(target, mask, reference, ref_mask),
                                    _fecker_plain(target, mask, reference, ref_mask), atol=1e-6, rtol=0)
 
 
@@ -136,20 +139,20 @@ def test_idt_bin_counts_match_bincount(bins, rng):
     ids32 = cv2.addWeighted(x, 1.0 / step, x, 0.0, 0.0, dtype=cv2.CV_32S).reshape(-1)
     ids16 = cv2.addWeighted(x, 1.0 / step, x, 0.0, 0.0, dtype=cv2.CV_16U).reshape(-1)
     plain = np.bincount(np.clip(ids32, 0, bins - 1), minlength=bins)
-    np.testing.assert_array_equal(T._bin_counts(ids16, bins), plain)
-    np.testing.assert_array_equal(T._bin_counts(ids32, bins), plain)
+    np.testing.assert_array_equal(distribution._bin_counts(ids16, bins), plain)
+    np.testing.assert_array_equal(distribution._bin_counts(ids32, bins), plain)
 
 
 # --- DIH: CIELAB conversions on one row ----------------------------------------------------------------
 
 def test_lab_conversions_on_one_row_match_per_pixel_rows(rng):
     px = rng.uniform(0, 1, (3000, 3)).astype(np.float32)
-    lab = T._rgb_to_lab(px)
+    lab = color.rgb_to_lab(px)
     np.testing.assert_array_equal(lab, cv2.cvtColor(px.reshape(-1, 1, 3), cv2.COLOR_RGB2Lab).reshape(-1, 3))
     # Lab -> RGB: OpenCV's vectorised loop (one row) and its scalar loop (one pixel per row) differ by
     # up to ~1e-5 in dark colours (both are ~4e-4 from the exact conversion; 1/255 = 3.9e-3)
     back = cv2.cvtColor(lab.reshape(-1, 1, 3), cv2.COLOR_Lab2RGB).reshape(-1, 3)
-    np.testing.assert_allclose(T._lab_to_rgb(lab), back, atol=2e-5, rtol=0)
+    np.testing.assert_allclose(color.lab_to_rgb(lab), back, atol=2e-5, rtol=0)
 
 
 def test_non_contiguous_inputs_give_the_same_result(rng):
@@ -157,16 +160,19 @@ def test_non_contiguous_inputs_give_the_same_result(rng):
     view = target[::2, ::2]
     assert not view.flags.c_contiguous
     m = np.ascontiguousarray(mask[::2, ::2])
-    np.testing.assert_array_equal(T.reinhard(view, m, reference, ref_mask),
-                                  T.reinhard(view.copy(), m, reference, ref_mask))
+    np.testing.assert_array_equal(color.reinhard(view, m, reference, ref_mask),
+                                  color.reinhard(view.copy(), m, reference, ref_mask))
 
 
 def test_bincount_fallbacks_for_huge_regions_give_the_same_results(rng, monkeypatch):
     """Regions of >= 2**24 pixels count with np.bincount instead of float32 cv2.calcHist: force that
     path on a small region and compare."""
     target, mask, reference, ref_mask = _images(rng)
-    fecker_fast = T.fecker(target, mask, reference, ref_mask)
-    idt_fast = T.idt(target, mask, reference, ref_mask, regrain=False, rng=3)
-    monkeypatch.setattr(T, "_CALCHIST_MAX", 0)
-    np.testing.assert_array_equal(T.fecker(target, mask, reference, ref_mask), fecker_fast)
-    np.testing.assert_array_equal(T.idt(target, mask, reference, ref_mask, regrain=False, rng=3), idt_fast)
+    fecker_fast = color.fecker(target, mask, reference, ref_mask)
+    idt_fast = color.idt(target, mask, reference, ref_mask, regrain=False, rng=3)
+    dih_fast = color.dih(target, mask, reference, ref_mask)
+    for module in (_pixels, distribution, histogram):   # each module reads the threshold it imported
+        monkeypatch.setattr(module, "CALCHIST_MAX", 0)
+    np.testing.assert_array_equal(color.dih(target, mask, reference, ref_mask), dih_fast)
+    np.testing.assert_array_equal(color.fecker(target, mask, reference, ref_mask), fecker_fast)
+    np.testing.assert_array_equal(color.idt(target, mask, reference, ref_mask, regrain=False, rng=3), idt_fast)

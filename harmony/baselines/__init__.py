@@ -5,7 +5,8 @@
 
 - ``cut-and-paste`` (:mod:`.composite`): the composite as is: the "composite" row of every table.
 - ``reinhard``, ``xiao``, ``fecker``, ``idt`` (:mod:`.transfer`): the colour-transfer kernels of
-  :mod:`harmony.datagen.transfer` with the composite's own background as the reference.
+  :mod:`harmony.color` (iHarmony4 ``gct``, ``gctrgb``, ``hgm``, ``idt``) with the composite's own
+  background as the reference.
 - ``mkl`` (:mod:`.mkl`): Pitie & Kokaram 2007, Monge-Kantorovich linear colour mapping.
 - ``poisson`` (:mod:`.poisson`): Perez et al. 2003 gradient-domain blending via ``cv2.seamlessClone``.
 - ``xue2012`` (:mod:`.xue2012`): Xue et al. 2012 zone statistics matching (luminance, colour temperature).

@@ -32,9 +32,9 @@ def split(composite: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, bool]:
         When the inputs break the contract (:func:`harmony.imageops.check_pair`).
     """
     check_pair(composite, mask)
-    fg = mask > 0.5
-    background = (~fg).astype(np.float32)
-    ok = bool(fg.any()) and bool((~fg).any())
+    foreground = mask > 0.5
+    background = (~foreground).astype(np.float32)
+    ok = bool(foreground.any()) and bool((~foreground).any())
     return background, ok
 
 

@@ -5,15 +5,15 @@ the one that moves the foreground's Gaussian (mean ``mu_f``, covariance ``S_f``)
 with the least total displacement (the closed-form optimal transport between Gaussians). Unlike Xiao's
 eigen-frame matching it has no axis order/sign ambiguity. Statistics are sample means and covariances
 (N-1) in RGB over ``mask > 0.5`` (foreground) and ``mask <= 0.5`` (background); the output is clipped to
-[0, 1] and blended with the mask, so the background is kept exactly.
+[0, 1] and blended with the mask, so the background is kept exactly. The kernel is
+:func:`harmony.color.mkl` (the matrix: :func:`harmony.color.mkl_matrix`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..datagen import transfer as kernels
-from ..datagen.transfer import mkl_matrix  # noqa: F401  (re-exported)
+from .. import color
 from ..registry import METHODS, Card
 from ._common import background_matcher, no_options
 
@@ -40,7 +40,7 @@ def mkl_transfer(composite: np.ndarray, mask: np.ndarray, background: np.ndarray
     .. [1] F. Pitie, A. Kokaram, *The linear Monge-Kantorovitch linear colour mapping for example-based
        colour transfer*, IET CVMP 2007.
     """
-    return kernels.mkl(composite, mask, composite, background)
+    return color.mkl(composite, mask, composite, background)
 
 
 CARD = Card(

@@ -63,29 +63,30 @@ def poisson_blend(composite: np.ndarray, mask: np.ndarray, *, dilation: int = DI
     y0, y1 = max(ys.min() - 1, 0), min(ys.max() + 2, h)
     x0, x1 = max(xs.min() - 1, 0), min(xs.max() + 2, w)
     crop = composite[y0:y1, x0:x1]
-    obj = mask[y0:y1, x0:x1] > 0.5
-    reg = region[y0:y1, x0:x1]
+    inside_object = mask[y0:y1, x0:x1] > 0.5
+    clone_region = region[y0:y1, x0:x1]
     # guidance: the object extended by its nearest pixel (no seam gradient)
-    _, (iy, ix) = ndimage.distance_transform_edt(~obj, return_indices=True)
-    guide = crop[iy, ix]
+    _, (near_y, near_x) = ndimage.distance_transform_edt(~inside_object, return_indices=True)
+    guide = crop[near_y, near_x]
     # OpenCV's NORMAL_CLONE uses the destination's forward differences just outside the clone mask, so
     # destination pixels inside the region must not carry the composite's seam: fill the region with
     # the nearest background pixel (only the boundary values of the destination then matter).
-    _, (jy, jx) = ndimage.distance_transform_edt(reg, return_indices=True)
-    base = crop[jy, jx]
+    _, (outside_y, outside_x) = ndimage.distance_transform_edt(clone_region, return_indices=True)
+    base = crop[outside_y, outside_x]
     src = cv2.copyMakeBorder(to_uint8(guide), _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REFLECT_101)
     dst = cv2.copyMakeBorder(to_uint8(base), _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REFLECT_101)
-    clone_mask = cv2.copyMakeBorder(reg.astype(np.uint8) * 255, _PAD, _PAD, _PAD, _PAD,
+    clone_mask = cv2.copyMakeBorder(clone_region.astype(np.uint8) * 255, _PAD, _PAD, _PAD, _PAD,
                                     cv2.BORDER_REPLICATE)
     clone_mask[0, :] = clone_mask[-1, :] = 0
     clone_mask[:, 0] = clone_mask[:, -1] = 0
-    bx, by, bw, bh = cv2.boundingRect(clone_mask)
+    box_x, box_y, box_w, box_h = cv2.boundingRect(clone_mask)
     # centre that maps the clone onto itself (checked: OpenCV places tl = centre - (w//2, h//2))
-    blended = cv2.seamlessClone(src, dst, clone_mask, (bx + bw // 2, by + bh // 2), cv2.NORMAL_CLONE)
+    blended = cv2.seamlessClone(src, dst, clone_mask, (box_x + box_w // 2, box_y + box_h // 2),
+                               cv2.NORMAL_CLONE)
     blended = blended[_PAD:-_PAD, _PAD:-_PAD].astype(np.float32) / np.float32(255.0)
     out = composite.copy()
-    sub = out[y0:y1, x0:x1]
-    sub[reg] = blended[reg]
+    window = out[y0:y1, x0:x1]
+    window[clone_region] = blended[clone_region]
     return out
 
 
@@ -129,4 +130,5 @@ def poisson(dilation: int = DILATION, **options):
     if int(dilation) < 1:
         raise ValueError(f"poisson: dilation must be >= 1 pixel, got {dilation}")
 
-    return background_matcher(lambda c, m, _background: poisson_blend(c, m, dilation=int(dilation)))
+    return background_matcher(lambda composite, mask, _background: poisson_blend(composite, mask,
+                                                                                dilation=int(dilation)))

@@ -5,7 +5,7 @@ foreground to the background, in particular luminance and colour temperature, an
 to match is a *zone* (e.g. the highlights) rather than the whole histogram; they select the zone with a
 classifier trained on their user study. What is implemented here (no learned selector, no weights):
 
-- Space: CIE L*a*b* (OpenCV float conversion, D65).
+- Space: CIE L*a*b* (:func:`harmony.color.rgb_to_lab`: OpenCV's float conversion, D65).
 - Zones: for each region, equal-mass luminance zones (quintiles of L*). ``shadows`` = the darkest 20 %
   of pixels, ``highlights`` = the brightest 20 %.
 - Luminance: the affine map of L* that sends the foreground's shadow-zone mean to the background's and
@@ -22,9 +22,9 @@ blended with the mask, so the background is kept exactly.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
+from ..color import lab_to_rgb, rgb_to_lab
 from ..registry import METHODS, Card
 from ._common import background_matcher, no_options
 
@@ -33,15 +33,15 @@ SLOPE_RANGE = (1.0 / 3.0, 3.0)
 
 
 def _lab(px: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(px.reshape(-1, 1, 3).astype(np.float32), cv2.COLOR_RGB2Lab).reshape(-1, 3).astype(
-        np.float64)
+    """(N, 3) RGB rows -> float64 CIE L*a*b* rows (converted as an (N, 1, 3) image)."""
+    return rgb_to_lab(px.reshape(-1, 1, 3)).reshape(-1, 3).astype(np.float64)
 
 
 def _zone_stats(lab: np.ndarray) -> tuple[float, float, np.ndarray]:
     """(shadow-zone mean L*, highlight-zone mean L*, highlight-zone mean (a*, b*))."""
     order = np.argsort(lab[:, 0], kind="stable")
-    k = max(1, int(round(ZONE * len(order))))
-    low, high = lab[order[:k]], lab[order[-k:]]
+    size = max(1, int(round(ZONE * len(order))))
+    low, high = lab[order[:size]], lab[order[-size:]]
     return float(low[:, 0].mean()), float(high[:, 0].mean()), high[:, 1:].mean(axis=0)
 
 
@@ -67,8 +67,8 @@ def xue_transfer(composite: np.ndarray, mask: np.ndarray, background: np.ndarray
     .. [1] S. Xue, A. Agarwala, J. Dorsey, H. Rushmeier, *Understanding and improving the realism of image
        composites*, ACM TOG (SIGGRAPH) 2012.
     """
-    fg = mask > 0.5
-    f_low, f_high, f_chroma = _zone_stats(_lab(composite[fg]))
+    foreground = mask > 0.5
+    f_low, f_high, f_chroma = _zone_stats(_lab(composite[foreground]))
     b_low, b_high, b_chroma = _zone_stats(_lab(composite[background > 0.5]))
     spread = f_high - f_low
     slope = (b_high - b_low) / spread if spread > 1e-6 else 1.0
@@ -78,12 +78,11 @@ def xue_transfer(composite: np.ndarray, mask: np.ndarray, background: np.ndarray
     lab = _lab(composite[work])
     lab[:, 0] = np.clip((lab[:, 0] - f_mid) * slope + b_mid, 0.0, 100.0)
     lab[:, 1:] += b_chroma - f_chroma
-    new = np.clip(cv2.cvtColor(lab.astype(np.float32).reshape(-1, 1, 3), cv2.COLOR_Lab2RGB).reshape(-1, 3),
-                  0.0, 1.0)
-    m = mask[work][:, None]
+    new = np.clip(lab_to_rgb(lab.astype(np.float32).reshape(-1, 1, 3)).reshape(-1, 3), 0.0, 1.0)
+    weight = mask[work][:, None]
     old = composite[work]
     out = composite.copy()
-    out[work] = np.where(m == 1.0, new, np.clip(new * m + old * (np.float32(1.0) - m), 0.0, 1.0))
+    out[work] = np.where(weight == 1.0, new, np.clip(new * weight + old * (np.float32(1.0) - weight), 0.0, 1.0))
     return out
 
 

@@ -303,6 +303,11 @@ class CocoOptions:
     max_images: int | None = None
     filter: str | None = None
 
+    def __post_init__(self) -> None:
+        from .transfer import dataset_codes  # kernel names or iHarmony4 codes in, the codes recorded
+
+        self.methods = dataset_codes(self.methods)
+
     def check(self) -> None:
         from . import transfer
 
@@ -310,9 +315,9 @@ class CocoOptions:
             raise InputError(f"--per-object: expected >= 1, got {self.per_object}")
         if not self.methods:
             raise InputError("--methods: expected at least one method")
-        unknown = [m for m in self.methods if m not in transfer.KERNELS]
+        unknown = [m for m in self.methods if m not in transfer.METHOD_NAMES]
         if unknown:
-            raise InputError(f"--methods: unknown {', '.join(unknown)}; valid: {', '.join(sorted(transfer.KERNELS))}")
+            raise InputError(f"--methods: unknown {', '.join(unknown)}; valid: {', '.join(sorted(transfer.METHOD_NAMES))}")
         if not (0.0 <= self.min_fg_ratio < self.max_fg_ratio <= 1.0):
             raise InputError(f"--min-fg-ratio/--max-fg-ratio: expected 0 <= min < max <= 1, got "
                              f"{self.min_fg_ratio} and {self.max_fg_ratio}")

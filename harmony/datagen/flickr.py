@@ -60,6 +60,7 @@ import cv2
 import numpy as np
 
 from .. import io as hio
+from ..color import luminance
 from ..dataset import (
     SUBSETS,
     DatasetWriter,
@@ -72,7 +73,7 @@ from ..dataset import (
     split_for,
 )
 from ..errors import InputError
-from ..imageops import luminance, resize
+from ..imageops import resize
 from ..parallel import map_units, unit_rng, unit_seed
 from ..registry import GENERATORS, Card
 from ._common import binary_mask_or_skip, read_mask_or_skip, sample_test_ids, tool_version
@@ -412,14 +413,19 @@ class FlickrOptions:
     test_fraction: float = 0.1
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        from .transfer import dataset_codes  # kernel names or iHarmony4 codes in, the codes recorded
+
+        object.__setattr__(self, "methods", dataset_codes(self.methods))
+
     def check(self) -> None:
-        from .transfer import KERNELS
+        from .transfer import METHOD_NAMES
 
         if not self.methods:
             raise InputError("--methods: expected at least one colour-transfer method")
         for m in self.methods:
-            if m not in KERNELS:
-                raise InputError(f"--methods: unknown method {m!r}; expected some of {', '.join(KERNELS)}")
+            if m not in METHOD_NAMES:
+                raise InputError(f"--methods: unknown method {m!r}; expected some of {', '.join(METHOD_NAMES)}")
         for name in ("per_mask", "per_image", "top_k", "num_classes"):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')}: expected a positive number")

@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import io as hio
-from ..imageops import luminance, resize
+from ..color import luminance
+from ..imageops import resize
 from .samples import available_photos, cache_dir, load_photo
 
 SAMPLE_VERSION = 1
