@@ -513,31 +513,80 @@ def rater_table(rater: np.ndarray, n_raters: int, a: np.ndarray, b: np.ndarray, 
 
 
 # ---------------------------------------------------------------------------------------------------
-# the whole analysis
+# the whole analysis: QC -> filter -> fit -> bootstrap -> intervals -> table
 
 
 @dataclass
 class BTResult:
-    table: pd.DataFrame              # one row per method, sorted by rank
+    """Everything :func:`score_votes` computes; :meth:`as_dict` is the ``scores.json`` payload.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per scored method, sorted by rank: ``method``, ``votes`` (int64, comparisons the method
+        took part in), ``wins`` (float64, ties count 0.5 with ``ties="half"``), ``preference`` (wins / all
+        votes, in [0, 1], as RCL's Table V), ``win_rate`` (wins / own votes, in [0, 1]), ``score`` (in the
+        chosen scale), ``se``, ``ci_low`` / ``ci_high`` (interval at coverage ``ci``), ``rank`` (1 = best,
+        equal scores share the lower rank) and ``group`` (Lai et al.'s range-test letters).
+    settings : dict
+        The options used and the counts behind them (votes read and used, sentinel rows, engine).
+    connectivity : Connectivity
+        Whether the maximum-likelihood estimate exists on the votes used.
+    raters : pandas.DataFrame or None
+        Per-rater quality control (:func:`rater_table` columns plus ``rater_id`` and ``excluded``);
+        None without rater ids.
+    excluded_raters : list of str
+        Raters whose sentinel accuracy fell below the threshold (their votes are not used).
+    win_matrix : pandas.DataFrame
+        ``(M, M)`` float64: row beat column this many times (ties as set by ``ties``).
+    pairwise_prob : pandas.DataFrame
+        ``(M, M)`` probability in [0, 1] that the row method is better than the column method: the
+        share of bootstrap replicates, or the normal approximation from the covariance without them.
+    range_test : dict
+        :func:`range_test` on the total wins.
+    kendall_u : float
+        Kendall's coefficient of agreement (NaN when undefined).
+    replicates : numpy.ndarray or None
+        ``(B, M)`` centred log-strengths per bootstrap replicate (NaN rows: failed replicates).
+    covariance : numpy.ndarray or None
+        ``(M, M)`` covariance of the centred scores (global pool only).
+    per_image : numpy.ndarray or None
+        ``(I, M)`` per-image centred scores (per-image pool only; NaN where a method was dropped).
+    notes : list of str
+        What the analysis dropped or changed, one sentence each.
+    image_ids : list of str or None
+        Row labels of ``per_image``.
+    """
+
+    table: pd.DataFrame
     settings: dict
     connectivity: Connectivity
-    raters: pd.DataFrame | None      # per-rater QC (None without rater ids)
+    raters: pd.DataFrame | None
     excluded_raters: list[str]
-    win_matrix: pd.DataFrame         # C[i, j] = times i beat j (ties as set by `ties`)
-    pairwise_prob: pd.DataFrame      # P(row better than column), bootstrap (or normal approximation)
+    win_matrix: pd.DataFrame
+    pairwise_prob: pd.DataFrame
     range_test: dict
     kendall_u: float
-    replicates: np.ndarray | None    # (B, M) centred log-strengths per bootstrap replicate
-    covariance: np.ndarray | None    # centred covariance (global fit)
-    per_image: np.ndarray | None     # (I, M) per-image centred scores (per-image pooling)
+    replicates: np.ndarray | None
+    covariance: np.ndarray | None
+    per_image: np.ndarray | None
     notes: list[str] = field(default_factory=list)
-    image_ids: list[str] | None = None   # row labels of per_image
+    image_ids: list[str] | None = None
 
     def as_dict(self) -> dict:
+        """The result as plain JSON types (NaN -> None), the layout of ``bt-score``'s ``scores.json``.
+
+        Returns
+        -------
+        dict
+            ``rows`` (the table's records), ``settings``, ``excluded_raters``, ``connectivity``,
+            ``range_test`` (arrays as lists), ``kendall_u``, ``win_matrix`` (``methods``, ``counts``),
+            ``pairwise_prob`` (``methods``, ``p_row_better`` rounded to 6 decimals) and ``notes``.
+        """
         rows = self.table.replace({np.nan: None}).to_dict(orient="records")
-        rt = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.range_test.items()}
+        range_test = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.range_test.items()}
         return {"rows": rows, "settings": self.settings, "excluded_raters": self.excluded_raters,
-                "connectivity": self.connectivity.as_dict(), "range_test": rt,
+                "connectivity": self.connectivity.as_dict(), "range_test": range_test,
                 "kendall_u": None if not np.isfinite(self.kendall_u) else self.kendall_u,
                 "win_matrix": {"methods": list(self.win_matrix.index),
                                "counts": self.win_matrix.to_numpy().tolist()},
@@ -547,23 +596,13 @@ class BTResult:
 
 
 def _rank(scores: np.ndarray) -> np.ndarray:
-    r = pd.Series(np.round(scores, 9)).rank(ascending=False, method="min")   # equal up to rounding = tie
-    return r.to_numpy()
+    """Competition ranks (1 = highest); scores equal to 9 decimals tie."""
+    ranks = pd.Series(np.round(scores, 9)).rank(ascending=False, method="min")
+    return ranks.to_numpy()
 
 
-def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str = "half",
-                alpha: float = 0.0, n_boot: int = 1000, by: str | None = None, seed: int = 0,
-                ci: float = 0.95, sentinel_method: str | None = None, min_sentinel_accuracy: float = 0.8,
-                range_alpha: float = 0.01, lai_original_stop: bool = False, model: str = "bt") -> BTResult:
-    """Score a :class:`harmony.benchmark.userstudy.VoteLog` (see the module docstring for the protocol).
-
-    ``model="thurstone"`` fits Thurstone Case V instead (:func:`fit_thurstone`, JOD units; global pool,
-    scales ``centered`` or ``ref:NAME`` only); everything else (QC, bootstrap, table) is shared.
-
-    Steps: mark sentinels -> rater QC (exclude raters below ``min_sentinel_accuracy``; sentinel rows never
-    enter the fit) -> ties policy -> connectivity check -> fit (``pool``) -> bootstrap (``n_boot`` replicates
-    resampling ``by`` = rater | vote | image, seeded) -> scale -> table, range test, Kendall u.
-    """
+def _check_options(*, pool: str, model: str, scale: str, ties: str, ci: float, n_boot: int) -> None:
+    """InputError naming the option when a :func:`score_votes` option is outside its choices."""
     if pool not in ("global", "per-image"):
         raise InputError(f"--pool: expected global or per-image, got {pool!r}")
     if model not in ("bt", "thurstone"):
@@ -578,53 +617,226 @@ def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str
         raise InputError("--ci: must be in (0, 1)")
     if n_boot < 0:
         raise InputError("--bootstrap: must be >= 0")
-    notes: list[str] = []
-    df = log.df
-    methods_all = list(log.methods)
-    a = df["a"].to_numpy(np.int64)
-    b = df["b"].to_numpy(np.int64)
-    choice = df["choice"].to_numpy(np.int64)
-    sent = df["is_sentinel"].to_numpy(bool).copy()
-    correct = df["correct"].to_numpy(np.int64).copy()
-    a_left = df["a_left"].to_numpy(bool)
 
-    # sentinels
-    if sentinel_method is not None:
-        if sentinel_method not in methods_all:
-            raise InputError(f"--sentinel-method: {sentinel_method!r} does not occur in the votes "
-                             f"(methods: {', '.join(methods_all)})")
-        k = methods_all.index(sentinel_method)
-        hit = (a == k) | (b == k)
-        sent |= hit
-        correct = np.where(hit, k, correct)
-    outside = np.unique(np.concatenate([a[~sent], b[~sent]]))
+
+def sentinel_rows(log, sentinel_method: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Which votes are sentinels, and the method that must win each.
+
+    Parameters
+    ----------
+    log : harmony.benchmark.userstudy.VoteLog
+        The votes.
+    sentinel_method : str, optional
+        A method whose every comparison is a sentinel with that method as the right answer (SPRIH's
+        unedited photo). Ignored when it does not occur in the votes.
+
+    Returns
+    -------
+    sentinel : numpy.ndarray
+        ``(N,)`` bool: the log's ``is_sentinel`` column or a comparison with ``sentinel_method``.
+    correct : numpy.ndarray
+        ``(N,)`` int64 method code that must be chosen on a sentinel row, -1 where unknown.
+    """
+    frame = log.df
+    sentinel = frame["is_sentinel"].to_numpy(bool).copy()
+    correct = frame["correct"].to_numpy(np.int64).copy()
+    if sentinel_method is not None and sentinel_method in log.methods:
+        code = log.methods.index(sentinel_method)
+        hit = (frame["a"].to_numpy() == code) | (frame["b"].to_numpy() == code)
+        sentinel |= hit
+        correct = np.where(hit, code, correct)
+    return sentinel, correct
+
+
+def _check_sentinels(log, sentinel: np.ndarray, correct: np.ndarray, sentinel_method: str | None) -> None:
+    """InputError when the sentinel method is unknown, fewer than two methods are left or an answer is missing."""
+    if sentinel_method is not None and sentinel_method not in log.methods:
+        raise InputError(f"--sentinel-method: {sentinel_method!r} does not occur in the votes "
+                         f"(methods: {', '.join(log.methods)})")
+    frame = log.df
+    outside = np.unique(np.concatenate([frame["a"].to_numpy(np.int64)[~sentinel],
+                                        frame["b"].to_numpy(np.int64)[~sentinel]]))
     if outside.size < 2:
-        raise InputError(f"only {outside.size} method(s) ({', '.join(methods_all[i] for i in outside) or 'none'}) "
+        raise InputError(f"only {outside.size} method(s) ({', '.join(log.methods[i] for i in outside) or 'none'}) "
                          f"outside sentinel pairs; a Bradley-Terry ranking needs at least two")
-    unknown = sent & (correct < 0)
+    unknown = sentinel & (correct < 0)
     if unknown.any():
         raise InputError(f"{int(unknown.sum())} sentinel rows have no known answer: give --sentinel-method NAME "
                          f"(the method that must be chosen) or a `correct` column")
 
-    # rater QC
-    raters_df = None
-    excluded: list[str] = []
-    keep = ~sent
-    if log.has_raters:
-        rc = df["rater_id"].cat.codes.to_numpy(np.int64)
-        rnames = list(map(str, df["rater_id"].cat.categories))
-        if (rc < 0).any():
-            rnames = rnames + ["<missing>"]
-            rc = np.where(rc < 0, len(rnames) - 1, rc)
-        raters_df = rater_table(rc, len(rnames), a, b, choice, sent, correct, a_left, len(methods_all))
-        raters_df.insert(0, "rater_id", rnames)
-        bad = (raters_df["sentinels"] > 0) & (raters_df["sentinel_accuracy"] < min_sentinel_accuracy)
-        raters_df["excluded"] = bad.to_numpy()
-        excluded = raters_df.loc[bad, "rater_id"].tolist()
-        keep &= ~bad.to_numpy()[rc]
-        raters_df = raters_df[raters_df["votes"] + raters_df["sentinels"] > 0].reset_index(drop=True)
-    elif sent.any():
-        notes.append("sentinel rows were dropped, but without rater ids no rater can be excluded")
+
+@dataclass
+class RaterQC:
+    """What :func:`rater_qc` decides.
+
+    Attributes
+    ----------
+    raters : pandas.DataFrame or None
+        Per-rater table (``rater_id``, the :func:`rater_table` columns, ``excluded``) for raters with at
+        least one vote or sentinel; None without rater ids.
+    excluded : list of str
+        Raters below the sentinel-accuracy threshold.
+    keep : numpy.ndarray
+        ``(N,)`` bool: the vote is not a sentinel and its rater is not excluded.
+    rater_codes : numpy.ndarray or None
+        ``(N,)`` int64 rater code of every vote (votes without a rater id share the last code).
+    """
+
+    raters: pd.DataFrame | None
+    excluded: list[str]
+    keep: np.ndarray
+    rater_codes: np.ndarray | None
+
+
+def rater_qc(log, sentinel: np.ndarray, correct: np.ndarray, *, min_sentinel_accuracy: float = 0.8,
+             notes: list[str] | None = None) -> RaterQC:
+    """Rater quality control: per-rater table and the raters below a sentinel-accuracy threshold.
+
+    SPRIH's protocol: sentinel pairs (a real photo against an extreme retouch) have a known answer; a
+    rater who answers fewer than ``min_sentinel_accuracy`` of them correctly is excluded with all of their
+    votes. Raters without sentinels are kept. Sentinel rows never enter the fit.
+
+    Parameters
+    ----------
+    log : harmony.benchmark.userstudy.VoteLog
+        The votes.
+    sentinel, correct : numpy.ndarray
+        ``(N,)`` from :func:`sentinel_rows`.
+    min_sentinel_accuracy : float
+        Threshold in [0, 1].
+    notes : list of str, optional
+        Receives a note when sentinels exist but no rater can be excluded (no rater ids).
+
+    Returns
+    -------
+    RaterQC
+    """
+    keep = ~sentinel
+    if not log.has_raters:
+        if sentinel.any() and notes is not None:
+            notes.append("sentinel rows were dropped, but without rater ids no rater can be excluded")
+        return RaterQC(None, [], keep, None)
+    frame = log.df
+    rater_codes = frame["rater_id"].cat.codes.to_numpy(np.int64)
+    rater_names = list(map(str, frame["rater_id"].cat.categories))
+    if (rater_codes < 0).any():
+        rater_names = rater_names + ["<missing>"]
+        rater_codes = np.where(rater_codes < 0, len(rater_names) - 1, rater_codes)
+    raters = rater_table(rater_codes, len(rater_names), frame["a"].to_numpy(np.int64),
+                         frame["b"].to_numpy(np.int64), frame["choice"].to_numpy(np.int64), sentinel, correct,
+                         frame["a_left"].to_numpy(bool), len(log.methods))
+    raters.insert(0, "rater_id", rater_names)
+    below = (raters["sentinels"] > 0) & (raters["sentinel_accuracy"] < min_sentinel_accuracy)
+    raters["excluded"] = below.to_numpy()
+    excluded = raters.loc[below, "rater_id"].tolist()
+    keep &= ~below.to_numpy()[rater_codes]
+    raters = raters[raters["votes"] + raters["sentinels"] > 0].reset_index(drop=True)
+    return RaterQC(raters, excluded, keep, rater_codes)
+
+
+def winners_and_losers(a: np.ndarray, b: np.ndarray, choice: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Votes as (winner, loser, tie) method codes: ``choice`` 0 = a won, 1 = b won, 2 = tie.
+
+    Parameters
+    ----------
+    a, b : numpy.ndarray
+        ``(N,)`` int method codes of the two sides.
+    choice : numpy.ndarray
+        ``(N,)`` int codes 0, 1 or 2.
+
+    Returns
+    -------
+    winner, loser : numpy.ndarray
+        ``(N,)`` method codes (for a tie: a and b).
+    tie : numpy.ndarray
+        ``(N,)`` bool.
+    """
+    return np.where(choice == 1, b, a), np.where(choice == 1, a, b), choice == 2
+
+
+@dataclass
+class ScoredVotes:
+    """The votes that enter the fit, with methods renumbered ``0 .. M-1``.
+
+    Attributes
+    ----------
+    methods : list of str
+        The ``M`` scored methods, in the vote log's order.
+    winner, loser : numpy.ndarray
+        ``(N,)`` int method codes.
+    tie : numpy.ndarray
+        ``(N,)`` bool (a tie counts half a win each way, or was dropped).
+    image_codes : numpy.ndarray or None
+        ``(N,)`` int64 image code (``0 .. len(image_ids)-1``); None without image ids.
+    image_ids : list of str or None
+        Images with votes (``<missing>`` groups the votes without an id).
+    rater_codes : numpy.ndarray or None
+        ``(N,)`` int64 rater code (``0 .. n_raters-1``); None without rater ids.
+    n_raters : int
+        Raters with votes.
+    """
+
+    methods: list[str]
+    winner: np.ndarray
+    loser: np.ndarray
+    tie: np.ndarray
+    image_codes: np.ndarray | None = None
+    image_ids: list[str] | None = None
+    rater_codes: np.ndarray | None = None
+    n_raters: int = 0
+
+    def units(self, by: str) -> tuple[np.ndarray, int]:
+        """Resampling units: (code per vote, number of units) of ``by`` = ``rater`` or ``image``.
+
+        Parameters
+        ----------
+        by : {"rater", "image"}
+            The unit.
+
+        Returns
+        -------
+        codes : numpy.ndarray
+            ``(N,)`` int64 unit code of each vote.
+        n_units : int
+            Number of units.
+        """
+        if by == "rater":
+            return self.rater_codes, self.n_raters
+        return self.image_codes, len(self.image_ids)
+
+
+def filter_votes(log, qc: RaterQC, sentinel: np.ndarray, *, ties: str = "half",
+                 notes: list[str] | None = None) -> ScoredVotes:
+    """Keep the votes that QC kept (and drop ties with ``ties="drop"``); renumber the methods left.
+
+    Parameters
+    ----------
+    log : harmony.benchmark.userstudy.VoteLog
+        The votes.
+    qc : RaterQC
+        From :func:`rater_qc`.
+    sentinel : numpy.ndarray
+        ``(N,)`` bool from :func:`sentinel_rows`.
+    ties : {"half", "drop"}
+        Tie policy.
+    notes : list of str, optional
+        Receives the number of dropped ties and the methods left without votes.
+
+    Returns
+    -------
+    ScoredVotes
+
+    Raises
+    ------
+    InputError
+        No vote is left, or fewer than two methods are.
+    """
+    notes = [] if notes is None else notes
+    frame = log.df
+    a = frame["a"].to_numpy(np.int64)
+    b = frame["b"].to_numpy(np.int64)
+    choice = frame["choice"].to_numpy(np.int64)
+    keep = qc.keep.copy()
     if ties == "drop":
         n_ties = int((keep & (choice == 2)).sum())
         keep &= choice != 2
@@ -632,167 +844,416 @@ def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str
             notes.append(f"{n_ties} tie votes dropped (--ties drop)")
     if not keep.any():
         raise InputError("no votes left after removing sentinel rows, excluded raters and ties")
-
-    # methods that remain
-    voted = np.zeros(len(methods_all), bool)
-    voted[a[~sent]] = True
-    voted[b[~sent]] = True
+    voted = np.zeros(len(log.methods), bool)
+    voted[a[~sentinel]] = True
+    voted[b[~sentinel]] = True
     a, b, choice = a[keep], b[keep], choice[keep]
-    present = np.zeros(len(methods_all), bool)
+    present = np.zeros(len(log.methods), bool)
     present[a] = True
     present[b] = True
     for i in np.flatnonzero(voted & ~present):
-        notes.append(f"method {methods_all[i]} has no votes left after quality control and is not scored")
-    remap = np.cumsum(present) - 1
-    methods = [methods_all[i] for i in np.flatnonzero(present)]
-    a, b = remap[a], remap[b]
-    m = len(methods)
-    if m < 2:
+        notes.append(f"method {log.methods[i]} has no votes left after quality control and is not scored")
+    new_code = np.cumsum(present) - 1
+    methods = [log.methods[i] for i in np.flatnonzero(present)]
+    if len(methods) < 2:
         raise InputError(f"only one method ({', '.join(methods)}) left after quality control; need two")
-    tie = choice == 2
-    winner = np.where(choice == 1, b, a)
-    loser = np.where(choice == 1, a, b)
-    kind, ref = parse_scale(scale, methods)
-
-    # units for the bootstrap / pooling
-    img_codes = None
-    image_ids = None
+    winner, loser, tie = winners_and_losers(new_code[a], new_code[b], choice)
+    votes = ScoredVotes(methods, winner, loser, tie)
     if log.has_images:
-        cats = list(map(str, df["image_id"].cat.categories))
-        ic = df["image_id"].cat.codes.to_numpy(np.int64)[keep]
-        ic = np.where(ic < 0, len(cats), ic)                       # rows without an image id: one group
-        uniq, img_codes = np.unique(ic, return_inverse=True)
-        n_img = len(uniq)
-        image_ids = [cats[u] if u < len(cats) else "<missing>" for u in uniq]
-    rat_codes = None
-    if log.has_raters:
-        rcode = rc[keep]
-        uniq_r, rat_codes = np.unique(rcode, return_inverse=True)
-        n_rat = len(uniq_r)
-    if pool == "per-image" and img_codes is None:
+        categories = list(map(str, frame["image_id"].cat.categories))
+        codes = frame["image_id"].cat.codes.to_numpy(np.int64)[keep]
+        codes = np.where(codes < 0, len(categories), codes)          # rows without an image id: one group
+        unique_images, votes.image_codes = np.unique(codes, return_inverse=True)
+        votes.image_ids = [categories[u] if u < len(categories) else "<missing>" for u in unique_images]
+    if qc.rater_codes is not None:
+        unique_raters, votes.rater_codes = np.unique(qc.rater_codes[keep], return_inverse=True)
+        votes.n_raters = len(unique_raters)
+    return votes
+
+
+def _resampling_unit(pool: str, by: str | None, votes: ScoredVotes, n_boot: int) -> str:
+    """The bootstrap unit (``by`` or its default), refused where the votes lack it."""
+    if pool == "per-image" and votes.image_codes is None:
         raise InputError("--pool per-image needs image ids (an image_id / Image ID column)")
     if by is None:
-        by = "image" if pool == "per-image" else ("rater" if rat_codes is not None else "vote")
+        by = "image" if pool == "per-image" else ("rater" if votes.rater_codes is not None else "vote")
     if by not in ("rater", "vote", "image"):
         raise InputError(f"--by: expected rater, vote or image, got {by!r}")
-    if by == "rater" and rat_codes is None:
+    if by == "rater" and votes.rater_codes is None:
         raise InputError("--by rater needs rater ids (a rater_id / worker / judge column); use --by vote")
-    if by == "image" and img_codes is None:
+    if by == "image" and votes.image_codes is None:
         raise InputError("--by image needs image ids; use --by vote")
     if pool == "per-image" and by != "image" and n_boot > 0:
         raise InputError("--pool per-image resamples images (--by image): the per-image scores are the units")
+    return by
 
-    cells = cells_from_votes(winner, loser, tie, m)[0]
-    C = counts_from_cells(cells, m, ties)
-    conn = check_connectivity(C, methods)
-    n_votes = float(len(winner))
-    rng = np.random.default_rng(seed)
 
-    replicates = None
-    cov = None
-    per_image = None
-    failed = 0
+@dataclass
+class Fit:
+    """Point estimate of one pooling / model choice (:func:`fit_scores`).
+
+    Attributes
+    ----------
+    scores : numpy.ndarray
+        ``(M,)`` centred log-strengths (JOD for Thurstone); NaN for a method without a finite score.
+    covariance : numpy.ndarray or None
+        ``(M, M)`` covariance of ``scores`` (global pool).
+    per_image : numpy.ndarray or None
+        ``(I, M)`` per-image centred scores (per-image pool).
+    """
+
+    scores: np.ndarray
+    covariance: np.ndarray | None = None
+    per_image: np.ndarray | None = None
+
+
+def fit_scores(votes: ScoredVotes, counts: np.ndarray, *, pool: str = "global", model: str = "bt",
+               alpha: float = 0.0, ties: str = "half", lai_original_stop: bool = False,
+               notes: list[str] | None = None) -> Fit:
+    """Fit the scores: one global fit (Bradley-Terry or Thurstone) or Lai et al.'s per-image pooling.
+
+    Parameters
+    ----------
+    votes : ScoredVotes
+        From :func:`filter_votes`.
+    counts : numpy.ndarray
+        ``(M, M)`` win counts of all votes (:func:`counts_from_cells`).
+    pool : {"global", "per-image"}
+        One fit of all votes, or one fit per image, centred and averaged (Lai et al. 2016).
+    model : {"bt", "thurstone"}
+        Bradley-Terry (:func:`fit`, choix's ILSR) or Thurstone Case V (:func:`fit_thurstone`).
+    alpha : float
+        Regularisation (>= 0).
+    ties : {"half", "drop"}
+        Tie policy of the per-image count matrices.
+    lai_original_stop : bool
+        Stop Lai's iteration at the first NaN change, as their MATLAB code.
+    notes : list of str, optional
+        Receives the number of per-image scores dropped and the methods without a finite score.
+
+    Returns
+    -------
+    Fit
+    """
+    notes = [] if notes is None else notes
     if pool == "global" and model == "thurstone":
-        s = fit_thurstone(C, alpha=alpha, methods=methods)
-        cov = thurstone_covariance(C + (alpha if alpha > 0 else 0.0), s)
-        if n_boot > 0:
-            if by == "vote":
-                rep_cells = bootstrap_cells(cells[None, :], n_boot, rng, by_vote=True)
-            else:
-                codes, n_u = (rat_codes, n_rat) if by == "rater" else (img_codes, n_img)
-                rep_cells = bootstrap_cells(cells_from_votes(winner, loser, tie, m, codes, n_u), n_boot, rng)
-            replicates, failed = bootstrap_thurstone(counts_from_cells(rep_cells, m, ties), alpha=alpha)
-    elif pool == "global":
-        s = fit(C, alpha=alpha, methods=methods)
-        cov = centred_covariance(C, s)
-        if n_boot > 0:
-            if by == "vote":
-                rep_cells = bootstrap_cells(cells[None, :], n_boot, rng, by_vote=True)
-            else:
-                codes, n_u = (rat_codes, n_rat) if by == "rater" else (img_codes, n_img)
-                unit_cells = cells_from_votes(winner, loser, tie, m, codes, n_u)
-                rep_cells = bootstrap_cells(unit_cells, n_boot, rng)
-            replicates, failed = bootstrap_global(counts_from_cells(rep_cells, m, ties), alpha=alpha, initial=s)
-    else:
-        Cs = counts_from_cells(cells_from_votes(winner, loser, tie, m, img_codes, n_img), m, ties)
-        per_image = fit_per_image(Cs, alpha=alpha, original_stop=lai_original_stop)
-        s = pooled_mean(per_image)
-        dropped = int((~np.isfinite(per_image) & (Cs.sum(2) + Cs.sum(1) > 0)).sum())
-        if dropped:
-            notes.append(f"{dropped} per-image scores were not finite (a method that never wins on an image) "
-                         f"and were dropped before averaging, as Lai et al.")
-        if n_boot > 0:
-            W = bootstrap_weights(n_img, n_boot, rng)
-            replicates = pooled_mean(per_image, W)
-        if not np.isfinite(s).all():
-            bad = [methods[i] for i in np.flatnonzero(~np.isfinite(s))]
-            notes.append(f"no finite per-image score for: {', '.join(bad)}")
+        scores = fit_thurstone(counts, alpha=alpha, methods=votes.methods)
+        return Fit(scores, thurstone_covariance(counts + (alpha if alpha > 0 else 0.0), scores))
+    if pool == "global":
+        scores = fit(counts, alpha=alpha, methods=votes.methods)
+        return Fit(scores, centred_covariance(counts, scores))
+    m = len(votes.methods)
+    image_counts = counts_from_cells(cells_from_votes(votes.winner, votes.loser, votes.tie, m, votes.image_codes,
+                                                      len(votes.image_ids)), m, ties)
+    per_image = fit_per_image(image_counts, alpha=alpha, original_stop=lai_original_stop)
+    scores = pooled_mean(per_image)
+    dropped = int((~np.isfinite(per_image) & (image_counts.sum(2) + image_counts.sum(1) > 0)).sum())
+    if dropped:
+        notes.append(f"{dropped} per-image scores were not finite (a method that never wins on an image) "
+                     f"and were dropped before averaging, as Lai et al.")
+    if not np.isfinite(scores).all():
+        missing = [votes.methods[i] for i in np.flatnonzero(~np.isfinite(scores))]
+        notes.append(f"no finite per-image score for: {', '.join(missing)}")
+    return Fit(scores, per_image=per_image)
 
-    score = to_scale(s, kind, ref)
+
+def bootstrap_scores(votes: ScoredVotes, cells: np.ndarray, fitted: Fit, *, n_boot: int, by: str, rng,
+                     model: str = "bt", alpha: float = 0.0, ties: str = "half") -> np.ndarray | None:
+    """Bootstrap replicates of the centred scores, resampling raters, votes or images.
+
+    The global pool resamples count matrices (:func:`bootstrap_cells`) and refits each replicate; the
+    per-image pool reweights the per-image scores (:func:`bootstrap_weights`, :func:`pooled_mean`).
+
+    Parameters
+    ----------
+    votes : ScoredVotes
+        From :func:`filter_votes`.
+    cells : numpy.ndarray
+        ``(2*M*M,)`` cell counts of all votes (:func:`cells_from_votes`).
+    fitted : Fit
+        The point estimate (starting point of the replicate fits; per-image scores).
+    n_boot : int
+        Replicates; 0 returns None.
+    by : {"rater", "vote", "image"}
+        Resampling unit.
+    rng : numpy.random.Generator
+        Consumed in a fixed order, so a seed gives the same replicates.
+    model, alpha, ties
+        As :func:`score_votes`.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``(n_boot, M)`` centred scores; NaN rows are replicates without a finite estimate.
+    """
+    if n_boot <= 0:
+        return None
+    if fitted.per_image is not None:
+        return pooled_mean(fitted.per_image, bootstrap_weights(len(votes.image_ids), n_boot, rng))
+    m = len(votes.methods)
+    if by == "vote":
+        replicate_cells = bootstrap_cells(cells[None, :], n_boot, rng, by_vote=True)
+    else:
+        codes, n_units = votes.units(by)
+        unit_cells = cells_from_votes(votes.winner, votes.loser, votes.tie, m, codes, n_units)
+        replicate_cells = bootstrap_cells(unit_cells, n_boot, rng)
+    replicate_counts = counts_from_cells(replicate_cells, m, ties)
+    if model == "thurstone":
+        return bootstrap_thurstone(replicate_counts, alpha=alpha)[0]
+    return bootstrap_global(replicate_counts, alpha=alpha, initial=fitted.scores)[0]
+
+
+@dataclass
+class Intervals:
+    """Standard errors, intervals and pairwise probabilities in the chosen scale (:func:`score_intervals`).
+
+    Attributes
+    ----------
+    se, low, high : numpy.ndarray
+        ``(M,)`` standard error and interval bounds.
+    method : str
+        How the interval was made (bootstrap percentile or normal).
+    prob : numpy.ndarray
+        ``(M, M)`` probability in [0, 1] that the row method is better than the column one.
+    """
+
+    se: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    method: str
+    prob: np.ndarray
+
+
+def _standard_errors(fitted: Fit, kind: str, ref: int | None) -> np.ndarray:
+    """Hessian standard errors (global) or the spread across images (per-image); NaN otherwise."""
+    m = len(fitted.scores)
+    if fitted.covariance is not None:
+        return np.sqrt(np.clip(np.diag(scale_covariance(fitted.covariance, fitted.scores, kind, ref)), 0, None))
+    if fitted.per_image is None or kind == "sum1":
+        return np.full(m, np.nan)
+    per_image = to_scale(fitted.per_image, "ref", ref) if kind == "ref" else fitted.per_image
+    finite = np.isfinite(per_image)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        # one image per method gives no spread: NaN, not a "Degrees of freedom <= 0" warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanstd(np.where(finite, per_image, np.nan), axis=0, ddof=1) / np.sqrt(finite.sum(0))
+
+
+def _normal_probabilities(fitted: Fit) -> np.ndarray:
+    """``P(i better than j) = Phi((s_i - s_j) / sd(s_i - s_j))`` from the covariance (NaN without one)."""
+    from scipy.special import ndtr
+
+    m = len(fitted.scores)
+    prob = np.full((m, m), np.nan)
+    if fitted.covariance is not None:
+        cov, scores = fitted.covariance, fitted.scores
+        var = np.diag(cov)[:, None] + np.diag(cov)[None, :] - 2 * cov
+        with np.errstate(invalid="ignore", divide="ignore"):
+            prob = ndtr((scores[:, None] - scores[None, :]) / np.sqrt(np.where(var > 0, var, np.nan)))
+    np.fill_diagonal(prob, 0.5)
+    return prob
+
+
+def score_intervals(fitted: Fit, replicates: np.ndarray | None, *, kind: str, ref: int | None, ci: float,
+                    by: str, pool: str = "global", notes: list[str] | None = None) -> Intervals:
+    """Intervals of the scores: bootstrap percentiles where replicates exist, else normal intervals.
+
+    Replicates without a finite estimate for every method are counted once (a note) and left out.
+    Percentile intervals (Efron and Tibshirani 1993, ch. 13) and ``P(i better than j)`` as the share
+    of replicates with ``s_i > s_j`` (ties count half); without replicates, ``score +- z se`` and the
+    normal approximation from the covariance.
+
+    Parameters
+    ----------
+    fitted : Fit
+        The point estimate.
+    replicates : numpy.ndarray or None
+        ``(B, M)`` from :func:`bootstrap_scores`.
+    kind, ref
+        The scale (:func:`parse_scale`).
+    ci : float
+        Coverage in (0, 1).
+    by : str
+        Resampling unit (named in the interval method).
+    pool : str
+        ``global`` or ``per-image`` (names the cause of failed replicates).
+    notes : list of str, optional
+        Receives the number of failed replicates.
+
+    Returns
+    -------
+    Intervals
+    """
     from scipy.special import ndtri
-    z = float(ndtri(0.5 + ci / 2))
-    se = np.full(m, np.nan)
-    if cov is not None:
-        se = np.sqrt(np.clip(np.diag(scale_covariance(cov, s, kind, ref)), 0, None))
-    elif per_image is not None and kind != "sum1":
-        P = to_scale(per_image, "ref", ref) if kind == "ref" else per_image
-        fin = np.isfinite(P)
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            # one image per method gives no spread: NaN, not a "Degrees of freedom <= 0" warning
-            warnings.simplefilter("ignore", RuntimeWarning)
-            se = np.nanstd(np.where(fin, P, np.nan), axis=0, ddof=1) / np.sqrt(fin.sum(0))
-    # Replicates without a finite estimate for every method are counted once, here, and left out
-    # before any reduction (numpy would warn "Mean of empty slice" on their all-NaN rows).
+
+    notes = [] if notes is None else notes
+    score = to_scale(fitted.scores, kind, ref)
+    se = _standard_errors(fitted, kind, ref)
     ok = np.isfinite(replicates).all(1) if replicates is not None else np.zeros(0, bool)
     if replicates is not None and int((~ok).sum()):
         why = ("the resampled votes did not connect every method both ways, so no maximum-likelihood "
                "estimate exists; --alpha 0.01 regularises" if pool == "global" else
                "a method had no finite per-image score on any resampled image")
-        notes.append(f"bootstrap: {int((~ok).sum())} of {n_boot} replicates failed ({why}); the intervals use "
-                     f"the other {int(ok.sum())}")
-    if replicates is not None and ok.any():
-        reps = to_scale(replicates[ok], kind, ref)
-        lo, hi = np.percentile(reps, [50 * (1 - ci), 50 * (1 + ci)], axis=0)
-        ci_method = f"bootstrap percentile ({int(ok.sum())} replicates, by {by})"
-        d = replicates[ok][:, :, None] - replicates[ok][:, None, :]
-        prob = (d > 0).mean(0) + 0.5 * (d == 0).mean(0)
-    else:
-        lo, hi = score - z * se, score + z * se
-        ci_method = "normal (Hessian standard errors)" if cov is not None else "normal (across-image standard errors)"
-        prob = np.full((m, m), np.nan)
-        if cov is not None:
-            from scipy.special import ndtr
-            var = np.diag(cov)[:, None] + np.diag(cov)[None, :] - 2 * cov
-            with np.errstate(invalid="ignore", divide="ignore"):
-                prob = ndtr((s[:, None] - s[None, :]) / np.sqrt(np.where(var > 0, var, np.nan)))
-        np.fill_diagonal(prob, 0.5)
+        notes.append(f"bootstrap: {int((~ok).sum())} of {len(replicates)} replicates failed ({why}); the "
+                     f"intervals use the other {int(ok.sum())}")
+    if replicates is None or not ok.any():
+        z = float(ndtri(0.5 + ci / 2))
+        method = ("normal (Hessian standard errors)" if fitted.covariance is not None else
+                  "normal (across-image standard errors)")
+        return Intervals(se, score - z * se, score + z * se, method, _normal_probabilities(fitted))
+    good = replicates[ok]
+    low, high = np.percentile(to_scale(good, kind, ref), [50 * (1 - ci), 50 * (1 + ci)], axis=0)
+    difference = good[:, :, None] - good[:, None, :]
+    prob = (difference > 0).mean(0) + 0.5 * (difference == 0).mean(0)
+    return Intervals(se, low, high, f"bootstrap percentile ({int(ok.sum())} replicates, by {by})", prob)
 
-    wins = C.sum(1)
-    votes = np.bincount(winner, minlength=m) + np.bincount(loser, minlength=m)
-    rt = range_test(wins, n_votes, alpha=range_alpha)
+
+def score_table(votes: ScoredVotes, counts: np.ndarray, score: np.ndarray, intervals: Intervals,
+                range_result: dict) -> pd.DataFrame:
+    """The per-method table of :class:`BTResult`, sorted by rank then name.
+
+    Parameters
+    ----------
+    votes : ScoredVotes
+        The votes used.
+    counts : numpy.ndarray
+        ``(M, M)`` win counts.
+    score : numpy.ndarray
+        ``(M,)`` scores in the chosen scale.
+    intervals : Intervals
+        From :func:`score_intervals`.
+    range_result : dict
+        From :func:`range_test` (its ``groups``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns listed in :class:`BTResult`.
+    """
+    m = len(votes.methods)
+    wins = counts.sum(1)
+    n_votes = float(len(votes.winner))
+    own_votes = np.bincount(votes.winner, minlength=m) + np.bincount(votes.loser, minlength=m)
     table = pd.DataFrame({
-        "method": methods, "votes": votes.astype(np.int64), "wins": wins,
-        "preference": wins / n_votes, "win_rate": np.where(votes > 0, wins / np.maximum(votes, 1), np.nan),
-        "score": score, "se": se, "ci_low": lo, "ci_high": hi, "rank": _rank(score),
-        "group": rt["groups"],
+        "method": votes.methods, "votes": own_votes.astype(np.int64), "wins": wins,
+        "preference": wins / n_votes,
+        "win_rate": np.where(own_votes > 0, wins / np.maximum(own_votes, 1), np.nan),
+        "score": score, "se": intervals.se, "ci_low": intervals.low, "ci_high": intervals.high,
+        "rank": _rank(score), "group": range_result["groups"],
     })
-    table = table.sort_values(["rank", "method"], na_position="last", kind="stable").reset_index(drop=True)
+    return table.sort_values(["rank", "method"], na_position="last", kind="stable").reset_index(drop=True)
+
+
+def _engine(model: str, pool: str, alpha: float) -> str:
+    """The fitting engine's name, as ``settings["engine"]`` reports it."""
+    if model == "thurstone":
+        return "Thurstone Case V ML (Newton), JOD units"
+    return "choix.ilsr_pairwise_dense" if (pool == "global" or alpha > 0) else "Lai et al. MM (BT_EM_exp)"
+
+
+def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str = "half",
+                alpha: float = 0.0, n_boot: int = 1000, by: str | None = None, seed: int = 0,
+                ci: float = 0.95, sentinel_method: str | None = None, min_sentinel_accuracy: float = 0.8,
+                range_alpha: float = 0.01, lai_original_stop: bool = False, model: str = "bt") -> BTResult:
+    """Score a pairwise (2AFC) study: rater QC, vote filter, fit, bootstrap, table.
+
+    Each step is a function of its own: :func:`sentinel_rows` and :func:`rater_qc` (exclude raters below
+    ``min_sentinel_accuracy``; sentinel rows never enter the fit), :func:`filter_votes` (tie policy,
+    methods left), :func:`fit_scores` (``pool``, ``model``), :func:`bootstrap_scores` (``n_boot``
+    replicates resampling ``by``, seeded), :func:`score_intervals` and :func:`score_table` (with Lai et
+    al.'s range test and Kendall's u).
+
+    Parameters
+    ----------
+    log : harmony.benchmark.userstudy.VoteLog
+        The votes (:func:`harmony.benchmark.userstudy.load_votes`).
+    pool : {"global", "per-image"}
+        One fit of all votes, or Lai et al.'s per-image fits centred and averaged.
+    scale : str
+        ``centered`` (log-strengths, mean 0), ``sum1`` (``exp(s) / sum exp(s)``, as SPRIH's Table 3) or
+        ``ref:NAME`` (NAME fixed at 0, as Agresti's Table 10.11).
+    ties : {"half", "drop"}
+        A tie counts half a win each way, or is dropped.
+    alpha : float
+        Regularisation (>= 0): virtual comparisons between every pair; 0 refuses data whose estimate
+        does not exist (:func:`check_connectivity`).
+    n_boot : int
+        Bootstrap replicates (0: Hessian / across-image normal intervals).
+    by : {"rater", "vote", "image"}, optional
+        Resampling unit (default: rater where rater ids exist, else vote; image for the per-image pool).
+    seed : int
+        Bootstrap seed.
+    ci : float
+        Interval coverage in (0, 1).
+    sentinel_method : str, optional
+        Every comparison with this method is a sentinel it must win.
+    min_sentinel_accuracy : float
+        Raters with sentinels below this accuracy are excluded.
+    range_alpha : float
+        Level of Lai et al.'s range test.
+    lai_original_stop : bool
+        Per-image pool: stop at the first NaN change, as Lai's MATLAB code.
+    model : {"bt", "thurstone"}
+        Bradley-Terry, or Thurstone Case V in JOD units (global pool; ``centered`` or ``ref:NAME``).
+
+    Returns
+    -------
+    BTResult
+
+    Raises
+    ------
+    InputError
+        An option outside its choices, or votes that cannot be scored (one line naming the cause).
+
+    References
+    ----------
+    Bradley, R. A. and Terry, M. E. (1952). Rank analysis of incomplete block designs: I. The method of
+    paired comparisons. Biometrika 39(3/4).
+    Lai, W.-S. et al. (2016). A comparative study for single image blind deblurring. CVPR.
+    Maystre, L. and Grossglauser, M. (2015). Fast and accurate inference of Plackett-Luce models. NIPS
+    (choix's ``ilsr_pairwise_dense``).
+
+    Examples
+    --------
+    >>> from harmony.benchmark.userstudy import simulate_votes, votes_from_frame
+    >>> votes = simulate_votes({"ours": 0.5, "dih": 0.0, "composite": -0.5}, 20, 30, 40, rng=0)
+    >>> result = score_votes(votes_from_frame(votes), n_boot=100, seed=0)
+    >>> list(result.table["method"])
+    ['ours', 'dih', 'composite']
+    """
+    _check_options(pool=pool, model=model, scale=scale, ties=ties, ci=ci, n_boot=n_boot)
+    notes: list[str] = []
+    sentinel, correct = sentinel_rows(log, sentinel_method)
+    _check_sentinels(log, sentinel, correct, sentinel_method)
+    qc = rater_qc(log, sentinel, correct, min_sentinel_accuracy=min_sentinel_accuracy, notes=notes)
+    votes = filter_votes(log, qc, sentinel, ties=ties, notes=notes)
+    kind, ref = parse_scale(scale, votes.methods)
+    by = _resampling_unit(pool, by, votes, n_boot)
+    m = len(votes.methods)
+    cells = cells_from_votes(votes.winner, votes.loser, votes.tie, m)[0]
+    counts = counts_from_cells(cells, m, ties)
+    connectivity = check_connectivity(counts, votes.methods)
+    fitted = fit_scores(votes, counts, pool=pool, model=model, alpha=alpha, ties=ties,
+                        lai_original_stop=lai_original_stop, notes=notes)
+    replicates = bootstrap_scores(votes, cells, fitted, n_boot=n_boot, by=by, rng=np.random.default_rng(seed),
+                                  model=model, alpha=alpha, ties=ties)
+    intervals = score_intervals(fitted, replicates, kind=kind, ref=ref, ci=ci, by=by, pool=pool, notes=notes)
+    range_result = range_test(counts.sum(1), float(len(votes.winner)), alpha=range_alpha)
+    table = score_table(votes, counts, to_scale(fitted.scores, kind, ref), intervals, range_result)
     settings = {"pool": pool, "scale": scale, "ties": ties, "alpha": alpha, "bootstrap": n_boot, "by": by,
-                "seed": seed, "ci": ci, "ci_method": ci_method, "sentinel_method": sentinel_method,
+                "seed": seed, "ci": ci, "ci_method": intervals.method, "sentinel_method": sentinel_method,
                 "min_sentinel_accuracy": min_sentinel_accuracy, "range_alpha": range_alpha,
-                "format": log.format, "sources": log.sources, "votes_used": int(n_votes),
-                "votes_read": int(len(df)), "unanswered": log.unanswered,
-                "sentinel_rows": int(sent.sum()), "methods": methods,
-                "engine": ("Thurstone Case V ML (Newton), JOD units" if model == "thurstone" else
-                           "choix.ilsr_pairwise_dense" if (pool == "global" or alpha > 0) else "Lai et al. MM (BT_EM_exp)"),
-                "model": model}
-    return BTResult(table=table, settings=settings, connectivity=conn, raters=raters_df,
-                    excluded_raters=excluded,
-                    win_matrix=pd.DataFrame(C, index=methods, columns=methods),
-                    pairwise_prob=pd.DataFrame(prob, index=methods, columns=methods),
-                    range_test=rt, kendall_u=kendall_u(C), replicates=replicates, covariance=cov,
-                    per_image=per_image, notes=notes,
-                    image_ids=image_ids if per_image is not None else None)
+                "format": log.format, "sources": log.sources, "votes_used": len(votes.winner),
+                "votes_read": int(len(log.df)), "unanswered": log.unanswered,
+                "sentinel_rows": int(sentinel.sum()), "methods": votes.methods,
+                "engine": _engine(model, pool, alpha), "model": model}
+    return BTResult(table=table, settings=settings, connectivity=connectivity, raters=qc.raters,
+                    excluded_raters=qc.excluded,
+                    win_matrix=pd.DataFrame(counts, index=votes.methods, columns=votes.methods),
+                    pairwise_prob=pd.DataFrame(intervals.prob, index=votes.methods, columns=votes.methods),
+                    range_test=range_result, kendall_u=kendall_u(counts), replicates=replicates,
+                    covariance=fitted.covariance, per_image=fitted.per_image, notes=notes,
+                    image_ids=votes.image_ids if fitted.per_image is not None else None)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -957,31 +1418,26 @@ def screen_raters(log, *, ties: str = "half", threshold: float = 1.5, sentinel_m
     """
     if not log.has_raters:
         raise InputError("--screen-raters needs rater ids (a rater_id / worker / judge column)")
-    df = log.df
-    sent = df["is_sentinel"].to_numpy(bool)
-    if sentinel_method is not None and sentinel_method in log.methods:
-        k = log.methods.index(sentinel_method)
-        sent = sent | (df["a"].to_numpy() == k) | (df["b"].to_numpy() == k)
-    choice = df["choice"].to_numpy(np.int64)
-    keep = ~sent & (df["rater_id"].cat.codes.to_numpy() >= 0)
+    frame = log.df
+    sentinel, _correct = sentinel_rows(log, sentinel_method)
+    choice = frame["choice"].to_numpy(np.int64)
+    keep = ~sentinel & (frame["rater_id"].cat.codes.to_numpy() >= 0)
     if ties == "drop":
         keep &= choice != 2
-    a = df["a"].to_numpy(np.int64)[keep]
-    b = df["b"].to_numpy(np.int64)[keep]
-    ch = choice[keep]
-    rc = df["rater_id"].cat.codes.to_numpy(np.int64)[keep]
-    uniq, codes = np.unique(rc, return_inverse=True)
-    if len(uniq) < 3:
-        raise InputError(f"--screen-raters: needs at least three raters with votes, got {len(uniq)}")
+    a = frame["a"].to_numpy(np.int64)[keep]
+    b = frame["b"].to_numpy(np.int64)[keep]
+    rater_codes = frame["rater_id"].cat.codes.to_numpy(np.int64)[keep]
+    unique_raters, codes = np.unique(rater_codes, return_inverse=True)
+    if len(unique_raters) < 3:
+        raise InputError(f"--screen-raters: needs at least three raters with votes, got {len(unique_raters)}")
     used = np.unique(np.concatenate([a, b]))
-    remap = np.full(len(log.methods), -1)
-    remap[used] = np.arange(len(used))
-    a, b = remap[a], remap[b]
+    new_code = np.full(len(log.methods), -1)
+    new_code[used] = np.arange(len(used))
     m = len(used)
-    winner = np.where(ch == 1, b, a)
-    loser = np.where(ch == 1, a, b)
-    cells = cells_from_votes(winner, loser, ch == 2, m, codes, len(uniq))
-    L, dist = screen_observers(cells, m, ties=ties, alpha=alpha)
-    names = [str(c) for c in df["rater_id"].cat.categories[uniq]]
-    return pd.DataFrame({"rater_id": names, "votes": np.bincount(codes, minlength=len(uniq)),
-                         "log_likelihood": L, "outlier_score": dist, "outlier": dist > threshold})
+    winner, loser, tie = winners_and_losers(new_code[a], new_code[b], choice[keep])
+    cells = cells_from_votes(winner, loser, tie, m, codes, len(unique_raters))
+    log_likelihood, distance = screen_observers(cells, m, ties=ties, alpha=alpha)
+    names = [str(c) for c in frame["rater_id"].cat.categories[unique_raters]]
+    return pd.DataFrame({"rater_id": names, "votes": np.bincount(codes, minlength=len(unique_raters)),
+                         "log_likelihood": log_likelihood, "outlier_score": distance,
+                         "outlier": distance > threshold})

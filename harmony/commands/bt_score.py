@@ -363,12 +363,10 @@ def _study_db_as_csv(votes, stack, tempfile) -> tuple:
 
 def _first_method(log, sentinel_method) -> str:
     """pwcmp's reference: the first condition (here: first in the vote log's sorted method list)."""
-    df = log.df
-    sent = df["is_sentinel"].to_numpy(bool)
-    if sentinel_method in log.methods:
-        k = log.methods.index(sentinel_method)
-        sent = sent | (df["a"].to_numpy() == k) | (df["b"].to_numpy() == k)
-    used = sorted(set(df["a"].to_numpy()[~sent]) | set(df["b"].to_numpy()[~sent]))
+    from ..benchmark.bt import sentinel_rows
+
+    sentinel, _correct = sentinel_rows(log, sentinel_method)
+    used = np.union1d(log.df["a"].to_numpy()[~sentinel], log.df["b"].to_numpy()[~sentinel])
     return log.methods[int(used[0])]
 
 
