@@ -239,35 +239,9 @@ def _image_key(records: pd.DataFrame) -> list[str]:
     return (["subset"] if "subset" in records else []) + [name]
 
 
-def analyse(records: pd.DataFrame, metrics: Iterable[str], *, methods: Sequence[str] | None = None,
-            by_subset: bool = True, n_boot: int = 2000, ci: float = 0.95, alpha: float = 0.05,
-            higher_is_better: Mapping[str, bool] | None = None, rng=0) -> Significance:
-    """Means with bootstrap intervals and Holm-corrected paired tests, per group (subset, then All).
-
-    Parameters
-    ----------
-    records : DataFrame
-        One row per (method, image): ``method``, ``subset`` (optional), ``name`` or ``composite``, and
-        the metric columns (NaN = undefined for that image; a row with a non-empty ``error`` is left out).
-    metrics : metric columns to analyse (those missing or all-NaN are skipped)
-    methods : order of the methods (default: order of first appearance)
-    by_subset : one group per subset as well as ``All`` (every image counts once)
-    n_boot : bootstrap replicates (shared by all methods of a group; the same images for every method)
-    ci : interval coverage; alpha : the level of the "not significantly worse" test
-    higher_is_better : direction per metric (default :data:`HIGHER_IS_BETTER`)
-    rng : seed or Generator
-
-    Returns
-    -------
-    Significance
-    """
-    if not 0 < ci < 1:
-        raise ValueError(f"ci: expected a value in (0, 1), got {ci}")
-    if n_boot < 100:
-        raise ValueError(f"n_boot: expected at least 100 replicates, got {n_boot}")
-    hib = dict(HIGHER_IS_BETTER)
-    hib.update(higher_is_better or {})
-    rng = as_rng(rng)
+def _usable_records(records: pd.DataFrame, metrics: Iterable[str],
+                    methods: Sequence[str] | None) -> tuple[pd.DataFrame, list[str], list[str], list[str]]:
+    """Rows without an error, the image key columns, the metrics with a finite value, the methods present."""
     df = records
     if "error" in df:
         df = df[df["error"].fillna("").astype(str) == ""]
@@ -276,67 +250,167 @@ def analyse(records: pd.DataFrame, metrics: Iterable[str], *, methods: Sequence[
     if methods is None:
         methods = list(dict.fromkeys(df["method"].astype(str)))
     methods = [m for m in methods if (df["method"].astype(str) == m).any()]
+    return df, key, metrics, methods
+
+
+def _groups(df: pd.DataFrame, by_subset: bool) -> list[tuple[str, pd.DataFrame]]:
+    """(name, rows) of each subset (when there are several and ``by_subset``), then :data:`ALL`."""
     groups: list[tuple[str, pd.DataFrame]] = []
     if by_subset and "subset" in df:
-        subs = list(dict.fromkeys(df["subset"].astype(str)))
-        if len(subs) > 1:
-            groups += [(s, df[df["subset"].astype(str) == s]) for s in subs]
+        subsets = list(dict.fromkeys(df["subset"].astype(str)))
+        if len(subsets) > 1:
+            groups += [(s, df[df["subset"].astype(str) == s]) for s in subsets]
     groups.append((ALL, df))
-    summary_rows, pair_rows = [], []
-    for gname, g in groups:
-        if len(g) == 0:
+    return groups
+
+
+def _method_rows(group: str, metric: str, present: list[str], values: np.ndarray, reps: np.ndarray,
+                 ci: float) -> list[dict]:
+    """Summary rows (n, mean, BCa interval) of each method of one metric in one group."""
+    rows = []
+    for j, method in enumerate(present):
+        column = values[:, j]
+        finite = np.isfinite(column)
+        if not finite.any():
             continue
-        # one table of every metric, so all metrics and methods of a group share the same resamples
-        allwide = (g[key + ["method"] + metrics].assign(method=g["method"].astype(str))
-                   .groupby(key + ["method"], sort=False, dropna=False)[metrics].first().unstack("method"))
-        W = bootstrap_weights(len(allwide), n_boot, rng)
-        for metric in metrics:
-            wide = allwide[metric]
-            wide = wide.reindex(columns=[m for m in methods if m in wide.columns])
-            present = list(wide.columns)
-            if not present or len(wide) == 0:
+        low, high = bca_interval(column, reps[:, j], ci)
+        rows.append({"group": group, "metric": metric, "method": method, "n": int(finite.sum()),
+                     "mean": float(column[finite].mean()), "ci_low": low, "ci_high": high})
+    return rows
+
+
+def _pair_rows(group: str, metric: str, present: list[str], values: np.ndarray, reps: np.ndarray,
+               weights: np.ndarray, ci: float) -> list[dict]:
+    """Paired rows (difference, BCa interval, bootstrap p, Wilcoxon) of every two methods, images both scored."""
+    rows = []
+    for a in range(len(present)):
+        for b in range(a + 1, len(present)):
+            xa, xb = values[:, a], values[:, b]
+            both = np.isfinite(xa) & np.isfinite(xb)
+            if not both.any():
                 continue
-            X = pd.DataFrame(wide).apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-            reps = _weighted_means(W, X)
-            for j, m in enumerate(present):
-                col = X[:, j]
-                fin = np.isfinite(col)
-                if not fin.any():
-                    continue
-                lo, hi = bca_interval(col, reps[:, j], ci)
-                summary_rows.append({"group": gname, "metric": metric, "method": m, "n": int(fin.sum()),
-                                     "mean": float(col[fin].mean()), "ci_low": lo, "ci_high": hi})
-            rows_here = []
-            for a in range(len(present)):
-                for b in range(a + 1, len(present)):
-                    xa, xb = X[:, a], X[:, b]
-                    both = np.isfinite(xa) & np.isfinite(xb)
-                    if not both.any():
-                        continue
-                    d = np.where(both, xa - xb, np.nan)
-                    if np.array_equal(both, np.isfinite(xa)) and np.array_equal(both, np.isfinite(xb)):
-                        drep = reps[:, a] - reps[:, b]
-                    else:
-                        drep = _weighted_means(W, d[:, None])[:, 0]
-                    lo, hi = bca_interval(d, drep, ci)
-                    w, pw = wilcoxon_signed_rank(d)
-                    rows_here.append({"group": gname, "metric": metric, "method_a": present[a],
-                                      "method_b": present[b], "n": int(both.sum()),
-                                      "mean_a": float(xa[both].mean()), "mean_b": float(xb[both].mean()),
-                                      "diff": float(d[both].mean()), "ci_low": lo, "ci_high": hi,
-                                      "p_bootstrap": bootstrap_p_value(d, drep), "wilcoxon_w": w,
-                                      "p_wilcoxon": pw})
-            if rows_here:
-                pb = holm([r["p_bootstrap"] for r in rows_here])
-                pw = holm([r["p_wilcoxon"] for r in rows_here])
-                for r, x, y in zip(rows_here, pb, pw):
-                    r["p_bootstrap_holm"], r["p_wilcoxon_holm"] = float(x), float(y)
-                    better = ""
-                    if np.isfinite(x) and x < alpha and r["diff"] != 0:
-                        a_better = (r["diff"] > 0) == hib.get(metric, False)
-                        better = r["method_a"] if a_better else r["method_b"]
-                    r["better"] = better
-                pair_rows += rows_here
+            d = np.where(both, xa - xb, np.nan)
+            if np.array_equal(both, np.isfinite(xa)) and np.array_equal(both, np.isfinite(xb)):
+                diff_reps = reps[:, a] - reps[:, b]
+            else:
+                diff_reps = _weighted_means(weights, d[:, None])[:, 0]
+            low, high = bca_interval(d, diff_reps, ci)
+            statistic, p_wilcoxon = wilcoxon_signed_rank(d)
+            rows.append({"group": group, "metric": metric, "method_a": present[a], "method_b": present[b],
+                         "n": int(both.sum()), "mean_a": float(xa[both].mean()), "mean_b": float(xb[both].mean()),
+                         "diff": float(d[both].mean()), "ci_low": low, "ci_high": high,
+                         "p_bootstrap": bootstrap_p_value(d, diff_reps), "wilcoxon_w": statistic,
+                         "p_wilcoxon": p_wilcoxon})
+    return rows
+
+
+def _correct_pairs(rows: list[dict], higher_better: bool, alpha: float) -> None:
+    """Add the Holm-corrected p-values of one metric's pairs and the method that is significantly better."""
+    if not rows:
+        return
+    p_bootstrap = holm([r["p_bootstrap"] for r in rows])
+    p_wilcoxon = holm([r["p_wilcoxon"] for r in rows])
+    for row, pb, pw in zip(rows, p_bootstrap, p_wilcoxon):
+        row["p_bootstrap_holm"], row["p_wilcoxon_holm"] = float(pb), float(pw)
+        better = ""
+        if np.isfinite(pb) and pb < alpha and row["diff"] != 0:
+            a_better = (row["diff"] > 0) == higher_better
+            better = row["method_a"] if a_better else row["method_b"]
+        row["better"] = better
+
+
+def _analyse_group(group: str, rows: pd.DataFrame, key: list[str], metrics: list[str], methods: list[str], *,
+                   n_boot: int, ci: float, alpha: float, hib: Mapping[str, bool], rng) -> tuple[list, list]:
+    """Summary rows and pair rows of one group; every metric and method share one set of resamples."""
+    wide_all = (rows[key + ["method"] + metrics].assign(method=rows["method"].astype(str))
+                .groupby(key + ["method"], sort=False, dropna=False)[metrics].first().unstack("method"))
+    weights = bootstrap_weights(len(wide_all), n_boot, rng)
+    summary_rows, pair_rows = [], []
+    for metric in metrics:
+        wide = wide_all[metric]
+        wide = wide.reindex(columns=[m for m in methods if m in wide.columns])
+        present = list(wide.columns)
+        if not present or len(wide) == 0:
+            continue
+        values = pd.DataFrame(wide).apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        reps = _weighted_means(weights, values)
+        summary_rows += _method_rows(group, metric, present, values, reps, ci)
+        here = _pair_rows(group, metric, present, values, reps, weights, ci)
+        _correct_pairs(here, hib.get(metric, False), alpha)
+        pair_rows += here
+    return summary_rows, pair_rows
+
+
+def analyse(records: pd.DataFrame, metrics: Iterable[str], *, methods: Sequence[str] | None = None,
+            by_subset: bool = True, n_boot: int = 2000, ci: float = 0.95, alpha: float = 0.05,
+            higher_is_better: Mapping[str, bool] | None = None, rng=0) -> Significance:
+    """Means with bootstrap intervals and Holm-corrected paired tests, per group (subset, then All).
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        One row per (method, image): ``method``, ``subset`` (optional), ``name`` or ``composite``, and
+        the metric columns (float; NaN = undefined for that image; a row with a non-empty ``error`` is
+        left out).
+    metrics : iterable of str
+        Metric columns to analyse (those missing or all-NaN are skipped).
+    methods : sequence of str, optional
+        Order of the methods (default: order of first appearance).
+    by_subset : bool
+        One group per subset as well as ``All`` (every image counts once).
+    n_boot : int
+        Bootstrap replicates, >= 100 (shared by all methods of a group: the same images for every method).
+    ci : float
+        Interval coverage in (0, 1).
+    alpha : float
+        Level of the "not significantly worse" test.
+    higher_is_better : mapping of str to bool, optional
+        Direction per metric (default :data:`HIGHER_IS_BETTER`).
+    rng : int or numpy.random.Generator
+        Seed or generator of the resamples.
+
+    Returns
+    -------
+    Significance
+
+    Raises
+    ------
+    ValueError
+        ``ci`` outside (0, 1), fewer than 100 replicates, or records without ``method`` and an image key.
+
+    References
+    ----------
+    Efron, B. (1987). Better bootstrap confidence intervals. JASA 82(397) (the BCa interval).
+    Holm, S. (1979). A simple sequentially rejective multiple test procedure. Scand. J. Statist. 6(2).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> records = pd.DataFrame({"method": ["a", "b"] * 6, "name": [i // 2 for i in range(12)],
+    ...                         "mse": [1.0, 2.0, 1.5, 2.5, 0.5, 2.0, 1.0, 3.0, 1.2, 2.2, 0.9, 2.9]})
+    >>> sig = analyse(records, ["mse"], n_boot=200)
+    >>> sig.summary.set_index("method")["mean"].round(3).to_dict()
+    {'a': 1.017, 'b': 2.433}
+    >>> sig.summary.loc[sig.summary["best"], "method"].tolist()
+    ['a']
+    """
+    if not 0 < ci < 1:
+        raise ValueError(f"ci: expected a value in (0, 1), got {ci}")
+    if n_boot < 100:
+        raise ValueError(f"n_boot: expected at least 100 replicates, got {n_boot}")
+    hib = dict(HIGHER_IS_BETTER)
+    hib.update(higher_is_better or {})
+    rng = as_rng(rng)
+    df, key, metrics, methods = _usable_records(records, metrics, methods)
+    groups = _groups(df, by_subset)
+    summary_rows, pair_rows = [], []
+    for group, rows in groups:
+        if len(rows) == 0:
+            continue
+        group_summary, group_pairs = _analyse_group(group, rows, key, metrics, methods, n_boot=n_boot, ci=ci,
+                                                    alpha=alpha, hib=hib, rng=rng)
+        summary_rows += group_summary
+        pair_rows += group_pairs
     summary = pd.DataFrame(summary_rows, columns=SUMMARY_COLUMNS[:-2])
     pairs = pd.DataFrame(pair_rows, columns=PAIR_COLUMNS)
     summary = _mark_best(summary, pairs, hib, alpha)

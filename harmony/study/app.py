@@ -155,9 +155,9 @@ class Study:
                 self._count_sentinel(rid, task, choice)
 
     def _count_sentinel(self, rater: str, task: int, choice: str) -> None:
-        chosen = self.method_a[task] if choice == "a" else (self.method_b[task] if choice == "b" else None)
+        """Count a sentinel answer toward the rater's sentinel accuracy."""
         self.sent_total[rater] = self.sent_total.get(rater, 0) + 1
-        self.sent_ok[rater] = self.sent_ok.get(rater, 0) + int(chosen == self.correct[task])
+        self.sent_ok[rater] = self.sent_ok.get(rater, 0) + int(self._chosen(task, choice) == self.correct[task])
 
     # sessions ---------------------------------------------------------------------------------------
     def rater(self, session: str) -> _Rater | None:
@@ -256,89 +256,143 @@ class Study:
         return out
 
     # votes -------------------------------------------------------------------------------------------
-    def vote(self, session: str, body: dict) -> tuple[int, dict]:
-        store, con = self.store, self.store.con
-        r = self.rater(session)
-        if r is None:
-            store.reject("unknown_session", f"session {session[:16]!r}")
-            return 401, {"error": "unknown session: start from the study link"}
-        vote_id, token = body.get("vote_id"), body.get("token")
-        choice, rt = body.get("choice"), body.get("response_ms")
+    def _chosen(self, task: int, code: str) -> str | None:
+        """The method a vote chose (``a`` / ``b``), None for a tie."""
+        return self.method_a[task] if code == "a" else (self.method_b[task] if code == "b" else None)
+
+    def _refuse_body(self, body: dict) -> tuple[int, dict] | None:
+        """(400, error) for a malformed vote body (logged as a reject), None when it is well formed."""
+        vote_id, token, choice = body.get("vote_id"), body.get("token"), body.get("choice")
         if not (isinstance(vote_id, str) and _ID_RE.match(vote_id)) or not (isinstance(token, str) and _ID_RE.match(token)):
-            store.reject("bad_request", "vote_id/token missing or malformed")
+            self.store.reject("bad_request", "vote_id/token missing or malformed")
             return 400, {"error": "vote_id and token: 8-64 characters [A-Za-z0-9_-]"}
         allowed = ("left", "right", "same") if self.cfg.allow_ties else ("left", "right")
         if choice not in allowed:
-            store.reject("bad_request", f"choice {str(choice)[:20]!r}")
+            self.store.reject("bad_request", f"choice {str(choice)[:20]!r}")
             return 400, {"error": f"choice: expected {', '.join(allowed)}"}
-        if rt is not None and not (isinstance(rt, (int, float)) and math.isfinite(rt) and 0 <= rt < 1e8):
-            rt = None
+        return None
+
+    def _refuse_assignment(self, rater: _Rater, assignment, token: str) -> tuple[int, dict] | None:
+        """(4xx, error) when the token is forged, another rater's, already answered, or the rater is
+        excluded (commits and logs a reject); None when the vote may be stored."""
+        kind = None
+        if assignment is None:
+            kind, status, message = "forged_token", 403, "unknown task token"
+        elif assignment[0] != rater.rater_id:
+            kind, status, message = "foreign_token", 403, "this task was not assigned to you"
+        elif assignment[3] != 0:
+            kind, status, message = "replayed_token", 409, "this task was already answered"
+        elif rater.excluded:
+            kind, status, message = "excluded_rater", 403, "session ended"
+        if kind is None:
+            return None
+        self.store.con.execute("COMMIT")
+        self.store.reject(kind, f"rater {rater.rater_id[:40]} token {token[:12]}")
+        return status, {"error": message}
+
+    def _store_vote(self, rater: _Rater, assignment, vote_id: str, token: str, choice: str,
+                    response_ms) -> tuple[int, str, list, bool, bool, list]:
+        """Write the vote, flag the rater on failed sentinels, issue the next tasks (inside the transaction).
+
+        Returns (task, choice code, open assignments left, flagged now, excluded now, new assignments).
+        """
+        con = self.store.con
+        _rater_id, task, a_left, _answered, seq = assignment
+        code = "tie" if choice == "same" else ("a" if (choice == "left") == bool(a_left) else "b")
+        con.execute("INSERT INTO votes (vote_id, token, rater_id, task_id, seq, choice, a_left, response_ms, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (vote_id, token, rater.rater_id, task, seq, code, a_left, response_ms, time.time()))
+        con.execute("UPDATE assignments SET answered=1 WHERE token=?", (token,))
+        open_after = [a for a in rater.open if a[0] != token]
+        flag = exclude = False
+        if self.sentinel[task]:
+            total = self.sent_total.get(rater.rater_id, 0) + 1
+            right = self.sent_ok.get(rater.rater_id, 0) + int(self._chosen(task, code) == self.correct[task])
+            if (total >= self.cfg.min_sentinels and right / total < self.cfg.min_sentinel_accuracy
+                    and not rater.flagged):
+                flag, exclude = True, self.cfg.auto_exclude
+                con.execute("UPDATE raters SET flagged=1, excluded=? WHERE rater_id=?", (int(exclude), rater.rater_id))
+                if exclude:   # release the rater's open tasks to the others
+                    con.execute("UPDATE assignments SET answered=-1 WHERE rater_id=? AND answered=0", (rater.rater_id,))
+        new = [] if exclude else self._top_up(rater, len(open_after))
+        return task, code, open_after, flag, exclude, new
+
+    def _mirror_vote(self, rater: _Rater, task: int, code: str, open_after: list, flag: bool, exclude: bool,
+                     new: list) -> None:
+        """Apply a committed vote to the scheduler and the in-memory rater."""
+        self.scheduler.answered_vote(task, code)
+        if self.sentinel[task]:
+            self._count_sentinel(rater.rater_id, task, code)
+        rater.answered += 1
+        rater.open = open_after + new
+        rater.assigned += len(new)
+        if flag:
+            rater.flagged = 1
+            rater.excluded = int(exclude)
+            if exclude:
+                for _token, _seq, open_task, _a_left in rater.open:
+                    self.scheduler.release(open_task)
+                rater.open = []
+
+    def vote(self, session: str, body: dict) -> tuple[int, dict]:
+        """Record one answer: ``POST /api/vote``.
+
+        The checks (vote id, task token, owner, already answered) read the database inside one
+        ``BEGIN IMMEDIATE`` transaction, so concurrent requests never interleave inside a vote. Repeating
+        a vote id with the same token (a retry, a double click) answers as the first time; every refusal
+        is logged in the ``rejects`` table.
+
+        Parameters
+        ----------
+        session : str
+            The rater's ``X-Session`` header.
+        body : dict
+            ``{"vote_id": str, "token": str, "choice": "left" | "right" | "same", "response_ms": float}``
+            (ids: 8-64 characters ``[A-Za-z0-9_-]``; ``same`` only with ties allowed).
+
+        Returns
+        -------
+        status : int
+            HTTP status: 200, or 400 / 401 / 403 / 409 for a refused vote.
+        payload : dict
+            ``{"ok": True, "duplicate": bool, **state}`` (:meth:`state`) or ``{"error": message}``.
+        """
+        store, con = self.store, self.store.con
+        rater = self.rater(session)
+        if rater is None:
+            store.reject("unknown_session", f"session {session[:16]!r}")
+            return 401, {"error": "unknown session: start from the study link"}
+        refusal = self._refuse_body(body)
+        if refusal is not None:
+            return refusal
+        vote_id, token, choice, response_ms = body["vote_id"], body["token"], body["choice"], body.get("response_ms")
+        if response_ms is not None and not (isinstance(response_ms, (int, float)) and math.isfinite(response_ms)
+                                            and 0 <= response_ms < 1e8):
+            response_ms = None
         con.execute("BEGIN IMMEDIATE")
         try:
-            prev = con.execute("SELECT token, rater_id FROM votes WHERE vote_id=?", (vote_id,)).fetchone()
-            if prev is not None:
+            previous = con.execute("SELECT token, rater_id FROM votes WHERE vote_id=?", (vote_id,)).fetchone()
+            if previous is not None:
                 con.execute("COMMIT")
-                if prev[0] == token and prev[1] == r.rater_id:     # a retry or a double click: same answer
-                    return 200, {"ok": True, "duplicate": True, **self.state(r)}
+                if previous[0] == token and previous[1] == rater.rater_id:     # a retry or a double click
+                    return 200, {"ok": True, "duplicate": True, **self.state(rater)}
                 store.reject("vote_id_reused", f"vote {vote_id} with another token")
                 return 409, {"error": "vote id already used for another task"}
-            asg = con.execute("SELECT rater_id, task_id, a_left, answered, seq FROM assignments WHERE token=?",
-                              (token,)).fetchone()
-            kind = None
-            if asg is None:
-                kind, status, msg = "forged_token", 403, "unknown task token"
-            elif asg[0] != r.rater_id:
-                kind, status, msg = "foreign_token", 403, "this task was not assigned to you"
-            elif asg[3] != 0:
-                kind, status, msg = "replayed_token", 409, "this task was already answered"
-            elif r.excluded:
-                kind, status, msg = "excluded_rater", 403, "session ended"
-            if kind is not None:
-                con.execute("COMMIT")
-                store.reject(kind, f"rater {r.rater_id[:40]} token {token[:12]}")
-                return status, {"error": msg}
-            _rid, task, a_left, _answered, seq = asg
-            code = "tie" if choice == "same" else ("a" if (choice == "left") == bool(a_left) else "b")
-            con.execute("INSERT INTO votes (vote_id, token, rater_id, task_id, seq, choice, a_left, response_ms, created) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (vote_id, token, r.rater_id, task, seq, code, a_left, rt, time.time()))
-            con.execute("UPDATE assignments SET answered=1 WHERE token=?", (token,))
-            open_after = [a for a in r.open if a[0] != token]
-            flag = exclude = False
-            if self.sentinel[task]:
-                tot = self.sent_total.get(r.rater_id, 0) + 1
-                ok = self.sent_ok.get(r.rater_id, 0) + int(
-                    (self.method_a[task] if code == "a" else self.method_b[task] if code == "b" else None)
-                    == self.correct[task])
-                if tot >= self.cfg.min_sentinels and ok / tot < self.cfg.min_sentinel_accuracy and not r.flagged:
-                    flag, exclude = True, self.cfg.auto_exclude
-                    con.execute("UPDATE raters SET flagged=1, excluded=? WHERE rater_id=?", (int(exclude), r.rater_id))
-                    if exclude:   # release the rater's open tasks to the others
-                        con.execute("UPDATE assignments SET answered=-1 WHERE rater_id=? AND answered=0", (r.rater_id,))
-            new = [] if exclude else self._top_up(r, len(open_after))
+            assignment = con.execute("SELECT rater_id, task_id, a_left, answered, seq FROM assignments "
+                                     "WHERE token=?", (token,)).fetchone()
+            refusal = self._refuse_assignment(rater, assignment, token)
+            if refusal is not None:
+                return refusal
+            stored = self._store_vote(rater, assignment, vote_id, token, choice, response_ms)
             con.execute("COMMIT")
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
             self._rebuild()
             raise
-        # committed: mirror it in memory
-        self.scheduler.answered_vote(task, code)
-        if self.sentinel[task]:
-            self._count_sentinel(r.rater_id, task, code)
-        r.answered += 1
-        r.open = open_after + new
-        r.assigned += len(new)
-        if flag:
-            r.flagged = 1
-            r.excluded = int(exclude)
-            if exclude:
-                for _tok, _s, t_open, _al in r.open:
-                    self.scheduler.pending[t_open] = max(0, self.scheduler.pending[t_open] - 1)
-                    pc = self.scheduler.pair_code[t_open]
-                    self.scheduler.pair_pending[pc] = max(0, self.scheduler.pair_pending[pc] - 1)
-                r.open = []
-        return 200, {"ok": True, "duplicate": False, **self.state(r)}
+        task, code, open_after, flag, exclude, new = stored
+        self._mirror_vote(rater, task, code, open_after, flag, exclude, new)
+        return 200, {"ok": True, "duplicate": False, **self.state(rater)}
 
     # dashboard ---------------------------------------------------------------------------------------
     def stats(self) -> dict:
@@ -502,137 +556,173 @@ SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-
                                                "https://workersandbox.mturk.com; frame-ancestors *"}
 
 
-def build_app(study: Study):
-    """The Starlette application of a :class:`Study`."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+def _html_page(study: Study, name: str, **substitutions: str):
+    """A page of ``harmony/study/pages`` with ``{{title}}`` and the other ``{{key}}`` placeholders filled."""
+    from starlette.responses import HTMLResponse
+
+    text = page(name).replace("{{title}}", html.escape(study.cfg.title))
+    for key, value in substitutions.items():
+        text = text.replace("{{" + key + "}}", value)
+    return HTMLResponse(text, headers=SECURITY_HEADERS)
+
+
+async def _read_json(request) -> dict | None:
+    """The request body as a JSON object, None when it is not one."""
+    try:
+        body = await request.body()
+        data = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _page_routes(study: Study) -> list:
+    """Routes of the rater's pages, the static files, the images and the health check."""
+    from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
     from starlette.routing import Route
 
-    cfg = study.cfg
     statics = {"study.js": "text/javascript", "admin.js": "text/javascript", "study.css": "text/css"}
-    static_text = {n: page(n) for n in statics}
-    title = html.escape(cfg.title)
+    static_text = {name: page(name) for name in statics}
+    ties = "yes" if study.cfg.allow_ties else "no"
 
-    def html_page(name: str, **subs) -> HTMLResponse:
-        text = page(name).replace("{{title}}", title)
-        for k, v in subs.items():
-            text = text.replace("{{" + k + "}}", v)
-        return HTMLResponse(text, headers=SECURITY_HEADERS)
+    async def consent(request):
+        return _html_page(study, "consent.html", ties=ties)
 
-    async def consent(request: Request):
-        return html_page("consent.html", ties="yes" if cfg.allow_ties else "no")
+    async def rate(request):
+        return _html_page(study, "rate.html", ties=ties)
 
-    async def rate(request: Request):
-        return html_page("rate.html", ties="yes" if cfg.allow_ties else "no")
+    async def done(request):
+        return _html_page(study, "done.html")
 
-    async def done(request: Request):
-        return html_page("done.html")
-
-    async def static(request: Request):
+    async def static(request):
         name = request.path_params["name"]
         if name not in statics:
             return PlainTextResponse("not found", status_code=404)
         return Response(static_text[name], media_type=statics[name], headers={"Cache-Control": "no-cache"})
 
-    async def read_json(request: Request):
-        try:
-            body = await request.body()
-            data = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            return None
-        return data if isinstance(data, dict) else None
+    async def image(request):
+        path = study.file_of.get(request.path_params["key"])
+        if path is None:
+            return PlainTextResponse("not found", status_code=404)
+        return FileResponse(path, media_type=CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+                            headers={"Cache-Control": "private, max-age=86400"})
 
-    async def api_session(request: Request):
-        data = await read_json(request)
+    async def health(request):
+        return JSONResponse({"ok": True, "study_id": study.tasks.study_id[:12]})
+
+    return [Route("/", consent), Route("/rate", rate), Route("/done", done), Route("/static/{name}", static),
+            Route("/img/{key}", image), Route("/healthz", health)]
+
+
+def _api_routes(study: Study) -> list:
+    """Routes of the rating API: session, state and vote (JSON)."""
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def api_session(request):
+        data = await _read_json(request)
         if data is None or data.get("consent") is not True:
             study.store.reject("bad_request", "session without consent")
             return JSONResponse({"error": "consent required"}, status_code=400)
         status, out = study.create_session(data.get("params") or {})
         return JSONResponse(out, status_code=status)
 
-    async def api_state(request: Request):
+    async def api_state(request):
         session = request.headers.get("x-session", "")
-        row = study.rater(session)
-        if row is None:
+        rater = study.rater(session)
+        if rater is None:
             study.store.reject("unknown_session", f"state for {session[:16]!r}")
             return JSONResponse({"error": "unknown session"}, status_code=401)
-        return JSONResponse(study.state(row))
+        return JSONResponse(study.state(rater))
 
-    async def api_vote(request: Request):
-        data = await read_json(request)
+    async def api_vote(request):
+        data = await _read_json(request)
         if data is None:
             study.store.reject("bad_request", "vote body is not a JSON object")
             return JSONResponse({"error": "expected a JSON object"}, status_code=400)
         status, out = study.vote(request.headers.get("x-session", ""), data)
         return JSONResponse(out, status_code=status)
 
-    async def image(request: Request):
-        key = request.path_params["key"]
-        path = study.file_of.get(key)
-        if path is None:
-            return PlainTextResponse("not found", status_code=404)
-        return FileResponse(path, media_type=CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"),
-                            headers={"Cache-Control": "private, max-age=86400"})
+    return [Route("/api/session", api_session, methods=["POST"]), Route("/api/state", api_state),
+            Route("/api/vote", api_vote, methods=["POST"])]
 
-    def authorised(request: Request) -> bool:
-        given = request.query_params.get("token", "")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        ok = bool(given) and hmac.compare_digest(given.encode(), cfg.admin_token.encode())
-        if not ok:
-            study.store.reject("admin_token", f"{request.url.path} {'no token' if not given else 'wrong token'}")
-        return ok
+
+def _authorised(study: Study, request) -> bool:
+    """Whether the request carries the admin token (``Authorization: Bearer T`` or ``?token=T``); a miss is
+    logged as a reject. Compared in constant time."""
+    given = request.query_params.get("token", "")
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    ok = bool(given) and hmac.compare_digest(given.encode(), study.cfg.admin_token.encode())
+    if not ok:
+        study.store.reject("admin_token", f"{request.url.path} {'no token' if not given else 'wrong token'}")
+    return ok
+
+
+def _admin_routes(study: Study) -> list:
+    """Routes of the dashboard: page, statistics, plot and the CSV export (admin token required)."""
+    from starlette.responses import JSONResponse, PlainTextResponse, Response
+    from starlette.routing import Route
 
     def denied():
         return PlainTextResponse("admin token required (Authorization: Bearer T or ?token=T)", status_code=401)
 
-    async def admin(request: Request):
-        if not authorised(request):
+    async def admin(request):
+        if not _authorised(study, request):
             return denied()
-        return html_page("admin.html")
+        return _html_page(study, "admin.html")
 
-    async def admin_data(request: Request):
-        if not authorised(request):
+    async def admin_data(request):
+        if not _authorised(study, request):
             return denied()
-        data = await asyncio.to_thread(study.stats)
-        return JSONResponse(data)
+        return JSONResponse(await asyncio.to_thread(study.stats))
 
-    async def admin_plot(request: Request):
-        if not authorised(request):
+    async def admin_plot(request):
+        if not _authorised(study, request):
             return denied()
         await asyncio.to_thread(study.stats)
         if study._plot_cache is None:
             return PlainTextResponse("no scores yet", status_code=404)
         return Response(study._plot_cache, media_type="image/png", headers={"Cache-Control": "no-store"})
 
-    async def admin_export(request: Request):
-        if not authorised(request):
+    async def admin_export(request):
+        if not _authorised(study, request):
             return denied()
         from .export import votes_csv
 
-        def make():
-            con = connect(cfg.db, readonly=True)
+        def export():
+            con = connect(study.cfg.db, readonly=True)
             try:
                 return votes_csv(con)
             finally:
                 con.close()
-        text = await asyncio.to_thread(make)
+        text = await asyncio.to_thread(export)
         return Response(text, media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="votes.csv"'})
 
-    async def health(request: Request):
-        return JSONResponse({"ok": True, "study_id": study.tasks.study_id[:12]})
+    return [Route("/admin", admin), Route("/admin/data.json", admin_data), Route("/admin/plot.png", admin_plot),
+            Route("/admin/export.csv", admin_export)]
 
-    routes = [Route("/", consent), Route("/rate", rate), Route("/done", done),
-              Route("/static/{name}", static), Route("/api/session", api_session, methods=["POST"]),
-              Route("/api/state", api_state), Route("/api/vote", api_vote, methods=["POST"]),
-              Route("/img/{key}", image), Route("/admin", admin), Route("/admin/data.json", admin_data),
-              Route("/admin/plot.png", admin_plot), Route("/admin/export.csv", admin_export),
-              Route("/healthz", health)]
-    app = Starlette(routes=routes)
-    return BodyLimit(app, cfg.max_body, study.store.reject)
+
+def build_app(study: Study):
+    """The Starlette application of a :class:`Study`, behind the request-body limit.
+
+    Parameters
+    ----------
+    study : Study
+        The running study.
+
+    Returns
+    -------
+    BodyLimit
+        An ASGI application (serve it with uvicorn): the routes of the module docstring wrapped in
+        :class:`BodyLimit` (``cfg.max_body`` bytes).
+    """
+    from starlette.applications import Starlette
+
+    app = Starlette(routes=_page_routes(study) + _api_routes(study) + _admin_routes(study))
+    return BodyLimit(app, study.cfg.max_body, study.store.reject)
 
 
 def admin_url(host: str, port: int, token: str) -> str:

@@ -203,11 +203,29 @@ class PairScheduler:
         self.pending[task] += 1
         self.pair_pending[self.pair_code[task]] += 1
 
-    def answered_vote(self, task: int, choice: str | None) -> None:
-        """A pending task was answered (``a`` / ``b`` / ``tie``; None = answered without an update)."""
+    def release(self, task: int) -> None:
+        """A pending task is no longer pending (answered, or taken back from an excluded rater).
+
+        Parameters
+        ----------
+        task : int
+            Row of the task list.
+        """
         self.pending[task] = max(0, self.pending[task] - 1)
-        pc = self.pair_code[task]
-        self.pair_pending[pc] = max(0, self.pair_pending[pc] - 1)
+        pair = self.pair_code[task]
+        self.pair_pending[pair] = max(0, self.pair_pending[pair] - 1)
+
+    def answered_vote(self, task: int, choice: str | None) -> None:
+        """A pending task was answered: release it and count the vote (:meth:`record`).
+
+        Parameters
+        ----------
+        task : int
+            Row of the task list.
+        choice : {"a", "b", "tie"} or None
+            The answer (None: counted without a posterior update).
+        """
+        self.release(task)
         self.record(task, choice)
 
     def record(self, task: int, choice: str | None) -> None:
