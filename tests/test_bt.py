@@ -1,7 +1,8 @@
-"""Bradley-Terry fit, intervals, significance and QC (harmony.benchmark.bt; REFERENCE.md section 7).
+"""Bradley-Terry fit, intervals, significance and QC (harmony.benchmark.bt).
 
-Golden values come from published sources (Agresti 2002 Table 10.11 via BradleyTerry2, seed 002 Table V,
-studentized-range tables) or from independent implementations written here (scipy ML fit, Lai's loop).
+Golden values come from published sources (Agresti 2002 Table 10.11 via BradleyTerry2; RCL's Table V,
+Liang, Pun et al., Image Harmonization with Region-wise Contrastive Learning; studentized-range tables)
+or from independent implementations written here (scipy ML fit, Lai's loop).
 """
 
 from __future__ import annotations
@@ -149,13 +150,13 @@ def test_scales():
 
 
 # --------------------------------------------------------------------------------------------------
-# seed 002 (RCL), Table V: votes 326 521 491 618 816 -> preference 11.76% 18.80% 17.71% 22.29% 29.44%
+# RCL (Liang, Pun et al.), Table V: votes 326 521 491 618 816 -> preference 11.76% 18.80% 17.71% 22.29% 29.44%
 
 TABLE_V = {"Copy-paste": 326, "DIH": 521, "BargainNet": 491, "RainNet": 618, "Ours": 816}
 TABLE_V_PREF = {"Copy-paste": 11.76, "DIH": 18.80, "BargainNet": 17.71, "RainNet": 22.29, "Ours": 29.44}
 
 
-def test_preference_reproduces_seed002_table_v(rng, tmp_path, cli):
+def test_preference_reproduces_rcl_table_v(rng, tmp_path, cli):
     names = list(TABLE_V)
     rows = []
     for _k, (name, n) in enumerate(TABLE_V.items()):
@@ -209,7 +210,7 @@ def test_hessian_se_matches_vote_bootstrap():
     res = bt.score_votes(votes_from_frame(sim), n_boot=600, by="vote", seed=1)
     boot_sd = np.std(res.replicates, axis=0, ddof=1)
     se = np.sqrt(np.diag(res.covariance))
-    np.testing.assert_allclose(boot_sd, se, rtol=0.15)          # REFERENCE 7: equal for independent votes
+    np.testing.assert_allclose(boot_sd, se, rtol=0.15)          # bootstrap and Hessian SE agree for independent votes
 
 
 def test_unit_bootstrap_equals_resampling_rows(rng):
@@ -347,9 +348,10 @@ def test_range_quantile_against_published_tables():
 def test_range_test_threshold_and_groups():
     wins = np.array([100.0, 90, 60, 55, 10])
     rt = bt.range_test(wins, n_votes=200, alpha=0.01)
-    S = math.ceil(200 / 10)
-    R = math.ceil(0.5 * bt.range_quantile(5, 0.01) * math.sqrt(S * 5) + 0.25)
-    assert (rt["S"], rt["R"]) == (S, R) == (20, 24)
+    # S = ceil(200 votes / C(5, 2) pairs) = 20; W(5, 0.01, df = inf) = 4.60 in the studentized-range tables;
+    # R = ceil(0.5 * 4.60 * sqrt(20 * 5) + 0.25) = ceil(23.25) = 24
+    assert rt["W"] == pytest.approx(4.60, abs=0.005)
+    assert (rt["S"], rt["R"]) == (20, 24)
     assert rt["groups"] == ["a", "a", "b", "b", "c"]
     assert bt.significance_groups(np.array([10.0, 8, 6, 4]), 3) == ["a", "ab", "bc", "c"]
 

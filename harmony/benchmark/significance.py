@@ -63,20 +63,40 @@ SUMMARY_COLUMNS = ["group", "metric", "method", "n", "mean", "ci_low", "ci_high"
 
 
 def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values (Holm 1979), NaN kept as NaN.
+    """Holm's step-down adjusted p-values, NaN kept as NaN.
 
-    The i-th smallest of m p-values is multiplied by (m - i + 1), a running maximum keeps the order,
-    and values are capped at 1; a hypothesis is rejected at level alpha when its adjusted p <= alpha.
+    The i-th smallest of m p-values is multiplied by (m - i + 1), a running maximum keeps the order, and
+    values are capped at 1; a hypothesis is rejected at level alpha when its adjusted p <= alpha.
+
+    Parameters
+    ----------
+    pvalues : sequence of float or numpy.ndarray
+        Raw p-values in [0, 1] (NaN = no test; not counted in m).
+
+    Returns
+    -------
+    numpy.ndarray
+        Adjusted p-values in [0, 1], the shape of ``pvalues``.
+
+    References
+    ----------
+    Holm, S. (1979). A simple sequentially rejective multiple test procedure. Scand. J. Statist. 6(2),
+    65-70.
+
+    Examples
+    --------
+    >>> holm([0.01, 0.04, 0.03]).round(2).tolist()
+    [0.03, 0.06, 0.06]
     """
-    p = np.asarray(pvalues, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
+    raw = np.asarray(pvalues, dtype=np.float64)
+    out = np.full(raw.shape, np.nan)
+    tested = np.flatnonzero(np.isfinite(raw))
+    m = tested.size
     if m == 0:
         return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    adj = np.maximum.accumulate(p[order] * (m - np.arange(m)))
-    out[order] = np.minimum(adj, 1.0)
+    order = tested[np.argsort(raw[tested], kind="stable")]
+    adjusted = np.maximum.accumulate(raw[order] * (m - np.arange(m)))
+    out[order] = np.minimum(adjusted, 1.0)
     return out
 
 
@@ -91,13 +111,29 @@ def _wilcoxon_exact_cdf(n: int) -> np.ndarray:
 
 
 def wilcoxon_signed_rank(d: np.ndarray) -> tuple[float, float]:
-    """Two-sided Wilcoxon signed-rank test of paired differences ``d``: (statistic, p-value).
+    """Two-sided Wilcoxon signed-rank test of paired differences.
 
     Zero differences are dropped (Wilcoxon's original rule); the statistic is min(W+, W-) over the
-    average ranks of ``|d|``. The p-value follows the choices of ``scipy.stats.wilcoxon``'s defaults:
-    exact null distribution for n <= 50 without zeros or tied ranks; the exact sign-flip distribution
-    for n <= 13 otherwise; beyond, the normal approximation with the tie correction and no continuity
-    correction. NaN when no non-zero difference is left.
+    average ranks of ``|d|``. The p-value follows the choices of ``scipy.stats.wilcoxon``'s defaults: the
+    exact null distribution for n <= 50 without zeros or tied ranks; the exact sign-flip distribution for
+    n <= 13 otherwise; beyond, the normal approximation with the tie correction and no continuity
+    correction.
+
+    Parameters
+    ----------
+    d : numpy.ndarray
+        ``(n,)`` paired differences (non-finite values ignored).
+
+    Returns
+    -------
+    statistic : float
+        min(W+, W-).
+    p : float
+        Two-sided p-value in [0, 1]; both NaN when no non-zero difference is left.
+
+    References
+    ----------
+    Wilcoxon, F. (1945). Individual comparisons by ranking methods. Biometrics Bulletin 1(6).
     """
     from scipy.special import ndtr
     from scipy.stats import rankdata
@@ -134,34 +170,71 @@ def wilcoxon_signed_rank(d: np.ndarray) -> tuple[float, float]:
 
 
 def bootstrap_weights(n: int, n_boot: int, rng) -> np.ndarray:
-    """(n_boot, n) resampling counts: each row is one bootstrap sample of the n images (n draws with
-    replacement; counts via one bincount, an order of magnitude faster than ``Generator.multinomial``)."""
+    """Resampling counts of the images: each row is one bootstrap sample (n draws with replacement).
+
+    Counts come from one ``np.bincount`` over the drawn indices.
+
+    Parameters
+    ----------
+    n : int
+        Images.
+    n_boot : int
+        Replicates.
+    rng : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_boot, n)`` float64 counts, each row summing to n.
+    """
     rng = as_rng(rng)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    idx += (np.arange(n_boot) * n)[:, None]
-    return np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+    draws = rng.integers(0, n, size=(n_boot, n))
+    draws += (np.arange(n_boot) * n)[:, None]
+    return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
 
 
-def _weighted_means(W: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """Replicate means (B, k) of the columns of X (n, k), NaN entries left out of each replicate."""
-    fin = np.isfinite(X)
-    num = W @ np.where(fin, X, 0.0)
-    den = W @ fin.astype(np.float64)
+def _weighted_means(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Replicate means (B, k) of the columns of ``values`` (n, k) under ``weights`` (B, n), NaN entries left out."""
+    finite = np.isfinite(values)
+    numerator = weights @ np.where(finite, values, 0.0)
+    denominator = weights @ finite.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), np.nan)
 
 
 def bca_interval(x: np.ndarray, reps: np.ndarray, ci: float = 0.95, *, expanded: bool = True) -> tuple[float, float]:
-    """BCa interval of the mean of ``x`` (finite values) from its bootstrap replicates ``reps``.
+    """BCa interval of the mean of ``x`` from its bootstrap replicates.
 
-    Efron & Tibshirani (1993) eq. 14.9-14.15, with the jackknife acceleration of the mean in closed
-    form. ``expanded`` (default) replaces the normal quantile z by sqrt(n / (n - 1)) t_{n-1}, Hesterberg's
-    expanded-percentile correction (Hesterberg 2015, "What teachers should know about the bootstrap",
-    The American Statistician 69(4)): percentile-type intervals of a mean are too narrow for small n
-    (about 93 % coverage at n = 40), the expansion restores the nominal coverage. ``expanded=False`` is
-    the textbook BCa interval (what ``scipy.stats.bootstrap(method="BCa")`` computes). Falls back to
-    the (expanded) percentile interval where the bias correction is undefined (all replicates on one
-    side of the estimate, e.g. a constant sample).
+    Efron and Tibshirani (1993) eq. 14.9-14.15, with the jackknife acceleration of the mean in closed form
+    ``sum(u^3) / (6 sum(u^2)^1.5)``, ``u = x - mean(x)``. ``expanded`` (default) replaces the normal
+    quantile z by ``sqrt(n / (n - 1)) t_{n-1}``, Hesterberg's expanded-percentile correction: percentile-type
+    intervals of a mean are too narrow for small n (about 93 % coverage at n = 40), the expansion restores
+    the nominal coverage. ``expanded=False`` is the textbook BCa interval (what
+    ``scipy.stats.bootstrap(method="BCa")`` computes). Falls back to the (expanded) percentile interval
+    where the bias correction is undefined (all replicates on one side of the estimate).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(n,)`` sample (non-finite values ignored).
+    reps : numpy.ndarray
+        ``(B,)`` bootstrap replicates of the mean.
+    ci : float
+        Coverage in (0, 1).
+    expanded : bool
+        Hesterberg's small-sample expansion.
+
+    Returns
+    -------
+    low, high : float
+        NaN when fewer than :data:`MIN_IMAGES` values or no replicate.
+
+    References
+    ----------
+    Efron, B. (1987). Better bootstrap confidence intervals. JASA 82(397), 171-185.
+    Efron, B. and Tibshirani, R. J. (1993). An Introduction to the Bootstrap, ch. 14.
+    Hesterberg, T. C. (2015). What teachers should know about the bootstrap. The American Statistician
+    69(4).
     """
     from scipy.special import ndtr, ndtri
     from scipy.stats import t as student_t
@@ -172,28 +245,40 @@ def bca_interval(x: np.ndarray, reps: np.ndarray, ci: float = 0.95, *, expanded:
         return math.nan, math.nan
     n = x.size
     est = x.mean()
-    zb = float(ndtri((1 + ci) / 2))
+    z_high = float(ndtri((1 + ci) / 2))
     if expanded and n >= 2:
-        zb = math.sqrt(n / (n - 1)) * float(student_t.ppf((1 + ci) / 2, n - 1))
-    za = -zb
-    lo_q, hi_q = float(ndtr(za)), float(ndtr(zb))
-    frac = float(np.mean(reps < est))
+        z_high = math.sqrt(n / (n - 1)) * float(student_t.ppf((1 + ci) / 2, n - 1))
+    z_low = -z_high
+    q_low, q_high = float(ndtr(z_low)), float(ndtr(z_high))
+    below = float(np.mean(reps < est))
     u = x - est
     s2 = float((u ** 2).sum())
-    if 0.0 < frac < 1.0 and s2 > 0:
-        z0 = float(ndtri(frac))
-        acc = float((u ** 3).sum()) / (6.0 * s2 ** 1.5)
-        lo_q = float(ndtr(z0 + (z0 + za) / (1 - acc * (z0 + za))))
-        hi_q = float(ndtr(z0 + (z0 + zb) / (1 - acc * (z0 + zb))))
-    lo, hi = np.quantile(reps, [lo_q, hi_q])
-    return float(lo), float(hi)
+    if 0.0 < below < 1.0 and s2 > 0:
+        z0 = float(ndtri(below))
+        acceleration = float((u ** 3).sum()) / (6.0 * s2 ** 1.5)
+        q_low = float(ndtr(z0 + (z0 + z_low) / (1 - acceleration * (z0 + z_low))))
+        q_high = float(ndtr(z0 + (z0 + z_high) / (1 - acceleration * (z0 + z_high))))
+    low, high = np.quantile(reps, [q_low, q_high])
+    return float(low), float(high)
 
 
 def bootstrap_p_value(d: np.ndarray, reps: np.ndarray) -> float:
     """Two-sided paired-bootstrap p-value of mean(d) = 0 (replicates shifted to the null).
 
-    p = (1 + #{|r_b - mean(d)| >= |mean(d)|}) / (1 + B) (Efron & Tibshirani section 16.4; the +1 keeps
-    p > 0 with a finite number of replicates).
+    ``p = (1 + #{|r_b - mean(d)| >= |mean(d)|}) / (1 + B)`` (Efron and Tibshirani 1993, section 16.4; the
+    +1 keeps p > 0 with a finite number of replicates).
+
+    Parameters
+    ----------
+    d : numpy.ndarray
+        ``(n,)`` paired differences.
+    reps : numpy.ndarray
+        ``(B,)`` bootstrap replicates of mean(d).
+
+    Returns
+    -------
+    float
+        In (0, 1]; 1 when every difference is 0; NaN with fewer than :data:`MIN_IMAGES` differences.
     """
     d = d[np.isfinite(d)]
     reps = reps[np.isfinite(reps)]
@@ -418,28 +503,28 @@ def analyse(records: pd.DataFrame, metrics: Iterable[str], *, methods: Sequence[
                         groups=[g for g, _ in groups], ci=ci, alpha=alpha, n_boot=n_boot)
 
 
-def _mark_best(summary: pd.DataFrame, pairs: pd.DataFrame, hib: Mapping[str, bool], alpha: float) -> pd.DataFrame:
+def _mark_best(summary: pd.DataFrame, pairs: pd.DataFrame, higher_is_better: Mapping[str, bool], alpha: float) -> pd.DataFrame:
     summary = summary.copy()
     summary["best"] = False
     summary["not_worse"] = False
     if summary.empty:
         return summary
-    adj = {}
+    adjusted = {}
     for r in pairs.itertuples(index=False):
-        adj[(r.group, r.metric, r.method_a, r.method_b)] = r.p_bootstrap_holm
-        adj[(r.group, r.metric, r.method_b, r.method_a)] = r.p_bootstrap_holm
+        adjusted[(r.group, r.metric, r.method_a, r.method_b)] = r.p_bootstrap_holm
+        adjusted[(r.group, r.metric, r.method_b, r.method_a)] = r.p_bootstrap_holm
     for (group, metric), idx in summary.groupby(["group", "metric"], sort=False).groups.items():
-        sub = summary.loc[idx]
-        means = sub["mean"].to_numpy()
+        rows = summary.loc[idx]
+        means = rows["mean"].to_numpy()
         if not np.isfinite(means).any():
             continue
-        pick = np.nanargmax(means) if hib.get(metric, False) else np.nanargmin(means)
-        best = sub["method"].iloc[pick]
-        summary.loc[sub.index[pick], "best"] = True
-        for i, m in zip(sub.index, sub["method"]):
-            p = adj.get((group, metric, best, m), math.nan)
+        pick = np.nanargmax(means) if higher_is_better.get(metric, False) else np.nanargmin(means)
+        best = rows["method"].iloc[pick]
+        summary.loc[rows.index[pick], "best"] = True
+        for i, m in zip(rows.index, rows["method"]):
+            p_holm = adjusted.get((group, metric, best, m), math.nan)
             # NaN (too few images to test) cannot show a difference: not significantly worse
-            summary.loc[i, "not_worse"] = bool(m == best or not (np.isfinite(p) and p < alpha))
+            summary.loc[i, "not_worse"] = bool(m == best or not (np.isfinite(p_holm) and p_holm < alpha))
     return summary
 
 
@@ -488,7 +573,18 @@ def _legend(sig: Significance) -> str:
 
 
 def to_markdown(sig: Significance, *, intervals: bool = True) -> str:
-    """Markdown: one table per group (subsets, then All), best bold, not significantly worse with †."""
+    """Markdown: one table per group (subsets, then All), best bold, not significantly worse with a dagger.
+
+    Parameters
+    ----------
+    sig : Significance
+    intervals : bool
+        Show each mean's interval in brackets.
+
+    Returns
+    -------
+    str
+    """
     out = [f"# Means with {sig.ci:.0%} intervals and significance", "", _legend(sig), ""]
     for group in sig.groups:
         head, body = _grid(sig, group, intervals, latex=False)
@@ -507,7 +603,18 @@ def _tex_escape(s: str) -> str:
 
 
 def to_latex(sig: Significance, *, intervals: bool = False) -> str:
-    """LaTeX (booktabs): one ``table`` per group; needs ``\\usepackage{booktabs}``."""
+    """LaTeX (booktabs): one ``table`` per group; needs ``\\usepackage{booktabs}``.
+
+    Parameters
+    ----------
+    sig : Significance
+    intervals : bool
+        Show each mean's interval (scriptsize).
+
+    Returns
+    -------
+    str
+    """
     out = [f"% {_legend(sig)}"]
     for group in sig.groups:
         head, body = _grid(sig, group, intervals, latex=True)
@@ -524,10 +631,30 @@ def to_latex(sig: Significance, *, intervals: bool = False) -> str:
 
 
 def pairs_csv(sig: Significance) -> str:
-    """``significance.csv``: every pair's difference, interval, statistic and p-values (raw and Holm)."""
+    """``significance.csv``: every pair's difference, interval, statistic and p-values (raw and Holm).
+
+    Parameters
+    ----------
+    sig : Significance
+
+    Returns
+    -------
+    str
+        CSV with the columns of :data:`PAIR_COLUMNS`, 6 significant digits.
+    """
     return sig.pairs.to_csv(index=False, float_format="%.6g", lineterminator="\n")
 
 
 def summary_csv(sig: Significance) -> str:
-    """Per (group, metric, method): N, mean, interval, best, not_worse."""
+    """Per (group, metric, method): N, mean, interval, best, not_worse.
+
+    Parameters
+    ----------
+    sig : Significance
+
+    Returns
+    -------
+    str
+        CSV with the columns of :data:`SUMMARY_COLUMNS`, 6 significant digits.
+    """
     return sig.summary.to_csv(index=False, float_format="%.6g", lineterminator="\n")

@@ -76,8 +76,9 @@ def accepted_formats() -> str:
 
 CHOICE_A, CHOICE_B, CHOICE_TIE = 0, 1, 2
 _CHOICE_WORDS = {"a": CHOICE_A, "b": CHOICE_B, "tie": CHOICE_TIE}
-_TRUE = {"1", "true", "yes", "y", "t"}
-_FALSE = {"0", "false", "no", "n", "f", ""}
+#: spellings of a true / false flag (``is_sentinel``), lower case
+TRUE_WORDS = {"1", "true", "yes", "y", "t"}
+FALSE_WORDS = {"0", "false", "no", "n", "f", ""}
 SENTINEL_BAD = "sentinel_retouch"
 
 
@@ -380,7 +381,7 @@ def _from_canonical(df: pd.DataFrame, name: str, method_names: list[str] | None)
         out["a_left"] = _map_categories(df["position"], {"left": 1, "l": 1, "right": 0, "r": 0}, name, "position",
                                         "left or right (where method_a was shown)", missing=1).astype(bool)
     if "is_sentinel" in df:
-        truth = {k: 1 for k in _TRUE} | {k: 0 for k in _FALSE}
+        truth = {k: 1 for k in TRUE_WORDS} | {k: 0 for k in FALSE_WORDS}
         out["is_sentinel"] = _map_categories(df["is_sentinel"], truth, name, "is_sentinel", "0/1 or true/false",
                                              missing=0).astype(bool)
     if "correct" in df:

@@ -75,6 +75,17 @@ class StudyConfig:
 
 
 def page(name: str) -> str:
+    """The text of a file of ``harmony/study/pages`` (HTML, JavaScript or CSS shipped with the package).
+
+    Parameters
+    ----------
+    name : str
+        File name, e.g. ``rate.html``.
+
+    Returns
+    -------
+    str
+    """
     return resources.files("harmony.study").joinpath("pages", name).read_text(encoding="utf-8")
 
 
@@ -161,9 +172,45 @@ class Study:
 
     # sessions ---------------------------------------------------------------------------------------
     def rater(self, session: str) -> _Rater | None:
+        """The rater of a session id, None when unknown or empty.
+
+        Parameters
+        ----------
+        session : str
+            The ``X-Session`` header.
+
+        Returns
+        -------
+        _Rater or None
+        """
         return self.by_session.get(session) if session else None
 
     def create_session(self, params: dict) -> tuple[int, dict]:
+        """Start (or resume) a rater after consent: ``POST /api/session``.
+
+        A Prolific link carries ``PROLIFIC_PID``, ``STUDY_ID`` and ``SESSION_ID``; an MTurk external question
+        ``workerId``, ``assignmentId``, ``hitId`` and ``turkSubmitTo`` (its preview,
+        ``assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE``, gets no session). The same worker id resumes its
+        session; other visitors get an anonymous id.
+
+        Parameters
+        ----------
+        params : dict
+            The study link's query parameters.
+
+        Returns
+        -------
+        status : int
+            200, 400 (an id that is not printable ASCII) or 403 (MTurk preview).
+        payload : dict
+            ``{"session", "rater_id", "resumed"}`` or ``{"error"}``.
+
+        References
+        ----------
+        Prolific, "Integrating with Prolific: URL parameters and completion codes" (researcher help centre).
+        Amazon Mechanical Turk API reference, "ExternalQuestion" (``assignmentId``, ``turkSubmitTo``,
+        ``/mturk/externalSubmit``).
+        """
         params = {str(k): str(v) for k, v in (params or {}).items() if isinstance(k, str)}
         if params.get("assignmentId") == MTURK_PREVIEW:
             self.store.reject("mturk_preview", "session requested during MTurk preview")
@@ -211,7 +258,23 @@ class Study:
         return new
 
     def state(self, r: _Rater) -> dict:
-        """The rater's page state: current pair, the next one to preload, progress -- or done/excluded."""
+        """The rater's page state (``GET /api/state``): current pair, the next ones to preload, progress.
+
+        Tops up the rater's open assignments to ``lookahead`` (one transaction) and marks the rater completed
+        when nothing is left.
+
+        Parameters
+        ----------
+        rater : _Rater
+            The rater.
+
+        Returns
+        -------
+        dict
+            ``state`` = ``rate`` (with ``token``, ``left`` / ``right`` image URLs, ``preload``, ``allow_ties``,
+            ``progress``), ``done`` (completion ``code``, a Prolific ``redirect`` or an MTurk submit form) or
+            ``excluded``.
+        """
         con = self.store.con
         total = self.cfg.votes_per_rater
         if r.excluded:
@@ -396,7 +459,13 @@ class Study:
 
     # dashboard ---------------------------------------------------------------------------------------
     def stats(self) -> dict:
-        """Dashboard numbers (cached ``stats_every_s``): progress, coverage, sentinels, position bias, B-T."""
+        """Dashboard numbers, recomputed at most every ``stats_every_s`` seconds (:func:`compute_stats`).
+
+        Returns
+        -------
+        dict
+            The JSON of ``/admin/data.json``.
+        """
         now = time.monotonic()
         if self._stats_cache and now - self._stats_cache[0] < self.cfg.stats_every_s:
             return self._stats_cache[1]
@@ -410,8 +479,27 @@ def compute_stats(db: str, tasks: TaskList, cfg: StudyConfig) -> tuple[dict, byt
     """Everything the dashboard shows, from a read-only connection (runs in a worker thread).
 
     Scores, intervals, per-rater sentinel accuracy and left/right bias come from
-    :func:`harmony.benchmark.bt.score_votes` (Bradley-Terry, choix) and the plot from ``bt-score``'s
+    :func:`harmony.benchmark.bt.score_votes` (Bradley-Terry, choix; regularised with alpha 0.01 when the
+    votes do not yet connect every method) and the plot from ``bt-score``'s
     :func:`~harmony.commands.bt_score.plot_png`; nothing statistical is re-implemented here.
+
+    Parameters
+    ----------
+    db : str
+        The study database.
+    tasks : TaskList
+        The task list.
+    cfg : StudyConfig
+        The server's settings.
+
+    Returns
+    -------
+    data : dict
+        Progress (votes, raters, completed, flagged, excluded, open assignments), coverage per task and
+        per pair, overall sentinel accuracy, left-click rate with its binomial p-value, median response
+        time, ``scores`` (the score table's rows) and ``per_rater``.
+    plot : bytes or None
+        PNG of the scores with their intervals (None before the first regular vote).
     """
     import pandas as pd
     from scipy.stats import binomtest
@@ -504,6 +592,14 @@ class BodyLimit:
     A declared ``Content-Length`` above the limit is refused before reading; a body without one (chunked)
     is read here up to the limit and then replayed to the application, so the application never sees
     more than ``limit`` bytes and no response has started when the refusal is sent.
+
+    Parameters
+    ----------
+    app : ASGI application
+    limit : int
+        Largest accepted body, bytes.
+    on_reject : callable
+        ``on_reject(kind, detail)`` logs a refusal (:meth:`Store.reject`).
     """
 
     def __init__(self, app, limit: int, on_reject):
@@ -726,4 +822,18 @@ def build_app(study: Study):
 
 
 def admin_url(host: str, port: int, token: str) -> str:
+    """The dashboard's address with its admin token, as ``study serve`` prints it.
+
+    Parameters
+    ----------
+    host : str
+    port : int
+    token : str
+        The admin token (URL-encoded here).
+
+    Returns
+    -------
+    str
+        ``http://HOST:PORT/admin?token=...``.
+    """
     return f"http://{host}:{port}/admin?" + urlencode({"token": token})
