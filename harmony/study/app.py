@@ -125,13 +125,13 @@ class Study:
             key = hashlib.sha256(f"{secret}\x1f{method}\x1f{image_id}".encode()).hexdigest()[:24] + path.suffix.lower()
             self.key_of[(method, image_id)] = key
             self.file_of[key] = path
-        f = tasks.frame
-        self.url_a = ["/img/" + self.key_of[(m, i)] for m, i in zip(f["method_a"], f["image_id"])]
-        self.url_b = ["/img/" + self.key_of[(m, i)] for m, i in zip(f["method_b"], f["image_id"])]
-        self.method_a = f["method_a"].tolist()
-        self.method_b = f["method_b"].tolist()
-        self.correct = f["correct"].tolist()
-        self.sentinel = f["is_sentinel"].to_numpy(bool).tolist()
+        frame = tasks.frame
+        self.url_a = ["/img/" + self.key_of[(m, i)] for m, i in zip(frame["method_a"], frame["image_id"])]
+        self.url_b = ["/img/" + self.key_of[(m, i)] for m, i in zip(frame["method_b"], frame["image_id"])]
+        self.method_a = frame["method_a"].tolist()
+        self.method_b = frame["method_b"].tolist()
+        self.correct = frame["correct"].tolist()
+        self.sentinel = frame["is_sentinel"].to_numpy(bool).tolist()
         self._stats_cache: tuple[float, dict] | None = None
         self._plot_cache: bytes | None = None
         self._rebuild()
@@ -146,24 +146,24 @@ class Study:
         self.sent_ok: dict[str, int] = {}
         self.by_session: dict[str, _Rater] = {}
         self.by_id: dict[str, _Rater] = {}
-        for rid, session, offset, flagged, excluded, completed, source, external in con.execute(
+        for rater_id, session, offset, flagged, excluded, completed, source, external in con.execute(
                 "SELECT rater_id, session, slot_offset, flagged, excluded, completed, source, external FROM raters"):
-            r = _Rater(rid, session, offset, flagged, excluded, completed, source, external)
-            self.by_session[session] = r
-            self.by_id[rid] = r
-        for token, rid, seq, task, a_left, answered in con.execute(
+            rater = _Rater(rater_id, session, offset, flagged, excluded, completed, source, external)
+            self.by_session[session] = rater
+            self.by_id[rater_id] = rater
+        for token, rater_id, seq, task, a_left, answered in con.execute(
                 "SELECT token, rater_id, seq, task_id, a_left, answered FROM assignments ORDER BY rater_id, seq"):
-            r = self.by_id[rid]
-            r.assigned += 1
-            self.scheduler.seen(rid)[task] = True
+            rater = self.by_id[rater_id]
+            rater.assigned += 1
+            self.scheduler.seen(rater_id)[task] = True
             if answered == 0:
-                r.open.append((token, seq, task, a_left))
-                self.scheduler.issued(rid, task)
-        for rid, task, choice in con.execute("SELECT rater_id, task_id, choice FROM votes ORDER BY created, rowid"):
-            self.by_id[rid].answered += 1
+                rater.open.append((token, seq, task, a_left))
+                self.scheduler.issued(rater_id, task)
+        for rater_id, task, choice in con.execute("SELECT rater_id, task_id, choice FROM votes ORDER BY created, rowid"):
+            self.by_id[rater_id].answered += 1
             self.scheduler.record(task, choice)
             if self.sentinel[task]:
-                self._count_sentinel(rid, task, choice)
+                self._count_sentinel(rater_id, task, choice)
 
     def _count_sentinel(self, rater: str, task: int, choice: str) -> None:
         """Count a sentinel answer toward the rater's sentinel accuracy."""
@@ -216,48 +216,48 @@ class Study:
             self.store.reject("mturk_preview", "session requested during MTurk preview")
             return 403, {"error": "preview: accept the HIT before starting"}
         if params.get("PROLIFIC_PID"):
-            source, rid = "prolific", params["PROLIFIC_PID"]
+            source, rater_id = "prolific", params["PROLIFIC_PID"]
             external = {k: params.get(k, "") for k in ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")}
         elif params.get("workerId"):
-            source, rid = "mturk", params["workerId"]
+            source, rater_id = "mturk", params["workerId"]
             external = {k: params.get(k, "") for k in ("workerId", "assignmentId", "hitId", "turkSubmitTo")}
         else:
-            source, rid, external = "direct", "anon-" + secrets.token_hex(6), {}
-        if not _EXT_ID_RE.match(rid) or any(len(v) > 256 for v in external.values()):
+            source, rater_id, external = "direct", "anon-" + secrets.token_hex(6), {}
+        if not _EXT_ID_RE.match(rater_id) or any(len(v) > 256 for v in external.values()):
             self.store.reject("bad_request", "rater id not printable ASCII (1-128 characters)")
             return 400, {"error": "rater id must be printable ASCII, 1-128 characters"}
-        known = self.by_id.get(rid)
+        known = self.by_id.get(rater_id)
         if known is not None:
-            return 200, {"session": known.session, "rater_id": rid, "resumed": True}
+            return 200, {"session": known.session, "rater_id": rater_id, "resumed": True}
         offset = secrets.randbelow(max(1, self.cfg.sentinel_every))
-        session = self.store.add_rater(rid, source, external, offset)
-        r = _Rater(rid, session, offset, source=source, external=json.dumps(external))
-        self.by_session[session] = r
-        self.by_id[rid] = r
-        return 200, {"session": session, "rater_id": rid, "resumed": False}
+        session = self.store.add_rater(rater_id, source, external, offset)
+        rater = _Rater(rater_id, session, offset, source=source, external=json.dumps(external))
+        self.by_session[session] = rater
+        self.by_id[rater_id] = rater
+        return 200, {"session": session, "rater_id": rater_id, "resumed": False}
 
     def _image_urls(self, task: int, a_left: int) -> tuple[str, str]:
         return (self.url_a[task], self.url_b[task]) if a_left else (self.url_b[task], self.url_a[task])
 
-    def _top_up(self, r: _Rater, n_open: int) -> list[tuple[str, int, int, int]]:
+    def _top_up(self, rater: _Rater, n_open: int) -> list[tuple[str, int, int, int]]:
         """Issue assignments until ``lookahead`` are open or the quota is reached (inside a transaction)."""
         new = []
-        seq = r.assigned
+        seq = rater.assigned
         while n_open < self.cfg.lookahead:
-            task = self.scheduler.pick(r.rater_id, seq, r.offset)
+            task = self.scheduler.pick(rater.rater_id, seq, rater.offset)
             if task is None:
                 break
             a_left = int(self.scheduler.rng.random() < 0.5)
             token = secrets.token_urlsafe(18)
             self.store.con.execute("INSERT INTO assignments (token, rater_id, seq, task_id, a_left, issued) "
-                                   "VALUES (?, ?, ?, ?, ?, ?)", (token, r.rater_id, seq, task, a_left, time.time()))
-            self.scheduler.issued(r.rater_id, task)
+                                   "VALUES (?, ?, ?, ?, ?, ?)", (token, rater.rater_id, seq, task, a_left, time.time()))
+            self.scheduler.issued(rater.rater_id, task)
             new.append((token, seq, task, a_left))
             seq += 1
             n_open += 1
         return new
 
-    def state(self, r: _Rater) -> dict:
+    def state(self, rater: _Rater) -> dict:
         """The rater's page state (``GET /api/state``): current pair, the next ones to preload, progress.
 
         Tops up the rater's open assignments to ``lookahead`` (one transaction) and marks the rater completed
@@ -277,45 +277,45 @@ class Study:
         """
         con = self.store.con
         total = self.cfg.votes_per_rater
-        if r.excluded:
-            return {"state": "excluded", "rater_id": r.rater_id, "progress": {"done": r.answered, "total": total}}
-        if len(r.open) < self.cfg.lookahead and r.completed is None and r.assigned < total:
+        if rater.excluded:
+            return {"state": "excluded", "rater_id": rater.rater_id, "progress": {"done": rater.answered, "total": total}}
+        if len(rater.open) < self.cfg.lookahead and rater.completed is None and rater.assigned < total:
             con.execute("BEGIN IMMEDIATE")
             try:
-                new = self._top_up(r, len(r.open))
+                new = self._top_up(rater, len(rater.open))
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 self._rebuild()
                 raise
-            r.open += new
-            r.assigned += len(new)
-        if not r.open:
-            if r.completed is None:
-                r.completed = time.time()
-                con.execute("UPDATE raters SET completed=? WHERE rater_id=?", (r.completed, r.rater_id))
-            return self._done_state(r)
-        token, _seq, task, a_left = r.open[0]
+            rater.open += new
+            rater.assigned += len(new)
+        if not rater.open:
+            if rater.completed is None:
+                rater.completed = time.time()
+                con.execute("UPDATE raters SET completed=? WHERE rater_id=?", (rater.completed, rater.rater_id))
+            return self._done_state(rater)
+        token, _seq, task, a_left = rater.open[0]
         left, right = self._image_urls(task, a_left)
         preload = []
-        for _t, _s, t2, al2 in r.open[1:]:
+        for _t, _s, t2, al2 in rater.open[1:]:
             preload += list(self._image_urls(t2, al2))
-        return {"state": "rate", "rater_id": r.rater_id, "token": token, "left": left, "right": right,
+        return {"state": "rate", "rater_id": rater.rater_id, "token": token, "left": left, "right": right,
                 "preload": preload, "allow_ties": self.cfg.allow_ties,
-                "progress": {"done": r.answered, "total": max(total, r.answered + len(r.open))}}
+                "progress": {"done": rater.answered, "total": max(total, rater.answered + len(rater.open))}}
 
-    def _done_state(self, r: _Rater) -> dict:
+    def _done_state(self, rater: _Rater) -> dict:
         code = self.store.meta["completion_code"]
-        out = {"state": "done", "rater_id": r.rater_id, "code": code,
-               "progress": {"done": r.answered, "total": max(r.answered, 1)}, "redirect": None, "mturk": None}
-        if r.source == "prolific":
+        out = {"state": "done", "rater_id": rater.rater_id, "code": code,
+               "progress": {"done": rater.answered, "total": max(rater.answered, 1)}, "redirect": None, "mturk": None}
+        if rater.source == "prolific":
             out["redirect"] = PROLIFIC_COMPLETE + code
-        elif r.source == "mturk":
-            ext = json.loads(r.external)
-            submit_to = ext.get("turkSubmitTo", "").rstrip("/")
-            if submit_to in MTURK_HOSTS and ext.get("assignmentId"):
+        elif rater.source == "mturk":
+            external = json.loads(rater.external)
+            submit_to = external.get("turkSubmitTo", "").rstrip("/")
+            if submit_to in MTURK_HOSTS and external.get("assignmentId"):
                 out["mturk"] = {"action": submit_to + "/mturk/externalSubmit",
-                                "assignmentId": ext["assignmentId"], "completion_code": code}
+                                "assignmentId": external["assignmentId"], "completion_code": code}
         return out
 
     # votes -------------------------------------------------------------------------------------------
@@ -516,21 +516,21 @@ def compute_stats(db: str, tasks: TaskList, cfg: StudyConfig) -> tuple[dict, byt
         assigned = con.execute("SELECT COUNT(*) FROM assignments WHERE answered=0").fetchone()[0]
     finally:
         con.close()
-    f = tasks.frame
-    reg = f[~f["is_sentinel"]]
+    frame = tasks.frame
+    regular_tasks = frame[~frame["is_sentinel"]]
     out: dict = {"votes": int(len(df)), "raters": int(len(raters)),
                  "completed": int(raters["completed"].notna().sum()), "flagged": int(raters["flagged"].sum()),
                  "excluded": int(raters["excluded"].sum()), "open_assignments": int(assigned),
                  "design": cfg.design, "votes_per_rater": cfg.votes_per_rater, "rejects": rejects,
-                 "tasks": int(len(reg)), "sentinel_tasks": int(f["is_sentinel"].sum())}
+                 "tasks": int(len(regular_tasks)), "sentinel_tasks": int(frame["is_sentinel"].sum())}
     regular = df[df["is_sentinel"] == 0]
-    per_task = regular.groupby("task_id").size().reindex(reg["task_id"], fill_value=0)
+    per_task = regular.groupby("task_id").size().reindex(regular_tasks["task_id"], fill_value=0)
     out["coverage"] = {"min": int(per_task.min()), "median": float(per_task.median()), "max": int(per_task.max()),
                        "tasks_without_votes": int((per_task == 0).sum())}
-    pair = (reg[["method_a", "method_b"]].apply(lambda r: " vs ".join(sorted(r)), axis=1)).to_numpy()
-    cov_pair = pd.Series(per_task.to_numpy(), index=pair).groupby(level=0).agg(["sum", "min", "max"])
-    out["pairs"] = [{"pair": k, "votes": int(r["sum"]), "min_per_image": int(r["min"]), "max_per_image": int(r["max"])}
-                    for k, r in cov_pair.iterrows()]
+    pair = (regular_tasks[["method_a", "method_b"]].apply(lambda row: " vs ".join(sorted(row)), axis=1)).to_numpy()
+    per_pair = pd.Series(per_task.to_numpy(), index=pair).groupby(level=0).agg(["sum", "min", "max"])
+    out["pairs"] = [{"pair": pair_name, "votes": int(row["sum"]), "min_per_image": int(row["min"]), "max_per_image": int(row["max"])}
+                    for pair_name, row in per_pair.iterrows()]
     sent = df[df["is_sentinel"] == 1]
     if len(sent):
         chosen = sent["method_a"].where(sent["choice"] == "a", sent["method_b"].where(sent["choice"] == "b", ""))
@@ -544,8 +544,8 @@ def compute_stats(db: str, tasks: TaskList, cfg: StudyConfig) -> tuple[dict, byt
         out["left_p"] = float(binomtest(int(left.sum()), len(left), 0.5).pvalue)
     else:
         out["left_rate"] = out["left_p"] = None
-    rt = df["response_ms"].dropna()
-    out["response_ms_median"] = float(rt.median()) if len(rt) else None
+    response_ms = df["response_ms"].dropna()
+    out["response_ms_median"] = float(response_ms.median()) if len(response_ms) else None
     per_rater = []
     plot = None
     out["scores"], out["scores_note"] = [], ""
@@ -563,8 +563,8 @@ def compute_stats(db: str, tasks: TaskList, cfg: StudyConfig) -> tuple[dict, byt
             out["scores"] = json.loads(res.table[cols].to_json(orient="records"))
             out["scores_ci"] = res.settings["ci_method"]
             if res.raters is not None:
-                rtab = res.raters
-                per_rater = json.loads(rtab[["rater_id", "votes", "sentinels", "sentinel_accuracy", "left_rate",
+                rater_qc = res.raters
+                per_rater = json.loads(rater_qc[["rater_id", "votes", "sentinels", "sentinel_accuracy", "left_rate",
                                              "left_p", "excluded"]].to_json(orient="records"))
             from ..commands.bt_score import plot_png
             plot = plot_png(res.table, res.settings["scale"], f"live Bradley-Terry scores; {len(df)} votes; "
@@ -573,11 +573,11 @@ def compute_stats(db: str, tasks: TaskList, cfg: StudyConfig) -> tuple[dict, byt
             out["scores_note"] = str(exc).splitlines()[0]
     flags = raters.set_index("rater_id")
     med_rt = df.groupby("rater_id")["response_ms"].median()
-    for r in per_rater:
-        rid = r["rater_id"]
-        r["flagged"] = bool(flags["flagged"].get(rid, 0))
-        r["stopped"] = bool(flags["excluded"].get(rid, 0))
-        r["median_response_ms"] = None if rid not in med_rt or pd.isna(med_rt[rid]) else float(med_rt[rid])
+    for row in per_rater:
+        rater_id = row["rater_id"]
+        row["flagged"] = bool(flags["flagged"].get(rater_id, 0))
+        row["stopped"] = bool(flags["excluded"].get(rater_id, 0))
+        row["median_response_ms"] = None if rater_id not in med_rt or pd.isna(med_rt[rater_id]) else float(med_rt[rater_id])
     out["per_rater"] = per_rater
     return out, plot
 
