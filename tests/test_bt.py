@@ -1,7 +1,8 @@
-"""Bradley-Terry fit, intervals, significance and QC (harmony.benchmark.bt; REFERENCE.md section 7).
+"""Bradley-Terry fit, intervals, significance and QC (harmony.benchmark.bt).
 
-Golden values come from published sources (Agresti 2002 Table 10.11 via BradleyTerry2, seed 002 Table V,
-studentized-range tables) or from independent implementations written here (scipy ML fit, Lai's loop).
+Golden values come from published sources (Agresti 2002 Table 10.11 via BradleyTerry2; RCL's Table V,
+Liang, Pun et al., Image Harmonization with Region-wise Contrastive Learning; studentized-range tables)
+or from independent implementations written here (scipy ML fit, Lai's loop).
 """
 
 from __future__ import annotations
@@ -149,13 +150,13 @@ def test_scales():
 
 
 # --------------------------------------------------------------------------------------------------
-# seed 002 (RCL), Table V: votes 326 521 491 618 816 -> preference 11.76% 18.80% 17.71% 22.29% 29.44%
+# RCL (Liang, Pun et al.), Table V: votes 326 521 491 618 816 -> preference 11.76% 18.80% 17.71% 22.29% 29.44%
 
 TABLE_V = {"Copy-paste": 326, "DIH": 521, "BargainNet": 491, "RainNet": 618, "Ours": 816}
 TABLE_V_PREF = {"Copy-paste": 11.76, "DIH": 18.80, "BargainNet": 17.71, "RainNet": 22.29, "Ours": 29.44}
 
 
-def test_preference_reproduces_seed002_table_v(rng, tmp_path, cli):
+def test_preference_reproduces_rcl_table_v(rng, tmp_path, cli):
     names = list(TABLE_V)
     rows = []
     for _k, (name, n) in enumerate(TABLE_V.items()):
@@ -209,7 +210,7 @@ def test_hessian_se_matches_vote_bootstrap():
     res = bt.score_votes(votes_from_frame(sim), n_boot=600, by="vote", seed=1)
     boot_sd = np.std(res.replicates, axis=0, ddof=1)
     se = np.sqrt(np.diag(res.covariance))
-    np.testing.assert_allclose(boot_sd, se, rtol=0.15)          # REFERENCE 7: equal for independent votes
+    np.testing.assert_allclose(boot_sd, se, rtol=0.15)          # bootstrap and Hessian SE agree for independent votes
 
 
 def test_unit_bootstrap_equals_resampling_rows(rng):
@@ -347,9 +348,10 @@ def test_range_quantile_against_published_tables():
 def test_range_test_threshold_and_groups():
     wins = np.array([100.0, 90, 60, 55, 10])
     rt = bt.range_test(wins, n_votes=200, alpha=0.01)
-    S = math.ceil(200 / 10)
-    R = math.ceil(0.5 * bt.range_quantile(5, 0.01) * math.sqrt(S * 5) + 0.25)
-    assert (rt["S"], rt["R"]) == (S, R) == (20, 24)
+    # S = ceil(200 votes / C(5, 2) pairs) = 20; W(5, 0.01, df = inf) = 4.60 in the studentized-range tables;
+    # R = ceil(0.5 * 4.60 * sqrt(20 * 5) + 0.25) = ceil(23.25) = 24
+    assert rt["W"] == pytest.approx(4.60, abs=0.005)
+    assert (rt["S"], rt["R"]) == (20, 24)
     assert rt["groups"] == ["a", "a", "b", "b", "c"]
     assert bt.significance_groups(np.array([10.0, 8, 6, 4]), 3) == ["a", "ab", "bc", "c"]
 
@@ -396,3 +398,57 @@ def test_equal_scores_share_a_rank():
     t = res.table.set_index("method")
     assert t.loc["y", "score"] == pytest.approx(t.loc["z", "score"], abs=1e-9)
     assert t["rank"].tolist() == [1, 2, 2]
+
+
+# --------------------------------------------------------------------------------------------------
+# the named steps of score_votes, on a log small enough to follow by hand
+
+
+def _hand_log():
+    rows = [("r1", "1", "x", "y", "a", 0, ""), ("r1", "1", "y", "z", "a", 0, ""),
+            ("r1", "2", "real", "bad", "a", 1, "real"),              # r1 picks the real photo: right
+            ("r2", "1", "x", "z", "a", 0, ""), ("r2", "2", "real", "bad", "b", 1, "real"),   # r2: wrong
+            ("r3", "1", "x", "y", "b", 0, ""), ("r3", "2", "y", "z", "tie", 0, ""),
+            ("r3", "2", "z", "x", "a", 0, "")]
+    frame = pd.DataFrame(rows, columns=["rater_id", "image_id", "method_a", "method_b", "choice", "is_sentinel",
+                                        "correct"])
+    return votes_from_frame(frame)
+
+
+def test_qc_and_filter_steps_by_hand():
+    log = _hand_log()
+    sentinel, correct = bt.sentinel_rows(log)
+    assert sentinel.tolist() == [False, False, True, False, True, False, False, False]
+    assert [log.methods[c] if c >= 0 else None for c in correct[sentinel]] == ["real", "real"]
+    notes = []
+    qc = bt.rater_qc(log, sentinel, correct, min_sentinel_accuracy=0.8, notes=notes)
+    assert qc.excluded == ["r2"]                                      # 0 of 1 sentinels right
+    assert qc.raters.set_index("rater_id")["sentinel_accuracy"].to_dict() == pytest.approx(
+        {"r1": 1.0, "r2": 0.0, "r3": float("nan")}, nan_ok=True)
+    assert qc.keep.tolist() == [True, True, False, False, False, True, True, True]
+    votes = bt.filter_votes(log, qc, sentinel, ties="drop", notes=notes)
+    assert notes == ["1 tie votes dropped (--ties drop)"]
+    assert votes.methods == ["x", "y", "z"]
+    # kept: x>y (r1), y>z (r1), y>x (r3, chose b), z>x (r3)
+    assert votes.winner.tolist() == [0, 1, 1, 2] and votes.loser.tolist() == [1, 2, 0, 0]
+    assert votes.image_ids == ["1", "2"] and votes.image_codes.tolist() == [0, 0, 0, 1]
+    assert votes.n_raters == 2 and votes.rater_codes.tolist() == [0, 0, 1, 1]
+
+
+def test_normal_intervals_without_bootstrap_by_hand():
+    # win counts C = [[0, 2, 1], [1, 0, 2], [1, 1, 0]] (x, y, z): every method wins and loses, so the MLE exists
+    frame = pd.DataFrame({"rater_id": ["r"] * 8, "image_id": ["1"] * 8,
+                          "method_a": ["x", "x", "y", "x", "z", "y", "y", "z"],
+                          "method_b": ["y", "y", "x", "z", "x", "z", "z", "y"],
+                          "choice": ["a", "a", "a", "a", "a", "a", "a", "a"]})
+    res = bt.score_votes(votes_from_frame(frame), n_boot=0)
+    t = res.table.set_index("method")
+    # wins by hand: x 3, y 3, z 2; 8 votes
+    assert t["wins"].to_dict() == {"x": 3.0, "y": 3.0, "z": 2.0}
+    assert t["preference"].to_dict() == pytest.approx({"x": 3 / 8, "y": 3 / 8, "z": 2 / 8})
+    z = 1.959963984540054                                           # Phi^-1(0.975)
+    np.testing.assert_allclose(t["ci_high"] - t["score"], z * t["se"], rtol=1e-12)
+    np.testing.assert_allclose(t["score"] - t["ci_low"], z * t["se"], rtol=1e-12)
+    assert res.settings["ci_method"] == "normal (Hessian standard errors)"
+    ref, _ = _independent_mle(res.win_matrix.to_numpy())
+    np.testing.assert_allclose(res.table.set_index("method").loc[res.settings["methods"], "score"], ref, atol=1e-6)

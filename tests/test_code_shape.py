@@ -14,10 +14,7 @@ MAX_LINES = 80
 # Functions still being split into named steps (issue #16); remove an entry once it is short.
 # The set must end empty. One "path:function" per line.
 PENDING = {
-    "harmony/benchmark/bt.py:score_votes",
     "harmony/benchmark/runner.py:run_bench",
-    "harmony/benchmark/significance.py:analyse",
-    "harmony/benchmark/userstudy.py:_canonical_frame",
     "harmony/datagen/coco.py:plan_units",
     "harmony/datagen/coco.py:work",
     "harmony/datagen/flickr.py:work",
@@ -34,8 +31,6 @@ PENDING = {
     "harmony/studies/inharmony.py:run",
     "harmony/studies/power.py:run",
     "harmony/studies/resolution.py:run",
-    "harmony/study/app.py:build_app",
-    "harmony/study/app.py:vote",
 }
 
 

@@ -83,7 +83,7 @@ def test_interval_coverage_by_simulation():
     100 images per run (the smallest iHarmony4 test subset, Hday2night, has 133); with these skewed,
     heavy-tailed fMSE-like scores the coverage is 94-95 % (measured over 3,000 runs); at 40 images
     it drops to about 93.5 %. The runs use the steps :func:`analyse` uses (shared resampling weights,
-    replicate means, BCa); ``test_analyse_uses_these_steps`` checks that it does.
+    replicate means, BCa); ``test_analyse_matches_independent_formulas`` checks that it does.
     """
     rng = np.random.default_rng(11)
     n_runs, n = 1000, 100
@@ -103,18 +103,38 @@ def test_interval_coverage_by_simulation():
     assert 0.93 <= cover_diff / n_runs <= 0.97, cover_diff / n_runs
 
 
-def test_analyse_uses_these_steps():
+def _bca_by_hand(x, reps, ci=0.95):
+    """Expanded BCa interval of a mean, written out from Efron and Tibshirani (1993) eq. 14.9-14.15 with
+    Hesterberg's sqrt(n / (n - 1)) t_{n-1} in place of z (independent of the module's code)."""
+    n = len(x)
+    z_hi = np.sqrt(n / (n - 1)) * stats.t.ppf((1 + ci) / 2, n - 1)
+    z0 = stats.norm.ppf(np.mean(reps < x.mean()))
+    jack = np.array([np.delete(x, i).mean() for i in range(n)])      # jackknife acceleration
+    u = jack.mean() - jack
+    acc = (u ** 3).sum() / (6 * ((u ** 2).sum()) ** 1.5)
+    q = [stats.norm.cdf(z0 + (z0 + z) / (1 - acc * (z0 + z))) for z in (-z_hi, z_hi)]
+    return tuple(np.quantile(reps, q))
+
+
+def test_analyse_matches_independent_formulas():
     rng = np.random.default_rng(2)
     df = _simulated_records(rng, 50, 30.0)
     sig = S.analyse(df, ["fmse"], n_boot=1000, rng=7)
-    X = np.stack([df.fmse.to_numpy()[:50], df.fmse.to_numpy()[50:]], 1)
-    reps = S._weighted_means(S.bootstrap_weights(50, 1000, np.random.default_rng(7)), X)
+    x = np.stack([df.fmse.to_numpy()[:50], df.fmse.to_numpy()[50:]], 1)
+    # the same resamples (the seeded draw), their means computed here
+    weights = S.bootstrap_weights(50, 1000, np.random.default_rng(7))
+    reps = weights @ x / 50
     row = sig.summary.set_index("method").loc["a"]
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx(S.bca_interval(X[:, 0], reps[:, 0]), rel=1e-12)
+    assert row["mean"] == pytest.approx(x[:, 0].mean(), rel=1e-12)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(_bca_by_hand(x[:, 0], reps[:, 0]), rel=1e-9)
     pair = sig.pairs.iloc[0]
-    d, drep = X[:, 0] - X[:, 1], reps[:, 0] - reps[:, 1]
-    assert (pair["ci_low"], pair["ci_high"]) == pytest.approx(S.bca_interval(d, drep), rel=1e-12)
-    assert pair["p_bootstrap"] == pytest.approx(S.bootstrap_p_value(d, drep), abs=2e-3)
+    d, drep = x[:, 0] - x[:, 1], reps[:, 0] - reps[:, 1]
+    assert pair["diff"] == pytest.approx(d.mean(), rel=1e-12)
+    assert (pair["ci_low"], pair["ci_high"]) == pytest.approx(_bca_by_hand(d, drep), rel=1e-9)
+    # shifted-null p: (1 + #{|r - mean| >= |mean|}) / (1 + B)
+    expected_p = (1 + np.sum(np.abs(drep - d.mean()) >= abs(d.mean()))) / 1001
+    assert pair["p_bootstrap"] == pytest.approx(expected_p, abs=2e-3)
+    assert pair["p_wilcoxon"] == pytest.approx(stats.wilcoxon(d).pvalue, rel=1e-9)
 
 
 def test_analyse_best_and_not_significantly_worse():

@@ -1,6 +1,7 @@
 """Bradley-Terry scores of pairwise (2AFC) user studies: fit, intervals, significance, rater QC.
 
-Pure module (no files, no printing). Facts followed: REFERENCE.md section 7.
+Pure module (no files, no printing). :func:`score_votes` runs the whole analysis as named steps:
+sentinels and rater QC -> vote filter -> fit -> bootstrap -> intervals -> table.
 
 Model: P(i preferred to j) = exp(s_i) / (exp(s_i) + exp(s_j)), s = natural-log strengths.
 
@@ -20,7 +21,7 @@ Model: P(i preferred to j) = exp(s_i) / (exp(s_i) + exp(s_j)), s = natural-log s
   after two iterations on such images; ``lai_original_stop=True`` reproduces that, the default iterates
   the finite scores to convergence.) With ``alpha > 0`` the per-image fits use choix instead.
 * **Scales** (papers differ): ``centered`` (log-strengths, mean 0), ``sum1`` (``exp(s)/sum exp(s)``, as
-  SPRIH Table 3, seed 001), ``ref:NAME`` (NAME fixed at 0, as Agresti's Table 10.11 with Baltimore = 0).
+  SPRIH's Table 3), ``ref:NAME`` (NAME fixed at 0, as Agresti's Table 10.11 with Baltimore = 0).
 * **Uncertainty**: bootstrap percentile intervals, resampling raters (default where rater ids exist),
   votes or images; resampling is done on count matrices (per-unit cell counts times multinomial weights),
   never on vote rows, so 1,000 replicates of 1M votes take about a second. Pairwise "A better than B"
@@ -28,7 +29,26 @@ Model: P(i preferred to j) = exp(s_i) / (exp(s_i) + exp(s_j)), s = natural-log s
   standard errors; the centred covariance is the pseudo-inverse of the information matrix.
 * **Significance** (Lai et al.): rank by total wins; i and j differ when ``|w_i - w_j| >= R``,
   ``R = ceil(0.5 W sqrt(S M) + 0.25)``, S = votes per pair, W = upper-alpha point of the range of M
-  standard normals (:func:`range_quantile`, by numeric integration). Agreement: Kendall's u.
+  standard normals (:func:`range_quantile`, ``scipy.stats.studentized_range`` with infinite degrees of
+  freedom). Agreement: Kendall's u.
+* **Thurstone Case V** (JOD units) and pwcmp's observer screening: :func:`fit_thurstone`,
+  :func:`screen_raters`.
+
+References
+----------
+Bradley, R. A. and Terry, M. E. (1952). Rank analysis of incomplete block designs: I. The method of paired
+comparisons. Biometrika 39(3/4), 324-345.
+Zermelo, E. (1929). Die Berechnung der Turnier-Ergebnisse als ein Maximumproblem der
+Wahrscheinlichkeitsrechnung. Math. Z. 29.
+Hunter, D. R. (2004). MM algorithms for generalized Bradley-Terry models. Ann. Statist. 32(1), 384-406.
+Maystre, L. and Grossglauser, M. (2015). Fast and accurate inference of Plackett-Luce models. NIPS
+(the choix package: ``ilsr_pairwise_dense``).
+Lai, W.-S., Huang, J.-B., Hu, Z., Ahuja, N. and Yang, M.-H. (2016). A comparative study for single image
+blind deblurring. CVPR (code: ``BT_EM_exp.m``, ``demo_bt_ranking.m``).
+Agresti, A. (2002). Categorical Data Analysis, 2nd ed., section 10.6 (Table 10.11).
+Thurstone, L. L. (1927). A law of comparative judgment. Psychological Review 34(4), 273-286.
+Perez-Ortiz, M. and Mantiuk, R. K. (2017). A practical guide and software for analysing pairwise
+comparison experiments. arXiv:1712.03686 (the pwcmp toolbox).
 """
 
 from __future__ import annotations
@@ -49,29 +69,62 @@ from ..parallel import as_rng
 
 def cells_from_votes(winner: np.ndarray, loser: np.ndarray, tie: np.ndarray, m: int,
                      unit: np.ndarray | None = None, n_units: int = 1) -> np.ndarray:
-    """Cell counts (n_units, 2*m*m): cell ``w*m + l`` = w beat l; cell ``m*m + lo*m + hi`` = a tie.
+    """Cell counts of votes: cell ``w*m + l`` counts "w beat l", cell ``m*m + lo*m + hi`` a tie of lo and hi.
 
-    One ``np.bincount`` over the votes (no Python loop). ``unit`` (int codes) splits counts per rater /
-    image for the bootstrap.
+    One ``np.bincount`` over the votes (no Python loop). With ``unit`` the counts are split per rater or
+    image, the layout the bootstrap resamples (:func:`bootstrap_cells`).
+
+    Parameters
+    ----------
+    winner, loser : numpy.ndarray
+        ``(N,)`` int method codes in ``0 .. m-1`` (for a tie: the two sides in either order).
+    tie : numpy.ndarray
+        ``(N,)`` bool.
+    m : int
+        Number of methods.
+    unit : numpy.ndarray, optional
+        ``(N,)`` int unit code in ``0 .. n_units-1`` of each vote.
+    n_units : int
+        Number of units (with ``unit``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_units, 2*m*m)`` float64 counts (``(1, 2*m*m)`` without ``unit``).
     """
-    k = 2 * m * m
+    n_cells = 2 * m * m
     lo = np.minimum(winner, loser)
     hi = np.maximum(winner, loser)
     cell = np.where(tie, m * m + lo * m + hi, winner * m + loser).astype(np.int64)
     if unit is None:
-        return np.bincount(cell, minlength=k).astype(np.float64)[None, :]
-    idx = unit.astype(np.int64) * k + cell
-    return np.bincount(idx, minlength=n_units * k).astype(np.float64).reshape(n_units, k)
+        return np.bincount(cell, minlength=n_cells).astype(np.float64)[None, :]
+    index = unit.astype(np.int64) * n_cells + cell
+    return np.bincount(index, minlength=n_units * n_cells).astype(np.float64).reshape(n_units, n_cells)
 
 
 def counts_from_cells(cells: np.ndarray, m: int, ties: str = "half") -> np.ndarray:
-    """Win matrices ``C[..., i, j]`` from cell counts (..., 2*m*m); ties add 0.5 each way when ``half``."""
+    """Win-count matrices ``C[..., i, j]`` (times i beat j) from cell counts.
+
+    Parameters
+    ----------
+    cells : numpy.ndarray
+        ``(..., 2*m*m)`` counts from :func:`cells_from_votes` (any leading shape: replicates, units).
+    m : int
+        Number of methods.
+    ties : {"half", "drop"}
+        ``half`` adds half a win each way for every tie; ``drop`` ignores the tie cells.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., m, m)`` float64, diagonal 0.
+    """
     cells = np.asarray(cells, dtype=np.float64)
     lead = cells.shape[:-1]
     wins = cells[..., : m * m].reshape(*lead, m, m)
     if ties == "half":
-        t = cells[..., m * m:].reshape(*lead, m, m)
-        wins = wins + 0.5 * (t + np.swapaxes(t, -1, -2))
+        tie_cells = cells[..., m * m:].reshape(*lead, m, m)
+        wins = wins + 0.5 * (tie_cells + np.swapaxes(tie_cells, -1, -2))
     return wins
 
 
@@ -81,6 +134,22 @@ def counts_from_cells(cells: np.ndarray, m: int, ties: str = "half") -> np.ndarr
 
 @dataclass
 class Connectivity:
+    """Whether the "i beat j" graph is strongly connected, and which methods break it.
+
+    The Bradley-Terry maximum-likelihood estimate is finite and unique exactly when every method has a
+    path of wins to every other (Zermelo 1929; Hunter 2004, assumption 1).
+
+    Attributes
+    ----------
+    strongly_connected : bool
+        The estimate exists.
+    never_wins, never_loses, never_compared : list of str
+        Methods whose estimate would be -inf, +inf or undetermined.
+    components : list of list of str
+        Strongly connected groups, largest first (when there are several).
+    message : str
+        One line saying the above, used in error messages.
+    """
     strongly_connected: bool
     never_wins: list[str] = field(default_factory=list)
     never_loses: list[str] = field(default_factory=list)
@@ -89,181 +158,381 @@ class Connectivity:
     message: str = "the comparison graph is strongly connected: the maximum-likelihood estimate exists"
 
     def as_dict(self) -> dict:
+        """The fields as a JSON-ready dict (the ``connectivity`` entry of ``scores.json``).
+
+        Returns
+        -------
+        dict
+            ``strongly_connected``, ``never_wins``, ``never_loses``, ``never_compared``, ``components``,
+            ``message``.
+        """
         return {"strongly_connected": self.strongly_connected, "never_wins": self.never_wins,
                 "never_loses": self.never_loses, "never_compared": self.never_compared,
                 "components": self.components, "message": self.message}
 
 
-def _n_strong(adj: np.ndarray) -> tuple[int, np.ndarray]:
+def _n_strong(adjacency: np.ndarray) -> tuple[int, np.ndarray]:
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
-    return connected_components(csr_matrix(adj), directed=True, connection="strong")
+    return connected_components(csr_matrix(adjacency), directed=True, connection="strong")
 
 
-def strongly_connected_batch(Cs: np.ndarray) -> np.ndarray:
-    """(B,) bool for a stack of count matrices (B, M, M): reachability by repeated boolean squaring."""
-    Cs = np.asarray(Cs)
-    m = Cs.shape[-1]
-    R = ((Cs > 0) | np.eye(m, dtype=bool)).astype(np.float32)
+def strongly_connected_batch(counts: np.ndarray) -> np.ndarray:
+    """Strong connectivity of a stack of count matrices, by repeated boolean squaring of the reachability.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(B, M, M)`` win counts (any entry > 0 is an edge i -> j).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(B,)`` bool: every method reaches every other through wins.
+    """
+    counts = np.asarray(counts)
+    m = counts.shape[-1]
+    reach = ((counts > 0) | np.eye(m, dtype=bool)).astype(np.float32)
     for _ in range(max(1, int(np.ceil(np.log2(max(m - 1, 1)))))):
-        R = (np.matmul(R, R) > 0).astype(np.float32)
-    return (R > 0).all(axis=(-1, -2))
+        reach = (np.matmul(reach, reach) > 0).astype(np.float32)
+    return (reach > 0).all(axis=(-1, -2))
 
 
-def is_strongly_connected(C: np.ndarray) -> bool:
-    """True when every method has a path of wins to every other (the MLE exists)."""
-    return bool(strongly_connected_batch(np.asarray(C)[None])[0])
+def is_strongly_connected(counts: np.ndarray) -> bool:
+    """True when every method has a path of wins to every other (the maximum-likelihood estimate exists).
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(M, M)`` win counts.
+
+    Returns
+    -------
+    bool
+    """
+    return bool(strongly_connected_batch(np.asarray(counts)[None])[0])
 
 
-def check_connectivity(C: np.ndarray, methods: list[str]) -> Connectivity:
-    """Say whether the "i beat j" graph is strongly connected and, if not, which methods break it."""
-    C = np.asarray(C, dtype=np.float64)
-    m = C.shape[0]
-    n, labels = _n_strong(C > 0)
-    if n == 1:
+def check_connectivity(counts: np.ndarray, methods: list[str]) -> Connectivity:
+    """Say whether the "i beat j" graph is strongly connected and, if not, which methods break it.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(M, M)`` win counts.
+    methods : list of str
+        Names of the ``M`` methods.
+
+    Returns
+    -------
+    Connectivity
+        With a one-line message naming the methods that never win, never lose, were never compared, or
+        the groups with no win path between them.
+
+    References
+    ----------
+    Hunter, D. R. (2004). MM algorithms for generalized Bradley-Terry models. Ann. Statist. 32(1).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    m = counts.shape[0]
+    n_groups, labels = _n_strong(counts > 0)
+    if n_groups == 1:
         return Connectivity(True)
-    wins = C.sum(1)
-    losses = C.sum(0)
-    never_cmp = [methods[i] for i in range(m) if wins[i] + losses[i] == 0]
-    never_w = [methods[i] for i in range(m) if wins[i] == 0 and losses[i] > 0]
-    never_l = [methods[i] for i in range(m) if losses[i] == 0 and wins[i] > 0]
-    comps = [[methods[i] for i in np.flatnonzero(labels == c)] for c in range(n)]
-    comps.sort(key=lambda g: (-len(g), g))
+    wins = counts.sum(1)
+    losses = counts.sum(0)
+    never_compared = [methods[i] for i in range(m) if wins[i] + losses[i] == 0]
+    never_wins = [methods[i] for i in range(m) if wins[i] == 0 and losses[i] > 0]
+    never_loses = [methods[i] for i in range(m) if losses[i] == 0 and wins[i] > 0]
+    components = [[methods[i] for i in np.flatnonzero(labels == c)] for c in range(n_groups)]
+    components.sort(key=lambda g: (-len(g), g))
     parts = []
-    if never_w:
-        parts.append("never wins: " + ", ".join(never_w))
-    if never_l:
-        parts.append("never loses: " + ", ".join(never_l))
-    if never_cmp:
-        parts.append("never compared: " + ", ".join(never_cmp))
-    named = set(never_w) | set(never_l) | set(never_cmp)
-    rest = [g for g in comps if not set(g) <= named]
-    undirected, _ = _n_strong(((C + C.T) > 0) | np.eye(m, dtype=bool))
+    if never_wins:
+        parts.append("never wins: " + ", ".join(never_wins))
+    if never_loses:
+        parts.append("never loses: " + ", ".join(never_loses))
+    if never_compared:
+        parts.append("never compared: " + ", ".join(never_compared))
+    named = set(never_wins) | set(never_loses) | set(never_compared)
+    rest = [g for g in components if not set(g) <= named]
+    undirected, _ = _n_strong(((counts + counts.T) > 0) | np.eye(m, dtype=bool))
     if len(rest) > 1 or not parts:
-        kind = "disconnected groups" if undirected > 1 + len(never_cmp) else "groups with no win path between them"
+        kind = "disconnected groups" if undirected > 1 + len(never_compared) else "groups with no win path between them"
         parts.append(kind + ": " + " | ".join("{" + ", ".join(g) + "}" for g in rest))
-    msg = "comparison graph is not strongly connected (no finite maximum-likelihood estimate): " + "; ".join(parts)
-    return Connectivity(False, never_w, never_l, never_cmp, comps, msg)
+    message = "comparison graph is not strongly connected (no finite maximum-likelihood estimate): " + "; ".join(parts)
+    return Connectivity(False, never_wins, never_loses, never_compared, components, message)
 
 
 # ---------------------------------------------------------------------------------------------------
 # fits
 
 
-def fit(C: np.ndarray, *, alpha: float = 0.0, methods: list[str] | None = None, initial=None,
+def fit(counts: np.ndarray, *, alpha: float = 0.0, methods: list[str] | None = None, initial=None,
         tol: float = 1e-10, max_iter: int = 10000) -> np.ndarray:
-    """Centred log-strengths from a win-count matrix with choix ``ilsr_pairwise_dense``.
+    """Centred Bradley-Terry log-strengths from a win-count matrix (choix ``ilsr_pairwise_dense``).
 
-    With ``alpha == 0`` a graph that is not strongly connected raises InputError naming the methods that
-    break it (the estimate would be infinite or arbitrary); ``alpha > 0`` regularises.
+    Model: ``P(i preferred to j) = exp(s_i) / (exp(s_i) + exp(s_j))``. The maximum-likelihood estimate
+    is the stationary distribution of a Markov chain built from the counts, iterated to convergence
+    (ILSR, Maystre and Grossglauser 2015).
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(M, M)`` finite, >= 0 win counts, ``M >= 2`` (ties as 0.5 each way are fine).
+    alpha : float
+        Regularisation (>= 0): a prior worth ``alpha`` virtual comparisons between every pair.
+    methods : list of str, optional
+        Names used in the error message.
+    initial : numpy.ndarray, optional
+        ``(M,)`` starting log-strengths.
+    tol, max_iter
+        choix's convergence tolerance and iteration limit.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(M,)`` float64 natural-log strengths with mean 0.
+
+    Raises
+    ------
+    ValueError
+        ``counts`` not square, negative or not finite; ``alpha < 0``.
+    InputError
+        ``alpha == 0`` and the graph is not strongly connected (the estimate would be infinite or
+        arbitrary); the message names the methods (:func:`check_connectivity`).
+
+    References
+    ----------
+    Bradley, R. A. and Terry, M. E. (1952). Rank analysis of incomplete block designs: I. The method of
+    paired comparisons. Biometrika 39(3/4).
+    Maystre, L. and Grossglauser, M. (2015). Fast and accurate inference of Plackett-Luce models. NIPS.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> counts = np.array([[0, 3], [1, 0]])       # method 0 beat method 1 three times out of four
+    >>> s = fit(counts)
+    >>> round(float(s[0] - s[1]), 6) == round(float(np.log(3)), 6)
+    True
     """
     import choix
 
-    C = np.asarray(C, dtype=np.float64)
-    if C.ndim != 2 or C.shape[0] != C.shape[1] or C.shape[0] < 2:
-        raise ValueError(f"C: expected a square (M, M) count matrix with M >= 2, got shape {C.shape}")
-    if (C < 0).any() or not np.isfinite(C).all():
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] < 2:
+        raise ValueError(f"C: expected a square (M, M) count matrix with M >= 2, got shape {counts.shape}")
+    if (counts < 0).any() or not np.isfinite(counts).all():
         raise ValueError("C: counts must be finite and >= 0")
     if alpha < 0:
         raise ValueError("alpha: must be >= 0")
-    if alpha == 0 and not is_strongly_connected(C):
-        names = methods or [str(i) for i in range(C.shape[0])]
-        raise InputError(check_connectivity(C, names).message + "; pass --alpha 0.01 (or larger) to regularise")
-    C = C.copy()
-    np.fill_diagonal(C, 0.0)
-    s = choix.ilsr_pairwise_dense(C, alpha=alpha, initial_params=initial, max_iter=max_iter, tol=tol)
-    return s - s.mean()
+    if alpha == 0 and not is_strongly_connected(counts):
+        names = methods or [str(i) for i in range(counts.shape[0])]
+        raise InputError(check_connectivity(counts, names).message + "; pass --alpha 0.01 (or larger) to regularise")
+    counts = counts.copy()
+    np.fill_diagonal(counts, 0.0)
+    scores = choix.ilsr_pairwise_dense(counts, alpha=alpha, initial_params=initial, max_iter=max_iter, tol=tol)
+    return scores - scores.mean()
 
 
-def fit_lai(Cs: np.ndarray, *, start: float = 1.0, max_iter: int = 5000, tol: float = 1e-8,
+def fit_lai(counts: np.ndarray, *, start: float = 1.0, max_iter: int = 5000, tol: float = 1e-8,
             original_stop: bool = False) -> np.ndarray:
-    """Lai et al.'s per-image EM/MM fit, vectorised over images: ``Cs`` (I, M, M) -> (I, M) raw scores.
+    """Lai et al.'s per-image EM/MM Bradley-Terry fit (their ``BT_EM_exp.m``), vectorised over images.
 
-    Entries are -inf for a method that never wins on that image, NaN for one not compared there, and may
-    be large (unconverged) for one that never loses; the caller drops non-finite values.
+    Update ``s_i <- log(W_i / sum_j N_ij / (exp(s_i) + exp(s_j)))`` (Hunter 2004's MM step on
+    log-strengths) from ``s = start``, until the L2 norm of the change is below ``tol``.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(I, M, M)`` per-image win counts.
+    start : float
+        Initial log-strength of every compared method (Lai: 1).
+    max_iter : int
+        Iteration limit (Lai: 5000).
+    tol : float
+        Stop when the norm of the change falls below this (Lai: 1e-8).
+    original_stop : bool
+        Stop an image as soon as its change contains a NaN, as the MATLAB loop does.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(I, M)`` raw scores: -inf for a method that never wins on that image, NaN for one not compared
+        there, possibly large (unconverged) for one that never loses; the caller drops non-finite values.
+
+    References
+    ----------
+    Lai, W.-S., Huang, J.-B., Hu, Z., Ahuja, N. and Yang, M.-H. (2016). A comparative study for single
+    image blind deblurring. CVPR.
     """
-    Cs = np.asarray(Cs, dtype=np.float64)
-    n_img, m, _ = Cs.shape
-    N = Cs + np.swapaxes(Cs, 1, 2)
-    wins = Cs.sum(2)
-    compared = N.sum(2) > 0
-    s = np.where(compared, float(start), np.nan)
+    counts = np.asarray(counts, dtype=np.float64)
+    n_img, m, _ = counts.shape
+    n_pairs = counts + np.swapaxes(counts, 1, 2)
+    wins = counts.sum(2)
+    compared = n_pairs.sum(2) > 0
+    scores = np.where(compared, float(start), np.nan)
     active = np.ones(n_img, bool)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(max_iter):
-            idx = np.flatnonzero(active)
-            if idx.size == 0:
+            index = np.flatnonzero(active)
+            if index.size == 0:
                 break
-            sa = s[idx]
-            e = np.exp(sa)
-            L = e[:, :, None] + e[:, None, :]
-            Na = N[idx]
-            q = Na / L if original_stop else np.where(Na > 0, Na / L, 0.0)   # literal N./L: 0/0 = NaN
-            s_next = np.log(wins[idx] / q.sum(2))
-            s_next = np.where(compared[idx], s_next, np.nan)
-            delta = s_next - sa
+            current = scores[index]
+            strength = np.exp(current)
+            pair_strength = strength[:, :, None] + strength[:, None, :]
+            n_active = n_pairs[index]
+            ratio = n_active / pair_strength if original_stop else np.where(n_active > 0, n_active / pair_strength, 0.0)   # literal N./L: 0/0 = NaN
+            updated = np.log(wins[index] / ratio.sum(2))
+            updated = np.where(compared[index], updated, np.nan)
+            change = updated - current
             if original_stop:
-                norm = np.sqrt(np.sum(delta * delta, axis=1))          # NaN as soon as any entry is NaN
+                norm = np.sqrt(np.sum(change * change, axis=1))          # NaN as soon as any entry is NaN
             else:
-                same = (s_next == sa) | (np.isnan(s_next) & np.isnan(sa))
-                d = np.where(np.isfinite(delta), delta, np.where(same, 0.0, np.inf))
-                norm = np.sqrt(np.sum(d * d, axis=1))
-            s[idx] = s_next
-            active[idx] = norm > tol
-    return s
+                same = (updated == current) | (np.isnan(updated) & np.isnan(current))
+                finite_change = np.where(np.isfinite(change), change, np.where(same, 0.0, np.inf))
+                norm = np.sqrt(np.sum(finite_change * finite_change, axis=1))
+            scores[index] = updated
+            active[index] = norm > tol
+    return scores
 
 
-def centre_per_image(S: np.ndarray) -> np.ndarray:
-    """Lai's per-image centring: non-finite -> NaN, subtract each row's mean of its finite entries."""
-    S = np.where(np.isfinite(S), S, np.nan)
+def centre_per_image(scores: np.ndarray) -> np.ndarray:
+    """Lai's per-image centring: non-finite scores become NaN, each row minus the mean of its finite entries.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        ``(I, M)`` per-image scores.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(I, M)`` float64 with finite entries of each row summing to 0 (all-NaN rows stay NaN).
+    """
+    scores = np.where(np.isfinite(scores), scores, np.nan)
     with np.errstate(invalid="ignore"):
-        cnt = np.isfinite(S).sum(1, keepdims=True)
-        mean = np.where(cnt > 0, np.nansum(S, 1, keepdims=True) / np.maximum(cnt, 1), np.nan)
-    return S - mean
+        n_finite = np.isfinite(scores).sum(1, keepdims=True)
+        mean = np.where(n_finite > 0, np.nansum(scores, 1, keepdims=True) / np.maximum(n_finite, 1), np.nan)
+    return scores - mean
 
 
-def fit_per_image(Cs: np.ndarray, *, alpha: float = 0.0, original_stop: bool = False) -> np.ndarray:
-    """Per-image centred scores (I, M) (NaN where dropped): Lai's MM when alpha == 0, else choix."""
+def fit_per_image(counts: np.ndarray, *, alpha: float = 0.0, original_stop: bool = False) -> np.ndarray:
+    """Per-image centred scores: Lai's MM fit when ``alpha == 0``, else a regularised choix fit per image.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(I, M, M)`` per-image win counts.
+    alpha : float
+        Regularisation (>= 0); > 0 fits each image's compared methods with :func:`fit`.
+    original_stop : bool
+        Passed to :func:`fit_lai`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(I, M)`` centred scores, NaN where a method was dropped on that image.
+    """
     if alpha > 0:
-        out = np.full(Cs.shape[:2], np.nan)
-        for k, C in enumerate(Cs):
-            used = (C.sum(0) + C.sum(1)) > 0
+        scores = np.full(counts.shape[:2], np.nan)
+        for image, image_counts in enumerate(counts):
+            used = (image_counts.sum(0) + image_counts.sum(1)) > 0
             if used.sum() >= 2:
-                out[k, used] = fit(C[np.ix_(used, used)], alpha=alpha)
-        return out
-    return centre_per_image(fit_lai(Cs, original_stop=original_stop))
+                scores[image, used] = fit(image_counts[np.ix_(used, used)], alpha=alpha)
+        return scores
+    return centre_per_image(fit_lai(counts, original_stop=original_stop))
 
 
-def pooled_mean(P: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Mean over images of the finite per-image scores; ``weights`` (B, I) gives B weighted means."""
-    fin = np.isfinite(P)
-    Z = np.where(fin, P, 0.0)
+def pooled_mean(per_image: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Mean over images of the finite per-image scores (Lai's pooling), optionally weighted.
+
+    Parameters
+    ----------
+    per_image : numpy.ndarray
+        ``(I, M)`` per-image scores (NaN = dropped).
+    weights : numpy.ndarray, optional
+        ``(B, I)`` image weights (bootstrap counts): returns B weighted means.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(M,)`` or ``(B, M)``; NaN where a method has no finite score.
+    """
+    finite = np.isfinite(per_image)
+    filled = np.where(finite, per_image, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         if weights is None:
-            return Z.sum(0) / fin.sum(0)
-        return (weights @ Z) / (weights @ fin.astype(np.float64))
+            return filled.sum(0) / finite.sum(0)
+        return (weights @ filled) / (weights @ finite.astype(np.float64))
 
 
 # ---------------------------------------------------------------------------------------------------
 # standard errors and scales
 
 
-def fisher_information(C: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Observed = expected information of the BT log-likelihood at s (a weighted graph Laplacian)."""
-    N = np.asarray(C, float) + np.asarray(C, float).T
-    np.fill_diagonal(N, 0.0)
-    p = 1.0 / (1.0 + np.exp(s[None, :] - s[:, None]))
-    w = N * p * (1.0 - p)
-    return np.diag(w.sum(1)) - w
+def fisher_information(counts: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Observed (= expected) information of the Bradley-Terry log-likelihood at ``scores``.
+
+    A weighted graph Laplacian: off-diagonal ``-n_ij p_ij (1 - p_ij)`` with ``n_ij`` the comparisons of i
+    and j and ``p_ij`` the model's probability that i wins.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(M, M)`` win counts.
+    scores : numpy.ndarray
+        ``(M,)`` log-strengths.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(M, M)`` symmetric positive semi-definite matrix with zero row sums.
+    """
+    n_pairs = np.asarray(counts, float) + np.asarray(counts, float).T
+    np.fill_diagonal(n_pairs, 0.0)
+    p_win = 1.0 / (1.0 + np.exp(scores[None, :] - scores[:, None]))
+    weight = n_pairs * p_win * (1.0 - p_win)
+    return np.diag(weight.sum(1)) - weight
 
 
-def centred_covariance(C: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Covariance of the centred log-strengths: Moore-Penrose pseudo-inverse of the information."""
-    return np.linalg.pinv(fisher_information(C, s), hermitian=True)
+def centred_covariance(counts: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Covariance of the centred log-strengths: the Moore-Penrose pseudo-inverse of the information.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(M, M)`` win counts.
+    scores : numpy.ndarray
+        ``(M,)`` fitted log-strengths.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(M, M)`` covariance (rows sum to 0). Its diagonal square roots match BradleyTerry2's standard
+        errors once mapped to a reference scale (:func:`scale_covariance`).
+    """
+    return np.linalg.pinv(fisher_information(counts, scores), hermitian=True)
 
 
 def parse_scale(scale: str, methods: list[str]) -> tuple[str, int | None]:
-    """``centered`` | ``sum1`` | ``ref:NAME`` -> (kind, reference index)."""
+    """Parse a ``--scale`` value.
+
+    Parameters
+    ----------
+    scale : str
+        ``centered`` (or ``centred``), ``sum1`` or ``ref:NAME``.
+    methods : list of str
+        The scored methods (NAME must be one).
+
+    Returns
+    -------
+    kind : {"centered", "sum1", "ref"}
+    ref : int or None
+        Index of NAME for ``ref``.
+
+    Raises
+    ------
+    InputError
+        Unknown scale, or NAME is not a method.
+    """
     if scale in ("centered", "centred"):
         return "centered", None
     if scale == "sum1":
@@ -277,32 +546,64 @@ def parse_scale(scale: str, methods: list[str]) -> tuple[str, int | None]:
     raise InputError(f"--scale: expected centered, sum1 or ref:NAME, got {scale!r}")
 
 
-def to_scale(s: np.ndarray, kind: str, ref: int | None = None) -> np.ndarray:
-    """Centred log-strengths (..., M) -> the chosen scale (works on bootstrap stacks too)."""
-    s = np.asarray(s, dtype=np.float64)
+def to_scale(scores: np.ndarray, kind: str, ref: int | None = None) -> np.ndarray:
+    """Map centred log-strengths to a reporting scale (works on bootstrap stacks too).
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        ``(..., M)`` log-strengths.
+    kind : {"centered", "ref", "sum1"}
+        Mean 0; method ``ref`` at 0 (Agresti 2002, Table 10.11); or ``exp(s) / sum exp(s)`` in (0, 1)
+        summing to 1 (as SPRIH's Table 3).
+    ref : int, optional
+        Reference index for ``ref``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., M)`` float64.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
     if kind == "centered":
-        return s - np.nanmean(s, axis=-1, keepdims=True)
+        return scores - np.nanmean(scores, axis=-1, keepdims=True)
     if kind == "ref":
-        return s - s[..., ref:ref + 1]
+        return scores - scores[..., ref:ref + 1]
     if kind == "sum1":
-        z = s - np.nanmax(s, axis=-1, keepdims=True)
-        e = np.exp(z)
-        return e / np.nansum(e, axis=-1, keepdims=True)
+        shifted = scores - np.nanmax(scores, axis=-1, keepdims=True)
+        strength = np.exp(shifted)
+        return strength / np.nansum(strength, axis=-1, keepdims=True)
     raise ValueError(f"unknown scale kind {kind!r}")
 
 
-def scale_covariance(cov: np.ndarray, s: np.ndarray, kind: str, ref: int | None = None) -> np.ndarray:
-    """Covariance of ``to_scale(s)`` from the centred covariance (linear maps / delta method)."""
-    m = len(s)
+def scale_covariance(covariance: np.ndarray, scores: np.ndarray, kind: str, ref: int | None = None) -> np.ndarray:
+    """Covariance of ``to_scale(scores)`` from the centred covariance (a linear map, or the delta method for
+    ``sum1``).
+
+    Parameters
+    ----------
+    covariance : numpy.ndarray
+        ``(M, M)`` covariance of the centred log-strengths.
+    scores : numpy.ndarray
+        ``(M,)`` centred log-strengths.
+    kind : {"centered", "ref", "sum1"}
+    ref : int, optional
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(M, M)``.
+    """
+    m = len(scores)
     if kind == "centered":
-        return cov
+        return covariance
     if kind == "ref":
-        A = np.eye(m)
-        A[:, ref] -= 1.0
-        return A @ cov @ A.T
-    p = to_scale(s, "sum1")
-    J = np.diag(p) - np.outer(p, p)
-    return J @ cov @ J.T
+        transform = np.eye(m)
+        transform[:, ref] -= 1.0
+        return transform @ covariance @ transform.T
+    share = to_scale(scores, "sum1")
+    jacobian = np.diag(share) - np.outer(share, share)
+    return jacobian @ covariance @ jacobian.T
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -310,42 +611,91 @@ def scale_covariance(cov: np.ndarray, s: np.ndarray, kind: str, ref: int | None 
 
 
 def bootstrap_weights(n_units: int, n_boot: int, rng) -> np.ndarray:
-    """(n_boot, n_units) multinomial resampling counts (a bootstrap sample of units, as weights)."""
+    """Multinomial resampling counts: each row is one bootstrap sample of the units, as weights.
+
+    Parameters
+    ----------
+    n_units : int
+        Units (raters, images).
+    n_boot : int
+        Replicates.
+    rng : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_boot, n_units)`` float64 counts, each row summing to ``n_units``.
+    """
     rng = as_rng(rng)
     return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot).astype(np.float64)
 
 
 def bootstrap_cells(unit_cells: np.ndarray, n_boot: int, rng, *, by_vote: bool = False) -> np.ndarray:
-    """Resampled cell counts (n_boot, K): units with multinomial weights, or votes (multinomial on cells).
+    """Resampled cell counts: units with multinomial weights, or single votes.
 
     Resampling votes with replacement is exactly a multinomial draw of the total over the cells with
-    probabilities cell/total, so no vote list is touched.
+    probabilities cell / total, so no vote list is touched (1,000 replicates of a million votes in about
+    a second).
+
+    Parameters
+    ----------
+    unit_cells : numpy.ndarray
+        ``(U, K)`` per-unit cell counts (:func:`cells_from_votes` with ``unit``).
+    n_boot : int
+        Replicates.
+    rng : int, numpy.random.Generator or None
+    by_vote : bool
+        Resample votes instead of units.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_boot, K)`` float64 cell counts.
     """
     rng = as_rng(rng)
     if by_vote:
-        tot = unit_cells.sum(0)
-        n = int(round(tot.sum()))
-        return rng.multinomial(n, tot / tot.sum(), size=n_boot).astype(np.float64)
-    W = bootstrap_weights(unit_cells.shape[0], n_boot, rng)
-    return W @ unit_cells
+        total = unit_cells.sum(0)
+        n = int(round(total.sum()))
+        return rng.multinomial(n, total / total.sum(), size=n_boot).astype(np.float64)
+    weights = bootstrap_weights(unit_cells.shape[0], n_boot, rng)
+    return weights @ unit_cells
 
 
-def bootstrap_global(rep_counts: np.ndarray, *, alpha: float = 0.0, initial=None, tol: float = 1e-8) -> tuple[np.ndarray, int]:
-    """Fit each replicate count matrix (B, M, M); replicates without a finite MLE (alpha = 0) are NaN."""
+def bootstrap_global(counts: np.ndarray, *, alpha: float = 0.0, initial=None, tol: float = 1e-8) -> tuple[np.ndarray, int]:
+    """Fit every replicate count matrix with choix; replicates without a finite estimate are NaN rows.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(B, M, M)`` replicate win counts.
+    alpha : float
+        Regularisation; with 0, replicates that are not strongly connected are skipped.
+    initial : numpy.ndarray, optional
+        ``(M,)`` warm start (the full-data estimate).
+    tol : float
+        choix's tolerance.
+
+    Returns
+    -------
+    scores : numpy.ndarray
+        ``(B, M)`` centred log-strengths.
+    failed : int
+        Replicates without an estimate.
+    """
     import choix
 
-    B, m, _ = rep_counts.shape
-    out = np.full((B, m), np.nan)
-    ok = strongly_connected_batch(rep_counts) if alpha == 0 else np.ones(B, bool)
+    n_boot, m, _ = counts.shape
+    scores = np.full((n_boot, m), np.nan)
+    ok = strongly_connected_batch(counts) if alpha == 0 else np.ones(n_boot, bool)
     failed = int((~ok).sum())
-    for b in np.flatnonzero(ok):
+    for replicate in np.flatnonzero(ok):
         try:
-            s = choix.ilsr_pairwise_dense(rep_counts[b], alpha=alpha, initial_params=initial, max_iter=1000,
+            fitted = choix.ilsr_pairwise_dense(counts[replicate], alpha=alpha, initial_params=initial, max_iter=1000,
                                           tol=tol)
-            out[b] = s - s.mean()
+            scores[replicate] = fitted - fitted.mean()
         except (RuntimeError, ValueError):
             failed += 1
-    return out, failed
+    return scores, failed
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -404,17 +754,33 @@ def range_quantile(m: int, alpha: float = 0.01) -> float:
     return float(studentized_range.isf(alpha, m, np.inf))
 
 
-def significance_groups(wins: np.ndarray, R: float) -> list[str]:
-    """Letters: methods sharing a letter do not differ (|w_i - w_j| < R); runs over methods sorted by wins."""
+def significance_groups(wins: np.ndarray, critical: float) -> list[str]:
+    """Group letters of Lai et al.'s range test: methods sharing a letter do not differ.
+
+    Runs over the methods sorted by wins: each maximal run whose first and last differ by less than
+    ``critical`` wins gets a letter (``a``, ``b``, ... then ``[26]``, ...).
+
+    Parameters
+    ----------
+    wins : numpy.ndarray
+        ``(M,)`` total wins.
+    critical : float
+        The critical difference R of :func:`range_test`.
+
+    Returns
+    -------
+    list of str
+        ``M`` letter strings, in the order of ``wins``.
+    """
     wins = np.asarray(wins, float)
     order = np.argsort(-wins, kind="stable")
-    w = wins[order]
-    m = len(w)
+    sorted_wins = wins[order]
+    m = len(sorted_wins)
     runs = []
     last_end = -1
     for i in range(m):
         j = i
-        while j + 1 < m and w[i] - w[j + 1] < R:
+        while j + 1 < m and sorted_wins[i] - sorted_wins[j + 1] < critical:
             j += 1
         if j > last_end:
             runs.append((i, j))
@@ -428,7 +794,27 @@ def significance_groups(wins: np.ndarray, R: float) -> list[str]:
 
 
 def range_test(wins: np.ndarray, n_votes: float, *, alpha: float = 0.01) -> dict:
-    """Lai et al.'s test on total wins: R = ceil(0.5 W sqrt(S M) + 0.25), S = ceil(votes / C(M, 2))."""
+    """Lai et al.'s significance test on total wins (after David 1988).
+
+    ``R = ceil(0.5 W sqrt(S M) + 0.25)`` with ``S = ceil(votes / C(M, 2))`` the votes per pair and ``W``
+    the upper-alpha point of the range of M standard normals (:func:`range_quantile`); two methods
+    differ when their wins differ by at least R.
+
+    Parameters
+    ----------
+    wins : numpy.ndarray
+        ``(M,)`` total wins.
+    n_votes : float
+        Votes used.
+    alpha : float
+        Level in (0, 1).
+
+    Returns
+    -------
+    dict
+        ``alpha``, ``M``, ``S``, ``W``, ``R``, ``significant`` (``(M, M)`` bool) and ``groups``
+        (:func:`significance_groups`).
+    """
     wins = np.asarray(wins, float)
     m = len(wins)
     S = math.ceil(n_votes / math.comb(m, 2))
@@ -439,22 +825,36 @@ def range_test(wins: np.ndarray, n_votes: float, *, alpha: float = 0.01) -> dict
             "groups": significance_groups(wins, R)}
 
 
-def kendall_u(C: np.ndarray, votes_per_pair: float | None = None) -> float:
-    """Kendall's coefficient of agreement u = 2 sum_ij C(c_ij, 2) / (C(M, 2) C(m, 2)) - 1.
+def kendall_u(counts: np.ndarray, votes_per_pair: float | None = None) -> float:
+    """Kendall's coefficient of agreement ``u = 2 sum_ij C(c_ij, 2) / (C(M, 2) C(m, 2)) - 1``.
 
-    ``m`` = votes per pair (default: round(total / C(M, 2)), as Lai et al.); u = 1 when every vote on
-    every pair agrees. Counts below 2 contribute 0 (C(c, 2) = 0), as in Lai's code.
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(M, M)`` win counts.
+    votes_per_pair : float, optional
+        ``m`` (default ``round(total / C(M, 2))``, as Lai et al.).
+
+    Returns
+    -------
+    float
+        1 when every vote on every pair agrees; NaN when fewer than two votes per pair. Counts below 2
+        contribute 0, as in Lai's code.
+
+    References
+    ----------
+    Kendall, M. G. and Babington Smith, B. (1940). On the method of paired comparisons. Biometrika 31.
     """
-    C = np.asarray(C, float)
-    M = C.shape[0]
-    mask = ~np.eye(M, dtype=bool)
-    c = C[mask]
-    m = votes_per_pair if votes_per_pair is not None else round(c.sum() / math.comb(M, 2))
-    denom = math.comb(M, 2) * (m * (m - 1) / 2)
+    counts = np.asarray(counts, float)
+    n_methods = counts.shape[0]
+    mask = ~np.eye(n_methods, dtype=bool)
+    cell = counts[mask]
+    per_pair = votes_per_pair if votes_per_pair is not None else round(cell.sum() / math.comb(n_methods, 2))
+    denom = math.comb(n_methods, 2) * (per_pair * (per_pair - 1) / 2)
     if denom <= 0:
         return float("nan")
-    w = float(np.sum(np.where(c > 1, c * (c - 1) / 2, 0.0)))
-    return 2 * w / denom - 1
+    agreeing = float(np.sum(np.where(cell > 1, cell * (cell - 1) / 2, 0.0)))
+    return 2 * agreeing / denom - 1
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -464,80 +864,153 @@ def kendall_u(C: np.ndarray, votes_per_pair: float | None = None) -> float:
 def rater_table(rater: np.ndarray, n_raters: int, a: np.ndarray, b: np.ndarray, choice: np.ndarray,
                 sentinel: np.ndarray, correct: np.ndarray, a_left: np.ndarray, m: int,
                 chunk: int = 2048) -> pd.DataFrame:
-    """Per-rater QC (vectorised): votes, sentinel accuracy, left/right bias, circular triads.
+    """Per-rater quality control, vectorised: votes, sentinel accuracy, left/right bias, circular triads.
 
-    ``rater`` int codes (0..n_raters-1); ``choice`` 0 = a, 1 = b, 2 = tie; ``correct`` the method code
-    that must win a sentinel pair (-1 if unknown). Circular triads: on each rater's majority preference
-    between pairs (all images pooled; a split pair is undecided), the number of 3-cycles i > j > k > i,
-    and the number of triples whose three pairs are all decided.
+    Parameters
+    ----------
+    rater : numpy.ndarray
+        ``(N,)`` int rater codes in ``0 .. n_raters-1``.
+    n_raters : int
+    a, b : numpy.ndarray
+        ``(N,)`` int method codes.
+    choice : numpy.ndarray
+        ``(N,)`` 0 = a, 1 = b, 2 = tie.
+    sentinel : numpy.ndarray
+        ``(N,)`` bool.
+    correct : numpy.ndarray
+        ``(N,)`` method code that must win a sentinel (-1 unknown).
+    a_left : numpy.ndarray
+        ``(N,)`` bool: a was shown on the left.
+    m : int
+        Number of methods.
+    chunk : int
+        Raters per block of the triad count (memory ``chunk * m * m``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per rater code: ``votes``, ``ties`` (non-sentinel), ``sentinels``, ``sentinel_correct``,
+        ``sentinel_accuracy`` (NaN without sentinels), ``left_rate`` and ``left_p`` (two-sided binomial
+        test of left clicks against 0.5), ``circular_triads`` (3-cycles i > j > k > i of the rater's
+        majority preferences, all images pooled) and ``decided_triads`` (triples whose three pairs are
+        decided; Kendall and Babington Smith 1940).
     """
     from scipy.special import bdtr, bdtrc
 
-    r = rater.astype(np.int64)
-    ns = ~sentinel
-    votes = np.bincount(r[ns], minlength=n_raters)
-    ties = np.bincount(r[ns & (choice == 2)], minlength=n_raters)
+    codes = rater.astype(np.int64)
+    regular = ~sentinel
+    votes = np.bincount(codes[regular], minlength=n_raters)
+    ties = np.bincount(codes[regular & (choice == 2)], minlength=n_raters)
     chosen = np.where(choice == 0, a, np.where(choice == 1, b, -1))
-    s_tot = np.bincount(r[sentinel], minlength=n_raters)
-    s_ok = np.bincount(r[sentinel & (chosen == correct) & (correct >= 0)], minlength=n_raters)
+    n_sentinels = np.bincount(codes[sentinel], minlength=n_raters)
+    n_sentinels_right = np.bincount(codes[sentinel & (chosen == correct) & (correct >= 0)], minlength=n_raters)
     decided = choice != 2
     left = np.where(a_left, choice == 0, choice == 1) & decided
-    n_dec = np.bincount(r[decided], minlength=n_raters)
-    n_left = np.bincount(r[left], minlength=n_raters)
+    n_decided = np.bincount(codes[decided], minlength=n_raters)
+    n_left = np.bincount(codes[left], minlength=n_raters)
     with np.errstate(invalid="ignore", divide="ignore"):
-        acc = np.where(s_tot > 0, s_ok / np.maximum(s_tot, 1), np.nan)
-        left_rate = np.where(n_dec > 0, n_left / np.maximum(n_dec, 1), np.nan)
+        accuracy = np.where(n_sentinels > 0, n_sentinels_right / np.maximum(n_sentinels, 1), np.nan)
+        left_rate = np.where(n_decided > 0, n_left / np.maximum(n_decided, 1), np.nan)
     with np.errstate(invalid="ignore"):
-        lo = bdtr(n_left, n_dec, 0.5)                                   # P(X <= k)
-        hi = np.where(n_left > 0, bdtrc(np.maximum(n_left - 1, 0), n_dec, 0.5), 1.0)   # P(X >= k)
-    left_p = np.where(n_dec > 0, np.minimum(1.0, 2 * np.minimum(lo, hi)), np.nan)
+        p_low = bdtr(n_left, n_decided, 0.5)                                   # P(X <= k)
+        p_high = np.where(n_left > 0, bdtrc(np.maximum(n_left - 1, 0), n_decided, 0.5), 1.0)   # P(X >= k)
+    left_p = np.where(n_decided > 0, np.minimum(1.0, 2 * np.minimum(p_low, p_high)), np.nan)
     # circular triads on majority preferences, in chunks of raters
-    keep = ns & decided
+    keep = regular & decided
     w_code = np.where(choice == 0, a, b)[keep].astype(np.int64)
     l_code = np.where(choice == 0, b, a)[keep].astype(np.int64)
-    rk = r[keep]
-    cyc = np.zeros(n_raters)
-    tri = np.zeros(n_raters)
+    kept_raters = codes[keep]
+    cycles = np.zeros(n_raters)
+    triads = np.zeros(n_raters)
     for start in range(0, n_raters, chunk):
         stop = min(n_raters, start + chunk)
-        sel = (rk >= start) & (rk < stop)
-        idx = (rk[sel] - start) * m * m + w_code[sel] * m + l_code[sel]
-        Wr = np.bincount(idx, minlength=(stop - start) * m * m).reshape(stop - start, m, m)
-        A = (Wr > np.swapaxes(Wr, 1, 2)).astype(np.float64)
-        D = A + np.swapaxes(A, 1, 2)
-        cyc[start:stop] = np.einsum("rij,rjk,rki->r", A, A, A) / 3.0
-        tri[start:stop] = np.einsum("rij,rjk,rki->r", D, D, D) / 6.0
-    return pd.DataFrame({"votes": votes, "ties": ties, "sentinels": s_tot, "sentinel_correct": s_ok,
-                         "sentinel_accuracy": acc, "left_rate": left_rate, "left_p": left_p,
-                         "circular_triads": cyc.astype(np.int64), "decided_triads": tri.astype(np.int64)})
+        block = (kept_raters >= start) & (kept_raters < stop)
+        index = (kept_raters[block] - start) * m * m + w_code[block] * m + l_code[block]
+        rater_wins = np.bincount(index, minlength=(stop - start) * m * m).reshape(stop - start, m, m)
+        prefers = (rater_wins > np.swapaxes(rater_wins, 1, 2)).astype(np.float64)
+        decided_pairs = prefers + np.swapaxes(prefers, 1, 2)
+        cycles[start:stop] = np.einsum("rij,rjk,rki->r", prefers, prefers, prefers) / 3.0
+        triads[start:stop] = np.einsum("rij,rjk,rki->r", decided_pairs, decided_pairs, decided_pairs) / 6.0
+    return pd.DataFrame({"votes": votes, "ties": ties, "sentinels": n_sentinels, "sentinel_correct": n_sentinels_right,
+                         "sentinel_accuracy": accuracy, "left_rate": left_rate, "left_p": left_p,
+                         "circular_triads": cycles.astype(np.int64), "decided_triads": triads.astype(np.int64)})
 
 
 # ---------------------------------------------------------------------------------------------------
-# the whole analysis
+# the whole analysis: QC -> filter -> fit -> bootstrap -> intervals -> table
 
 
 @dataclass
 class BTResult:
-    table: pd.DataFrame              # one row per method, sorted by rank
+    """Everything :func:`score_votes` computes; :meth:`as_dict` is the ``scores.json`` payload.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per scored method, sorted by rank: ``method``, ``votes`` (int64, comparisons the method
+        took part in), ``wins`` (float64, ties count 0.5 with ``ties="half"``), ``preference`` (wins / all
+        votes, in [0, 1], as RCL's Table V), ``win_rate`` (wins / own votes, in [0, 1]), ``score`` (in the
+        chosen scale), ``se``, ``ci_low`` / ``ci_high`` (interval at coverage ``ci``), ``rank`` (1 = best,
+        equal scores share the lower rank) and ``group`` (Lai et al.'s range-test letters).
+    settings : dict
+        The options used and the counts behind them (votes read and used, sentinel rows, engine).
+    connectivity : Connectivity
+        Whether the maximum-likelihood estimate exists on the votes used.
+    raters : pandas.DataFrame or None
+        Per-rater quality control (:func:`rater_table` columns plus ``rater_id`` and ``excluded``);
+        None without rater ids.
+    excluded_raters : list of str
+        Raters whose sentinel accuracy fell below the threshold (their votes are not used).
+    win_matrix : pandas.DataFrame
+        ``(M, M)`` float64: row beat column this many times (ties as set by ``ties``).
+    pairwise_prob : pandas.DataFrame
+        ``(M, M)`` probability in [0, 1] that the row method is better than the column method: the
+        share of bootstrap replicates, or the normal approximation from the covariance without them.
+    range_test : dict
+        :func:`range_test` on the total wins.
+    kendall_u : float
+        Kendall's coefficient of agreement (NaN when undefined).
+    replicates : numpy.ndarray or None
+        ``(B, M)`` centred log-strengths per bootstrap replicate (NaN rows: failed replicates).
+    covariance : numpy.ndarray or None
+        ``(M, M)`` covariance of the centred scores (global pool only).
+    per_image : numpy.ndarray or None
+        ``(I, M)`` per-image centred scores (per-image pool only; NaN where a method was dropped).
+    notes : list of str
+        What the analysis dropped or changed, one sentence each.
+    image_ids : list of str or None
+        Row labels of ``per_image``.
+    """
+
+    table: pd.DataFrame
     settings: dict
     connectivity: Connectivity
-    raters: pd.DataFrame | None      # per-rater QC (None without rater ids)
+    raters: pd.DataFrame | None
     excluded_raters: list[str]
-    win_matrix: pd.DataFrame         # C[i, j] = times i beat j (ties as set by `ties`)
-    pairwise_prob: pd.DataFrame      # P(row better than column), bootstrap (or normal approximation)
+    win_matrix: pd.DataFrame
+    pairwise_prob: pd.DataFrame
     range_test: dict
     kendall_u: float
-    replicates: np.ndarray | None    # (B, M) centred log-strengths per bootstrap replicate
-    covariance: np.ndarray | None    # centred covariance (global fit)
-    per_image: np.ndarray | None     # (I, M) per-image centred scores (per-image pooling)
+    replicates: np.ndarray | None
+    covariance: np.ndarray | None
+    per_image: np.ndarray | None
     notes: list[str] = field(default_factory=list)
-    image_ids: list[str] | None = None   # row labels of per_image
+    image_ids: list[str] | None = None
 
     def as_dict(self) -> dict:
+        """The result as plain JSON types (NaN -> None), the layout of ``bt-score``'s ``scores.json``.
+
+        Returns
+        -------
+        dict
+            ``rows`` (the table's records), ``settings``, ``excluded_raters``, ``connectivity``,
+            ``range_test`` (arrays as lists), ``kendall_u``, ``win_matrix`` (``methods``, ``counts``),
+            ``pairwise_prob`` (``methods``, ``p_row_better`` rounded to 6 decimals) and ``notes``.
+        """
         rows = self.table.replace({np.nan: None}).to_dict(orient="records")
-        rt = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.range_test.items()}
+        range_test = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.range_test.items()}
         return {"rows": rows, "settings": self.settings, "excluded_raters": self.excluded_raters,
-                "connectivity": self.connectivity.as_dict(), "range_test": rt,
+                "connectivity": self.connectivity.as_dict(), "range_test": range_test,
                 "kendall_u": None if not np.isfinite(self.kendall_u) else self.kendall_u,
                 "win_matrix": {"methods": list(self.win_matrix.index),
                                "counts": self.win_matrix.to_numpy().tolist()},
@@ -547,23 +1020,13 @@ class BTResult:
 
 
 def _rank(scores: np.ndarray) -> np.ndarray:
-    r = pd.Series(np.round(scores, 9)).rank(ascending=False, method="min")   # equal up to rounding = tie
-    return r.to_numpy()
+    """Competition ranks (1 = highest); scores equal to 9 decimals tie."""
+    ranks = pd.Series(np.round(scores, 9)).rank(ascending=False, method="min")
+    return ranks.to_numpy()
 
 
-def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str = "half",
-                alpha: float = 0.0, n_boot: int = 1000, by: str | None = None, seed: int = 0,
-                ci: float = 0.95, sentinel_method: str | None = None, min_sentinel_accuracy: float = 0.8,
-                range_alpha: float = 0.01, lai_original_stop: bool = False, model: str = "bt") -> BTResult:
-    """Score a :class:`harmony.benchmark.userstudy.VoteLog` (see the module docstring for the protocol).
-
-    ``model="thurstone"`` fits Thurstone Case V instead (:func:`fit_thurstone`, JOD units; global pool,
-    scales ``centered`` or ``ref:NAME`` only); everything else (QC, bootstrap, table) is shared.
-
-    Steps: mark sentinels -> rater QC (exclude raters below ``min_sentinel_accuracy``; sentinel rows never
-    enter the fit) -> ties policy -> connectivity check -> fit (``pool``) -> bootstrap (``n_boot`` replicates
-    resampling ``by`` = rater | vote | image, seeded) -> scale -> table, range test, Kendall u.
-    """
+def _check_options(*, pool: str, model: str, scale: str, ties: str, ci: float, n_boot: int) -> None:
+    """InputError naming the option when a :func:`score_votes` option is outside its choices."""
     if pool not in ("global", "per-image"):
         raise InputError(f"--pool: expected global or per-image, got {pool!r}")
     if model not in ("bt", "thurstone"):
@@ -578,53 +1041,226 @@ def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str
         raise InputError("--ci: must be in (0, 1)")
     if n_boot < 0:
         raise InputError("--bootstrap: must be >= 0")
-    notes: list[str] = []
-    df = log.df
-    methods_all = list(log.methods)
-    a = df["a"].to_numpy(np.int64)
-    b = df["b"].to_numpy(np.int64)
-    choice = df["choice"].to_numpy(np.int64)
-    sent = df["is_sentinel"].to_numpy(bool).copy()
-    correct = df["correct"].to_numpy(np.int64).copy()
-    a_left = df["a_left"].to_numpy(bool)
 
-    # sentinels
-    if sentinel_method is not None:
-        if sentinel_method not in methods_all:
-            raise InputError(f"--sentinel-method: {sentinel_method!r} does not occur in the votes "
-                             f"(methods: {', '.join(methods_all)})")
-        k = methods_all.index(sentinel_method)
-        hit = (a == k) | (b == k)
-        sent |= hit
-        correct = np.where(hit, k, correct)
-    outside = np.unique(np.concatenate([a[~sent], b[~sent]]))
+
+def sentinel_rows(log, sentinel_method: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Which votes are sentinels, and the method that must win each.
+
+    Parameters
+    ----------
+    log : harmony.benchmark.userstudy.VoteLog
+        The votes.
+    sentinel_method : str, optional
+        A method whose every comparison is a sentinel with that method as the right answer (SPRIH's
+        unedited photo). Ignored when it does not occur in the votes.
+
+    Returns
+    -------
+    sentinel : numpy.ndarray
+        ``(N,)`` bool: the log's ``is_sentinel`` column or a comparison with ``sentinel_method``.
+    correct : numpy.ndarray
+        ``(N,)`` int64 method code that must be chosen on a sentinel row, -1 where unknown.
+    """
+    frame = log.df
+    sentinel = frame["is_sentinel"].to_numpy(bool).copy()
+    correct = frame["correct"].to_numpy(np.int64).copy()
+    if sentinel_method is not None and sentinel_method in log.methods:
+        code = log.methods.index(sentinel_method)
+        hit = (frame["a"].to_numpy() == code) | (frame["b"].to_numpy() == code)
+        sentinel |= hit
+        correct = np.where(hit, code, correct)
+    return sentinel, correct
+
+
+def _check_sentinels(log, sentinel: np.ndarray, correct: np.ndarray, sentinel_method: str | None) -> None:
+    """InputError when the sentinel method is unknown, fewer than two methods are left or an answer is missing."""
+    if sentinel_method is not None and sentinel_method not in log.methods:
+        raise InputError(f"--sentinel-method: {sentinel_method!r} does not occur in the votes "
+                         f"(methods: {', '.join(log.methods)})")
+    frame = log.df
+    outside = np.unique(np.concatenate([frame["a"].to_numpy(np.int64)[~sentinel],
+                                        frame["b"].to_numpy(np.int64)[~sentinel]]))
     if outside.size < 2:
-        raise InputError(f"only {outside.size} method(s) ({', '.join(methods_all[i] for i in outside) or 'none'}) "
+        raise InputError(f"only {outside.size} method(s) ({', '.join(log.methods[i] for i in outside) or 'none'}) "
                          f"outside sentinel pairs; a Bradley-Terry ranking needs at least two")
-    unknown = sent & (correct < 0)
+    unknown = sentinel & (correct < 0)
     if unknown.any():
         raise InputError(f"{int(unknown.sum())} sentinel rows have no known answer: give --sentinel-method NAME "
                          f"(the method that must be chosen) or a `correct` column")
 
-    # rater QC
-    raters_df = None
-    excluded: list[str] = []
-    keep = ~sent
-    if log.has_raters:
-        rc = df["rater_id"].cat.codes.to_numpy(np.int64)
-        rnames = list(map(str, df["rater_id"].cat.categories))
-        if (rc < 0).any():
-            rnames = rnames + ["<missing>"]
-            rc = np.where(rc < 0, len(rnames) - 1, rc)
-        raters_df = rater_table(rc, len(rnames), a, b, choice, sent, correct, a_left, len(methods_all))
-        raters_df.insert(0, "rater_id", rnames)
-        bad = (raters_df["sentinels"] > 0) & (raters_df["sentinel_accuracy"] < min_sentinel_accuracy)
-        raters_df["excluded"] = bad.to_numpy()
-        excluded = raters_df.loc[bad, "rater_id"].tolist()
-        keep &= ~bad.to_numpy()[rc]
-        raters_df = raters_df[raters_df["votes"] + raters_df["sentinels"] > 0].reset_index(drop=True)
-    elif sent.any():
-        notes.append("sentinel rows were dropped, but without rater ids no rater can be excluded")
+
+@dataclass
+class RaterQC:
+    """What :func:`rater_qc` decides.
+
+    Attributes
+    ----------
+    raters : pandas.DataFrame or None
+        Per-rater table (``rater_id``, the :func:`rater_table` columns, ``excluded``) for raters with at
+        least one vote or sentinel; None without rater ids.
+    excluded : list of str
+        Raters below the sentinel-accuracy threshold.
+    keep : numpy.ndarray
+        ``(N,)`` bool: the vote is not a sentinel and its rater is not excluded.
+    rater_codes : numpy.ndarray or None
+        ``(N,)`` int64 rater code of every vote (votes without a rater id share the last code).
+    """
+
+    raters: pd.DataFrame | None
+    excluded: list[str]
+    keep: np.ndarray
+    rater_codes: np.ndarray | None
+
+
+def rater_qc(log, sentinel: np.ndarray, correct: np.ndarray, *, min_sentinel_accuracy: float = 0.8,
+             notes: list[str] | None = None) -> RaterQC:
+    """Rater quality control: per-rater table and the raters below a sentinel-accuracy threshold.
+
+    SPRIH's protocol: sentinel pairs (a real photo against an extreme retouch) have a known answer; a
+    rater who answers fewer than ``min_sentinel_accuracy`` of them correctly is excluded with all of their
+    votes. Raters without sentinels are kept. Sentinel rows never enter the fit.
+
+    Parameters
+    ----------
+    log : harmony.benchmark.userstudy.VoteLog
+        The votes.
+    sentinel, correct : numpy.ndarray
+        ``(N,)`` from :func:`sentinel_rows`.
+    min_sentinel_accuracy : float
+        Threshold in [0, 1].
+    notes : list of str, optional
+        Receives a note when sentinels exist but no rater can be excluded (no rater ids).
+
+    Returns
+    -------
+    RaterQC
+    """
+    keep = ~sentinel
+    if not log.has_raters:
+        if sentinel.any() and notes is not None:
+            notes.append("sentinel rows were dropped, but without rater ids no rater can be excluded")
+        return RaterQC(None, [], keep, None)
+    frame = log.df
+    rater_codes = frame["rater_id"].cat.codes.to_numpy(np.int64)
+    rater_names = list(map(str, frame["rater_id"].cat.categories))
+    if (rater_codes < 0).any():
+        rater_names = rater_names + ["<missing>"]
+        rater_codes = np.where(rater_codes < 0, len(rater_names) - 1, rater_codes)
+    raters = rater_table(rater_codes, len(rater_names), frame["a"].to_numpy(np.int64),
+                         frame["b"].to_numpy(np.int64), frame["choice"].to_numpy(np.int64), sentinel, correct,
+                         frame["a_left"].to_numpy(bool), len(log.methods))
+    raters.insert(0, "rater_id", rater_names)
+    below = (raters["sentinels"] > 0) & (raters["sentinel_accuracy"] < min_sentinel_accuracy)
+    raters["excluded"] = below.to_numpy()
+    excluded = raters.loc[below, "rater_id"].tolist()
+    keep &= ~below.to_numpy()[rater_codes]
+    raters = raters[raters["votes"] + raters["sentinels"] > 0].reset_index(drop=True)
+    return RaterQC(raters, excluded, keep, rater_codes)
+
+
+def winners_and_losers(a: np.ndarray, b: np.ndarray, choice: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Votes as (winner, loser, tie) method codes: ``choice`` 0 = a won, 1 = b won, 2 = tie.
+
+    Parameters
+    ----------
+    a, b : numpy.ndarray
+        ``(N,)`` int method codes of the two sides.
+    choice : numpy.ndarray
+        ``(N,)`` int codes 0, 1 or 2.
+
+    Returns
+    -------
+    winner, loser : numpy.ndarray
+        ``(N,)`` method codes (for a tie: a and b).
+    tie : numpy.ndarray
+        ``(N,)`` bool.
+    """
+    return np.where(choice == 1, b, a), np.where(choice == 1, a, b), choice == 2
+
+
+@dataclass
+class ScoredVotes:
+    """The votes that enter the fit, with methods renumbered ``0 .. M-1``.
+
+    Attributes
+    ----------
+    methods : list of str
+        The ``M`` scored methods, in the vote log's order.
+    winner, loser : numpy.ndarray
+        ``(N,)`` int method codes.
+    tie : numpy.ndarray
+        ``(N,)`` bool (a tie counts half a win each way, or was dropped).
+    image_codes : numpy.ndarray or None
+        ``(N,)`` int64 image code (``0 .. len(image_ids)-1``); None without image ids.
+    image_ids : list of str or None
+        Images with votes (``<missing>`` groups the votes without an id).
+    rater_codes : numpy.ndarray or None
+        ``(N,)`` int64 rater code (``0 .. n_raters-1``); None without rater ids.
+    n_raters : int
+        Raters with votes.
+    """
+
+    methods: list[str]
+    winner: np.ndarray
+    loser: np.ndarray
+    tie: np.ndarray
+    image_codes: np.ndarray | None = None
+    image_ids: list[str] | None = None
+    rater_codes: np.ndarray | None = None
+    n_raters: int = 0
+
+    def units(self, by: str) -> tuple[np.ndarray, int]:
+        """Resampling units: (code per vote, number of units) of ``by`` = ``rater`` or ``image``.
+
+        Parameters
+        ----------
+        by : {"rater", "image"}
+            The unit.
+
+        Returns
+        -------
+        codes : numpy.ndarray
+            ``(N,)`` int64 unit code of each vote.
+        n_units : int
+            Number of units.
+        """
+        if by == "rater":
+            return self.rater_codes, self.n_raters
+        return self.image_codes, len(self.image_ids)
+
+
+def filter_votes(log, qc: RaterQC, sentinel: np.ndarray, *, ties: str = "half",
+                 notes: list[str] | None = None) -> ScoredVotes:
+    """Keep the votes that QC kept (and drop ties with ``ties="drop"``); renumber the methods left.
+
+    Parameters
+    ----------
+    log : harmony.benchmark.userstudy.VoteLog
+        The votes.
+    qc : RaterQC
+        From :func:`rater_qc`.
+    sentinel : numpy.ndarray
+        ``(N,)`` bool from :func:`sentinel_rows`.
+    ties : {"half", "drop"}
+        Tie policy.
+    notes : list of str, optional
+        Receives the number of dropped ties and the methods left without votes.
+
+    Returns
+    -------
+    ScoredVotes
+
+    Raises
+    ------
+    InputError
+        No vote is left, or fewer than two methods are.
+    """
+    notes = [] if notes is None else notes
+    frame = log.df
+    a = frame["a"].to_numpy(np.int64)
+    b = frame["b"].to_numpy(np.int64)
+    choice = frame["choice"].to_numpy(np.int64)
+    keep = qc.keep.copy()
     if ties == "drop":
         n_ties = int((keep & (choice == 2)).sum())
         keep &= choice != 2
@@ -632,167 +1268,416 @@ def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str
             notes.append(f"{n_ties} tie votes dropped (--ties drop)")
     if not keep.any():
         raise InputError("no votes left after removing sentinel rows, excluded raters and ties")
-
-    # methods that remain
-    voted = np.zeros(len(methods_all), bool)
-    voted[a[~sent]] = True
-    voted[b[~sent]] = True
+    voted = np.zeros(len(log.methods), bool)
+    voted[a[~sentinel]] = True
+    voted[b[~sentinel]] = True
     a, b, choice = a[keep], b[keep], choice[keep]
-    present = np.zeros(len(methods_all), bool)
+    present = np.zeros(len(log.methods), bool)
     present[a] = True
     present[b] = True
     for i in np.flatnonzero(voted & ~present):
-        notes.append(f"method {methods_all[i]} has no votes left after quality control and is not scored")
-    remap = np.cumsum(present) - 1
-    methods = [methods_all[i] for i in np.flatnonzero(present)]
-    a, b = remap[a], remap[b]
-    m = len(methods)
-    if m < 2:
+        notes.append(f"method {log.methods[i]} has no votes left after quality control and is not scored")
+    new_code = np.cumsum(present) - 1
+    methods = [log.methods[i] for i in np.flatnonzero(present)]
+    if len(methods) < 2:
         raise InputError(f"only one method ({', '.join(methods)}) left after quality control; need two")
-    tie = choice == 2
-    winner = np.where(choice == 1, b, a)
-    loser = np.where(choice == 1, a, b)
-    kind, ref = parse_scale(scale, methods)
-
-    # units for the bootstrap / pooling
-    img_codes = None
-    image_ids = None
+    winner, loser, tie = winners_and_losers(new_code[a], new_code[b], choice)
+    votes = ScoredVotes(methods, winner, loser, tie)
     if log.has_images:
-        cats = list(map(str, df["image_id"].cat.categories))
-        ic = df["image_id"].cat.codes.to_numpy(np.int64)[keep]
-        ic = np.where(ic < 0, len(cats), ic)                       # rows without an image id: one group
-        uniq, img_codes = np.unique(ic, return_inverse=True)
-        n_img = len(uniq)
-        image_ids = [cats[u] if u < len(cats) else "<missing>" for u in uniq]
-    rat_codes = None
-    if log.has_raters:
-        rcode = rc[keep]
-        uniq_r, rat_codes = np.unique(rcode, return_inverse=True)
-        n_rat = len(uniq_r)
-    if pool == "per-image" and img_codes is None:
+        categories = list(map(str, frame["image_id"].cat.categories))
+        codes = frame["image_id"].cat.codes.to_numpy(np.int64)[keep]
+        codes = np.where(codes < 0, len(categories), codes)          # rows without an image id: one group
+        unique_images, votes.image_codes = np.unique(codes, return_inverse=True)
+        votes.image_ids = [categories[u] if u < len(categories) else "<missing>" for u in unique_images]
+    if qc.rater_codes is not None:
+        unique_raters, votes.rater_codes = np.unique(qc.rater_codes[keep], return_inverse=True)
+        votes.n_raters = len(unique_raters)
+    return votes
+
+
+def _resampling_unit(pool: str, by: str | None, votes: ScoredVotes, n_boot: int) -> str:
+    """The bootstrap unit (``by`` or its default), refused where the votes lack it."""
+    if pool == "per-image" and votes.image_codes is None:
         raise InputError("--pool per-image needs image ids (an image_id / Image ID column)")
     if by is None:
-        by = "image" if pool == "per-image" else ("rater" if rat_codes is not None else "vote")
+        by = "image" if pool == "per-image" else ("rater" if votes.rater_codes is not None else "vote")
     if by not in ("rater", "vote", "image"):
         raise InputError(f"--by: expected rater, vote or image, got {by!r}")
-    if by == "rater" and rat_codes is None:
+    if by == "rater" and votes.rater_codes is None:
         raise InputError("--by rater needs rater ids (a rater_id / worker / judge column); use --by vote")
-    if by == "image" and img_codes is None:
+    if by == "image" and votes.image_codes is None:
         raise InputError("--by image needs image ids; use --by vote")
     if pool == "per-image" and by != "image" and n_boot > 0:
         raise InputError("--pool per-image resamples images (--by image): the per-image scores are the units")
+    return by
 
-    cells = cells_from_votes(winner, loser, tie, m)[0]
-    C = counts_from_cells(cells, m, ties)
-    conn = check_connectivity(C, methods)
-    n_votes = float(len(winner))
-    rng = np.random.default_rng(seed)
 
-    replicates = None
-    cov = None
-    per_image = None
-    failed = 0
+@dataclass
+class Fit:
+    """Point estimate of one pooling / model choice (:func:`fit_scores`).
+
+    Attributes
+    ----------
+    scores : numpy.ndarray
+        ``(M,)`` centred log-strengths (JOD for Thurstone); NaN for a method without a finite score.
+    covariance : numpy.ndarray or None
+        ``(M, M)`` covariance of ``scores`` (global pool).
+    per_image : numpy.ndarray or None
+        ``(I, M)`` per-image centred scores (per-image pool).
+    """
+
+    scores: np.ndarray
+    covariance: np.ndarray | None = None
+    per_image: np.ndarray | None = None
+
+
+def fit_scores(votes: ScoredVotes, counts: np.ndarray, *, pool: str = "global", model: str = "bt",
+               alpha: float = 0.0, ties: str = "half", lai_original_stop: bool = False,
+               notes: list[str] | None = None) -> Fit:
+    """Fit the scores: one global fit (Bradley-Terry or Thurstone) or Lai et al.'s per-image pooling.
+
+    Parameters
+    ----------
+    votes : ScoredVotes
+        From :func:`filter_votes`.
+    counts : numpy.ndarray
+        ``(M, M)`` win counts of all votes (:func:`counts_from_cells`).
+    pool : {"global", "per-image"}
+        One fit of all votes, or one fit per image, centred and averaged (Lai et al. 2016).
+    model : {"bt", "thurstone"}
+        Bradley-Terry (:func:`fit`, choix's ILSR) or Thurstone Case V (:func:`fit_thurstone`).
+    alpha : float
+        Regularisation (>= 0).
+    ties : {"half", "drop"}
+        Tie policy of the per-image count matrices.
+    lai_original_stop : bool
+        Stop Lai's iteration at the first NaN change, as their MATLAB code.
+    notes : list of str, optional
+        Receives the number of per-image scores dropped and the methods without a finite score.
+
+    Returns
+    -------
+    Fit
+    """
+    notes = [] if notes is None else notes
     if pool == "global" and model == "thurstone":
-        s = fit_thurstone(C, alpha=alpha, methods=methods)
-        cov = thurstone_covariance(C + (alpha if alpha > 0 else 0.0), s)
-        if n_boot > 0:
-            if by == "vote":
-                rep_cells = bootstrap_cells(cells[None, :], n_boot, rng, by_vote=True)
-            else:
-                codes, n_u = (rat_codes, n_rat) if by == "rater" else (img_codes, n_img)
-                rep_cells = bootstrap_cells(cells_from_votes(winner, loser, tie, m, codes, n_u), n_boot, rng)
-            replicates, failed = bootstrap_thurstone(counts_from_cells(rep_cells, m, ties), alpha=alpha)
-    elif pool == "global":
-        s = fit(C, alpha=alpha, methods=methods)
-        cov = centred_covariance(C, s)
-        if n_boot > 0:
-            if by == "vote":
-                rep_cells = bootstrap_cells(cells[None, :], n_boot, rng, by_vote=True)
-            else:
-                codes, n_u = (rat_codes, n_rat) if by == "rater" else (img_codes, n_img)
-                unit_cells = cells_from_votes(winner, loser, tie, m, codes, n_u)
-                rep_cells = bootstrap_cells(unit_cells, n_boot, rng)
-            replicates, failed = bootstrap_global(counts_from_cells(rep_cells, m, ties), alpha=alpha, initial=s)
-    else:
-        Cs = counts_from_cells(cells_from_votes(winner, loser, tie, m, img_codes, n_img), m, ties)
-        per_image = fit_per_image(Cs, alpha=alpha, original_stop=lai_original_stop)
-        s = pooled_mean(per_image)
-        dropped = int((~np.isfinite(per_image) & (Cs.sum(2) + Cs.sum(1) > 0)).sum())
-        if dropped:
-            notes.append(f"{dropped} per-image scores were not finite (a method that never wins on an image) "
-                         f"and were dropped before averaging, as Lai et al.")
-        if n_boot > 0:
-            W = bootstrap_weights(n_img, n_boot, rng)
-            replicates = pooled_mean(per_image, W)
-        if not np.isfinite(s).all():
-            bad = [methods[i] for i in np.flatnonzero(~np.isfinite(s))]
-            notes.append(f"no finite per-image score for: {', '.join(bad)}")
+        scores = fit_thurstone(counts, alpha=alpha, methods=votes.methods)
+        return Fit(scores, thurstone_covariance(counts + (alpha if alpha > 0 else 0.0), scores))
+    if pool == "global":
+        scores = fit(counts, alpha=alpha, methods=votes.methods)
+        return Fit(scores, centred_covariance(counts, scores))
+    m = len(votes.methods)
+    image_counts = counts_from_cells(cells_from_votes(votes.winner, votes.loser, votes.tie, m, votes.image_codes,
+                                                      len(votes.image_ids)), m, ties)
+    per_image = fit_per_image(image_counts, alpha=alpha, original_stop=lai_original_stop)
+    scores = pooled_mean(per_image)
+    dropped = int((~np.isfinite(per_image) & (image_counts.sum(2) + image_counts.sum(1) > 0)).sum())
+    if dropped:
+        notes.append(f"{dropped} per-image scores were not finite (a method that never wins on an image) "
+                     f"and were dropped before averaging, as Lai et al.")
+    if not np.isfinite(scores).all():
+        missing = [votes.methods[i] for i in np.flatnonzero(~np.isfinite(scores))]
+        notes.append(f"no finite per-image score for: {', '.join(missing)}")
+    return Fit(scores, per_image=per_image)
 
-    score = to_scale(s, kind, ref)
+
+def bootstrap_scores(votes: ScoredVotes, cells: np.ndarray, fitted: Fit, *, n_boot: int, by: str, rng,
+                     model: str = "bt", alpha: float = 0.0, ties: str = "half") -> np.ndarray | None:
+    """Bootstrap replicates of the centred scores, resampling raters, votes or images.
+
+    The global pool resamples count matrices (:func:`bootstrap_cells`) and refits each replicate; the
+    per-image pool reweights the per-image scores (:func:`bootstrap_weights`, :func:`pooled_mean`).
+
+    Parameters
+    ----------
+    votes : ScoredVotes
+        From :func:`filter_votes`.
+    cells : numpy.ndarray
+        ``(2*M*M,)`` cell counts of all votes (:func:`cells_from_votes`).
+    fitted : Fit
+        The point estimate (starting point of the replicate fits; per-image scores).
+    n_boot : int
+        Replicates; 0 returns None.
+    by : {"rater", "vote", "image"}
+        Resampling unit.
+    rng : numpy.random.Generator
+        Consumed in a fixed order, so a seed gives the same replicates.
+    model, alpha, ties
+        As :func:`score_votes`.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``(n_boot, M)`` centred scores; NaN rows are replicates without a finite estimate.
+    """
+    if n_boot <= 0:
+        return None
+    if fitted.per_image is not None:
+        return pooled_mean(fitted.per_image, bootstrap_weights(len(votes.image_ids), n_boot, rng))
+    m = len(votes.methods)
+    if by == "vote":
+        replicate_cells = bootstrap_cells(cells[None, :], n_boot, rng, by_vote=True)
+    else:
+        codes, n_units = votes.units(by)
+        unit_cells = cells_from_votes(votes.winner, votes.loser, votes.tie, m, codes, n_units)
+        replicate_cells = bootstrap_cells(unit_cells, n_boot, rng)
+    replicate_counts = counts_from_cells(replicate_cells, m, ties)
+    if model == "thurstone":
+        return bootstrap_thurstone(replicate_counts, alpha=alpha)[0]
+    return bootstrap_global(replicate_counts, alpha=alpha, initial=fitted.scores)[0]
+
+
+@dataclass
+class Intervals:
+    """Standard errors, intervals and pairwise probabilities in the chosen scale (:func:`score_intervals`).
+
+    Attributes
+    ----------
+    se, low, high : numpy.ndarray
+        ``(M,)`` standard error and interval bounds.
+    method : str
+        How the interval was made (bootstrap percentile or normal).
+    prob : numpy.ndarray
+        ``(M, M)`` probability in [0, 1] that the row method is better than the column one.
+    """
+
+    se: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    method: str
+    prob: np.ndarray
+
+
+def _standard_errors(fitted: Fit, kind: str, ref: int | None) -> np.ndarray:
+    """Hessian standard errors (global) or the spread across images (per-image); NaN otherwise."""
+    m = len(fitted.scores)
+    if fitted.covariance is not None:
+        return np.sqrt(np.clip(np.diag(scale_covariance(fitted.covariance, fitted.scores, kind, ref)), 0, None))
+    if fitted.per_image is None or kind == "sum1":
+        return np.full(m, np.nan)
+    per_image = to_scale(fitted.per_image, "ref", ref) if kind == "ref" else fitted.per_image
+    finite = np.isfinite(per_image)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        # one image per method gives no spread: NaN, not a "Degrees of freedom <= 0" warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanstd(np.where(finite, per_image, np.nan), axis=0, ddof=1) / np.sqrt(finite.sum(0))
+
+
+def _normal_probabilities(fitted: Fit) -> np.ndarray:
+    """``P(i better than j) = Phi((s_i - s_j) / sd(s_i - s_j))`` from the covariance (NaN without one)."""
+    from scipy.special import ndtr
+
+    m = len(fitted.scores)
+    prob = np.full((m, m), np.nan)
+    if fitted.covariance is not None:
+        cov, scores = fitted.covariance, fitted.scores
+        var = np.diag(cov)[:, None] + np.diag(cov)[None, :] - 2 * cov
+        with np.errstate(invalid="ignore", divide="ignore"):
+            prob = ndtr((scores[:, None] - scores[None, :]) / np.sqrt(np.where(var > 0, var, np.nan)))
+    np.fill_diagonal(prob, 0.5)
+    return prob
+
+
+def score_intervals(fitted: Fit, replicates: np.ndarray | None, *, kind: str, ref: int | None, ci: float,
+                    by: str, pool: str = "global", notes: list[str] | None = None) -> Intervals:
+    """Intervals of the scores: bootstrap percentiles where replicates exist, else normal intervals.
+
+    Replicates without a finite estimate for every method are counted once (a note) and left out.
+    Percentile intervals (Efron and Tibshirani 1993, ch. 13) and ``P(i better than j)`` as the share
+    of replicates with ``s_i > s_j`` (ties count half); without replicates, ``score +- z se`` and the
+    normal approximation from the covariance.
+
+    Parameters
+    ----------
+    fitted : Fit
+        The point estimate.
+    replicates : numpy.ndarray or None
+        ``(B, M)`` from :func:`bootstrap_scores`.
+    kind, ref
+        The scale (:func:`parse_scale`).
+    ci : float
+        Coverage in (0, 1).
+    by : str
+        Resampling unit (named in the interval method).
+    pool : str
+        ``global`` or ``per-image`` (names the cause of failed replicates).
+    notes : list of str, optional
+        Receives the number of failed replicates.
+
+    Returns
+    -------
+    Intervals
+    """
     from scipy.special import ndtri
-    z = float(ndtri(0.5 + ci / 2))
-    se = np.full(m, np.nan)
-    if cov is not None:
-        se = np.sqrt(np.clip(np.diag(scale_covariance(cov, s, kind, ref)), 0, None))
-    elif per_image is not None and kind != "sum1":
-        P = to_scale(per_image, "ref", ref) if kind == "ref" else per_image
-        fin = np.isfinite(P)
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            # one image per method gives no spread: NaN, not a "Degrees of freedom <= 0" warning
-            warnings.simplefilter("ignore", RuntimeWarning)
-            se = np.nanstd(np.where(fin, P, np.nan), axis=0, ddof=1) / np.sqrt(fin.sum(0))
-    # Replicates without a finite estimate for every method are counted once, here, and left out
-    # before any reduction (numpy would warn "Mean of empty slice" on their all-NaN rows).
+
+    notes = [] if notes is None else notes
+    score = to_scale(fitted.scores, kind, ref)
+    se = _standard_errors(fitted, kind, ref)
     ok = np.isfinite(replicates).all(1) if replicates is not None else np.zeros(0, bool)
     if replicates is not None and int((~ok).sum()):
         why = ("the resampled votes did not connect every method both ways, so no maximum-likelihood "
                "estimate exists; --alpha 0.01 regularises" if pool == "global" else
                "a method had no finite per-image score on any resampled image")
-        notes.append(f"bootstrap: {int((~ok).sum())} of {n_boot} replicates failed ({why}); the intervals use "
-                     f"the other {int(ok.sum())}")
-    if replicates is not None and ok.any():
-        reps = to_scale(replicates[ok], kind, ref)
-        lo, hi = np.percentile(reps, [50 * (1 - ci), 50 * (1 + ci)], axis=0)
-        ci_method = f"bootstrap percentile ({int(ok.sum())} replicates, by {by})"
-        d = replicates[ok][:, :, None] - replicates[ok][:, None, :]
-        prob = (d > 0).mean(0) + 0.5 * (d == 0).mean(0)
-    else:
-        lo, hi = score - z * se, score + z * se
-        ci_method = "normal (Hessian standard errors)" if cov is not None else "normal (across-image standard errors)"
-        prob = np.full((m, m), np.nan)
-        if cov is not None:
-            from scipy.special import ndtr
-            var = np.diag(cov)[:, None] + np.diag(cov)[None, :] - 2 * cov
-            with np.errstate(invalid="ignore", divide="ignore"):
-                prob = ndtr((s[:, None] - s[None, :]) / np.sqrt(np.where(var > 0, var, np.nan)))
-        np.fill_diagonal(prob, 0.5)
+        notes.append(f"bootstrap: {int((~ok).sum())} of {len(replicates)} replicates failed ({why}); the "
+                     f"intervals use the other {int(ok.sum())}")
+    if replicates is None or not ok.any():
+        z = float(ndtri(0.5 + ci / 2))
+        method = ("normal (Hessian standard errors)" if fitted.covariance is not None else
+                  "normal (across-image standard errors)")
+        return Intervals(se, score - z * se, score + z * se, method, _normal_probabilities(fitted))
+    good = replicates[ok]
+    low, high = np.percentile(to_scale(good, kind, ref), [50 * (1 - ci), 50 * (1 + ci)], axis=0)
+    difference = good[:, :, None] - good[:, None, :]
+    prob = (difference > 0).mean(0) + 0.5 * (difference == 0).mean(0)
+    return Intervals(se, low, high, f"bootstrap percentile ({int(ok.sum())} replicates, by {by})", prob)
 
-    wins = C.sum(1)
-    votes = np.bincount(winner, minlength=m) + np.bincount(loser, minlength=m)
-    rt = range_test(wins, n_votes, alpha=range_alpha)
+
+def score_table(votes: ScoredVotes, counts: np.ndarray, score: np.ndarray, intervals: Intervals,
+                range_result: dict) -> pd.DataFrame:
+    """The per-method table of :class:`BTResult`, sorted by rank then name.
+
+    Parameters
+    ----------
+    votes : ScoredVotes
+        The votes used.
+    counts : numpy.ndarray
+        ``(M, M)`` win counts.
+    score : numpy.ndarray
+        ``(M,)`` scores in the chosen scale.
+    intervals : Intervals
+        From :func:`score_intervals`.
+    range_result : dict
+        From :func:`range_test` (its ``groups``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns listed in :class:`BTResult`.
+    """
+    m = len(votes.methods)
+    wins = counts.sum(1)
+    n_votes = float(len(votes.winner))
+    own_votes = np.bincount(votes.winner, minlength=m) + np.bincount(votes.loser, minlength=m)
     table = pd.DataFrame({
-        "method": methods, "votes": votes.astype(np.int64), "wins": wins,
-        "preference": wins / n_votes, "win_rate": np.where(votes > 0, wins / np.maximum(votes, 1), np.nan),
-        "score": score, "se": se, "ci_low": lo, "ci_high": hi, "rank": _rank(score),
-        "group": rt["groups"],
+        "method": votes.methods, "votes": own_votes.astype(np.int64), "wins": wins,
+        "preference": wins / n_votes,
+        "win_rate": np.where(own_votes > 0, wins / np.maximum(own_votes, 1), np.nan),
+        "score": score, "se": intervals.se, "ci_low": intervals.low, "ci_high": intervals.high,
+        "rank": _rank(score), "group": range_result["groups"],
     })
-    table = table.sort_values(["rank", "method"], na_position="last", kind="stable").reset_index(drop=True)
+    return table.sort_values(["rank", "method"], na_position="last", kind="stable").reset_index(drop=True)
+
+
+def _engine(model: str, pool: str, alpha: float) -> str:
+    """The fitting engine's name, as ``settings["engine"]`` reports it."""
+    if model == "thurstone":
+        return "Thurstone Case V ML (Newton), JOD units"
+    return "choix.ilsr_pairwise_dense" if (pool == "global" or alpha > 0) else "Lai et al. MM (BT_EM_exp)"
+
+
+def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str = "half",
+                alpha: float = 0.0, n_boot: int = 1000, by: str | None = None, seed: int = 0,
+                ci: float = 0.95, sentinel_method: str | None = None, min_sentinel_accuracy: float = 0.8,
+                range_alpha: float = 0.01, lai_original_stop: bool = False, model: str = "bt") -> BTResult:
+    """Score a pairwise (2AFC) study: rater QC, vote filter, fit, bootstrap, table.
+
+    Each step is a function of its own: :func:`sentinel_rows` and :func:`rater_qc` (exclude raters below
+    ``min_sentinel_accuracy``; sentinel rows never enter the fit), :func:`filter_votes` (tie policy,
+    methods left), :func:`fit_scores` (``pool``, ``model``), :func:`bootstrap_scores` (``n_boot``
+    replicates resampling ``by``, seeded), :func:`score_intervals` and :func:`score_table` (with Lai et
+    al.'s range test and Kendall's u).
+
+    Parameters
+    ----------
+    log : harmony.benchmark.userstudy.VoteLog
+        The votes (:func:`harmony.benchmark.userstudy.load_votes`).
+    pool : {"global", "per-image"}
+        One fit of all votes, or Lai et al.'s per-image fits centred and averaged.
+    scale : str
+        ``centered`` (log-strengths, mean 0), ``sum1`` (``exp(s) / sum exp(s)``, as SPRIH's Table 3) or
+        ``ref:NAME`` (NAME fixed at 0, as Agresti's Table 10.11).
+    ties : {"half", "drop"}
+        A tie counts half a win each way, or is dropped.
+    alpha : float
+        Regularisation (>= 0): virtual comparisons between every pair; 0 refuses data whose estimate
+        does not exist (:func:`check_connectivity`).
+    n_boot : int
+        Bootstrap replicates (0: Hessian / across-image normal intervals).
+    by : {"rater", "vote", "image"}, optional
+        Resampling unit (default: rater where rater ids exist, else vote; image for the per-image pool).
+    seed : int
+        Bootstrap seed.
+    ci : float
+        Interval coverage in (0, 1).
+    sentinel_method : str, optional
+        Every comparison with this method is a sentinel it must win.
+    min_sentinel_accuracy : float
+        Raters with sentinels below this accuracy are excluded.
+    range_alpha : float
+        Level of Lai et al.'s range test.
+    lai_original_stop : bool
+        Per-image pool: stop at the first NaN change, as Lai's MATLAB code.
+    model : {"bt", "thurstone"}
+        Bradley-Terry, or Thurstone Case V in JOD units (global pool; ``centered`` or ``ref:NAME``).
+
+    Returns
+    -------
+    BTResult
+
+    Raises
+    ------
+    InputError
+        An option outside its choices, or votes that cannot be scored (one line naming the cause).
+
+    References
+    ----------
+    Bradley, R. A. and Terry, M. E. (1952). Rank analysis of incomplete block designs: I. The method of
+    paired comparisons. Biometrika 39(3/4).
+    Lai, W.-S. et al. (2016). A comparative study for single image blind deblurring. CVPR.
+    Maystre, L. and Grossglauser, M. (2015). Fast and accurate inference of Plackett-Luce models. NIPS
+    (choix's ``ilsr_pairwise_dense``).
+
+    Examples
+    --------
+    >>> from harmony.benchmark.userstudy import simulate_votes, votes_from_frame
+    >>> votes = simulate_votes({"ours": 0.5, "dih": 0.0, "composite": -0.5}, 20, 30, 40, rng=0)
+    >>> result = score_votes(votes_from_frame(votes), n_boot=100, seed=0)
+    >>> list(result.table["method"])
+    ['ours', 'dih', 'composite']
+    """
+    _check_options(pool=pool, model=model, scale=scale, ties=ties, ci=ci, n_boot=n_boot)
+    notes: list[str] = []
+    sentinel, correct = sentinel_rows(log, sentinel_method)
+    _check_sentinels(log, sentinel, correct, sentinel_method)
+    qc = rater_qc(log, sentinel, correct, min_sentinel_accuracy=min_sentinel_accuracy, notes=notes)
+    votes = filter_votes(log, qc, sentinel, ties=ties, notes=notes)
+    kind, ref = parse_scale(scale, votes.methods)
+    by = _resampling_unit(pool, by, votes, n_boot)
+    m = len(votes.methods)
+    cells = cells_from_votes(votes.winner, votes.loser, votes.tie, m)[0]
+    counts = counts_from_cells(cells, m, ties)
+    connectivity = check_connectivity(counts, votes.methods)
+    fitted = fit_scores(votes, counts, pool=pool, model=model, alpha=alpha, ties=ties,
+                        lai_original_stop=lai_original_stop, notes=notes)
+    replicates = bootstrap_scores(votes, cells, fitted, n_boot=n_boot, by=by, rng=np.random.default_rng(seed),
+                                  model=model, alpha=alpha, ties=ties)
+    intervals = score_intervals(fitted, replicates, kind=kind, ref=ref, ci=ci, by=by, pool=pool, notes=notes)
+    range_result = range_test(counts.sum(1), float(len(votes.winner)), alpha=range_alpha)
+    table = score_table(votes, counts, to_scale(fitted.scores, kind, ref), intervals, range_result)
     settings = {"pool": pool, "scale": scale, "ties": ties, "alpha": alpha, "bootstrap": n_boot, "by": by,
-                "seed": seed, "ci": ci, "ci_method": ci_method, "sentinel_method": sentinel_method,
+                "seed": seed, "ci": ci, "ci_method": intervals.method, "sentinel_method": sentinel_method,
                 "min_sentinel_accuracy": min_sentinel_accuracy, "range_alpha": range_alpha,
-                "format": log.format, "sources": log.sources, "votes_used": int(n_votes),
-                "votes_read": int(len(df)), "unanswered": log.unanswered,
-                "sentinel_rows": int(sent.sum()), "methods": methods,
-                "engine": ("Thurstone Case V ML (Newton), JOD units" if model == "thurstone" else
-                           "choix.ilsr_pairwise_dense" if (pool == "global" or alpha > 0) else "Lai et al. MM (BT_EM_exp)"),
-                "model": model}
-    return BTResult(table=table, settings=settings, connectivity=conn, raters=raters_df,
-                    excluded_raters=excluded,
-                    win_matrix=pd.DataFrame(C, index=methods, columns=methods),
-                    pairwise_prob=pd.DataFrame(prob, index=methods, columns=methods),
-                    range_test=rt, kendall_u=kendall_u(C), replicates=replicates, covariance=cov,
-                    per_image=per_image, notes=notes,
-                    image_ids=image_ids if per_image is not None else None)
+                "format": log.format, "sources": log.sources, "votes_used": len(votes.winner),
+                "votes_read": int(len(log.df)), "unanswered": log.unanswered,
+                "sentinel_rows": int(sentinel.sum()), "methods": votes.methods,
+                "engine": _engine(model, pool, alpha), "model": model}
+    return BTResult(table=table, settings=settings, connectivity=connectivity, raters=qc.raters,
+                    excluded_raters=qc.excluded,
+                    win_matrix=pd.DataFrame(counts, index=votes.methods, columns=votes.methods),
+                    pairwise_prob=pd.DataFrame(intervals.prob, index=votes.methods, columns=votes.methods),
+                    range_test=range_result, kendall_u=kendall_u(counts), replicates=replicates,
+                    covariance=fitted.covariance, per_image=fitted.per_image, notes=notes,
+                    image_ids=votes.image_ids if fitted.per_image is not None else None)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -802,186 +1687,317 @@ def score_votes(log, *, pool: str = "global", scale: str = "centered", ties: str
 JOD_SIGMA = 1.4826
 
 
-def thurstone_nll(C: np.ndarray, q: np.ndarray, sigma: float = JOD_SIGMA) -> float:
-    """Negative log-likelihood of Thurstone Case V: ``-sum_ij C_ij log Phi((q_i - q_j) / sigma)``."""
+def thurstone_nll(counts: np.ndarray, quality: np.ndarray, sigma: float = JOD_SIGMA) -> float:
+    """Negative log-likelihood of Thurstone Case V: ``-sum_ij C_ij log Phi((q_i - q_j) / sigma)``.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(M, M)`` win counts.
+    quality : numpy.ndarray
+        ``(M,)`` scores in JOD.
+    sigma : float
+        Observer noise (:data:`JOD_SIGMA`).
+
+    Returns
+    -------
+    float
+    """
     from scipy.special import log_ndtr
 
-    C = np.asarray(C, float)
-    d = (q[:, None] - q[None, :]) / sigma
-    mask = C > 0
-    return float(-np.sum(C[mask] * log_ndtr(d[mask])))
+    counts = np.asarray(counts, float)
+    z = (quality[:, None] - quality[None, :]) / sigma
+    mask = counts > 0
+    return float(-np.sum(counts[mask] * log_ndtr(z[mask])))
 
 
-def _thurstone_grad_hess(C: np.ndarray, q: np.ndarray, sigma: float):
+def _thurstone_grad_hess(counts: np.ndarray, quality: np.ndarray, sigma: float):
     from scipy.special import log_ndtr
 
-    d = (q[:, None] - q[None, :]) / sigma
-    lam = np.exp(-0.5 * d * d - 0.5 * math.log(2 * math.pi) - log_ndtr(d))    # phi(d) / Phi(d), stable
-    g = -(C * lam).sum(1) / sigma + (C * lam).sum(0) / sigma
-    w = C * lam * (d + lam) / sigma ** 2        # -d^2/dd^2 log Phi(d) = lam (d + lam) >= 0
-    w = w + w.T
-    np.fill_diagonal(w, 0.0)
-    H = np.diag(w.sum(1)) - w
-    return g, H
+    z = (quality[:, None] - quality[None, :]) / sigma
+    mills = np.exp(-0.5 * z * z - 0.5 * math.log(2 * math.pi) - log_ndtr(z))    # phi(d) / Phi(d), stable
+    gradient = -(counts * mills).sum(1) / sigma + (counts * mills).sum(0) / sigma
+    weight = counts * mills * (z + mills) / sigma ** 2        # -d^2/dd^2 log Phi(d) = lam (d + lam) >= 0
+    weight = weight + weight.T
+    np.fill_diagonal(weight, 0.0)
+    hessian = np.diag(weight.sum(1)) - weight
+    return gradient, hessian
 
 
-def fit_thurstone(C: np.ndarray, *, alpha: float = 0.0, methods: list[str] | None = None,
+def fit_thurstone(counts: np.ndarray, *, alpha: float = 0.0, methods: list[str] | None = None,
                   sigma: float = JOD_SIGMA, tol: float = 1e-10, max_iter: int = 200) -> np.ndarray:
     """Thurstone Case V maximum-likelihood scores in JOD units (centred to mean 0).
 
     Model (Thurstone 1927; pwcmp's ``pw_scale``, Perez-Ortiz and Mantiuk 2017):
     ``P(i preferred to j) = Phi((q_i - q_j) / sigma)`` with ``sigma = 1.4826``, so a difference of 1 JOD
-    ("just objectionable difference") means 75 % of raters prefer the better condition. ``C[i, j]`` = times
-    i beat j (ties as 0.5 each way are fine). The negative log-likelihood is convex; it is minimised by
-    Newton's method on the scores with the first one held at 0, then centred. The estimate exists under the
-    same condition as Bradley-Terry's (a strongly connected "i beat j" graph): with ``alpha == 0`` other
-    data raise InputError naming the methods; ``alpha > 0`` adds ``alpha`` virtual wins each way to every
-    pair (shrinking toward equal scores). pwcmp's default distance prior for sparse designs is not
-    implemented; this is the plain maximum-likelihood scale.
+    ("just objectionable difference") means 75 % of raters prefer the better condition. The negative
+    log-likelihood is convex; it is minimised by Newton's method with backtracking on the scores with the
+    first one held at 0, then centred. The estimate exists under the same condition as Bradley-Terry's.
+    pwcmp's distance prior for sparse designs is not implemented; this is the plain maximum-likelihood
+    scale.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(M, M)`` finite, >= 0 win counts (ties as 0.5 each way are fine).
+    alpha : float
+        > 0 adds ``alpha`` virtual wins each way to every pair (shrinks toward equal scores).
+    methods : list of str, optional
+        Names used in the error message.
+    sigma : float
+        Observer noise.
+    tol, max_iter
+        Newton's stopping rule (largest score change) and iteration limit.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(M,)`` float64 JOD scores with mean 0.
+
+    Raises
+    ------
+    ValueError
+        ``counts`` not square, negative or not finite.
+    InputError
+        ``alpha == 0`` and the graph is not strongly connected.
+
+    References
+    ----------
+    Thurstone, L. L. (1927). A law of comparative judgment. Psychological Review 34(4).
+    Perez-Ortiz, M. and Mantiuk, R. K. (2017). A practical guide and software for analysing pairwise
+    comparison experiments. arXiv:1712.03686 (the pwcmp toolbox).
     """
-    C = np.asarray(C, dtype=np.float64)
-    if C.ndim != 2 or C.shape[0] != C.shape[1] or C.shape[0] < 2:
-        raise ValueError(f"C: expected a square (M, M) count matrix with M >= 2, got shape {C.shape}")
-    if (C < 0).any() or not np.isfinite(C).all():
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] < 2:
+        raise ValueError(f"C: expected a square (M, M) count matrix with M >= 2, got shape {counts.shape}")
+    if (counts < 0).any() or not np.isfinite(counts).all():
         raise ValueError("C: counts must be finite and >= 0")
-    m = C.shape[0]
-    C = C.copy()
+    m = counts.shape[0]
+    counts = counts.copy()
     if alpha > 0:
-        C = C + alpha
-    elif not is_strongly_connected(C):
+        counts = counts + alpha
+    elif not is_strongly_connected(counts):
         names = methods or [str(i) for i in range(m)]
-        raise InputError(check_connectivity(C, names).message + "; pass --alpha 0.01 (or larger) to regularise")
-    np.fill_diagonal(C, 0.0)
-    q = np.zeros(m)
-    f = thurstone_nll(C, q, sigma)
+        raise InputError(check_connectivity(counts, names).message + "; pass --alpha 0.01 (or larger) to regularise")
+    np.fill_diagonal(counts, 0.0)
+    quality = np.zeros(m)
+    objective = thurstone_nll(counts, quality, sigma)
     for _ in range(max_iter):
-        g, H = _thurstone_grad_hess(C, q, sigma)
+        gradient, hessian = _thurstone_grad_hess(counts, quality, sigma)
         step = np.zeros(m)
-        step[1:] = np.linalg.solve(H[1:, 1:], -g[1:])
-        t = 1.0
+        step[1:] = np.linalg.solve(hessian[1:, 1:], -gradient[1:])
+        step_size = 1.0
         while True:                                   # backtracking keeps every step a descent step
-            q_new = q + t * step
-            f_new = thurstone_nll(C, q_new, sigma)
-            if f_new <= f + 1e-4 * t * float(g @ step) or t < 1e-10:
+            candidate = quality + step_size * step
+            candidate_objective = thurstone_nll(counts, candidate, sigma)
+            if candidate_objective <= objective + 1e-4 * step_size * float(gradient @ step) or step_size < 1e-10:
                 break
-            t *= 0.5
-        done = np.max(np.abs(q_new - q)) < tol
-        q, f = q_new, f_new
+            step_size *= 0.5
+        done = np.max(np.abs(candidate - quality)) < tol
+        quality, objective = candidate, candidate_objective
         if done:
             break
-    return q - q.mean()
+    return quality - quality.mean()
 
 
-def thurstone_covariance(C: np.ndarray, q: np.ndarray, sigma: float = JOD_SIGMA) -> np.ndarray:
-    """Covariance of the centred JOD scores: pseudo-inverse of the observed information (Hessian)."""
-    C = np.asarray(C, float).copy()
-    np.fill_diagonal(C, 0.0)
-    _g, H = _thurstone_grad_hess(C, np.asarray(q, float), sigma)
-    return np.linalg.pinv(H, hermitian=True)
+def thurstone_covariance(counts: np.ndarray, quality: np.ndarray, sigma: float = JOD_SIGMA) -> np.ndarray:
+    """Covariance of the centred JOD scores: pseudo-inverse of the observed information (Hessian).
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(M, M)`` win counts (as fitted, regularisation included).
+    quality : numpy.ndarray
+        ``(M,)`` fitted JOD scores.
+    sigma : float
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(M, M)``.
+    """
+    counts = np.asarray(counts, float).copy()
+    np.fill_diagonal(counts, 0.0)
+    _gradient, hessian = _thurstone_grad_hess(counts, np.asarray(quality, float), sigma)
+    return np.linalg.pinv(hessian, hermitian=True)
 
 
-def bootstrap_thurstone(rep_counts: np.ndarray, *, alpha: float = 0.0) -> tuple[np.ndarray, int]:
-    """Fit Thurstone Case V to each replicate count matrix (B, M, M); failures are NaN rows."""
-    B, m, _ = rep_counts.shape
-    out = np.full((B, m), np.nan)
-    ok = strongly_connected_batch(rep_counts) if alpha == 0 else np.ones(B, bool)
+def bootstrap_thurstone(counts: np.ndarray, *, alpha: float = 0.0) -> tuple[np.ndarray, int]:
+    """Fit Thurstone Case V to every replicate count matrix; replicates without an estimate are NaN rows.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(B, M, M)`` replicate win counts.
+    alpha : float
+        Regularisation (:func:`fit_thurstone`).
+
+    Returns
+    -------
+    scores : numpy.ndarray
+        ``(B, M)`` centred JOD scores.
+    failed : int
+        Replicates that are not strongly connected (``alpha == 0``).
+    """
+    n_boot, m, _ = counts.shape
+    scores = np.full((n_boot, m), np.nan)
+    ok = strongly_connected_batch(counts) if alpha == 0 else np.ones(n_boot, bool)
     failed = int((~ok).sum())
-    for b in np.flatnonzero(ok):
-        out[b] = fit_thurstone(rep_counts[b], alpha=alpha, tol=1e-8)
-    return out, failed
+    for replicate in np.flatnonzero(ok):
+        scores[replicate] = fit_thurstone(counts[replicate], alpha=alpha, tol=1e-8)
+    return scores, failed
 
 
-def observer_log_likelihood(C_rater: np.ndarray, q: np.ndarray, sigma: float = JOD_SIGMA) -> float:
-    """pwcmp's per-observer log-likelihood: ``sum_{i<j} log Binom(M_ij; M_ij + M_ji, Phi((q_i - q_j)/sigma))``.
+def observer_log_likelihood(rater_counts: np.ndarray, quality: np.ndarray, sigma: float = JOD_SIGMA) -> float:
+    """pwcmp's per-observer log-likelihood of one rater's votes under a scale.
 
-    ``C_rater[i, j]`` = times this observer chose i over j; pairs the observer never saw are skipped; each
-    probability is floored at 1e-200 as in pwcmp's ``pw_outlier_analysis.m``. Natural logarithm.
+    ``sum_{i<j} log Binom(M_ij; M_ij + M_ji, Phi((q_i - q_j) / sigma))``; pairs the observer never saw are
+    skipped; each term is floored at ``log(1e-200)`` as in pwcmp's ``pw_outlier_analysis.m``.
+
+    Parameters
+    ----------
+    rater_counts : numpy.ndarray
+        ``(M, M)``: times this observer chose i over j.
+    quality : numpy.ndarray
+        ``(M,)`` JOD scale (of the other observers).
+    sigma : float
+
+    Returns
+    -------
+    float
+        Natural-log likelihood (<= 0).
     """
     from scipy.special import gammaln, ndtr
 
-    M = np.asarray(C_rater, float)
-    D = M + M.T
-    P = ndtr((q[:, None] - q[None, :]) / sigma)
-    iu = np.triu_indices(len(q), 1)
-    k, n, p = M[iu], D[iu], P[iu]
-    sel = n > 0
-    k, n, p = k[sel], n[sel], p[sel]
+    wins = np.asarray(rater_counts, float)
+    n_pairs = wins + wins.T
+    p_win = ndtr((quality[:, None] - quality[None, :]) / sigma)
+    upper = np.triu_indices(len(quality), 1)
+    k_wins, n_seen, p = wins[upper], n_pairs[upper], p_win[upper]
+    seen = n_seen > 0
+    k_wins, n_seen, p = k_wins[seen], n_seen[seen], p[seen]
     with np.errstate(divide="ignore"):
-        logp = (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
-                + np.where(k > 0, k * np.log(p), 0.0) + np.where(n - k > 0, (n - k) * np.log1p(-p), 0.0))
-    return float(np.sum(np.maximum(logp, math.log(1e-200))))
+        log_p = (gammaln(n_seen + 1) - gammaln(k_wins + 1) - gammaln(n_seen - k_wins + 1)
+                + np.where(k_wins > 0, k_wins * np.log(p), 0.0) + np.where(n_seen - k_wins > 0, (n_seen - k_wins) * np.log1p(-p), 0.0))
+    return float(np.sum(np.maximum(log_p, math.log(1e-200))))
 
 
-def outlier_distance(L: np.ndarray) -> np.ndarray:
-    """pwcmp's outlier score: ``(Q1 - L) / IQR`` where ``L < Q1``, else 0 (Q1, IQR of all observers' L).
+def outlier_distance(log_likelihood: np.ndarray) -> np.ndarray:
+    """pwcmp's outlier score: ``(Q1 - L) / IQR`` where ``L < Q1``, else 0.
 
-    Quartiles as MATLAB/Octave ``quantile`` and ``iqr`` compute them (piecewise linear with p_k =
-    (k - 0.5) / n, numpy's ``hazen`` method). pwcmp suggests investigating observers above 1.5.
+    Quartiles as MATLAB/Octave ``quantile`` and ``iqr`` compute them (piecewise linear with
+    ``p_k = (k - 0.5) / n``: numpy's ``hazen`` method). pwcmp suggests investigating observers above 1.5.
+
+    Parameters
+    ----------
+    log_likelihood : numpy.ndarray
+        ``(R,)`` per-observer log-likelihoods.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(R,)`` float64 scores >= 0 (NaN/inf where the IQR is 0).
     """
-    L = np.asarray(L, float)
-    q1, q3 = np.quantile(L, [0.25, 0.75], method="hazen")
+    log_likelihood = np.asarray(log_likelihood, float)
+    q1, q3 = np.quantile(log_likelihood, [0.25, 0.75], method="hazen")
     iqr = q3 - q1
     with np.errstate(divide="ignore", invalid="ignore"):
-        dist = np.where(L < q1, (q1 - L) / iqr, 0.0)
-    return dist
+        distance = np.where(log_likelihood < q1, (q1 - log_likelihood) / iqr, 0.0)
+    return distance
 
 
 def screen_observers(rater_cells: np.ndarray, m: int, *, ties: str = "half", alpha: float = 0.0,
                      sigma: float = JOD_SIGMA) -> tuple[np.ndarray, np.ndarray]:
     """pwcmp's observer outlier analysis (``pw_outlier_analysis``) on per-rater cell counts.
 
-    For each rater k: scale the votes of all other raters (Thurstone Case V, :func:`fit_thurstone`), then
-    compute the log-likelihood of rater k's own votes under that scale (:func:`observer_log_likelihood`).
-    Returns ``(L, dist)`` with ``dist = outlier_distance(L)``. All images are pooled into one scene (pwcmp
-    sums the likelihoods over scenes scaled separately; here the methods are ranked over all composites).
-    A leave-one-out count matrix that is not strongly connected is scaled with ``alpha = max(alpha, 0.01)``.
+    For each rater k: scale the votes of all other raters (:func:`fit_thurstone`), then the
+    log-likelihood of rater k's own votes under that scale (:func:`observer_log_likelihood`). All images
+    form one scene (pwcmp sums over scenes scaled separately). A leave-one-out count matrix that is not
+    strongly connected is scaled with ``alpha = max(alpha, 0.01)``.
+
+    Parameters
+    ----------
+    rater_cells : numpy.ndarray
+        ``(R, 2*m*m)`` per-rater cell counts.
+    m : int
+        Number of methods.
+    ties : {"half", "drop"}
+    alpha : float
+    sigma : float
+
+    Returns
+    -------
+    log_likelihood : numpy.ndarray
+        ``(R,)``.
+    distance : numpy.ndarray
+        ``(R,)`` :func:`outlier_distance`.
+
+    References
+    ----------
+    Perez-Ortiz, M. and Mantiuk, R. K. (2017). A practical guide and software for analysing pairwise
+    comparison experiments. arXiv:1712.03686.
     """
-    Cr = counts_from_cells(rater_cells, m, ties)           # (R, M, M)
-    total = Cr.sum(0)
-    L = np.zeros(len(Cr))
-    for k in range(len(Cr)):
-        rest = total - Cr[k]
-        a = alpha if (alpha > 0 or is_strongly_connected(rest)) else 0.01
-        q = fit_thurstone(rest, alpha=max(a, alpha), sigma=sigma, tol=1e-8)
-        L[k] = observer_log_likelihood(Cr[k], q, sigma)
-    return L, outlier_distance(L)
+    rater_counts = counts_from_cells(rater_cells, m, ties)           # (R, M, M)
+    total = rater_counts.sum(0)
+    log_likelihood = np.zeros(len(rater_counts))
+    for rater in range(len(rater_counts)):
+        rest = total - rater_counts[rater]
+        regularise = alpha if (alpha > 0 or is_strongly_connected(rest)) else 0.01
+        quality = fit_thurstone(rest, alpha=max(regularise, alpha), sigma=sigma, tol=1e-8)
+        log_likelihood[rater] = observer_log_likelihood(rater_counts[rater], quality, sigma)
+    return log_likelihood, outlier_distance(log_likelihood)
 
 
 def screen_raters(log, *, ties: str = "half", threshold: float = 1.5, sentinel_method: str | None = None,
                   alpha: float = 0.0) -> pd.DataFrame:
-    """pwcmp observer screening of a :class:`~harmony.benchmark.userstudy.VoteLog` (non-sentinel votes).
+    """pwcmp observer screening of a vote log (non-sentinel votes of raters with ids).
 
-    Returns one row per rater: ``rater_id``, ``votes``, ``log_likelihood`` (natural log, the rater's votes
-    under the Thurstone scale of everyone else), ``outlier_score`` (:func:`outlier_distance`) and
-    ``outlier`` (score above ``threshold``; pwcmp suggests 1.5). Needs rater ids and three or more raters.
+    Parameters
+    ----------
+    log : harmony.benchmark.userstudy.VoteLog
+        The votes.
+    ties : {"half", "drop"}
+    threshold : float
+        Outlier score above which a rater is flagged (pwcmp suggests 1.5).
+    sentinel_method : str, optional
+        Comparisons with this method are sentinels and left out.
+    alpha : float
+        Regularisation of the leave-one-out scales.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per rater: ``rater_id``, ``votes``, ``log_likelihood`` (natural log, the rater's votes
+        under the Thurstone scale of everyone else), ``outlier_score`` (:func:`outlier_distance`) and
+        ``outlier`` (bool).
+
+    Raises
+    ------
+    InputError
+        No rater ids, or fewer than three raters with votes.
     """
     if not log.has_raters:
         raise InputError("--screen-raters needs rater ids (a rater_id / worker / judge column)")
-    df = log.df
-    sent = df["is_sentinel"].to_numpy(bool)
-    if sentinel_method is not None and sentinel_method in log.methods:
-        k = log.methods.index(sentinel_method)
-        sent = sent | (df["a"].to_numpy() == k) | (df["b"].to_numpy() == k)
-    choice = df["choice"].to_numpy(np.int64)
-    keep = ~sent & (df["rater_id"].cat.codes.to_numpy() >= 0)
+    frame = log.df
+    sentinel, _correct = sentinel_rows(log, sentinel_method)
+    choice = frame["choice"].to_numpy(np.int64)
+    keep = ~sentinel & (frame["rater_id"].cat.codes.to_numpy() >= 0)
     if ties == "drop":
         keep &= choice != 2
-    a = df["a"].to_numpy(np.int64)[keep]
-    b = df["b"].to_numpy(np.int64)[keep]
-    ch = choice[keep]
-    rc = df["rater_id"].cat.codes.to_numpy(np.int64)[keep]
-    uniq, codes = np.unique(rc, return_inverse=True)
-    if len(uniq) < 3:
-        raise InputError(f"--screen-raters: needs at least three raters with votes, got {len(uniq)}")
+    a = frame["a"].to_numpy(np.int64)[keep]
+    b = frame["b"].to_numpy(np.int64)[keep]
+    rater_codes = frame["rater_id"].cat.codes.to_numpy(np.int64)[keep]
+    unique_raters, codes = np.unique(rater_codes, return_inverse=True)
+    if len(unique_raters) < 3:
+        raise InputError(f"--screen-raters: needs at least three raters with votes, got {len(unique_raters)}")
     used = np.unique(np.concatenate([a, b]))
-    remap = np.full(len(log.methods), -1)
-    remap[used] = np.arange(len(used))
-    a, b = remap[a], remap[b]
+    new_code = np.full(len(log.methods), -1)
+    new_code[used] = np.arange(len(used))
     m = len(used)
-    winner = np.where(ch == 1, b, a)
-    loser = np.where(ch == 1, a, b)
-    cells = cells_from_votes(winner, loser, ch == 2, m, codes, len(uniq))
-    L, dist = screen_observers(cells, m, ties=ties, alpha=alpha)
-    names = [str(c) for c in df["rater_id"].cat.categories[uniq]]
-    return pd.DataFrame({"rater_id": names, "votes": np.bincount(codes, minlength=len(uniq)),
-                         "log_likelihood": L, "outlier_score": dist, "outlier": dist > threshold})
+    winner, loser, tie = winners_and_losers(new_code[a], new_code[b], choice[keep])
+    cells = cells_from_votes(winner, loser, tie, m, codes, len(unique_raters))
+    log_likelihood, distance = screen_observers(cells, m, ties=ties, alpha=alpha)
+    names = [str(c) for c in frame["rater_id"].cat.categories[unique_raters]]
+    return pd.DataFrame({"rater_id": names, "votes": np.bincount(codes, minlength=len(unique_raters)),
+                         "log_likelihood": log_likelihood, "outlier_score": distance,
+                         "outlier": distance > threshold})

@@ -63,20 +63,40 @@ SUMMARY_COLUMNS = ["group", "metric", "method", "n", "mean", "ci_low", "ci_high"
 
 
 def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values (Holm 1979), NaN kept as NaN.
+    """Holm's step-down adjusted p-values, NaN kept as NaN.
 
-    The i-th smallest of m p-values is multiplied by (m - i + 1), a running maximum keeps the order,
-    and values are capped at 1; a hypothesis is rejected at level alpha when its adjusted p <= alpha.
+    The i-th smallest of m p-values is multiplied by (m - i + 1), a running maximum keeps the order, and
+    values are capped at 1; a hypothesis is rejected at level alpha when its adjusted p <= alpha.
+
+    Parameters
+    ----------
+    pvalues : sequence of float or numpy.ndarray
+        Raw p-values in [0, 1] (NaN = no test; not counted in m).
+
+    Returns
+    -------
+    numpy.ndarray
+        Adjusted p-values in [0, 1], the shape of ``pvalues``.
+
+    References
+    ----------
+    Holm, S. (1979). A simple sequentially rejective multiple test procedure. Scand. J. Statist. 6(2),
+    65-70.
+
+    Examples
+    --------
+    >>> holm([0.01, 0.04, 0.03]).round(2).tolist()
+    [0.03, 0.06, 0.06]
     """
-    p = np.asarray(pvalues, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
+    raw = np.asarray(pvalues, dtype=np.float64)
+    out = np.full(raw.shape, np.nan)
+    tested = np.flatnonzero(np.isfinite(raw))
+    m = tested.size
     if m == 0:
         return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    adj = np.maximum.accumulate(p[order] * (m - np.arange(m)))
-    out[order] = np.minimum(adj, 1.0)
+    order = tested[np.argsort(raw[tested], kind="stable")]
+    adjusted = np.maximum.accumulate(raw[order] * (m - np.arange(m)))
+    out[order] = np.minimum(adjusted, 1.0)
     return out
 
 
@@ -91,13 +111,29 @@ def _wilcoxon_exact_cdf(n: int) -> np.ndarray:
 
 
 def wilcoxon_signed_rank(d: np.ndarray) -> tuple[float, float]:
-    """Two-sided Wilcoxon signed-rank test of paired differences ``d``: (statistic, p-value).
+    """Two-sided Wilcoxon signed-rank test of paired differences.
 
     Zero differences are dropped (Wilcoxon's original rule); the statistic is min(W+, W-) over the
-    average ranks of ``|d|``. The p-value follows the choices of ``scipy.stats.wilcoxon``'s defaults:
-    exact null distribution for n <= 50 without zeros or tied ranks; the exact sign-flip distribution
-    for n <= 13 otherwise; beyond, the normal approximation with the tie correction and no continuity
-    correction. NaN when no non-zero difference is left.
+    average ranks of ``|d|``. The p-value follows the choices of ``scipy.stats.wilcoxon``'s defaults: the
+    exact null distribution for n <= 50 without zeros or tied ranks; the exact sign-flip distribution for
+    n <= 13 otherwise; beyond, the normal approximation with the tie correction and no continuity
+    correction.
+
+    Parameters
+    ----------
+    d : numpy.ndarray
+        ``(n,)`` paired differences (non-finite values ignored).
+
+    Returns
+    -------
+    statistic : float
+        min(W+, W-).
+    p : float
+        Two-sided p-value in [0, 1]; both NaN when no non-zero difference is left.
+
+    References
+    ----------
+    Wilcoxon, F. (1945). Individual comparisons by ranking methods. Biometrics Bulletin 1(6).
     """
     from scipy.special import ndtr
     from scipy.stats import rankdata
@@ -134,34 +170,71 @@ def wilcoxon_signed_rank(d: np.ndarray) -> tuple[float, float]:
 
 
 def bootstrap_weights(n: int, n_boot: int, rng) -> np.ndarray:
-    """(n_boot, n) resampling counts: each row is one bootstrap sample of the n images (n draws with
-    replacement; counts via one bincount, an order of magnitude faster than ``Generator.multinomial``)."""
+    """Resampling counts of the images: each row is one bootstrap sample (n draws with replacement).
+
+    Counts come from one ``np.bincount`` over the drawn indices.
+
+    Parameters
+    ----------
+    n : int
+        Images.
+    n_boot : int
+        Replicates.
+    rng : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_boot, n)`` float64 counts, each row summing to n.
+    """
     rng = as_rng(rng)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    idx += (np.arange(n_boot) * n)[:, None]
-    return np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+    draws = rng.integers(0, n, size=(n_boot, n))
+    draws += (np.arange(n_boot) * n)[:, None]
+    return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
 
 
-def _weighted_means(W: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """Replicate means (B, k) of the columns of X (n, k), NaN entries left out of each replicate."""
-    fin = np.isfinite(X)
-    num = W @ np.where(fin, X, 0.0)
-    den = W @ fin.astype(np.float64)
+def _weighted_means(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Replicate means (B, k) of the columns of ``values`` (n, k) under ``weights`` (B, n), NaN entries left out."""
+    finite = np.isfinite(values)
+    numerator = weights @ np.where(finite, values, 0.0)
+    denominator = weights @ finite.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), np.nan)
 
 
 def bca_interval(x: np.ndarray, reps: np.ndarray, ci: float = 0.95, *, expanded: bool = True) -> tuple[float, float]:
-    """BCa interval of the mean of ``x`` (finite values) from its bootstrap replicates ``reps``.
+    """BCa interval of the mean of ``x`` from its bootstrap replicates.
 
-    Efron & Tibshirani (1993) eq. 14.9-14.15, with the jackknife acceleration of the mean in closed
-    form. ``expanded`` (default) replaces the normal quantile z by sqrt(n / (n - 1)) t_{n-1}, Hesterberg's
-    expanded-percentile correction (Hesterberg 2015, "What teachers should know about the bootstrap",
-    The American Statistician 69(4)): percentile-type intervals of a mean are too narrow for small n
-    (about 93 % coverage at n = 40), the expansion restores the nominal coverage. ``expanded=False`` is
-    the textbook BCa interval (what ``scipy.stats.bootstrap(method="BCa")`` computes). Falls back to
-    the (expanded) percentile interval where the bias correction is undefined (all replicates on one
-    side of the estimate, e.g. a constant sample).
+    Efron and Tibshirani (1993) eq. 14.9-14.15, with the jackknife acceleration of the mean in closed form
+    ``sum(u^3) / (6 sum(u^2)^1.5)``, ``u = x - mean(x)``. ``expanded`` (default) replaces the normal
+    quantile z by ``sqrt(n / (n - 1)) t_{n-1}``, Hesterberg's expanded-percentile correction: percentile-type
+    intervals of a mean are too narrow for small n (about 93 % coverage at n = 40), the expansion restores
+    the nominal coverage. ``expanded=False`` is the textbook BCa interval (what
+    ``scipy.stats.bootstrap(method="BCa")`` computes). Falls back to the (expanded) percentile interval
+    where the bias correction is undefined (all replicates on one side of the estimate).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(n,)`` sample (non-finite values ignored).
+    reps : numpy.ndarray
+        ``(B,)`` bootstrap replicates of the mean.
+    ci : float
+        Coverage in (0, 1).
+    expanded : bool
+        Hesterberg's small-sample expansion.
+
+    Returns
+    -------
+    low, high : float
+        NaN when fewer than :data:`MIN_IMAGES` values or no replicate.
+
+    References
+    ----------
+    Efron, B. (1987). Better bootstrap confidence intervals. JASA 82(397), 171-185.
+    Efron, B. and Tibshirani, R. J. (1993). An Introduction to the Bootstrap, ch. 14.
+    Hesterberg, T. C. (2015). What teachers should know about the bootstrap. The American Statistician
+    69(4).
     """
     from scipy.special import ndtr, ndtri
     from scipy.stats import t as student_t
@@ -172,28 +245,40 @@ def bca_interval(x: np.ndarray, reps: np.ndarray, ci: float = 0.95, *, expanded:
         return math.nan, math.nan
     n = x.size
     est = x.mean()
-    zb = float(ndtri((1 + ci) / 2))
+    z_high = float(ndtri((1 + ci) / 2))
     if expanded and n >= 2:
-        zb = math.sqrt(n / (n - 1)) * float(student_t.ppf((1 + ci) / 2, n - 1))
-    za = -zb
-    lo_q, hi_q = float(ndtr(za)), float(ndtr(zb))
-    frac = float(np.mean(reps < est))
+        z_high = math.sqrt(n / (n - 1)) * float(student_t.ppf((1 + ci) / 2, n - 1))
+    z_low = -z_high
+    q_low, q_high = float(ndtr(z_low)), float(ndtr(z_high))
+    below = float(np.mean(reps < est))
     u = x - est
     s2 = float((u ** 2).sum())
-    if 0.0 < frac < 1.0 and s2 > 0:
-        z0 = float(ndtri(frac))
-        acc = float((u ** 3).sum()) / (6.0 * s2 ** 1.5)
-        lo_q = float(ndtr(z0 + (z0 + za) / (1 - acc * (z0 + za))))
-        hi_q = float(ndtr(z0 + (z0 + zb) / (1 - acc * (z0 + zb))))
-    lo, hi = np.quantile(reps, [lo_q, hi_q])
-    return float(lo), float(hi)
+    if 0.0 < below < 1.0 and s2 > 0:
+        z0 = float(ndtri(below))
+        acceleration = float((u ** 3).sum()) / (6.0 * s2 ** 1.5)
+        q_low = float(ndtr(z0 + (z0 + z_low) / (1 - acceleration * (z0 + z_low))))
+        q_high = float(ndtr(z0 + (z0 + z_high) / (1 - acceleration * (z0 + z_high))))
+    low, high = np.quantile(reps, [q_low, q_high])
+    return float(low), float(high)
 
 
 def bootstrap_p_value(d: np.ndarray, reps: np.ndarray) -> float:
     """Two-sided paired-bootstrap p-value of mean(d) = 0 (replicates shifted to the null).
 
-    p = (1 + #{|r_b - mean(d)| >= |mean(d)|}) / (1 + B) (Efron & Tibshirani section 16.4; the +1 keeps
-    p > 0 with a finite number of replicates).
+    ``p = (1 + #{|r_b - mean(d)| >= |mean(d)|}) / (1 + B)`` (Efron and Tibshirani 1993, section 16.4; the
+    +1 keeps p > 0 with a finite number of replicates).
+
+    Parameters
+    ----------
+    d : numpy.ndarray
+        ``(n,)`` paired differences.
+    reps : numpy.ndarray
+        ``(B,)`` bootstrap replicates of mean(d).
+
+    Returns
+    -------
+    float
+        In (0, 1]; 1 when every difference is 0; NaN with fewer than :data:`MIN_IMAGES` differences.
     """
     d = d[np.isfinite(d)]
     reps = reps[np.isfinite(reps)]
@@ -239,35 +324,9 @@ def _image_key(records: pd.DataFrame) -> list[str]:
     return (["subset"] if "subset" in records else []) + [name]
 
 
-def analyse(records: pd.DataFrame, metrics: Iterable[str], *, methods: Sequence[str] | None = None,
-            by_subset: bool = True, n_boot: int = 2000, ci: float = 0.95, alpha: float = 0.05,
-            higher_is_better: Mapping[str, bool] | None = None, rng=0) -> Significance:
-    """Means with bootstrap intervals and Holm-corrected paired tests, per group (subset, then All).
-
-    Parameters
-    ----------
-    records : DataFrame
-        One row per (method, image): ``method``, ``subset`` (optional), ``name`` or ``composite``, and
-        the metric columns (NaN = undefined for that image; a row with a non-empty ``error`` is left out).
-    metrics : metric columns to analyse (those missing or all-NaN are skipped)
-    methods : order of the methods (default: order of first appearance)
-    by_subset : one group per subset as well as ``All`` (every image counts once)
-    n_boot : bootstrap replicates (shared by all methods of a group; the same images for every method)
-    ci : interval coverage; alpha : the level of the "not significantly worse" test
-    higher_is_better : direction per metric (default :data:`HIGHER_IS_BETTER`)
-    rng : seed or Generator
-
-    Returns
-    -------
-    Significance
-    """
-    if not 0 < ci < 1:
-        raise ValueError(f"ci: expected a value in (0, 1), got {ci}")
-    if n_boot < 100:
-        raise ValueError(f"n_boot: expected at least 100 replicates, got {n_boot}")
-    hib = dict(HIGHER_IS_BETTER)
-    hib.update(higher_is_better or {})
-    rng = as_rng(rng)
+def _usable_records(records: pd.DataFrame, metrics: Iterable[str],
+                    methods: Sequence[str] | None) -> tuple[pd.DataFrame, list[str], list[str], list[str]]:
+    """Rows without an error, the image key columns, the metrics with a finite value, the methods present."""
     df = records
     if "error" in df:
         df = df[df["error"].fillna("").astype(str) == ""]
@@ -276,67 +335,167 @@ def analyse(records: pd.DataFrame, metrics: Iterable[str], *, methods: Sequence[
     if methods is None:
         methods = list(dict.fromkeys(df["method"].astype(str)))
     methods = [m for m in methods if (df["method"].astype(str) == m).any()]
+    return df, key, metrics, methods
+
+
+def _groups(df: pd.DataFrame, by_subset: bool) -> list[tuple[str, pd.DataFrame]]:
+    """(name, rows) of each subset (when there are several and ``by_subset``), then :data:`ALL`."""
     groups: list[tuple[str, pd.DataFrame]] = []
     if by_subset and "subset" in df:
-        subs = list(dict.fromkeys(df["subset"].astype(str)))
-        if len(subs) > 1:
-            groups += [(s, df[df["subset"].astype(str) == s]) for s in subs]
+        subsets = list(dict.fromkeys(df["subset"].astype(str)))
+        if len(subsets) > 1:
+            groups += [(s, df[df["subset"].astype(str) == s]) for s in subsets]
     groups.append((ALL, df))
-    summary_rows, pair_rows = [], []
-    for gname, g in groups:
-        if len(g) == 0:
+    return groups
+
+
+def _method_rows(group: str, metric: str, present: list[str], values: np.ndarray, reps: np.ndarray,
+                 ci: float) -> list[dict]:
+    """Summary rows (n, mean, BCa interval) of each method of one metric in one group."""
+    rows = []
+    for j, method in enumerate(present):
+        column = values[:, j]
+        finite = np.isfinite(column)
+        if not finite.any():
             continue
-        # one table of every metric, so all metrics and methods of a group share the same resamples
-        allwide = (g[key + ["method"] + metrics].assign(method=g["method"].astype(str))
-                   .groupby(key + ["method"], sort=False, dropna=False)[metrics].first().unstack("method"))
-        W = bootstrap_weights(len(allwide), n_boot, rng)
-        for metric in metrics:
-            wide = allwide[metric]
-            wide = wide.reindex(columns=[m for m in methods if m in wide.columns])
-            present = list(wide.columns)
-            if not present or len(wide) == 0:
+        low, high = bca_interval(column, reps[:, j], ci)
+        rows.append({"group": group, "metric": metric, "method": method, "n": int(finite.sum()),
+                     "mean": float(column[finite].mean()), "ci_low": low, "ci_high": high})
+    return rows
+
+
+def _pair_rows(group: str, metric: str, present: list[str], values: np.ndarray, reps: np.ndarray,
+               weights: np.ndarray, ci: float) -> list[dict]:
+    """Paired rows (difference, BCa interval, bootstrap p, Wilcoxon) of every two methods, images both scored."""
+    rows = []
+    for a in range(len(present)):
+        for b in range(a + 1, len(present)):
+            xa, xb = values[:, a], values[:, b]
+            both = np.isfinite(xa) & np.isfinite(xb)
+            if not both.any():
                 continue
-            X = pd.DataFrame(wide).apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-            reps = _weighted_means(W, X)
-            for j, m in enumerate(present):
-                col = X[:, j]
-                fin = np.isfinite(col)
-                if not fin.any():
-                    continue
-                lo, hi = bca_interval(col, reps[:, j], ci)
-                summary_rows.append({"group": gname, "metric": metric, "method": m, "n": int(fin.sum()),
-                                     "mean": float(col[fin].mean()), "ci_low": lo, "ci_high": hi})
-            rows_here = []
-            for a in range(len(present)):
-                for b in range(a + 1, len(present)):
-                    xa, xb = X[:, a], X[:, b]
-                    both = np.isfinite(xa) & np.isfinite(xb)
-                    if not both.any():
-                        continue
-                    d = np.where(both, xa - xb, np.nan)
-                    if np.array_equal(both, np.isfinite(xa)) and np.array_equal(both, np.isfinite(xb)):
-                        drep = reps[:, a] - reps[:, b]
-                    else:
-                        drep = _weighted_means(W, d[:, None])[:, 0]
-                    lo, hi = bca_interval(d, drep, ci)
-                    w, pw = wilcoxon_signed_rank(d)
-                    rows_here.append({"group": gname, "metric": metric, "method_a": present[a],
-                                      "method_b": present[b], "n": int(both.sum()),
-                                      "mean_a": float(xa[both].mean()), "mean_b": float(xb[both].mean()),
-                                      "diff": float(d[both].mean()), "ci_low": lo, "ci_high": hi,
-                                      "p_bootstrap": bootstrap_p_value(d, drep), "wilcoxon_w": w,
-                                      "p_wilcoxon": pw})
-            if rows_here:
-                pb = holm([r["p_bootstrap"] for r in rows_here])
-                pw = holm([r["p_wilcoxon"] for r in rows_here])
-                for r, x, y in zip(rows_here, pb, pw):
-                    r["p_bootstrap_holm"], r["p_wilcoxon_holm"] = float(x), float(y)
-                    better = ""
-                    if np.isfinite(x) and x < alpha and r["diff"] != 0:
-                        a_better = (r["diff"] > 0) == hib.get(metric, False)
-                        better = r["method_a"] if a_better else r["method_b"]
-                    r["better"] = better
-                pair_rows += rows_here
+            d = np.where(both, xa - xb, np.nan)
+            if np.array_equal(both, np.isfinite(xa)) and np.array_equal(both, np.isfinite(xb)):
+                diff_reps = reps[:, a] - reps[:, b]
+            else:
+                diff_reps = _weighted_means(weights, d[:, None])[:, 0]
+            low, high = bca_interval(d, diff_reps, ci)
+            statistic, p_wilcoxon = wilcoxon_signed_rank(d)
+            rows.append({"group": group, "metric": metric, "method_a": present[a], "method_b": present[b],
+                         "n": int(both.sum()), "mean_a": float(xa[both].mean()), "mean_b": float(xb[both].mean()),
+                         "diff": float(d[both].mean()), "ci_low": low, "ci_high": high,
+                         "p_bootstrap": bootstrap_p_value(d, diff_reps), "wilcoxon_w": statistic,
+                         "p_wilcoxon": p_wilcoxon})
+    return rows
+
+
+def _correct_pairs(rows: list[dict], higher_better: bool, alpha: float) -> None:
+    """Add the Holm-corrected p-values of one metric's pairs and the method that is significantly better."""
+    if not rows:
+        return
+    p_bootstrap = holm([r["p_bootstrap"] for r in rows])
+    p_wilcoxon = holm([r["p_wilcoxon"] for r in rows])
+    for row, pb, pw in zip(rows, p_bootstrap, p_wilcoxon):
+        row["p_bootstrap_holm"], row["p_wilcoxon_holm"] = float(pb), float(pw)
+        better = ""
+        if np.isfinite(pb) and pb < alpha and row["diff"] != 0:
+            a_better = (row["diff"] > 0) == higher_better
+            better = row["method_a"] if a_better else row["method_b"]
+        row["better"] = better
+
+
+def _analyse_group(group: str, rows: pd.DataFrame, key: list[str], metrics: list[str], methods: list[str], *,
+                   n_boot: int, ci: float, alpha: float, hib: Mapping[str, bool], rng) -> tuple[list, list]:
+    """Summary rows and pair rows of one group; every metric and method share one set of resamples."""
+    wide_all = (rows[key + ["method"] + metrics].assign(method=rows["method"].astype(str))
+                .groupby(key + ["method"], sort=False, dropna=False)[metrics].first().unstack("method"))
+    weights = bootstrap_weights(len(wide_all), n_boot, rng)
+    summary_rows, pair_rows = [], []
+    for metric in metrics:
+        wide = wide_all[metric]
+        wide = wide.reindex(columns=[m for m in methods if m in wide.columns])
+        present = list(wide.columns)
+        if not present or len(wide) == 0:
+            continue
+        values = pd.DataFrame(wide).apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        reps = _weighted_means(weights, values)
+        summary_rows += _method_rows(group, metric, present, values, reps, ci)
+        here = _pair_rows(group, metric, present, values, reps, weights, ci)
+        _correct_pairs(here, hib.get(metric, False), alpha)
+        pair_rows += here
+    return summary_rows, pair_rows
+
+
+def analyse(records: pd.DataFrame, metrics: Iterable[str], *, methods: Sequence[str] | None = None,
+            by_subset: bool = True, n_boot: int = 2000, ci: float = 0.95, alpha: float = 0.05,
+            higher_is_better: Mapping[str, bool] | None = None, rng=0) -> Significance:
+    """Means with bootstrap intervals and Holm-corrected paired tests, per group (subset, then All).
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        One row per (method, image): ``method``, ``subset`` (optional), ``name`` or ``composite``, and
+        the metric columns (float; NaN = undefined for that image; a row with a non-empty ``error`` is
+        left out).
+    metrics : iterable of str
+        Metric columns to analyse (those missing or all-NaN are skipped).
+    methods : sequence of str, optional
+        Order of the methods (default: order of first appearance).
+    by_subset : bool
+        One group per subset as well as ``All`` (every image counts once).
+    n_boot : int
+        Bootstrap replicates, >= 100 (shared by all methods of a group: the same images for every method).
+    ci : float
+        Interval coverage in (0, 1).
+    alpha : float
+        Level of the "not significantly worse" test.
+    higher_is_better : mapping of str to bool, optional
+        Direction per metric (default :data:`HIGHER_IS_BETTER`).
+    rng : int or numpy.random.Generator
+        Seed or generator of the resamples.
+
+    Returns
+    -------
+    Significance
+
+    Raises
+    ------
+    ValueError
+        ``ci`` outside (0, 1), fewer than 100 replicates, or records without ``method`` and an image key.
+
+    References
+    ----------
+    Efron, B. (1987). Better bootstrap confidence intervals. JASA 82(397) (the BCa interval).
+    Holm, S. (1979). A simple sequentially rejective multiple test procedure. Scand. J. Statist. 6(2).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> records = pd.DataFrame({"method": ["a", "b"] * 6, "name": [i // 2 for i in range(12)],
+    ...                         "mse": [1.0, 2.0, 1.5, 2.5, 0.5, 2.0, 1.0, 3.0, 1.2, 2.2, 0.9, 2.9]})
+    >>> sig = analyse(records, ["mse"], n_boot=200)
+    >>> sig.summary.set_index("method")["mean"].round(3).to_dict()
+    {'a': 1.017, 'b': 2.433}
+    >>> sig.summary.loc[sig.summary["best"], "method"].tolist()
+    ['a']
+    """
+    if not 0 < ci < 1:
+        raise ValueError(f"ci: expected a value in (0, 1), got {ci}")
+    if n_boot < 100:
+        raise ValueError(f"n_boot: expected at least 100 replicates, got {n_boot}")
+    hib = dict(HIGHER_IS_BETTER)
+    hib.update(higher_is_better or {})
+    rng = as_rng(rng)
+    df, key, metrics, methods = _usable_records(records, metrics, methods)
+    groups = _groups(df, by_subset)
+    summary_rows, pair_rows = [], []
+    for group, rows in groups:
+        if len(rows) == 0:
+            continue
+        group_summary, group_pairs = _analyse_group(group, rows, key, metrics, methods, n_boot=n_boot, ci=ci,
+                                                    alpha=alpha, hib=hib, rng=rng)
+        summary_rows += group_summary
+        pair_rows += group_pairs
     summary = pd.DataFrame(summary_rows, columns=SUMMARY_COLUMNS[:-2])
     pairs = pd.DataFrame(pair_rows, columns=PAIR_COLUMNS)
     summary = _mark_best(summary, pairs, hib, alpha)
@@ -344,28 +503,28 @@ def analyse(records: pd.DataFrame, metrics: Iterable[str], *, methods: Sequence[
                         groups=[g for g, _ in groups], ci=ci, alpha=alpha, n_boot=n_boot)
 
 
-def _mark_best(summary: pd.DataFrame, pairs: pd.DataFrame, hib: Mapping[str, bool], alpha: float) -> pd.DataFrame:
+def _mark_best(summary: pd.DataFrame, pairs: pd.DataFrame, higher_is_better: Mapping[str, bool], alpha: float) -> pd.DataFrame:
     summary = summary.copy()
     summary["best"] = False
     summary["not_worse"] = False
     if summary.empty:
         return summary
-    adj = {}
+    adjusted = {}
     for r in pairs.itertuples(index=False):
-        adj[(r.group, r.metric, r.method_a, r.method_b)] = r.p_bootstrap_holm
-        adj[(r.group, r.metric, r.method_b, r.method_a)] = r.p_bootstrap_holm
+        adjusted[(r.group, r.metric, r.method_a, r.method_b)] = r.p_bootstrap_holm
+        adjusted[(r.group, r.metric, r.method_b, r.method_a)] = r.p_bootstrap_holm
     for (group, metric), idx in summary.groupby(["group", "metric"], sort=False).groups.items():
-        sub = summary.loc[idx]
-        means = sub["mean"].to_numpy()
+        rows = summary.loc[idx]
+        means = rows["mean"].to_numpy()
         if not np.isfinite(means).any():
             continue
-        pick = np.nanargmax(means) if hib.get(metric, False) else np.nanargmin(means)
-        best = sub["method"].iloc[pick]
-        summary.loc[sub.index[pick], "best"] = True
-        for i, m in zip(sub.index, sub["method"]):
-            p = adj.get((group, metric, best, m), math.nan)
+        pick = np.nanargmax(means) if higher_is_better.get(metric, False) else np.nanargmin(means)
+        best = rows["method"].iloc[pick]
+        summary.loc[rows.index[pick], "best"] = True
+        for i, m in zip(rows.index, rows["method"]):
+            p_holm = adjusted.get((group, metric, best, m), math.nan)
             # NaN (too few images to test) cannot show a difference: not significantly worse
-            summary.loc[i, "not_worse"] = bool(m == best or not (np.isfinite(p) and p < alpha))
+            summary.loc[i, "not_worse"] = bool(m == best or not (np.isfinite(p_holm) and p_holm < alpha))
     return summary
 
 
@@ -414,7 +573,18 @@ def _legend(sig: Significance) -> str:
 
 
 def to_markdown(sig: Significance, *, intervals: bool = True) -> str:
-    """Markdown: one table per group (subsets, then All), best bold, not significantly worse with †."""
+    """Markdown: one table per group (subsets, then All), best bold, not significantly worse with a dagger.
+
+    Parameters
+    ----------
+    sig : Significance
+    intervals : bool
+        Show each mean's interval in brackets.
+
+    Returns
+    -------
+    str
+    """
     out = [f"# Means with {sig.ci:.0%} intervals and significance", "", _legend(sig), ""]
     for group in sig.groups:
         head, body = _grid(sig, group, intervals, latex=False)
@@ -433,7 +603,18 @@ def _tex_escape(s: str) -> str:
 
 
 def to_latex(sig: Significance, *, intervals: bool = False) -> str:
-    """LaTeX (booktabs): one ``table`` per group; needs ``\\usepackage{booktabs}``."""
+    """LaTeX (booktabs): one ``table`` per group; needs ``\\usepackage{booktabs}``.
+
+    Parameters
+    ----------
+    sig : Significance
+    intervals : bool
+        Show each mean's interval (scriptsize).
+
+    Returns
+    -------
+    str
+    """
     out = [f"% {_legend(sig)}"]
     for group in sig.groups:
         head, body = _grid(sig, group, intervals, latex=True)
@@ -450,10 +631,30 @@ def to_latex(sig: Significance, *, intervals: bool = False) -> str:
 
 
 def pairs_csv(sig: Significance) -> str:
-    """``significance.csv``: every pair's difference, interval, statistic and p-values (raw and Holm)."""
+    """``significance.csv``: every pair's difference, interval, statistic and p-values (raw and Holm).
+
+    Parameters
+    ----------
+    sig : Significance
+
+    Returns
+    -------
+    str
+        CSV with the columns of :data:`PAIR_COLUMNS`, 6 significant digits.
+    """
     return sig.pairs.to_csv(index=False, float_format="%.6g", lineterminator="\n")
 
 
 def summary_csv(sig: Significance) -> str:
-    """Per (group, metric, method): N, mean, interval, best, not_worse."""
+    """Per (group, metric, method): N, mean, interval, best, not_worse.
+
+    Parameters
+    ----------
+    sig : Significance
+
+    Returns
+    -------
+    str
+        CSV with the columns of :data:`SUMMARY_COLUMNS`, 6 significant digits.
+    """
     return sig.summary.to_csv(index=False, float_format="%.6g", lineterminator="\n")

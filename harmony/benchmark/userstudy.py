@@ -1,6 +1,6 @@
 """Pairwise (2AFC) user studies: task lists, vote-log loading, and a vote simulator.
 
-A *vote log* is one row per answered pair. The canonical layout (REFERENCE.md section 7) is
+A *vote log* is one row per answered pair. The canonical layout (this package's own) is
 
     rater_id,image_id,method_a,method_b,choice[,is_sentinel,position,timestamp,correct]
 
@@ -22,7 +22,7 @@ Three other layouts in use are read as well and detected from the header:
 
 Loading is column-wise with pandas' C parser (categorical columns, no Python loops over rows), so
 million-row logs load in about a second. :func:`make_pairs` writes a balanced task list (every method
-pair for every image, sides randomised, optional sentinel pairs as in SPRIH, seed 001 section 4.2) and
+pair for every image, sides randomised, optional sentinel pairs as in SPRIH's user study) and
 :func:`simulate_votes` answers one from known Bradley-Terry strengths (for tests and the demo).
 """
 
@@ -61,7 +61,12 @@ COLUMN_FIELDS = ("rater", "image", "left", "right", "winner")
 
 
 def accepted_formats() -> str:
-    """One line listing every accepted layout with its columns (optional ones in brackets)."""
+    """One line listing every accepted layout with its columns (optional ones in brackets), for error messages.
+
+    Returns
+    -------
+    str
+    """
     parts = []
     for f, req in FORMATS.items():
         opt = FORMAT_OPTIONAL.get(f, [])
@@ -71,19 +76,33 @@ def accepted_formats() -> str:
 
 CHOICE_A, CHOICE_B, CHOICE_TIE = 0, 1, 2
 _CHOICE_WORDS = {"a": CHOICE_A, "b": CHOICE_B, "tie": CHOICE_TIE}
-_TRUE = {"1", "true", "yes", "y", "t"}
-_FALSE = {"0", "false", "no", "n", "f", ""}
+#: spellings of a true / false flag (``is_sentinel``), lower case
+TRUE_WORDS = {"1", "true", "yes", "y", "t"}
+FALSE_WORDS = {"0", "false", "no", "n", "f", ""}
 SENTINEL_BAD = "sentinel_retouch"
 
 
 @dataclass
 class VoteLog:
-    """Votes in canonical form.
+    """Votes in canonical form: what :func:`load_votes` returns and :func:`harmony.benchmark.bt.score_votes` reads.
 
-    ``df`` columns: ``rater_id`` (category, may be all-missing), ``image_id`` (category), ``a`` / ``b``
-    (int16 method codes into ``methods``), ``choice`` (int8: 0 = a, 1 = b, 2 = tie), ``is_sentinel``
-    (bool), ``a_left`` (bool: method a shown on the left; missing -> True), ``correct`` (int16 method
-    code for sentinel rows with a known answer, else -1).
+    Attributes
+    ----------
+    df : pandas.DataFrame
+        One row per answered vote: ``rater_id`` (category, may be all-missing), ``image_id`` (category),
+        ``a`` / ``b`` (int16 method codes into ``methods``), ``choice`` (int8: 0 = a, 1 = b, 2 = tie),
+        ``is_sentinel`` (bool), ``a_left`` (bool: method a shown on the left; missing -> True), ``correct``
+        (int16 method code for sentinel rows with a known answer, else -1).
+    methods : list of str
+        Method names (sorted, or the order of Lai's ``method.txt``).
+    format : str
+        The layout read (a key of :data:`FORMATS`).
+    sources : list of str
+        The files read.
+    unanswered : int
+        Tasks with an empty choice (skipped).
+    has_raters, has_images, has_position : bool
+        Whether rater ids, image ids and a ``position`` column were present.
     """
 
     df: pd.DataFrame
@@ -97,6 +116,12 @@ class VoteLog:
 
     @property
     def n_votes(self) -> int:
+        """Number of answered votes.
+
+        Returns
+        -------
+        int
+        """
         return len(self.df)
 
 
@@ -109,7 +134,26 @@ def _norm(col: str) -> str:
 
 
 def detect_format(columns: list[str], name: str = "votes") -> str:
-    """The vote-log format named by a header; InputError naming missing columns or mixed formats."""
+    """The vote-log layout named by a header.
+
+    Parameters
+    ----------
+    columns : list of str
+        Header names (normalised: stripped, lower case).
+    name : str
+        File name for the messages.
+
+    Returns
+    -------
+    str
+        A key of :data:`FORMATS`.
+
+    Raises
+    ------
+    InputError
+        Missing columns (naming them and the closest layout), an unrecognised header, or the columns of
+        two layouts pasted together.
+    """
     cols = {_norm(c) for c in columns}
     full = [f for f, req in FORMATS.items() if all(c in cols for c in req)]
     if len(full) > 1:
@@ -137,7 +181,23 @@ def detect_format(columns: list[str], name: str = "votes") -> str:
 
 
 def read_method_names(path: str | os.PathLike) -> list[str]:
-    """Lai et al.'s ``method.txt``: line k (1-based) names method id k."""
+    """Lai et al.'s ``method.txt``: line k (1-based) names method id k.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (UTF-8, one name a line; trailing blank lines ignored).
+
+    Returns
+    -------
+    list of str
+        The names, id 1 first.
+
+    Raises
+    ------
+    InputError
+        Unreadable or non-UTF-8 file, empty or blank lines, duplicate names.
+    """
     try:
         with open(path, encoding="utf-8") as fh:
             names = [ln.strip() for ln in fh.read().splitlines()]
@@ -155,10 +215,23 @@ def read_method_names(path: str | os.PathLike) -> list[str]:
 
 
 def parse_columns(value: str | None) -> dict[str, str]:
-    """``rater=worker,winner=label`` -> {"rater": "worker", "winner": "label"} (field = the user's column).
+    """Parse ``--columns``: ``rater=worker,winner=label`` -> ``{"rater": "worker", "winner": "label"}``.
 
-    Fields are those of the leftright layout (:data:`COLUMN_FIELDS`); left, right and winner are needed
-    unless the file already has columns of those names. InputError on anything else.
+    Parameters
+    ----------
+    value : str or None
+        Comma-separated ``FIELD=COLUMN`` pairs; fields are those of the leftright layout
+        (:data:`COLUMN_FIELDS`). Empty or None gives an empty mapping.
+
+    Returns
+    -------
+    dict of str to str
+        Field -> the user's column name.
+
+    Raises
+    ------
+    InputError
+        A part without ``=``, an unknown or repeated field, or an empty column name.
     """
     out: dict[str, str] = {}
     if not value:
@@ -266,118 +339,168 @@ def _map_categories(col: pd.Series, mapping: dict[str, int], name: str, field: s
     return lut[col.cat.codes.to_numpy()]
 
 
+def _no_ids(n: int) -> pd.Series:
+    """An all-missing categorical column of length ``n`` (a layout without rater or image ids)."""
+    return pd.Series(pd.Categorical([None] * n)) if n else pd.Series(pd.Categorical([]))
+
+
+def _optional_ids(df: pd.DataFrame, column: str) -> pd.Series:
+    """The stripped ids of ``column``, or an all-missing column where the file has none."""
+    return _strings(df[column]) if column in df else _no_ids(len(df))
+
+
+def _choice_by_name(df: pd.DataFrame, column: str, name: str, expected: str,
+                    words: dict[int, list[str]] | None = None) -> tuple[pd.Series, pd.Series, np.ndarray]:
+    """Sides and choice codes of a layout whose ``column`` names the chosen side (crowdkit, leftright).
+
+    A value equal to the row's ``left`` (``right``) method picks that side; other values go through
+    ``words`` (choice code -> lower-case spellings such as ``left``/``l``); an empty value is unanswered
+    (-1). The method names win over the words. InputError names the first value matching neither.
+    """
+    left, right, answer = _strings(df["left"]), _strings(df["right"]), _strings(df[column])
+    given = answer.astype(str).to_numpy()
+    choice = np.full(len(df), -2, dtype=np.int16)
+    lowered = np.char.lower(given.astype(str))
+    for code, spellings in (words or {}).items():
+        choice[np.isin(lowered, spellings)] = code
+    choice[given == left.astype(str).to_numpy()] = CHOICE_A
+    choice[given == right.astype(str).to_numpy()] = CHOICE_B
+    choice[answer.isna().to_numpy()] = -1
+    bad = np.flatnonzero(choice == -2)
+    if bad.size:
+        raise InputError(f"{name}: unknown {column} value {given[bad[0]]!r} at line {bad[0] + 2}; expected {expected}")
+    return left, right, choice
+
+
+def _from_canonical(df: pd.DataFrame, name: str, method_names: list[str] | None) -> dict:
+    """Columns of the canonical layout (``rater_id,image_id,method_a,method_b,choice[,...]``)."""
+    out = {"rater_id": _strings(df["rater_id"]), "image_id": _strings(df["image_id"]),
+           "method_a": _strings(df["method_a"]), "method_b": _strings(df["method_b"]),
+           "choice": _map_categories(df["choice"], _CHOICE_WORDS, name, "choice", "a, b or tie")}
+    if "position" in df:
+        out["a_left"] = _map_categories(df["position"], {"left": 1, "l": 1, "right": 0, "r": 0}, name, "position",
+                                        "left or right (where method_a was shown)", missing=1).astype(bool)
+    if "is_sentinel" in df:
+        truth = {k: 1 for k in TRUE_WORDS} | {k: 0 for k in FALSE_WORDS}
+        out["is_sentinel"] = _map_categories(df["is_sentinel"], truth, name, "is_sentinel", "0/1 or true/false",
+                                             missing=0).astype(bool)
+    if "correct" in df:
+        out["correct"] = _strings(df["correct"])
+    return out
+
+
+def _lai_method_ids(df: pd.DataFrame, column: str, name: str, method_names: list[str] | None) -> pd.Series:
+    """Lai et al.'s method ids of ``column`` renamed by the ``method.txt`` names (line k names id k)."""
+    ids = _strings(df[column])
+    if method_names is None:
+        return ids
+    mapping = {}
+    for category in ids.cat.categories:
+        try:
+            k = int(float(category))
+        except ValueError:
+            k = -1
+        if not 1 <= k <= len(method_names):
+            raise InputError(f"{name}: {column!r} value {category!r} is not a method id 1..{len(method_names)} "
+                             f"of the --method-names file")
+        mapping[category] = method_names[k - 1]
+    return ids.cat.rename_categories(mapping)
+
+
+def _from_lai(df: pd.DataFrame, name: str, method_names: list[str] | None) -> dict:
+    """Columns of Lai et al.'s layout (``Image ID,Method 1,Method 2,Result``; Result 1 or 2)."""
+    return {"rater_id": _no_ids(len(df)), "image_id": _strings(df["image id"]),
+            "method_a": _lai_method_ids(df, "method 1", name, method_names),
+            "method_b": _lai_method_ids(df, "method 2", name, method_names),
+            "choice": _map_categories(df["result"], {"1": CHOICE_A, "2": CHOICE_B, "1.0": CHOICE_A,
+                                                     "2.0": CHOICE_B}, name, "Result", "1 or 2")}
+
+
+def _from_crowdkit(df: pd.DataFrame, name: str, method_names: list[str] | None) -> dict:
+    """Columns of crowd-kit's pairwise layout (``worker,left,right,label[,task]``; label = chosen item)."""
+    left, right, choice = _choice_by_name(df, "label", name, "the left or the right item of that row")
+    return {"rater_id": _strings(df["worker"]), "image_id": _optional_ids(df, "task"),
+            "method_a": left, "method_b": right, "choice": choice, "a_left": True}
+
+
+_LEFTRIGHT_WORDS = {CHOICE_A: ["left", "l", "a", "1"], CHOICE_B: ["right", "r", "b", "2"],
+                    CHOICE_TIE: ["tie", "draw", "equal", "same"]}
+
+
+def _from_leftright(df: pd.DataFrame, name: str, method_names: list[str] | None) -> dict:
+    """Columns of the leftright layout (``[rater,image,]left,right,winner``; winner = name, side or tie)."""
+    left, right, choice = _choice_by_name(df, "winner", name, "the left or the right method of that row, "
+                                          "left/right, or tie", _LEFTRIGHT_WORDS)
+    return {"rater_id": _optional_ids(df, "rater"), "image_id": _optional_ids(df, "image"),
+            "method_a": left, "method_b": right, "choice": choice, "a_left": True}
+
+
+def _from_arena(df: pd.DataFrame, name: str, method_names: list[str] | None) -> dict:
+    """Columns of Chatbot Arena's battles (``model_a,model_b,winner[,judge,question_id]``)."""
+    winners = {"model_a": CHOICE_A, "model_b": CHOICE_B, "tie": CHOICE_TIE, "tie (bothbad)": CHOICE_TIE}
+    return {"rater_id": _optional_ids(df, "judge"), "image_id": _optional_ids(df, "question_id"),
+            "method_a": _strings(df["model_a"]), "method_b": _strings(df["model_b"]),
+            "choice": _map_categories(df["winner"], winners, name, "winner",
+                                      "model_a, model_b, tie or tie (bothbad)")}
+
+
+#: the reader of each layout: (raw frame, file name, Lai method names) -> canonical columns
+_READERS = {"canonical": _from_canonical, "lai": _from_lai, "crowdkit": _from_crowdkit,
+            "leftright": _from_leftright, "arena": _from_arena}
+
+
 def _canonical_frame(df: pd.DataFrame, fmt: str, name: str, method_names: list[str] | None) -> pd.DataFrame:
     """Columns rater_id, image_id, method_a, method_b (categorical strings), choice (int8, -1 = unanswered)."""
-    n = len(df)
-    out = pd.DataFrame(index=pd.RangeIndex(n))
-    none = pd.Series(pd.Categorical([None] * n)) if n else pd.Series(pd.Categorical([]))
-    if fmt == "canonical":
-        out["rater_id"] = _strings(df["rater_id"])
-        out["image_id"] = _strings(df["image_id"])
-        out["method_a"] = _strings(df["method_a"])
-        out["method_b"] = _strings(df["method_b"])
-        out["choice"] = _map_categories(df["choice"], _CHOICE_WORDS, name, "choice", "a, b or tie")
-        if "position" in df:
-            pos = _map_categories(df["position"], {"left": 1, "l": 1, "right": 0, "r": 0},
-                                  name, "position", "left or right (where method_a was shown)", missing=1)
-            out["a_left"] = pos.astype(bool)
-        if "is_sentinel" in df:
-            m = {k: 1 for k in _TRUE} | {k: 0 for k in _FALSE}
-            out["is_sentinel"] = _map_categories(df["is_sentinel"], m, name, "is_sentinel", "0/1 or true/false",
-                                                 missing=0).astype(bool)
-        if "correct" in df:
-            out["correct"] = _strings(df["correct"])
-    elif fmt == "lai":
-        def ids(col):
-            c = _strings(df[col])
-            if method_names is None:
-                return c
-            mapping = {}
-            for cat in c.cat.categories:
-                try:
-                    k = int(float(cat))
-                except ValueError:
-                    k = -1
-                if not 1 <= k <= len(method_names):
-                    raise InputError(f"{name}: {col!r} value {cat!r} is not a method id 1..{len(method_names)} "
-                                     f"of the --method-names file")
-                mapping[cat] = method_names[k - 1]
-            return c.cat.rename_categories(mapping)
-        out["rater_id"] = none
-        out["image_id"] = _strings(df["image id"])
-        out["method_a"] = ids("method 1")
-        out["method_b"] = ids("method 2")
-        out["choice"] = _map_categories(df["result"], {"1": CHOICE_A, "2": CHOICE_B, "1.0": CHOICE_A,
-                                                       "2.0": CHOICE_B}, name, "Result", "1 or 2")
-    elif fmt == "crowdkit":
-        out["rater_id"] = _strings(df["worker"])
-        out["image_id"] = _strings(df["task"]) if "task" in df else none
-        left = _strings(df["left"]).astype(str).to_numpy()
-        right = _strings(df["right"]).astype(str).to_numpy()
-        label = _strings(df["label"])
-        lab = label.astype(str).to_numpy()
-        choice = np.full(n, -2, dtype=np.int16)
-        choice[lab == left] = CHOICE_A
-        choice[lab == right] = CHOICE_B
-        choice[label.isna().to_numpy()] = -1
-        bad = np.flatnonzero(choice == -2)
-        if bad.size:
-            raise InputError(f"{name}: unknown label value {lab[bad[0]]!r} at line {bad[0] + 2}; expected the "
-                             f"left or the right item of that row")
-        out["method_a"] = _strings(df["left"])
-        out["method_b"] = _strings(df["right"])
-        out["choice"] = choice
-        out["a_left"] = True
-    elif fmt == "leftright":
-        out["rater_id"] = _strings(df["rater"]) if "rater" in df else none
-        out["image_id"] = _strings(df["image"]) if "image" in df else none
-        left = _strings(df["left"]).astype(str).to_numpy()
-        right = _strings(df["right"]).astype(str).to_numpy()
-        winner = _strings(df["winner"])
-        win = winner.astype(str).to_numpy()
-        low = np.char.lower(win.astype(str))
-        choice = np.full(n, -2, dtype=np.int16)
-        choice[np.isin(low, ["left", "l", "a", "1"])] = CHOICE_A
-        choice[np.isin(low, ["right", "r", "b", "2"])] = CHOICE_B
-        choice[np.isin(low, ["tie", "draw", "equal", "same"])] = CHOICE_TIE
-        choice[win == left] = CHOICE_A
-        choice[win == right] = CHOICE_B
-        choice[winner.isna().to_numpy()] = -1
-        bad = np.flatnonzero(choice == -2)
-        if bad.size:
-            raise InputError(f"{name}: unknown winner value {win[bad[0]]!r} at line {bad[0] + 2}; expected the "
-                             f"left or the right method of that row, left/right, or tie")
-        out["method_a"] = _strings(df["left"])
-        out["method_b"] = _strings(df["right"])
-        out["choice"] = choice
-        out["a_left"] = True
-    elif fmt == "arena":
-        out["rater_id"] = _strings(df["judge"]) if "judge" in df else none
-        out["image_id"] = _strings(df["question_id"]) if "question_id" in df else none
-        out["method_a"] = _strings(df["model_a"])
-        out["method_b"] = _strings(df["model_b"])
-        out["choice"] = _map_categories(df["winner"], {"model_a": CHOICE_A, "model_b": CHOICE_B, "tie": CHOICE_TIE,
-                                                       "tie (bothbad)": CHOICE_TIE}, name, "winner",
-                                        "model_a, model_b, tie or tie (bothbad)")
-    else:  # pragma: no cover - click restricts --format
+    if fmt not in _READERS:  # pragma: no cover - click restricts --format
         raise InputError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    for column, values in _READERS[fmt](df, name, method_names).items():
+        out[column] = values
     return out
 
 
 def load_votes(paths, *, fmt: str | None = None, method_names: list[str] | None = None,
                columns: dict[str, str] | None = None) -> VoteLog:
-    """Read one or more vote-log CSV files (all of one format) into a :class:`VoteLog`.
+    """Read one or more vote-log CSV files (all of one layout) into a :class:`VoteLog`.
 
     Parameters
     ----------
-    paths : path or list of paths
-    fmt : ``canonical`` | ``lai`` | ``crowdkit`` | ``arena`` | ``leftright`` or None (detect from the header)
-    method_names : names for Lai method ids (line k of ``method.txt`` names id k)
-    columns : {field: the file's column} for the leftright fields (rater, image, left, right, winner);
-        the file is then read as leftright (see :func:`parse_columns`)
+    paths : str, os.PathLike or list of them
+        The CSV files.
+    fmt : {"canonical", "lai", "crowdkit", "arena", "leftright"}, optional
+        The layout (default: detected from the header, :func:`detect_format`).
+    method_names : list of str, optional
+        Names for Lai method ids (line k of ``method.txt`` names id k).
+    columns : dict of str to str, optional
+        ``{field: the file's column}`` for the leftright fields (rater, image, left, right, winner); the
+        file is then read as leftright (see :func:`parse_columns`).
 
-    Raises InputError (one line, naming the file and field) on: an empty file, non-UTF-8 bytes, missing
-    columns, mixed formats, unknown choice values, a method compared with itself, fewer than two methods.
+    Returns
+    -------
+    VoteLog
+
+    Raises
+    ------
+    InputError
+        One line naming the file and field: an empty file, non-UTF-8 bytes, missing columns, mixed
+        layouts, unknown choice values, a method compared with itself, fewer than two methods.
+
+    References
+    ----------
+    Lai et al. (2016), CVPR, user-study data (``Image ID,Method 1,Method 2,Result``); crowd-kit's
+    pairwise frame (``worker,left,right,label``, Toloka); LMSYS Chatbot Arena battles
+    (``model_a,model_b,winner``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "votes.csv")
+    >>> import pandas as pd
+    >>> pd.DataFrame({"rater": ["r1", "r2"], "left": ["dih", "ours"], "right": ["ours", "dih"],
+    ...               "winner": ["ours", "left"]}).to_csv(path, index=False)
+    >>> log = load_votes(path)
+    >>> log.format, log.methods, log.df["choice"].tolist()
+    ('leftright', ['dih', 'ours'], [1, 0])
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -464,7 +587,19 @@ def _finish(df: pd.DataFrame, fmt: str, name: str, paths: list[str], method_name
 
 
 def votes_from_frame(frame: pd.DataFrame, *, name: str = "<votes>") -> VoteLog:
-    """A :class:`VoteLog` from an in-memory canonical DataFrame (e.g. :func:`simulate_votes` output)."""
+    """A :class:`VoteLog` from an in-memory vote table (for example :func:`simulate_votes` output).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Votes in any layout :func:`detect_format` recognises.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    VoteLog
+    """
     cols = [_norm(c) for c in frame.columns]
     fmt = detect_format(cols, name)
     raw = frame.copy()
@@ -478,7 +613,23 @@ def votes_from_frame(frame: pd.DataFrame, *, name: str = "<votes>") -> VoteLog:
 
 
 def parse_list(value: str) -> list[str]:
-    """``a,b,c`` or the path of a file with one item per line."""
+    """A list option: ``a,b,c`` or the path of a file with one item per line.
+
+    Parameters
+    ----------
+    value : str
+        Comma-separated items, or an existing file (UTF-8).
+
+    Returns
+    -------
+    list of str
+        Stripped, non-empty items.
+
+    Raises
+    ------
+    InputError
+        The file is not UTF-8.
+    """
     if os.path.isfile(value):
         try:
             with open(value, encoding="utf-8") as fh:
@@ -497,19 +648,31 @@ def make_pairs(methods, images, *, sentinels: int = 0, sentinel_method: str | No
 
     Parameters
     ----------
-    methods : sequence of str (at least two, distinct)
-    images : sequence of str (at least one, distinct)
-    sentinels : number of sentinel tasks added (SPRIH used 10 per rater); each compares
-        ``sentinel_method`` (default ``"real"``: the unedited photo, the correct answer) with
-        ``"sentinel_retouch"`` (an extreme retouch) on a random image.
-    rng : np.random.Generator | int | None
+    methods : sequence of str
+        At least two distinct methods.
+    images : sequence of str
+        At least one distinct image id.
+    sentinels : int
+        Number of sentinel tasks added (SPRIH used 10 per rater); each compares ``sentinel_method`` (the
+        unedited photo, the correct answer) with ``sentinel_retouch`` (an extreme retouch) on a random
+        image.
+    sentinel_method : str, optional
+        Name of the sentinel's right answer (default ``real``).
+    rng : int, numpy.random.Generator or None
 
     Returns
     -------
-    DataFrame in the canonical layout, one row per task, in random order: ``rater_id`` (empty),
-    ``image_id``, ``method_a`` (shown left), ``method_b`` (shown right), ``choice`` (empty),
-    ``is_sentinel`` (0/1), ``position`` (``left``), ``correct`` (sentinel rows: the method to pick),
-    ``task_id``.
+    pandas.DataFrame
+        The canonical layout, one row per task, in random order: ``rater_id`` (empty), ``image_id``,
+        ``method_a`` (shown left), ``method_b`` (shown right), ``choice`` (empty), ``is_sentinel`` (0/1),
+        ``position`` (``left``), ``timestamp`` (empty), ``correct`` (sentinel rows: the method to pick),
+        ``task_id``.
+
+    Raises
+    ------
+    InputError
+        Too few or duplicate methods or images, negative ``sentinels``, or a sentinel name that is also a
+        compared method.
     """
     methods = [str(m) for m in methods]
     images = [str(i) for i in images]
@@ -562,14 +725,39 @@ def simulate_votes(strengths: dict, images, raters, votes_per_rater: int, rng=No
                    left_bias: float = 0.0) -> pd.DataFrame:
     """Answer random 2AFC tasks from known Bradley-Terry log-strengths (canonical layout).
 
-    Each rater answers ``votes_per_rater`` tasks: a random image, a random pair of distinct methods, random
-    sides; method i beats j with probability ``1 / (1 + exp(s_j - s_i))``. With ``tie_prob`` a vote is a tie
-    with that probability. ``spammers`` raters (the last ones) ignore the images and click left (and so fail
-    the sentinels); ``left_bias`` in [0, 1) mixes a left-click habit into honest raters. With
-    ``sentinels_per_rater`` each rater also answers that many sentinel pairs (``real`` vs
-    ``sentinel_retouch``, correct = ``real``); honest raters get them right.
+    Each rater answers ``votes_per_rater`` tasks: a random image, a random pair of distinct methods;
+    method i beats j with probability ``1 / (1 + exp(s_j - s_i))`` (:func:`bt_rater_prefers_first`).
+    Vectorised: no loop over votes.
 
-    ``images`` and ``raters`` are counts or sequences of ids. Vectorised: no loop over votes.
+    Parameters
+    ----------
+    strengths : dict of str to float
+        Natural-log strengths of at least two methods.
+    images, raters : int or sequence of str
+        Counts (ids ``img0000`` ..., ``r0000`` ...) or the ids.
+    votes_per_rater : int
+        Regular votes per rater.
+    rng : int, numpy.random.Generator or None
+    sentinels_per_rater : int
+        Sentinel pairs per rater (``real`` against ``sentinel_retouch``, correct = ``real``; honest raters
+        get them right).
+    spammers : int
+        The last raters ignore the images and click left (so they fail the sentinels).
+    tie_prob : float
+        Probability in [0, 1] that a vote is a tie.
+    left_bias : float
+        In [0, 1): share of honest votes replaced by a left click.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rater_id, image_id, method_a, method_b, choice, is_sentinel, position, correct``; ``choice`` is
+        ``a``, ``b`` or ``tie``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two methods.
     """
     rng = as_rng(rng)
     names = [str(k) for k in strengths]
@@ -617,9 +805,21 @@ def simulate_votes(strengths: dict, images, raters, votes_per_rater: int, rng=No
 def bt_rater_prefers_first(strengths: np.ndarray, i: np.ndarray, j: np.ndarray, rng=None) -> np.ndarray:
     """The simulated rater of :func:`simulate_votes`: True where method ``i`` is chosen over ``j``.
 
-    Bradley-Terry: ``P(i chosen) = 1 / (1 + exp(s_j - s_i))`` for natural-log strengths ``s`` (vectorised
-    over the arrays of method codes ``i`` and ``j``). The study-design simulation
-    (``benchmarks/bench_study_design.py``) answers the scheduler's pairs with it too.
+    Bradley-Terry: ``P(i chosen) = 1 / (1 + exp(s_j - s_i))`` for natural-log strengths ``s``. The
+    study-design simulation (``benchmarks/bench_study_design.py``) answers the scheduler's pairs with it.
+
+    Parameters
+    ----------
+    strengths : numpy.ndarray
+        ``(M,)`` log-strengths.
+    i, j : numpy.ndarray
+        Method codes (any matching shape).
+    rng : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, the shape of ``i``.
     """
     rng = as_rng(rng)
     s = np.asarray(strengths, dtype=np.float64)

@@ -1,9 +1,25 @@
-"""`harmony bt-score`: Bradley-Terry scores of pairwise user-study votes (REFERENCE.md section 7)."""
+"""`harmony bt-score`: Bradley-Terry (or Thurstone) scores of pairwise user-study votes.
+
+The command reads vote logs (:func:`harmony.benchmark.userstudy.load_votes`) or ``harmony study serve``
+databases, scores them with :func:`harmony.benchmark.bt.score_votes` and writes the tables
+(CSV / JSON / Markdown / LaTeX), the win and pairwise-probability matrices, the per-rater QC and a plot.
+
+References
+----------
+Bradley, R. A. and Terry, M. E. (1952). Rank analysis of incomplete block designs: I. The method of
+paired comparisons. Biometrika 39(3/4).
+Maystre, L. and Grossglauser, M. (2015). Fast and accurate inference of Plackett-Luce models. NIPS
+(choix).
+Perez-Ortiz, M. and Mantiuk, R. K. (2017). A practical guide and software for analysing pairwise
+comparison experiments. arXiv:1712.03686 (pwcmp: JOD scale and observer screening).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +38,24 @@ CSV_COLUMNS = ["method", "votes", "wins", "preference", "win_rate", "score", "se
 
 
 def parse_strengths(value: str) -> dict[str, float]:
-    """``name=value,name=value`` or a CSV file with columns method,strength (natural-log strengths)."""
+    """Known log-strengths (``--truth``, ``study simulate --strengths``).
+
+    Parameters
+    ----------
+    value : str
+        ``name=value,name=value`` or the path of a CSV with columns ``method,strength``.
+
+    Returns
+    -------
+    dict of str to float
+        Natural-log Bradley-Terry strengths by method.
+
+    Raises
+    ------
+    InputError
+        Unreadable CSV, missing columns, a part without ``=``, a value that is not a number, or fewer
+        than two methods.
+    """
     if os.path.isfile(value):
         try:
             df = pd.read_csv(value, encoding="utf-8")
@@ -58,7 +91,7 @@ def _fmt(x, nd=3):
 
 def _display_rows(table: pd.DataFrame, scale: str) -> tuple[list[str], list[list[str]]]:
     nd = 4 if scale == "sum1" else 3
-    head = ["method", "votes", "wins", "pref %", "win rate", "score", "95% CI" if True else "", "rank", "group"]
+    head = ["method", "votes", "wins", "pref %", "win rate", "score", "95% CI", "rank", "group"]
     if "truth" in table:
         head.insert(6, "true")
     rows = []
@@ -74,6 +107,19 @@ def _display_rows(table: pd.DataFrame, scale: str) -> tuple[list[str], list[list
 
 
 def format_text(table: pd.DataFrame, scale: str) -> str:
+    """The score table as aligned plain text (the terminal output and the head of ``summary.txt``).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :attr:`harmony.benchmark.bt.BTResult.table` (optionally with ``truth``).
+    scale : str
+        The scale (``sum1`` shows 4 decimals, others 3).
+
+    Returns
+    -------
+    str
+    """
     head, rows = _display_rows(table, scale)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
@@ -81,6 +127,18 @@ def format_text(table: pd.DataFrame, scale: str) -> str:
 
 
 def format_markdown(table: pd.DataFrame, scale: str, caption: str) -> str:
+    """The score table as Markdown (``scores.md``) with the caption as an HTML comment.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    scale : str
+    caption : str
+
+    Returns
+    -------
+    str
+    """
     from ..serialize import markdown_table
 
     head, rows = _display_rows(table, scale)
@@ -88,6 +146,18 @@ def format_markdown(table: pd.DataFrame, scale: str, caption: str) -> str:
 
 
 def format_latex(table: pd.DataFrame, scale: str, caption: str) -> str:
+    """The score table as a LaTeX booktabs table (``scores.tex``), caption below.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    scale : str
+    caption : str
+
+    Returns
+    -------
+    str
+    """
     from ..serialize import latex_table
 
     head, rows = _display_rows(table, scale)
@@ -95,6 +165,23 @@ def format_latex(table: pd.DataFrame, scale: str, caption: str) -> str:
 
 
 def plot_png(table: pd.DataFrame, scale: str, title: str, xlabel: str | None = None) -> bytes:
+    """Scores with their intervals as a dot plot (``scores.png``, the study dashboard's plot).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The score table (best first; plotted top down).
+    scale : str
+        Names the x axis unless ``xlabel`` is given.
+    title : str
+        Plot title (``; `` starts a new line).
+    xlabel : str, optional
+
+    Returns
+    -------
+    bytes
+        PNG file contents.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -122,6 +209,19 @@ def plot_png(table: pd.DataFrame, scale: str, title: str, xlabel: str | None = N
 
 
 def summary_lines(res, elapsed: float) -> list[str]:
+    """The lines of the ``bt-score summary`` block: votes used, settings, intervals, raters, connectivity,
+    range test, Kendall's u, notes and time.
+
+    Parameters
+    ----------
+    res : harmony.benchmark.bt.BTResult
+    elapsed : float
+        Seconds taken.
+
+    Returns
+    -------
+    list of str
+    """
     s = res.settings
     lines = [f"votes: {s['votes_used']} used of {s['votes_read']} read ({s['format']} format"
              + (f", {s['unanswered']} unanswered tasks skipped" if s["unanswered"] else "")
@@ -149,7 +249,19 @@ def summary_lines(res, elapsed: float) -> list[str]:
 
 
 def check_out(out: Path, *, overwrite: bool) -> None:
-    """InputError when ``out`` is a file, or already holds outputs and ``overwrite`` is off."""
+    """Refuse an output folder that is a file, or already holds outputs without ``overwrite``.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The ``--out`` folder.
+    overwrite : bool
+
+    Raises
+    ------
+    InputError
+        ``out`` is a file, or has files of :data:`OUTPUT_FILES` and ``overwrite`` is off.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out: {out} exists and is not a folder")
@@ -160,7 +272,27 @@ def check_out(out: Path, *, overwrite: bool) -> None:
 
 
 def write_outputs(res, out: Path, *, overwrite: bool, caption: str, summary: str) -> list[str]:
-    """Write every output file atomically into ``out``; refuse to replace existing ones without overwrite."""
+    """Write every output file atomically into ``out``.
+
+    Parameters
+    ----------
+    res : harmony.benchmark.bt.BTResult
+    out : pathlib.Path
+        The folder (created).
+    overwrite : bool
+        Replace existing outputs (:func:`check_out`).
+    caption : str
+        Caption of the Markdown / LaTeX tables and title of the plot.
+    summary : str
+        Text of ``summary.txt``.
+
+    Returns
+    -------
+    list of str
+        The files written: ``scores.csv`` (10 significant digits), ``scores.json``, ``scores.md``,
+        ``scores.tex``, ``win_matrix.csv``, ``pairwise_prob.csv``, ``raters.csv`` and
+        ``per_image_scores.csv`` where they apply, ``scores.png``, ``summary.txt``.
+    """
     from ..io import atomic_write_bytes, atomic_write_text
 
     out = Path(out)
@@ -269,12 +401,10 @@ def bt_score(votes, fmt, columns, method_names, pool, scale, ties, alpha, n_boot
             check_out(Path(out_dir), overwrite=overwrite)
         except InputError as exc:
             raise UserError(str(exc).splitlines()[0]) from None
-    import contextlib
-    import tempfile
     stack = contextlib.ExitStack()
-    # `bt-score study.sqlite` (issue 14): a `harmony study serve` database is exported to a canonical CSV
+    # `bt-score study.sqlite`: a `harmony study serve` database is exported to a canonical CSV
     # in a temporary folder and read like any vote log.
-    votes = _study_db_as_csv(votes, stack, tempfile)
+    votes = _study_db_as_csv(votes, stack)
     if model == "thurstone" and click.get_current_context().get_parameter_source("scale").name == "DEFAULT":
         scale = None     # pwcmp anchors the first condition at 0 (resolved below)
     try:
@@ -333,19 +463,16 @@ def bt_score(votes, fmt, columns, method_names, pool, scale, ties, alpha, n_boot
 
 
 # ---------------------------------------------------------------------------------------------------
-# issue 14: study databases, Thurstone scale default, observer screening
+# study databases, Thurstone scale default, observer screening
 
 
-def _study_db_as_csv(votes, stack, tempfile) -> tuple:
+def _study_db_as_csv(votes, stack: contextlib.ExitStack) -> tuple:
     """Replace each `harmony study serve` SQLite database among VOTES by a canonical CSV export of it."""
+    from ..study.storage import is_sqlite_file
+
     out = []
     for v in votes:
-        try:
-            with open(v, "rb") as fh:
-                is_db = fh.read(16) == b"SQLite format 3\x00"
-        except OSError:
-            is_db = False
-        if not is_db:
+        if not is_sqlite_file(v):
             out.append(v)
             continue
         from ..study.export import read_study_votes
@@ -363,12 +490,10 @@ def _study_db_as_csv(votes, stack, tempfile) -> tuple:
 
 def _first_method(log, sentinel_method) -> str:
     """pwcmp's reference: the first condition (here: first in the vote log's sorted method list)."""
-    df = log.df
-    sent = df["is_sentinel"].to_numpy(bool)
-    if sentinel_method in log.methods:
-        k = log.methods.index(sentinel_method)
-        sent = sent | (df["a"].to_numpy() == k) | (df["b"].to_numpy() == k)
-    used = sorted(set(df["a"].to_numpy()[~sent]) | set(df["b"].to_numpy()[~sent]))
+    from ..benchmark.bt import sentinel_rows
+
+    sentinel, _correct = sentinel_rows(log, sentinel_method)
+    used = np.union1d(log.df["a"].to_numpy()[~sentinel], log.df["b"].to_numpy()[~sentinel])
     return log.methods[int(used[0])]
 
 

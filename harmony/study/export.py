@@ -25,7 +25,18 @@ ORDER BY v.created, v.rowid
 
 
 def votes_frame(con: sqlite3.Connection) -> pd.DataFrame:
-    """All acknowledged votes, one row each, in arrival order (canonical columns first)."""
+    """All acknowledged votes, one row each, in arrival order (canonical columns first).
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        A connection to the study database.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :data:`COLUMNS` (see the module docstring).
+    """
     rows = con.execute(_QUERY).fetchall()
     df = pd.DataFrame(rows, columns=["rater_id", "image_id", "method_a", "method_b", "choice", "is_sentinel",
                                      "a_left", "created", "correct", "task_id", "vote_id", "seq", "response_ms",
@@ -37,6 +48,16 @@ def votes_frame(con: sqlite3.Connection) -> pd.DataFrame:
 
 def read_study_votes(path: str) -> pd.DataFrame:
     """The votes of the study database ``path`` (:func:`votes_frame`), after checking it is one.
+
+    Parameters
+    ----------
+    path : str
+        A ``harmony study serve`` database.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`votes_frame`.
 
     Raises
     ------
@@ -57,4 +78,16 @@ def read_study_votes(path: str) -> pd.DataFrame:
 
 
 def votes_csv(con: sqlite3.Connection) -> str:
+    """The votes as CSV text (``/admin/export.csv`` and ``harmony study export``), read by ``bt-score``.
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        A connection to the study database.
+
+    Returns
+    -------
+    str
+        CSV with a header, Unix line ends, response times to 0.1 ms.
+    """
     return votes_frame(con).to_csv(index=False, lineterminator="\n", float_format="%.1f")

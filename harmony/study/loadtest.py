@@ -20,7 +20,25 @@ from dataclasses import dataclass, field
 
 @dataclass
 class LoadResult:
-    acked: list[str] = field(default_factory=list)          # vote ids acknowledged with 200
+    """What :func:`run_load` measured.
+
+    Attributes
+    ----------
+    acked : list of str
+        Vote ids acknowledged with 200.
+    latencies_ms : list of float
+        First send to acknowledgement, per vote.
+    resent : int
+        Votes sent twice on purpose (``resend``).
+    duplicates_acked : int
+        Second sends the server answered as duplicates.
+    errors : int
+        Connection errors (each retried with the same vote id).
+    wall_s : float
+        Duration of the run.
+    """
+
+    acked: list[str] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     resent: int = 0
     duplicates_acked: int = 0
@@ -29,6 +47,12 @@ class LoadResult:
 
     @property
     def votes_per_s(self) -> float:
+        """Acknowledged votes per second of wall-clock time (NaN before a run).
+
+        Returns
+        -------
+        float
+        """
         return len(self.acked) / self.wall_s if self.wall_s else float("nan")
 
 
@@ -115,7 +139,25 @@ async def _client(host, port, raters: list[int], resend: float, rng: random.Rand
 
 def run_load(base_url: str, *, raters: int = 200, clients: int = 50, resend: float = 0.05,
              seed: int = 0) -> LoadResult:
-    """Simulate ``raters`` raters through ``clients`` concurrent connections; see the module docstring."""
+    """Simulate ``raters`` raters through ``clients`` concurrent connections (see the module docstring).
+
+    Parameters
+    ----------
+    base_url : str
+        The running server, e.g. ``http://127.0.0.1:8000``.
+    raters : int
+        Raters simulated (each answers pairs until its quota).
+    clients : int
+        Concurrent persistent HTTP/1.1 connections.
+    resend : float
+        Share in [0, 1] of votes sent twice with the same vote id.
+    seed : int
+        Seed of the simulated answers and resends.
+
+    Returns
+    -------
+    LoadResult
+    """
     from urllib.parse import urlparse
 
     u = urlparse(base_url)

@@ -69,10 +69,12 @@ class GaussianPosterior:
         self.cov = np.eye(self.m) * prior_sd ** 2
 
     def update(self, winner: int, loser: int) -> None:
-        """Assumed-density filtering (TrueSkill-style moment matching) of one "winner beat loser" vote.
+        """One vote's moment-matching update of the posterior (TrueSkill-style, probit likelihood).
 
-        This is the one-vote update whose expected KL divergence :meth:`information_gain` scores; the
-        scheduler does not chain it over the votes (it drifts) but refits with :meth:`refit`.
+        Parameters
+        ----------
+        winner, loser : int
+            Method codes.
         """
         S = self.cov
         g = S[:, winner] - S[:, loser]
@@ -85,11 +87,17 @@ class GaussianPosterior:
         self.cov = S - np.outer(g, g) * (lam * (lam + z) / s2)
 
     def refit(self, wins: np.ndarray, *, max_iter: int = 100, tol: float = 1e-9) -> None:
-        """Laplace approximation from a win-count matrix ``wins[i, j]`` (times i beat j).
+        """Laplace approximation from all votes: MAP scores under the N(0, prior_sd^2) prior and the inverse
+        Hessian there (Newton's method).
 
-        Mean: the maximum a posteriori scores under Thurstone Case V with the N(0, prior_sd^2) prior
-        (Newton's method from the current mean; the objective is strictly convex). Covariance: the inverse
-        of the negative log-posterior's Hessian there.
+        Parameters
+        ----------
+        wins : numpy.ndarray
+            ``(M, M)``: times i beat j.
+        max_iter : int
+            Newton iterations at most.
+        tol : float
+            Stop when the largest score change is below this.
         """
         from ..benchmark.bt import _thurstone_grad_hess
 
@@ -108,14 +116,17 @@ class GaussianPosterior:
         self.cov = np.linalg.inv(H + prec)
 
     def information_gain(self) -> np.ndarray:
-        """(M, M) expected information gain (nats) of comparing i and j (diagonal 0).
+        """Expected KL divergence of the one-vote update for every ordered pair (ASAP's criterion).
 
-        For outcome y = +-1 the ADF update moves the mean by ``a g`` and shrinks the covariance by
-        ``c g g^T`` (g = Sigma e, e = e_i - e_j, v = e^T Sigma e), so
-        ``KL(post || prior) = 0.5 (a^2 v - c v - log(1 - c v))`` with ``a = y lam_y / s``,
-        ``c = lam_y (lam_y + y z) / s^2``, ``s^2 = sigma^2 + v``, ``z = (mu_i - mu_j) / s``,
-        ``lam_y = phi(z) / Phi(y z)``. The gain is ``sum_y P(y) KL_y`` (= the mutual information of the
-        answer and the scores under the Gaussian approximation).
+        Returns
+        -------
+        numpy.ndarray
+            ``(M, M)`` float64 >= 0, symmetric, zero diagonal.
+
+        References
+        ----------
+        Mikhailiuk, A., Wilmot, C., Perez-Ortiz, M., Yue, D. and Mantiuk, R. K. (2020). Active sampling for
+        pairwise comparisons via approximate message passing and information gain maximization. ICPR.
         """
         from scipy.special import log_ndtr, ndtr
 
@@ -159,10 +170,15 @@ class PairScheduler:
     Parameters
     ----------
     tasks : TaskArrays
-    design : ``balanced`` | ``asap``
-    votes_per_rater : quota (sentinels included)
-    sentinel_every : one sentinel per this many slots (0 = none); ignored without sentinel tasks
-    rng : np.random.Generator | int | None
+        The task list as codes.
+    design : {"balanced", "asap"}
+        Even coverage (Lai et al. 2016) or expected information gain (ASAP, Mikhailiuk et al. 2020).
+    votes_per_rater : int
+        Quota per rater, sentinels included.
+    sentinel_every : int
+        One sentinel per this many slots (0 = none); ignored without sentinel tasks.
+    rng : int, numpy.random.Generator or None
+        Sides and tie-breaks.
     """
 
     def __init__(self, tasks: TaskArrays, *, design: str = "balanced", votes_per_rater: int = 50,
@@ -192,26 +208,70 @@ class PairScheduler:
 
     # bookkeeping -----------------------------------------------------------------------------------
     def seen(self, rater: str) -> np.ndarray:
+        """The tasks a rater has been given so far (created on first use).
+
+        Parameters
+        ----------
+        rater : str
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(T,)`` bool, updated in place by the scheduler.
+        """
         s = self._seen.get(rater)
         if s is None:
             s = self._seen[rater] = np.zeros(self.tasks.n, bool)
         return s
 
     def issued(self, rater: str, task: int) -> None:
-        """A task was assigned to a rater (pending until answered)."""
+        """A task was assigned to a rater (pending until answered).
+
+        Parameters
+        ----------
+        rater : str
+        task : int
+            Row of the task list.
+        """
         self.seen(rater)[task] = True
         self.pending[task] += 1
         self.pair_pending[self.pair_code[task]] += 1
 
-    def answered_vote(self, task: int, choice: str | None) -> None:
-        """A pending task was answered (``a`` / ``b`` / ``tie``; None = answered without an update)."""
+    def release(self, task: int) -> None:
+        """A pending task is no longer pending (answered, or taken back from an excluded rater).
+
+        Parameters
+        ----------
+        task : int
+            Row of the task list.
+        """
         self.pending[task] = max(0, self.pending[task] - 1)
-        pc = self.pair_code[task]
-        self.pair_pending[pc] = max(0, self.pair_pending[pc] - 1)
+        pair = self.pair_code[task]
+        self.pair_pending[pair] = max(0, self.pair_pending[pair] - 1)
+
+    def answered_vote(self, task: int, choice: str | None) -> None:
+        """A pending task was answered: release it and count the vote (:meth:`record`).
+
+        Parameters
+        ----------
+        task : int
+            Row of the task list.
+        choice : {"a", "b", "tie"} or None
+            The answer (None: counted without a posterior update).
+        """
+        self.release(task)
         self.record(task, choice)
 
     def record(self, task: int, choice: str | None) -> None:
-        """Count a vote and update the posterior (also used to replay the store at start)."""
+        """Count a vote and, for ASAP, add it to the win counts of the posterior (also replays the store at start).
+
+        Parameters
+        ----------
+        task : int
+            Row of the task list.
+        choice : {"a", "b", "tie"} or None
+            Ties, sentinels and None do not update the posterior.
+        """
         self.answered[task] += 1
         if self.design != "asap" or self.tasks.sentinel[task] or choice not in ("a", "b"):
             return      # only ASAP uses the posterior
@@ -221,9 +281,14 @@ class PairScheduler:
         self._updates += 1
 
     def information_gain(self) -> np.ndarray:
-        """The gain matrix (flattened M*M), with the posterior refitted after every vote for the first 100
-        votes and then after every ``updates // 100`` votes (at most 1 % stale; a big study spends less
-        time on it)."""
+        """The gain matrix, refitted after every vote for the first 100 votes and then after every
+        ``updates // 100`` votes (at most 1 % stale).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(M*M,)`` flattened gain of each ordered pair.
+        """
         if self._gain is None or self._updates - self._gain_at >= max(1, self._updates // 100):
             self.posterior.refit(self.wins)
             self._gain = self.posterior.information_gain().ravel()
@@ -231,12 +296,40 @@ class PairScheduler:
         return self._gain
 
     def is_sentinel_slot(self, slot: int, offset: int) -> bool:
+        """Whether slot ``slot`` of a rater's sequence is a sentinel: ``slot % sentinel_every == offset % sentinel_every``.
+
+        Parameters
+        ----------
+        slot : int
+            Position in the rater's sequence (0-based).
+        offset : int
+            The rater's offset.
+
+        Returns
+        -------
+        bool
+        """
         return self.sentinel_every > 0 and slot % self.sentinel_every == offset % self.sentinel_every
 
     # choice ----------------------------------------------------------------------------------------
     def pick(self, rater: str, slot: int, offset: int = 0) -> int | None:
-        """The next task for ``rater`` at position ``slot`` of its sequence (None when the quota is reached
-        or nothing is left). Does not mark it issued (call :meth:`issued`)."""
+        """The next task for ``rater`` at position ``slot`` of its sequence.
+
+        Does not mark it issued (call :meth:`issued`).
+
+        Parameters
+        ----------
+        rater : str
+        slot : int
+            Position in the rater's sequence.
+        offset : int
+            The rater's sentinel offset.
+
+        Returns
+        -------
+        int or None
+            Row of the task list; None when the quota is reached or nothing unseen is left.
+        """
         if slot >= self.quota:
             return None
         seen = self.seen(rater)

@@ -42,7 +42,52 @@ CREATE INDEX IF NOT EXISTS votes_rater ON votes (rater_id);
 """
 
 
+def is_sqlite_file(path: str) -> bool:
+    """Whether ``path`` is a readable file starting with SQLite's 16-byte header ``SQLite format 3``.
+
+    Parameters
+    ----------
+    path : str
+        Any path.
+
+    Returns
+    -------
+    bool
+        False for a missing or unreadable file.
+
+    References
+    ----------
+    SQLite database file format, section 1.3 (the database header): https://www.sqlite.org/fileformat.html
+    """
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
 def connect(path: str, *, readonly: bool = False, durable: bool = False) -> sqlite3.Connection:
+    """Open the study database with the server's settings (WAL journal, a 5 s busy timeout).
+
+    Parameters
+    ----------
+    path : str
+        The SQLite file.
+    readonly : bool
+        Open read-only (``mode=ro``): the dashboard and ``export`` never block the writer.
+    durable : bool
+        ``synchronous=FULL`` (an fsync per transaction, survives a power cut) instead of ``NORMAL``
+        (survives a killed process).
+
+    Returns
+    -------
+    sqlite3.Connection
+        In autocommit mode (``isolation_level=None``): callers issue ``BEGIN IMMEDIATE`` themselves.
+
+    References
+    ----------
+    SQLite, "Write-Ahead Logging" (https://www.sqlite.org/wal.html) and ``PRAGMA synchronous``.
+    """
     if readonly:
         con = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True, isolation_level=None,
                               check_same_thread=False)
@@ -55,12 +100,27 @@ def connect(path: str, *, readonly: bool = False, durable: bool = False) -> sqli
 
 
 def check_study_db(path: str) -> sqlite3.Connection:
-    """Open an existing study database read-only; InputError unless it is one."""
+    """Open an existing study database read-only, refusing anything else.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+
+    Returns
+    -------
+    sqlite3.Connection
+        Read-only; the caller closes it.
+
+    Raises
+    ------
+    InputError
+        The file is missing, is not SQLite, or has no harmony study metadata.
+    """
     if not os.path.isfile(path):
         raise InputError(f"{path}: database not found")
-    with open(path, "rb") as fh:
-        if fh.read(16) != b"SQLite format 3\x00":
-            raise InputError(f"{path}: not an SQLite database")
+    if not is_sqlite_file(path):
+        raise InputError(f"{path}: not an SQLite database")
     con = connect(path, readonly=True)
     try:
         row = con.execute("SELECT value FROM meta WHERE key='harmony_study_schema'").fetchone()
@@ -73,7 +133,17 @@ def check_study_db(path: str) -> sqlite3.Connection:
 
 
 class Store:
-    """The study's database. Create with :meth:`open`."""
+    """The study's database (tables ``meta``, ``tasks``, ``raters``, ``assignments``, ``votes``, ``rejects``).
+
+    Create or continue one with :meth:`open`.
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        The writer connection (:func:`connect`).
+    path : str
+        Its file.
+    """
 
     def __init__(self, con: sqlite3.Connection, path: str):
         self.con = con
@@ -83,12 +153,33 @@ class Store:
     @classmethod
     def open(cls, path: str, tasks, *, completion_code: str | None = None, durable: bool = False,
              settings: dict | None = None) -> Store:
-        """Create the study database, or continue it; refuse a database of another study or program."""
+        """Create the study database, or continue it; refuse a database of another study or program.
+
+        Parameters
+        ----------
+        path : str
+            The SQLite file (created when missing or empty).
+        tasks : TaskList
+            The task list; its ``study_id`` (a hash of the tasks) must match a continued database.
+        completion_code : str, optional
+            Code shown at the end (Prolific ``cc``); default a random one kept in the database.
+        durable : bool
+            See :func:`connect`.
+        settings : dict, optional
+            Server settings recorded in ``meta`` at creation.
+
+        Returns
+        -------
+        Store
+
+        Raises
+        ------
+        InputError
+            Not an SQLite file, another program's database, another schema or another study.
+        """
         exists = os.path.exists(path) and os.path.getsize(path) > 0
-        if exists:
-            with open(path, "rb") as fh:
-                if fh.read(16) != b"SQLite format 3\x00":
-                    raise InputError(f"--db: {path} is not an SQLite database")
+        if exists and not is_sqlite_file(path):
+            raise InputError(f"--db: {path} is not an SQLite database")
         con = connect(path, durable=durable)
         try:
             names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -128,28 +219,37 @@ class Store:
 
     # queries ---------------------------------------------------------------------------------------
     def reject(self, kind: str, detail: str) -> None:
+        """Log a refused request in the ``rejects`` table (shown on the dashboard).
+
+        Parameters
+        ----------
+        kind : str
+            Category, e.g. ``forged_token``, ``admin_token``, ``body_too_large``.
+        detail : str
+            Short description (cut to 200 characters).
+        """
         self.con.execute("INSERT INTO rejects (at, kind, detail) VALUES (?, ?, ?)", (time.time(), kind, detail[:200]))
 
-    def rater_by_session(self, session: str):
-        return self.con.execute("SELECT rater_id, slot_offset, flagged, excluded, completed FROM raters "
-                                "WHERE session=?", (session,)).fetchone()
-
-    def rater_by_id(self, rater_id: str):
-        return self.con.execute("SELECT rater_id, session FROM raters WHERE rater_id=?", (rater_id,)).fetchone()
-
     def add_rater(self, rater_id: str, source: str, external: dict, slot_offset: int) -> str:
+        """Insert a rater and return its new session id (not committed here: the caller's transaction).
+
+        Parameters
+        ----------
+        rater_id : str
+            Prolific / MTurk worker id, or an anonymous id.
+        source : {"prolific", "mturk", "direct"}
+        external : dict
+            The platform's parameters (kept as JSON for the completion redirect).
+        slot_offset : int
+            The rater's sentinel offset (:meth:`PairScheduler.is_sentinel_slot`).
+
+        Returns
+        -------
+        str
+            A random URL-safe session id (24 bytes).
+        """
         session = secrets.token_urlsafe(24)
         self.con.execute("INSERT INTO raters (rater_id, session, source, external, created, slot_offset) "
                          "VALUES (?, ?, ?, ?, ?, ?)",
                          (rater_id, session, source, json.dumps(external), time.time(), slot_offset))
         return session
-
-    def open_assignments(self, rater_id: str):
-        return self.con.execute("SELECT token, seq, task_id, a_left FROM assignments WHERE rater_id=? AND answered=0 "
-                                "ORDER BY seq", (rater_id,)).fetchall()
-
-    def n_assigned(self, rater_id: str) -> int:
-        return self.con.execute("SELECT COUNT(*) FROM assignments WHERE rater_id=?", (rater_id,)).fetchone()[0]
-
-    def n_answered(self, rater_id: str) -> int:
-        return self.con.execute("SELECT COUNT(*) FROM votes WHERE rater_id=?", (rater_id,)).fetchone()[0]

@@ -19,27 +19,63 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..benchmark.userstudy import TRUE_WORDS
 from ..errors import InputError
 from .scheduler import TaskArrays
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
-_TRUE = {"1", "true", "yes", "y", "t"}
 
 
 @dataclass
 class TaskList:
-    frame: pd.DataFrame          # task_id, image_id, method_a, method_b, is_sentinel (bool), correct
+    """A validated task list (:func:`read_tasks`).
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        ``task_id``, ``image_id``, ``method_a``, ``method_b``, ``is_sentinel`` (bool), ``correct``.
+    arrays : TaskArrays
+        The same as integer codes, for the scheduler.
+    study_id : str
+        sha256 of the normalised task list: names the study in the database.
+    source : str
+        The file read.
+    """
+
+    frame: pd.DataFrame
     arrays: TaskArrays
-    study_id: str                # sha256 of the normalised task list: names the study in the db
+    study_id: str
     source: str
 
     @property
     def methods(self) -> list[str]:
+        """The methods of the task list, sorted (the scheduler's method codes).
+
+        Returns
+        -------
+        list of str
+        """
         return self.arrays.methods
 
 
 def read_tasks(path: str | os.PathLike) -> TaskList:
-    """Read and validate a task list; InputError (one line naming the file and field) on bad input."""
+    """Read and validate a task list (``harmony study pairs`` output or ``bench``'s ``pairs.csv``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        CSV with ``image_id,method_a,method_b[,is_sentinel,correct]`` (other columns ignored).
+
+    Returns
+    -------
+    TaskList
+
+    Raises
+    ------
+    InputError
+        One line naming the file and field: missing file or columns, non-UTF-8 text, no rows, an empty
+        id, a method compared with itself, a sentinel without ``correct``, or only sentinel tasks.
+    """
     name = str(path)
     if not os.path.isfile(path):
         raise InputError(f"{name}: task list not found (expected a CSV from `harmony study pairs`)")
@@ -64,7 +100,7 @@ def read_tasks(path: str | os.PathLike) -> TaskList:
     same = np.flatnonzero(df["method_a"].to_numpy() == df["method_b"].to_numpy())
     if same.size:
         raise InputError(f"{name}: method_a equals method_b at line {same[0] + 2}")
-    sent = (df["is_sentinel"].str.strip().str.lower().isin(_TRUE).to_numpy() if "is_sentinel" in df
+    sent = (df["is_sentinel"].str.strip().str.lower().isin(TRUE_WORDS).to_numpy() if "is_sentinel" in df
             else np.zeros(len(df), bool))
     correct = df["correct"].str.strip() if "correct" in df else pd.Series([""] * len(df))
     for k in np.flatnonzero(sent):
@@ -102,8 +138,25 @@ def _candidates(root: Path, method: str, image_id: str):
 def resolve_images(tasks: TaskList, images_dir: str | os.PathLike) -> dict[tuple[str, str], Path]:
     """Map every (method, image_id) of the task list to a file inside ``images_dir``.
 
-    Raises InputError (one line: how many are missing, the first one, where it was looked for) when any
-    image is missing or a name would leave the folder (``..``, absolute paths, links pointing outside).
+    The image of method M on image I is ``M/I``, or ``M/I`` with its extension replaced by or extended
+    with ``.png``, ``.jpg``, ``.jpeg``, ``.webp``.
+
+    Parameters
+    ----------
+    tasks : TaskList
+    images_dir : str or os.PathLike
+        The images folder.
+
+    Returns
+    -------
+    dict of (str, str) to pathlib.Path
+        Resolved paths, all inside ``images_dir``.
+
+    Raises
+    ------
+    InputError
+        One line (how many are missing, the first one, where it was looked for) when any image is
+        missing or a name would leave the folder (``..``, absolute paths, links pointing outside).
     """
     root = Path(images_dir)
     if not root.is_dir():
