@@ -15,7 +15,6 @@ MAX_LINES = 80
 # The set must end empty. One "path:function" per line.
 PENDING = {
     "harmony/benchmark/bt.py:score_votes",
-    "harmony/benchmark/runner.py:run_bench",
     "harmony/benchmark/significance.py:analyse",
     "harmony/benchmark/userstudy.py:_canonical_frame",
     "harmony/datagen/coco.py:plan_units",

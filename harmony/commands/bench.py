@@ -36,13 +36,19 @@ from ._common import overwrite_option, quiet_option, scheduler_option, seed_opti
                    "(iharm, iharmony4: costly, about the price of decoding the image). [default: only for "
                    "cdtnet and pctnet]")
 @click.option("--no-plots", is_flag=True, help="Skip the matplotlib charts.")
+@click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N",
+              help="Torch device of the learned methods. On cuda they run in batches in this process; the "
+                   "metrics stay on the CPU (float64).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Images per forward pass of a learned method (grouped by network input size). Results do "
+                   "not depend on it. [default: 1 on cpu (image by image, in the workers), 16 on cuda]")
 @workers_option
 @scheduler_option
 @seed_option
 @overwrite_option
 @quiet_option
 def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpips_weights, gallery,
-          save_outputs, ssim, no_plots, workers, scheduler, seed, overwrite, quiet):
+          save_outputs, ssim, no_plots, device, batch_size, workers, scheduler, seed, overwrite, quiet):
     """Benchmark harmonization methods on a dataset under a named metric protocol.
 
     Writes OUT/per_image.csv, OUT/summary.json, the iSSAM-style table per subset + All (table.md/.csv/
@@ -61,16 +67,18 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
       harmony bench --data data/ --models cut-and-paste,reinhard --size 256,512,1024 --out sweep/
       harmony bench --data iHarmony4/ --subsets HCOCO --protocol iharmony4 --out bench_ih4/
       harmony bench --data data/ --models mypkg.methods:my_harmonizer --out bench/
+      harmony bench --data data/ --models dih,rcl --weights ckpts/ --device cuda --batch-size 32 --out b/
     """
     from pathlib import Path
 
     from ..benchmark.metrics import get_protocol
-    from ..benchmark.runner import BenchConfig, gallery_rows, run_bench
+    from ..benchmark.runner import BenchConfig, check_device, gallery_rows, run_bench
     from ..errors import InputError
     from ._common import UserError
 
     try:
-        gallery_rows(gallery, True)          # a bad --gallery value stops here, before any work
+        gallery_rows(gallery, True)          # a bad --gallery or --device value stops here, before any work
+        device = check_device(device)
     except InputError as exc:
         raise UserError(str(exc)) from None
     if str(gallery).isdigit():
@@ -85,7 +93,7 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
         split=None if split in ("all", "none") else split, limit=limit,
         weights=Path(weights) if weights else None, workers=workers, scheduler=scheduler,
         progress=not quiet, gallery=gallery, save_outputs=save_outputs, lpips=lpips_weights,
-        overwrite=overwrite, seed=seed, plots=not no_plots, ssim=ssim,
+        overwrite=overwrite, seed=seed, plots=not no_plots, ssim=ssim, device=device, batch_size=batch_size,
         announce=lambda line: (announced.append(line), click.echo(line, err=True)))
     if data is None:
         click.echo("no --data: using the embedded sample dataset (built on first use)", err=True)
