@@ -76,50 +76,98 @@ def _key_column(records: pd.DataFrame) -> str:
 
 
 def varied_order(keys: Sequence[tuple[str, str]], photos: Sequence[object] | None = None) -> list[int]:
-    """Indices of ``keys`` ((subset, name)) so that the first rows show as many different photos as exist.
+    """The order of gallery rows in which the first rows show as many different photos as exist.
 
-    ``photos`` gives each row's source-photo key (default: the iHarmony4 name before the first ``_``:
-    ``c1234_5_1.jpg`` is a crop of ``c1234.jpg``). First one composite of every photo, then the second
-    composite of every photo, and so on; within each such round the subsets take turns.
+    First one composite of every photo, then the second composite of every photo, and so on; within each
+    such round the subsets take turns.
+
+    Parameters
+    ----------
+    keys : sequence of (str, str)
+        ``(subset, composite name)`` of each row.
+    photos : sequence or None
+        Each row's source-photo key (any hashable). Default: the iHarmony4 name before the first ``_``
+        (``c1234_5_1.jpg`` is a crop of ``c1234.jpg``, as in the iHarmony4 naming of DoveNet, Cong et
+        al. CVPR 2020).
+
+    Returns
+    -------
+    list of int
+        A permutation of ``range(len(keys))``.
+
+    Examples
+    --------
+    >>> varied_order([("HCOCO", "a_1_1.jpg"), ("HCOCO", "a_2_1.jpg"), ("HFlickr", "b_1_1.jpg")])
+    [0, 2, 1]
     """
     if photos is None:
         photos = [Path(str(name)).stem.split("_")[0] for _, name in keys]
     seen: dict[object, int] = {}
-    levels: dict[int, dict[str, list[int]]] = {}
-    for i, ((subset, _name), photo) in enumerate(zip(keys, photos)):
-        k = seen.get(photo, 0)
-        seen[photo] = k + 1
-        levels.setdefault(k, {}).setdefault(str(subset), []).append(i)
+    rounds: dict[int, dict[str, list[int]]] = {}
+    for index, ((subset, _name), photo) in enumerate(zip(keys, photos)):
+        round_index = seen.get(photo, 0)
+        seen[photo] = round_index + 1
+        rounds.setdefault(round_index, {}).setdefault(str(subset), []).append(index)
     out: list[int] = []
-    for k in sorted(levels):
-        queues = list(levels[k].values())
-        for j in range(max(len(q) for q in queues)):
-            out += [q[j] for q in queues if j < len(q)]
+    for round_index in sorted(rounds):
+        queues = list(rounds[round_index].values())
+        for position in range(max(len(queue) for queue in queues)):
+            out += [queue[position] for queue in queues if position < len(queue)]
     return out
 
 
 def cluster_hashes(hashes: Sequence[int], max_bits: int = 12) -> list[int]:
-    """Photo keys from average hashes: a hash within ``max_bits`` differing bits of an earlier cluster's
-    first hash joins that cluster (greedy, in order)."""
-    lut = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-    reps = np.zeros((0, 8), dtype=np.uint8)
+    """Group photos by their average hashes (greedy, in order).
+
+    Parameters
+    ----------
+    hashes : sequence of int
+        64-bit average hashes (:func:`photo_hash`).
+    max_bits : int
+        A hash within this many differing bits (Hamming distance) of a cluster's first hash joins it.
+
+    Returns
+    -------
+    list of int
+        The cluster index of each hash (0, 1, ... in order of first appearance): photo keys for
+        :func:`varied_order`.
+    """
+    popcount = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+    representatives = np.zeros((0, 8), dtype=np.uint8)
     out = []
-    for h in hashes:
-        b = np.frombuffer(int(h).to_bytes(8, "big"), dtype=np.uint8)
-        if len(reps):
-            dist = lut[np.bitwise_xor(reps, b)].sum(1)
-            k = int(np.argmin(dist))
-            if dist[k] <= max_bits:
-                out.append(k)
+    for value in hashes:
+        hash_bytes = np.frombuffer(int(value).to_bytes(8, "big"), dtype=np.uint8)
+        if len(representatives):
+            distance = popcount[np.bitwise_xor(representatives, hash_bytes)].sum(1)
+            nearest = int(np.argmin(distance))
+            if distance[nearest] <= max_bits:
+                out.append(nearest)
                 continue
-        reps = np.vstack([reps, b])
-        out.append(len(reps) - 1)
+        representatives = np.vstack([representatives, hash_bytes])
+        out.append(len(representatives) - 1)
     return out
 
 
 def photo_hash(image_u8: np.ndarray) -> int:
-    """A 64-bit average hash (8x8 grey > mean): the same photo in two subsets (recoloured, retouched or
-    cropped slightly) gets the same key, so the varied order does not show it twice in a row."""
+    """A 64-bit average hash of an image (8 x 8 grey pixels above their mean).
+
+    The same photo in two subsets (recoloured, retouched or cropped slightly) gets the same or a near
+    hash, so the varied order does not show it twice in a row.
+
+    Parameters
+    ----------
+    image_u8 : ndarray, shape (H, W, 3), uint8 RGB
+        The image.
+
+    Returns
+    -------
+    int
+        In [0, 2**64), the bits in row-major order of the 8 x 8 thumbnail (INTER_AREA), most significant first.
+
+    References
+    ----------
+    .. [1] N. Krawetz, "Looks Like It" (2011), the average hash (aHash).
+    """
     import cv2
 
     grey = cv2.cvtColor(np.ascontiguousarray(image_u8), cv2.COLOR_RGB2GRAY)
@@ -143,7 +191,22 @@ def _resize(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 def outline(image_u8: np.ndarray, mask: np.ndarray, *, thickness: int = 2) -> np.ndarray:
-    """A copy of ``image_u8`` (H, W, 3 uint8 RGB) with the boundary of ``mask`` > 0.5 drawn in magenta."""
+    """The image with the boundary of its mask drawn in magenta (the gallery's composite cell).
+
+    Parameters
+    ----------
+    image_u8 : ndarray, shape (H, W, 3), uint8 RGB
+        The composite.
+    mask : ndarray, shape (H, W), float in [0, 1]
+        Foreground where > 0.5.
+    thickness : int
+        Line width in pixels.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), uint8 RGB
+        A copy; the outer contours (``cv2.findContours``, ``RETR_EXTERNAL``) drawn in ``OUTLINE_RGB``.
+    """
     import cv2
 
     out = np.ascontiguousarray(image_u8.copy())
@@ -154,11 +217,27 @@ def outline(image_u8: np.ndarray, mask: np.ndarray, *, thickness: int = 2) -> np
 
 
 def heatmap(image_u8: np.ndarray, real_u8: np.ndarray, *, clip: float = DIFF_CLIP) -> np.ndarray:
-    """|image - real| averaged over RGB (0-255), scaled so ``clip`` is the top, as inferno RGB uint8."""
+    """The error of an output against the ground truth as an inferno heat-map.
+
+    Parameters
+    ----------
+    image_u8 : ndarray, shape (H, W, 3), uint8
+        A method's output.
+    real_u8 : ndarray, shape (H, W, 3), uint8
+        The ground truth.
+    clip : float
+        The absolute difference (0-255 scale) shown at the top of the colour map; larger ones saturate.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), uint8 RGB
+        ``|image - real|`` averaged over RGB, scaled so ``clip`` maps to 255, coloured with OpenCV's
+        ``COLORMAP_INFERNO``.
+    """
     import cv2
 
-    diff = np.abs(image_u8.astype(np.float32) - real_u8.astype(np.float32)).mean(axis=2)
-    level = np.clip(diff * (255.0 / clip), 0, 255).astype(np.uint8)
+    difference = np.abs(image_u8.astype(np.float32) - real_u8.astype(np.float32)).mean(axis=2)
+    level = np.clip(difference * (255.0 / clip), 0, 255).astype(np.uint8)
     return cv2.cvtColor(cv2.applyColorMap(level, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 

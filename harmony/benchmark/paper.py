@@ -36,18 +36,33 @@ PLOT_METRICS = ("mse", "fmse", "psnr", "fpsnr", "ssim", "fssim", "lpips")
 
 
 def records_frame(rows: Sequence[dict] | pd.DataFrame, size=None) -> pd.DataFrame:
-    """The per-image rows at ``size`` (default: all) without failed ones, as a DataFrame."""
-    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-    if df.empty:
-        return df
-    if size is not None and "size" in df:
-        df = df[df["size"].astype(str) == str(size)]
-    if "error" in df:
-        df = df[df["error"].fillna("").astype(str) == ""]
-    for c in (*PAPER_METRICS, "fg_ratio"):
-        if c in df:
-            df[c] = pd.to_numeric(df[c], errors="coerce")
-    return df.reset_index(drop=True)
+    """The scored per-image rows at one size, as a DataFrame with numeric metric columns.
+
+    Parameters
+    ----------
+    rows : sequence of dict or pandas.DataFrame
+        Per-image rows as the bench writes them (``per_image.csv`` columns).
+    size : int, str or None
+        Keep the rows of this evaluation size (compared as text: ``256`` and ``"256"`` match); ``None``:
+        every size.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Without failed rows (non-empty ``error``); the metric columns and ``fg_ratio`` converted to
+        float (unparseable values become NaN); index reset.
+    """
+    frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    if frame.empty:
+        return frame
+    if size is not None and "size" in frame:
+        frame = frame[frame["size"].astype(str) == str(size)]
+    if "error" in frame:
+        frame = frame[frame["error"].fillna("").astype(str) == ""]
+    for column in (*PAPER_METRICS, "fg_ratio"):
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame.reset_index(drop=True)
 
 
 def write_paper_outputs(out: str | Path, rows: Sequence[dict] | pd.DataFrame, *, methods: Sequence[str],

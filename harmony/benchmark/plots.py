@@ -40,7 +40,15 @@ HIGHER_IS_BETTER = {"mse": False, "fmse": False, "psnr": True, "fpsnr": True, "s
 
 
 def paper_style() -> dict:
-    """rcParams for column-width figures: 7 pt text, thin lines, Type-42 fonts embedded in the PDF."""
+    """Matplotlib rcParams for column-width figures: 7 pt text, thin lines, Type-42 fonts embedded in the PDF.
+
+    Returns
+    -------
+    dict
+        rcParams for ``matplotlib.pyplot.rc_context``: text 6.5-7 pt (the size of a two-column paper's
+        captions), 0.6 pt axes, no top/right spines, TrueType (Type 42) fonts so the PDF passes the
+        conferences' font checks, tight bounding boxes.
+    """
     return {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 6.5,
             "ytick.labelsize": 6.5, "legend.fontsize": 6.5, "axes.linewidth": 0.6, "lines.linewidth": 1.0,
             "xtick.major.width": 0.6, "ytick.major.width": 0.6, "hatch.linewidth": 0.5,
@@ -55,6 +63,20 @@ def method_styles(methods: Sequence[str]) -> dict[str, dict]:
     and moves on to two other hatches on each further cycle of 8, so (colour, hatch) is unique for up to
     32 methods and neighbours differ in grey print too; markers (13) go to line plots. The baseline
     (cut-and-paste) is grey with no hatch.
+
+    Parameters
+    ----------
+    methods : sequence of str
+        Method names, in plotting order (the order decides the colours).
+
+    Returns
+    -------
+    dict
+        ``{method: {"color": hex str, "hatch": str, "marker": str}}``.
+
+    References
+    ----------
+    .. [1] M. Okabe and K. Ito, "Color Universal Design" (2002): the colour-blind-safe palette.
     """
     out: dict[str, dict] = {}
     k = 0
@@ -90,6 +112,30 @@ def bar_chart(summary: pd.DataFrame, metric: str, *, group: str = "All", methods
     Methods are labelled on the axis (no legend needed) in the given order, best first when ``methods``
     is None; the cut-and-paste composite is a dashed vertical reference line (with its interval as a
     grey band) instead of a bar.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Means with intervals, columns ``group, method, metric, mean, ci_low, ci_high``
+        (``Significance.summary`` of :func:`harmony.benchmark.significance.analyse`).
+    metric : str
+        The metric to draw (``"fmse"``, ``"psnr"``, ...).
+    group : str
+        The subset, or ``"All"``.
+    methods : sequence of str or None
+        Methods in axis order; ``None``: best first.
+    title : str or None
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Column width (3.5 in), height growing with the number of methods.
+
+    Raises
+    ------
+    ValueError
+        When ``summary`` has no row for the metric and group.
     """
     plt = _plt()
     s = summary[(summary["group"] == group) & (summary["metric"] == metric)]
@@ -136,6 +182,29 @@ def grouped_bar_chart(summary: pd.DataFrame, metric: str, *, groups: Sequence[st
 
     The cut-and-paste composite is a dashed horizontal line across its subset's group; the legend sits
     below the axes, in as many columns as fit.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Means with intervals, columns ``group, method, metric, mean, ci_low, ci_high``.
+    metric : str
+        The metric to draw.
+    groups : sequence of str or None
+        Subsets in axis order (default: as they appear in ``summary``).
+    methods : sequence of str or None
+        Methods in bar order (default: as they appear).
+    title : str or None
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Page width (7 in), for a ``figure*``.
+
+    Raises
+    ------
+    ValueError
+        When ``summary`` has no row for the metric.
     """
     plt = _plt()
     s = summary[summary["metric"] == metric]
@@ -186,7 +255,28 @@ def fg_ratio_bins(records: pd.DataFrame, metric: str = "fmse", bins: Sequence[fl
     """Per method and foreground-ratio bin: median and quartiles of ``metric`` (pure).
 
     Bins are ``[lo, hi)`` (the last one closed); bins with fewer than ``min_count`` images are left out.
-    Returns columns method, lo, hi, centre (the bin's midpoint), n, median, q25, q75.
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        Per-image rows with ``method``, ``fg_ratio`` (in [0, 1]) and ``metric``; non-finite values are left
+        out.
+    metric : str
+        The column to summarise.
+    bins : sequence of float
+        Bin edges in [0, 1], increasing.
+    min_count : int
+        The fewest images a bin needs to be kept.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``method, lo, hi, centre`` (the bin's midpoint), ``n, median, q25, q75``, sorted by method
+        and ``lo``.
+
+    References
+    ----------
+    .. [1] Cong et al., DoveNet, CVPR 2020, and BargainNet, ICME 2021: errors reported by foreground ratio.
     """
     df = records[["method", "fg_ratio", metric]].copy()
     df = df[np.isfinite(df["fg_ratio"].astype(float)) & np.isfinite(df[metric].astype(float))]
@@ -213,6 +303,31 @@ def fg_ratio_chart(records: pd.DataFrame, *, metric: str = "fmse", methods: Sequ
     over the same bins, with the cut-and-paste median as a dashed grey reference; axes are shared and
     the y axis is logarithmic (fMSE spans orders of magnitude). Bins hold at least ``min_count``
     images (default 3, or 1 where no bin reaches 3).
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        Per-image rows with ``method``, ``fg_ratio`` and ``metric``.
+    metric : str
+        The column on the y axis.
+    methods : sequence of str or None
+        Panels in order (default: as they appear); the cut-and-paste composite is the reference line.
+    bins : sequence of float
+        Bin edges in [0, 1].
+    title : str or None
+        Figure title.
+    min_count : int or None
+        The fewest images per bin (default 3, falling back to 1).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two or four panels per row, shared axes.
+
+    Raises
+    ------
+    ValueError
+        When no row has a finite metric and a foreground ratio.
     """
     plt = _plt()
     from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, StrMethodFormatter
@@ -269,7 +384,22 @@ def fg_ratio_chart(records: pd.DataFrame, *, metric: str = "fmse", methods: Sequ
 
 
 def save_figure(fig, stem: str | Path, *, dpi: int = 300) -> list[Path]:
-    """Write ``STEM.pdf`` and ``STEM.png`` (``dpi``) atomically; closes the figure. Returns the paths."""
+    """Write a figure as ``STEM.pdf`` and ``STEM.png``, atomically, and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (closed afterwards, also on error).
+    stem : str or Path
+        The path without extension.
+    dpi : int
+        Resolution of the PNG.
+
+    Returns
+    -------
+    list of Path
+        The PDF and the PNG written.
+    """
     import io as _io
 
     from .. import io as hio
