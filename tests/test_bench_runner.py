@@ -1,4 +1,4 @@
-"""The bench runner, rows and report (issue 19, defects 6 and 7; the one-direction redesign).
+"""The bench runner, rows and report: cache keys, union of runs, background, module structure.
 
 - Stale results: two different ``dih`` checkpoints benched into one folder; the second run must be
   recomputed (the old cache key omitted the weights and served the first checkpoint's MSE).
@@ -84,7 +84,7 @@ def two_dih_checkpoints(tmp_path_factory):
     return folders
 
 
-# --- defect 6: stale scores ------------------------------------------------------------------------
+# --- stale scores: the cache key holds the weights-------------------------------------------------------------------
 
 def test_second_checkpoint_into_same_folder_is_recomputed(cli, tmp_path, two_dih_checkpoints):
     data = _dataset(tmp_path / "data")
@@ -149,7 +149,7 @@ def test_bench_result_carries_aggregates(tmp_path):
     assert res.summary["methods"]["cut-and-paste"]["All"]["N"] == 3
 
 
-# --- defect 7: DIH keeps the background bit-exact ---------------------------------------------------
+# --- DIH keeps the background bit-exact ----------------------------------------------------------
 
 def test_dih_background_is_bit_exact_at_256(tmp_path, two_dih_checkpoints):
     from harmony.benchmark import metrics as M
@@ -181,7 +181,7 @@ def test_native_size_comes_from_the_checkpoint(two_dih_checkpoints):
     assert runner._native_size(inst, METHODS.card("dih")) == 64    # dih_tiny's side, not the card's 512
 
 
-# --- learned methods in batches (issue 15: bench --device cuda) ---------------------------------------
+# --- learned methods in batches (bench --device, --batch-size) ----------------------------------------
 
 NUMERIC = ("fg_ratio", "mse", "psnr", "fmse", "fpsnr", "ssim", "fssim", "lpips", "bg_drift", "se", "mask_area")
 
