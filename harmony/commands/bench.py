@@ -83,10 +83,10 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
         raise UserError(str(exc)) from None
     if str(gallery).isdigit():
         gallery = int(gallery)
-    proto = get_protocol(protocol)
+    chosen_protocol = get_protocol(protocol)
     announced: list[str] = []     # lines said before the run are not repeated after the table
     if size is None:
-        size = str(proto.default_size) if proto.default_size else "full"
+        size = str(chosen_protocol.default_size) if chosen_protocol.default_size else "full"
     cfg = BenchConfig(
         out=Path(out), data=Path(data) if data else None, models=models, protocol=protocol, sizes=size,
         subsets=[s.strip() for s in subsets.split(",") if s.strip()] if subsets else None,
@@ -97,32 +97,39 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
         announce=lambda line: (announced.append(line), click.echo(line, err=True)))
     if data is None:
         click.echo("no --data: using the embedded sample dataset (built on first use)", err=True)
-    result = run_bench(cfg)
+    _print_result(run_bench(cfg), announced)
 
+
+def _mean_text(stats: dict, key: str) -> str:
+    """A mean as the summary lines print it: ``.2f``, ``-`` when missing or NaN."""
+    value = stats.get(key)
+    return "-" if value is None or value != value else f"{value:.2f}"
+
+
+def _print_result(result, announced: list[str]) -> None:
+    """The lines printed after a run: counts, one line per method, skipped inputs, failures, notes."""
     click.echo(f"\n== bench: protocol {result.protocol}, size {','.join(map(str, result.sizes))}")
-    images = len({(r['subset'], r['composite']) for r in result.rows})
-    asked = [p for p in result.methods if not p.earlier]
-    click.echo(f"{images} images x {sum(p.runnable for p in asked)} methods: {result.computed} "
+    images = len({(row['subset'], row['composite']) for row in result.rows})
+    asked = [plan for plan in result.methods if not plan.earlier]
+    click.echo(f"{images} images x {sum(plan.runnable for plan in asked)} methods: {result.computed} "
                f"results computed, {result.cached} from the cache, in {result.seconds:.1f} s")
-    earlier = [p.name for p in result.methods if p.earlier]
+    earlier = [plan.name for plan in result.methods if plan.earlier]
     if earlier:
         click.echo(f"kept from earlier runs into {result.out}: {', '.join(earlier)} (tables show every method)")
-    for p in result.methods:
-        if p.status == "no checkpoint":      # said once before the run (with --weights DIR)
-            click.echo(f"  {p.name:16s} no checkpoint")
+    for plan in result.methods:
+        if plan.status == "no checkpoint":      # said once before the run (with --weights DIR)
+            click.echo(f"  {plan.name:16s} no checkpoint")
             continue
-        if not p.runnable:
-            click.echo(f"  {p.name:16s} {p.status}: {p.message}")
+        if not plan.runnable:
+            click.echo(f"  {plan.name:16s} {plan.status}: {plan.message}")
             continue
-        st = result.all_row(p.name)
-        if st:
-            def f(k, st=st):
-                v = st.get(k)
-                return "-" if v is None or v != v else f"{v:.2f}"
-            click.echo(f"  {p.name:16s} N {st['N']:5d}  MSE {f('mse'):>8s}  fMSE {f('fmse'):>8s}  "
-                       f"PSNR {f('psnr'):>6s}  {f('time_ms'):>7s} ms")
+        stats = result.all_row(plan.name)
+        if stats:
+            click.echo(f"  {plan.name:16s} N {stats['N']:5d}  MSE {_mean_text(stats, 'mse'):>8s}  "
+                       f"fMSE {_mean_text(stats, 'fmse'):>8s}  PSNR {_mean_text(stats, 'psnr'):>6s}  "
+                       f"{_mean_text(stats, 'time_ms'):>7s} ms")
         else:
-            click.echo(f"  {p.name:16s} no result")
+            click.echo(f"  {plan.name:16s} no result")
     if result.skipped:
         click.echo(f"skipped inputs: {len(result.skipped)}")
         for key, reason in result.skipped[:10]:
@@ -131,13 +138,13 @@ def bench(data, models, protocol, size, out, subsets, split, limit, weights, lpi
             click.echo(f"  ... and {len(result.skipped) - 10} more (summary.json)")
     if result.failures:
         click.echo(f"failures: {len(result.failures)}")
-        for m, img, err in result.failures[:10]:
-            click.echo(f"  - {m} on {img}: {err}")
+        for method, image, error in result.failures[:10]:
+            click.echo(f"  - {method} on {image}: {error}")
         if len(result.failures) > 10:
             click.echo(f"  ... and {len(result.failures) - 10} more (summary.json)")
     undefined = result.summary.get("fmse_undefined", {}).get("count_by_method", {})
     if undefined:
-        click.echo("fMSE undefined (empty mask): " + ", ".join(f"{m} {n}" for m, n in undefined.items()))
+        click.echo("fMSE undefined (empty mask): " + ", ".join(f"{method} {count}" for method, count in undefined.items()))
     for note in result.notes:
         if note not in announced:
             click.echo(note)
