@@ -242,15 +242,17 @@ def heatmap(image_u8: np.ndarray, real_u8: np.ndarray, *, clip: float = DIFF_CLI
 
 
 def _safe(name: str) -> str:
+    """A method name usable as a file stem (letters, digits, ``-`` and ``.``; anything else ``_``)."""
     return "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in str(name))
 
 
-def _num(v) -> float | None:
+def _num(value) -> float | None:
+    """A metric value for the page's JSON: rounded to 6 decimals, ``None`` when missing or not finite."""
     try:
-        f = float(v)
+        number = float(value)
     except (TypeError, ValueError):
         return None
-    return round(f, 6) if math.isfinite(f) else None
+    return round(number, 6) if math.isfinite(number) else None
 
 
 @dataclass
@@ -273,53 +275,57 @@ def _make_row(unit: _RowUnit) -> dict:
     """
     from .. import io as hio
 
-    im, gdir, rid, thumb = unit.images, Path(unit.gdir), unit.key, unit.thumb
-    comp_u8 = hio.read_image_uint8(im.composite)
-    mask = hio.read_mask(im.mask)
-    h, w = comp_u8.shape[:2]
-    th = _fit(h, w, thumb)
-    fh_ = _fit(h, w, unit.full_max)
-    mask_full = _resize(mask.astype(np.float32), (h, w)) if mask.shape != (h, w) else mask
-    comp_t = outline(_resize(comp_u8, th), _resize(mask_full, th))
-    hio.write_image(gdir / rid / "composite.jpg", comp_t, quality=88)
-    hio.write_image(gdir / rid / "composite_full.jpg", outline(_resize(comp_u8, fh_), _resize(mask_full, fh_),
-                                                                 thickness=max(2, fh_[0] // 300)), quality=92)
-    real_t = None
+    row_images, gallery_dir, row_id, thumb = unit.images, Path(unit.gdir), unit.key, unit.thumb
+    composite_u8 = hio.read_image_uint8(row_images.composite)
+    mask = hio.read_mask(row_images.mask)
+    height, width = composite_u8.shape[:2]
+    thumb_size = _fit(height, width, thumb)
+    full_size = _fit(height, width, unit.full_max)
+    mask_full = _resize(mask.astype(np.float32), (height, width)) if mask.shape != (height, width) else mask
+    composite_thumb = outline(_resize(composite_u8, thumb_size), _resize(mask_full, thumb_size))
+    hio.write_image(gallery_dir / row_id / "composite.jpg", composite_thumb, quality=88)
+    composite_full = outline(_resize(composite_u8, full_size), _resize(mask_full, full_size),
+                             thickness=max(2, full_size[0] // 300))
+    hio.write_image(gallery_dir / row_id / "composite_full.jpg", composite_full, quality=92)
+    real_thumb = None
     photo = None
-    if im.real is not None:
+    if row_images.real is not None:
         try:
-            real_u8 = hio.read_image_uint8(im.real)
-            real_t = _resize(real_u8, th)
-            hio.write_image(gdir / rid / "real.jpg", real_t, quality=88)
-            hio.write_image(gdir / rid / "real_full.jpg", _resize(real_u8, fh_), quality=92)
-            hio.write_image(gdir / rid / "composite_diff.jpg", heatmap(_resize(comp_u8, th), real_t), quality=85)
-            photo = photo_hash(real_t)
+            real_u8 = hio.read_image_uint8(row_images.real)
+            real_thumb = _resize(real_u8, thumb_size)
+            hio.write_image(gallery_dir / row_id / "real.jpg", real_thumb, quality=88)
+            hio.write_image(gallery_dir / row_id / "real_full.jpg", _resize(real_u8, full_size), quality=92)
+            hio.write_image(gallery_dir / row_id / "composite_diff.jpg",
+                            heatmap(_resize(composite_u8, thumb_size), real_thumb), quality=85)
+            photo = photo_hash(real_thumb)
         except Exception:  # noqa: BLE001 - the row is shown without its ground truth
-            real_t = None
+            real_thumb = None
     if photo is None:
-        photo = photo_hash(comp_t)
-    outs = []
-    for m in unit.methods:
-        p = im.outputs.get(m)
-        ok = 0
-        if p is not None:
+        photo = photo_hash(composite_thumb)
+    cells = []
+    for method in unit.methods:
+        path = row_images.outputs.get(method)
+        cell = 0
+        if path is not None:
             try:
-                o = hio.read_image_uint8(p)
-                stem = _safe(m)
-                ot = _resize(o, th)
-                hio.write_image(gdir / rid / f"{stem}.jpg", ot, quality=88)
-                if real_t is not None:
-                    hio.write_image(gdir / rid / f"{stem}_diff.jpg", heatmap(ot, real_t), quality=85)
-                ok = 1
+                output = hio.read_image_uint8(path)
+                stem = _safe(method)
+                output_thumb = _resize(output, thumb_size)
+                hio.write_image(gallery_dir / row_id / f"{stem}.jpg", output_thumb, quality=88)
+                if real_thumb is not None:
+                    hio.write_image(gallery_dir / row_id / f"{stem}_diff.jpg", heatmap(output_thumb, real_thumb),
+                                    quality=85)
+                cell = 1
                 # full resolution = the method's own output (shown at the composite's aspect ratio);
                 # an output no larger than the thumbnail needs no second file
-                if max(o.shape[:2]) > thumb:
-                    hio.write_image(gdir / rid / f"{stem}_full.jpg", o, quality=92)
-                    ok = 2
+                if max(output.shape[:2]) > thumb:
+                    hio.write_image(gallery_dir / row_id / f"{stem}_full.jpg", output, quality=92)
+                    cell = 2
             except Exception:  # noqa: BLE001 - "no output" in the cell
-                ok = 0
-        outs.append(ok)
-    return {"w": th[1], "h": th[0], "W": w, "H": h, "gt": int(real_t is not None), "o": outs, "photo": photo}
+                cell = 0
+        cells.append(cell)
+    return {"w": thumb_size[1], "h": thumb_size[0], "W": width, "H": height, "gt": int(real_thumb is not None),
+            "o": cells, "photo": photo}
 
 
 def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tuple[str, str], RowImages], *,
@@ -355,29 +361,30 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
     from ..parallel import map_units
 
     out_dir = Path(out_dir)
-    gdir = out_dir / "gallery"
-    if gdir.is_dir():
-        shutil.rmtree(gdir)     # rebuilt from this run's rows: no stale images of an earlier one
+    gallery_dir = out_dir / "gallery"
+    if gallery_dir.is_dir():
+        shutil.rmtree(gallery_dir)     # rebuilt from this run's rows: no stale images of an earlier one
     key_col = _key_column(records)
-    recs = records
-    if "error" in recs:
-        recs = recs.assign(error=recs["error"].fillna("").astype(str))
+    scored = records
+    if "error" in scored:
+        scored = scored.assign(error=scored["error"].fillna("").astype(str))
     if methods is None:
-        methods = list(dict.fromkeys(recs["method"].astype(str)))
+        methods = list(dict.fromkeys(scored["method"].astype(str)))
     methods = list(methods)
     if metrics is None:
-        metrics = [m for m in METRIC_LABELS if m in recs and pd.to_numeric(recs[m], errors="coerce").notna().any()]
+        metrics = [metric for metric in METRIC_LABELS
+                   if metric in scored and pd.to_numeric(scored[metric], errors="coerce").notna().any()]
     metrics = list(metrics)
     by_row: dict[tuple[str, str], dict[str, dict]] = {}
-    fg: dict[tuple[str, str], float | None] = {}
-    for r in recs.to_dict("records"):
-        k = (str(r.get("subset", "")), str(r[key_col]))
-        by_row.setdefault(k, {})[str(r["method"])] = r
-        if r.get("fg_ratio") is not None:
-            fg[k] = _num(r.get("fg_ratio"))
-    keys = [k for k in dict.fromkeys([*by_row, *images]) if k in images]
-    units = [_RowUnit(f"{n:05d}", key[0], key[1], images[key], methods, str(gdir), thumb, full_max)
-             for n, key in enumerate(keys)]
+    fg_ratios: dict[tuple[str, str], float | None] = {}
+    for record in scored.to_dict("records"):
+        key = (str(record.get("subset", "")), str(record[key_col]))
+        by_row.setdefault(key, {})[str(record["method"])] = record
+        if record.get("fg_ratio") is not None:
+            fg_ratios[key] = _num(record.get("fg_ratio"))
+    keys = [key for key in dict.fromkeys([*by_row, *images]) if key in images]
+    units = [_RowUnit(f"{index:05d}", key[0], key[1], images[key], methods, str(gallery_dir), thumb, full_max)
+             for index, key in enumerate(keys)]
     if workers is None and len(units) < 64:
         workers = 0
     made: dict[str, dict] = {}
@@ -389,32 +396,33 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
             errors[res.key] = (str(res.error or "unreadable").splitlines() or ["unreadable"])[0]
     bad_rows = []
     rows_json, photos = [], []
-    for u in units:
-        geo = made.get(u.key)
-        if geo is None:
-            bad_rows.append(f"{u.subset}/{u.name}: {errors.get(u.key, 'unreadable')}")
+    for unit in units:
+        geometry = made.get(unit.key)
+        if geometry is None:
+            bad_rows.append(f"{unit.subset}/{unit.name}: {errors.get(unit.key, 'unreadable')}")
             continue
-        key = (u.subset, u.name)
-        vals = []
-        for m in methods:
-            r = by_row.get(key, {}).get(m)
-            if r is None or (r.get("error") or ""):
-                vals.append(None)
+        key = (unit.subset, unit.name)
+        values = []
+        for method in methods:
+            record = by_row.get(key, {}).get(method)
+            if record is None or (record.get("error") or ""):
+                values.append(None)
             else:
-                vals.append([_num(r.get(x)) for x in metrics])
-        photos.append(geo.pop("photo"))
-        rows_json.append({"id": u.key, "s": u.subset, "n": u.name, "fg": fg.get(key), **geo, "v": vals})
-    paired = any(r["gt"] for r in rows_json)
-    varied = varied_order([(r["s"], r["n"]) for r in rows_json], cluster_hashes(photos))
-    data = {"title": title, "varied": varied, "methods": methods, "safe": [_safe(m) for m in methods],
-            "metrics": metrics, "labels": [METRIC_LABELS.get(m, m) for m in metrics],
-            "higher": [m in HIGHER_IS_BETTER for m in metrics], "paired": paired, "rows": rows_json,
+                values.append([_num(record.get(metric)) for metric in metrics])
+        photos.append(geometry.pop("photo"))
+        rows_json.append({"id": unit.key, "s": unit.subset, "n": unit.name, "fg": fg_ratios.get(key), **geometry,
+                          "v": values})
+    paired = any(record["gt"] for record in rows_json)
+    varied = varied_order([(record["s"], record["n"]) for record in rows_json], cluster_hashes(photos))
+    data = {"title": title, "varied": varied, "methods": methods, "safe": [_safe(method) for method in methods],
+            "metrics": metrics, "labels": [METRIC_LABELS.get(metric, metric) for metric in metrics],
+            "higher": [metric in HIGHER_IS_BETTER for metric in metrics], "paired": paired, "rows": rows_json,
             "page": PAGE_SIZE, "clip": DIFF_CLIP, "bad": bad_rows}
     page = _PAGE.replace("__TITLE__", html.escape(title))
-    head = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
+    head = "".join(f"<p class='note'>{html.escape(note)}</p>" for note in notes)
     if bad_rows:
         head += (f"<p class='note'>{len(bad_rows)} image(s) left out, composite or mask unreadable: "
-                 + html.escape(", ".join(b.split(":")[0] for b in bad_rows[:10]))
+                 + html.escape(", ".join(line.split(":")[0] for line in bad_rows[:10]))
                  + (" ..." if len(bad_rows) > 10 else "") + "</p>")
     if links:
         head += "<p class='links'>" + " &middot; ".join(

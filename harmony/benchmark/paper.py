@@ -116,8 +116,8 @@ def write_paper_outputs(out: str | Path, rows: Sequence[dict] | pd.DataFrame, *,
     frame = records_frame(rows, size)
     files: list[str] = []
     run_notes: list[str] = []
-    metrics = ([metric for metric in PAPER_METRICS if metric in frame and np.isfinite(frame[metric].to_numpy(float)).any()]
-               if len(frame) else [])
+    metrics = ([metric for metric in PAPER_METRICS
+                if metric in frame and np.isfinite(frame[metric].to_numpy(float)).any()] if len(frame) else [])
     present = [method for method in methods if len(frame) and (frame["method"] == method).any()]
     if paired and metrics and present:
         analysis = significance.analyse(frame, metrics, methods=present, n_boot=n_boot, rng=seed)
@@ -130,9 +130,11 @@ def write_paper_outputs(out: str | Path, rows: Sequence[dict] | pd.DataFrame, *,
             try:
                 files += _write_plots(out, analysis, frame, present)
             except Exception as exc:  # noqa: BLE001 - figures are a convenience; the tables stand
-                run_notes.append(f"plots skipped: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+                reason = str(exc).splitlines()[0] if str(exc) else ""
+                run_notes.append(f"plots skipped: {exc.__class__.__name__}: {reason}")
     if images:
-        gallery_rows = frame.rename(columns={"composite": "name"}) if "composite" in frame and "name" not in frame else frame
+        renamed = "composite" in frame and "name" not in frame
+        gallery_rows = frame.rename(columns={"composite": "name"}) if renamed else frame
         files += gallery.write_gallery(
             out, gallery_rows if len(gallery_rows) else pd.DataFrame(columns=["subset", "name", "method"]),
             images, methods=list(methods), title=title, notes=notes, links=links)
@@ -149,8 +151,10 @@ def _write_plots(out: Path, analysis: significance.Significance, frame: pd.DataF
         files += [str(path.relative_to(out)) for path in plots.save_figure(figure, folder / metric)]
         if len(analysis.groups) > 1 and metric in ("fmse", "psnr"):
             figure = plots.grouped_bar_chart(analysis.summary, metric, groups=analysis.groups, methods=methods)
-            files += [str(path.relative_to(out)) for path in plots.save_figure(figure, folder / f"{metric}_by_subset")]
-    if "fmse" in analysis.metrics and "fg_ratio" in frame and len(plots.fg_ratio_bins(frame, "fmse", min_count=1)):
+            saved = plots.save_figure(figure, folder / f"{metric}_by_subset")
+            files += [str(path.relative_to(out)) for path in saved]
+    binned = "fmse" in analysis.metrics and "fg_ratio" in frame and len(plots.fg_ratio_bins(frame, "fmse", min_count=1))
+    if binned:
         figure = plots.fg_ratio_chart(frame, methods=methods)
         files += [str(path.relative_to(out)) for path in plots.save_figure(figure, folder / "fmse_vs_fg_ratio")]
     return files

@@ -144,7 +144,8 @@ def _print_result(result, announced: list[str]) -> None:
             click.echo(f"  ... and {len(result.failures) - 10} more (summary.json)")
     undefined = result.summary.get("fmse_undefined", {}).get("count_by_method", {})
     if undefined:
-        click.echo("fMSE undefined (empty mask): " + ", ".join(f"{method} {count}" for method, count in undefined.items()))
+        click.echo("fMSE undefined (empty mask): "
+                   + ", ".join(f"{method} {count}" for method, count in undefined.items()))
     for note in result.notes:
         if note not in announced:
             click.echo(note)
