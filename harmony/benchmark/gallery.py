@@ -337,27 +337,39 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
 
     Parameters
     ----------
-    out_dir : folder of the page (a bench output folder)
-    records : per-image rows: ``subset``, ``name`` (or ``composite``), ``method``, metric columns,
-        ``fg_ratio``; they give the numbers shown and sorted by
-    images : {(subset, name): RowImages}; rows are the keys present here (in ``records``' order)
-    methods, metrics : column order (default: order of appearance; metrics found among the known ones)
-    notes : lines shown above the rows (e.g. methods without a checkpoint)
-    links : (label, relative href) shown at the top (tables, plots)
-    thumb, full_max : longest side of thumbnails / of full-resolution copies, px
-    workers : processes for the images (:func:`harmony.parallel.map_units`; default: inline below 64
-        rows, else one per core); progress : a progress bar
+    out_dir : str or Path
+        Folder of the page (a bench output folder).
+    records : pandas.DataFrame
+        Per-image rows: ``subset``, ``name`` (or ``composite``), ``method``, metric columns, ``fg_ratio``;
+        they give the numbers shown and sorted by.
+    images : mapping
+        ``{(subset, name): RowImages}``; rows are the keys present here (in ``records``' order).
+    methods, metrics : sequence of str or None
+        Column order (default: order of appearance; metrics found among the known ones).
+    title : str
+        The page's title.
+    notes : sequence of str
+        Lines shown above the rows (e.g. methods without a checkpoint).
+    links : sequence of (str, str)
+        ``(label, relative href)`` shown at the top (tables, plots).
+    thumb, full_max : int
+        Longest side of the thumbnails / of the full-resolution copies, in pixels.
+    workers : int or None
+        Processes for the images (:func:`harmony.parallel.map_units`; default: inline below 64 rows, else
+        one per core).
+    progress : bool
+        Show a progress bar.
 
     Returns
     -------
-    list of str : the written files relative to ``out_dir`` (``gallery.html`` and ``gallery/``)
+    list of str
+        The files written, relative to ``out_dir``: ``gallery.html`` and ``gallery/``.
 
     Rows whose composite or mask cannot be read are left out and listed in the page; an output that
     cannot be read shows "no output" in its cell.
     """
     import shutil
 
-    from .. import io as hio
     from ..parallel import map_units
 
     out_dir = Path(out_dir)
@@ -418,6 +430,15 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
             "metrics": metrics, "labels": [METRIC_LABELS.get(metric, metric) for metric in metrics],
             "higher": [metric in HIGHER_IS_BETTER for metric in metrics], "paired": paired, "rows": rows_json,
             "page": PAGE_SIZE, "clip": DIFF_CLIP, "bad": bad_rows}
+    _write_page(out_dir, data, title, notes, links, bad_rows)
+    return ["gallery.html", "gallery/"]
+
+
+def _write_page(out_dir: Path, data: dict, title: str, notes: Sequence[str], links: Sequence[tuple[str, str]],
+                bad_rows: Sequence[str]) -> None:
+    """Fill the page template (title, notes, links, the rows' JSON) and write ``gallery.html``."""
+    from .. import io as hio
+
     page = _PAGE.replace("__TITLE__", html.escape(title))
     head = "".join(f"<p class='note'>{html.escape(note)}</p>" for note in notes)
     if bad_rows:
@@ -431,7 +452,6 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
     # "</" inside a JSON string would end the script element
     page = page.replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
     hio.atomic_write_text(out_dir / "gallery.html", page)
-    return ["gallery.html", "gallery/"]
 
 
 _PAGE = r"""<!DOCTYPE html>
