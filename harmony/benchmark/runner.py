@@ -9,7 +9,8 @@ Learned methods in batches. With ``device="cuda"`` or ``batch_size`` > 1, the le
 image by image in the worker processes: this process runs each of them on the device over batches of
 images whose network input has the same shape (grouped by the evaluation size, or by the image size at
 ``full``), and scores every prediction on the CPU with the same float64 metric core. On the CPU the rows
-are those of the image-by-image path; the batch size is not part of any cache key.
+equal those of the image-by-image path within 1e-6 relative (a batch's float32 convolutions may round
+the last bits differently); the batch size is not part of any cache key.
 
 Cache key. A row is keyed by the sha256 of: the method's *fingerprint* (its card, its effective
 options, the sha256 of its weights for learned methods, the tool version; the device where it is not
@@ -764,7 +765,7 @@ def score_batch(ctx: _Context, batch: _Batch) -> dict:
     -------
     dict
         ``{"rows": [...], "skipped": [(key, reason), ...]}``. The rows equal those :func:`score_unit`
-        gives image by image; a batch whose forward pass raises is run again image by image, so each
+        gives image by image (within 1e-6 relative on the CPU); a batch whose forward pass raises is run again image by image, so each
         failure is recorded on its own image.
     """
     protocol = metrics.get_protocol(ctx.protocol)
