@@ -40,8 +40,9 @@ from ._common import overwrite_option, quiet_option, scheduler_option, seed_opti
               help="Torch device of the learned methods. On cuda they run in batches in this process; the "
                    "metrics stay on the CPU (float64).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Images per forward pass of a learned method (grouped by network input size). Results do "
-                   "not depend on it. [default: 1 on cpu (image by image, in the workers), 16 on cuda]")
+              help="Images per forward pass of a learned method (grouped by network input size). Scores do "
+                   "not depend on it beyond float32 rounding (< 1e-6 relative) and it is not part of the cache key. "
+                   "[default: 1 on cpu (image by image, in the workers), 16 on cuda]")
 @workers_option
 @scheduler_option
 @seed_option
