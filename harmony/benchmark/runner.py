@@ -136,7 +136,8 @@ class BenchConfig:
         Torch device of the learned methods: ``"cpu"`` or ``"cuda"`` / ``"cuda:N"``.
     batch_size : int or None
         Images per forward pass of the learned methods. ``None``: 1 on the CPU (image by image, in the
-        worker processes), :data:`CUDA_BATCH_SIZE` on a GPU. Results do not depend on it (beyond float32 rounding, < 1e-6 relative).
+        worker processes), :data:`CUDA_BATCH_SIZE` on a GPU. Results do not depend on it beyond float32
+        rounding (< 1e-6 relative).
     """
 
     out: Path
