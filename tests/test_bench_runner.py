@@ -1,4 +1,4 @@
-"""The bench runner, rows and report (issue 19, defects 6 and 7; the one-direction redesign).
+"""The bench runner, rows and report: cache keys, union of runs, background, module structure.
 
 - Stale results: two different ``dih`` checkpoints benched into one folder; the second run must be
   recomputed (the old cache key omitted the weights and served the first checkpoint's MSE).
@@ -7,8 +7,12 @@
 - Package structure: every module of ``harmony.benchmark`` imports on its own, ``report`` imports
   nothing from the runner and never runs a method.
 
-Expected metric values are recomputed here from the files with OpenCV and the iharm formulas (REFERENCE
-section 2), never with harmony's metric code.
+- Learned methods in batches (``--device``, ``--batch-size``): the rows equal the image-by-image rows on
+  the CPU, the batch size is not part of the cache key, ``--device cuda`` without a GPU is a one-line error.
+
+Expected metric values are recomputed here from the files with OpenCV and the iharm formulas (MSE on
+256 x 256 images, as in the iHarmony4 ``evaluation.py`` of DoveNet, Cong et al. CVPR 2020), never with
+harmony's metric code.
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ def two_dih_checkpoints(tmp_path_factory):
     return folders
 
 
-# --- defect 6: stale scores ------------------------------------------------------------------------
+# --- stale scores: the cache key holds the weights-------------------------------------------------------------------
 
 def test_second_checkpoint_into_same_folder_is_recomputed(cli, tmp_path, two_dih_checkpoints):
     data = _dataset(tmp_path / "data")
@@ -145,7 +149,7 @@ def test_bench_result_carries_aggregates(tmp_path):
     assert res.summary["methods"]["cut-and-paste"]["All"]["N"] == 3
 
 
-# --- defect 7: DIH keeps the background bit-exact ---------------------------------------------------
+# --- DIH keeps the background bit-exact ----------------------------------------------------------
 
 def test_dih_background_is_bit_exact_at_256(tmp_path, two_dih_checkpoints):
     from harmony.benchmark import metrics as M
@@ -175,6 +179,108 @@ def test_native_size_comes_from_the_checkpoint(two_dih_checkpoints):
 
     inst = runner._method_instance("dih", str(two_dih_checkpoints[0]))
     assert runner._native_size(inst, METHODS.card("dih")) == 64    # dih_tiny's side, not the card's 512
+
+
+# --- learned methods in batches (bench --device, --batch-size) ----------------------------------------
+
+NUMERIC = ("fg_ratio", "mse", "psnr", "fmse", "fpsnr", "ssim", "fssim", "lpips", "bg_drift", "se", "mask_area")
+
+
+def _assert_same_rows(a: list[dict], b: list[dict]) -> None:
+    assert len(a) == len(b) and a
+    for row_a, row_b in zip(a, b):
+        for key in row_a:
+            if key == "time_ms":
+                continue
+            if key in NUMERIC and row_a[key] not in ("", "nan"):
+                assert float(row_b[key]) == pytest.approx(float(row_a[key]), rel=1e-6, abs=1e-9), (key, row_a)
+            else:
+                assert row_b[key] == row_a[key], (key, row_a, row_b)
+
+
+def test_batched_learned_rows_equal_the_per_image_rows(cli, tmp_path, two_dih_checkpoints, monkeypatch):
+    from harmony.models.adapter import TorchHarmonizer
+
+    data = _dataset(tmp_path / "data", n=5)
+    weights = str(two_dih_checkpoints[0])
+    base = ["bench", "--data", str(data), "--models", "dih,cut-and-paste", "--weights", weights, "--workers", "0",
+            "--quiet", "--no-plots", "--ssim"]
+    code, text = cli(base + ["--out", str(tmp_path / "single")])
+    assert code == 0, text
+    passes = []
+    forward = TorchHarmonizer.forward_arrays
+
+    def counting(self, composites, masks):
+        passes.append(len(composites))
+        return forward(self, composites, masks)
+
+    monkeypatch.setattr(TorchHarmonizer, "forward_arrays", counting)
+    code, text = cli(base + ["--out", str(tmp_path / "batched"), "--device", "cpu", "--batch-size", "4"])
+    assert code == 0, text
+    assert passes == [4, 1]          # 5 images of dih, in batches of 4 (cut-and-paste is not learned)
+    single, batched = _rows(tmp_path / "single"), _rows(tmp_path / "batched")
+    _assert_same_rows(single, batched)
+    # the cache key does not depend on the batch size: another batch size, then image by image, all cached
+    code, text = cli(base + ["--out", str(tmp_path / "batched"), "--batch-size", "2"])
+    assert code == 0 and "0 results computed, 10 from the cache" in text, text
+    code, text = cli(base + ["--out", str(tmp_path / "batched")])
+    assert code == 0 and "0 results computed, 10 from the cache" in text, text
+
+
+def test_batches_group_images_by_network_input_size(tmp_path):
+    from harmony.benchmark import runner
+
+    data = _dataset(tmp_path / "data", n=3)
+    sub = data / "HCOCO"
+    small = np.full((32, 40, 3), 0.5, np.float32)
+    for name in ("d3_3_1.jpg", "d4_4_1.jpg"):
+        hio.write_image(sub / "composite_images" / name, small, quality=100)
+    units = [runner._Unit(f"HCOCO/{path.name}", "HCOCO", path.name, str(path), "", None, {}, [])
+             for path in sorted((sub / "composite_images").iterdir())]
+    at_full = runner._plan_batches({("dih", "full"): units}, batch_size=2)
+    assert [[u.name for u in b.units] for b in at_full] == [["c0_0_1.jpg", "c1_1_1.jpg"], ["c2_2_1.jpg"],
+                                                            ["d3_3_1.jpg", "d4_4_1.jpg"]]
+    at_256 = runner._plan_batches({("dih", 256): units}, batch_size=4)     # one network input size
+    assert [len(b.units) for b in at_256] == [4, 1]
+    assert len({b.key for b in at_full + at_256}) == 5
+
+
+def test_batched_failures_stay_on_their_own_image(tmp_path, two_dih_checkpoints):
+    from harmony.benchmark.runner import BenchConfig, run_bench
+
+    data = _dataset(tmp_path / "data", n=3)
+    hio.write_mask(data / "HCOCO" / "masks" / "c1_1.png", np.zeros((H, W), np.float32))   # nothing to harmonize
+    res = run_bench(BenchConfig(out=tmp_path / "b", data=data, models=["dih"], weights=two_dih_checkpoints[0],
+                                workers=0, progress=False, plots=False, gallery=0, batch_size=3))
+    errors = {row["composite"]: row["error"] for row in res.rows}
+    assert errors["c0_0_1.jpg"] == "" and errors["c2_2_1.jpg"] == ""
+    assert "no foreground" in errors["c1_1_1.jpg"]
+
+
+@pytest.mark.skipif(pytest.importorskip("torch").cuda.is_available(), reason="a CUDA GPU is present")
+def test_device_cuda_without_gpu_is_one_line_error(cli, tmp_path):
+    data = _dataset(tmp_path / "data", n=1)
+    code, text = cli(["bench", "--data", str(data), "--models", "cut-and-paste", "--device", "cuda",
+                      "--out", str(tmp_path / "b"), "--quiet"])
+    assert code == 2 and "CUDA is not available" in text and len(text.strip().splitlines()) == 1, text
+    assert not (tmp_path / "b").exists()
+    code, text = cli(["bench", "--data", str(data), "--device", "tpu", "--out", str(tmp_path / "b"), "--quiet"])
+    assert code == 2 and "expected cpu, cuda or cuda:N" in text and len(text.strip().splitlines()) == 1, text
+
+
+@pytest.mark.skipif(not pytest.importorskip("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_batches_agree_with_cpu(cli, tmp_path, two_dih_checkpoints):
+    data = _dataset(tmp_path / "data", n=5)
+    base = ["bench", "--data", str(data), "--models", "dih", "--weights", str(two_dih_checkpoints[0]),
+            "--workers", "0", "--quiet", "--no-plots"]
+    code, text = cli(base + ["--out", str(tmp_path / "cpu")])
+    assert code == 0, text
+    code, text = cli(base + ["--out", str(tmp_path / "cuda"), "--device", "cuda", "--batch-size", "4"])
+    assert code == 0, text
+    for row_cpu, row_gpu in zip(_rows(tmp_path / "cpu"), _rows(tmp_path / "cuda")):
+        assert row_gpu["composite"] == row_cpu["composite"] and row_gpu["error"] == ""
+        # GPU convolutions differ from the CPU's in the last float32 bits; rounding to 8 bits may flip a few
+        assert float(row_gpu["mse"]) == pytest.approx(float(row_cpu["mse"]), rel=1e-2, abs=0.05)
 
 
 # --- structure: one direction, no cycle ---------------------------------------------------------------

@@ -14,7 +14,6 @@ MAX_LINES = 80
 # Functions still being split into named steps (issue #16); remove an entry once it is short.
 # The set must end empty. One "path:function" per line.
 PENDING = {
-    "harmony/benchmark/runner.py:run_bench",
     "harmony/datagen/coco.py:plan_units",
     "harmony/datagen/coco.py:work",
     "harmony/datagen/flickr.py:work",

@@ -24,13 +24,6 @@ ALL_MODULES = sorted(
 # Modules whose docstrings are still being completed (issue #16). Remove a module from this set once
 # it passes; the set must end empty. One module per line.
 PENDING = {
-    "harmony.benchmark.gallery",
-    "harmony.benchmark.lpips",
-    "harmony.benchmark.paper",
-    "harmony.benchmark.plots",
-    "harmony.benchmark.report",
-    "harmony.benchmark.rows",
-    "harmony.benchmark.runner",
     "harmony.commands.apply_params",
     "harmony.commands.datagen_fivek",
     "harmony.datagen._common",
@@ -48,7 +41,6 @@ PENDING = {
     "harmony.datagen.swaps",
     "harmony.models",
     "harmony.models._progress",
-    "harmony.models.adapter",
     "harmony.models.bargainnet",
     "harmony.models.base",
     "harmony.models.blocks",

@@ -1,4 +1,9 @@
-"""Metric functions and protocols (REFERENCE.md sections 2 and 8) on tiny hand-computed cases.
+"""Metric functions and protocols on tiny hand-computed cases.
+
+The protocols are those of the public evaluation scripts: iHarmony4's ``evaluation.py`` (DoveNet, Cong et
+al. CVPR 2020: Pillow bicubic resize, 1-bit mask), iSSAM's ``evaluate_model.py`` (Sofiiuk et al. WACV 2021:
+OpenCV linear resize, soft mask, ``+1e-6`` in fMSE/PSNR), CDTNet's SSIM/fSSIM (Cong et al. CVPR 2022) and
+PCT-Net's full-resolution metrics (Guerreiro et al. CVPR 2023).
 
 Golden values are written out by hand below (arithmetic in the comments) or come from independent
 implementations in this file (scipy convolution, scikit-image's SSIM), never from the code under test.

@@ -1,4 +1,4 @@
-"""The one metric core (issue 19, defects 4 and 5) against independent float64 re-implementations.
+"""The one metric core against independent float64 re-implementations of each protocol.
 
 Every expected value below is computed in this file with the published formulas of each protocol's
 evaluation script (DoveNet ``evaluation.py``, iSSAM ``evaluate_model.py``, CDTNet, PCT-Net, HDNet,
@@ -34,7 +34,7 @@ def _case(size: int, seed: int):
 
 
 def _reference(name: str, pred, gt, mask) -> dict[str, float]:
-    """Hand float64 formulas of each protocol (REFERENCE section 2 table)."""
+    """Hand float64 formulas of each protocol (iHarmony4 ``evaluation.py``, iSSAM ``evaluate_model.py``, CDTNet, PCT-Net)."""
     p = pred.astype(np.float64)
     g = gt.astype(np.float64)
     m = mask.astype(np.float64)
@@ -108,7 +108,7 @@ def test_batch_metrics_equal_per_image_reference():
             assert per[key][i] == pytest.approx(ref[key], rel=1e-9)
 
 
-# --- defect 5: one definition everywhere -----------------------------------------------------------
+# --- one definition everywhere -------------------------------------------------------------------
 
 def test_empty_mask_is_nan_everywhere():
     from harmony.models.train import foreground_metrics
@@ -181,10 +181,10 @@ def test_peak_choice_is_used_not_defaulted():
     assert peaks["pred_range"] == float(pred.max()) - float(pred.min())
 
 
-# --- the issue's concrete example ----------------------------------------------------------------
+# --- a worked example: the sample HCOCO rows------------------------------------------------------------
 
 def test_sample_hcoco_fmse_is_exact(tmp_path, cli):
-    """Issue 19: the sample HCOCO c1_101_1 per-image fMSE is 4135.4156 (not 4135.3185), the table 4311.15."""
+    """The sample HCOCO c1_101_1 per-image fMSE is 4135.4156 (float64 iharm formula; float32 gave 4135.3185)."""
     import csv
 
     from harmony.registry import GENERATORS
@@ -212,10 +212,9 @@ def test_sample_hcoco_fmse_is_exact(tmp_path, cli):
         return float(d2.mean()), float((d2 * mask[..., None]).sum() / (3 * mask.sum() + 1e-6))
 
     ref = reference("c1_101_1.jpg")[1]
-    assert ref == pytest.approx(4135.4156, abs=5e-5)              # the issue's exact value
+    assert ref == pytest.approx(4135.4156, abs=5e-5)              # written out by hand in float64
     assert float(rows["c1_101_1.jpg"]["fmse"]) == pytest.approx(ref, rel=1e-9)
-    # The table's HCOCO row is the mean of the per-image references (the issue's 4311.15 was the mean of
-    # the 8 composites before duplicates were removed; the same rule now gives the 7 distinct ones).
+    # The table's HCOCO row is the mean of the per-image references over the distinct composites.
     refs = [reference(name) for name in sorted(rows)]
     mse = sum(r[0] for r in refs) / len(refs)
     fmse = sum(r[1] for r in refs) / len(refs)

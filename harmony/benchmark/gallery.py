@@ -76,50 +76,98 @@ def _key_column(records: pd.DataFrame) -> str:
 
 
 def varied_order(keys: Sequence[tuple[str, str]], photos: Sequence[object] | None = None) -> list[int]:
-    """Indices of ``keys`` ((subset, name)) so that the first rows show as many different photos as exist.
+    """The order of gallery rows in which the first rows show as many different photos as exist.
 
-    ``photos`` gives each row's source-photo key (default: the iHarmony4 name before the first ``_``:
-    ``c1234_5_1.jpg`` is a crop of ``c1234.jpg``). First one composite of every photo, then the second
-    composite of every photo, and so on; within each such round the subsets take turns.
+    First one composite of every photo, then the second composite of every photo, and so on; within each
+    such round the subsets take turns.
+
+    Parameters
+    ----------
+    keys : sequence of (str, str)
+        ``(subset, composite name)`` of each row.
+    photos : sequence or None
+        Each row's source-photo key (any hashable). Default: the iHarmony4 name before the first ``_``
+        (``c1234_5_1.jpg`` is a crop of ``c1234.jpg``, as in the iHarmony4 naming of DoveNet, Cong et
+        al. CVPR 2020).
+
+    Returns
+    -------
+    list of int
+        A permutation of ``range(len(keys))``.
+
+    Examples
+    --------
+    >>> varied_order([("HCOCO", "a_1_1.jpg"), ("HCOCO", "a_2_1.jpg"), ("HFlickr", "b_1_1.jpg")])
+    [0, 2, 1]
     """
     if photos is None:
         photos = [Path(str(name)).stem.split("_")[0] for _, name in keys]
     seen: dict[object, int] = {}
-    levels: dict[int, dict[str, list[int]]] = {}
-    for i, ((subset, _name), photo) in enumerate(zip(keys, photos)):
-        k = seen.get(photo, 0)
-        seen[photo] = k + 1
-        levels.setdefault(k, {}).setdefault(str(subset), []).append(i)
+    rounds: dict[int, dict[str, list[int]]] = {}
+    for index, ((subset, _name), photo) in enumerate(zip(keys, photos)):
+        round_index = seen.get(photo, 0)
+        seen[photo] = round_index + 1
+        rounds.setdefault(round_index, {}).setdefault(str(subset), []).append(index)
     out: list[int] = []
-    for k in sorted(levels):
-        queues = list(levels[k].values())
-        for j in range(max(len(q) for q in queues)):
-            out += [q[j] for q in queues if j < len(q)]
+    for round_index in sorted(rounds):
+        queues = list(rounds[round_index].values())
+        for position in range(max(len(queue) for queue in queues)):
+            out += [queue[position] for queue in queues if position < len(queue)]
     return out
 
 
 def cluster_hashes(hashes: Sequence[int], max_bits: int = 12) -> list[int]:
-    """Photo keys from average hashes: a hash within ``max_bits`` differing bits of an earlier cluster's
-    first hash joins that cluster (greedy, in order)."""
-    lut = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-    reps = np.zeros((0, 8), dtype=np.uint8)
+    """Group photos by their average hashes (greedy, in order).
+
+    Parameters
+    ----------
+    hashes : sequence of int
+        64-bit average hashes (:func:`photo_hash`).
+    max_bits : int
+        A hash within this many differing bits (Hamming distance) of a cluster's first hash joins it.
+
+    Returns
+    -------
+    list of int
+        The cluster index of each hash (0, 1, ... in order of first appearance): photo keys for
+        :func:`varied_order`.
+    """
+    popcount = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+    representatives = np.zeros((0, 8), dtype=np.uint8)
     out = []
-    for h in hashes:
-        b = np.frombuffer(int(h).to_bytes(8, "big"), dtype=np.uint8)
-        if len(reps):
-            dist = lut[np.bitwise_xor(reps, b)].sum(1)
-            k = int(np.argmin(dist))
-            if dist[k] <= max_bits:
-                out.append(k)
+    for value in hashes:
+        hash_bytes = np.frombuffer(int(value).to_bytes(8, "big"), dtype=np.uint8)
+        if len(representatives):
+            distance = popcount[np.bitwise_xor(representatives, hash_bytes)].sum(1)
+            nearest = int(np.argmin(distance))
+            if distance[nearest] <= max_bits:
+                out.append(nearest)
                 continue
-        reps = np.vstack([reps, b])
-        out.append(len(reps) - 1)
+        representatives = np.vstack([representatives, hash_bytes])
+        out.append(len(representatives) - 1)
     return out
 
 
 def photo_hash(image_u8: np.ndarray) -> int:
-    """A 64-bit average hash (8x8 grey > mean): the same photo in two subsets (recoloured, retouched or
-    cropped slightly) gets the same key, so the varied order does not show it twice in a row."""
+    """A 64-bit average hash of an image (8 x 8 grey pixels above their mean).
+
+    The same photo in two subsets (recoloured, retouched or cropped slightly) gets the same or a near
+    hash, so the varied order does not show it twice in a row.
+
+    Parameters
+    ----------
+    image_u8 : ndarray, shape (H, W, 3), uint8 RGB
+        The image.
+
+    Returns
+    -------
+    int
+        In [0, 2**64), the bits in row-major order of the 8 x 8 thumbnail (INTER_AREA), most significant first.
+
+    References
+    ----------
+    .. [1] N. Krawetz, "Looks Like It" (2011), the average hash (aHash).
+    """
     import cv2
 
     grey = cv2.cvtColor(np.ascontiguousarray(image_u8), cv2.COLOR_RGB2GRAY)
@@ -143,7 +191,22 @@ def _resize(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 def outline(image_u8: np.ndarray, mask: np.ndarray, *, thickness: int = 2) -> np.ndarray:
-    """A copy of ``image_u8`` (H, W, 3 uint8 RGB) with the boundary of ``mask`` > 0.5 drawn in magenta."""
+    """The image with the boundary of its mask drawn in magenta (the gallery's composite cell).
+
+    Parameters
+    ----------
+    image_u8 : ndarray, shape (H, W, 3), uint8 RGB
+        The composite.
+    mask : ndarray, shape (H, W), float in [0, 1]
+        Foreground where > 0.5.
+    thickness : int
+        Line width in pixels.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), uint8 RGB
+        A copy; the outer contours (``cv2.findContours``, ``RETR_EXTERNAL``) drawn in ``OUTLINE_RGB``.
+    """
     import cv2
 
     out = np.ascontiguousarray(image_u8.copy())
@@ -154,24 +217,42 @@ def outline(image_u8: np.ndarray, mask: np.ndarray, *, thickness: int = 2) -> np
 
 
 def heatmap(image_u8: np.ndarray, real_u8: np.ndarray, *, clip: float = DIFF_CLIP) -> np.ndarray:
-    """|image - real| averaged over RGB (0-255), scaled so ``clip`` is the top, as inferno RGB uint8."""
+    """The error of an output against the ground truth as an inferno heat-map.
+
+    Parameters
+    ----------
+    image_u8 : ndarray, shape (H, W, 3), uint8
+        A method's output.
+    real_u8 : ndarray, shape (H, W, 3), uint8
+        The ground truth.
+    clip : float
+        The absolute difference (0-255 scale) shown at the top of the colour map; larger ones saturate.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), uint8 RGB
+        ``|image - real|`` averaged over RGB, scaled so ``clip`` maps to 255, coloured with OpenCV's
+        ``COLORMAP_INFERNO``.
+    """
     import cv2
 
-    diff = np.abs(image_u8.astype(np.float32) - real_u8.astype(np.float32)).mean(axis=2)
-    level = np.clip(diff * (255.0 / clip), 0, 255).astype(np.uint8)
+    difference = np.abs(image_u8.astype(np.float32) - real_u8.astype(np.float32)).mean(axis=2)
+    level = np.clip(difference * (255.0 / clip), 0, 255).astype(np.uint8)
     return cv2.cvtColor(cv2.applyColorMap(level, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 
 def _safe(name: str) -> str:
+    """A method name usable as a file stem (letters, digits, ``-`` and ``.``; anything else ``_``)."""
     return "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in str(name))
 
 
-def _num(v) -> float | None:
+def _num(value) -> float | None:
+    """A metric value for the page's JSON: rounded to 6 decimals, ``None`` when missing or not finite."""
     try:
-        f = float(v)
+        number = float(value)
     except (TypeError, ValueError):
         return None
-    return round(f, 6) if math.isfinite(f) else None
+    return round(number, 6) if math.isfinite(number) else None
 
 
 @dataclass
@@ -194,53 +275,57 @@ def _make_row(unit: _RowUnit) -> dict:
     """
     from .. import io as hio
 
-    im, gdir, rid, thumb = unit.images, Path(unit.gdir), unit.key, unit.thumb
-    comp_u8 = hio.read_image_uint8(im.composite)
-    mask = hio.read_mask(im.mask)
-    h, w = comp_u8.shape[:2]
-    th = _fit(h, w, thumb)
-    fh_ = _fit(h, w, unit.full_max)
-    mask_full = _resize(mask.astype(np.float32), (h, w)) if mask.shape != (h, w) else mask
-    comp_t = outline(_resize(comp_u8, th), _resize(mask_full, th))
-    hio.write_image(gdir / rid / "composite.jpg", comp_t, quality=88)
-    hio.write_image(gdir / rid / "composite_full.jpg", outline(_resize(comp_u8, fh_), _resize(mask_full, fh_),
-                                                                 thickness=max(2, fh_[0] // 300)), quality=92)
-    real_t = None
+    row_images, gallery_dir, row_id, thumb = unit.images, Path(unit.gdir), unit.key, unit.thumb
+    composite_u8 = hio.read_image_uint8(row_images.composite)
+    mask = hio.read_mask(row_images.mask)
+    height, width = composite_u8.shape[:2]
+    thumb_size = _fit(height, width, thumb)
+    full_size = _fit(height, width, unit.full_max)
+    mask_full = _resize(mask.astype(np.float32), (height, width)) if mask.shape != (height, width) else mask
+    composite_thumb = outline(_resize(composite_u8, thumb_size), _resize(mask_full, thumb_size))
+    hio.write_image(gallery_dir / row_id / "composite.jpg", composite_thumb, quality=88)
+    composite_full = outline(_resize(composite_u8, full_size), _resize(mask_full, full_size),
+                             thickness=max(2, full_size[0] // 300))
+    hio.write_image(gallery_dir / row_id / "composite_full.jpg", composite_full, quality=92)
+    real_thumb = None
     photo = None
-    if im.real is not None:
+    if row_images.real is not None:
         try:
-            real_u8 = hio.read_image_uint8(im.real)
-            real_t = _resize(real_u8, th)
-            hio.write_image(gdir / rid / "real.jpg", real_t, quality=88)
-            hio.write_image(gdir / rid / "real_full.jpg", _resize(real_u8, fh_), quality=92)
-            hio.write_image(gdir / rid / "composite_diff.jpg", heatmap(_resize(comp_u8, th), real_t), quality=85)
-            photo = photo_hash(real_t)
+            real_u8 = hio.read_image_uint8(row_images.real)
+            real_thumb = _resize(real_u8, thumb_size)
+            hio.write_image(gallery_dir / row_id / "real.jpg", real_thumb, quality=88)
+            hio.write_image(gallery_dir / row_id / "real_full.jpg", _resize(real_u8, full_size), quality=92)
+            hio.write_image(gallery_dir / row_id / "composite_diff.jpg",
+                            heatmap(_resize(composite_u8, thumb_size), real_thumb), quality=85)
+            photo = photo_hash(real_thumb)
         except Exception:  # noqa: BLE001 - the row is shown without its ground truth
-            real_t = None
+            real_thumb = None
     if photo is None:
-        photo = photo_hash(comp_t)
-    outs = []
-    for m in unit.methods:
-        p = im.outputs.get(m)
-        ok = 0
-        if p is not None:
+        photo = photo_hash(composite_thumb)
+    cells = []
+    for method in unit.methods:
+        path = row_images.outputs.get(method)
+        cell = 0
+        if path is not None:
             try:
-                o = hio.read_image_uint8(p)
-                stem = _safe(m)
-                ot = _resize(o, th)
-                hio.write_image(gdir / rid / f"{stem}.jpg", ot, quality=88)
-                if real_t is not None:
-                    hio.write_image(gdir / rid / f"{stem}_diff.jpg", heatmap(ot, real_t), quality=85)
-                ok = 1
+                output = hio.read_image_uint8(path)
+                stem = _safe(method)
+                output_thumb = _resize(output, thumb_size)
+                hio.write_image(gallery_dir / row_id / f"{stem}.jpg", output_thumb, quality=88)
+                if real_thumb is not None:
+                    hio.write_image(gallery_dir / row_id / f"{stem}_diff.jpg", heatmap(output_thumb, real_thumb),
+                                    quality=85)
+                cell = 1
                 # full resolution = the method's own output (shown at the composite's aspect ratio);
                 # an output no larger than the thumbnail needs no second file
-                if max(o.shape[:2]) > thumb:
-                    hio.write_image(gdir / rid / f"{stem}_full.jpg", o, quality=92)
-                    ok = 2
+                if max(output.shape[:2]) > thumb:
+                    hio.write_image(gallery_dir / row_id / f"{stem}_full.jpg", output, quality=92)
+                    cell = 2
             except Exception:  # noqa: BLE001 - "no output" in the cell
-                ok = 0
-        outs.append(ok)
-    return {"w": th[1], "h": th[0], "W": w, "H": h, "gt": int(real_t is not None), "o": outs, "photo": photo}
+                cell = 0
+        cells.append(cell)
+    return {"w": thumb_size[1], "h": thumb_size[0], "W": width, "H": height, "gt": int(real_thumb is not None),
+            "o": cells, "photo": photo}
 
 
 def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tuple[str, str], RowImages], *,
@@ -252,53 +337,66 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
 
     Parameters
     ----------
-    out_dir : folder of the page (a bench output folder)
-    records : per-image rows: ``subset``, ``name`` (or ``composite``), ``method``, metric columns,
-        ``fg_ratio``; they give the numbers shown and sorted by
-    images : {(subset, name): RowImages}; rows are the keys present here (in ``records``' order)
-    methods, metrics : column order (default: order of appearance; metrics found among the known ones)
-    notes : lines shown above the rows (e.g. methods without a checkpoint)
-    links : (label, relative href) shown at the top (tables, plots)
-    thumb, full_max : longest side of thumbnails / of full-resolution copies, px
-    workers : processes for the images (:func:`harmony.parallel.map_units`; default: inline below 64
-        rows, else one per core); progress : a progress bar
+    out_dir : str or Path
+        Folder of the page (a bench output folder).
+    records : pandas.DataFrame
+        Per-image rows: ``subset``, ``name`` (or ``composite``), ``method``, metric columns, ``fg_ratio``;
+        they give the numbers shown and sorted by.
+    images : mapping
+        ``{(subset, name): RowImages}``; rows are the keys present here (in ``records``' order).
+    methods, metrics : sequence of str or None
+        Column order (default: order of appearance; metrics found among the known ones).
+    title : str
+        The page's title.
+    notes : sequence of str
+        Lines shown above the rows (e.g. methods without a checkpoint).
+    links : sequence of (str, str)
+        ``(label, relative href)`` shown at the top (tables, plots).
+    thumb, full_max : int
+        Longest side of the thumbnails / of the full-resolution copies, in pixels.
+    workers : int or None
+        Processes for the images (:func:`harmony.parallel.map_units`; default: inline below 64 rows, else
+        one per core).
+    progress : bool
+        Show a progress bar.
 
     Returns
     -------
-    list of str : the written files relative to ``out_dir`` (``gallery.html`` and ``gallery/``)
+    list of str
+        The files written, relative to ``out_dir``: ``gallery.html`` and ``gallery/``.
 
     Rows whose composite or mask cannot be read are left out and listed in the page; an output that
     cannot be read shows "no output" in its cell.
     """
     import shutil
 
-    from .. import io as hio
     from ..parallel import map_units
 
     out_dir = Path(out_dir)
-    gdir = out_dir / "gallery"
-    if gdir.is_dir():
-        shutil.rmtree(gdir)     # rebuilt from this run's rows: no stale images of an earlier one
+    gallery_dir = out_dir / "gallery"
+    if gallery_dir.is_dir():
+        shutil.rmtree(gallery_dir)     # rebuilt from this run's rows: no stale images of an earlier one
     key_col = _key_column(records)
-    recs = records
-    if "error" in recs:
-        recs = recs.assign(error=recs["error"].fillna("").astype(str))
+    scored = records
+    if "error" in scored:
+        scored = scored.assign(error=scored["error"].fillna("").astype(str))
     if methods is None:
-        methods = list(dict.fromkeys(recs["method"].astype(str)))
+        methods = list(dict.fromkeys(scored["method"].astype(str)))
     methods = list(methods)
     if metrics is None:
-        metrics = [m for m in METRIC_LABELS if m in recs and pd.to_numeric(recs[m], errors="coerce").notna().any()]
+        metrics = [metric for metric in METRIC_LABELS
+                   if metric in scored and pd.to_numeric(scored[metric], errors="coerce").notna().any()]
     metrics = list(metrics)
     by_row: dict[tuple[str, str], dict[str, dict]] = {}
-    fg: dict[tuple[str, str], float | None] = {}
-    for r in recs.to_dict("records"):
-        k = (str(r.get("subset", "")), str(r[key_col]))
-        by_row.setdefault(k, {})[str(r["method"])] = r
-        if r.get("fg_ratio") is not None:
-            fg[k] = _num(r.get("fg_ratio"))
-    keys = [k for k in dict.fromkeys([*by_row, *images]) if k in images]
-    units = [_RowUnit(f"{n:05d}", key[0], key[1], images[key], methods, str(gdir), thumb, full_max)
-             for n, key in enumerate(keys)]
+    fg_ratios: dict[tuple[str, str], float | None] = {}
+    for record in scored.to_dict("records"):
+        key = (str(record.get("subset", "")), str(record[key_col]))
+        by_row.setdefault(key, {})[str(record["method"])] = record
+        if record.get("fg_ratio") is not None:
+            fg_ratios[key] = _num(record.get("fg_ratio"))
+    keys = [key for key in dict.fromkeys([*by_row, *images]) if key in images]
+    units = [_RowUnit(f"{index:05d}", key[0], key[1], images[key], methods, str(gallery_dir), thumb, full_max)
+             for index, key in enumerate(keys)]
     if workers is None and len(units) < 64:
         workers = 0
     made: dict[str, dict] = {}
@@ -310,32 +408,42 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
             errors[res.key] = (str(res.error or "unreadable").splitlines() or ["unreadable"])[0]
     bad_rows = []
     rows_json, photos = [], []
-    for u in units:
-        geo = made.get(u.key)
-        if geo is None:
-            bad_rows.append(f"{u.subset}/{u.name}: {errors.get(u.key, 'unreadable')}")
+    for unit in units:
+        geometry = made.get(unit.key)
+        if geometry is None:
+            bad_rows.append(f"{unit.subset}/{unit.name}: {errors.get(unit.key, 'unreadable')}")
             continue
-        key = (u.subset, u.name)
-        vals = []
-        for m in methods:
-            r = by_row.get(key, {}).get(m)
-            if r is None or (r.get("error") or ""):
-                vals.append(None)
+        key = (unit.subset, unit.name)
+        values = []
+        for method in methods:
+            record = by_row.get(key, {}).get(method)
+            if record is None or (record.get("error") or ""):
+                values.append(None)
             else:
-                vals.append([_num(r.get(x)) for x in metrics])
-        photos.append(geo.pop("photo"))
-        rows_json.append({"id": u.key, "s": u.subset, "n": u.name, "fg": fg.get(key), **geo, "v": vals})
-    paired = any(r["gt"] for r in rows_json)
-    varied = varied_order([(r["s"], r["n"]) for r in rows_json], cluster_hashes(photos))
-    data = {"title": title, "varied": varied, "methods": methods, "safe": [_safe(m) for m in methods],
-            "metrics": metrics, "labels": [METRIC_LABELS.get(m, m) for m in metrics],
-            "higher": [m in HIGHER_IS_BETTER for m in metrics], "paired": paired, "rows": rows_json,
+                values.append([_num(record.get(metric)) for metric in metrics])
+        photos.append(geometry.pop("photo"))
+        rows_json.append({"id": unit.key, "s": unit.subset, "n": unit.name, "fg": fg_ratios.get(key), **geometry,
+                          "v": values})
+    paired = any(record["gt"] for record in rows_json)
+    varied = varied_order([(record["s"], record["n"]) for record in rows_json], cluster_hashes(photos))
+    data = {"title": title, "varied": varied, "methods": methods, "safe": [_safe(method) for method in methods],
+            "metrics": metrics, "labels": [METRIC_LABELS.get(metric, metric) for metric in metrics],
+            "higher": [metric in HIGHER_IS_BETTER for metric in metrics], "paired": paired, "rows": rows_json,
             "page": PAGE_SIZE, "clip": DIFF_CLIP, "bad": bad_rows}
+    _write_page(out_dir, data, title, notes, links, bad_rows)
+    return ["gallery.html", "gallery/"]
+
+
+def _write_page(out_dir: Path, data: dict, title: str, notes: Sequence[str], links: Sequence[tuple[str, str]],
+                bad_rows: Sequence[str]) -> None:
+    """Fill the page template (title, notes, links, the rows' JSON) and write ``gallery.html``."""
+    from .. import io as hio
+
     page = _PAGE.replace("__TITLE__", html.escape(title))
-    head = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
+    head = "".join(f"<p class='note'>{html.escape(note)}</p>" for note in notes)
     if bad_rows:
         head += (f"<p class='note'>{len(bad_rows)} image(s) left out, composite or mask unreadable: "
-                 + html.escape(", ".join(b.split(":")[0] for b in bad_rows[:10]))
+                 + html.escape(", ".join(line.split(":")[0] for line in bad_rows[:10]))
                  + (" ..." if len(bad_rows) > 10 else "") + "</p>")
     if links:
         head += "<p class='links'>" + " &middot; ".join(
@@ -344,7 +452,6 @@ def write_gallery(out_dir: str | Path, records: pd.DataFrame, images: Mapping[tu
     # "</" inside a JSON string would end the script element
     page = page.replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
     hio.atomic_write_text(out_dir / "gallery.html", page)
-    return ["gallery.html", "gallery/"]
 
 
 _PAGE = r"""<!DOCTYPE html>

@@ -91,7 +91,31 @@ def _split_state(state: Mapping[str, Any]) -> tuple[dict, dict]:
 
 
 class LPIPS:
-    """``LPIPS.from_files(backbone, linear)(pred, gt) -> float`` on float32 [0, 1] (H, W, 3) images."""
+    """The LPIPS perceptual distance (AlexNet variant, linear calibration v0.1) from local weights.
+
+    ``LPIPS.from_files(backbone, linear)(pred, gt) -> float`` on float32 [0, 1] (H, W, 3) images; lower
+    is closer. Nothing is downloaded: the weights are the torchvision AlexNet file and the LPIPS
+    repository's ``alex.pth`` linear layers, given as files.
+
+    Parameters
+    ----------
+    backbone_state : mapping
+        AlexNet state dict (``features.<i>.weight`` / ``bias`` of the five conv layers).
+    linear_state : mapping
+        LPIPS linear layers (``lin<i>.model.1.weight``).
+    source : str
+        Where the weights came from, for error messages.
+
+    Raises
+    ------
+    LPIPSUnavailable
+        When a tensor is missing from either state dict.
+
+    References
+    ----------
+    .. [1] Zhang et al., "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric",
+           CVPR 2018; the ``lpips`` package (``lpips.LPIPS(net="alex")``).
+    """
 
     def __init__(self, backbone_state: Mapping[str, Any], linear_state: Mapping[str, Any], *,
                  source: str = ""):
@@ -117,7 +141,25 @@ class LPIPS:
 
     @classmethod
     def from_files(cls, backbone: str | os.PathLike, linear: str | os.PathLike | None = None) -> LPIPS:
-        """Load from ``alexnet.pth`` + ``alex.pth`` (or one combined file when ``linear`` is None)."""
+        """Load from ``alexnet.pth`` + ``alex.pth`` (or one combined file when ``linear`` is None).
+
+        Parameters
+        ----------
+        backbone : str or os.PathLike
+            The AlexNet weights (torchvision's ``alexnet-owt-7be5be79.pth`` renamed ``alexnet.pth``), or one
+            file holding both parts.
+        linear : str, os.PathLike or None
+            The LPIPS linear layers (``alex.pth`` of the LPIPS repository, v0.1).
+
+        Returns
+        -------
+        LPIPS
+
+        Raises
+        ------
+        LPIPSUnavailable
+            When a file is missing or lacks a tensor.
+        """
         import torch
 
         def load(p):
@@ -135,7 +177,24 @@ class LPIPS:
 
     @classmethod
     def from_env(cls, path: str | os.PathLike | None = None) -> LPIPS:
-        """Weights from ``path`` or ``$HARMONY_LPIPS_WEIGHTS`` (folder or combined file); else unavailable."""
+        """Load the weights from ``path`` or ``$HARMONY_LPIPS_WEIGHTS``.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or None
+            A folder holding ``alexnet.pth`` and ``alex.pth``, or one combined file; ``None``: the
+            environment variable.
+
+        Returns
+        -------
+        LPIPS
+
+        Raises
+        ------
+        LPIPSUnavailable
+            When neither is given, or the files are missing or incomplete (the bench then skips LPIPS
+            and says why).
+        """
         path = path or os.environ.get(ENV_VAR)
         if not path:
             raise LPIPSUnavailable(f"LPIPS skipped: no local AlexNet/LPIPS weights (set {ENV_VAR} to a folder "
@@ -146,6 +205,23 @@ class LPIPS:
         return cls.from_files(p)
 
     def __call__(self, pred: np.ndarray, gt: np.ndarray) -> float:
+        """The LPIPS distance of two images (inputs scaled to [-1, 1] as the reference implementation does).
+
+        Parameters
+        ----------
+        pred, gt : ndarray, shape (H, W, 3), float in [0, 1]
+            Prediction and ground truth.
+
+        Returns
+        -------
+        float
+            The distance, >= 0 (0 for identical images).
+
+        Raises
+        ------
+        ValueError
+            For an array that is not (H, W, 3).
+        """
         import torch
 
         for name, a in (("pred", pred), ("gt", gt)):

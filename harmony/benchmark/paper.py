@@ -27,31 +27,45 @@ import numpy as np
 import pandas as pd
 
 from .. import io as hio
-from . import gallery as G
-from . import plots as P
-from . import significance as S
+from . import gallery, plots, significance
 
 PAPER_METRICS = ("mse", "fmse", "psnr", "fpsnr", "ssim", "fssim", "lpips")
 PLOT_METRICS = ("mse", "fmse", "psnr", "fpsnr", "ssim", "fssim", "lpips")
 
 
 def records_frame(rows: Sequence[dict] | pd.DataFrame, size=None) -> pd.DataFrame:
-    """The per-image rows at ``size`` (default: all) without failed ones, as a DataFrame."""
-    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-    if df.empty:
-        return df
-    if size is not None and "size" in df:
-        df = df[df["size"].astype(str) == str(size)]
-    if "error" in df:
-        df = df[df["error"].fillna("").astype(str) == ""]
-    for c in (*PAPER_METRICS, "fg_ratio"):
-        if c in df:
-            df[c] = pd.to_numeric(df[c], errors="coerce")
-    return df.reset_index(drop=True)
+    """The scored per-image rows at one size, as a DataFrame with numeric metric columns.
+
+    Parameters
+    ----------
+    rows : sequence of dict or pandas.DataFrame
+        Per-image rows as the bench writes them (``per_image.csv`` columns).
+    size : int, str or None
+        Keep the rows of this evaluation size (compared as text: ``256`` and ``"256"`` match); ``None``:
+        every size.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Without failed rows (non-empty ``error``); the metric columns and ``fg_ratio`` converted to
+        float (unparseable values become NaN); index reset.
+    """
+    frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    if frame.empty:
+        return frame
+    if size is not None and "size" in frame:
+        frame = frame[frame["size"].astype(str) == str(size)]
+    if "error" in frame:
+        frame = frame[frame["error"].fillna("").astype(str) == ""]
+    for column in (*PAPER_METRICS, "fg_ratio"):
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame.reset_index(drop=True)
 
 
 def write_paper_outputs(out: str | Path, rows: Sequence[dict] | pd.DataFrame, *, methods: Sequence[str],
-                        size=None, paired: bool = True, images: Mapping[tuple[str, str], G.RowImages] | None = None,
+                        size=None, paired: bool = True,
+                        images: Mapping[tuple[str, str], gallery.RowImages] | None = None,
                         plots: bool = True, notes: Sequence[str] = (), title: str = "harmony bench",
                         links: Sequence[tuple[str, str]] = (), seed: int = 0, n_boot: int = 2000
                         ) -> tuple[list[str], list[str]]:
@@ -59,55 +73,88 @@ def write_paper_outputs(out: str | Path, rows: Sequence[dict] | pd.DataFrame, *,
 
     Parameters
     ----------
-    out : the bench output folder
-    rows : per-image rows (``method``, ``subset``, ``composite``, ``size``, ``fg_ratio``, metrics, ``error``)
-    methods : the methods that ran, in table order
-    size : the evaluation size analysed (default: every row)
-    paired : the set has ground truth (no tables or figures without it: every metric is undefined)
-    images : {(subset, composite): RowImages} for the gallery (None: no gallery)
-    plots : write the figures
-    notes : lines shown at the top of the gallery (e.g. methods without a checkpoint)
+    out : str or Path
+        The bench output folder.
+    rows : sequence of dict or pandas.DataFrame
+        Per-image rows (``method``, ``subset``, ``composite``, ``size``, ``fg_ratio``, metrics on the 0-255
+        scale, ``error``).
+    methods : sequence of str
+        The methods that ran, in table order.
+    size : int, str or None
+        The evaluation size analysed (default: every row).
+    paired : bool
+        Whether the set has ground truth (no tables or figures without it: every metric is undefined).
+    images : mapping or None
+        ``{(subset, composite): RowImages}`` for the gallery (``None``: no gallery).
+    plots : bool
+        Write the figures.
+    notes : sequence of str
+        Lines shown at the top of the gallery (e.g. methods without a checkpoint).
+    title : str
+        The gallery page's title.
+    links : sequence of (str, str)
+        ``(label, relative href)`` links shown in the gallery's header.
+    seed : int
+        Seed of the bootstrap.
+    n_boot : int
+        Bootstrap resamples for the 95 % intervals and the paired tests.
 
     Returns
     -------
-    (files written, relative to ``out``; notes for the run summary)
+    files : list of str
+        The files written, relative to ``out``.
+    notes : list of str
+        Lines for the run summary (e.g. why the figures were skipped).
+
+    References
+    ----------
+    .. [1] B. Efron and R. Tibshirani, "An Introduction to the Bootstrap" (1993): percentile intervals
+           and the paired bootstrap test; S. Holm, "A Simple Sequentially Rejective Multiple Test
+           Procedure", Scand. J. Statist. 1979 (:mod:`harmony.benchmark.significance`).
     """
     out = Path(out)
-    df = records_frame(rows, size)
+    frame = records_frame(rows, size)
     files: list[str] = []
     run_notes: list[str] = []
-    metrics = [m for m in PAPER_METRICS if m in df and np.isfinite(df[m].to_numpy(float)).any()] if len(df) else []
-    present = [m for m in methods if len(df) and (df["method"] == m).any()]
+    metrics = ([metric for metric in PAPER_METRICS
+                if metric in frame and np.isfinite(frame[metric].to_numpy(float)).any()] if len(frame) else [])
+    present = [method for method in methods if len(frame) and (frame["method"] == method).any()]
     if paired and metrics and present:
-        sig = S.analyse(df, metrics, methods=present, n_boot=n_boot, rng=seed)
-        hio.atomic_write_text(out / "significance.md", S.to_markdown(sig))
-        hio.atomic_write_text(out / "significance.tex", S.to_latex(sig))
-        hio.atomic_write_text(out / "significance.csv", S.pairs_csv(sig))
-        hio.atomic_write_text(out / "means_ci.csv", S.summary_csv(sig))
+        analysis = significance.analyse(frame, metrics, methods=present, n_boot=n_boot, rng=seed)
+        hio.atomic_write_text(out / "significance.md", significance.to_markdown(analysis))
+        hio.atomic_write_text(out / "significance.tex", significance.to_latex(analysis))
+        hio.atomic_write_text(out / "significance.csv", significance.pairs_csv(analysis))
+        hio.atomic_write_text(out / "means_ci.csv", significance.summary_csv(analysis))
         files += ["significance.md", "significance.tex", "significance.csv", "means_ci.csv"]
         if plots:
             try:
-                files += _write_plots(out, sig, df, present)
+                files += _write_plots(out, analysis, frame, present)
             except Exception as exc:  # noqa: BLE001 - figures are a convenience; the tables stand
-                run_notes.append(f"plots skipped: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+                reason = str(exc).splitlines()[0] if str(exc) else ""
+                run_notes.append(f"plots skipped: {exc.__class__.__name__}: {reason}")
     if images:
-        gal = df.rename(columns={"composite": "name"}) if "composite" in df and "name" not in df else df
-        files += G.write_gallery(out, gal if len(gal) else pd.DataFrame(columns=["subset", "name", "method"]),
-                                 images, methods=list(methods), title=title, notes=notes, links=links)
+        renamed = "composite" in frame and "name" not in frame
+        gallery_rows = frame.rename(columns={"composite": "name"}) if renamed else frame
+        files += gallery.write_gallery(
+            out, gallery_rows if len(gallery_rows) else pd.DataFrame(columns=["subset", "name", "method"]),
+            images, methods=list(methods), title=title, notes=notes, links=links)
     return files, run_notes
 
 
-def _write_plots(out: Path, sig: S.Significance, df: pd.DataFrame, methods: Sequence[str]) -> list[str]:
+def _write_plots(out: Path, analysis: significance.Significance, frame: pd.DataFrame,
+                 methods: Sequence[str]) -> list[str]:
+    """The figures of a run (bars per metric, grouped bars per subset, fMSE against foreground ratio)."""
     files = []
     folder = out / "plots"
-    for metric in [m for m in PLOT_METRICS if m in sig.metrics]:
-        fig = P.bar_chart(sig.summary, metric)
-        files += [str(p.relative_to(out)) for p in P.save_figure(fig, folder / metric)]
-        if len(sig.groups) > 1 and metric in ("fmse", "psnr"):
-            fig = P.grouped_bar_chart(sig.summary, metric, groups=sig.groups, methods=methods)
-            files += [str(p.relative_to(out)) for p in P.save_figure(fig, folder / f"{metric}_by_subset")]
-    if "fmse" in sig.metrics and "fg_ratio" in df and len(P.fg_ratio_bins(df, "fmse", min_count=1)):
-        fig = P.fg_ratio_chart(df, methods=methods)
-        files += [str(p.relative_to(out)) for p in P.save_figure(fig, folder / "fmse_vs_fg_ratio")]
+    for metric in [name for name in PLOT_METRICS if name in analysis.metrics]:
+        figure = plots.bar_chart(analysis.summary, metric)
+        files += [str(path.relative_to(out)) for path in plots.save_figure(figure, folder / metric)]
+        if len(analysis.groups) > 1 and metric in ("fmse", "psnr"):
+            figure = plots.grouped_bar_chart(analysis.summary, metric, groups=analysis.groups, methods=methods)
+            saved = plots.save_figure(figure, folder / f"{metric}_by_subset")
+            files += [str(path.relative_to(out)) for path in saved]
+    binned = "fmse" in analysis.metrics and "fg_ratio" in frame and len(plots.fg_ratio_bins(frame, "fmse", min_count=1))
+    if binned:
+        figure = plots.fg_ratio_chart(frame, methods=methods)
+        files += [str(path.relative_to(out)) for path in plots.save_figure(figure, folder / "fmse_vs_fg_ratio")]
     return files
-

@@ -40,7 +40,15 @@ HIGHER_IS_BETTER = {"mse": False, "fmse": False, "psnr": True, "fpsnr": True, "s
 
 
 def paper_style() -> dict:
-    """rcParams for column-width figures: 7 pt text, thin lines, Type-42 fonts embedded in the PDF."""
+    """Matplotlib rcParams for column-width figures: 7 pt text, thin lines, Type-42 fonts embedded in the PDF.
+
+    Returns
+    -------
+    dict
+        rcParams for ``matplotlib.pyplot.rc_context``: text 6.5-7 pt (the size of a two-column paper's
+        captions), 0.6 pt axes, no top/right spines, TrueType (Type 42) fonts so the PDF passes the
+        conferences' font checks, tight bounding boxes.
+    """
     return {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 6.5,
             "ytick.labelsize": 6.5, "legend.fontsize": 6.5, "axes.linewidth": 0.6, "lines.linewidth": 1.0,
             "xtick.major.width": 0.6, "ytick.major.width": 0.6, "hatch.linewidth": 0.5,
@@ -55,17 +63,31 @@ def method_styles(methods: Sequence[str]) -> dict[str, dict]:
     and moves on to two other hatches on each further cycle of 8, so (colour, hatch) is unique for up to
     32 methods and neighbours differ in grey print too; markers (13) go to line plots. The baseline
     (cut-and-paste) is grey with no hatch.
+
+    Parameters
+    ----------
+    methods : sequence of str
+        Method names, in plotting order (the order decides the colours).
+
+    Returns
+    -------
+    dict
+        ``{method: {"color": hex str, "hatch": str, "marker": str}}``.
+
+    References
+    ----------
+    .. [1] M. Okabe and K. Ito, "Color Universal Design" (2002): the colour-blind-safe palette.
     """
     out: dict[str, dict] = {}
-    k = 0
-    for m in methods:
-        if m == BASELINE:
-            out[m] = {"color": BASELINE_COLOUR, "hatch": "", "marker": "x"}
+    index = 0
+    for method in methods:
+        if method == BASELINE:
+            out[method] = {"color": BASELINE_COLOUR, "hatch": "", "marker": "x"}
             continue
-        cycle, colour = divmod(k, len(OKABE_ITO))
-        out[m] = {"color": OKABE_ITO[colour], "hatch": HATCHES[(2 * cycle + k % 2) % len(HATCHES)],
-                  "marker": MARKERS[k % len(MARKERS)]}
-        k += 1
+        cycle, colour = divmod(index, len(OKABE_ITO))
+        out[method] = {"color": OKABE_ITO[colour], "hatch": HATCHES[(2 * cycle + index % 2) % len(HATCHES)],
+                  "marker": MARKERS[index % len(MARKERS)]}
+        index += 1
     return out
 
 
@@ -90,36 +112,61 @@ def bar_chart(summary: pd.DataFrame, metric: str, *, group: str = "All", methods
     Methods are labelled on the axis (no legend needed) in the given order, best first when ``methods``
     is None; the cut-and-paste composite is a dashed vertical reference line (with its interval as a
     grey band) instead of a bar.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Means with intervals, columns ``group, method, metric, mean, ci_low, ci_high``
+        (``Significance.summary`` of :func:`harmony.benchmark.significance.analyse`).
+    metric : str
+        The metric to draw (``"fmse"``, ``"psnr"``, ...).
+    group : str
+        The subset, or ``"All"``.
+    methods : sequence of str or None
+        Methods in axis order; ``None``: best first.
+    title : str or None
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Column width (3.5 in), height growing with the number of methods.
+
+    Raises
+    ------
+    ValueError
+        When ``summary`` has no row for the metric and group.
     """
     plt = _plt()
-    s = summary[(summary["group"] == group) & (summary["metric"] == metric)]
-    if s.empty:
+    rows = summary[(summary["group"] == group) & (summary["metric"] == metric)]
+    if rows.empty:
         raise ValueError(f"summary: no rows for metric {metric!r} in group {group!r}")
     if methods is None:
-        s = s.sort_values("mean", ascending=not HIGHER_IS_BETTER.get(metric, False), kind="stable")
-        methods = list(s["method"])
-    s = s.set_index("method")
+        rows = rows.sort_values("mean", ascending=not HIGHER_IS_BETTER.get(metric, False), kind="stable")
+        methods = list(rows["method"])
+    rows = rows.set_index("method")
     styles = method_styles(methods)
-    bars = [m for m in methods if m in s.index and m != BASELINE]
+    bars = [method for method in methods if method in rows.index and method != BASELINE]
     with plt.rc_context(paper_style()):
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 0.6 + 0.17 * max(len(bars), 2)))
-        y = np.arange(len(bars))[::-1]
-        means = s.loc[bars, "mean"].to_numpy(float)
-        err = np.abs(np.vstack([means - s.loc[bars, "ci_low"].to_numpy(float),
-                                s.loc[bars, "ci_high"].to_numpy(float) - means]))
-        for yi, m, v, lo, hi in zip(y, bars, means, err[0], err[1]):
-            st = styles[m]
-            ax.barh(yi, v, height=0.72, color=st["color"], hatch=st["hatch"], edgecolor="white" if not st["hatch"]
-                    else "#333333", linewidth=0.4, alpha=0.9)
-            ax.errorbar(v, yi, xerr=[[lo], [hi]], fmt="none", ecolor="black", elinewidth=0.7, capsize=1.5)
-        if BASELINE in s.index:
-            b = s.loc[BASELINE]
-            ax.axvspan(b["ci_low"], b["ci_high"], color=BASELINE_COLOUR, alpha=0.15, lw=0)
-            ax.axvline(b["mean"], color=BASELINE_COLOUR, ls="--", lw=0.9)
-            ax.annotate("cut-and-paste", xy=(b["mean"], 1.0), xycoords=("data", "axes fraction"),
+        positions = np.arange(len(bars))[::-1]
+        means = rows.loc[bars, "mean"].to_numpy(float)
+        errors = np.abs(np.vstack([means - rows.loc[bars, "ci_low"].to_numpy(float),
+                                rows.loc[bars, "ci_high"].to_numpy(float) - means]))
+        for position, method, mean, below, above in zip(positions, bars, means, errors[0], errors[1]):
+            style = styles[method]
+            ax.barh(position, mean, height=0.72, color=style["color"], hatch=style["hatch"],
+                    edgecolor="white" if not style["hatch"] else "#333333", linewidth=0.4, alpha=0.9)
+            ax.errorbar(mean, position, xerr=[[below], [above]], fmt="none", ecolor="black", elinewidth=0.7,
+                        capsize=1.5)
+        if BASELINE in rows.index:
+            baseline = rows.loc[BASELINE]
+            ax.axvspan(baseline["ci_low"], baseline["ci_high"], color=BASELINE_COLOUR, alpha=0.15, lw=0)
+            ax.axvline(baseline["mean"], color=BASELINE_COLOUR, ls="--", lw=0.9)
+            ax.annotate("cut-and-paste", xy=(baseline["mean"], 1.0), xycoords=("data", "axes fraction"),
                         xytext=(2, 1), textcoords="offset points", fontsize=6, color=BASELINE_COLOUR,
                         va="bottom", ha="left", annotation_clip=False)
-        ax.set_yticks(y, bars)
+        ax.set_yticks(positions, bars)
         ax.set_ylim(-0.6, len(bars) - 0.4)
         ax.set_xlabel(_label(metric) + ", mean and 95 % CI")
         if title:
@@ -136,38 +183,61 @@ def grouped_bar_chart(summary: pd.DataFrame, metric: str, *, groups: Sequence[st
 
     The cut-and-paste composite is a dashed horizontal line across its subset's group; the legend sits
     below the axes, in as many columns as fit.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Means with intervals, columns ``group, method, metric, mean, ci_low, ci_high``.
+    metric : str
+        The metric to draw.
+    groups : sequence of str or None
+        Subsets in axis order (default: as they appear in ``summary``).
+    methods : sequence of str or None
+        Methods in bar order (default: as they appear).
+    title : str or None
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Page width (7 in), for a ``figure*``.
+
+    Raises
+    ------
+    ValueError
+        When ``summary`` has no row for the metric.
     """
     plt = _plt()
-    s = summary[summary["metric"] == metric]
-    if s.empty:
+    rows = summary[summary["metric"] == metric]
+    if rows.empty:
         raise ValueError(f"summary: no rows for metric {metric!r}")
-    groups = list(groups or dict.fromkeys(s["group"]))
-    methods = list(methods or dict.fromkeys(s["method"]))
+    groups = list(groups or dict.fromkeys(rows["group"]))
+    methods = list(methods or dict.fromkeys(rows["method"]))
     styles = method_styles(methods)
-    bars = [m for m in methods if m != BASELINE]
-    lookup = {(r.group, r.method): r for r in s.itertuples(index=False)}
+    bars = [method for method in methods if method != BASELINE]
+    lookup = {(record.group, record.method): record for record in rows.itertuples(index=False)}
     width = 0.84 / max(1, len(bars))
     with plt.rc_context(paper_style()):
         fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 2.4))
-        for i, m in enumerate(bars):
-            st = styles[m]
-            xs, vs, lo, hi = [], [], [], []
-            for gi, g in enumerate(groups):
-                r = lookup.get((g, m))
-                if r is None or not math.isfinite(r.mean):
+        for index, method in enumerate(bars):
+            style = styles[method]
+            centres, means, below, above = [], [], [], []
+            for group_index, group in enumerate(groups):
+                record = lookup.get((group, method))
+                if record is None or not math.isfinite(record.mean):
                     continue
-                xs.append(gi + (i - (len(bars) - 1) / 2) * width)
-                vs.append(r.mean)
-                lo.append(max(r.mean - r.ci_low, 0) if math.isfinite(r.ci_low) else 0)
-                hi.append(max(r.ci_high - r.mean, 0) if math.isfinite(r.ci_high) else 0)
-            ax.bar(xs, vs, width * 0.95, color=st["color"], hatch=st["hatch"], label=m,
-                   edgecolor="#333333" if st["hatch"] else "white", linewidth=0.3)
-            ax.errorbar(xs, vs, yerr=[lo, hi], fmt="none", ecolor="black", elinewidth=0.5, capsize=0.8)
-        for gi, g in enumerate(groups):
-            r = lookup.get((g, BASELINE))
-            if r is not None and math.isfinite(r.mean):
-                ax.hlines(r.mean, gi - 0.46, gi + 0.46, colors=BASELINE_COLOUR, linestyles="--", lw=0.9,
-                          label="cut-and-paste" if gi == 0 else None)
+                centres.append(group_index + (index - (len(bars) - 1) / 2) * width)
+                means.append(record.mean)
+                below.append(max(record.mean - record.ci_low, 0) if math.isfinite(record.ci_low) else 0)
+                above.append(max(record.ci_high - record.mean, 0) if math.isfinite(record.ci_high) else 0)
+            ax.bar(centres, means, width * 0.95, color=style["color"], hatch=style["hatch"], label=method,
+                   edgecolor="#333333" if style["hatch"] else "white", linewidth=0.3)
+            ax.errorbar(centres, means, yerr=[below, above], fmt="none", ecolor="black", elinewidth=0.5, capsize=0.8)
+        for group_index, group in enumerate(groups):
+            record = lookup.get((group, BASELINE))
+            if record is not None and math.isfinite(record.mean):
+                ax.hlines(record.mean, group_index - 0.46, group_index + 0.46, colors=BASELINE_COLOUR,
+                          linestyles="--", lw=0.9, label="cut-and-paste" if group_index == 0 else None)
         ax.set_xticks(np.arange(len(groups)), groups)
         ax.set_ylabel(_label(metric))
         ax.grid(axis="y", lw=0.3, alpha=0.5)
@@ -186,7 +256,28 @@ def fg_ratio_bins(records: pd.DataFrame, metric: str = "fmse", bins: Sequence[fl
     """Per method and foreground-ratio bin: median and quartiles of ``metric`` (pure).
 
     Bins are ``[lo, hi)`` (the last one closed); bins with fewer than ``min_count`` images are left out.
-    Returns columns method, lo, hi, centre (the bin's midpoint), n, median, q25, q75.
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        Per-image rows with ``method``, ``fg_ratio`` (in [0, 1]) and ``metric``; non-finite values are left
+        out.
+    metric : str
+        The column to summarise.
+    bins : sequence of float
+        Bin edges in [0, 1], increasing.
+    min_count : int
+        The fewest images a bin needs to be kept.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``method, lo, hi, centre`` (the bin's midpoint), ``n, median, q25, q75``, sorted by method
+        and ``lo``.
+
+    References
+    ----------
+    .. [1] Cong et al., DoveNet, CVPR 2020, and BargainNet, ICME 2021: errors reported by foreground ratio.
     """
     df = records[["method", "fg_ratio", metric]].copy()
     df = df[np.isfinite(df["fg_ratio"].astype(float)) & np.isfinite(df[metric].astype(float))]
@@ -213,6 +304,31 @@ def fg_ratio_chart(records: pd.DataFrame, *, metric: str = "fmse", methods: Sequ
     over the same bins, with the cut-and-paste median as a dashed grey reference; axes are shared and
     the y axis is logarithmic (fMSE spans orders of magnitude). Bins hold at least ``min_count``
     images (default 3, or 1 where no bin reaches 3).
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        Per-image rows with ``method``, ``fg_ratio`` and ``metric``.
+    metric : str
+        The column on the y axis.
+    methods : sequence of str or None
+        Panels in order (default: as they appear); the cut-and-paste composite is the reference line.
+    bins : sequence of float
+        Bin edges in [0, 1].
+    title : str or None
+        Figure title.
+    min_count : int or None
+        The fewest images per bin (default 3, falling back to 1).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two or four panels per row, shared axes.
+
+    Raises
+    ------
+    ValueError
+        When no row has a finite metric and a foreground ratio.
     """
     plt = _plt()
     from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, StrMethodFormatter
@@ -269,7 +385,22 @@ def fg_ratio_chart(records: pd.DataFrame, *, metric: str = "fmse", methods: Sequ
 
 
 def save_figure(fig, stem: str | Path, *, dpi: int = 300) -> list[Path]:
-    """Write ``STEM.pdf`` and ``STEM.png`` (``dpi``) atomically; closes the figure. Returns the paths."""
+    """Write a figure as ``STEM.pdf`` and ``STEM.png``, atomically, and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (closed afterwards, also on error).
+    stem : str or Path
+        The path without extension.
+    dpi : int
+        Resolution of the PNG.
+
+    Returns
+    -------
+    list of Path
+        The PDF and the PNG written.
+    """
     import io as _io
 
     from .. import io as hio

@@ -104,138 +104,238 @@ class BenchResult:
     summary: dict = field(default_factory=dict)        # summarize(self): the content of summary.json
 
     def all_row(self, method: str, size: Any = None) -> dict | None:
-        """The ``All`` statistics of a method at a size (default: the first)."""
+        """The ``All`` statistics of a method at a size.
+
+        Parameters
+        ----------
+        method : str
+            Method name.
+        size : int, str or None
+            Evaluation size; ``None``: the run's first size.
+
+        Returns
+        -------
+        dict or None
+            ``{"N", <metric>, "nan_<metric>", "time_ms"}`` as :func:`aggregate` computes it, or ``None``
+            when the method has no scored row at that size.
+        """
         size = self.sizes[0] if size is None else size
         return self.aggregates.get(size, {}).get(method, {}).get(ALL)
 
 
 def _frame(rows: Sequence[dict], columns: Sequence[str]):
+    """The rows as a pandas DataFrame with every column of ``columns`` (NaN where absent) and ``error``."""
     import pandas as pd
 
-    df = pd.DataFrame(list(rows))
-    for c in columns:
-        if c not in df:
-            df[c] = np.nan
-    if "error" not in df:
-        df["error"] = ""
-    return df
+    frame = pd.DataFrame(list(rows))
+    for column in columns:
+        if column not in frame:
+            frame[column] = np.nan
+    if "error" not in frame:
+        frame["error"] = ""
+    return frame
 
 
 def aggregate(rows: Sequence[dict], subsets: Sequence[str]) -> dict:
-    """{size: {method: {subset | All: {"N", <metric>, "nan_<metric>", "time_ms"}}}}.
+    """Mean of every metric per size, method and subset, plus ``All``.
 
-    Means are per-image means; ``All`` is sample-weighted (every image counts once). Failed rows
-    (``error``) are not counted; NaN values are left out and counted.
+    Parameters
+    ----------
+    rows : sequence of dict
+        Per-image rows (:data:`ROW_COLUMNS`; metrics on the 0-255 scale, NaN where undefined).
+    subsets : sequence of str
+        The subsets, in the order the tables show them.
+
+    Returns
+    -------
+    dict
+        ``{size: {method: {subset | "All": {"N": int, <metric>: float, "nan_<metric>": int,
+        "time_ms": float}}}}``. Means are over images; ``All`` is sample-weighted (every image counts
+        once, not the mean of the subset means), as iSSAM's ``evaluate_model.py`` computes it and the
+        iHarmony4 tables report. Failed rows (non-empty ``error``) are not counted; NaN values are left
+        out of a mean and counted in ``nan_<metric>``.
+
+    References
+    ----------
+    .. [1] Cong et al., DoveNet, CVPR 2020: the iHarmony4 tables (per-subset and overall means).
     """
     if not rows:
         return {}
-    cols = (*[m for m, _, _ in TABLE_METRICS], "bg_drift", "time_ms")
-    df = _frame(rows, cols)
-    df = df[df["error"].fillna("") == ""]
+    columns = (*[metric for metric, _, _ in TABLE_METRICS], "bg_drift", "time_ms")
+    frame = _frame(rows, columns)
+    frame = frame[frame["error"].fillna("") == ""]
     out: dict = {}
-    for size, dsz in df.groupby("size", sort=False):
+    for size, at_size in frame.groupby("size", sort=False):
         out[size] = {}
-        for method, dm in dsz.groupby("method", sort=False):
-            per: dict = {}
-            groups = [(s, dm[dm["subset"] == s]) for s in subsets if (dm["subset"] == s).any()]
-            groups.append((ALL, dm))
-            for name, g in groups:
-                stats: dict[str, Any] = {"N": int(len(g))}
-                for c in cols:
-                    mean, _n, nans = nan_mean(g[c].to_numpy(dtype=np.float64))
-                    stats[c] = mean
-                    if c != "time_ms":
-                        stats[f"nan_{c}"] = nans
-                per[name] = stats
-            out[size][method] = per
+        for method, of_method in at_size.groupby("method", sort=False):
+            per_subset: dict = {}
+            groups = [(subset, of_method[of_method["subset"] == subset]) for subset in subsets
+                      if (of_method["subset"] == subset).any()]
+            groups.append((ALL, of_method))
+            for name, group in groups:
+                stats: dict[str, Any] = {"N": int(len(group))}
+                for column in columns:
+                    mean, _count, nans = nan_mean(group[column].to_numpy(dtype=np.float64))
+                    stats[column] = mean
+                    if column != "time_ms":
+                        stats[f"nan_{column}"] = nans
+                per_subset[name] = stats
+            out[size][method] = per_subset
     return out
 
 
 def bucket_rows(rows: Sequence[dict], subsets: Sequence[str], size: Any) -> dict:
-    """{method: {"HCOCO (0%-5%)": stats, ..., "All (0%-5%)": stats}} (buckets inclusive at both ends)."""
+    """Means per foreground-ratio bucket (0-5 %, 5-15 %, 15-100 %) of each subset and of ``All``.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Per-image rows; ``fg_ratio`` is the foreground fraction after the protocol's resize, in [0, 1].
+    subsets : sequence of str
+        The subsets, in table order.
+    size : int or str
+        The evaluation size whose rows are bucketed.
+
+    Returns
+    -------
+    dict
+        ``{method: {"HCOCO (0%-5%)": stats, ..., "All (15%-100%)": stats}}``, stats as in
+        :func:`aggregate` (``N`` and the means). Buckets are inclusive at both ends.
+
+    References
+    ----------
+    .. [1] Cong et al., "BargainNet", ICME 2021, supplementary Table 1; iSSAM
+           ``evaluate_model_fg_ratios.py``.
+    """
     if not rows:
         return {}
-    cols = (*[m for m, _, _ in TABLE_METRICS], "time_ms")
-    df = _frame(rows, cols)
-    df = df[(df["error"].fillna("") == "") & (df["size"] == size)]
+    columns = (*[metric for metric, _, _ in TABLE_METRICS], "time_ms")
+    frame = _frame(rows, columns)
+    frame = frame[(frame["error"].fillna("") == "") & (frame["size"] == size)]
     out: dict = {}
-    for method, dm in df.groupby("method", sort=False):
-        per: dict = {}
-        for sub in [*[s for s in subsets if (dm["subset"] == s).any()], ALL]:
-            g = dm if sub == ALL else dm[dm["subset"] == sub]
-            ratios = g["fg_ratio"].to_numpy(dtype=np.float64)
-            for label, lo, hi in FG_BUCKETS:
-                sel = g[(ratios >= lo) & (ratios <= hi)]
-                stats: dict[str, Any] = {"N": int(len(sel))}
-                for c in cols:
-                    stats[c] = nan_mean(sel[c].to_numpy(dtype=np.float64))[0]
-                per[f"{sub} ({label})"] = stats
-        out[method] = per
+    for method, of_method in frame.groupby("method", sort=False):
+        per_bucket: dict = {}
+        for subset in [*[name for name in subsets if (of_method["subset"] == name).any()], ALL]:
+            group = of_method if subset == ALL else of_method[of_method["subset"] == subset]
+            ratios = group["fg_ratio"].to_numpy(dtype=np.float64)
+            for label, low, high in FG_BUCKETS:
+                selected = group[(ratios >= low) & (ratios <= high)]
+                stats: dict[str, Any] = {"N": int(len(selected))}
+                for column in columns:
+                    stats[column] = nan_mean(selected[column].to_numpy(dtype=np.float64))[0]
+                per_bucket[f"{subset} ({label})"] = stats
+        out[method] = per_bucket
     return out
 
 
 def table_columns(rows: Sequence[dict]) -> list[tuple[str, str, str]]:
-    """The (key, header, format) of every table metric that has at least one defined value."""
-    ok = [r for r in rows if not r.get("error")]
-    has = {k: any(not math.isnan(float(_num(r.get(k)))) for r in ok) for k, _, _ in TABLE_METRICS}
-    return [(k, h, f) for k, h, f in TABLE_METRICS if has[k]]
+    """The table metrics that have at least one defined value.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Per-image rows.
+
+    Returns
+    -------
+    list of tuple of str
+        ``(key, header, format)`` from :data:`TABLE_METRICS`, in table order (``("fmse", "fMSE",
+        ".2f")``, ...); SSIM and LPIPS appear only when computed.
+    """
+    scored = [row for row in rows if not row.get("error")]
+    defined = {key: any(not math.isnan(float(_number(row.get(key)))) for row in scored) for key, _, _ in TABLE_METRICS}
+    return [(key, header, spec) for key, header, spec in TABLE_METRICS if defined[key]]
 
 
-def _num(v: Any) -> float:
-    return math.nan if v is None else float(v)
+def _number(value: Any) -> float:
+    """``None`` -> NaN, anything else -> float."""
+    return math.nan if value is None else float(value)
 
 
 def select_gallery(rows: Sequence[dict], size: Any, k: int, paired: bool) -> list[tuple[str, str, str]]:
-    """[(label, subset, composite)]: best and worst ``k`` images by the mean fMSE over methods (MSE where
-    fMSE is undefined); without ground truth, the first ``2k`` images by name."""
+    """The gallery's images: the best and the worst by mean fMSE over methods.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Per-image rows (failed rows are ignored).
+    size : int or str
+        The evaluation size the gallery shows.
+    k : int
+        How many best and how many worst images.
+    paired : bool
+        Whether the set has ground truth; without it there is no score to rank by.
+
+    Returns
+    -------
+    list of tuple of str
+        ``(label, subset, composite)`` with label ``"best"`` (lowest mean fMSE first; MSE where fMSE is
+        undefined) then ``"worst"`` (highest first, none repeated); without ground truth the first
+        ``2k`` images by name, labelled ``"image"``.
+    """
     by_image: dict[tuple[str, str], list[float]] = {}
-    for r in rows:
-        if r.get("size") != size or r.get("error"):
+    for row in rows:
+        if row.get("size") != size or row.get("error"):
             continue
-        key = (r["subset"], r["composite"])
-        v = _num(r.get("fmse")) if paired else math.nan
-        if math.isnan(v) and paired:
-            v = _num(r.get("mse"))
-        by_image.setdefault(key, []).append(v)
+        key = (row["subset"], row["composite"])
+        value = _number(row.get("fmse")) if paired else math.nan
+        if math.isnan(value) and paired:
+            value = _number(row.get("mse"))
+        by_image.setdefault(key, []).append(value)
     images = sorted(by_image)
     if not paired:
-        return [("image", s, c) for s, c in images[:2 * k]]
-    scored = [(nan_mean(v)[0], key) for key, v in by_image.items()]
-    scored = sorted(t for t in scored if not math.isnan(t[0]))
+        return [("image", subset, composite) for subset, composite in images[:2 * k]]
+    scored = [(nan_mean(values)[0], key) for key, values in by_image.items()]
+    scored = sorted(item for item in scored if not math.isnan(item[0]))
     best = scored[:k]
-    worst = [t for t in scored[::-1][:k] if t not in best]
+    worst = [item for item in scored[::-1][:k] if item not in best]
     return [("best", *key) for _, key in best] + [("worst", *key) for _, key in worst]
 
 
 def summarize(result: BenchResult) -> dict:
-    """The content of ``summary.json`` (pure; NaN stays NaN here, the JSON writer makes it null)."""
+    """The content of ``summary.json``.
+
+    Parameters
+    ----------
+    result : BenchResult
+        A finished run with its aggregates.
+
+    Returns
+    -------
+    dict
+        ``protocol``, ``size`` (the first), ``sizes``, ``protocol_details``, ``methods`` (per method: status,
+        fingerprint, weights sha256, and the ``All`` statistics at the first size merged in), ``by_size``
+        (every aggregate), ``failures``, ``skipped``, ``fmse_undefined`` (images with an empty mask after
+        the resize, per method), ``computed``, ``cached``, ``notes``, ``paired``. Pure: NaN stays NaN
+        here; the JSON writer makes it ``null``.
+    """
     size = result.sizes[0]
-    agg_size = result.aggregates.get(size, {})
+    at_size = result.aggregates.get(size, {})
     nan_counts = {}
-    for m, per in agg_size.items():
+    for method, per_subset in at_size.items():
         # Without ground truth every metric is NaN by construction: that is not an empty mask.
-        if result.paired and ALL in per and per[ALL].get("nan_fmse"):
-            nan_counts[m] = per[ALL]["nan_fmse"]
+        if result.paired and ALL in per_subset and per_subset[ALL].get("nan_fmse"):
+            nan_counts[method] = per_subset[ALL]["nan_fmse"]
     summary: dict[str, Any] = {
         "protocol": result.protocol, "size": size, "sizes": list(result.sizes),
         "protocol_details": result.protocol_details,
-        "methods": {}, "by_size": {str(s): result.aggregates.get(s, {}) for s in result.sizes},
-        "failures": [{"method": m, "image": i, "error": e} for m, i, e in result.failures],
-        "skipped": [{"image": i, "reason": r} for i, r in result.skipped],
+        "methods": {}, "by_size": {str(each): result.aggregates.get(each, {}) for each in result.sizes},
+        "failures": [{"method": method, "image": image, "error": error} for method, image, error in result.failures],
+        "skipped": [{"image": image, "reason": reason} for image, reason in result.skipped],
         "fmse_undefined": {"count_by_method": nan_counts,
                            "reason": "empty mask after the resize (fMSE, fPSNR, fSSIM are NaN)"},
         "computed": result.computed, "cached": result.cached, "notes": list(result.notes),
         "paired": result.paired,
     }
-    for p in result.methods:
-        entry: dict[str, Any] = {"status": p.status, "fingerprint": p.fingerprint}
-        if p.weights_sha256:
-            entry["weights_sha256"] = p.weights_sha256
-        if p.earlier:
+    for plan in result.methods:
+        entry: dict[str, Any] = {"status": plan.status, "fingerprint": plan.fingerprint}
+        if plan.weights_sha256:
+            entry["weights_sha256"] = plan.weights_sha256
+        if plan.earlier:
             entry["from_earlier_run"] = True
-        if p.message:
-            entry["message"] = p.message
-        if p.runnable:
-            entry.update(agg_size.get(p.name, {}))
-        summary["methods"][p.name] = entry
+        if plan.message:
+            entry["message"] = plan.message
+        if plan.runnable:
+            entry.update(at_size.get(plan.name, {}))
+        summary["methods"][plan.name] = entry
     return summary

@@ -218,7 +218,7 @@ def inharmony_scores(harmonizer, composites: Sequence[np.ndarray], masks: Sequen
 
     Inputs follow the numpy contract; they are resized to the network's side like for harmonization.
     """
-    from .adapter import _prepare
+    from .adapter import _check_input as _prepare
 
     net = harmonizer.network
     if not isinstance(net, BargainNet):
