@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -643,61 +644,133 @@ class _PrepareDataset:
 def prepare_cache(root: str | os.PathLike, size: int, *, folder: str | os.PathLike | None = None, subsets=None,
                   workers: int = 0, progress: Callable[[int], Any] | None = None,
                   on_total: Callable[[int], Any] | None = None) -> PrepareResult:
-    """Write (or bring up to date) the pre-resized uint8 cache of ``root`` (train and test splits) at
-    ``size x size``. Rows whose files have the same content (sha256) as recorded and whose CRC is intact
-    are reused; others are recomputed. ``progress(n)`` is called as rows are done."""
-    import time
+    """Write (or bring up to date) the pre-resized uint8 cache of a dataset's train and test splits.
 
-    import torch
-    from torch.utils.data import DataLoader
+    Rows whose files have the same content as recorded (size and modification time, else sha256) and
+    whose CRC-32 is intact are reused; the others are decoded, resized and written again.
 
-    t0 = time.perf_counter()
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Dataset root in the iHarmony4 layout (``<Sub>/<Sub>_train.txt``, ``composite_images/``,
+        ``masks/``, ``real_images/``).
+    size : int
+        Side of the square rows, in pixels (the training preset's ``size``, e.g. 256).
+    folder : str or os.PathLike, optional
+        Cache folder; default :func:`default_cache_dir` of ``root`` and ``size``.
+    subsets : sequence of str, optional
+        Subsets to include (default: every subset of ``root``).
+    workers : int, default 0
+        ``DataLoader`` worker processes that decode and resize (0: in this process).
+    progress : callable, optional
+        Called with 1 after each row (reused or written), e.g. a progress bar's ``update``.
+    on_total : callable, optional
+        Called once with the number of rows before the first ``progress`` call.
+
+    Returns
+    -------
+    PrepareResult
+        The folder, the number of rows, how many were written and reused, the skipped items
+        ``(key, reason)`` and the seconds taken.
+
+    Notes
+    -----
+    Layout: ``rows.u8`` holds one row of ``7 * size * size`` bytes per pair (composite RGB, real RGB,
+    mask, uint8, C order), read back with ``np.memmap``; ``index.json`` holds the keys, content keys and
+    CRCs. The rows file is written to a temporary name and renamed, so a crash leaves the old cache.
+    Rows are resized without augmentation, as :func:`augment_item` with ``rng=None`` (images: area
+    interpolation when shrinking, bilinear otherwise; masks: bilinear, then thresholded at 127).
+
+    References
+    ----------
+    .. [1] K. Sofiiuk, P. Popenova, A. Konushin, "Foreground-aware Semantic Representations for Image
+       Harmonization", WACV 2021 (the ``iharm`` data pipeline this cache feeds).
+    """
+    started = time.perf_counter()
     folder = Path(folder) if folder else default_cache_dir(root, size)
-    tables = [paired_table(root, split, subsets=subsets) for split in ("train", "test")]
-    keys: list[str] = []
-    comp, mask, real = [], [], []
-    for t in tables:
-        for i in range(len(t)):
-            keys.append(t.key(i))
-            comp.append(t.fields["composite"][1][i])
-            mask.append(t.fields["mask"][1][i])
-            real.append(t.fields["real"][1][i])
-    skipped = [s for t in tables for s in t.skipped]
-    table = ImageTable(str(Path(root)), _encode(keys), {"composite": ("image", np.array(comp, dtype=np.bytes_)),
-                                                        "mask": ("mask", np.array(mask, dtype=np.bytes_)),
-                                                        "real": ("image", np.array(real, dtype=np.bytes_))})
-    n = len(table)
+    table, skipped = _prepare_table(root, subsets)
+    keys = [table.key(i) for i in range(len(table))]
     row_bytes = 7 * size * size
-    old = None
-    if (folder / "index.json").is_file():
-        try:
-            old = json.loads((folder / "index.json").read_text(encoding="utf-8"))
-            if old.get("format") != CACHE_FORMAT or int(old.get("size", -1)) != int(size):
-                old = None
-        except (OSError, ValueError):
-            old = None
+    old = _read_index(folder, size)
     folder.mkdir(parents=True, exist_ok=True)
     rows_path = folder / "rows.u8"
-    # reuse: a row is kept when its key, content sha256 and CRC still match
-    reuse: dict[int, int] = {}
-    old_mm = None
-    if old is not None and rows_path.is_file() and rows_path.stat().st_size == len(old["keys"]) * row_bytes:
-        old_rows = {k: j for j, k in enumerate(old["keys"])}
-        old_mm = np.memmap(rows_path, dtype=np.uint8, mode="r", shape=(len(old["keys"]), row_bytes)) if old["keys"] else None
-        for i, k in enumerate(keys):
-            j = old_rows.get(k)
-            if j is None or not old["valid"][j]:
-                continue
-            paths = [table.path(nm, i) for nm in ("composite", "mask", "real")]
-            try:
-                stats = [_stat_key(p) for p in paths]
-                same = stats == old["stats"][j] or content_key(paths) == old["content"][j]
-            except OSError:
-                continue
-            if same and zlib.crc32(np.asarray(old_mm[j])) == old["crc"][j]:
-                reuse[i] = j
+    reuse, old_rows = _reusable_rows(rows_path, old, table, keys, row_bytes)
     tmp = folder / "rows.u8.tmp"
-    out = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(max(n, 1), row_bytes))
+    index, todo = _write_rows(tmp, table, size, row_bytes, reuse, old, old_rows, workers, skipped, progress, on_total)
+    del old_rows
+    if len(table) == 0:
+        tmp.write_bytes(b"")
+    os.replace(tmp, rows_path)
+    index = {"format": CACHE_FORMAT, "size": int(size), "keys": keys, **index, "root": str(Path(root).resolve())}
+    hio.atomic_write_text(folder / "index.json", json.dumps(index) + "\n")
+    return PrepareResult(folder, len(table), len(todo), len(reuse), skipped, time.perf_counter() - started)
+
+
+def _prepare_table(root: str | os.PathLike, subsets) -> tuple[ImageTable, list[tuple[str, str]]]:
+    """One table of the train and test pairs (in that order) and the items their split files skipped."""
+    tables = [paired_table(root, split, subsets=subsets) for split in ("train", "test")]
+    keys: list[str] = []
+    fields: dict[str, list] = {"composite": [], "mask": [], "real": []}
+    for part in tables:
+        for i in range(len(part)):
+            keys.append(part.key(i))
+            for name, paths in fields.items():
+                paths.append(part.fields[name][1][i])
+    skipped = [s for part in tables for s in part.skipped]
+    table = ImageTable(str(Path(root)), _encode(keys), {
+        name: (kind, np.array(fields[name], dtype=np.bytes_))
+        for name, kind in (("composite", "image"), ("mask", "mask"), ("real", "image"))})
+    return table, skipped
+
+
+def _read_index(folder: Path, size: int) -> dict[str, Any] | None:
+    """The cache's ``index.json`` when it is of this format and size; None otherwise (or unreadable)."""
+    if not (folder / "index.json").is_file():
+        return None
+    try:
+        old = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if old.get("format") != CACHE_FORMAT or int(old.get("size", -1)) != int(size):
+        return None
+    return old
+
+
+def _reusable_rows(rows_path: Path, old: dict[str, Any] | None, table: ImageTable, keys: list[str],
+                   row_bytes: int) -> tuple[dict[int, int], np.memmap | None]:
+    """``{new row: old row}`` for rows whose key, content and CRC still match, and the old rows' map."""
+    reuse: dict[int, int] = {}
+    if old is None or not rows_path.is_file() or rows_path.stat().st_size != len(old["keys"]) * row_bytes:
+        return reuse, None
+    old_index = {k: j for j, k in enumerate(old["keys"])}
+    old_rows = np.memmap(rows_path, dtype=np.uint8, mode="r", shape=(len(old["keys"]), row_bytes)) if old["keys"] else None
+    for i, key in enumerate(keys):
+        j = old_index.get(key)
+        if j is None or not old["valid"][j]:
+            continue
+        paths = [table.path(name, i) for name in ("composite", "mask", "real")]
+        try:
+            stats = [_stat_key(p) for p in paths]
+            same = stats == old["stats"][j] or content_key(paths) == old["content"][j]
+        except OSError:
+            continue
+        if same and zlib.crc32(np.asarray(old_rows[j])) == old["crc"][j]:
+            reuse[i] = j
+    return reuse, old_rows
+
+
+def _write_rows(tmp: Path, table: ImageTable, size: int, row_bytes: int, reuse: dict[int, int],
+                old: dict[str, Any] | None, old_rows: np.memmap | None, workers: int,
+                skipped: list, progress: Callable[[int], Any] | None,
+                on_total: Callable[[int], Any] | None) -> tuple[dict[str, list], list[int]]:
+    """Copy the reused rows and decode the others into ``tmp``; appends load failures to ``skipped``.
+
+    Returns the per-row index fields (``content``, ``stats``, ``crc``, ``valid``) and the rows decoded.
+    """
+    from torch.utils.data import DataLoader
+
+    n = len(table)
+    rows = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(max(n, 1), row_bytes))
     crc = [0] * n
     stats_all: list[list] = [[] for _ in range(n)]
     content = [""] * n
@@ -705,7 +778,7 @@ def prepare_cache(root: str | os.PathLike, size: int, *, folder: str | os.PathLi
     if on_total:
         on_total(n)
     for i, j in reuse.items():
-        out[i] = old_mm[j]
+        rows[i] = old_rows[j]
         crc[i], stats_all[i], content[i], valid[i] = old["crc"][j], old["stats"][j], old["content"][j], True
         if progress:
             progress(1)
@@ -713,22 +786,15 @@ def prepare_cache(root: str | os.PathLike, size: int, *, folder: str | os.PathLi
     if todo:
         loader = DataLoader(_PrepareDataset(table, size, todo), batch_size=None, num_workers=int(workers),
                             worker_init_fn=_worker_init if workers else None)
-        for i, it, digest, stats in loader:
-            if "skip" in it:
-                skipped.append(tuple(it["skip"]))
+        for i, item, digest, stats in loader:
+            if "skip" in item:
+                skipped.append(tuple(item["skip"]))
             else:
-                row = np.concatenate([it["composite"].reshape(-1), it["real"].reshape(-1), it["mask"].reshape(-1)])
-                out[i] = row
+                row = np.concatenate([item["composite"].reshape(-1), item["real"].reshape(-1), item["mask"].reshape(-1)])
+                rows[i] = row
                 crc[i], stats_all[i], content[i], valid[i] = zlib.crc32(row), stats, digest, True
             if progress:
                 progress(1)
-    out.flush()
-    del out, old_mm
-    if n == 0:
-        tmp.write_bytes(b"")
-    os.replace(tmp, rows_path)
-    index = {"format": CACHE_FORMAT, "size": int(size), "keys": keys, "content": content, "stats": stats_all,
-             "crc": crc, "valid": valid, "root": str(Path(root).resolve())}
-    hio.atomic_write_text(folder / "index.json", json.dumps(index) + "\n")
-    del torch
-    return PrepareResult(folder, n, len(todo), len(reuse), skipped, time.perf_counter() - t0)
+    rows.flush()
+    del rows
+    return {"content": content, "stats": stats_all, "crc": crc, "valid": valid}, todo
