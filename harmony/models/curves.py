@@ -1,4 +1,5 @@
-"""SPRIH's parametric image transformation in numpy (seed 001_e32bb37dd46263d1, section 3.1, Eq. 1).
+"""SPRIH's parametric image transformation in numpy (Wang et al., "Semi-supervised Parametric Real-world
+Image Harmonization", CVPR 2023, section 3.1, Eq. 1).
 
 Pure (no torch, no files, no printing). The network (:mod:`harmony.models.sprih`) predicts, from a
 512x512 copy of the input, two sets of parameters; this module applies them to the image at **any**
@@ -53,23 +54,69 @@ _ONE_BITS = int(np.float32(1.0).view(np.uint32))
 
 
 def uniform_knots(n: int = N_POINTS) -> np.ndarray:
-    """``(3, n)`` knot positions ``k / (n - 1)``."""
+    """Uniform knot positions ``k / (n - 1)``, the same for the three channels.
+
+    Parameters
+    ----------
+    n : int, default 32
+        Control points per curve.
+
+    Returns
+    -------
+    ndarray, (3, n) float64 in [0, 1]
+    """
     return np.tile(np.linspace(0.0, 1.0, n), (3, 1))
 
 
 def identity_curves(n: int = N_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` of the identity curves (``y = x``)."""
+    """The identity curves (``y = x``) at uniform knots.
+
+    Parameters
+    ----------
+    n : int, default 32
+
+    Returns
+    -------
+    x, y : ndarray, (3, n) float64
+        Equal arrays (``y`` a copy).
+    """
     x = uniform_knots(n)
     return x, x.copy()
 
 
 def make_monotone(y: np.ndarray) -> np.ndarray:
-    """The smallest non-decreasing curves above ``y`` (running maximum along the control points)."""
+    """The smallest non-decreasing curves above ``y`` (running maximum along the control points).
+
+    Parameters
+    ----------
+    y : array_like, (..., n) float
+
+    Returns
+    -------
+    ndarray, (..., n) float64
+    """
     return np.maximum.accumulate(np.asarray(y, dtype=np.float64), axis=-1)
 
 
 def check_curves(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validated float64 ``(3, n)`` curves; ``x`` strictly increasing per channel, n >= 2."""
+    """Validate a set of curves.
+
+    Parameters
+    ----------
+    x : array_like, (3, n) float
+        Control-point positions per RGB channel, strictly increasing, n >= 2.
+    y : array_like, (3, n) float
+        Curve values at those positions.
+
+    Returns
+    -------
+    x, y : ndarray, (3, n) float64
+
+    Raises
+    ------
+    ValueError
+        Wrong shapes, non-finite values, or positions not strictly increasing.
+    """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] != 3 or x.shape[1] < 2 or y.shape != x.shape:
@@ -82,9 +129,26 @@ def check_curves(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def segment_table(x: np.ndarray, y: np.ndarray, bins: int = LUT_BINS) -> np.ndarray:
-    """``(3, bins + 1, 2)`` float32 table of (intercept, slope) of the line that holds on each input bin
-    ``[j / bins, (j + 1) / bins)``; the extra last bin holds ``v = 1``. Outside the knots the curve is
-    constant (slope 0), as ``np.interp``."""
+    """Per-bin (intercept, slope) of the curve segment holding each input bin, for moved knots.
+
+    Bin ``j`` covers ``[j / bins, (j + 1) / bins)`` and uses the line through the segment holding its
+    centre; the extra last bin holds ``v = 1``. Outside the knots the curve is constant (slope 0), as
+    ``np.interp``.
+
+    Parameters
+    ----------
+    x : array_like, (3, n) float
+        Control-point positions per RGB channel, strictly increasing, n >= 2.
+    y : array_like, (3, n) float
+        Curve values at those positions.
+    bins : int, default LUT_BINS
+        Number of input bins (31 * 512, so uniform knots fall on bin edges).
+
+    Returns
+    -------
+    ndarray, (3, bins + 1, 2) float32
+        ``[..., 0]`` intercepts, ``[..., 1]`` slopes; exact lines stay exact (rounding residue snapped).
+    """
     x, y = check_curves(x, y)
     centers = (np.arange(bins + 1, dtype=np.float64) + 0.5) / bins
     centers[-1] = 1.0
@@ -108,7 +172,22 @@ def segment_table(x: np.ndarray, y: np.ndarray, bins: int = LUT_BINS) -> np.ndar
 
 
 def eval_curves(values: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Reference evaluation (``np.interp`` per channel) of ``(..., 3)`` values; slow but direct."""
+    """Reference evaluation of curves with ``np.interp`` per channel (slow but direct).
+
+    Parameters
+    ----------
+    values : array_like, (..., 3) float
+        RGB values.
+    x : array_like, (3, n) float
+        Control-point positions per RGB channel, strictly increasing, n >= 2.
+    y : array_like, (3, n) float
+        Curve values at those positions.
+
+    Returns
+    -------
+    ndarray, (..., 3) float64
+        Values outside ``[x_0, x_{n-1}]`` take the end points' values.
+    """
     x, y = check_curves(x, y)
     v = np.asarray(values, dtype=np.float64)
     out = np.empty_like(v)
@@ -118,7 +197,24 @@ def eval_curves(values: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def upsample_shading(shading: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling (half-pixel centres, as torch ``align_corners=False``) of an (h, w) map."""
+    """Bilinear upsampling of a shading map (half-pixel centres, as torch ``align_corners=False``).
+
+    Parameters
+    ----------
+    shading : array_like, (h, w) float
+    shape : tuple of int
+        Target ``(H, W)``.
+
+    Returns
+    -------
+    ndarray, (H, W) float32
+        ``cv2.resize`` INTER_LINEAR; the input itself when the shape already matches.
+
+    Raises
+    ------
+    ValueError
+        When ``shading`` is not 2-D.
+    """
     import cv2
 
     s = np.asarray(shading, dtype=np.float32)
@@ -131,9 +227,28 @@ def upsample_shading(shading: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 @dataclass
 class ParametricParams:
-    """SPRIH's predicted parameters: curves ``x``/``y`` (3, 32) and a shading map (h, w), all float.
+    """SPRIH's predicted parameters: RGB curves and an optional grey shading map.
 
-    ``shading`` may be ``None`` (curves-only model: S = 1)."""
+    Parameters
+    ----------
+    curves_x, curves_y : array_like, (3, n) float
+        Control points per channel (the network's: n = 32 uniform knots); validated by
+        :func:`check_curves`.
+    shading : array_like, (h, w) float, optional
+        Multiplicative shading ``S`` >= 0 at any resolution (the network's in [0, 2]); None: S = 1.
+    meta : dict, optional
+        Free-form provenance (model, size, checkpoint), written to ``curves.json``.
+
+    Raises
+    ------
+    ValueError
+        Invalid curves, or a shading map that is not a finite non-negative 2-D array.
+
+    References
+    ----------
+    .. [1] K. Wang, M. Gharbi, H. Zhang, Z. Xia, E. Shechtman, "Semi-supervised Parametric Real-world
+       Image Harmonization", CVPR 2023, Section 3.1.
+    """
 
     curves_x: np.ndarray
     curves_y: np.ndarray
@@ -149,7 +264,15 @@ class ParametricParams:
             self.shading = s
 
     def to_json(self) -> dict[str, Any]:
-        """The curves as a JSON-able dict (the shading map goes to a PNG, see the apply-params command)."""
+        """The curves as a JSON-able dict (format ``harmony-sprih-params/1``).
+
+        Returns
+        -------
+        dict
+            ``curves.R/G/B.x/y`` lists rounded to 6 decimals, the point count, the shading map's size and PNG
+            encoding (the map itself goes to ``shading.png``, see ``harmony apply-params``), the formula and
+            ``meta``.
+        """
         return {
             "format": "harmony-sprih-params/1",
             "channels": ["R", "G", "B"],
@@ -167,7 +290,24 @@ class ParametricParams:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], shading: np.ndarray | None = None) -> ParametricParams:
-        """Inverse of :meth:`to_json` (``shading`` is the decoded map, or None). ValueError on bad fields."""
+        """Inverse of :meth:`to_json`.
+
+        Parameters
+        ----------
+        obj : mapping
+            A parsed ``curves.json``.
+        shading : ndarray, (h, w) float, optional
+            The decoded shading map (:func:`decode_shading`), or None.
+
+        Returns
+        -------
+        ParametricParams
+
+        Raises
+        ------
+        ValueError
+            Missing or malformed ``curves.R/G/B.x/y`` lists, or invalid curves.
+        """
         try:
             curves = obj["curves"]
             x = np.array([curves[ch]["x"] for ch in "RGB"], dtype=np.float64)
@@ -178,8 +318,19 @@ class ParametricParams:
 
 
 def uniform_segments(x: np.ndarray) -> int | None:
-    """``n - 1`` when every channel's knots are ``k / (n - 1)`` within :data:`UNIFORM_TOL` (the network's
-    knots, also after a JSON round trip that rounds them to 6 decimals) and ``n <= LUT_STRIDE``; else None."""
+    """Whether the curves can take the 8-bit LUT path: ``n - 1`` for uniform knots, else None.
+
+    Parameters
+    ----------
+    x : array_like, (3, n) float
+        Knot positions.
+
+    Returns
+    -------
+    int or None
+        ``n - 1`` when every channel's knots are ``k / (n - 1)`` within :data:`UNIFORM_TOL` (also after a
+        JSON round trip) and ``2 <= n <= LUT_STRIDE``.
+    """
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[-1]
     if x.ndim != 2 or not 2 <= n <= LUT_STRIDE:
@@ -190,11 +341,29 @@ def uniform_segments(x: np.ndarray) -> int | None:
 
 
 def lut_tables(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(intercepts, slopes)``, each a ``(1, 256)`` float32 ``cv2.LUT`` table, for curves with uniform knots
-    (:func:`uniform_segments`): entry ``LUT_STRIDE * c + j`` holds the line of channel ``c``'s segment
-    ``min(j, n - 2)`` (through the actual control points), so ``round((n - 1) v - 0.5)`` plus the channel's
-    offset picks the segment holding a value ``v`` in [0, 1] (either neighbour at a knot, where both
-    lines meet)."""
+    """``cv2.LUT`` tables of the intercept and slope of each segment, for curves with uniform knots.
+
+    Entry ``LUT_STRIDE * c + j`` holds the line of channel ``c``'s segment ``min(j, n - 2)`` (through the
+    actual control points), so ``round((n - 1) v - 0.5)`` plus the channel's offset picks the segment
+    holding a value ``v`` in [0, 1] (either neighbour at a knot, where both lines meet).
+
+    Parameters
+    ----------
+    x : array_like, (3, n) float
+        Control-point positions per RGB channel, strictly increasing, n >= 2.
+    y : array_like, (3, n) float
+        Curve values at those positions.
+
+    Returns
+    -------
+    intercepts, slopes : ndarray, (1, 256) float32
+        Entries past ``3 * LUT_STRIDE`` are the identity line (0, 1).
+
+    Raises
+    ------
+    ValueError
+        More than ``LUT_STRIDE`` points, or invalid curves.
+    """
     x, y = check_curves(x, y)
     n = x.shape[1]
     if n > LUT_STRIDE:
@@ -238,9 +407,21 @@ def _bad_input(composite: np.ndarray, mask: np.ndarray) -> None:
 
 
 def check_pair_fast(composite: np.ndarray, mask: np.ndarray) -> None:
-    """The checks of ``imageops.check_pair`` (same ValueErrors) in one integer-max pass per array: a
-    float32 bit pattern above 1.0's is a value out of [0, 1], a NaN or an infinity; the rare -0.0, which
-    the contract allows, is passed to imageops' checks to decide."""
+    """The checks of :func:`harmony.imageops.check_pair` (same ValueErrors) in one integer-max pass per array.
+
+    A float32 bit pattern above 1.0's is a value out of [0, 1], a NaN or an infinity; the rare -0.0,
+    which the contract allows, is passed to imageops' checks to decide.
+
+    Parameters
+    ----------
+    composite : ndarray, (H, W, 3) float32
+    mask : ndarray, (H, W) float32
+
+    Raises
+    ------
+    ValueError
+        Wrong dtype or shape, or values outside [0, 1] (the message names ``composite`` or ``mask``).
+    """
     if not _is_float_pair(composite, mask):
         _bad_input(composite, mask)
     if composite.size and (composite.view(np.uint32).max() > _ONE_BITS or mask.view(np.uint32).max() > _ONE_BITS):
@@ -487,16 +668,37 @@ def _write_block(v: np.ndarray, c: np.ndarray, m: np.ndarray, o: np.ndarray) -> 
 
 
 def apply_params_uint8(composite: np.ndarray, mask: np.ndarray, params: ParametricParams) -> np.ndarray:
-    """Eq. 1 on 8-bit data (the full-resolution path of ``harmony apply-params``): uint8 (H, W, 3) RGB
-    and uint8 (H, W) mask (255 = foreground, soft values blend) in, uint8 (H, W, 3) out.
+    """Eq. 1 on 8-bit data (the full-resolution path of ``harmony apply-params``).
 
-    Pixels outside the mask's bounding box are copied; inside it, per row block: a 256-entry table per
-    channel gives the curves at every level ``v / 255`` (``cv2.LUT``, rounded to 8 bits), the shading map
-    (upsampled bilinearly as 8-bit ``round(128 * S)``) multiplies it with saturation, and the result is
-    copied where the mask is non-zero (``cv2.copyTo``; ``cv2.blendLinear`` for blocks holding soft mask
-    values; blocks entirely inside the mask are written directly). Equals
-    ``to_uint8(apply_params(C / 255, M / 255))`` within 2 levels (three 8-bit roundings), 3 at bright
-    values under a shading gain (seen with S up to 1.2 on 300x40 images).
+    Pixels outside the mask's bounding box are copied; inside it, per block of 256 rows, a 256-entry
+    table per channel gives the curves at every level ``v / 255`` (``cv2.LUT``, rounded to 8 bits), the
+    shading map (upsampled bilinearly as 8-bit ``round(128 S)``) multiplies it with saturation, and the
+    result is copied where the mask is non-zero (``cv2.copyTo``; ``cv2.blendLinear`` where the mask is
+    soft).
+
+    Parameters
+    ----------
+    composite : ndarray, (H, W, 3) uint8
+        RGB.
+    mask : ndarray, (H, W) uint8
+        255 = foreground; values in between blend.
+    params : ParametricParams
+
+    Returns
+    -------
+    ndarray, (H, W, 3) uint8
+        Within 2 levels of ``to_uint8(apply_params(C / 255, M / 255))`` (three 8-bit roundings), 3 at
+        bright values under a shading gain.
+
+    Raises
+    ------
+    ValueError
+        Wrong dtypes or shapes.
+
+    References
+    ----------
+    .. [1] K. Wang, M. Gharbi, H. Zhang, Z. Xia, E. Shechtman, "Semi-supervised Parametric Real-world
+       Image Harmonization", CVPR 2023, Section 3.1.
     """
     import cv2
 
@@ -543,8 +745,25 @@ def apply_params_uint8(composite: np.ndarray, mask: np.ndarray, params: Parametr
 
 
 def apply_params_interp(composite: np.ndarray, mask: np.ndarray, params: ParametricParams) -> np.ndarray:
-    """The same transformation with plain ``np.interp`` on whole channels (the speed peer of
-    ``benchmarks/bench_sprih.py``, and an independent check of :func:`apply_params`)."""
+    """Eq. 1 with plain ``np.interp`` on whole channels: the speed peer of ``benchmarks/bench_sprih.py``
+    and an independent check of :func:`apply_params`.
+
+    Parameters
+    ----------
+    composite : ndarray, (H, W, 3) float32 in [0, 1]
+    mask : ndarray, (H, W) float32 in [0, 1]
+        Soft values blend.
+    params : ParametricParams
+
+    Returns
+    -------
+    ndarray, (H, W, 3) float32 in [0, 1]
+
+    Raises
+    ------
+    ValueError
+        Inputs breaking the contract (imageops' messages).
+    """
     check_image(composite, "composite")
     check_mask(mask, composite.shape[:2], "mask")
     curved = np.empty_like(composite)
@@ -559,12 +778,32 @@ def apply_params_interp(composite: np.ndarray, mask: np.ndarray, params: Paramet
 
 
 def encode_shading(shading: np.ndarray) -> np.ndarray:
-    """Shading map -> the [0, 1] grey image stored in ``shading.png`` (S / SHADING_PNG_SCALE)."""
+    """Shading map to the grey image stored in ``shading.png``: ``S / SHADING_PNG_SCALE``, clipped.
+
+    Parameters
+    ----------
+    shading : array_like, (h, w) float >= 0
+
+    Returns
+    -------
+    ndarray, (h, w) float32 in [0, 1]
+        Mid grey (0.5) is S = 1, no change.
+    """
     return np.clip(np.asarray(shading, dtype=np.float32) / SHADING_PNG_SCALE, 0.0, 1.0)
 
 
 def decode_shading(grey: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`encode_shading` for a grey (h, w) image read in [0, 1]."""
+    """Inverse of :func:`encode_shading`.
+
+    Parameters
+    ----------
+    grey : array_like, (h, w) float in [0, 1]
+        ``shading.png`` read as floats.
+
+    Returns
+    -------
+    ndarray, (h, w) float32 in [0, SHADING_PNG_SCALE]
+    """
     return (np.asarray(grey, dtype=np.float32) * SHADING_PNG_SCALE).astype(np.float32)
 
 

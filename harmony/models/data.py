@@ -86,10 +86,34 @@ class ImageTable:
         return int(len(self.keys))
 
     def path(self, name: str, i: int) -> Path | None:
+        """Absolute path of one field of one item.
+
+        Parameters
+        ----------
+        name : str
+            A key of ``fields`` (``composite``, ``mask``, ``real``, ...).
+        i : int
+            Item index.
+
+        Returns
+        -------
+        pathlib.Path or None
+            None when the item has no such file (an optional label map).
+        """
         raw = self.fields[name][1][i]
         return Path(self.root) / raw.decode("utf-8") if raw else None
 
     def key(self, i: int) -> str:
+        """The item's key, as named in messages and the cache index (``<Sub>/<composite name>``).
+
+        Parameters
+        ----------
+        i : int
+
+        Returns
+        -------
+        str
+        """
         return self.keys[i].decode("utf-8")
 
 
@@ -103,7 +127,18 @@ def _rel(root: Path, p: Path | None) -> str:
 
 
 def label_path(sample) -> Path | None:
-    """``<Sub>/labels/<real image stem>.png`` (or the composite's stem) when it exists (DIH parsing)."""
+    """The scene-parsing label map of a sample, when it exists (DIH's joint parsing).
+
+    Parameters
+    ----------
+    sample : harmony.dataset.Sample
+        A sample of :class:`harmony.dataset.DatasetReader`.
+
+    Returns
+    -------
+    pathlib.Path or None
+        ``<Sub>/labels/<real image stem>.png``, else ``<Sub>/labels/<composite stem>.png``, else None.
+    """
     folder = sample.composite.parent.parent / LABEL_DIR
     for stem in ((sample.real.stem if sample.real is not None else None), sample.composite.stem):
         if stem and (folder / f"{stem}.png").is_file():
@@ -113,9 +148,33 @@ def label_path(sample) -> Path | None:
 
 def paired_table(root: str | os.PathLike, split: str, *, subsets=None, limit: int | None = None,
                  with_labels: bool = False) -> ImageTable:
-    """The ``split`` of an iHarmony4-layout dataset as an :class:`ImageTable` (composite, mask, real and,
-    when ``with_labels`` and label maps exist, ``labels``). Samples without a ground-truth real image are
-    listed in ``skipped`` (nothing is decoded here)."""
+    """One split of an iHarmony4-layout dataset as an :class:`ImageTable` of composite, mask and real paths.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Dataset root (``<Sub>/<Sub>_<split>.txt`` listing ``composite_images/`` names).
+    split : {"train", "test"}
+    subsets : sequence of str, optional
+        Only these subsets (default: all of ``root``).
+    limit : int, optional
+        At most this many samples.
+    with_labels : bool, default False
+        Add a ``labels`` field when label maps exist, and count their classes into ``num_classes``.
+
+
+    Returns
+    -------
+    ImageTable
+        Paths only (nothing is decoded here); items that cannot be used are listed in ``skipped``. Samples without a ground-truth real image are skipped.
+
+    References
+    ----------
+    .. [1] K. Sofiiuk, P. Popenova, A. Konushin, "Foreground-aware Semantic Representations for Image
+       Harmonization", WACV 2021 (the ``iharm`` training pipeline: HorizontalFlip + RandomResizedCrop).
+    .. [2] W. Cong, J. Zhang, L. Niu, L. Liu, Z. Ling, W. Li, L. Zhang, "DoveNet: Deep Image Harmonization
+       via Domain Verification", CVPR 2020 (the iHarmony4 layout).
+    """
     root = Path(root)
     reader = DatasetReader(root, subsets=subsets)
     samples = reader.samples(split=split, limit=limit)
@@ -148,9 +207,27 @@ def paired_table(root: str | os.PathLike, split: str, *, subsets=None, limit: in
 
 
 def unpaired_table(root: str | os.PathLike, *, split: str = "train") -> ImageTable:
-    """SPRIH's stream 2 (a ``harmony datagen real`` dataset): composite ``C_ij``, mask ``M_j``,
-    inpainted background ``inpaint(B_i)`` and the "real" class image (Eq. 6). Subsets without
-    ``backgrounds/`` are ignored; when ``split`` is empty every composite is used."""
+    """SPRIH's stream 2 (a ``harmony datagen real`` dataset): composite ``C_ij``, mask ``M_j``, inpainted
+    background ``inpaint(B_i)`` and the "real" class image (Eq. 6).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Subsets without ``backgrounds/`` are ignored.
+    split : str, default "train"
+        The split to read; when it is empty every composite is used.
+
+
+    Returns
+    -------
+    ImageTable
+        Paths only (nothing is decoded here); items that cannot be used are listed in ``skipped``.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        No subset with ``backgrounds/``.
+    """
     root = Path(root)
     reader = DatasetReader(root)
     subsets = [s for s in reader.subsets if (root / s / "backgrounds").is_dir()]
@@ -181,9 +258,28 @@ def unpaired_table(root: str | os.PathLike, *, split: str = "train") -> ImageTab
 
 
 def rendered_table(root: str | os.PathLike, *, split: str = "train", n_styles: int = 10) -> ImageTable:
-    """CharmNet's rendered stream: pairs listed in ``<root>/labels.txt`` (``harmony datagen rendered``)
-    with their soft style labels ``soft`` (N, 10) and 0-based ground-truth style ``style`` (N,); the
-    ``split``'s labelled composites, or every labelled composite when that split is empty."""
+    """CharmNet's rendered stream: the pairs listed in ``<root>/labels.txt`` (``harmony datagen rendered``)
+    with their soft style labels.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+    split : str, default "train"
+        The split's labelled composites, or every labelled composite when that split is empty.
+    n_styles : int, default 10
+        Capture styles; style ids in ``labels.txt`` must be in ``1..n_styles``.
+
+
+    Returns
+    -------
+    ImageTable
+        Paths only (nothing is decoded here); items that cannot be used are listed in ``skipped``. ``arrays`` holds ``soft`` (N, n_styles) float32 and ``style`` (N,) int64 (0-based).
+
+    Raises
+    ------
+    harmony.errors.InputError
+        No ``labels.txt``, or a malformed line (named with its line number).
+    """
     from ..datagen.rendered import LABEL_FILE, parse_label_line
 
     root = Path(root)
@@ -239,9 +335,25 @@ def _read(kind: str, path: Path) -> np.ndarray:
 
 def crop_box(rng: np.random.Generator, h: int, w: int, scale: Sequence[float],
              ratio: Sequence[float]) -> tuple[int, int, int, int]:
-    """``(top, left, height, width)`` of a random resized crop (torchvision's RandomResizedCrop.get_params
-    rule: area fraction uniform in ``scale``, log-uniform aspect ratio in ``ratio``, 10 tries, then the
-    centre crop clamped to ``ratio``)."""
+    """The box of a random resized crop (torchvision's ``RandomResizedCrop.get_params`` rule).
+
+    Area fraction uniform in ``scale``, log-uniform aspect ratio in ``ratio``, 10 tries, then the centre
+    crop clamped to ``ratio``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    h, w : int
+        Image size.
+    scale : (float, float)
+        Area fraction range.
+    ratio : (float, float)
+        Aspect ratio (width / height) range.
+
+    Returns
+    -------
+    top, left, height, width : int
+    """
     area = h * w
     log_r = (np.log(ratio[0]), np.log(ratio[1]))
     for _ in range(10):
@@ -272,8 +384,33 @@ def _resize(kind: str, arr: np.ndarray, size: int) -> np.ndarray:
 
 def augment_item(arrays: Mapping[str, tuple[str, np.ndarray]], size: int, augment: Mapping[str, Any] | None,
                  rng: np.random.Generator | None) -> dict[str, np.ndarray]:
-    """Crop (when ``augment["crop_scale"]``), resize to ``size x size`` and flip (``augment["hflip"]``)
-    the arrays of one item together (same box, same flip); ``rng`` None: resize only."""
+    """Crop, resize and flip the arrays of one item together (same box, same flip).
+
+    Parameters
+    ----------
+    arrays : mapping of str to (kind, ndarray)
+        ``kind`` is ``image`` ((h, w, 3) uint8), ``mask`` ((h, w) uint8, 255 = foreground) or ``label``.
+    size : int
+        Output side.
+    augment : mapping, optional
+        ``hflip`` probability, ``crop_scale`` (None = no crop), ``crop_ratio`` (see
+        :data:`DEFAULT_AUGMENT`).
+    rng : numpy.random.Generator or None
+        None: resize only (validation, the cache).
+
+    Returns
+    -------
+    dict of str to ndarray
+        uint8 at ``size x size``: images area-resized when shrinking (bilinear otherwise), masks bilinear
+        then thresholded at 127 (values {0, 255}), label maps nearest.
+
+    References
+    ----------
+    .. [1] K. Sofiiuk, P. Popenova, A. Konushin, "Foreground-aware Semantic Representations for Image
+       Harmonization", WACV 2021 (the ``iharm`` training pipeline: HorizontalFlip + RandomResizedCrop).
+    .. [2] W. Cong, J. Zhang, L. Niu, L. Liu, Z. Ling, W. Li, L. Zhang, "DoveNet: Deep Image Harmonization
+       via Domain Verification", CVPR 2020 (the iHarmony4 layout).
+    """
     aug = {**DEFAULT_AUGMENT, **dict(augment or {})}
     first = next(iter(arrays.values()))[1]
     h, w = first.shape[:2]
@@ -296,7 +433,17 @@ def augment_item(arrays: Mapping[str, tuple[str, np.ndarray]], size: int, augmen
 # --- the cache ------------------------------------------------------------------------------------------
 
 def default_cache_dir(root: str | os.PathLike, size: int) -> Path:
-    """``<root>/.harmony/cache/size<S>`` (the dataset's own folder)."""
+    """Where ``harmony prepare`` puts a dataset's cache by default: ``<root>/.harmony/cache/size<S>``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+    size : int
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return Path(root) / ".harmony" / "cache" / f"size{int(size)}"
 
 
@@ -306,7 +453,23 @@ def _stat_key(path: Path) -> list[int]:
 
 
 def content_key(paths: Sequence[Path]) -> str:
-    """sha256 over the bytes of the files (the cache's content key of one item)."""
+    """The cache's content key of one item: sha256 over the sha256 digests of its files' bytes.
+
+    Parameters
+    ----------
+    paths : sequence of pathlib.Path
+        Composite, mask and real image.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Raises
+    ------
+    OSError
+        A file cannot be read.
+    """
     h = hashlib.sha256()
     for p in paths:
         with open(p, "rb") as fh:
@@ -315,10 +478,21 @@ def content_key(paths: Sequence[Path]) -> str:
 
 
 class TrainCache:
-    """A prepared cache folder: ``rows.u8`` (N rows of ``composite | real | mask`` uint8 at ``size``),
-    ``index.json`` (per row: item key, content sha256, the files' [size, mtime_ns], CRC-32 of the row).
+    """A prepared cache folder, read through a memory map.
 
-    The memory map opens lazily in each process (loader workers open their own)."""
+    ``rows.u8`` holds N rows of ``composite | real | mask`` uint8 at ``size x size``; ``index.json`` per
+    row the item key, the content sha256, the files' ``[size, mtime_ns]`` and the row's CRC-32. The map
+    opens lazily in each process (loader workers open their own).
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+
+    Raises
+    ------
+    harmony.errors.InputError
+        Not a cache of this format, or a rows file of the wrong length (damaged).
+    """
 
     ROW_FIELDS = (("composite", 3), ("real", 3), ("mask", 1))
 
@@ -340,6 +514,7 @@ class TrainCache:
 
     @property
     def row_bytes(self) -> int:
+        """Bytes of one row: ``7 * size * size``."""
         return 7 * self.size * self.size
 
     def _map(self) -> np.memmap:
@@ -354,7 +529,21 @@ class TrainCache:
         return state
 
     def get(self, key: str, paths: Sequence[Path]) -> dict[str, np.ndarray] | None:
-        """The item's arrays, or None when it is not cached, its files changed, or its row is damaged."""
+        """One item's arrays from the cache.
+
+        Parameters
+        ----------
+        key : str
+            The item's key.
+        paths : sequence of pathlib.Path
+            Its composite, mask and real files (their size and mtime must match the index).
+
+        Returns
+        -------
+        dict of str to ndarray or None
+            ``composite``, ``real`` (size, size, 3) and ``mask`` (size, size) uint8 views of the map; None when
+            the item is not cached, its files changed, or its row fails the CRC check.
+        """
         i = self.rows.get(key)
         if i is None or not self.valid[i]:
             return None
@@ -374,7 +563,19 @@ class TrainCache:
 
 
 def open_cache(root: str | os.PathLike, size: int, folder: str | os.PathLike | None = None) -> TrainCache | None:
-    """The cache of ``root`` at ``size`` when one was prepared and is readable, else None."""
+    """The cache of a dataset at a size, when one was prepared and is readable.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+    size : int
+    folder : str or os.PathLike, optional
+        Default :func:`default_cache_dir`.
+
+    Returns
+    -------
+    TrainCache or None
+    """
     folder = Path(folder) if folder else default_cache_dir(root, size)
     if not (folder / "index.json").is_file():
         return None
@@ -390,10 +591,27 @@ def open_cache(root: str | os.PathLike, size: int, folder: str | os.PathLike | N
 class StreamDataset:
     """torch ``Dataset`` over one or more :class:`ImageTable` streams (``main`` plus extra streams).
 
-    ``dataset[(stream, index, aug_key)]`` decodes item ``index`` of ``stream`` (from the cache when one
-    is attached and valid), augments it with ``default_rng([seed, *aug_key])`` (no augmentation when
+    ``dataset[(stream, index, aug_key)]`` decodes item ``index`` of ``stream`` (from the cache when one is
+    attached and valid), augments it with ``default_rng([seed, *aug_key])`` (no augmentation when
     ``aug_key`` is None) and returns uint8 arrays at ``size x size`` plus ``"key"``; a file that cannot be
     read gives ``{"skip": (key, reason)}``.
+
+    Parameters
+    ----------
+    tables : mapping of str to ImageTable
+    size : int
+    seed : int, default 0
+    augment : mapping, optional
+        See :func:`augment_item`.
+    cache : TrainCache, optional
+        Used for the ``main`` stream when it has no label maps.
+
+    References
+    ----------
+    .. [1] K. Sofiiuk, P. Popenova, A. Konushin, "Foreground-aware Semantic Representations for Image
+       Harmonization", WACV 2021 (the ``iharm`` training pipeline: HorizontalFlip + RandomResizedCrop).
+    .. [2] W. Cong, J. Zhang, L. Niu, L. Liu, Z. Ling, W. Li, L. Zhang, "DoveNet: Deep Image Harmonization
+       via Domain Verification", CVPR 2020 (the iHarmony4 layout).
     """
 
     def __init__(self, tables: Mapping[str, ImageTable], size: int, *, seed: int = 0,
@@ -408,6 +626,23 @@ class StreamDataset:
         return len(self.tables["main"]) if "main" in self.tables else 0
 
     def load(self, stream: str, index: int) -> dict[str, tuple[str, np.ndarray]]:
+        """Decode one item's files at their own size (from the cache when possible).
+
+        Parameters
+        ----------
+        stream : str
+        index : int
+
+        Returns
+        -------
+        dict of str to (kind, ndarray)
+            uint8 arrays per field.
+
+        Raises
+        ------
+        harmony.errors.InputError
+            A required file is missing or unreadable.
+        """
         t = self.tables[stream]
         if stream == "main" and self.cache is not None and "labels" not in t.fields:
             paths = [t.path(n, index) for n in ("composite", "mask", "real")]
@@ -455,9 +690,20 @@ class StreamDataset:
 
 
 def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Stack the good items of each stream into uint8 tensors (images ``(B, 3, s, s)``, masks
-    ``(B, 1, s, s)``, labels ``(B, s, s)``) and list the skipped ones under ``"skipped"``.
-    Returns ``{"main": {...}, "<stream>": {...}, "skipped": [(key, reason), ...]}``."""
+    """Stack the good items of each stream into uint8 tensors and list the skipped ones.
+
+    Parameters
+    ----------
+    items : sequence of mapping
+        :class:`StreamDataset` items.
+
+    Returns
+    -------
+    dict
+        ``{"main": {...}, "<stream>": {...}, "skipped": [(key, reason), ...]}``; per stream images
+        ``(N, 3, s, s)`` uint8, masks ``(N, 1, s, s)`` uint8, labels ``(N, s, s)``, per-item arrays stacked,
+        and ``keys``.
+    """
     import torch
 
     out: dict[str, Any] = {"skipped": []}
@@ -484,8 +730,22 @@ def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def to_float_batch(batch: Mapping[str, Any], device) -> dict[str, Any]:
-    """A collated stream batch on ``device`` as the networks' float contract: images and masks float32 in
-    [0, 1] (masks exactly {0, 1}), labels int64 (255 = unlabeled), other arrays as they are."""
+    """A collated stream batch on a device, in the networks' float contract.
+
+    Parameters
+    ----------
+    batch : mapping
+        One stream of :func:`collate`'s output.
+    device : torch.device or str
+
+    Returns
+    -------
+    dict
+        Images and masks float32 in [0, 1] (masks exactly {0, 1}), labels int64 (255 = unlabeled), other
+        tensors unchanged, ``keys`` as given.
+    """
+    import torch
+
     out: dict[str, Any] = {}
     for name, v in batch.items():
         if name == "keys":
@@ -494,7 +754,7 @@ def to_float_batch(batch: Mapping[str, Any], device) -> dict[str, Any]:
         v = v.to(device, non_blocking=True)
         if name == "labels":
             out[name] = v.long()
-        elif v.dtype == __import__("torch").uint8:
+        elif v.dtype == torch.uint8:
             out[name] = v.float().div_(255.0)
         else:
             out[name] = v
@@ -504,11 +764,31 @@ def to_float_batch(batch: Mapping[str, Any], device) -> dict[str, Any]:
 # --- the step sampler -------------------------------------------------------------------------------------
 
 class StepBatchSampler:
-    """Batches for steps ``start .. total - 1`` of one rank (see the module docstring).
+    """Batches of one rank for steps ``start .. total - 1`` (a ``batch_sampler`` of the DataLoader).
 
     Main-stream positions come from ``torch.utils.data.DistributedSampler(shuffle=True, seed=seed)``
-    epoch by epoch; ``streams_for_step(step) -> {stream: size}`` adds items of extra streams drawn with
+    epoch by epoch; ``streams_for_step(step) -> {stream: count}`` adds items of extra streams drawn with
     ``default_rng([seed, step, rank, 17])``.
+
+    Parameters
+    ----------
+    n : int
+        Items of the main stream.
+    batch_size : int
+        Main items per step and rank.
+    seed, start, total : int
+        The run's seed, first step (a resumed run's) and step count.
+    rank, world : int
+        This process's rank and the number of processes (DDP).
+    streams_for_step : callable, optional
+    stream_sizes : mapping of str to int, optional
+        Items of each extra stream.
+
+    References
+    ----------
+    .. [1] PyTorch documentation, ``torch.utils.data.distributed.DistributedSampler`` and "Getting
+       Started with Distributed Data Parallel" (https://pytorch.org/docs/stable/data.html,
+       https://pytorch.org/tutorials/intermediate/ddp_tutorial.html).
     """
 
     def __init__(self, n: int, batch_size: int, *, seed: int, start: int, total: int, rank: int = 0,
@@ -535,6 +815,18 @@ class StepBatchSampler:
         return self._epoch_cache[1]
 
     def items(self, step: int) -> list[tuple]:
+        """The loader items of one step.
+
+        Parameters
+        ----------
+        step : int
+
+        Returns
+        -------
+        list of tuple
+            ``(stream, index, aug_key)`` per item: ``batch_size`` main items (``aug_key = (epoch, global
+            position in the epoch)``, the same for any worker or rank count), then the step's extra-stream items.
+        """
         out = []
         for j in range(self.b):
             q = step * self.b + j                          # rank-local position
@@ -572,8 +864,23 @@ def _worker_init(_worker_id: int) -> None:
 
 
 def make_loader(dataset: StreamDataset, sampler: StepBatchSampler, workers: int, *, pin_memory: bool = False):
-    """A ``torch.utils.data.DataLoader`` over ``dataset`` with ``sampler``'s batches; ``workers`` loader
-    processes (0: in the training process). Batches come back in step order for any ``workers``."""
+    """A ``torch.utils.data.DataLoader`` over a dataset with a step sampler's batches.
+
+    Parameters
+    ----------
+    dataset : StreamDataset
+    sampler : StepBatchSampler
+    workers : int
+        Loader processes (0: in the training process); each runs OpenCV and torch on one thread and
+        ignores SIGINT.
+    pin_memory : bool, default False
+        For CUDA training.
+
+    Returns
+    -------
+    torch.utils.data.DataLoader
+        Batches come back in step order for any ``workers``.
+    """
     from torch.utils.data import DataLoader
 
     kwargs: dict[str, Any] = {}
@@ -585,8 +892,24 @@ def make_loader(dataset: StreamDataset, sampler: StepBatchSampler, workers: int,
 
 def load_eval(table: ImageTable, size: int, cache: TrainCache | None = None, limit: int | None = None
               ) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
-    """The first ``limit`` usable items of ``table`` (no augmentation) as float32 arrays
-    ``composite (N, s, s, 3)``, ``mask (N, s, s)``, ``real`` (validation: small by construction)."""
+    """The first usable items of a table, without augmentation, as float arrays (validation).
+
+    Parameters
+    ----------
+    table : ImageTable
+    size : int
+    cache : TrainCache, optional
+    limit : int, optional
+        At most this many items.
+
+    Returns
+    -------
+    arrays : dict of str to ndarray
+        ``composite`` and ``real`` (N, size, size, 3) float32 in [0, 1], ``mask`` (N, size, size) float32 in
+        {0, 1}.
+    skipped : list of (str, str)
+        Items that could not be used, with the reason.
+    """
     ds = StreamDataset({"main": table}, size, cache=cache)
     comps, masks, reals, skipped = [], [], [], []
     for i in range(len(table)):
@@ -610,6 +933,9 @@ def load_eval(table: ImageTable, size: int, cache: TrainCache | None = None, lim
 
 @dataclass
 class PrepareResult:
+    """What :func:`prepare_cache` did: ``folder``, ``items`` (rows), ``computed`` and ``reused`` rows, the
+    ``skipped`` items ``(key, reason)`` and the ``seconds`` taken.
+    """
     folder: Path
     items: int
     computed: int

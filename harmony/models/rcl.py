@@ -1,5 +1,5 @@
-"""Region-wise contrastive learning with external style fusion (RCL; Liang et al., seed
-002_4bcd8857ee6c3b49, section III).
+"""Region-wise contrastive learning with external style fusion (RCL; Liang, Pun et al., "Image
+Harmonization with Region-wise Contrastive Learning", section III).
 
 What follows the paper
 - Base network (III-A): the composite and mask, downsampled to the network's side (256 for
@@ -49,10 +49,30 @@ STRIDE = 4
 
 def region_contrastive_loss(v_bg: torch.Tensor, v_fg: torch.Tensor, positives: torch.Tensor,
                             negatives: torch.Tensor, tau: float = 0.07) -> torch.Tensor:
-    """Eq. 11 of the RCL paper for one image.
+    """Region-wise contrastive loss of one image (Eq. 11).
 
-    ``v_bg``, ``v_fg``: (D,) query vectors; ``positives``: (K, D); ``negatives``: (K', D).
-    ``mean_i -log( exp(v_bg.P_i/tau) / (exp(v_bg.P_i/tau) + sum_k exp(v_fg.N_k/tau)) )``.
+    ``mean_i -log(exp(v_bg . P_i / tau) / (exp(v_bg . P_i / tau) + sum_k exp(v_fg . N_k / tau)))``,
+    computed with ``logaddexp`` / ``logsumexp`` (no overflow).
+
+    Parameters
+    ----------
+    v_bg, v_fg : torch.Tensor, (D,) float
+        Query vectors of the background and foreground styles (unit length).
+    positives : torch.Tensor, (K, D) float
+        Embedded ground-truth background patches.
+    negatives : torch.Tensor, (K', D) float
+        Embedded harmonized foreground patches.
+    tau : float, default 0.07
+        Temperature.
+
+    Returns
+    -------
+    torch.Tensor, () float, >= 0
+
+    References
+    ----------
+    .. [1] J. Liang, C.-M. Pun et al., "Image Harmonization with Region-wise Contrastive Learning",
+       Section III.
     """
     pos = positives @ v_bg / tau                       # (K,)
     neg = negatives @ v_fg / tau                       # (K',)
@@ -62,7 +82,18 @@ def region_contrastive_loss(v_bg: torch.Tensor, v_fg: torch.Tensor, positives: t
 
 
 def cell_patches(image: torch.Tensor) -> torch.Tensor:
-    """8x8 patches centred on every cell of the 4x-downsampled sampling map: (B, cells, 3*8*8)."""
+    """8x8 patches centred on every cell of the 4x-downsampled sampling map.
+
+    Parameters
+    ----------
+    image : torch.Tensor, (N, 3, H, W) float
+        ``H`` and ``W`` multiples of 4.
+
+    Returns
+    -------
+    torch.Tensor, (N, H/4 * W/4, 3 * 8 * 8) float
+        Row-major cells; patches overlap by 4 pixels and are zero-padded at the border.
+    """
     return F.unfold(image, PATCH, stride=STRIDE, padding=(PATCH - STRIDE) // 2).transpose(1, 2)
 
 
@@ -75,7 +106,17 @@ def _pick(valid: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class RCLNet(HarmonyNet):
-    """ResUNet + S2AM + external style fusion, trained with the region-wise contrastive loss."""
+    """ResUNet + S2AM + external style fusion, trained with the region-wise contrastive loss.
+
+    See the module docstring for the architecture and what differs from the paper; the constructor's
+    ``lambdas`` weight L1, L_pixel and L_HCL (Eq. 13), ``patches`` is K, ``tau`` the temperature and
+    ``style_fusion=False`` builds the "without S.F." ablation.
+
+    References
+    ----------
+    .. [1] J. Liang, C.-M. Pun et al., "Image Harmonization with Region-wise Contrastive Learning",
+       Section III.
+    """
 
     model_name = "rcl"
 
@@ -108,6 +149,19 @@ class RCLNet(HarmonyNet):
         init_normal(self)
 
     def forward(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Harmonize composites.
+
+        Parameters
+        ----------
+        composite : torch.Tensor, (N, 3, H, W) float in [0, 1]
+            ``H`` and ``W`` multiples of ``2**(len(widths) - 1)``.
+        mask : torch.Tensor, (N, 1, H, W) float in [0, 1]
+
+        Returns
+        -------
+        torch.Tensor, (N, 3, H, W) float in [0, 1]
+            Composite plus the predicted change, clamped.
+        """
         return self._predict(composite, mask).clamp(0.0, 1.0)
 
     def _predict(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -129,7 +183,28 @@ class RCLNet(HarmonyNet):
 
     def contrastive(self, pred: torch.Tensor, real: torch.Tensor, composite: torch.Tensor,
                     mask: torch.Tensor) -> torch.Tensor:
-        """L_HCL (eq. 12): eq. 11 averaged over the images that have both foreground and background cells."""
+        """L_HCL (Eq. 12): Eq. 11 averaged over the images that have both foreground and background cells.
+
+        Parameters
+        ----------
+        pred : torch.Tensor, (N, 3, H, W) float
+            Harmonized output (negatives from its foreground).
+        real : torch.Tensor, (N, 3, H, W) float
+            Ground truth (positives from its background).
+        composite : torch.Tensor, (N, 3, H, W) float
+            The composite (``v_fg`` from its foreground at the negatives' cells).
+        mask : torch.Tensor, (N, 1, H, W) float in [0, 1]
+
+        Returns
+        -------
+        torch.Tensor, () float
+            0 (with a graph) when no image has both regions.
+
+        References
+        ----------
+        .. [1] J. Liang, C.-M. Pun et al., "Image Harmonization with Region-wise Contrastive Learning",
+           Section III.
+        """
         cells = resize_mask(mask, (pred.shape[-2] // STRIDE, pred.shape[-1] // STRIDE)).flatten(1)  # (B, cells)
         neg_patches = cell_patches(pred * mask)
         pos_patches = cell_patches(real * (1.0 - mask))
@@ -150,6 +225,24 @@ class RCLNet(HarmonyNet):
         return torch.stack(losses).mean()
 
     def training_losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """RCL's objective (Eq. 13): ``w1 L1 + w2 L_pixel + w3 L_HCL``.
+
+        Parameters
+        ----------
+        batch : mapping
+            ``composite``, ``real`` (N, 3, H, W) and ``mask`` (N, 1, H, W), float in [0, 1].
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            ``l1`` (mean absolute error, whole image), ``pixel`` (mean absolute error in the foreground),
+            ``hcl`` and ``total``.
+
+        References
+        ----------
+        .. [1] J. Liang, C.-M. Pun et al., "Image Harmonization with Region-wise Contrastive Learning",
+           Section III.
+        """
         comp, mask, real = batch["composite"], batch["mask"], batch["real"]
         pred = self._predict(comp, mask)
         err = (pred - real).abs()

@@ -55,7 +55,7 @@ SKIPPED_NAME = "train_skipped.txt"
 PRECISIONS = ("32", "bf16", "16-mixed")
 
 
-# --- helpers shared with harmony.models.train ---------------------------------------------------------
+# --- helpers (also imported through harmony.models.train) ----------------------------------------------
 
 def foreground_metrics(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """Per-image MSE, fMSE and PSNR on the 0-255 scale under the ``iharm`` protocol (SamsungLabs
@@ -80,14 +80,38 @@ def foreground_metrics(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> 
 
 
 def validation_metrics(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """The one place training validation scores images (``mse``, ``fmse``, ``psnr``); see
-    :func:`foreground_metrics`."""
+    """The one place training validation scores images (see :func:`foreground_metrics`).
+
+    Parameters
+    ----------
+    pred, real : ndarray, (N, h, w, 3) float in [0, 1]
+    mask : ndarray, (N, h, w) float in [0, 1]
+
+    Returns
+    -------
+    dict of str to float
+        ``mse``, ``fmse``, ``psnr`` on the 0-255 scale, averaged over the images.
+    """
     return foreground_metrics(pred, real, mask)
 
 
 def predict_arrays(net, composite: np.ndarray, mask: np.ndarray, *, batch_size: int = 8, paste: bool = True) -> np.ndarray:
-    """Network predictions at its own resolution for (N, s, s, 3) / (N, s, s) arrays (eval mode), computed
-    on the device the network's parameters are on."""
+    """Network predictions at its own resolution for arrays of composites (eval mode, no gradient).
+
+    Parameters
+    ----------
+    net : harmony.models.base.HarmonyNet
+        Run on the device its parameters are on; its train/eval mode is restored afterwards.
+    composite : ndarray, (N, s, s, 3) float32 in [0, 1]
+    mask : ndarray, (N, s, s) float32 in [0, 1]
+    batch_size : int, default 8
+    paste : bool, default True
+        Keep the composite outside the mask: ``pred * M + C * (1 - M)``.
+
+    Returns
+    -------
+    ndarray, (N, s, s, 3) float32 in [0, 1]
+    """
     import torch
 
     dev = next((q.device for q in net.parameters()), torch.device("cpu"))
@@ -109,9 +133,24 @@ def predict_arrays(net, composite: np.ndarray, mask: np.ndarray, *, batch_size: 
 
 
 def resolve_device(device: str | None, local_rank: int | None = None):
-    """``torch.device`` for ``--device``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when
-    ``torch.cuda.is_available()``, else cpu). Asking for CUDA where it is unavailable is an InputError.
-    Under DDP (``local_rank`` given) ``cuda`` means ``cuda:<local rank>``."""
+    """The ``torch.device`` of a ``--device`` value.
+
+    Parameters
+    ----------
+    device : str or None
+        ``cpu`` (also None), ``cuda``, ``cuda:N`` or ``auto`` (cuda when available, else cpu).
+    local_rank : int, optional
+        Under DDP, ``cuda`` means ``cuda:<local rank>``.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    harmony.errors.InputError
+        CUDA asked for where it is unavailable, a device index out of range, or another value.
+    """
     import torch
 
     name = str(device or "cpu").strip().lower()
@@ -148,7 +187,17 @@ def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def read_log(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Rows of a training log, numbers parsed."""
+    """Rows of a training log (``train_log.csv``), numbers parsed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    list of dict
+        ``step`` as int, other columns as float (None where empty).
+    """
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     out = []
@@ -190,8 +239,28 @@ def _plot(path: Path, rows: list[dict[str, Any]], title: str) -> None:
 
 
 def check_source_checkpoint(folder: str | os.PathLike, model: str, args: Mapping[str, Any], option: str) -> dict:
-    """The config of checkpoint ``folder`` after checking that it is for ``model`` with the same
-    architecture-defining constructor ``args``; a one-line InputError naming both otherwise."""
+    """The config of a checkpoint given to ``--init-from``/``--resume``, after checking it fits this run.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+    model : str
+        The model being trained.
+    args : mapping
+        This run's architecture-defining constructor arguments.
+    option : str
+        The option named in messages (``--init-from``).
+
+    Returns
+    -------
+    dict
+        The checkpoint's config.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        Another model, or constructor arguments that differ (the first four are named).
+    """
     folder = Path(folder)
     config = ckpt.read_config(folder)
     if config["model"] != model:
@@ -209,6 +278,12 @@ def check_source_checkpoint(folder: str | os.PathLike, model: str, args: Mapping
 
 @dataclass
 class TrainResult:
+    """Summary of one :meth:`Trainer.run`: where it wrote (``out``), what it trained (``model``, ``preset``,
+    ``parameters``), the steps (``start_step`` to ``steps``, ``seconds``), the data (``train_images``,
+    ``val_images``, ``skipped`` items with reasons), the last logged losses, the validation and
+    cut-and-paste metrics, and how it ended (``stopped_early`` by ``--time-limit``, ``interrupted`` by a
+    signal) on which ``device``, ``world_size``, ``precision`` and ``cache``.
+    """
     out: Path
     model: str
     preset: str
@@ -264,7 +339,14 @@ class TrainOptions:
 
 
 class StepContext:
-    """What a network's :meth:`~harmony.models.base.HarmonyNet.phase_losses` gets besides the batch."""
+    """What a network's :meth:`~harmony.models.base.HarmonyNet.phase_losses` gets besides the batch.
+
+    Parameters
+    ----------
+    step, seed, rank : int
+        ``rng`` is ``numpy.random.default_rng([seed, step, rank, 19])``; ``carry`` is a dict shared by the
+        phases of the step.
+    """
 
     def __init__(self, step: int, seed: int, rank: int):
         self.step, self.seed, self.rank = step, seed, rank
@@ -289,7 +371,18 @@ def _phase_module(net):
 
 
 class Trainer:
-    """One training run (see the module docstring for the named steps)."""
+    """One training run (see the module docstring for the named steps).
+
+    Parameters
+    ----------
+    options : TrainOptions
+
+    References
+    ----------
+    .. [1] PyTorch documentation, "DistributedDataParallel" and "Writing Distributed Applications"
+       (https://pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html,
+       https://pytorch.org/docs/stable/distributed.html).
+    """
 
     def __init__(self, options: TrainOptions):
         self.options = options
@@ -300,6 +393,19 @@ class Trainer:
 
     # -- 1. runtime ------------------------------------------------------------------------------------
     def setup_runtime(self) -> None:
+        """Step 1: device, precision, threads and (under ``torchrun``) the process group.
+
+        Raises
+        ------
+        harmony.errors.InputError
+            Unknown ``--precision``, ``16-mixed`` without CUDA, or an unavailable device.
+
+        References
+        ----------
+        .. [1] PyTorch documentation, "DistributedDataParallel" and "Writing Distributed Applications"
+           (https://pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html,
+           https://pytorch.org/docs/stable/distributed.html).
+        """
         import torch
 
         options = self.options
@@ -326,6 +432,7 @@ class Trainer:
         self.is_main = self.rank == 0
 
     def barrier(self) -> None:
+        """Wait for every rank (nothing without DDP)."""
         if self.distributed:
             import torch.distributed as dist
 
@@ -333,6 +440,14 @@ class Trainer:
 
     # -- 2. data ---------------------------------------------------------------------------------------
     def setup_data(self) -> None:
+        """Step 2: the training table, the cache (prepared first when ``--cache``), the extra streams, the
+        streaming dataset and the validation images with their cut-and-paste baseline.
+
+        Raises
+        ------
+        harmony.errors.InputError
+            No training pair, an extra stream the model does not take or lacks, or an empty stream.
+        """
         from . import data as D
 
         options = self.options
@@ -410,6 +525,12 @@ class Trainer:
                                                                               max(1, len(self.train_table) // 64)))
 
     def workers(self) -> int:
+        """Loader processes: ``--loader-workers``, or (None) the usable cores divided among the local ranks.
+
+        Returns
+        -------
+        int
+        """
         w = self.options.loader_workers
         if w is None:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -419,6 +540,20 @@ class Trainer:
 
     # -- 3. model --------------------------------------------------------------------------------------
     def setup_model(self) -> None:
+        """Step 3: the network (new, ``--init-from`` weights, or the ``--resume`` checkpoint), its optimizers,
+        the learning-rate scheduler, the GradScaler, and DistributedDataParallel under DDP.
+
+        Raises
+        ------
+        harmony.errors.InputError
+            A resumed checkpoint trained with another seed, batch size or process count.
+
+        References
+        ----------
+        .. [1] PyTorch documentation, "DistributedDataParallel" and "Writing Distributed Applications"
+           (https://pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html,
+           https://pytorch.org/docs/stable/distributed.html).
+        """
         import torch
 
         options, preset = self.options, self.preset
@@ -482,6 +617,14 @@ class Trainer:
 
     # -- 4. resume -------------------------------------------------------------------------------------
     def restore(self) -> None:
+        """Step 4 (``--resume``): every optimizer, the scheduler, the scaler and the RNG states from
+        ``training_state.pt`` when it is of the checkpoint's step.
+
+        Raises
+        ------
+        harmony.errors.InputError
+            An unreadable state file.
+        """
         import torch
 
         path = Path(self.options.out) / ckpt.STATE_NAME
@@ -515,7 +658,21 @@ class Trainer:
 
     # -- 5. the loop -----------------------------------------------------------------------------------
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float] | None:
-        """One optimisation step over the network's phases; None when the batch had no usable item."""
+        """One optimisation step over the network's phases.
+
+        Parameters
+        ----------
+        batch : dict
+            A collated batch (:func:`harmony.models.data.collate`).
+        step : int
+            0-based step; torch's RNG is re-seeded from ``(seed, step, rank)``.
+
+        Returns
+        -------
+        dict of str to float or None
+            The logged values of every phase; None when the batch had no usable item (all ranks skip
+            together under DDP).
+        """
         import torch
 
         from .data import to_float_batch
@@ -552,12 +709,31 @@ class Trainer:
         return logged
 
     def validate(self) -> dict[str, float]:
+        """Score the validation images (rank 0).
+
+        Returns
+        -------
+        dict of str to float
+            ``mse``, ``fmse``, ``psnr`` (:func:`validation_metrics`); empty without test images.
+        """
         if not len(self.val["composite"]):
             return {}
         pred = predict_arrays(self.net, self.val["composite"], self.val["mask"])
         return validation_metrics(pred, self.val["real"], self.val["mask"])
 
     def state_dict(self, step: int) -> dict[str, Any]:
+        """The training state saved beside the weights (loadable with ``torch.load(weights_only=True)``).
+
+        Parameters
+        ----------
+        step : int
+
+        Returns
+        -------
+        dict
+            ``step``, ``optimizers``, ``scheduler``, ``scaler``, ``rng`` (torch, numpy, python, cuda) and
+            ``data_position``.
+        """
         import torch
 
         name, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -574,7 +750,12 @@ class Trainer:
                                   "batch_size": self.bs}}
 
     def save(self, step: int) -> None:
-        """Rank 0 writes the training state, then the weights and config (which names the step)."""
+        """Write the training state, then the weights and config naming the step (rank 0), then wait for all.
+
+        Parameters
+        ----------
+        step : int
+        """
         import io
 
         import torch
@@ -641,6 +822,14 @@ class Trainer:
 
     # -- the whole run ---------------------------------------------------------------------------------
     def prepare(self) -> None:
+        """Resolve the preset and options, set up the runtime, and refuse what cannot be run before any data is
+        read (another model's checkpoint in ``--out``, a non-empty ``--out`` without ``--overwrite``,
+        ``--init-from`` with ``--resume``).
+
+        Raises
+        ------
+        harmony.errors.InputError
+        """
         from .presets import default_preset
 
         options = self.options
@@ -864,6 +1053,7 @@ class Trainer:
                            cache=self.cache_folder)
 
     def close(self) -> None:
+        """Leave the process group (all ranks together, bounded wait on gloo); nothing without DDP."""
         if getattr(self, "distributed", False):
             import torch.distributed as dist
 
