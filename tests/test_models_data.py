@@ -107,5 +107,5 @@ def test_foreground_metrics_hand_computed():
     m = foreground_metrics(pred, real, mask)
     assert m["mse"] == pytest.approx(100 * 3 / 12, rel=1e-6)
     assert m["fmse"] == pytest.approx(300 / (3 * 2 + 1e-6), rel=1e-6)
-    # iharm's PSNR peak is gt.max() (127.5 here), with epsilon 1e-6 (issue 19: validation used 255)
+    # iharm's PSNR peak is gt.max() (127.5 here), with epsilon 1e-6 (not 255)
     assert m["psnr"] == pytest.approx(10 * np.log10(127.5 ** 2 / (25.0 + 1e-6)), rel=1e-6)

@@ -172,7 +172,7 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset
           extra_data: Mapping[str, Any] | None = None, subsets=None,
           init_from: str | os.PathLike | None = None, device: str = "cpu", precision: str = "32",
           weight_decay: float | None = None, loader_workers: int | None = 0, cache: bool | str | None = None,
-          handle_signals: bool = True) -> TrainResult:
+          handle_signals: bool = True, split: str = "train") -> TrainResult:
     """Train a model with a preset on a dataset; the checkpoint folder is ``out`` (``harmony train``).
 
     Parameters
@@ -227,7 +227,7 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset
     Raises
     ------
     harmony.errors.InputError
-        Bad options, no training pair, another model's checkpoint in ``out``, CUDA unavailable, divergence.
+        Bad options, a subset without split files (unless ``split="all"``), no training pair, another model's checkpoint in ``out``, CUDA unavailable, divergence.
 
     Notes
     -----
@@ -255,7 +255,7 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset
                         progress=progress, on_validation=on_validation, extra_data=extra_data, subsets=subsets,
                         init_from=str(init_from) if init_from is not None else None, device=device,
                         precision=str(precision), loader_workers=loader_workers, cache=cache,
-                        handle_signals=handle_signals)
+                        handle_signals=handle_signals, split=split)
     trainer = Trainer(opts)
     try:
         return trainer.run()

@@ -336,6 +336,7 @@ class TrainOptions:
     loader_workers: int | None = 0
     cache: bool | str | None = None         # True: prepare/use the default cache; a path: that folder
     handle_signals: bool = True
+    split: str = "train"                    # "all": every image of every subset (test included)
 
 
 class StepContext:
@@ -454,7 +455,8 @@ class Trainer:
         preset = self.preset
         cls = model_class(options.model)
         want_labels = "labels" in cls.optional_inputs
-        self.train_table = D.paired_table(options.data, "train", subsets=options.subsets, with_labels=want_labels)
+        split = None if options.split == "all" else self._require_train_lists()
+        self.train_table = D.paired_table(options.data, split, subsets=options.subsets, with_labels=want_labels)
         self.skipped.extend(self.train_table.skipped)
         if len(self.train_table) == 0:
             first = f": {self.train_table.skipped[0][0]}: {self.train_table.skipped[0][1]}" if self.train_table.skipped else ""
@@ -513,6 +515,23 @@ class Trainer:
                         "real": np.zeros((0, s, s, 3), np.float32)}
         self.cut_paste = validation_metrics(self.val["composite"], self.val["real"], self.val["mask"]) if len(
             self.val["composite"]) else {}
+
+    def _require_train_lists(self) -> str:
+        """``"train"``, after checking that every subset used lists its training images.
+
+        A subset without ``<Sub>/<Sub>_train.txt`` (nor any other split file) would otherwise train on
+        every image it holds, test images included; ``--split all`` asks for exactly that.
+        """
+        from ..dataset import SPLITS, DatasetReader, subset_split_file
+
+        reader = DatasetReader(self.options.data, subsets=self.options.subsets)
+        for sub in reader.subsets:
+            if not any(subset_split_file(reader.root, sub, s).is_file() for s in SPLITS):
+                missing = subset_split_file(reader.root, sub, "train")
+                raise InputError(f"{missing}: missing, so the training images of subset {sub} cannot be told from "
+                                 "its test images; add the split files, choose other --subsets, or pass --split all "
+                                 "to train on every image (test included)")
+        return "train"
 
     def _has_test(self) -> bool:
         from ..dataset import DatasetReader, subset_split_file
@@ -885,6 +904,10 @@ class Trainer:
             self.train_cfg["device"] = self.dev.type
         if options.subsets:
             self.train_cfg["subsets"] = list(options.subsets)
+        if options.split != "train":
+            if options.split != "all":
+                raise InputError(f"--split {options.split}: expected train or all")
+            self.train_cfg["split"] = options.split
         self.git = ckpt.git_revision() or ""
 
     def run(self) -> TrainResult:
