@@ -63,11 +63,6 @@ def git_revision(start: str | os.PathLike | None = None) -> str | None:
         return None
 
 
-def _json_clean(v: Any) -> Any:
-    """JSON-ready copy of ``v`` (:func:`harmony.serialize.to_jsonable`: tuples -> lists, NaN -> null)."""
-    return to_jsonable(v)
-
-
 def cpu_state_dict(model):
     """``model.state_dict()`` with every tensor on the CPU, so a GPU-trained checkpoint loads anywhere.
 
@@ -145,17 +140,17 @@ def save_checkpoint(folder: str | os.PathLike, model, *, preset: str, step: int,
         "format": FORMAT,
         "model": model.model_name,
         "preset": preset,
-        "args": _json_clean(model.config),
+        "args": to_jsonable(model.config),
         "weights": WEIGHTS_NAME,
         "sha256": hashlib.sha256(data_bytes).hexdigest(),
         "step": int(step),
         "data": str(Path(data).resolve()) if data else None,
         "git": git if git is not None else git_revision(),
-        "train": _json_clean(dict(train or {})),
+        "train": to_jsonable(dict(train or {})),
         "harmony_version": __version__,
     }
     if extra:
-        config.update(_json_clean(dict(extra)))
+        config.update(to_jsonable(dict(extra)))
     hio.atomic_write_text(folder / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return folder
 

@@ -45,6 +45,7 @@ import numpy as np
 
 from .. import io as hio
 from ..errors import InputError
+from ..serialize import to_jsonable
 from . import checkpoint as ckpt
 from ._progress import progress as make_progress
 from .presets import Preset, get_preset, model_class
@@ -266,7 +267,7 @@ def check_source_checkpoint(folder: str | os.PathLike, model: str, args: Mapping
     if config["model"] != model:
         raise InputError(f"{option} {folder}: checkpoint is for model {config['model']!r} "
                          f"(preset {config['preset']!r}), not {model!r}")
-    want = ckpt._json_clean(dict(args))
+    want = to_jsonable(dict(args))
     have = config["args"]
     diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
     if diff:
