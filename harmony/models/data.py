@@ -643,27 +643,27 @@ class StreamDataset:
         harmony.errors.InputError
             A required file is missing or unreadable.
         """
-        t = self.tables[stream]
-        if stream == "main" and self.cache is not None and "labels" not in t.fields:
-            paths = [t.path(n, index) for n in ("composite", "mask", "real")]
-            hit = self.cache.get(t.key(index), paths)
+        table = self.tables[stream]
+        if stream == "main" and self.cache is not None and "labels" not in table.fields:
+            paths = [table.path(n, index) for n in ("composite", "mask", "real")]
+            hit = self.cache.get(table.key(index), paths)
             if hit is not None:
                 return {"composite": ("image", hit["composite"]), "mask": ("mask", hit["mask"]),
                         "real": ("image", hit["real"])}
         out = {}
-        for name, (kind, _) in t.fields.items():
-            p = t.path(name, index)
+        for name, (kind, _) in table.fields.items():
+            p = table.path(name, index)
             if p is None:
                 if kind == "label":
                     continue
-                raise InputError(f"{t.key(index)}: no {name} file")
+                raise InputError(f"{table.key(index)}: no {name} file")
             out[name] = (kind, _read(kind, p))
         return out
 
     def __getitem__(self, item) -> dict[str, Any]:
         stream, index, aug_key = item
-        t = self.tables[stream]
-        key = t.key(index)
+        table = self.tables[stream]
+        key = table.key(index)
         try:
             arrays = self.load(stream, index)
         except InputError as exc:
@@ -680,9 +680,9 @@ class StreamDataset:
         out: dict[str, Any] = augment_item(arrays, self.size, self.augment, rng)
         if not out["mask"].any():
             return {"stream": stream, "skip": (key, f"mask has no foreground at {self.size}x{self.size}")}
-        if "labels" in t.fields and "labels" not in out:
+        if "labels" in table.fields and "labels" not in out:
             out["labels"] = np.full((self.size, self.size), 255, np.uint8)
-        for name, arr in t.arrays.items():
+        for name, arr in table.arrays.items():
             out[name] = arr[index]
         out["stream"] = stream
         out["key"] = key
@@ -708,24 +708,24 @@ def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
     out: dict[str, Any] = {"skipped": []}
     groups: dict[str, list] = {}
-    for it in items:
-        if "skip" in it:
-            out["skipped"].append(tuple(it["skip"]))
+    for item in items:
+        if "skip" in item:
+            out["skipped"].append(tuple(item["skip"]))
             continue
-        groups.setdefault(it["stream"], []).append(it)
-    for stream, its in groups.items():
-        b: dict[str, Any] = {"keys": [it["key"] for it in its]}
-        for name in its[0]:
+        groups.setdefault(item["stream"], []).append(item)
+    for stream, stream_items in groups.items():
+        stream_batch: dict[str, Any] = {"keys": [item["key"] for item in stream_items]}
+        for name in stream_items[0]:
             if name in ("stream", "key"):
                 continue
-            arr = np.stack([it[name] for it in its])
+            arr = np.stack([item[name] for item in stream_items])
             if arr.dtype == np.uint8 and arr.ndim == 4:          # images (B, s, s, 3)
-                b[name] = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+                stream_batch[name] = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
             elif arr.dtype == np.uint8 and name == "mask":       # (B, s, s) -> (B, 1, s, s)
-                b[name] = torch.from_numpy(arr)[:, None]
+                stream_batch[name] = torch.from_numpy(arr)[:, None]
             else:
-                b[name] = torch.from_numpy(np.ascontiguousarray(arr))
-        out[stream] = b
+                stream_batch[name] = torch.from_numpy(np.ascontiguousarray(arr))
+        out[stream] = stream_batch
     return out
 
 
@@ -796,11 +796,11 @@ class StepBatchSampler:
                  stream_sizes: Mapping[str, int] | None = None):
         from torch.utils.data import DistributedSampler
 
-        self.n, self.b, self.seed = int(n), int(batch_size), int(seed)
+        self.items_total, self.batch_size, self.seed = int(n), int(batch_size), int(seed)
         self.start, self.total, self.rank, self.world = int(start), int(total), int(rank), int(world)
         self.streams_for_step = streams_for_step
         self.stream_sizes = dict(stream_sizes or {})
-        self._sampler = DistributedSampler(range(self.n), num_replicas=self.world, rank=self.rank, shuffle=True,
+        self._sampler = DistributedSampler(range(self.items_total), num_replicas=self.world, rank=self.rank, shuffle=True,
                                            seed=self.seed, drop_last=False)
         self.per_epoch = len(self._sampler)      # ceil(n / world) positions of this rank per epoch
         self._epoch_cache: tuple[int, list[int]] | None = None
@@ -828,8 +828,8 @@ class StepBatchSampler:
             position in the epoch)``, the same for any worker or rank count), then the step's extra-stream items.
         """
         out = []
-        for j in range(self.b):
-            q = step * self.b + j                          # rank-local position
+        for j in range(self.batch_size):
+            q = step * self.batch_size + j                          # rank-local position
             e, qe = divmod(q, self.per_epoch)
             idx = self._epoch(e)[qe]
             out.append(("main", int(idx), (e, qe * self.world + self.rank)))   # global position in the epoch
@@ -915,13 +915,13 @@ def load_eval(table: ImageTable, size: int, cache: TrainCache | None = None, lim
     for i in range(len(table)):
         if limit is not None and len(comps) >= limit:
             break
-        it = ds[("main", i, None)]
-        if "skip" in it:
-            skipped.append(tuple(it["skip"]))
+        item = ds[("main", i, None)]
+        if "skip" in item:
+            skipped.append(tuple(item["skip"]))
             continue
-        comps.append(it["composite"].astype(np.float32) / 255.0)
-        masks.append((it["mask"] > 127).astype(np.float32))
-        reals.append(it["real"].astype(np.float32) / 255.0)
+        comps.append(item["composite"].astype(np.float32) / 255.0)
+        masks.append((item["mask"] > 127).astype(np.float32))
+        reals.append(item["real"].astype(np.float32) / 255.0)
     s = int(size)
     if not comps:
         return ({"composite": np.zeros((0, s, s, 3), np.float32), "mask": np.zeros((0, s, s), np.float32),

@@ -414,23 +414,23 @@ class Trainer:
         self.world = int(os.environ.get("WORLD_SIZE", "1") or 1)
         self.rank = int(os.environ.get("RANK", "0") or 0)
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0)
-        self.dev = resolve_device(options.device, self.local_rank if self.world > 1 else None)
+        self.device = resolve_device(options.device, self.local_rank if self.world > 1 else None)
         if options.precision not in PRECISIONS:
             raise InputError(f"--precision {options.precision}: expected one of {', '.join(PRECISIONS)}")
-        if options.precision == "16-mixed" and self.dev.type != "cuda":
+        if options.precision == "16-mixed" and self.device.type != "cuda":
             raise InputError("--precision 16-mixed needs --device cuda (float16 autocast and GradScaler are CUDA "
                              "features here); use --precision bf16 or 32 on the CPU")
         self.amp_dtype = {"32": None, "bf16": torch.bfloat16, "16-mixed": torch.float16}[options.precision]
         if options.threads:
             torch.set_num_threads(int(options.threads))
-        if self.dev.type == "cuda":
-            torch.cuda.set_device(self.dev)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
         self.distributed = self.world > 1
         if self.distributed:
             import torch.distributed as dist
 
             if not dist.is_initialized():
-                dist.init_process_group("nccl" if self.dev.type == "cuda" else "gloo")
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.is_main = self.rank == 0
 
     def barrier(self) -> None:
@@ -605,32 +605,30 @@ class Trainer:
                 net.load_state_dict(loaded.state_dict())
                 self.train_cfg["init_from"] = {"path": str(Path(options.init_from).resolve()), "sha256": src["sha256"],
                                                "preset": src["preset"], "step": int(src.get("step") or 0)}
-        if self.distributed and self.dev.type == "cuda":
+        if self.distributed and self.device.type == "cuda":
             net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
-        net.to(self.dev)
+        net.to(self.device)
         net.train()
         self.net = net
         groups = net.optimizer_groups()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        wd = float(options.weight_decay if options.weight_decay is not None else preset.weight_decay)
         for name, params in groups.items():
             if name == "main":
                 if preset.optimizer == "adamw":
-                    opt = torch.optim.AdamW(params, lr=self.lr, betas=preset.betas, weight_decay=wd)
+                    optimizer = torch.optim.AdamW(params, lr=self.lr, betas=preset.betas, weight_decay=self.weight_decay)
                 else:
-                    opt = torch.optim.Adam(params, lr=self.lr, betas=preset.betas, weight_decay=wd)
+                    optimizer = torch.optim.Adam(params, lr=self.lr, betas=preset.betas, weight_decay=self.weight_decay)
             else:
-                kw = {"lr": self.lr, **net.optimizer_options(name)}
-                opt = torch.optim.Adam(params, **kw)
-            self.optimizers[name] = opt
+                optimizer = torch.optim.Adam(params, **{"lr": self.lr, **net.optimizer_options(name)})
+            self.optimizers[name] = optimizer
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizers["main"], milestones=list(preset.lr_milestones), gamma=float(preset.lr_gamma))
-        self.scaler = torch.amp.GradScaler(self.dev.type, enabled=(options.precision == "16-mixed"))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=(options.precision == "16-mixed"))
         module = _phase_module(net)
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
-            self.module = DDP(module, device_ids=[self.dev.index] if self.dev.type == "cuda" else None,
+            self.module = DDP(module, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                               find_unused_parameters=len(net.train_phases()) > 1 or bool(getattr(net, "num_classes", 0)))
         else:
             self.module = module
@@ -656,10 +654,10 @@ class Trainer:
             raise InputError(f"{path}: unreadable training state ({exc.__class__.__name__})") from None
         if int(state.get("step", -1)) != self.start_step:
             return
-        opts = state.get("optimizers") or ({"main": state["optimizer"]} if "optimizer" in state else {})
-        for name, opt in self.optimizers.items():
-            if name in opts:
-                opt.load_state_dict(opts[name])
+        saved = state.get("optimizers") or ({"main": state["optimizer"]} if "optimizer" in state else {})
+        for name, optimizer in self.optimizers.items():
+            if name in saved:
+                optimizer.load_state_dict(saved[name])
         if state.get("scheduler"):
             self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
@@ -673,8 +671,8 @@ class Trainer:
         if "python" in rng:
             version, pstate, pgauss = rng["python"]
             random.setstate((int(version), tuple(int(x) for x in pstate.tolist()), pgauss))
-        if "cuda" in rng and self.dev.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.dev)
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
 
     # -- 5. the loop -----------------------------------------------------------------------------------
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float] | None:
@@ -706,20 +704,20 @@ class Trainer:
             usable = flag.item() == 0
         if not usable:
             return None
-        b = to_float_batch(main, self.dev)
-        b["streams"] = {name: to_float_batch(batch[name], self.dev) for name in self.extra if name in batch}
+        floats = to_float_batch(main, self.device)
+        floats["streams"] = {name: to_float_batch(batch[name], self.device) for name in self.extra if name in batch}
         torch.manual_seed((int(self.options.seed) * 1_000_003 + step * 7919 + self.rank) % (2 ** 63))
         self.net.train()
         self.net.on_train_step(step, self.total)
-        ctx = StepContext(step, self.options.seed, self.rank)
+        context = StepContext(step, self.options.seed, self.rank)
         logged: dict[str, float] = {}
         for phase in self.net.train_phases():
-            opt = self.optimizers[phase]
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast(self.dev.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-                losses = self.module(phase, b, ctx)
+            optimizer = self.optimizers[phase]
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+                losses = self.module(phase, floats, context)
             self.scaler.scale(losses["total"].float()).backward()
-            self.scaler.step(opt)
+            self.scaler.step(optimizer)
             values = self.net.log_values(losses)
             if phase != "main":
                 values.pop("total", None)
@@ -762,12 +760,12 @@ class Trainer:
         rng = {"torch": torch.get_rng_state(),
                "numpy": [name, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(gauss)],
                "python": [int(version), torch.tensor(pstate, dtype=torch.int64), pgauss]}
-        if self.dev.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.dev)
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {"step": int(step), "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "rng": rng,
                 "data_position": {"step": int(step), "seed": int(self.options.seed), "world_size": self.world,
-                                  "batch_size": self.bs}}
+                                  "batch_size": self.batch_size}}
 
     def save(self, step: int) -> None:
         """Write the training state, then the weights and config naming the step (rank 0), then wait for all.
@@ -863,16 +861,16 @@ class Trainer:
         self.setup_runtime()
         preset = self.preset
         self.total = int(options.steps if options.steps is not None else preset.steps)
-        self.bs = int(options.batch_size or preset.batch_size)
+        self.batch_size = int(options.batch_size or preset.batch_size)
         self.lr = float(options.lr if options.lr is not None else preset.lr)
-        self.every = int(options.val_every or preset.val_every)
-        if self.total < 1 or self.bs < 1 or self.every < 1:
+        self.val_every = int(options.val_every or preset.val_every)
+        if self.total < 1 or self.batch_size < 1 or self.val_every < 1:
             raise InputError("--steps, --batch-size and validation interval must be at least 1")
-        wd = float(options.weight_decay if options.weight_decay is not None else preset.weight_decay)
+        self.weight_decay = float(options.weight_decay if options.weight_decay is not None else preset.weight_decay)
         self.train_cfg: dict[str, Any] = {
-            "seed": int(options.seed), "batch_size": self.bs, "lr": self.lr, "steps": self.total, "val_every": self.every,
-            "optimizer": preset.optimizer, "betas": list(preset.betas), "weight_decay": wd, "world_size": self.world,
-            "global_batch_size": self.bs * self.world, "precision": options.precision, "augment": dict(preset.augment)}
+            "seed": int(options.seed), "batch_size": self.batch_size, "lr": self.lr, "steps": self.total, "val_every": self.val_every,
+            "optimizer": preset.optimizer, "betas": list(preset.betas), "weight_decay": self.weight_decay, "world_size": self.world,
+            "global_batch_size": self.batch_size * self.world, "precision": options.precision, "augment": dict(preset.augment)}
         out = Path(options.out)
         existing = (out / ckpt.CONFIG_NAME).is_file()
         # every rank checks (same file system), so a refusal never leaves the others waiting at a barrier
@@ -901,8 +899,8 @@ class Trainer:
             existing = False
         self.barrier()
         self.resuming = bool(options.resume and existing)
-        if self.dev.type != "cpu":
-            self.train_cfg["device"] = self.dev.type
+        if self.device.type != "cpu":
+            self.train_cfg["device"] = self.device.type
         if options.subsets:
             self.train_cfg["subsets"] = list(options.subsets)
         if options.split != "train":
@@ -958,15 +956,15 @@ class Trainer:
         from .data import StepBatchSampler, make_loader
 
         sizes = {name: len(self.dataset.tables[name]) for name in self.extra}
-        net, seed, batch_size = self.net, self.options.seed, self.bs
+        net, seed, batch_size = self.net, self.options.seed, self.batch_size
 
         def streams_for_step(step):
             return {k: v for k, v in net.streams_for_step(seed, step, batch_size).items() if k in sizes}
 
-        sampler = StepBatchSampler(len(self.train_table), self.bs, seed=seed, start=self.start_step, total=self.total,
+        sampler = StepBatchSampler(len(self.train_table), self.batch_size, seed=seed, start=self.start_step, total=self.total,
                                    rank=self.rank, world=self.world,
                                    streams_for_step=streams_for_step if sizes else None, stream_sizes=sizes)
-        return make_loader(self.dataset, sampler, self.workers(), pin_memory=self.dev.type == "cuda")
+        return make_loader(self.dataset, sampler, self.workers(), pin_memory=self.device.type == "cuda")
 
     def _loop(self, loader, bar, started: float) -> tuple[int, bool, dict[str, float], dict[str, float]]:
         """Step 5: train step by step; validate, save and write the log at the checkpoints.
@@ -995,7 +993,7 @@ class Trainer:
             row = self._log_row(step, logged, started)
             out_of_time = self._out_of_time(started)
             stop = self._stop_requested()
-            checkpoint = step % self.every == 0 or step == self.total or out_of_time or stop
+            checkpoint = step % self.val_every == 0 or step == self.total or out_of_time or stop
             if checkpoint:
                 validation = self._checkpoint(step, row, validation)
             self.rows.append(row)
@@ -1072,7 +1070,7 @@ class Trainer:
                            len(self.train_table), len(self.val["composite"]),
                            sum(q.numel() for q in net.parameters()), last, validation, self.cut_paste,
                            self.skipped, stopped_early, parsing=bool(getattr(net, "num_classes", 0)),
-                           init_from=(self.train_cfg.get("init_from") or {}).get("path"), device=str(self.dev),
+                           init_from=(self.train_cfg.get("init_from") or {}).get("path"), device=str(self.device),
                            interrupted=self.stop_signal, world_size=self.world, precision=self.options.precision,
                            cache=self.cache_folder)
 
