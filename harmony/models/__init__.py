@@ -69,7 +69,7 @@ def make_factory(method: str):
 
 def register_learned_method(method: str, *, native_size: int, paper: str, summary: str, notes: str,
                             keeps_background: bool = True, low_res_only: bool = True, **card_fields: Any) -> None:
-    """Register a learned method's card and lazy factory in :data:`harmony.registry.METHODS` (no torch import).
+    """Register a learned method's card and lazy factory in ``harmony.registry.METHODS`` (no torch import).
 
     Parameters
     ----------

@@ -1,6 +1,8 @@
-"""BargainNet (Cong et al., "BargainNet: Background-Guided Domain Translation for Image Harmonization", ICME 2021, section 3 and supplement section 2).
+"""BargainNet (Cong et al., "BargainNet: Background-Guided Domain Translation for Image Harmonization",
+ICME 2021, section 3 and supplement section 2).
 
-What follows the paper
+What follows the paper:
+
 - Domain code extractor E: five partial convolutions (kernel 3, stride 2), each followed by ReLU and
   batch normalisation except the last, adaptive average pooling and a 1x1 convolution to an
   L = 16 dimensional code (supplement section 2). Given an image and a region mask, the code depends only
@@ -16,7 +18,8 @@ What follows the paper
   harmonization with the inverted mask (supplement section 6) - see :func:`inharmony_scores` and
   :func:`harmony.models.adapter.harmonize_background`.
 
-What differs and why
+What differs and why:
+
 - The paper omits the generator's details ("we adopt attention-enhanced U-net proposed in [3]"); the
   attention block here is a 1x1 convolution + sigmoid gating the concatenated skip/decoder features at
   every level (our reading of DoveNet's). The extractor's widths are not published: 64-128-256-256-256.
@@ -25,7 +28,8 @@ What differs and why
 - ``output="residual"`` (``bargainnet_tiny``) adds the tanh output to the composite so short CPU training
   starts from the identity; ``bargainnet_paper`` keeps pix2pix's direct tanh output.
 
-Options for the supplement's input ablation (Table 2; defaults = the paper's model, row 3)
+Options for the supplement's input ablation (Table 2; defaults = the paper's model, row 3):
+
 - ``mask_input=False``: the generator gets no foreground mask channel (rows 6-7).
 - ``code_input``: the code map fed to the generator: ``"background"`` (z_b, the paper's), ``"whole"``
   (the code of the whole composite, E(I_tilde, 1); row 8) or ``"none"`` (no code channels: DoveNet's

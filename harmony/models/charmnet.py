@@ -1,7 +1,8 @@
 """CharmNet: cross-domain harmonization with rendered data (Cao, Cong, Niu et al., "Deep Image
 Harmonization by Bridging the Reality Gap", BMVC 2022, section 4).
 
-What follows the paper
+What follows the paper:
+
 - Generator: the iDIH backbone (a U-Net-like DIH with skip links and an image blending layer, Sofiiuk et
   al.) in three stages. The first ``specific`` (4) encoder layers and the last 4 decoder layers (with
   their blending layer) exist twice, once for the **real** and once for the **rendered** domain
@@ -19,7 +20,8 @@ What follows the paper
 - Training data: a real dataset (iHarmony4 layout; ``--data``) plus a rendered one with its
   ``labels.txt`` (``harmony datagen rendered``; ``--rendered``). At test time the real branch runs.
 
-What differs and why (the supplement with the training details is not available)
+What differs and why (the supplement with the training details is not available):
+
 - Trade-offs ``l_adv = 0.01``, ``l_sty^rd = l_sty^rl = 0.01`` and margin ``m = 0.1`` are our choices.
 - In ``L_W`` the target distribution ``P_in(f_in^rl)`` is detached (it weights the classification; the
   paper does not say whether gradients flow through the weights); ``L_ER`` back-propagates into both.

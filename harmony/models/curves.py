@@ -462,12 +462,12 @@ def apply_params(composite: np.ndarray, mask: np.ndarray, params: ParametricPara
     -----
     One pass in blocks of 16 rows that stay in cache. Each block of the composite is checked (one
     integer max of the float32 bit patterns) and copied to the output outside the block's mask columns;
-    inside them: :func:`_evaluate_curves` (uniform knots: an 8-bit segment index from
+    inside them: ``_evaluate_curves`` (uniform knots: an 8-bit segment index from
     ``cv2.convertScaleAbs`` and two ``cv2.LUT`` gathers of the segment's intercept and slope, one
-    multiply-add; moved knots: a gather from :func:`segment_table`), :func:`_shading_block` (the map
+    multiply-add; moved knots: a gather from :func:`segment_table`), ``_shading_block`` (the map
     upsampled for the block only: vertical interpolation of the low-resolution rows, then ``cv2.resize``
     along the rows over the needed columns, with an integer column ratio the same weights as resizing the
-    whole map), and :func:`_write_block` (the result written where the mask is 1, or blended where it is
+    whole map), and ``_write_block`` (the result written where the mask is 1, or blended where it is
     soft). Equal to :func:`apply_params_interp` within 2e-6 for uniform knots, and within
     ``|slope change| / LUT_BINS`` for moved knots.
 
@@ -808,6 +808,6 @@ def decode_shading(grey: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["LUT_BINS", "LUT_STRIDE", "N_POINTS", "SHADING_PNG_SCALE", "UNIFORM_TOL", "ParametricParams", "apply_params",
-           "apply_params_interp", "apply_params_uint8", "check_pair_fast", "decode_shading", "encode_shading", "eval_curves",
+           "apply_params_interp", "apply_params_uint8", "check_curves", "check_pair_fast", "decode_shading", "encode_shading", "eval_curves",
            "identity_curves", "lut_tables", "make_monotone", "segment_table", "uniform_knots", "uniform_segments",
            "upsample_shading"]

@@ -1,6 +1,7 @@
 """Deep Image Harmonization (DIH; Tsai et al., "Deep Image Harmonization", CVPR 2017, sections 3.2-3.3).
 
-What follows the paper
+What follows the paper:
+
 - Input: the composite concatenated with its mask (H x W x 4); output: the harmonized image.
 - Encoder: stride-2 convolutions only (no pooling) down to a small map, then a fully connected layer;
   decoder: mirrored stride-2 deconvolutions; a skip link from every encoder convolution to the decoder
@@ -16,7 +17,8 @@ What follows the paper
   with lambda1 = 1, lambda2 = 100; then the parsing decoder is frozen (lambda2 = 0) and the rest is
   fine-tuned (``parsing_fraction`` of the steps are the joint stage).
 
-What differs and why
+What differs and why:
+
 - The paper gives no layer widths; ``dih_paper`` uses the Context-Encoder-style widths its section 3.2
   cites: 4x4 stride-2 convolutions 64-128-256-512-512-512-512 from 512x512 to 4x4 and a 1024-d fully
   connected bottleneck (an assumption, reported with its parameter count in docs/models.md).

@@ -30,7 +30,7 @@ class Preset:
     Attributes
     ----------
     name: ``<model>_<variant>``.
-    model: key of :data:`MODEL_CLASSES`.
+    model: key of ``MODEL_CLASSES``.
     args: constructor keyword arguments (``size`` is always among them: the side the network runs at).
     batch_size, lr, steps, val_every, optimizer, betas, weight_decay: training defaults
         (``harmony train`` options override them).
@@ -71,7 +71,7 @@ PRESETS: dict[str, Preset] = {}
 
 
 def register_preset(preset: Preset, *, replace: bool = False) -> Preset:
-    """Add a preset to :data:`PRESETS`.
+    """Add a preset to ``PRESETS``.
 
     Parameters
     ----------
@@ -126,7 +126,7 @@ def presets_for(model: str) -> tuple[str, ...]:
     Parameters
     ----------
     model : str
-        Key of :data:`MODEL_CLASSES`.
+        Key of ``MODEL_CLASSES``.
 
     Returns
     -------
@@ -165,7 +165,7 @@ def model_class(model: str):
     Parameters
     ----------
     model : str
-        Key of :data:`MODEL_CLASSES` (``dih``, ``bargainnet``, ``rcl``, ``sprih``, ``charmnet``).
+        Key of ``MODEL_CLASSES`` (``dih``, ``bargainnet``, ``rcl``, ``sprih``, ``charmnet``).
 
     Returns
     -------

@@ -1,7 +1,8 @@
 """Region-wise contrastive learning with external style fusion (RCL; Liang, Pun et al., "Image
 Harmonization with Region-wise Contrastive Learning", section III).
 
-What follows the paper
+What follows the paper:
+
 - Base network (III-A): the composite and mask, downsampled to the network's side (256 for
   ``rcl_paper``; done by the adapter), go through a residual U-Net (ResUNet) encoder/decoder; every
   decoder level has an S2AM spatial-separated attention module and an external style fusion layer:
@@ -15,7 +16,8 @@ What follows the paper
   averaged over the images (eq. 12).
 - Total loss (eq. 13): 0.4 L1(whole image) + 0.5 L1(foreground) + 0.1 L_HCL; AdamW, lr 1e-3, batch 8.
 
-What differs and why
+What differs and why:
+
 - The paper does not define the query vectors v_bg and v_fg of eq. 11. We use the (normalised) mean
   embedding of the positive patches for v_bg, and the mean embedding of the *composite's* foreground
   patches at the negative locations for v_fg: minimising eq. 11 then pulls the background patches
@@ -26,7 +28,8 @@ What differs and why
   28.37M (see docs/models.md).
 - The output layer predicts a change added to the composite (the paper does not say).
 
-Options (defaults = the paper's model)
+Options (defaults = the paper's model):
+
 - ``style_fusion=False`` builds no external style fusion layers (no fusion parameters; every decoder
   level keeps its S2AM): Table VI rows 1-2 ("without S.F."), used by ``harmony study ablations``.
   ``lambdas=(w1, w2, 0)`` drops L_HCL (rows 2-3) and ``(w1, 0, 0)`` also L_pixel (row 1).

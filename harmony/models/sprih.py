@@ -1,7 +1,8 @@
 """SPRIH: semi-supervised parametric real-world image harmonization (Wang et al., "Semi-supervised
 Parametric Real-world Image Harmonization", CVPR 2023, sections 3.1-3.2).
 
-What follows the paper
+What follows the paper:
+
 - A predictor ``f(C_lr, B_lr, M_lr)`` at ``size`` (512 in the paper) gives the parameters of a two-stage
   transformation: (a) three piecewise-linear RGB curves with 32 control points, applied pointwise, from
   a residual CNN (``sprih_paper``: the ResNet-50 layout, bottleneck blocks 3-4-6-3, about 23.5M
@@ -26,7 +27,8 @@ What follows the paper
 - ``shading=False`` gives the curves-only model of the Table 4 ablation (presets ``sprih_*_curves``);
   training without ``--unpaired`` is the stream-1-only rows.
 
-What differs and why
+What differs and why:
+
 - The curves' knots are fixed at ``x_k = k/31`` and the network predicts the 32 ``y`` values per channel
   (the paper's theta1 holds 2-D points); edited files may move the knots (``harmony apply-params``).
   With ``monotone=True`` the ``y`` are a cumulative sum of positive steps (non-decreasing curves).
