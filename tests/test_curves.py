@@ -1,6 +1,6 @@
-"""SPRIH's parametric transformation (harmony.models.curves; seed 001 section 3.1, Eq. 1) and the
-`harmony apply-params` command. Golden values: a piecewise-linear evaluation written here with np.interp,
-hand-made curves, and bilinear upsampling."""
+"""SPRIH's parametric transformation (harmony.models.curves; Wang et al., CVPR 2023, section 3.1, Eq. 1)
+and the `harmony apply-params` command. Golden values: a piecewise-linear evaluation written here with
+np.interp, hand-made curves, and bilinear upsampling."""
 
 from __future__ import annotations
 
@@ -176,3 +176,20 @@ def test_parameter_folder_round_trip_and_apply_params_command(tmp_path, cli):
     code, out = cli(["apply-params", str(tmp_path / "empty"), "--composite", str(tmp_path / "comp.png"), "--mask",
                      str(tmp_path / "mask.png"), "--out", str(tmp_path / "o2.png")])
     assert code == 2 and "curves.json" in out
+
+
+def test_hand_computed_curves_and_shading_on_a_one_row_image():
+    # R: the line y = 0.5 x + 0.25; G: identity; B: y = x^2 sampled at the knots k/31 (piecewise linear)
+    x = cv.uniform_knots()
+    y = np.stack([0.5 * x[0] + 0.25, x[1], x[2] ** 2])
+    # shading 1x2 [0.5, 1.5] upsampled to 1x4 with half-pixel centres: source x = -0.25, 0.25, 0.75, 1.25
+    # -> 0.5 (clamped), 0.5 + 0.25 * 1, 0.5 + 0.75 * 1, 1.5 (clamped)
+    shading = np.array([[0.5, 1.5]], np.float32)
+    img = np.full((1, 4, 3), 0.4, np.float32)
+    mask = np.array([[1, 1, 1, 0]], np.float32)
+    out = cv.apply_params(img, mask, cv.ParametricParams(x, y, shading))
+    gain = np.array([0.5, 0.75, 1.25])
+    blue = (144 + 0.4 * 25) / 961                  # 0.4 * 31 = 12.4: between (12/31)^2 and (13/31)^2
+    expected_fg = np.stack([0.45 * gain, 0.4 * gain, blue * gain], -1)
+    np.testing.assert_allclose(out[0, :3], expected_fg, atol=1e-6)
+    np.testing.assert_array_equal(out[0, 3], img[0, 3])    # outside the mask: the composite, bit for bit

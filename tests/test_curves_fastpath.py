@@ -1,5 +1,5 @@
-"""The fast paths of harmony.models.curves.apply_params (seed 001 section 3.1, Eq. 1): the 8-bit segment
-index + cv2.LUT evaluation of uniform-knot curves, the per-block shading upsampling (integer and
+"""The fast paths of harmony.models.curves.apply_params (Wang et al., CVPR 2023, section 3.1, Eq. 1): the
+8-bit segment index + cv2.LUT evaluation of uniform-knot curves, the per-block shading upsampling (integer and
 non-integer ratios, full-resolution maps), the per-block mask bounds and the fused input checks.
 Golden values: Eq. 1 written here with np.interp (float64) and cv2.resize of the whole shading map."""
 

@@ -1,7 +1,8 @@
 """The bench harness and `harmony bench` / `harmony list` on tiny datasets written here.
 
-Expected numbers are recomputed in the test from the files with OpenCV and the formulas of
-REFERENCE.md section 2 (not with harmony's metric code).
+Expected numbers are recomputed in the test from the files with OpenCV and the published formulas of
+the iharm evaluation (Sofiiuk et al., WACV 2021: MSE, fMSE and PSNR on the 0-255 scale), not with
+harmony's metric code.
 """
 
 from __future__ import annotations

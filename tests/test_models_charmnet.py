@@ -1,6 +1,7 @@
-"""CharmNet (harmony.models.charmnet; seed 004 section 4): each loss of Eqs. 1-5 on hand-computed tensors,
-the two-domain architecture, the rendered label loader (REFERENCE.md section 6), checkpoints, and
-overfitting a handful of images."""
+"""CharmNet (harmony.models.charmnet; Cao et al., "Deep Image Harmonization by Bridging the Reality Gap",
+BMVC 2022, section 4): each loss of Eqs. 1-5 on hand-computed tensors, the two-domain architecture, the
+rendered label loader (``labels.txt`` of `harmony datagen rendered`), checkpoints, and overfitting a
+handful of images."""
 
 from __future__ import annotations
 

@@ -83,15 +83,17 @@ def test_load_split_resizes_and_binarises(tiny_data):
 
 
 def test_batch_order_is_a_function_of_seed_and_step():
-    from harmony.models.train import batch_indices
+    from harmony.models.data import StepBatchSampler
 
-    a = [batch_indices(3, s, 4, 10).tolist() for s in range(6)]
-    b = [batch_indices(3, s, 4, 10, {}).tolist() for s in range(6)]
-    assert a == b
+    def order(seed, start=0, total=6):
+        return [[i for _, i, _ in batch] for batch in StepBatchSampler(10, 4, seed=seed, start=start, total=total)]
+
+    a = order(3)
+    assert a == order(3) and a[2:] == order(3, start=2)          # resuming at a step gives the same batches
     # every epoch is a permutation: the first 10 positions cover every index once
     flat = sum(a, [])
-    assert sorted(flat[:10]) == list(range(10))
-    assert a != [batch_indices(4, s, 4, 10).tolist() for s in range(6)]
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
+    assert a != order(4)
 
 
 def test_foreground_metrics_hand_computed():
@@ -105,5 +107,5 @@ def test_foreground_metrics_hand_computed():
     m = foreground_metrics(pred, real, mask)
     assert m["mse"] == pytest.approx(100 * 3 / 12, rel=1e-6)
     assert m["fmse"] == pytest.approx(300 / (3 * 2 + 1e-6), rel=1e-6)
-    # iharm's PSNR peak is gt.max() (127.5 here), with epsilon 1e-6 (issue 19: validation used 255)
+    # iharm's PSNR peak is gt.max() (127.5 here), with epsilon 1e-6 (not 255)
     assert m["psnr"] == pytest.approx(10 * np.log10(127.5 ** 2 / (25.0 + 1e-6)), rel=1e-6)

@@ -1,5 +1,6 @@
 """Constructor options added for the ablation study (``harmony study ablations``): RCLNet ``style_fusion``
-(seed 002 Table VI rows 1-2) and BargainNet's generator inputs and per-loss triplet weights (BargainNet
+(Liang, Pun et al., "Image Harmonization with Region-wise Contrastive Learning", Table VI rows
+1-2) and BargainNet's generator inputs and per-loss triplet weights (BargainNet
 supplement Table 2). Defaults are the papers' models."""
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def _batch(size=32, n=2, seed=0):
     return {"composite": comp, "mask": mask, "real": real}
 
 
-# --- RCLNet style_fusion (seed 002 Table VI) -------------------------------------------------------------
+# --- RCLNet style_fusion (RCL paper, Table VI) -------------------------------------------------------------
 
 
 def test_rcl_without_style_fusion_builds_no_fusion_parameters_and_trains():

@@ -391,7 +391,12 @@ DDP_SCRIPT = textwrap.dedent('''
 
 def _run_group(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``cmd`` in its own process group; on a time-out the whole group (torchrun and its ranks) is
-    killed, so a hang fails the test without leaving orphan rank processes behind."""
+    killed, so a hang fails the test without leaving orphan rank processes behind.
+
+    torchrun starts each rank in a session of its own, out of the group's reach: the ranks are found
+    among the descendants (psutil, when installed) and killed too; otherwise they would keep the
+    output pipes open and the test would wait for them forever.
+    """
     import signal
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -400,8 +405,22 @@ def _run_group(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProc
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        try:
+            import psutil
+
+            ranks = psutil.Process(proc.pid).children(recursive=True)
+        except Exception:  # noqa: BLE001 - psutil missing or the launcher already gone
+            ranks = []
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        for rank in ranks:
+            try:
+                rank.kill()
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
         raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 

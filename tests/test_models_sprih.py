@@ -1,4 +1,4 @@
-"""SPRIH (harmony.models.sprih; seed 001 sections 3.1-3.2): discriminator targets and losses (Eqs. 3-4)
+"""SPRIH (harmony.models.sprih; Wang et al., CVPR 2023, sections 3.1-3.2): discriminator targets and losses (Eqs. 3-4)
 on hand-computed tensors, differentiable curves against numpy, smooth shading by construction,
 full-resolution inference, dual-stream training, checkpoints, and overfitting a handful of images."""
 
@@ -14,7 +14,6 @@ torch = pytest.importorskip("torch")
 
 from harmony import io as hio  # noqa: E402
 from harmony.dataset import DatasetWriter, composite_name, mask_name  # noqa: E402
-from harmony.models import curves as cv  # noqa: E402
 from harmony.models import sprih as sp  # noqa: E402
 from harmony.models.presets import create_model  # noqa: E402
 from tests.test_models_data import _scene, make_dataset  # noqa: E402
@@ -184,8 +183,20 @@ def test_harmonizer_applies_the_parameters_at_full_resolution():
     out_big = h(big, big_mask)
     assert out_big.shape == big.shape
     assert np.array_equal(out_big[big_mask == 0], big[big_mask == 0])
-    expected = cv.apply_params(big, big_mask, h.predict_params(big, big_mask))
-    np.testing.assert_array_equal(out_big, expected)
+    # Eq. 1 written here: the network's curves (np.interp at the knots k/31) and its shading map, upsampled
+    # bilinearly (half-pixel centres) to 192 x 192, applied to the full-resolution input inside the mask.
+    import cv2
+
+    with torch.no_grad():
+        ys, shading = net.predict_params(torch.from_numpy(comp.transpose(2, 0, 1))[None],
+                                         torch.from_numpy(mask)[None, None])
+    ys, shading = ys[0].double().numpy(), shading[0, 0].numpy()
+    knots = np.arange(32) / 31
+    curved = np.clip(np.stack([np.interp(big[..., c].astype(np.float64), knots, ys[c]) for c in range(3)], -1), 0, 1)
+    gain = cv2.resize(shading, (192, 192), interpolation=cv2.INTER_LINEAR).astype(np.float64)[..., None]
+    expected = big_mask[..., None] * np.clip(curved * gain, 0, 1) + (1 - big_mask[..., None]) * big
+    np.testing.assert_allclose(out_big, expected, atol=1e-5)
+    assert np.abs(out_big - big).max() > 0.05                     # the parameters really changed the image
 
 
 # --- training -----------------------------------------------------------------------------------------

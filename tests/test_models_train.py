@@ -282,3 +282,33 @@ def test_device_cuda_without_a_gpu_is_a_clear_error(tmp_path, data, cli):
                          "--steps", "1", "--device", dev, "--quiet"])
         assert code == 2 and "CUDA is not available" in out and "Traceback" not in out, out
         assert not (tmp_path / dev / "config.json").exists()
+
+
+def test_a_subset_without_split_files_is_refused_unless_split_all(tmp_path, cli):
+    import shutil
+
+    data = make_dataset(tmp_path / "data", n_train=4, n_test=2, size=40, seed=5)
+    for f in (data / "HCOCO").glob("HCOCO_*.txt"):
+        f.unlink()
+    args = ["train", "dih", "--data", str(data), "--preset", "dih_t32", "--steps", "1", "--quiet"]
+    code, out = cli(args + ["--out", str(tmp_path / "refused")])
+    assert code == 2 and "Traceback" not in out, out
+    assert str(Path("HCOCO") / "HCOCO_train.txt") in out and "--split all" in out
+    assert not (tmp_path / "refused" / "config.json").exists()
+    code, out = cli(args + ["--out", str(tmp_path / "all"), "--split", "all"])
+    assert code == 0, out
+    config = ckpt.read_config(tmp_path / "all")
+    assert config["train"]["split"] == "all" and "6 training pairs" in out      # train and test images
+    # with the split files back, the default trains on the 4 listed training pairs only
+    shutil.rmtree(data)
+    make_dataset(data, n_train=4, n_test=2, size=40, seed=5)
+    code, out = cli(args + ["--out", str(tmp_path / "listed")])
+    assert code == 0 and "4 training pairs" in out, out
+    assert "split" not in ckpt.read_config(tmp_path / "listed")["train"]
+
+
+def test_learned_cards_native_size_is_the_paper_presets_side():
+    from harmony.models.presets import get_preset
+
+    for method in ("dih", "bargainnet", "rcl", "sprih", "charmnet"):
+        assert METHODS.card(method).native_size == get_preset(f"{method}_paper").size, method

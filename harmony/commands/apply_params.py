@@ -26,7 +26,17 @@ SHADING_PNG = "shading.png"
 
 
 def plot_curves_png(params) -> bytes:
-    """PNG bytes of the three curves over the identity line."""
+    """A plot of the three curves over the identity line (``curves.png``, for looking; not read back).
+
+    Parameters
+    ----------
+    params : harmony.models.curves.ParametricParams
+
+    Returns
+    -------
+    bytes
+        A 400x400 PNG.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,7 +59,31 @@ def plot_curves_png(params) -> bytes:
 
 
 def write_params(folder: str | Path, params, *, overwrite: bool = False) -> list[Path]:
-    """Write ``curves.json``, ``curves.png`` and (when present) ``shading.png`` into ``folder``."""
+    """Write a parameter folder: ``curves.json``, ``curves.png`` and (when present) ``shading.png``.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        Created when missing.
+    params : harmony.models.curves.ParametricParams
+    overwrite : bool, default False
+        Replace existing files (a stale ``shading.png`` is removed for a curves-only model).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        A target exists and ``overwrite`` is False.
+
+    References
+    ----------
+    .. [1] K. Wang, M. Gharbi, H. Zhang, Z. Xia, E. Shechtman, "Semi-supervised Parametric Real-world
+       Image Harmonization", CVPR 2023, Section 3.1 (the editable curves and shading map).
+    """
     from .. import io as hio
     from ..errors import InputError
     from ..models.curves import encode_shading
@@ -70,8 +104,22 @@ def write_params(folder: str | Path, params, *, overwrite: bool = False) -> list
 
 
 def read_params(folder: str | Path):
-    """:class:`~harmony.models.curves.ParametricParams` from a parameter folder (InputError naming the
-    file on bad content)."""
+    """Read a parameter folder written by :func:`write_params` (and possibly edited by hand).
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+
+    Returns
+    -------
+    harmony.models.curves.ParametricParams
+        The shading map decoded from ``shading.png`` (8-bit, S / 2), or None when the file is absent.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        A missing or malformed ``curves.json`` or unreadable ``shading.png`` (one line naming the file).
+    """
     from .. import io as hio
     from ..errors import InputError
     from ..models.curves import ParametricParams, decode_shading

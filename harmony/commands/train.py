@@ -62,7 +62,6 @@ from ._common import echo_summary, overwrite_option, quiet_option
               metavar="CHECKPOINT_DIR",
               help="Start a NEW run (step 0, fresh optimizer) from the weights of this checkpoint of the same "
                    "model and architecture (fine-tuning, two-stage training); not with --resume.")
-# --- models II options (sprih, charmnet) ---
 @click.option("--unpaired", type=click.Path(file_okay=False, exists=True), default=None,
               help="sprih: real composites from `harmony datagen real` (stream 2, adversarial only); "
                    "without it sprih trains stream 1 only.")
@@ -70,12 +69,14 @@ from ._common import echo_summary, overwrite_option, quiet_option
               help="charmnet: rendered dataset with labels.txt from `harmony datagen rendered` (required).")
 @click.option("--subsets", default=None, metavar="A,B",
               help="Use only these subsets of --data (e.g. HRetouched), comma-separated  [default: all]")
-# --- end models II options ---
+@click.option("--split", "split", type=click.Choice(["train", "all"]), default="train", show_default=True,
+              help="train: the images <Sub>/<Sub>_train.txt lists (a subset without split files is refused); "
+                   "all: every image of every subset, test included.")
 @overwrite_option
 @quiet_option
 def train(model, data, preset, out, steps, seed, resume, batch_size, lr, val_every, val_limit, time_limit,
           threads, device, precision, weight_decay, loader_workers, cache, nproc, init_from, unpaired, rendered,
-          subsets, overwrite, quiet):
+          subsets, split, overwrite, quiet):
     """Train MODEL (dih, bargainnet, rcl, sprih, charmnet) on an iHarmony4-layout dataset.
 
     The data order, augmentation and initialisation follow --seed, so the same command gives the
@@ -106,8 +107,9 @@ def train(model, data, preset, out, steps, seed, resume, batch_size, lr, val_eve
                        time_limit=time_limit, threads=threads, progress=not quiet, device=device,
                        init_from=init_from, precision=precision, weight_decay=weight_decay,
                        loader_workers=loader_workers, cache=cache or None,
-                       extra_data={"unpaired": unpaired, "rendered": rendered},  # models II
-                       subsets=[s.strip() for s in subsets.split(",") if s.strip()] if subsets else None)
+                       extra_data={"unpaired": unpaired, "rendered": rendered},
+                       subsets=[s.strip() for s in subsets.split(",") if s.strip()] if subsets else None,
+                       split=split)
     if int(os.environ.get("RANK", "0") or 0) != 0:
         return                                   # under DDP only rank 0 reports
     lines = [f"model {result.model}, preset {result.preset}: {result.parameters / 1e6:.3f}M parameters"

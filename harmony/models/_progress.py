@@ -11,7 +11,7 @@ from ..progress import Progress
 
 def progress(total: int, desc: str, *, initial: int = 0, unit: str = "step", enabled: bool = True,
              interval: float | None = None, stream=None) -> Progress:
-    """A :class:`harmony.progress.Progress` with ``update(n)``, ``set_postfix(**kw)`` and ``close()``.
+    """A progress reporter with ``update(n)``, ``set_postfix(**kw)`` and ``close()``.
 
     Parameters
     ----------
@@ -29,6 +29,11 @@ def progress(total: int, desc: str, *, initial: int = 0, unit: str = "step", ena
         Seconds between plain lines (default 30 or ``HARMONY_PROGRESS_INTERVAL``).
     stream : text stream, optional
         Where to write (default ``sys.stderr``).
+
+    Returns
+    -------
+    harmony.progress.Progress
+        A tqdm bar on a terminal, plain lines otherwise, with one last line when it closes.
     """
     return Progress(total, desc, enabled=enabled, file=stream or sys.stderr, interval=interval, unit=unit,
                     initial=initial, final_line=True)

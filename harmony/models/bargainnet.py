@@ -1,6 +1,8 @@
-"""BargainNet (Cong et al., ICME 2021, seed 003_34501809e05d1180, section 3 and supplement section 2).
+"""BargainNet (Cong et al., "BargainNet: Background-Guided Domain Translation for Image Harmonization",
+ICME 2021, section 3 and supplement section 2).
 
-What follows the paper
+What follows the paper:
+
 - Domain code extractor E: five partial convolutions (kernel 3, stride 2), each followed by ReLU and
   batch normalisation except the last, adaptive average pooling and a 1x1 convolution to an
   L = 16 dimensional code (supplement section 2). Given an image and a region mask, the code depends only
@@ -16,7 +18,8 @@ What follows the paper
   harmonization with the inverted mask (supplement section 6) - see :func:`inharmony_scores` and
   :func:`harmony.models.adapter.harmonize_background`.
 
-What differs and why
+What differs and why:
+
 - The paper omits the generator's details ("we adopt attention-enhanced U-net proposed in [3]"); the
   attention block here is a 1x1 convolution + sigmoid gating the concatenated skip/decoder features at
   every level (our reading of DoveNet's). The extractor's widths are not published: 64-128-256-256-256.
@@ -25,7 +28,8 @@ What differs and why
 - ``output="residual"`` (``bargainnet_tiny``) adds the tanh output to the composite so short CPU training
   starts from the identity; ``bargainnet_paper`` keeps pix2pix's direct tanh output.
 
-Options for the supplement's input ablation (Table 2; defaults = the paper's model, row 3)
+Options for the supplement's input ablation (Table 2; defaults = the paper's model, row 3):
+
 - ``mask_input=False``: the generator gets no foreground mask channel (rows 6-7).
 - ``code_input``: the code map fed to the generator: ``"background"`` (z_b, the paper's), ``"whole"``
   (the code of the whole composite, E(I_tilde, 1); row 8) or ``"none"`` (no code channels: DoveNet's
@@ -53,7 +57,24 @@ CODE_INPUTS = ("background", "whole", "none")
 
 
 class DomainCodeExtractor(nn.Module):
-    """E(image, region mask) -> (B, code_dim) domain code."""
+    """BargainNet's domain code extractor E(image, region mask) -> (N, code_dim) code.
+
+    Five partial convolutions (kernel 3, stride 2; ReLU and batch normalisation after all but the last),
+    an average over the valid positions and a 1x1 convolution to the code.
+
+    Parameters
+    ----------
+    in_channels : int, default 3
+    widths : sequence of 5 int
+        Channels of the partial convolutions (not published; the paper preset uses 64-128-256-256-256).
+    code_dim : int, default 16
+        Code length ``L``.
+
+    References
+    ----------
+    .. [1] W. Cong, L. Niu, J. Zhang, J. Liang, L. Zhang, "BargainNet: Background-Guided Domain
+       Translation for Image Harmonization", ICME 2021.
+    """
 
     def __init__(self, in_channels: int = 3, widths: Sequence[int] = (64, 128, 256, 256, 256), code_dim: int = 16):
         super().__init__()
@@ -69,6 +90,18 @@ class DomainCodeExtractor(nn.Module):
         self.proj = nn.Conv2d(cin, code_dim, 1)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The domain code of the region of ``image`` under ``mask``.
+
+        Parameters
+        ----------
+        image : torch.Tensor, (N, in_channels, H, W) float in [-1, 1]
+        mask : torch.Tensor, (N, 1, H, W) float in {0, 1}
+            Region the code describes; pixels outside it do not change the code.
+
+        Returns
+        -------
+        torch.Tensor, (N, code_dim) float
+        """
         x, m = image, mask
         last = len(self.convs) - 1
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
@@ -80,7 +113,23 @@ class DomainCodeExtractor(nn.Module):
 
 
 class AttentionUNet(nn.Module):
-    """pix2pix U-Net with a sigmoid attention map on every concatenated skip."""
+    """pix2pix U-Net with a learned sigmoid attention map on every concatenated skip (DoveNet's generator).
+
+    Parameters
+    ----------
+    in_channels : int
+        Input channels (composite, mask, code map).
+    out_channels : int, default 3
+    ngf : int, default 64
+        Width of the first level; level ``i`` has ``ngf * min(2**i, 8)`` channels.
+    levels : int, default 8
+        Number of stride-2 halvings; inputs must be multiples of ``2**levels``.
+
+    References
+    ----------
+    .. [1] W. Cong, J. Zhang, L. Niu, L. Liu, Z. Ling, W. Li, L. Zhang, "DoveNet: Deep Image
+       Harmonization via Domain Verification", CVPR 2020.
+    """
 
     def __init__(self, in_channels: int, out_channels: int = 3, ngf: int = 64, levels: int = 8):
         super().__init__()
@@ -108,6 +157,18 @@ class AttentionUNet(nn.Module):
                                              nn.BatchNorm2d(widths[i - 1])))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the U-Net.
+
+        Parameters
+        ----------
+        x : torch.Tensor, (N, in_channels, H, W) float
+            ``H`` and ``W`` multiples of ``2**levels``.
+
+        Returns
+        -------
+        torch.Tensor, (N, out_channels, H, W) float in [-1, 1]
+            The tanh output.
+        """
         skips = []
         for layer in self.down:
             x = layer(x)
@@ -122,14 +183,60 @@ class AttentionUNet(nn.Module):
 
 
 def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
-    """``max(d(a, p) - d(a, n) + margin, 0)`` per row (Euclidean d), averaged over the batch."""
+    """Triplet loss ``max(d(a, p) - d(a, n) + margin, 0)`` with Euclidean ``d``, averaged over the batch.
+
+    Parameters
+    ----------
+    anchor, positive, negative : torch.Tensor, (N, L) float
+        Domain codes.
+    margin : float, default 1.0
+        ``m`` of BargainNet's Eqs. 2-3.
+
+    Returns
+    -------
+    torch.Tensor, () float, >= 0
+
+    References
+    ----------
+    .. [1] W. Cong, L. Niu, J. Zhang, J. Liang, L. Zhang, "BargainNet: Background-Guided Domain
+       Translation for Image Harmonization", ICME 2021.
+    """
     d_pos = torch.linalg.vector_norm(anchor - positive, dim=1)
     d_neg = torch.linalg.vector_norm(anchor - negative, dim=1)
     return F.relu(d_pos - d_neg + margin).mean()
 
 
 class BargainNet(HarmonyNet):
-    """Background-guided domain translation network."""
+    """Background-guided domain translation network (attention U-Net generator + domain code extractor).
+
+    Parameters
+    ----------
+    size : int, default 64
+        Side the network runs at (the adapter resizes to it); a multiple of ``2**levels``.
+    ngf, levels : int
+        Width and depth of the :class:`AttentionUNet`.
+    code_dim : int, default 16
+        Domain code length ``L``.
+    extractor_widths : sequence of 5 int
+        Channels of the :class:`DomainCodeExtractor`.
+    margin : float, default 1.0
+        Triplet margin ``m``.
+    lambda_tri : float, default 0.01
+        Weight of both triplet losses (``lambda`` of Eq. 4).
+    output : {"direct", "residual"}
+        ``direct``: the tanh output is the image (the paper); ``residual``: it is added to the composite.
+    mask_input : bool, default True
+        Feed the foreground mask to the generator (supplement Table 2, rows 6-7 drop it).
+    code_input : {"background", "whole", "none"}
+        Code fed to the generator: ``z_b`` (the paper), the whole image's code, or none (DoveNet's input).
+    lambda_ff, lambda_fb : float, optional
+        Separate weights of L_ff and L_fb (default ``lambda_tri``).
+
+    References
+    ----------
+    .. [1] W. Cong, L. Niu, J. Zhang, J. Liang, L. Zhang, "BargainNet: Background-Guided Domain
+       Translation for Image Harmonization", ICME 2021.
+    """
 
     model_name = "bargainnet"
 
@@ -160,16 +267,52 @@ class BargainNet(HarmonyNet):
         init_normal(self)
 
     def domain_code(self, image: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-        """Domain code of the region ``region`` (1 = inside) of an image in [0, 1]."""
+        """Domain code of a region of an image.
+
+        Parameters
+        ----------
+        image : torch.Tensor, (N, 3, H, W) float in [0, 1]
+        region : torch.Tensor, (N, 1, H, W) float in {0, 1}
+            1 = inside the region.
+
+        Returns
+        -------
+        torch.Tensor, (N, code_dim) float
+        """
         return self.extractor(to_signed(image), region)
 
     def forward(self, composite: torch.Tensor, mask: torch.Tensor, background_code: torch.Tensor | None = None) -> torch.Tensor:
-        """``background_code``: the code fed to the generator (default: computed per ``code_input``)."""
+        """Harmonize composites.
+
+        Parameters
+        ----------
+        composite : torch.Tensor, (N, 3, H, W) float in [0, 1]
+        mask : torch.Tensor, (N, 1, H, W) float in [0, 1]
+            Foreground mask.
+        background_code : torch.Tensor, (N, code_dim) float, optional
+            The code fed to the generator (default: computed per ``code_input``).
+
+        Returns
+        -------
+        torch.Tensor, (N, 3, H, W) float in [0, 1]
+            The whole predicted image (the adapter pastes its foreground into the composite).
+        """
         img = self._generate(composite, mask, background_code)
         return img.clamp(0.0, 1.0)
 
     def generator_code(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
-        """The code the generator is fed per ``code_input`` (None for ``"none"``)."""
+        """The code the generator is fed, per ``code_input``.
+
+        Parameters
+        ----------
+        composite : torch.Tensor, (N, 3, H, W) float in [0, 1]
+        mask : torch.Tensor, (N, 1, H, W) float in {0, 1}
+
+        Returns
+        -------
+        torch.Tensor, (N, code_dim) float, or None
+            ``E(C, 1 - M)`` (background), ``E(C, 1)`` (whole) or None (``code_input="none"``).
+        """
         if self.code_input == "none":
             return None
         if self.code_input == "whole":
@@ -191,6 +334,25 @@ class BargainNet(HarmonyNet):
         return to_unit(out)
 
     def training_losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """BargainNet's objective (Eqs. 1-4): L1 reconstruction plus the two triplet losses.
+
+        Parameters
+        ----------
+        batch : mapping
+            ``composite``, ``real`` (N, 3, H, W) and ``mask`` (N, 1, H, W), float in [0, 1].
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            Scalars ``total`` (``rec + lambda_ff * tri_ff + lambda_fb * tri_fb``), ``rec`` (mean absolute
+            error), ``tri_fb`` (harmonized foreground closer to the background than the composite's
+            foreground) and ``tri_ff`` (real foreground closer to the harmonized than to the composite's).
+
+        References
+        ----------
+        .. [1] W. Cong, L. Niu, J. Zhang, J. Liang, L. Zhang, "BargainNet: Background-Guided Domain
+           Translation for Image Harmonization", ICME 2021.
+        """
         comp, mask, real = batch["composite"], batch["mask"], batch["real"]
         z_b = self.domain_code(comp, 1.0 - mask)
         pred = self._generate(comp, mask, z_b if self.code_input == "background" else None)
@@ -207,16 +369,50 @@ class BargainNet(HarmonyNet):
         return {"total": total, "rec": rec, "tri_fb": l_fb, "tri_ff": l_ff}
 
     def inharmony(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B,) Euclidean distance between the foreground and background domain codes."""
+        """Inharmony score: Euclidean distance between the foreground and background domain codes (Section 4.5).
+
+        Parameters
+        ----------
+        composite : torch.Tensor, (N, 3, H, W) float in [0, 1]
+        mask : torch.Tensor, (N, 1, H, W) float in {0, 1}
+
+        Returns
+        -------
+        torch.Tensor, (N,) float, >= 0
+            Larger means less harmonious.
+        """
         z_f = self.domain_code(composite, mask)
         z_b = self.domain_code(composite, 1.0 - mask)
         return torch.linalg.vector_norm(z_f - z_b, dim=1)
 
 
 def inharmony_scores(harmonizer, composites: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> list[float]:
-    """Inharmony score of each composite with a BargainNet :class:`TorchHarmonizer` (larger = less harmonious).
+    """Inharmony score of each composite with a BargainNet harmonizer (larger = less harmonious).
 
-    Inputs follow the numpy contract; they are resized to the network's side like for harmonization.
+    Parameters
+    ----------
+    harmonizer : harmony.models.adapter.TorchHarmonizer
+        Wrapping a :class:`BargainNet` (``METHODS.create("bargainnet", weights=...)``).
+    composites : sequence of ndarray, (H, W, 3) float32 in [0, 1]
+        Resized to the network's side as for harmonization.
+    masks : sequence of ndarray, (H, W) float32 in [0, 1]
+        Binarised at 0.5.
+
+    Returns
+    -------
+    list of float
+        One score per composite, ``||E(C, M) - E(C, 1 - M)||``.
+
+    Raises
+    ------
+    ValueError
+        When the network is not a BargainNet, an input breaks the numpy contract, or a mask covers the
+        whole image (no background to compare with).
+
+    References
+    ----------
+    .. [1] W. Cong, L. Niu, J. Zhang, J. Liang, L. Zhang, "BargainNet: Background-Guided Domain
+       Translation for Image Harmonization", ICME 2021.
     """
     from .adapter import _check_input as _prepare
 

@@ -21,7 +21,24 @@ from torch import nn
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
-    """``batch`` | ``instance`` | ``none``."""
+    """A normalisation layer by name.
+
+    Parameters
+    ----------
+    kind : {"batch", "instance", "none"}
+        ``nn.BatchNorm2d``, ``nn.InstanceNorm2d(affine=True)`` or ``nn.Identity``.
+    channels : int
+        Number of feature channels ``C`` of the ``(N, C, H, W)`` input.
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Raises
+    ------
+    ValueError
+        For any other ``kind``.
+    """
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "instance":
@@ -32,7 +49,23 @@ def make_norm(kind: str, channels: int) -> nn.Module:
 
 
 def make_act(kind: str) -> nn.Module:
-    """``relu`` | ``lrelu`` (slope 0.2) | ``elu`` | ``none``."""
+    """An activation layer by name.
+
+    Parameters
+    ----------
+    kind : {"relu", "lrelu", "elu", "none"}
+        ReLU, LeakyReLU with slope 0.2 (pix2pix's discriminators), ELU, or identity.
+
+    Returns
+    -------
+    torch.nn.Module
+        In-place where torch allows it.
+
+    Raises
+    ------
+    ValueError
+        For any other ``kind``.
+    """
     if kind == "relu":
         return nn.ReLU(inplace=True)
     if kind == "lrelu":
@@ -48,8 +81,26 @@ def conv_norm_act(cin: int, cout: int, kernel: int = 3, stride: int = 1, *, norm
                   act: str = "relu", transposed: bool = False) -> nn.Sequential:
     """Convolution (or transposed convolution) + normalisation + activation.
 
-    With ``transposed=True`` and ``stride=2`` the output is exactly twice the input size (kernel 4,
-    padding 1), mirroring a stride-2 kernel-4 convolution.
+    Parameters
+    ----------
+    cin, cout : int
+        Input and output channels.
+    kernel : int, default 3
+        Kernel side.
+    stride : int, default 1
+        With ``stride=1`` the padding keeps the size; with ``stride=2`` a convolution halves it and, with
+        ``transposed=True`` (kernel 4, padding 1), a transposed convolution doubles it exactly.
+    norm : {"batch", "instance", "none"}, default "batch"
+        See :func:`make_norm`; the convolution has a bias only without normalisation.
+    act : {"relu", "lrelu", "elu", "none"}, default "relu"
+        See :func:`make_act`.
+    transposed : bool, default False
+        ``nn.ConvTranspose2d`` instead of ``nn.Conv2d`` (the decoders' upsampling).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Maps ``(N, cin, H, W)`` to ``(N, cout, H', W')``.
     """
     bias = norm == "none"
     if transposed:
@@ -61,7 +112,19 @@ def conv_norm_act(cin: int, cout: int, kernel: int = 3, stride: int = 1, *, norm
 
 
 class ResBlock(nn.Module):
-    """Two 3x3 convolutions with a residual shortcut (1x1 projection when the width changes)."""
+    """Two 3x3 convolutions with a residual shortcut (1x1 projection when the width changes).
+
+    Parameters
+    ----------
+    cin, cout : int
+        Input and output channels.
+    norm, act : str
+        See :func:`conv_norm_act`.
+
+    References
+    ----------
+    .. [1] K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image Recognition", CVPR 2016.
+    """
 
     def __init__(self, cin: int, cout: int, *, norm: str = "batch", act: str = "relu"):
         super().__init__()
@@ -71,11 +134,34 @@ class ResBlock(nn.Module):
         self.act = make_act(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block.
+
+        Parameters
+        ----------
+        x : torch.Tensor, (N, cin, H, W) float
+
+        Returns
+        -------
+        torch.Tensor, (N, cout, H, W) float
+            ``act(body(x) + skip(x))``.
+        """
         return self.act(self.body(x) + self.skip(x))
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """A ``(B, 1, H, W)`` mask at another resolution (area average down, bilinear up): soft, in [0, 1]."""
+    """A mask at another resolution: area average when shrinking, bilinear when enlarging.
+
+    Parameters
+    ----------
+    mask : torch.Tensor, (N, 1, H, W) float in [0, 1]
+    size : tuple of int
+        Target ``(h, w)``.
+
+    Returns
+    -------
+    torch.Tensor, (N, 1, h, w) float in [0, 1]
+        Soft at the region's edge; the input itself when the size already matches.
+    """
     if tuple(mask.shape[-2:]) == tuple(size):
         return mask
     if size[0] <= mask.shape[-2] and size[1] <= mask.shape[-1]:
@@ -103,6 +189,21 @@ class PartialConv2d(nn.Module):
         self.register_buffer("ones", torch.ones(1, 1, kernel, kernel), persistent=False)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Convolve the masked input and update the mask.
+
+        Parameters
+        ----------
+        x : torch.Tensor, (N, cin, H, W) float
+        mask : torch.Tensor, (N, 1, H, W) float in [0, 1]
+            Region the convolution may see (1 = inside).
+
+        Returns
+        -------
+        out : torch.Tensor, (N, cout, H', W') float
+            ``W . (X * M) * (k * k / s) + b`` where the window's mask sum ``s`` is positive, 0 elsewhere.
+        new_mask : torch.Tensor, (N, 1, H', W') float in {0, 1}
+            1 where the window saw at least one masked pixel.
+        """
         with torch.no_grad():
             coverage = F.conv2d(mask, self.ones, stride=self.stride, padding=self.padding)
             valid = (coverage > 0).to(x.dtype)
@@ -123,6 +224,17 @@ class ChannelAttention(nn.Module):
                                 nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reweight the channels.
+
+        Parameters
+        ----------
+        x : torch.Tensor, (N, C, H, W) float
+
+        Returns
+        -------
+        torch.Tensor, (N, C, H, W) float
+            ``x * sigmoid(MLP(mean over H, W of x))``.
+        """
         w = self.fc(x.mean(dim=(2, 3)))
         return x * w[:, :, None, None]
 
@@ -146,6 +258,20 @@ class S2AM(nn.Module):
         self.fuse = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Separate foreground and background channels under a learned soft attention map.
+
+        Parameters
+        ----------
+        x : torch.Tensor, (N, C, H, W) float
+            Features.
+        mask : torch.Tensor, (N, 1, H0, W0) float in [0, 1]
+            Foreground mask at any resolution (resized to ``(H, W)`` with :func:`resize_mask`).
+
+        Returns
+        -------
+        torch.Tensor, (N, C, H, W) float
+            ``x + fuse(CA_bg(x) * (1 - a) + (CA_fg(x) + CA_keep(x)) * a)``.
+        """
         m = resize_mask(mask, x.shape[-2:])
         a = torch.sigmoid(self.spatial(torch.cat([x, m], 1)) + 4.0 * (2.0 * m - 1.0))
         out = self.bg(x) * (1.0 - a) + (self.fg(x) + self.keep(x)) * a
@@ -155,7 +281,18 @@ class S2AM(nn.Module):
 def masked_mean_std(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
     """Channel-wise mean and standard deviation of ``x`` over the pixels weighted by ``mask``.
 
-    Returns ``(B, C, 1, 1)`` tensors. An empty region gives mean 0 and std ``sqrt(eps)`` (no NaN).
+    Parameters
+    ----------
+    x : torch.Tensor, (N, C, H, W) float
+    mask : torch.Tensor, (N, 1, H, W) float in [0, 1]
+        Pixel weights.
+    eps : float, default 1e-5
+        Added to the variance before the square root.
+
+    Returns
+    -------
+    mean, std : torch.Tensor, (N, C, 1, 1) float
+        An empty region gives mean 0 and std ``sqrt(eps)`` (no NaN).
     """
     weight = mask.sum(dim=(2, 3), keepdim=True)
     mean = (x * mask).sum(dim=(2, 3), keepdim=True) / weight.clamp(min=1e-6)
@@ -185,6 +322,27 @@ class StyleFusion(nn.Module):
             conv._keep_init = True  # init_normal must not overwrite the zero start
 
     def forward(self, dec: torch.Tensor, enc: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Fuse the encoder's background style into the decoder's foreground.
+
+        Parameters
+        ----------
+        dec : torch.Tensor, (N, C, H, W) float
+            Decoder features ``D``.
+        enc : torch.Tensor, (N, C, H, W) float
+            Encoder features ``E`` at the same resolution (the external style reference).
+        mask : torch.Tensor, (N, 1, H0, W0) float in [0, 1]
+            Foreground mask (resized to ``(H, W)``).
+
+        Returns
+        -------
+        torch.Tensor, (N, C, H, W) float
+            ``D + psi(norm_E(D) * M) + psi(norm_D(D) * (1 - M))`` with ``psi(z) = f_s(z) * z + f_b(z)``.
+
+        References
+        ----------
+        .. [1] J. Liang, C.-M. Pun et al., "Image Harmonization with Region-wise Contrastive Learning",
+           Section III-A, Eqs. 1-7.
+        """
         m = resize_mask(mask, dec.shape[-2:])
         bg = 1.0 - m
         mu_e, sd_e = masked_mean_std(enc, bg)
@@ -204,12 +362,38 @@ class ProjectionMLP(nn.Module):
         self.net = nn.Sequential(nn.Linear(cin, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Embed and L2-normalise.
+
+        Parameters
+        ----------
+        x : torch.Tensor, (..., cin) float
+
+        Returns
+        -------
+        torch.Tensor, (..., cout) float
+            Unit vectors along the last axis.
+        """
         return F.normalize(self.net(x), dim=-1)
 
 
 def init_normal(module: nn.Module, std: float = 0.02) -> None:
-    """N(0, std) for convolution and linear weights, zero biases, BN weight N(1, std) (pix2pix-style),
-    skipping modules that set their own initialisation (``_keep_init`` attribute)."""
+    """Initialise weights as pix2pix does, in place.
+
+    N(0, ``std``) for convolution and linear weights, zero biases, BatchNorm weights N(1, ``std``);
+    modules with a true ``_keep_init`` attribute (the zero-initialised style fusion) are left alone.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Every sub-module is visited.
+    std : float, default 0.02
+        Standard deviation of the normal draws.
+
+    References
+    ----------
+    .. [1] P. Isola, J.-Y. Zhu, T. Zhou, A. A. Efros, "Image-to-Image Translation with Conditional
+       Adversarial Networks", CVPR 2017.
+    """
     for m in module.modules():
         if getattr(m, "_keep_init", False):
             continue
@@ -223,4 +407,15 @@ def init_normal(module: nn.Module, std: float = 0.02) -> None:
 
 
 def count_parameters(module: nn.Module) -> int:
+    """Number of scalar parameters of a module.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    int
+        Sum of ``numel()`` over ``module.parameters()`` (trainable or not).
+    """
     return sum(p.numel() for p in module.parameters())

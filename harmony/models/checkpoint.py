@@ -39,7 +39,18 @@ STATE_NAME = "training_state.pt"
 
 
 def git_revision(start: str | os.PathLike | None = None) -> str | None:
-    """The checkout's commit (with ``-dirty`` when modified), or None outside a git checkout."""
+    """The checkout's commit (with ``-dirty`` when tracked files are modified), recorded in checkpoints.
+
+    Parameters
+    ----------
+    start : str or os.PathLike, optional
+        Folder to ask git in (default: this package's folder).
+
+    Returns
+    -------
+    str or None
+        A 40-hex commit, possibly suffixed ``-dirty``; None outside a git checkout or without git.
+    """
     cwd = Path(start) if start else Path(__file__).resolve().parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
@@ -52,14 +63,19 @@ def git_revision(start: str | os.PathLike | None = None) -> str | None:
         return None
 
 
-def _json_clean(v: Any) -> Any:
-    """JSON-ready copy of ``v`` (:func:`harmony.serialize.to_jsonable`: tuples -> lists, NaN -> null)."""
-    return to_jsonable(v)
-
-
 def cpu_state_dict(model):
-    """``model.state_dict()`` with every tensor on the CPU (a GPU-trained network's checkpoint loads
-    anywhere); the state dict itself (and its bytes) when it already is."""
+    """``model.state_dict()`` with every tensor on the CPU, so a GPU-trained checkpoint loads anywhere.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    collections.OrderedDict
+        The state dict itself (same bytes once saved) when it is already on the CPU; else a copy with
+        CPU tensors and the same ``_metadata``.
+    """
     from collections import OrderedDict
 
     state = model.state_dict()
@@ -75,10 +91,36 @@ def cpu_state_dict(model):
 def save_checkpoint(folder: str | os.PathLike, model, *, preset: str, step: int, data: str | None = None,
                     train: Mapping[str, Any] | None = None, optimizer=None, extra: Mapping[str, Any] | None = None,
                     git: str | None = None) -> Path:
-    """Write ``model`` (a :class:`~harmony.models.base.HarmonyNet`) into ``folder`` atomically.
+    """Write a network into a checkpoint folder atomically.
 
     The weights are written first, then ``config.json`` naming their sha256, so a crash never leaves a
-    config pointing at other weights. ``optimizer`` (optional) goes to ``training_state.pt``.
+    config pointing at other weights.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Created when missing.
+    model : harmony.models.base.HarmonyNet
+        Its ``model_name`` and ``config`` (constructor arguments) go to ``config.json``.
+    preset : str
+        Preset name recorded in the config (checked by :func:`load_checkpoint` when asked).
+    step : int
+        Training steps done.
+    data : str, optional
+        Training data folder (recorded as an absolute path).
+    train : mapping, optional
+        Training options (seed, batch size, learning rate, ...).
+    optimizer : torch.optim.Optimizer, optional
+        Written with the step to ``training_state.pt``.
+    extra : mapping, optional
+        More top-level config fields.
+    git : str, optional
+        Revision to record (default :func:`git_revision`).
+
+    Returns
+    -------
+    pathlib.Path
+        ``folder``.
     """
     import io
 
@@ -98,22 +140,38 @@ def save_checkpoint(folder: str | os.PathLike, model, *, preset: str, step: int,
         "format": FORMAT,
         "model": model.model_name,
         "preset": preset,
-        "args": _json_clean(model.config),
+        "args": to_jsonable(model.config),
         "weights": WEIGHTS_NAME,
         "sha256": hashlib.sha256(data_bytes).hexdigest(),
         "step": int(step),
         "data": str(Path(data).resolve()) if data else None,
         "git": git if git is not None else git_revision(),
-        "train": _json_clean(dict(train or {})),
+        "train": to_jsonable(dict(train or {})),
         "harmony_version": __version__,
     }
     if extra:
-        config.update(_json_clean(dict(extra)))
+        config.update(to_jsonable(dict(extra)))
     hio.atomic_write_text(folder / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return folder
 
 
 def read_config(folder: str | os.PathLike) -> dict:
+    """The ``config.json`` of a checkpoint folder, after checking its required fields.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+
+    Returns
+    -------
+    dict
+        At least ``model``, ``preset``, ``args``, ``weights`` and ``sha256``.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        No ``config.json``, unreadable JSON, or a required field missing (one line naming the file).
+    """
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
         raise InputError(f"{folder}: not a checkpoint folder (no {CONFIG_NAME})")
@@ -129,7 +187,21 @@ def read_config(folder: str | os.PathLike) -> dict:
 
 def check_config(config: Mapping[str, Any], folder: str | os.PathLike, *, model: str | None = None,
                  preset: str | None = None) -> None:
-    """Refuse a checkpoint made for another model or preset, naming both."""
+    """Refuse a checkpoint made for another model or preset, naming both.
+
+    Parameters
+    ----------
+    config : mapping
+        From :func:`read_config`.
+    folder : str or os.PathLike
+        Named in the message.
+    model, preset : str, optional
+        What the caller expects (None: not checked).
+
+    Raises
+    ------
+    harmony.errors.InputError
+    """
     if model is not None and config["model"] != model:
         raise InputError(f"{folder}: checkpoint is for model {config['model']!r} (preset {config['preset']!r}), "
                          f"not {model!r}")
@@ -139,7 +211,28 @@ def check_config(config: Mapping[str, Any], folder: str | os.PathLike, *, model:
 
 def load_checkpoint(folder: str | os.PathLike, *, model: str | None = None, preset: str | None = None,
                     device: str = "cpu"):
-    """``(network in eval mode, config)`` from a checkpoint folder, after checking sha256 and identity."""
+    """The network of a checkpoint folder, after checking the weights' sha256 and the model/preset.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+    model, preset : str, optional
+        Expected model and preset (None: any).
+    device : str, default "cpu"
+        Where the weights are loaded (``torch.load(map_location=device)``).
+
+    Returns
+    -------
+    net : harmony.models.base.HarmonyNet
+        In eval mode on ``device``.
+    config : dict
+        The checkpoint's config.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        Missing or modified weights, another model or preset, or weights that do not fit the architecture.
+    """
     import torch
 
     from .presets import model_class
@@ -166,11 +259,27 @@ def load_checkpoint(folder: str | os.PathLike, *, model: str | None = None, pres
 
 def find_checkpoint(method: str, weights: str | os.PathLike | None = None, *,
                     presets: tuple[str, ...] = ()) -> Path:
-    """The checkpoint folder for ``method``.
+    """The checkpoint folder of a learned method.
 
-    ``weights`` may be a checkpoint folder (has config.json) or a folder holding ``<method>/`` or
-    ``<preset>/``; without it ``$HARMONY_CHECKPOINTS`` and then ``./checkpoints`` are searched the same
-    way. Raises :class:`MissingWeightsError` when nothing is found.
+    Parameters
+    ----------
+    method : str
+        Registry name (``dih`` ...).
+    weights : str or os.PathLike, optional
+        A checkpoint folder (holds ``config.json``) or a folder holding ``<method>/`` or ``<preset>/``;
+        without it ``$HARMONY_CHECKPOINTS`` and then ``./checkpoints`` are searched the same way.
+    presets : tuple of str
+        The method's preset names (sub-folders tried after ``<method>/``).
+
+    Returns
+    -------
+    pathlib.Path
+        The first candidate holding ``config.json``.
+
+    Raises
+    ------
+    harmony.errors.MissingWeightsError
+        Nothing found; the message names where it looked and the ``harmony train`` command to run.
     """
     roots: list[Path] = []
     if weights is not None:

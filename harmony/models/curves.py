@@ -1,4 +1,5 @@
-"""SPRIH's parametric image transformation in numpy (seed 001_e32bb37dd46263d1, section 3.1, Eq. 1).
+"""SPRIH's parametric image transformation in numpy (Wang et al., "Semi-supervised Parametric Real-world
+Image Harmonization", CVPR 2023, section 3.1, Eq. 1).
 
 Pure (no torch, no files, no printing). The network (:mod:`harmony.models.sprih`) predicts, from a
 512x512 copy of the input, two sets of parameters; this module applies them to the image at **any**
@@ -53,23 +54,69 @@ _ONE_BITS = int(np.float32(1.0).view(np.uint32))
 
 
 def uniform_knots(n: int = N_POINTS) -> np.ndarray:
-    """``(3, n)`` knot positions ``k / (n - 1)``."""
+    """Uniform knot positions ``k / (n - 1)``, the same for the three channels.
+
+    Parameters
+    ----------
+    n : int, default 32
+        Control points per curve.
+
+    Returns
+    -------
+    ndarray, (3, n) float64 in [0, 1]
+    """
     return np.tile(np.linspace(0.0, 1.0, n), (3, 1))
 
 
 def identity_curves(n: int = N_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` of the identity curves (``y = x``)."""
+    """The identity curves (``y = x``) at uniform knots.
+
+    Parameters
+    ----------
+    n : int, default 32
+
+    Returns
+    -------
+    x, y : ndarray, (3, n) float64
+        Equal arrays (``y`` a copy).
+    """
     x = uniform_knots(n)
     return x, x.copy()
 
 
 def make_monotone(y: np.ndarray) -> np.ndarray:
-    """The smallest non-decreasing curves above ``y`` (running maximum along the control points)."""
+    """The smallest non-decreasing curves above ``y`` (running maximum along the control points).
+
+    Parameters
+    ----------
+    y : array_like, (..., n) float
+
+    Returns
+    -------
+    ndarray, (..., n) float64
+    """
     return np.maximum.accumulate(np.asarray(y, dtype=np.float64), axis=-1)
 
 
 def check_curves(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validated float64 ``(3, n)`` curves; ``x`` strictly increasing per channel, n >= 2."""
+    """Validate a set of curves.
+
+    Parameters
+    ----------
+    x : array_like, (3, n) float
+        Control-point positions per RGB channel, strictly increasing, n >= 2.
+    y : array_like, (3, n) float
+        Curve values at those positions.
+
+    Returns
+    -------
+    x, y : ndarray, (3, n) float64
+
+    Raises
+    ------
+    ValueError
+        Wrong shapes, non-finite values, or positions not strictly increasing.
+    """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] != 3 or x.shape[1] < 2 or y.shape != x.shape:
@@ -82,9 +129,26 @@ def check_curves(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def segment_table(x: np.ndarray, y: np.ndarray, bins: int = LUT_BINS) -> np.ndarray:
-    """``(3, bins + 1, 2)`` float32 table of (intercept, slope) of the line that holds on each input bin
-    ``[j / bins, (j + 1) / bins)``; the extra last bin holds ``v = 1``. Outside the knots the curve is
-    constant (slope 0), as ``np.interp``."""
+    """Per-bin (intercept, slope) of the curve segment holding each input bin, for moved knots.
+
+    Bin ``j`` covers ``[j / bins, (j + 1) / bins)`` and uses the line through the segment holding its
+    centre; the extra last bin holds ``v = 1``. Outside the knots the curve is constant (slope 0), as
+    ``np.interp``.
+
+    Parameters
+    ----------
+    x : array_like, (3, n) float
+        Control-point positions per RGB channel, strictly increasing, n >= 2.
+    y : array_like, (3, n) float
+        Curve values at those positions.
+    bins : int, default LUT_BINS
+        Number of input bins (31 * 512, so uniform knots fall on bin edges).
+
+    Returns
+    -------
+    ndarray, (3, bins + 1, 2) float32
+        ``[..., 0]`` intercepts, ``[..., 1]`` slopes; exact lines stay exact (rounding residue snapped).
+    """
     x, y = check_curves(x, y)
     centers = (np.arange(bins + 1, dtype=np.float64) + 0.5) / bins
     centers[-1] = 1.0
@@ -108,7 +172,22 @@ def segment_table(x: np.ndarray, y: np.ndarray, bins: int = LUT_BINS) -> np.ndar
 
 
 def eval_curves(values: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Reference evaluation (``np.interp`` per channel) of ``(..., 3)`` values; slow but direct."""
+    """Reference evaluation of curves with ``np.interp`` per channel (slow but direct).
+
+    Parameters
+    ----------
+    values : array_like, (..., 3) float
+        RGB values.
+    x : array_like, (3, n) float
+        Control-point positions per RGB channel, strictly increasing, n >= 2.
+    y : array_like, (3, n) float
+        Curve values at those positions.
+
+    Returns
+    -------
+    ndarray, (..., 3) float64
+        Values outside ``[x_0, x_{n-1}]`` take the end points' values.
+    """
     x, y = check_curves(x, y)
     v = np.asarray(values, dtype=np.float64)
     out = np.empty_like(v)
@@ -118,7 +197,24 @@ def eval_curves(values: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def upsample_shading(shading: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling (half-pixel centres, as torch ``align_corners=False``) of an (h, w) map."""
+    """Bilinear upsampling of a shading map (half-pixel centres, as torch ``align_corners=False``).
+
+    Parameters
+    ----------
+    shading : array_like, (h, w) float
+    shape : tuple of int
+        Target ``(H, W)``.
+
+    Returns
+    -------
+    ndarray, (H, W) float32
+        ``cv2.resize`` INTER_LINEAR; the input itself when the shape already matches.
+
+    Raises
+    ------
+    ValueError
+        When ``shading`` is not 2-D.
+    """
     import cv2
 
     s = np.asarray(shading, dtype=np.float32)
@@ -131,9 +227,28 @@ def upsample_shading(shading: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 @dataclass
 class ParametricParams:
-    """SPRIH's predicted parameters: curves ``x``/``y`` (3, 32) and a shading map (h, w), all float.
+    """SPRIH's predicted parameters: RGB curves and an optional grey shading map.
 
-    ``shading`` may be ``None`` (curves-only model: S = 1)."""
+    Parameters
+    ----------
+    curves_x, curves_y : array_like, (3, n) float
+        Control points per channel (the network's: n = 32 uniform knots); validated by
+        :func:`check_curves`.
+    shading : array_like, (h, w) float, optional
+        Multiplicative shading ``S`` >= 0 at any resolution (the network's in [0, 2]); None: S = 1.
+    meta : dict, optional
+        Free-form provenance (model, size, checkpoint), written to ``curves.json``.
+
+    Raises
+    ------
+    ValueError
+        Invalid curves, or a shading map that is not a finite non-negative 2-D array.
+
+    References
+    ----------
+    .. [1] K. Wang, M. Gharbi, H. Zhang, Z. Xia, E. Shechtman, "Semi-supervised Parametric Real-world
+       Image Harmonization", CVPR 2023, Section 3.1.
+    """
 
     curves_x: np.ndarray
     curves_y: np.ndarray
@@ -149,7 +264,15 @@ class ParametricParams:
             self.shading = s
 
     def to_json(self) -> dict[str, Any]:
-        """The curves as a JSON-able dict (the shading map goes to a PNG, see the apply-params command)."""
+        """The curves as a JSON-able dict (format ``harmony-sprih-params/1``).
+
+        Returns
+        -------
+        dict
+            ``curves.R/G/B.x/y`` lists rounded to 6 decimals, the point count, the shading map's size and PNG
+            encoding (the map itself goes to ``shading.png``, see ``harmony apply-params``), the formula and
+            ``meta``.
+        """
         return {
             "format": "harmony-sprih-params/1",
             "channels": ["R", "G", "B"],
@@ -167,7 +290,24 @@ class ParametricParams:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], shading: np.ndarray | None = None) -> ParametricParams:
-        """Inverse of :meth:`to_json` (``shading`` is the decoded map, or None). ValueError on bad fields."""
+        """Inverse of :meth:`to_json`.
+
+        Parameters
+        ----------
+        obj : mapping
+            A parsed ``curves.json``.
+        shading : ndarray, (h, w) float, optional
+            The decoded shading map (:func:`decode_shading`), or None.
+
+        Returns
+        -------
+        ParametricParams
+
+        Raises
+        ------
+        ValueError
+            Missing or malformed ``curves.R/G/B.x/y`` lists, or invalid curves.
+        """
         try:
             curves = obj["curves"]
             x = np.array([curves[ch]["x"] for ch in "RGB"], dtype=np.float64)
@@ -178,8 +318,19 @@ class ParametricParams:
 
 
 def uniform_segments(x: np.ndarray) -> int | None:
-    """``n - 1`` when every channel's knots are ``k / (n - 1)`` within :data:`UNIFORM_TOL` (the network's
-    knots, also after a JSON round trip that rounds them to 6 decimals) and ``n <= LUT_STRIDE``; else None."""
+    """Whether the curves can take the 8-bit LUT path: ``n - 1`` for uniform knots, else None.
+
+    Parameters
+    ----------
+    x : array_like, (3, n) float
+        Knot positions.
+
+    Returns
+    -------
+    int or None
+        ``n - 1`` when every channel's knots are ``k / (n - 1)`` within :data:`UNIFORM_TOL` (also after a
+        JSON round trip) and ``2 <= n <= LUT_STRIDE``.
+    """
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[-1]
     if x.ndim != 2 or not 2 <= n <= LUT_STRIDE:
@@ -190,11 +341,29 @@ def uniform_segments(x: np.ndarray) -> int | None:
 
 
 def lut_tables(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(intercepts, slopes)``, each a ``(1, 256)`` float32 ``cv2.LUT`` table, for curves with uniform knots
-    (:func:`uniform_segments`): entry ``LUT_STRIDE * c + j`` holds the line of channel ``c``'s segment
-    ``min(j, n - 2)`` (through the actual control points), so ``round((n - 1) v - 0.5)`` plus the channel's
-    offset picks the segment holding a value ``v`` in [0, 1] (either neighbour at a knot, where both
-    lines meet)."""
+    """``cv2.LUT`` tables of the intercept and slope of each segment, for curves with uniform knots.
+
+    Entry ``LUT_STRIDE * c + j`` holds the line of channel ``c``'s segment ``min(j, n - 2)`` (through the
+    actual control points), so ``round((n - 1) v - 0.5)`` plus the channel's offset picks the segment
+    holding a value ``v`` in [0, 1] (either neighbour at a knot, where both lines meet).
+
+    Parameters
+    ----------
+    x : array_like, (3, n) float
+        Control-point positions per RGB channel, strictly increasing, n >= 2.
+    y : array_like, (3, n) float
+        Curve values at those positions.
+
+    Returns
+    -------
+    intercepts, slopes : ndarray, (1, 256) float32
+        Entries past ``3 * LUT_STRIDE`` are the identity line (0, 1).
+
+    Raises
+    ------
+    ValueError
+        More than ``LUT_STRIDE`` points, or invalid curves.
+    """
     x, y = check_curves(x, y)
     n = x.shape[1]
     if n > LUT_STRIDE:
@@ -238,12 +407,22 @@ def _bad_input(composite: np.ndarray, mask: np.ndarray) -> None:
 
 
 def check_pair_fast(composite: np.ndarray, mask: np.ndarray) -> None:
-    """The checks of ``imageops.check_pair`` (same ValueErrors) in one integer-max pass per array: a
-    float32 bit pattern above 1.0's is a value out of [0, 1], a NaN or an infinity; the rare -0.0, which
-    the contract allows, is passed to imageops' checks to decide."""
-    if not (isinstance(composite, np.ndarray) and isinstance(mask, np.ndarray) and composite.ndim == 3
-            and composite.shape[2] == 3 and composite.dtype == np.float32 and mask.dtype == np.float32
-            and mask.shape == composite.shape[:2]):
+    """The checks of :func:`harmony.imageops.check_pair` (same ValueErrors) in one integer-max pass per array.
+
+    A float32 bit pattern above 1.0's is a value out of [0, 1], a NaN or an infinity; the rare -0.0,
+    which the contract allows, is passed to imageops' checks to decide.
+
+    Parameters
+    ----------
+    composite : ndarray, (H, W, 3) float32
+    mask : ndarray, (H, W) float32
+
+    Raises
+    ------
+    ValueError
+        Wrong dtype or shape, or values outside [0, 1] (the message names ``composite`` or ``mask``).
+    """
+    if not _is_float_pair(composite, mask):
         _bad_input(composite, mask)
     if composite.size and (composite.view(np.uint32).max() > _ONE_BITS or mask.view(np.uint32).max() > _ONE_BITS):
         _check_slow(composite, mask)
@@ -251,38 +430,107 @@ def check_pair_fast(composite: np.ndarray, mask: np.ndarray) -> None:
 
 def apply_params(composite: np.ndarray, mask: np.ndarray, params: ParametricParams, *,
                  table: np.ndarray | None = None) -> np.ndarray:
-    """Eq. 1 at the composite's resolution: ``M * curves(C) * upsample(S) + (1 - M) * C``, clipped.
+    """Apply SPRIH's Eq. 1 at the composite's resolution: ``M * curves(C) * upsample(S) + (1 - M) * C``.
 
     Parameters
     ----------
-    composite: float32 (H, W, 3) in [0, 1].
-    mask: float32 (H, W) in [0, 1] (soft values blend).
-    params: the curves and the shading map (any resolution; upsampled bilinearly).
-    table: a precomputed :func:`segment_table` of ``params`` (speeds up repeated calls with moved knots;
+    composite : ndarray, (H, W, 3) float32
+        RGB composite in [0, 1], any resolution (the parameters come from a 512x512 copy).
+    mask : ndarray, (H, W) float32
+        Foreground mask in [0, 1]; soft values blend the result with the composite.
+    params : ParametricParams
+        The curves and the optional shading map (any resolution; upsampled bilinearly with half-pixel
+        centres, as ``cv2.resize`` INTER_LINEAR and torch ``align_corners=False``).
+    table : ndarray, (3, LUT_BINS + 1, 2) float32, optional
+        A precomputed :func:`segment_table` of ``params`` (speeds up repeated calls with moved knots;
         uniform knots use the 256-entry tables of :func:`lut_tables`, built per call).
 
-    One pass in row blocks that stay in cache: each block of the composite is checked (values in [0, 1],
-    NaN caught: one integer max of the bit patterns) and copied to the output outside the block's mask
-    columns; inside them the curves are evaluated (uniform knots: an 8-bit segment index from
-    ``cv2.convertScaleAbs`` and two ``cv2.LUT`` gathers of the segment's intercept and slope, one
-    multiply-add), the shading map is upsampled for the block only (vertical interpolation of the
-    low-resolution rows, then ``cv2.resize`` along the rows over the needed columns: with an integer
-    column ratio the same weights as resizing the whole map) and multiplied in, and the result is written
-    where the mask is 1 (the whole block, or ``cv2.copyTo``) or blended where it is soft.
-    """
-    import cv2
+    Returns
+    -------
+    ndarray, (H, W, 3) float32
+        The harmonized image in [0, 1]; pixels where the mask is 0 are the composite's, bit for bit.
+        The curves' output is clipped to [0, 1] before the shading (when a curve exceeds 1), and the
+        shaded foreground is clipped before a soft mask blends it.
 
-    if not (isinstance(composite, np.ndarray) and isinstance(mask, np.ndarray) and composite.ndim == 3
-            and composite.shape[2] == 3 and composite.dtype == np.float32 and mask.dtype == np.float32
-            and mask.shape == composite.shape[:2]):
+    Raises
+    ------
+    ValueError
+        When the composite or mask is not float32 of matching shapes, or holds values outside [0, 1] or
+        NaN (the messages of :func:`harmony.imageops.check_image` / ``check_mask``).
+
+    Notes
+    -----
+    One pass in blocks of 16 rows that stay in cache. Each block of the composite is checked (one
+    integer max of the float32 bit patterns) and copied to the output outside the block's mask columns;
+    inside them: ``_evaluate_curves`` (uniform knots: an 8-bit segment index from
+    ``cv2.convertScaleAbs`` and two ``cv2.LUT`` gathers of the segment's intercept and slope, one
+    multiply-add; moved knots: a gather from :func:`segment_table`), ``_shading_block`` (the map
+    upsampled for the block only: vertical interpolation of the low-resolution rows, then ``cv2.resize``
+    along the rows over the needed columns, with an integer column ratio the same weights as resizing the
+    whole map), and ``_write_block`` (the result written where the mask is 1, or blended where it is
+    soft). Equal to :func:`apply_params_interp` within 2e-6 for uniform knots, and within
+    ``|slope change| / LUT_BINS`` for moved knots.
+
+    References
+    ----------
+    .. [1] K. Wang, M. Gharbi, H. Zhang, Z. Xia, E. Shechtman, "Semi-supervised Parametric Real-world
+       Image Harmonization", CVPR 2023, Section 3.1, Eq. 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from harmony.models.curves import ParametricParams, apply_params, identity_curves
+    >>> x, y = identity_curves()
+    >>> image = np.full((4, 4, 3), 0.6, np.float32)
+    >>> mask = np.zeros((4, 4), np.float32); mask[1:3, 1:3] = 1
+    >>> out = apply_params(image, mask, ParametricParams(x, y, np.full((2, 2), 0.5, np.float32)))
+    >>> float(out[1, 1, 0]), float(out[0, 0, 0])
+    (0.30000001192092896, 0.6000000238418579)
+    """
+    if not _is_float_pair(composite, mask):
         _bad_input(composite, mask)
     if composite.size == 0:
         return composite.copy()
-    h, w = mask.shape
     block = _ROWS_PER_BLOCK
+    block_columns = _mask_columns_per_block(composite, mask, block)
+    out = np.empty(composite.shape, np.float32)                     # C order (cv2 writes into views of it)
+    plan = _plan(params, mask.shape, block, table) if block_columns.any() else None
+    for r0 in range(0, mask.shape[0], block):
+        r1 = min(mask.shape[0], r0 + block)
+        src = composite[r0:r1]
+        if src.view(np.uint32).max() > _ONE_BITS and not (src.min() >= 0.0 and src.max() <= 1.0):   # NaN fails
+            _bad_input(composite, mask)
+        cols = np.flatnonzero(block_columns[r0 // block])            # this block's columns holding the mask
+        if not cols.size:
+            np.copyto(out[r0:r1], src)
+            continue
+        x0, x1 = int(cols[0]), int(cols[-1]) + 1
+        np.copyto(out[r0:r1, :x0], src[:, :x0])                      # (the columns inside are written below)
+        np.copyto(out[r0:r1, x1:], src[:, x1:])
+        c = composite[r0:r1, x0:x1]
+        v = _evaluate_curves(plan, c)
+        if plan.shading is not None:
+            _apply_shading(plan, v, r0, r1, x0, x1)
+        _write_block(v, c, mask[r0:r1, x0:x1], out[r0:r1, x0:x1])
+    return out
+
+
+def _is_float_pair(composite: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether ``composite`` is a float32 (H, W, 3) array and ``mask`` a float32 (H, W) one."""
+    return (isinstance(composite, np.ndarray) and isinstance(mask, np.ndarray) and composite.ndim == 3
+            and composite.shape[2] == 3 and composite.dtype == np.float32 and mask.dtype == np.float32
+            and mask.shape == composite.shape[:2])
+
+
+def _mask_columns_per_block(composite: np.ndarray, mask: np.ndarray, block: int) -> np.ndarray:
+    """``(ceil(H / block), W)`` array, non-zero where a block of rows holds mask > 0 in that column.
+
+    Computed on the bit patterns: for floats >= +0 the uint32 order is the float order, and anything
+    negative, NaN or above 1 has a pattern above 1.0's, so the same pass checks the mask (ValueError
+    when out of range; -0.0 and NaN, which ``check_mask`` allows, fall back to a float comparison).
+    """
+    h, w = mask.shape
     nfull = h // block
-    # column maxima of each row block, on the bit patterns: for floats >= +0 the uint32 order is the float
-    # order, and anything negative, NaN or above 1 has a pattern above 1.0's, so one pass also checks
     bits = mask.view(np.uint32)
     block_max = np.empty((-(-h // block), w), np.uint32)
     np.max(bits[:nfull * block].reshape(nfull, block, w), axis=1, out=block_max[:nfull])
@@ -293,105 +541,164 @@ def apply_params(composite: np.ndarray, mask: np.ndarray, params: ParametricPara
         np.max((np.nan_to_num(mask) > 0)[:nfull * block].reshape(nfull, block, w), axis=1, out=block_max[:nfull])
         if nfull < len(block_max):
             np.max(np.nan_to_num(mask[nfull * block:]) > 0, axis=0, out=block_max[-1])
-    out = np.empty(composite.shape, np.float32)                     # C order (cv2 writes into views of it)
-    if block_max.any():
-        segments = uniform_segments(params.curves_x)
-        if segments is not None:
-            lut_a, lut_b = lut_tables(params.curves_x, params.curves_y)
-        else:
-            if table is None:
-                table = segment_table(params.curves_x, params.curves_y)
-            bins = table.shape[1] - 1
-            packed = (table[..., 0] + 1j * table[..., 1]).astype(np.complex64).reshape(-1)   # one gather
-            offsets = np.arange(3, dtype=np.int32) * (bins + 1)
-        shading = params.shading
-        # clip(curves) * S equals clip(curves * S) after the final clip unless the curves exceed 1
-        clip_before_shading = shading is not None and float(params.curves_y.max()) > 1.0
-        if shading is not None:
-            hs, ws = shading.shape
-            if (hs, ws) != (h, w):
-                i0s, _, fys = _linear_weights(h, hs)
-                dshading = shading[np.minimum(np.arange(hs) + 1, hs - 1)] - shading   # row differences
-                k = w // ws if w % ws == 0 else 0       # integer column ratio: resize only the columns needed
-        buf = np.empty(block * w * 3, np.float32)
-        buf2 = np.empty(block * w * 3, np.float32)
-        channel_offsets = np.tile(np.array([0, LUT_STRIDE, 2 * LUT_STRIDE], np.uint8), (block, w, 1))
-    for r0 in range(0, h, block):
-        r1 = min(h, r0 + block)
-        src = composite[r0:r1]
-        if src.view(np.uint32).max() > _ONE_BITS and not (src.min() >= 0.0 and src.max() <= 1.0):   # NaN fails
-            _bad_input(composite, mask)
-        cols = np.flatnonzero(block_max[r0 // block])                # this block's columns holding the mask
-        if not cols.size:
-            np.copyto(out[r0:r1], src)
-            continue
-        x0, x1 = int(cols[0]), int(cols[-1]) + 1
-        np.copyto(out[r0:r1, :x0], src[:, :x0])                      # (the columns inside are written below)
-        np.copyto(out[r0:r1, x1:], src[:, x1:])
-        nr, bw = r1 - r0, x1 - x0
-        m = mask[r0:r1, x0:x1]
-        c = composite[r0:r1, x0:x1]
-        v = buf[:nr * bw * 3].reshape(nr, bw, 3)
-        if segments is not None:
-            idx = cv2.convertScaleAbs(c, alpha=float(segments), beta=-0.5)   # round(|(n-1) c - 0.5|)
-            np.add(idx, channel_offsets[:nr, :bw], out=idx)                  # + LUT_STRIDE * channel
-            idx = idx.reshape(nr, bw * 3)
-            cv2.LUT(idx, lut_b, dst=v.reshape(nr, bw * 3))
-            np.multiply(v, c, out=v)
-            a = buf2[:nr * bw * 3].reshape(nr, bw, 3)
-            cv2.LUT(idx, lut_a, dst=a.reshape(nr, bw * 3))
-            v += a                                                            # curves(C)
-        else:
-            idx = np.multiply(c, np.float32(bins), dtype=np.float32).astype(np.int32)   # c in [0, 1]
-            idx += offsets
-            seg = np.take(packed, idx)
-            np.multiply(seg.imag, c, out=v)
-            v += seg.real
-        if shading is not None:
-            if clip_before_shading:
-                v2 = v.reshape(nr, bw * 3)                # the curves map into the displayable range
-                cv2.threshold(v2, 1.0, 1.0, cv2.THRESH_TRUNC, dst=v2)
-            if (hs, ws) == (h, w):
-                s = shading[r0:r1, x0:x1]
-                np.multiply(v, cv2.cvtColor(s, cv2.COLOR_GRAY2RGB), out=v)
-            else:
-                i0 = i0s[r0:r1]
-                srows = shading[i0] + fys[r0:r1, None] * dshading[i0]      # vertical pass on low-res rows
-                if k:   # source columns ca..cb (one spare on each side) resized alone give the same weights
-                    ca, cb = max(0, x0 // k - 1), min(ws, -(-x1 // k) + 1)
-                    srows = srows[:, ca:cb]
-                    s1 = cv2.resize(srows, ((cb - ca) * k, nr), interpolation=cv2.INTER_LINEAR)[:, x0 - ca * k:x1 - ca * k]
-                else:
-                    s1 = cv2.resize(srows, (w, nr), interpolation=cv2.INTER_LINEAR)[:, x0:x1]
-                np.multiply(v, cv2.cvtColor(s1, cv2.COLOR_GRAY2RGB), out=v)
-        o = out[r0:r1, x0:x1]
-        total = cv2.sumElems(m)[0]
-        if total == nr * bw:                         # M = 1 on the whole block: write the result
-            np.clip(v, 0.0, 1.0, out=o)
-        elif total == cv2.countNonZero(m):           # hard mask here: copy where M = 1
-            np.clip(v, 0.0, 1.0, out=v)
-            np.copyto(o, c)
-            cv2.copyTo(v, cv2.cvtColor(cv2.compare(m, 0.0, cv2.CMP_GT), cv2.COLOR_GRAY2RGB), o)
-        else:                                        # soft values: C + M * (new - C)
-            np.clip(v, 0.0, 1.0, out=v)
-            v -= c
-            np.multiply(v, cv2.cvtColor(m, cv2.COLOR_GRAY2RGB), out=v)
-            v += c
-            np.clip(v, 0.0, 1.0, out=o)
-    return out
+    return block_max
+
+
+@dataclass
+class _Plan:
+    """What every row block of :func:`apply_params` shares: curve tables, shading weights, buffers."""
+
+    segments: int | None                      # n - 1 for uniform knots (8-bit LUT path), else None
+    lut_a: np.ndarray | None = None           # uniform knots: intercept / slope cv2.LUT tables
+    lut_b: np.ndarray | None = None
+    packed: np.ndarray | None = None          # moved knots: segment table as complex64 (one gather)
+    bins: int = 0
+    offsets: np.ndarray | None = None         # moved knots: per-channel offset into ``packed``
+    shading: np.ndarray | None = None
+    clip_before_shading: bool = False
+    full_size_shading: bool = True
+    row_index: np.ndarray | None = None       # low-resolution shading: source row of each output row
+    row_weight: np.ndarray | None = None      # ... its weight of the next row
+    row_difference: np.ndarray | None = None  # ... and the difference to the next row
+    column_ratio: int = 0                     # integer W / ws, or 0
+    width: int = 0
+    buffer: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
+    buffer2: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
+    channel_offsets: np.ndarray | None = None
+
+
+def _plan(params: ParametricParams, shape: tuple[int, int], block: int, table: np.ndarray | None) -> _Plan:
+    """The curve tables (:func:`lut_tables` or :func:`segment_table`), shading weights and buffers."""
+    h, w = shape
+    plan = _Plan(uniform_segments(params.curves_x), width=w)
+    if plan.segments is not None:
+        plan.lut_a, plan.lut_b = lut_tables(params.curves_x, params.curves_y)
+    else:
+        if table is None:
+            table = segment_table(params.curves_x, params.curves_y)
+        plan.bins = table.shape[1] - 1
+        plan.packed = (table[..., 0] + 1j * table[..., 1]).astype(np.complex64).reshape(-1)   # one gather
+        plan.offsets = np.arange(3, dtype=np.int32) * (plan.bins + 1)
+    shading = plan.shading = params.shading
+    # clip(curves) * S equals clip(curves * S) after the final clip unless the curves exceed 1
+    plan.clip_before_shading = shading is not None and float(params.curves_y.max()) > 1.0
+    if shading is not None:
+        hs, ws = shading.shape
+        plan.full_size_shading = (hs, ws) == (h, w)
+        if not plan.full_size_shading:
+            plan.row_index, _, plan.row_weight = _linear_weights(h, hs)
+            plan.row_difference = shading[np.minimum(np.arange(hs) + 1, hs - 1)] - shading
+            plan.column_ratio = w // ws if w % ws == 0 else 0   # integer ratio: resize only the columns needed
+    plan.buffer = np.empty(block * w * 3, np.float32)
+    plan.buffer2 = np.empty(block * w * 3, np.float32)
+    plan.channel_offsets = np.tile(np.array([0, LUT_STRIDE, 2 * LUT_STRIDE], np.uint8), (block, w, 1))
+    return plan
+
+
+def _evaluate_curves(plan: _Plan, c: np.ndarray) -> np.ndarray:
+    """``curves(c)`` for a (rows, cols, 3) block of the composite, in the plan's buffer (unclipped)."""
+    import cv2
+
+    nr, bw = c.shape[:2]
+    v = plan.buffer[:nr * bw * 3].reshape(nr, bw, 3)
+    if plan.segments is not None:
+        idx = cv2.convertScaleAbs(c, alpha=float(plan.segments), beta=-0.5)   # round(|(n-1) c - 0.5|)
+        np.add(idx, plan.channel_offsets[:nr, :bw], out=idx)                  # + LUT_STRIDE * channel
+        idx = idx.reshape(nr, bw * 3)
+        cv2.LUT(idx, plan.lut_b, dst=v.reshape(nr, bw * 3))
+        np.multiply(v, c, out=v)
+        intercept = plan.buffer2[:nr * bw * 3].reshape(nr, bw, 3)
+        cv2.LUT(idx, plan.lut_a, dst=intercept.reshape(nr, bw * 3))
+        v += intercept
+    else:
+        idx = np.multiply(c, np.float32(plan.bins), dtype=np.float32).astype(np.int32)   # c in [0, 1]
+        idx += plan.offsets
+        seg = np.take(plan.packed, idx)
+        np.multiply(seg.imag, c, out=v)
+        v += seg.real
+    return v
+
+
+def _apply_shading(plan: _Plan, v: np.ndarray, r0: int, r1: int, x0: int, x1: int) -> None:
+    """Multiply the block ``v`` (rows r0:r1, columns x0:x1) by the upsampled shading map, in place."""
+    import cv2
+
+    if plan.clip_before_shading:
+        flat = v.reshape(v.shape[0], -1)                # the curves map into the displayable range
+        cv2.threshold(flat, 1.0, 1.0, cv2.THRESH_TRUNC, dst=flat)
+    np.multiply(v, cv2.cvtColor(_shading_block(plan, r0, r1, x0, x1), cv2.COLOR_GRAY2RGB), out=v)
+
+
+def _shading_block(plan: _Plan, r0: int, r1: int, x0: int, x1: int) -> np.ndarray:
+    """The shading map upsampled to the full image, over rows r0:r1 and columns x0:x1 only."""
+    import cv2
+
+    shading = plan.shading
+    if plan.full_size_shading:
+        return shading[r0:r1, x0:x1]
+    nr = r1 - r0
+    i0 = plan.row_index[r0:r1]
+    rows = shading[i0] + plan.row_weight[r0:r1, None] * plan.row_difference[i0]   # vertical pass, low-res rows
+    k = plan.column_ratio
+    if k:   # source columns ca..cb (one spare on each side) resized alone give the same weights
+        ca, cb = max(0, x0 // k - 1), min(shading.shape[1], -(-x1 // k) + 1)
+        rows = rows[:, ca:cb]
+        return cv2.resize(rows, ((cb - ca) * k, nr), interpolation=cv2.INTER_LINEAR)[:, x0 - ca * k:x1 - ca * k]
+    return cv2.resize(rows, (plan.width, nr), interpolation=cv2.INTER_LINEAR)[:, x0:x1]
+
+
+def _write_block(v: np.ndarray, c: np.ndarray, m: np.ndarray, o: np.ndarray) -> None:
+    """Write ``clip(v)`` into the output block ``o`` where the mask ``m`` is 1, blend where it is soft."""
+    import cv2
+
+    nr, bw = m.shape
+    total = cv2.sumElems(m)[0]
+    if total == nr * bw:                         # M = 1 on the whole block: write the result
+        np.clip(v, 0.0, 1.0, out=o)
+    elif total == cv2.countNonZero(m):           # hard mask here: copy where M = 1
+        np.clip(v, 0.0, 1.0, out=v)
+        np.copyto(o, c)
+        cv2.copyTo(v, cv2.cvtColor(cv2.compare(m, 0.0, cv2.CMP_GT), cv2.COLOR_GRAY2RGB), o)
+    else:                                        # soft values: C + M * (new - C)
+        np.clip(v, 0.0, 1.0, out=v)
+        v -= c
+        np.multiply(v, cv2.cvtColor(m, cv2.COLOR_GRAY2RGB), out=v)
+        v += c
+        np.clip(v, 0.0, 1.0, out=o)
 
 
 def apply_params_uint8(composite: np.ndarray, mask: np.ndarray, params: ParametricParams) -> np.ndarray:
-    """Eq. 1 on 8-bit data (the full-resolution path of ``harmony apply-params``): uint8 (H, W, 3) RGB
-    and uint8 (H, W) mask (255 = foreground, soft values blend) in, uint8 (H, W, 3) out.
+    """Eq. 1 on 8-bit data (the full-resolution path of ``harmony apply-params``).
 
-    Pixels outside the mask's bounding box are copied; inside it, per row block: a 256-entry table per
-    channel gives the curves at every level ``v / 255`` (``cv2.LUT``, rounded to 8 bits), the shading map
-    (upsampled bilinearly as 8-bit ``round(128 * S)``) multiplies it with saturation, and the result is
-    copied where the mask is non-zero (``cv2.copyTo``; ``cv2.blendLinear`` for blocks holding soft mask
-    values; blocks entirely inside the mask are written directly). Equals
-    ``to_uint8(apply_params(C / 255, M / 255))`` within 2 levels (three 8-bit roundings), 3 at bright
-    values under a shading gain (seen with S up to 1.2 on 300x40 images).
+    Pixels outside the mask's bounding box are copied; inside it, per block of 256 rows, a 256-entry
+    table per channel gives the curves at every level ``v / 255`` (``cv2.LUT``, rounded to 8 bits), the
+    shading map (upsampled bilinearly as 8-bit ``round(128 S)``) multiplies it with saturation, and the
+    result is copied where the mask is non-zero (``cv2.copyTo``; ``cv2.blendLinear`` where the mask is
+    soft).
+
+    Parameters
+    ----------
+    composite : ndarray, (H, W, 3) uint8
+        RGB.
+    mask : ndarray, (H, W) uint8
+        255 = foreground; values in between blend.
+    params : ParametricParams
+
+    Returns
+    -------
+    ndarray, (H, W, 3) uint8
+        Within 2 levels of ``to_uint8(apply_params(C / 255, M / 255))`` (three 8-bit roundings), 3 at
+        bright values under a shading gain.
+
+    Raises
+    ------
+    ValueError
+        Wrong dtypes or shapes.
+
+    References
+    ----------
+    .. [1] K. Wang, M. Gharbi, H. Zhang, Z. Xia, E. Shechtman, "Semi-supervised Parametric Real-world
+       Image Harmonization", CVPR 2023, Section 3.1.
     """
     import cv2
 
@@ -438,8 +745,25 @@ def apply_params_uint8(composite: np.ndarray, mask: np.ndarray, params: Parametr
 
 
 def apply_params_interp(composite: np.ndarray, mask: np.ndarray, params: ParametricParams) -> np.ndarray:
-    """The same transformation with plain ``np.interp`` on whole channels (the speed peer of
-    ``benchmarks/bench_sprih.py``, and an independent check of :func:`apply_params`)."""
+    """Eq. 1 with plain ``np.interp`` on whole channels: the speed peer of ``benchmarks/bench_sprih.py``
+    and an independent check of :func:`apply_params`.
+
+    Parameters
+    ----------
+    composite : ndarray, (H, W, 3) float32 in [0, 1]
+    mask : ndarray, (H, W) float32 in [0, 1]
+        Soft values blend.
+    params : ParametricParams
+
+    Returns
+    -------
+    ndarray, (H, W, 3) float32 in [0, 1]
+
+    Raises
+    ------
+    ValueError
+        Inputs breaking the contract (imageops' messages).
+    """
     check_image(composite, "composite")
     check_mask(mask, composite.shape[:2], "mask")
     curved = np.empty_like(composite)
@@ -454,16 +778,36 @@ def apply_params_interp(composite: np.ndarray, mask: np.ndarray, params: Paramet
 
 
 def encode_shading(shading: np.ndarray) -> np.ndarray:
-    """Shading map -> the [0, 1] grey image stored in ``shading.png`` (S / SHADING_PNG_SCALE)."""
+    """Shading map to the grey image stored in ``shading.png``: ``S / SHADING_PNG_SCALE``, clipped.
+
+    Parameters
+    ----------
+    shading : array_like, (h, w) float >= 0
+
+    Returns
+    -------
+    ndarray, (h, w) float32 in [0, 1]
+        Mid grey (0.5) is S = 1, no change.
+    """
     return np.clip(np.asarray(shading, dtype=np.float32) / SHADING_PNG_SCALE, 0.0, 1.0)
 
 
 def decode_shading(grey: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`encode_shading` for a grey (h, w) image read in [0, 1]."""
+    """Inverse of :func:`encode_shading`.
+
+    Parameters
+    ----------
+    grey : array_like, (h, w) float in [0, 1]
+        ``shading.png`` read as floats.
+
+    Returns
+    -------
+    ndarray, (h, w) float32 in [0, SHADING_PNG_SCALE]
+    """
     return (np.asarray(grey, dtype=np.float32) * SHADING_PNG_SCALE).astype(np.float32)
 
 
 __all__ = ["LUT_BINS", "LUT_STRIDE", "N_POINTS", "SHADING_PNG_SCALE", "UNIFORM_TOL", "ParametricParams", "apply_params",
-           "apply_params_interp", "apply_params_uint8", "check_pair_fast", "decode_shading", "encode_shading", "eval_curves",
+           "apply_params_interp", "apply_params_uint8", "check_curves", "check_pair_fast", "decode_shading", "encode_shading", "eval_curves",
            "identity_curves", "lut_tables", "make_monotone", "segment_table", "uniform_knots", "uniform_segments",
            "upsample_shading"]

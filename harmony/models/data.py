@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,10 +86,34 @@ class ImageTable:
         return int(len(self.keys))
 
     def path(self, name: str, i: int) -> Path | None:
+        """Absolute path of one field of one item.
+
+        Parameters
+        ----------
+        name : str
+            A key of ``fields`` (``composite``, ``mask``, ``real``, ...).
+        i : int
+            Item index.
+
+        Returns
+        -------
+        pathlib.Path or None
+            None when the item has no such file (an optional label map).
+        """
         raw = self.fields[name][1][i]
         return Path(self.root) / raw.decode("utf-8") if raw else None
 
     def key(self, i: int) -> str:
+        """The item's key, as named in messages and the cache index (``<Sub>/<composite name>``).
+
+        Parameters
+        ----------
+        i : int
+
+        Returns
+        -------
+        str
+        """
         return self.keys[i].decode("utf-8")
 
 
@@ -102,7 +127,18 @@ def _rel(root: Path, p: Path | None) -> str:
 
 
 def label_path(sample) -> Path | None:
-    """``<Sub>/labels/<real image stem>.png`` (or the composite's stem) when it exists (DIH parsing)."""
+    """The scene-parsing label map of a sample, when it exists (DIH's joint parsing).
+
+    Parameters
+    ----------
+    sample : harmony.dataset.Sample
+        A sample of :class:`harmony.dataset.DatasetReader`.
+
+    Returns
+    -------
+    pathlib.Path or None
+        ``<Sub>/labels/<real image stem>.png``, else ``<Sub>/labels/<composite stem>.png``, else None.
+    """
     folder = sample.composite.parent.parent / LABEL_DIR
     for stem in ((sample.real.stem if sample.real is not None else None), sample.composite.stem):
         if stem and (folder / f"{stem}.png").is_file():
@@ -112,9 +148,33 @@ def label_path(sample) -> Path | None:
 
 def paired_table(root: str | os.PathLike, split: str, *, subsets=None, limit: int | None = None,
                  with_labels: bool = False) -> ImageTable:
-    """The ``split`` of an iHarmony4-layout dataset as an :class:`ImageTable` (composite, mask, real and,
-    when ``with_labels`` and label maps exist, ``labels``). Samples without a ground-truth real image are
-    listed in ``skipped`` (nothing is decoded here)."""
+    """One split of an iHarmony4-layout dataset as an :class:`ImageTable` of composite, mask and real paths.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Dataset root (``<Sub>/<Sub>_<split>.txt`` listing ``composite_images/`` names).
+    split : {"train", "test"}
+    subsets : sequence of str, optional
+        Only these subsets (default: all of ``root``).
+    limit : int, optional
+        At most this many samples.
+    with_labels : bool, default False
+        Add a ``labels`` field when label maps exist, and count their classes into ``num_classes``.
+
+
+    Returns
+    -------
+    ImageTable
+        Paths only (nothing is decoded here); items that cannot be used are listed in ``skipped``. Samples without a ground-truth real image are skipped.
+
+    References
+    ----------
+    .. [1] K. Sofiiuk, P. Popenova, A. Konushin, "Foreground-aware Semantic Representations for Image
+       Harmonization", WACV 2021 (the ``iharm`` training pipeline: HorizontalFlip + RandomResizedCrop).
+    .. [2] W. Cong, J. Zhang, L. Niu, L. Liu, Z. Ling, W. Li, L. Zhang, "DoveNet: Deep Image Harmonization
+       via Domain Verification", CVPR 2020 (the iHarmony4 layout).
+    """
     root = Path(root)
     reader = DatasetReader(root, subsets=subsets)
     samples = reader.samples(split=split, limit=limit)
@@ -147,9 +207,27 @@ def paired_table(root: str | os.PathLike, split: str, *, subsets=None, limit: in
 
 
 def unpaired_table(root: str | os.PathLike, *, split: str = "train") -> ImageTable:
-    """SPRIH's stream 2 (a ``harmony datagen real`` dataset): composite ``C_ij``, mask ``M_j``,
-    inpainted background ``inpaint(B_i)`` and the "real" class image (Eq. 6). Subsets without
-    ``backgrounds/`` are ignored; when ``split`` is empty every composite is used."""
+    """SPRIH's stream 2 (a ``harmony datagen real`` dataset): composite ``C_ij``, mask ``M_j``, inpainted
+    background ``inpaint(B_i)`` and the "real" class image (Eq. 6).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Subsets without ``backgrounds/`` are ignored.
+    split : str, default "train"
+        The split to read; when it is empty every composite is used.
+
+
+    Returns
+    -------
+    ImageTable
+        Paths only (nothing is decoded here); items that cannot be used are listed in ``skipped``.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        No subset with ``backgrounds/``.
+    """
     root = Path(root)
     reader = DatasetReader(root)
     subsets = [s for s in reader.subsets if (root / s / "backgrounds").is_dir()]
@@ -180,9 +258,28 @@ def unpaired_table(root: str | os.PathLike, *, split: str = "train") -> ImageTab
 
 
 def rendered_table(root: str | os.PathLike, *, split: str = "train", n_styles: int = 10) -> ImageTable:
-    """CharmNet's rendered stream: pairs listed in ``<root>/labels.txt`` (``harmony datagen rendered``)
-    with their soft style labels ``soft`` (N, 10) and 0-based ground-truth style ``style`` (N,); the
-    ``split``'s labelled composites, or every labelled composite when that split is empty."""
+    """CharmNet's rendered stream: the pairs listed in ``<root>/labels.txt`` (``harmony datagen rendered``)
+    with their soft style labels.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+    split : str, default "train"
+        The split's labelled composites, or every labelled composite when that split is empty.
+    n_styles : int, default 10
+        Capture styles; style ids in ``labels.txt`` must be in ``1..n_styles``.
+
+
+    Returns
+    -------
+    ImageTable
+        Paths only (nothing is decoded here); items that cannot be used are listed in ``skipped``. ``arrays`` holds ``soft`` (N, n_styles) float32 and ``style`` (N,) int64 (0-based).
+
+    Raises
+    ------
+    harmony.errors.InputError
+        No ``labels.txt``, or a malformed line (named with its line number).
+    """
     from ..datagen.rendered import LABEL_FILE, parse_label_line
 
     root = Path(root)
@@ -238,9 +335,25 @@ def _read(kind: str, path: Path) -> np.ndarray:
 
 def crop_box(rng: np.random.Generator, h: int, w: int, scale: Sequence[float],
              ratio: Sequence[float]) -> tuple[int, int, int, int]:
-    """``(top, left, height, width)`` of a random resized crop (torchvision's RandomResizedCrop.get_params
-    rule: area fraction uniform in ``scale``, log-uniform aspect ratio in ``ratio``, 10 tries, then the
-    centre crop clamped to ``ratio``)."""
+    """The box of a random resized crop (torchvision's ``RandomResizedCrop.get_params`` rule).
+
+    Area fraction uniform in ``scale``, log-uniform aspect ratio in ``ratio``, 10 tries, then the centre
+    crop clamped to ``ratio``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    h, w : int
+        Image size.
+    scale : (float, float)
+        Area fraction range.
+    ratio : (float, float)
+        Aspect ratio (width / height) range.
+
+    Returns
+    -------
+    top, left, height, width : int
+    """
     area = h * w
     log_r = (np.log(ratio[0]), np.log(ratio[1]))
     for _ in range(10):
@@ -271,8 +384,33 @@ def _resize(kind: str, arr: np.ndarray, size: int) -> np.ndarray:
 
 def augment_item(arrays: Mapping[str, tuple[str, np.ndarray]], size: int, augment: Mapping[str, Any] | None,
                  rng: np.random.Generator | None) -> dict[str, np.ndarray]:
-    """Crop (when ``augment["crop_scale"]``), resize to ``size x size`` and flip (``augment["hflip"]``)
-    the arrays of one item together (same box, same flip); ``rng`` None: resize only."""
+    """Crop, resize and flip the arrays of one item together (same box, same flip).
+
+    Parameters
+    ----------
+    arrays : mapping of str to (kind, ndarray)
+        ``kind`` is ``image`` ((h, w, 3) uint8), ``mask`` ((h, w) uint8, 255 = foreground) or ``label``.
+    size : int
+        Output side.
+    augment : mapping, optional
+        ``hflip`` probability, ``crop_scale`` (None = no crop), ``crop_ratio`` (see
+        :data:`DEFAULT_AUGMENT`).
+    rng : numpy.random.Generator or None
+        None: resize only (validation, the cache).
+
+    Returns
+    -------
+    dict of str to ndarray
+        uint8 at ``size x size``: images area-resized when shrinking (bilinear otherwise), masks bilinear
+        then thresholded at 127 (values {0, 255}), label maps nearest.
+
+    References
+    ----------
+    .. [1] K. Sofiiuk, P. Popenova, A. Konushin, "Foreground-aware Semantic Representations for Image
+       Harmonization", WACV 2021 (the ``iharm`` training pipeline: HorizontalFlip + RandomResizedCrop).
+    .. [2] W. Cong, J. Zhang, L. Niu, L. Liu, Z. Ling, W. Li, L. Zhang, "DoveNet: Deep Image Harmonization
+       via Domain Verification", CVPR 2020 (the iHarmony4 layout).
+    """
     aug = {**DEFAULT_AUGMENT, **dict(augment or {})}
     first = next(iter(arrays.values()))[1]
     h, w = first.shape[:2]
@@ -295,7 +433,17 @@ def augment_item(arrays: Mapping[str, tuple[str, np.ndarray]], size: int, augmen
 # --- the cache ------------------------------------------------------------------------------------------
 
 def default_cache_dir(root: str | os.PathLike, size: int) -> Path:
-    """``<root>/.harmony/cache/size<S>`` (the dataset's own folder)."""
+    """Where ``harmony prepare`` puts a dataset's cache by default: ``<root>/.harmony/cache/size<S>``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+    size : int
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return Path(root) / ".harmony" / "cache" / f"size{int(size)}"
 
 
@@ -305,7 +453,23 @@ def _stat_key(path: Path) -> list[int]:
 
 
 def content_key(paths: Sequence[Path]) -> str:
-    """sha256 over the bytes of the files (the cache's content key of one item)."""
+    """The cache's content key of one item: sha256 over the sha256 digests of its files' bytes.
+
+    Parameters
+    ----------
+    paths : sequence of pathlib.Path
+        Composite, mask and real image.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Raises
+    ------
+    OSError
+        A file cannot be read.
+    """
     h = hashlib.sha256()
     for p in paths:
         with open(p, "rb") as fh:
@@ -314,10 +478,21 @@ def content_key(paths: Sequence[Path]) -> str:
 
 
 class TrainCache:
-    """A prepared cache folder: ``rows.u8`` (N rows of ``composite | real | mask`` uint8 at ``size``),
-    ``index.json`` (per row: item key, content sha256, the files' [size, mtime_ns], CRC-32 of the row).
+    """A prepared cache folder, read through a memory map.
 
-    The memory map opens lazily in each process (loader workers open their own)."""
+    ``rows.u8`` holds N rows of ``composite | real | mask`` uint8 at ``size x size``; ``index.json`` per
+    row the item key, the content sha256, the files' ``[size, mtime_ns]`` and the row's CRC-32. The map
+    opens lazily in each process (loader workers open their own).
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+
+    Raises
+    ------
+    harmony.errors.InputError
+        Not a cache of this format, or a rows file of the wrong length (damaged).
+    """
 
     ROW_FIELDS = (("composite", 3), ("real", 3), ("mask", 1))
 
@@ -339,6 +514,7 @@ class TrainCache:
 
     @property
     def row_bytes(self) -> int:
+        """Bytes of one row: ``7 * size * size``."""
         return 7 * self.size * self.size
 
     def _map(self) -> np.memmap:
@@ -353,7 +529,21 @@ class TrainCache:
         return state
 
     def get(self, key: str, paths: Sequence[Path]) -> dict[str, np.ndarray] | None:
-        """The item's arrays, or None when it is not cached, its files changed, or its row is damaged."""
+        """One item's arrays from the cache.
+
+        Parameters
+        ----------
+        key : str
+            The item's key.
+        paths : sequence of pathlib.Path
+            Its composite, mask and real files (their size and mtime must match the index).
+
+        Returns
+        -------
+        dict of str to ndarray or None
+            ``composite``, ``real`` (size, size, 3) and ``mask`` (size, size) uint8 views of the map; None when
+            the item is not cached, its files changed, or its row fails the CRC check.
+        """
         i = self.rows.get(key)
         if i is None or not self.valid[i]:
             return None
@@ -373,7 +563,19 @@ class TrainCache:
 
 
 def open_cache(root: str | os.PathLike, size: int, folder: str | os.PathLike | None = None) -> TrainCache | None:
-    """The cache of ``root`` at ``size`` when one was prepared and is readable, else None."""
+    """The cache of a dataset at a size, when one was prepared and is readable.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+    size : int
+    folder : str or os.PathLike, optional
+        Default :func:`default_cache_dir`.
+
+    Returns
+    -------
+    TrainCache or None
+    """
     folder = Path(folder) if folder else default_cache_dir(root, size)
     if not (folder / "index.json").is_file():
         return None
@@ -389,10 +591,27 @@ def open_cache(root: str | os.PathLike, size: int, folder: str | os.PathLike | N
 class StreamDataset:
     """torch ``Dataset`` over one or more :class:`ImageTable` streams (``main`` plus extra streams).
 
-    ``dataset[(stream, index, aug_key)]`` decodes item ``index`` of ``stream`` (from the cache when one
-    is attached and valid), augments it with ``default_rng([seed, *aug_key])`` (no augmentation when
+    ``dataset[(stream, index, aug_key)]`` decodes item ``index`` of ``stream`` (from the cache when one is
+    attached and valid), augments it with ``default_rng([seed, *aug_key])`` (no augmentation when
     ``aug_key`` is None) and returns uint8 arrays at ``size x size`` plus ``"key"``; a file that cannot be
     read gives ``{"skip": (key, reason)}``.
+
+    Parameters
+    ----------
+    tables : mapping of str to ImageTable
+    size : int
+    seed : int, default 0
+    augment : mapping, optional
+        See :func:`augment_item`.
+    cache : TrainCache, optional
+        Used for the ``main`` stream when it has no label maps.
+
+    References
+    ----------
+    .. [1] K. Sofiiuk, P. Popenova, A. Konushin, "Foreground-aware Semantic Representations for Image
+       Harmonization", WACV 2021 (the ``iharm`` training pipeline: HorizontalFlip + RandomResizedCrop).
+    .. [2] W. Cong, J. Zhang, L. Niu, L. Liu, Z. Ling, W. Li, L. Zhang, "DoveNet: Deep Image Harmonization
+       via Domain Verification", CVPR 2020 (the iHarmony4 layout).
     """
 
     def __init__(self, tables: Mapping[str, ImageTable], size: int, *, seed: int = 0,
@@ -407,27 +626,44 @@ class StreamDataset:
         return len(self.tables["main"]) if "main" in self.tables else 0
 
     def load(self, stream: str, index: int) -> dict[str, tuple[str, np.ndarray]]:
-        t = self.tables[stream]
-        if stream == "main" and self.cache is not None and "labels" not in t.fields:
-            paths = [t.path(n, index) for n in ("composite", "mask", "real")]
-            hit = self.cache.get(t.key(index), paths)
+        """Decode one item's files at their own size (from the cache when possible).
+
+        Parameters
+        ----------
+        stream : str
+        index : int
+
+        Returns
+        -------
+        dict of str to (kind, ndarray)
+            uint8 arrays per field.
+
+        Raises
+        ------
+        harmony.errors.InputError
+            A required file is missing or unreadable.
+        """
+        table = self.tables[stream]
+        if stream == "main" and self.cache is not None and "labels" not in table.fields:
+            paths = [table.path(n, index) for n in ("composite", "mask", "real")]
+            hit = self.cache.get(table.key(index), paths)
             if hit is not None:
                 return {"composite": ("image", hit["composite"]), "mask": ("mask", hit["mask"]),
                         "real": ("image", hit["real"])}
         out = {}
-        for name, (kind, _) in t.fields.items():
-            p = t.path(name, index)
+        for name, (kind, _) in table.fields.items():
+            p = table.path(name, index)
             if p is None:
                 if kind == "label":
                     continue
-                raise InputError(f"{t.key(index)}: no {name} file")
+                raise InputError(f"{table.key(index)}: no {name} file")
             out[name] = (kind, _read(kind, p))
         return out
 
     def __getitem__(self, item) -> dict[str, Any]:
         stream, index, aug_key = item
-        t = self.tables[stream]
-        key = t.key(index)
+        table = self.tables[stream]
+        key = table.key(index)
         try:
             arrays = self.load(stream, index)
         except InputError as exc:
@@ -444,9 +680,9 @@ class StreamDataset:
         out: dict[str, Any] = augment_item(arrays, self.size, self.augment, rng)
         if not out["mask"].any():
             return {"stream": stream, "skip": (key, f"mask has no foreground at {self.size}x{self.size}")}
-        if "labels" in t.fields and "labels" not in out:
+        if "labels" in table.fields and "labels" not in out:
             out["labels"] = np.full((self.size, self.size), 255, np.uint8)
-        for name, arr in t.arrays.items():
+        for name, arr in table.arrays.items():
             out[name] = arr[index]
         out["stream"] = stream
         out["key"] = key
@@ -454,37 +690,62 @@ class StreamDataset:
 
 
 def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Stack the good items of each stream into uint8 tensors (images ``(B, 3, s, s)``, masks
-    ``(B, 1, s, s)``, labels ``(B, s, s)``) and list the skipped ones under ``"skipped"``.
-    Returns ``{"main": {...}, "<stream>": {...}, "skipped": [(key, reason), ...]}``."""
+    """Stack the good items of each stream into uint8 tensors and list the skipped ones.
+
+    Parameters
+    ----------
+    items : sequence of mapping
+        :class:`StreamDataset` items.
+
+    Returns
+    -------
+    dict
+        ``{"main": {...}, "<stream>": {...}, "skipped": [(key, reason), ...]}``; per stream images
+        ``(N, 3, s, s)`` uint8, masks ``(N, 1, s, s)`` uint8, labels ``(N, s, s)``, per-item arrays stacked,
+        and ``keys``.
+    """
     import torch
 
     out: dict[str, Any] = {"skipped": []}
     groups: dict[str, list] = {}
-    for it in items:
-        if "skip" in it:
-            out["skipped"].append(tuple(it["skip"]))
+    for item in items:
+        if "skip" in item:
+            out["skipped"].append(tuple(item["skip"]))
             continue
-        groups.setdefault(it["stream"], []).append(it)
-    for stream, its in groups.items():
-        b: dict[str, Any] = {"keys": [it["key"] for it in its]}
-        for name in its[0]:
+        groups.setdefault(item["stream"], []).append(item)
+    for stream, stream_items in groups.items():
+        stream_batch: dict[str, Any] = {"keys": [item["key"] for item in stream_items]}
+        for name in stream_items[0]:
             if name in ("stream", "key"):
                 continue
-            arr = np.stack([it[name] for it in its])
+            arr = np.stack([item[name] for item in stream_items])
             if arr.dtype == np.uint8 and arr.ndim == 4:          # images (B, s, s, 3)
-                b[name] = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+                stream_batch[name] = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
             elif arr.dtype == np.uint8 and name == "mask":       # (B, s, s) -> (B, 1, s, s)
-                b[name] = torch.from_numpy(arr)[:, None]
+                stream_batch[name] = torch.from_numpy(arr)[:, None]
             else:
-                b[name] = torch.from_numpy(np.ascontiguousarray(arr))
-        out[stream] = b
+                stream_batch[name] = torch.from_numpy(np.ascontiguousarray(arr))
+        out[stream] = stream_batch
     return out
 
 
 def to_float_batch(batch: Mapping[str, Any], device) -> dict[str, Any]:
-    """A collated stream batch on ``device`` as the networks' float contract: images and masks float32 in
-    [0, 1] (masks exactly {0, 1}), labels int64 (255 = unlabeled), other arrays as they are."""
+    """A collated stream batch on a device, in the networks' float contract.
+
+    Parameters
+    ----------
+    batch : mapping
+        One stream of :func:`collate`'s output.
+    device : torch.device or str
+
+    Returns
+    -------
+    dict
+        Images and masks float32 in [0, 1] (masks exactly {0, 1}), labels int64 (255 = unlabeled), other
+        tensors unchanged, ``keys`` as given.
+    """
+    import torch
+
     out: dict[str, Any] = {}
     for name, v in batch.items():
         if name == "keys":
@@ -493,7 +754,7 @@ def to_float_batch(batch: Mapping[str, Any], device) -> dict[str, Any]:
         v = v.to(device, non_blocking=True)
         if name == "labels":
             out[name] = v.long()
-        elif v.dtype == __import__("torch").uint8:
+        elif v.dtype == torch.uint8:
             out[name] = v.float().div_(255.0)
         else:
             out[name] = v
@@ -503,11 +764,31 @@ def to_float_batch(batch: Mapping[str, Any], device) -> dict[str, Any]:
 # --- the step sampler -------------------------------------------------------------------------------------
 
 class StepBatchSampler:
-    """Batches for steps ``start .. total - 1`` of one rank (see the module docstring).
+    """Batches of one rank for steps ``start .. total - 1`` (a ``batch_sampler`` of the DataLoader).
 
     Main-stream positions come from ``torch.utils.data.DistributedSampler(shuffle=True, seed=seed)``
-    epoch by epoch; ``streams_for_step(step) -> {stream: size}`` adds items of extra streams drawn with
+    epoch by epoch; ``streams_for_step(step) -> {stream: count}`` adds items of extra streams drawn with
     ``default_rng([seed, step, rank, 17])``.
+
+    Parameters
+    ----------
+    n : int
+        Items of the main stream.
+    batch_size : int
+        Main items per step and rank.
+    seed, start, total : int
+        The run's seed, first step (a resumed run's) and step count.
+    rank, world : int
+        This process's rank and the number of processes (DDP).
+    streams_for_step : callable, optional
+    stream_sizes : mapping of str to int, optional
+        Items of each extra stream.
+
+    References
+    ----------
+    .. [1] PyTorch documentation, ``torch.utils.data.distributed.DistributedSampler`` and "Getting
+       Started with Distributed Data Parallel" (https://pytorch.org/docs/stable/data.html,
+       https://pytorch.org/tutorials/intermediate/ddp_tutorial.html).
     """
 
     def __init__(self, n: int, batch_size: int, *, seed: int, start: int, total: int, rank: int = 0,
@@ -515,11 +796,11 @@ class StepBatchSampler:
                  stream_sizes: Mapping[str, int] | None = None):
         from torch.utils.data import DistributedSampler
 
-        self.n, self.b, self.seed = int(n), int(batch_size), int(seed)
+        self.items_total, self.batch_size, self.seed = int(n), int(batch_size), int(seed)
         self.start, self.total, self.rank, self.world = int(start), int(total), int(rank), int(world)
         self.streams_for_step = streams_for_step
         self.stream_sizes = dict(stream_sizes or {})
-        self._sampler = DistributedSampler(range(self.n), num_replicas=self.world, rank=self.rank, shuffle=True,
+        self._sampler = DistributedSampler(range(self.items_total), num_replicas=self.world, rank=self.rank, shuffle=True,
                                            seed=self.seed, drop_last=False)
         self.per_epoch = len(self._sampler)      # ceil(n / world) positions of this rank per epoch
         self._epoch_cache: tuple[int, list[int]] | None = None
@@ -534,9 +815,21 @@ class StepBatchSampler:
         return self._epoch_cache[1]
 
     def items(self, step: int) -> list[tuple]:
+        """The loader items of one step.
+
+        Parameters
+        ----------
+        step : int
+
+        Returns
+        -------
+        list of tuple
+            ``(stream, index, aug_key)`` per item: ``batch_size`` main items (``aug_key = (epoch, global
+            position in the epoch)``, the same for any worker or rank count), then the step's extra-stream items.
+        """
         out = []
-        for j in range(self.b):
-            q = step * self.b + j                          # rank-local position
+        for j in range(self.batch_size):
+            q = step * self.batch_size + j                          # rank-local position
             e, qe = divmod(q, self.per_epoch)
             idx = self._epoch(e)[qe]
             out.append(("main", int(idx), (e, qe * self.world + self.rank)))   # global position in the epoch
@@ -571,8 +864,23 @@ def _worker_init(_worker_id: int) -> None:
 
 
 def make_loader(dataset: StreamDataset, sampler: StepBatchSampler, workers: int, *, pin_memory: bool = False):
-    """A ``torch.utils.data.DataLoader`` over ``dataset`` with ``sampler``'s batches; ``workers`` loader
-    processes (0: in the training process). Batches come back in step order for any ``workers``."""
+    """A ``torch.utils.data.DataLoader`` over a dataset with a step sampler's batches.
+
+    Parameters
+    ----------
+    dataset : StreamDataset
+    sampler : StepBatchSampler
+    workers : int
+        Loader processes (0: in the training process); each runs OpenCV and torch on one thread and
+        ignores SIGINT.
+    pin_memory : bool, default False
+        For CUDA training.
+
+    Returns
+    -------
+    torch.utils.data.DataLoader
+        Batches come back in step order for any ``workers``.
+    """
     from torch.utils.data import DataLoader
 
     kwargs: dict[str, Any] = {}
@@ -584,20 +892,36 @@ def make_loader(dataset: StreamDataset, sampler: StepBatchSampler, workers: int,
 
 def load_eval(table: ImageTable, size: int, cache: TrainCache | None = None, limit: int | None = None
               ) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
-    """The first ``limit`` usable items of ``table`` (no augmentation) as float32 arrays
-    ``composite (N, s, s, 3)``, ``mask (N, s, s)``, ``real`` (validation: small by construction)."""
+    """The first usable items of a table, without augmentation, as float arrays (validation).
+
+    Parameters
+    ----------
+    table : ImageTable
+    size : int
+    cache : TrainCache, optional
+    limit : int, optional
+        At most this many items.
+
+    Returns
+    -------
+    arrays : dict of str to ndarray
+        ``composite`` and ``real`` (N, size, size, 3) float32 in [0, 1], ``mask`` (N, size, size) float32 in
+        {0, 1}.
+    skipped : list of (str, str)
+        Items that could not be used, with the reason.
+    """
     ds = StreamDataset({"main": table}, size, cache=cache)
     comps, masks, reals, skipped = [], [], [], []
     for i in range(len(table)):
         if limit is not None and len(comps) >= limit:
             break
-        it = ds[("main", i, None)]
-        if "skip" in it:
-            skipped.append(tuple(it["skip"]))
+        item = ds[("main", i, None)]
+        if "skip" in item:
+            skipped.append(tuple(item["skip"]))
             continue
-        comps.append(it["composite"].astype(np.float32) / 255.0)
-        masks.append((it["mask"] > 127).astype(np.float32))
-        reals.append(it["real"].astype(np.float32) / 255.0)
+        comps.append(item["composite"].astype(np.float32) / 255.0)
+        masks.append((item["mask"] > 127).astype(np.float32))
+        reals.append(item["real"].astype(np.float32) / 255.0)
     s = int(size)
     if not comps:
         return ({"composite": np.zeros((0, s, s, 3), np.float32), "mask": np.zeros((0, s, s), np.float32),
@@ -609,6 +933,9 @@ def load_eval(table: ImageTable, size: int, cache: TrainCache | None = None, lim
 
 @dataclass
 class PrepareResult:
+    """What :func:`prepare_cache` did: ``folder``, ``items`` (rows), ``computed`` and ``reused`` rows, the
+    ``skipped`` items ``(key, reason)`` and the ``seconds`` taken.
+    """
     folder: Path
     items: int
     computed: int
@@ -643,61 +970,133 @@ class _PrepareDataset:
 def prepare_cache(root: str | os.PathLike, size: int, *, folder: str | os.PathLike | None = None, subsets=None,
                   workers: int = 0, progress: Callable[[int], Any] | None = None,
                   on_total: Callable[[int], Any] | None = None) -> PrepareResult:
-    """Write (or bring up to date) the pre-resized uint8 cache of ``root`` (train and test splits) at
-    ``size x size``. Rows whose files have the same content (sha256) as recorded and whose CRC is intact
-    are reused; others are recomputed. ``progress(n)`` is called as rows are done."""
-    import time
+    """Write (or bring up to date) the pre-resized uint8 cache of a dataset's train and test splits.
 
-    import torch
-    from torch.utils.data import DataLoader
+    Rows whose files have the same content as recorded (size and modification time, else sha256) and
+    whose CRC-32 is intact are reused; the others are decoded, resized and written again.
 
-    t0 = time.perf_counter()
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Dataset root in the iHarmony4 layout (``<Sub>/<Sub>_train.txt``, ``composite_images/``,
+        ``masks/``, ``real_images/``).
+    size : int
+        Side of the square rows, in pixels (the training preset's ``size``, e.g. 256).
+    folder : str or os.PathLike, optional
+        Cache folder; default :func:`default_cache_dir` of ``root`` and ``size``.
+    subsets : sequence of str, optional
+        Subsets to include (default: every subset of ``root``).
+    workers : int, default 0
+        ``DataLoader`` worker processes that decode and resize (0: in this process).
+    progress : callable, optional
+        Called with 1 after each row (reused or written), e.g. a progress bar's ``update``.
+    on_total : callable, optional
+        Called once with the number of rows before the first ``progress`` call.
+
+    Returns
+    -------
+    PrepareResult
+        The folder, the number of rows, how many were written and reused, the skipped items
+        ``(key, reason)`` and the seconds taken.
+
+    Notes
+    -----
+    Layout: ``rows.u8`` holds one row of ``7 * size * size`` bytes per pair (composite RGB, real RGB,
+    mask, uint8, C order), read back with ``np.memmap``; ``index.json`` holds the keys, content keys and
+    CRCs. The rows file is written to a temporary name and renamed, so a crash leaves the old cache.
+    Rows are resized without augmentation, as :func:`augment_item` with ``rng=None`` (images: area
+    interpolation when shrinking, bilinear otherwise; masks: bilinear, then thresholded at 127).
+
+    References
+    ----------
+    .. [1] K. Sofiiuk, P. Popenova, A. Konushin, "Foreground-aware Semantic Representations for Image
+       Harmonization", WACV 2021 (the ``iharm`` data pipeline this cache feeds).
+    """
+    started = time.perf_counter()
     folder = Path(folder) if folder else default_cache_dir(root, size)
-    tables = [paired_table(root, split, subsets=subsets) for split in ("train", "test")]
-    keys: list[str] = []
-    comp, mask, real = [], [], []
-    for t in tables:
-        for i in range(len(t)):
-            keys.append(t.key(i))
-            comp.append(t.fields["composite"][1][i])
-            mask.append(t.fields["mask"][1][i])
-            real.append(t.fields["real"][1][i])
-    skipped = [s for t in tables for s in t.skipped]
-    table = ImageTable(str(Path(root)), _encode(keys), {"composite": ("image", np.array(comp, dtype=np.bytes_)),
-                                                        "mask": ("mask", np.array(mask, dtype=np.bytes_)),
-                                                        "real": ("image", np.array(real, dtype=np.bytes_))})
-    n = len(table)
+    table, skipped = _prepare_table(root, subsets)
+    keys = [table.key(i) for i in range(len(table))]
     row_bytes = 7 * size * size
-    old = None
-    if (folder / "index.json").is_file():
-        try:
-            old = json.loads((folder / "index.json").read_text(encoding="utf-8"))
-            if old.get("format") != CACHE_FORMAT or int(old.get("size", -1)) != int(size):
-                old = None
-        except (OSError, ValueError):
-            old = None
+    old = _read_index(folder, size)
     folder.mkdir(parents=True, exist_ok=True)
     rows_path = folder / "rows.u8"
-    # reuse: a row is kept when its key, content sha256 and CRC still match
-    reuse: dict[int, int] = {}
-    old_mm = None
-    if old is not None and rows_path.is_file() and rows_path.stat().st_size == len(old["keys"]) * row_bytes:
-        old_rows = {k: j for j, k in enumerate(old["keys"])}
-        old_mm = np.memmap(rows_path, dtype=np.uint8, mode="r", shape=(len(old["keys"]), row_bytes)) if old["keys"] else None
-        for i, k in enumerate(keys):
-            j = old_rows.get(k)
-            if j is None or not old["valid"][j]:
-                continue
-            paths = [table.path(nm, i) for nm in ("composite", "mask", "real")]
-            try:
-                stats = [_stat_key(p) for p in paths]
-                same = stats == old["stats"][j] or content_key(paths) == old["content"][j]
-            except OSError:
-                continue
-            if same and zlib.crc32(np.asarray(old_mm[j])) == old["crc"][j]:
-                reuse[i] = j
+    reuse, old_rows = _reusable_rows(rows_path, old, table, keys, row_bytes)
     tmp = folder / "rows.u8.tmp"
-    out = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(max(n, 1), row_bytes))
+    index, todo = _write_rows(tmp, table, size, row_bytes, reuse, old, old_rows, workers, skipped, progress, on_total)
+    del old_rows
+    if len(table) == 0:
+        tmp.write_bytes(b"")
+    os.replace(tmp, rows_path)
+    index = {"format": CACHE_FORMAT, "size": int(size), "keys": keys, **index, "root": str(Path(root).resolve())}
+    hio.atomic_write_text(folder / "index.json", json.dumps(index) + "\n")
+    return PrepareResult(folder, len(table), len(todo), len(reuse), skipped, time.perf_counter() - started)
+
+
+def _prepare_table(root: str | os.PathLike, subsets) -> tuple[ImageTable, list[tuple[str, str]]]:
+    """One table of the train and test pairs (in that order) and the items their split files skipped."""
+    tables = [paired_table(root, split, subsets=subsets) for split in ("train", "test")]
+    keys: list[str] = []
+    fields: dict[str, list] = {"composite": [], "mask": [], "real": []}
+    for part in tables:
+        for i in range(len(part)):
+            keys.append(part.key(i))
+            for name, paths in fields.items():
+                paths.append(part.fields[name][1][i])
+    skipped = [s for part in tables for s in part.skipped]
+    table = ImageTable(str(Path(root)), _encode(keys), {
+        name: (kind, np.array(fields[name], dtype=np.bytes_))
+        for name, kind in (("composite", "image"), ("mask", "mask"), ("real", "image"))})
+    return table, skipped
+
+
+def _read_index(folder: Path, size: int) -> dict[str, Any] | None:
+    """The cache's ``index.json`` when it is of this format and size; None otherwise (or unreadable)."""
+    if not (folder / "index.json").is_file():
+        return None
+    try:
+        old = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if old.get("format") != CACHE_FORMAT or int(old.get("size", -1)) != int(size):
+        return None
+    return old
+
+
+def _reusable_rows(rows_path: Path, old: dict[str, Any] | None, table: ImageTable, keys: list[str],
+                   row_bytes: int) -> tuple[dict[int, int], np.memmap | None]:
+    """``{new row: old row}`` for rows whose key, content and CRC still match, and the old rows' map."""
+    reuse: dict[int, int] = {}
+    if old is None or not rows_path.is_file() or rows_path.stat().st_size != len(old["keys"]) * row_bytes:
+        return reuse, None
+    old_index = {k: j for j, k in enumerate(old["keys"])}
+    old_rows = np.memmap(rows_path, dtype=np.uint8, mode="r", shape=(len(old["keys"]), row_bytes)) if old["keys"] else None
+    for i, key in enumerate(keys):
+        j = old_index.get(key)
+        if j is None or not old["valid"][j]:
+            continue
+        paths = [table.path(name, i) for name in ("composite", "mask", "real")]
+        try:
+            stats = [_stat_key(p) for p in paths]
+            same = stats == old["stats"][j] or content_key(paths) == old["content"][j]
+        except OSError:
+            continue
+        if same and zlib.crc32(np.asarray(old_rows[j])) == old["crc"][j]:
+            reuse[i] = j
+    return reuse, old_rows
+
+
+def _write_rows(tmp: Path, table: ImageTable, size: int, row_bytes: int, reuse: dict[int, int],
+                old: dict[str, Any] | None, old_rows: np.memmap | None, workers: int,
+                skipped: list, progress: Callable[[int], Any] | None,
+                on_total: Callable[[int], Any] | None) -> tuple[dict[str, list], list[int]]:
+    """Copy the reused rows and decode the others into ``tmp``; appends load failures to ``skipped``.
+
+    Returns the per-row index fields (``content``, ``stats``, ``crc``, ``valid``) and the rows decoded.
+    """
+    from torch.utils.data import DataLoader
+
+    n = len(table)
+    rows = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(max(n, 1), row_bytes))
     crc = [0] * n
     stats_all: list[list] = [[] for _ in range(n)]
     content = [""] * n
@@ -705,7 +1104,7 @@ def prepare_cache(root: str | os.PathLike, size: int, *, folder: str | os.PathLi
     if on_total:
         on_total(n)
     for i, j in reuse.items():
-        out[i] = old_mm[j]
+        rows[i] = old_rows[j]
         crc[i], stats_all[i], content[i], valid[i] = old["crc"][j], old["stats"][j], old["content"][j], True
         if progress:
             progress(1)
@@ -713,22 +1112,15 @@ def prepare_cache(root: str | os.PathLike, size: int, *, folder: str | os.PathLi
     if todo:
         loader = DataLoader(_PrepareDataset(table, size, todo), batch_size=None, num_workers=int(workers),
                             worker_init_fn=_worker_init if workers else None)
-        for i, it, digest, stats in loader:
-            if "skip" in it:
-                skipped.append(tuple(it["skip"]))
+        for i, item, digest, stats in loader:
+            if "skip" in item:
+                skipped.append(tuple(item["skip"]))
             else:
-                row = np.concatenate([it["composite"].reshape(-1), it["real"].reshape(-1), it["mask"].reshape(-1)])
-                out[i] = row
+                row = np.concatenate([item["composite"].reshape(-1), item["real"].reshape(-1), item["mask"].reshape(-1)])
+                rows[i] = row
                 crc[i], stats_all[i], content[i], valid[i] = zlib.crc32(row), stats, digest, True
             if progress:
                 progress(1)
-    out.flush()
-    del out, old_mm
-    if n == 0:
-        tmp.write_bytes(b"")
-    os.replace(tmp, rows_path)
-    index = {"format": CACHE_FORMAT, "size": int(size), "keys": keys, "content": content, "stats": stats_all,
-             "crc": crc, "valid": valid, "root": str(Path(root).resolve())}
-    hio.atomic_write_text(folder / "index.json", json.dumps(index) + "\n")
-    del torch
-    return PrepareResult(folder, n, len(todo), len(reuse), skipped, time.perf_counter() - t0)
+    rows.flush()
+    del rows
+    return {"content": content, "stats": stats_all, "crc": crc, "valid": valid}, todo

@@ -1,6 +1,7 @@
-"""Deep Image Harmonization (DIH; Tsai et al., CVPR 2017, seed 000_aecf47f240f7698f, sections 3.2-3.3).
+"""Deep Image Harmonization (DIH; Tsai et al., "Deep Image Harmonization", CVPR 2017, sections 3.2-3.3).
 
-What follows the paper
+What follows the paper:
+
 - Input: the composite concatenated with its mask (H x W x 4); output: the harmonized image.
 - Encoder: stride-2 convolutions only (no pooling) down to a small map, then a fully connected layer;
   decoder: mirrored stride-2 deconvolutions; a skip link from every encoder convolution to the decoder
@@ -16,7 +17,8 @@ What follows the paper
   with lambda1 = 1, lambda2 = 100; then the parsing decoder is frozen (lambda2 = 0) and the rest is
   fine-tuned (``parsing_fraction`` of the steps are the joint stage).
 
-What differs and why
+What differs and why:
+
 - The paper gives no layer widths; ``dih_paper`` uses the Context-Encoder-style widths its section 3.2
   cites: 4x4 stride-2 convolutions 64-128-256-512-512-512-512 from 512x512 to 4x4 and a 1024-d fully
   connected bottleneck (an assumption, reported with its parameter count in docs/models.md).
@@ -78,7 +80,34 @@ class _Decoder(nn.Module):
 
 
 class DIH(HarmonyNet):
-    """DIH encoder-decoder with skip links and an optional scene-parsing decoder."""
+    """DIH encoder-decoder with skip links and an optional scene-parsing decoder.
+
+    Parameters
+    ----------
+    size : int, default 64
+        Input side (fixed: the bottleneck is fully connected); divisible by ``2**len(widths)``.
+    widths : sequence of int
+        Channels of the stride-2 encoder levels (mirrored by the decoder).
+    fc_dim : int, default 128
+        Width of the fully connected bottleneck.
+    num_classes : int, default 0
+        Scene-parsing classes (0: no parsing decoder); set from the training data's label maps.
+    lambdas : (float, float), default (1, 100)
+        ``lambda1`` (reconstruction) and ``lambda2`` (parsing cross-entropy).
+    parsing_fraction : float, default 0.5
+        Fraction of the steps trained jointly before the parsing decoder is frozen.
+    output : {"direct", "residual"}
+        ``direct``: sigmoid image (the paper); ``residual``: composite + tanh change.
+    semantic : bool, default True
+        False: no parsing decoder even with label maps (the paper's "w/o semantics" rows).
+    norm : str, default "batch"
+        Normalisation of the (de)convolutions (see :func:`harmony.models.blocks.make_norm`).
+
+    References
+    ----------
+    .. [1] Y.-H. Tsai, X. Shen, Z. Lin, K. Sunkavalli, X. Lu, M.-H. Yang, "Deep Image Harmonization",
+       CVPR 2017, Sections 3.2-3.3.
+    """
 
     model_name = "dih"
     fixed_size = True
@@ -137,7 +166,26 @@ class DIH(HarmonyNet):
         return b, skips
 
     def forward_all(self, composite: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(harmonized image, parsing logits or None)."""
+        """Harmonized image and scene-parsing logits.
+
+        Parameters
+        ----------
+        composite : torch.Tensor, (N, 3, size, size) float in [0, 1]
+        mask : torch.Tensor, (N, 1, size, size) float in [0, 1]
+            Foreground mask (the fully connected bottleneck fixes the side to ``size``).
+
+        Returns
+        -------
+        image : torch.Tensor, (N, 3, size, size) float
+            In [0, 1] in eval mode (unclamped while training, so the loss sees the raw output).
+        logits : torch.Tensor, (N, num_classes, size, size) float, or None
+            None without a parsing decoder.
+
+        Raises
+        ------
+        ValueError
+            When the input is not ``size x size``.
+        """
         if composite.shape[-1] != self.size or composite.shape[-2] != self.size:
             raise ValueError(f"dih: expected {self.size}x{self.size} input (fully connected bottleneck), "
                              f"got {composite.shape[-1]}x{composite.shape[-2]}")
@@ -159,12 +207,31 @@ class DIH(HarmonyNet):
         return img.clamp(0.0, 1.0) if not self.training else img, logits
 
     def forward(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Harmonize composites.
+
+        Parameters
+        ----------
+        composite : torch.Tensor, (N, 3, size, size) float in [0, 1]
+        mask : torch.Tensor, (N, 1, size, size) float in [0, 1]
+            Foreground mask (the fully connected bottleneck fixes the side to ``size``).
+
+        Returns
+        -------
+        torch.Tensor, (N, 3, size, size) float in [0, 1]
+        """
         return self.forward_all(composite, mask)[0].clamp(0.0, 1.0)
 
     # -- training ----------------------------------------------------------------------------------
     def on_train_step(self, step: int, total_steps: int) -> None:
-        """Stage 1 (joint) for the first ``parsing_fraction`` of the steps, then the parsing decoder is
-        frozen (its weights and BN statistics) and lambda2 = 0."""
+        """Two training stages: joint for the first ``parsing_fraction`` of the steps, then the parsing decoder
+        is frozen (weights and BN statistics) and ``lambda2`` is 0.
+
+        Parameters
+        ----------
+        step : int
+            0-based step about to run.
+        total_steps : int
+        """
         if self.parsing is None:
             return
         frozen = step >= int(self.parsing_fraction * total_steps)
@@ -175,6 +242,25 @@ class DIH(HarmonyNet):
             self.parsing.eval()
 
     def training_losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """DIH's objective: ``lambda1 L_rec + lambda2 L_cro`` (Eq. 1 and Section 3.3).
+
+        Parameters
+        ----------
+        batch : mapping
+            ``composite``, ``real`` (N, 3, size, size) and ``mask`` (N, 1, size, size), float in [0, 1];
+            optional ``labels`` (N, size, size) int, 255 = ignored.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            ``rec`` (half the summed squared RGB error, averaged over pixels), ``cro`` (parsing cross-entropy,
+            present in the joint stage when labels are given) and ``total``.
+
+        References
+        ----------
+        .. [1] Y.-H. Tsai, X. Shen, Z. Lin, K. Sunkavalli, X. Lu, M.-H. Yang, "Deep Image Harmonization",
+           CVPR 2017, Sections 3.2-3.3.
+        """
         pred, logits = self.forward_all(batch["composite"], batch["mask"])
         # paper eq. 1 (1/2 sum of squared norms) as a per-pixel mean
         rec = 0.5 * ((pred - batch["real"]) ** 2).sum(1).mean()
@@ -192,5 +278,16 @@ class DIH(HarmonyNet):
 
     @classmethod
     def data_overrides(cls, info: Mapping[str, Any]) -> dict[str, Any]:
-        """The scene-parsing decoder is trained when the data has label maps, and disabled otherwise."""
+        """The parsing decoder is trained when the data has label maps, and disabled otherwise.
+
+        Parameters
+        ----------
+        info : mapping
+            ``num_classes`` found in the training data.
+
+        Returns
+        -------
+        dict
+            ``{"num_classes": n}``.
+        """
         return {"num_classes": int(info.get("num_classes", 0))}

@@ -30,7 +30,7 @@ class Preset:
     Attributes
     ----------
     name: ``<model>_<variant>``.
-    model: key of :data:`MODEL_CLASSES`.
+    model: key of ``MODEL_CLASSES``.
     args: constructor keyword arguments (``size`` is always among them: the side the network runs at).
     batch_size, lr, steps, val_every, optimizer, betas, weight_decay: training defaults
         (``harmony train`` options override them).
@@ -63,6 +63,7 @@ class Preset:
 
     @property
     def size(self) -> int:
+        """Side (pixels) the preset's network runs at (``args["size"]``)."""
         return int(self.args["size"])
 
 
@@ -70,6 +71,25 @@ PRESETS: dict[str, Preset] = {}
 
 
 def register_preset(preset: Preset, *, replace: bool = False) -> Preset:
+    """Add a preset to ``PRESETS``.
+
+    Parameters
+    ----------
+    preset : Preset
+        Its ``args`` must include ``size``.
+    replace : bool, default False
+        Allow replacing a preset of the same name.
+
+    Returns
+    -------
+    Preset
+        ``preset`` itself.
+
+    Raises
+    ------
+    ValueError
+        A duplicate name (without ``replace``) or ``args`` without ``size``.
+    """
     if preset.name in PRESETS and not replace:
         raise ValueError(f"preset {preset.name!r} is already registered")
     if "size" not in preset.args:
@@ -79,16 +99,59 @@ def register_preset(preset: Preset, *, replace: bool = False) -> Preset:
 
 
 def get_preset(name: str) -> Preset:
+    """A registered preset by name.
+
+    Parameters
+    ----------
+    name : str
+        E.g. ``dih_tiny``.
+
+    Returns
+    -------
+    Preset
+
+    Raises
+    ------
+    harmony.errors.InputError
+        Unknown name (the message lists the valid ones).
+    """
     if name not in PRESETS:
         raise InputError(f"unknown preset {name!r}; valid presets: {', '.join(sorted(PRESETS))}")
     return PRESETS[name]
 
 
 def presets_for(model: str) -> tuple[str, ...]:
+    """Names of a model's presets, in registration order.
+
+    Parameters
+    ----------
+    model : str
+        Key of ``MODEL_CLASSES``.
+
+    Returns
+    -------
+    tuple of str
+        Empty for an unknown model.
+    """
     return tuple(n for n, p in PRESETS.items() if p.model == model)
 
 
 def default_preset(model: str) -> str:
+    """The preset ``harmony train`` uses without ``--preset``: the model's ``_tiny`` one, else its first.
+
+    Parameters
+    ----------
+    model : str
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    harmony.errors.InputError
+        Unknown model.
+    """
     names = presets_for(model)
     if not names:
         raise InputError(f"unknown model {model!r}; valid models: {', '.join(sorted(MODEL_CLASSES))}")
@@ -97,7 +160,23 @@ def default_preset(model: str) -> str:
 
 
 def model_class(model: str):
-    """The network class (imports torch)."""
+    """The network class of a model (imports torch and the model's module).
+
+    Parameters
+    ----------
+    model : str
+        Key of ``MODEL_CLASSES`` (``dih``, ``bargainnet``, ``rcl``, ``sprih``, ``charmnet``).
+
+    Returns
+    -------
+    type
+        A :class:`~harmony.models.base.HarmonyNet` subclass.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        Unknown model.
+    """
     if model not in MODEL_CLASSES:
         raise InputError(f"unknown model {model!r}; valid models: {', '.join(sorted(MODEL_CLASSES))}")
     module_name, _, attr = MODEL_CLASSES[model].partition(":")
@@ -105,7 +184,18 @@ def model_class(model: str):
 
 
 def create_model(preset: str | Preset, **overrides: Any):
-    """Build the network of a preset (random initialisation); ``overrides`` replace constructor args."""
+    """Build a preset's network with random initialisation.
+
+    Parameters
+    ----------
+    preset : str or Preset
+    **overrides
+        Constructor arguments replacing the preset's.
+
+    Returns
+    -------
+    harmony.models.base.HarmonyNet
+    """
     p = get_preset(preset) if isinstance(preset, str) else preset
     args = {**dict(p.args), **overrides}
     return model_class(p.model)(**args)
@@ -164,7 +254,7 @@ register_preset(Preset(
     batch_size=4, lr=2e-3, steps=300, val_every=100, optimizer="adamw", weight_decay=0.01,
     summary="RCL at 64x64: ResUNet widths 12-48, K=64 patches."))
 
-# --- models II (issue 9): SPRIH and CharmNet -------------------------------------------------------
+# --- SPRIH and CharmNet ----------------------------------------------------------------------------
 MODEL_CLASSES["sprih"] = "harmony.models.sprih:SPRIH"
 MODEL_CLASSES["charmnet"] = "harmony.models.charmnet:CharmNet"
 
@@ -195,7 +285,7 @@ register_preset(Preset(
     batch_size=4, lr=2e-3, steps=150, val_every=50,
     summary="SPRIH curves only at 64x64 (Table 4 ablation)."))
 
-# CharmNet (Cao et al. 2021): iDIH at 256x256 (depth 7, ch 64), first/last 4 layers per domain.
+# CharmNet (Cao et al. 2022): iDIH at 256x256 (depth 7, ch 64), first/last 4 layers per domain.
 register_preset(Preset(
     "charmnet_paper", "charmnet",
     {"size": 256, "ch": 64, "depth": 7, "specific": 4, "max_channels": 512, "cls_width": 128, "disc_width": 128},
@@ -209,4 +299,3 @@ register_preset(Preset(
      "norm": "group"},
     batch_size=4, lr=2e-3, steps=150, val_every=50,
     summary="CharmNet at 64x64: two-domain iDIH (depth 5, ch 12); about a minute on 2 CPU cores."))
-# --- end models II ---------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""Region-wise contrastive learning with external style fusion (RCL; Liang et al., seed
-002_4bcd8857ee6c3b49, section III).
+"""Region-wise contrastive learning with external style fusion (RCL; Liang, Pun et al., "Image
+Harmonization with Region-wise Contrastive Learning", section III).
 
-What follows the paper
+What follows the paper:
+
 - Base network (III-A): the composite and mask, downsampled to the network's side (256 for
   ``rcl_paper``; done by the adapter), go through a residual U-Net (ResUNet) encoder/decoder; every
   decoder level has an S2AM spatial-separated attention module and an external style fusion layer:
@@ -15,7 +16,8 @@ What follows the paper
   averaged over the images (eq. 12).
 - Total loss (eq. 13): 0.4 L1(whole image) + 0.5 L1(foreground) + 0.1 L_HCL; AdamW, lr 1e-3, batch 8.
 
-What differs and why
+What differs and why:
+
 - The paper does not define the query vectors v_bg and v_fg of eq. 11. We use the (normalised) mean
   embedding of the positive patches for v_bg, and the mean embedding of the *composite's* foreground
   patches at the negative locations for v_fg: minimising eq. 11 then pulls the background patches
@@ -26,7 +28,8 @@ What differs and why
   28.37M (see docs/models.md).
 - The output layer predicts a change added to the composite (the paper does not say).
 
-Options (defaults = the paper's model)
+Options (defaults = the paper's model):
+
 - ``style_fusion=False`` builds no external style fusion layers (no fusion parameters; every decoder
   level keeps its S2AM): Table VI rows 1-2 ("without S.F."), used by ``harmony study ablations``.
   ``lambdas=(w1, w2, 0)`` drops L_HCL (rows 2-3) and ``(w1, 0, 0)`` also L_pixel (row 1).
@@ -49,10 +52,30 @@ STRIDE = 4
 
 def region_contrastive_loss(v_bg: torch.Tensor, v_fg: torch.Tensor, positives: torch.Tensor,
                             negatives: torch.Tensor, tau: float = 0.07) -> torch.Tensor:
-    """Eq. 11 of the RCL paper for one image.
+    """Region-wise contrastive loss of one image (Eq. 11).
 
-    ``v_bg``, ``v_fg``: (D,) query vectors; ``positives``: (K, D); ``negatives``: (K', D).
-    ``mean_i -log( exp(v_bg.P_i/tau) / (exp(v_bg.P_i/tau) + sum_k exp(v_fg.N_k/tau)) )``.
+    ``mean_i -log(exp(v_bg . P_i / tau) / (exp(v_bg . P_i / tau) + sum_k exp(v_fg . N_k / tau)))``,
+    computed with ``logaddexp`` / ``logsumexp`` (no overflow).
+
+    Parameters
+    ----------
+    v_bg, v_fg : torch.Tensor, (D,) float
+        Query vectors of the background and foreground styles (unit length).
+    positives : torch.Tensor, (K, D) float
+        Embedded ground-truth background patches.
+    negatives : torch.Tensor, (K', D) float
+        Embedded harmonized foreground patches.
+    tau : float, default 0.07
+        Temperature.
+
+    Returns
+    -------
+    torch.Tensor, () float, >= 0
+
+    References
+    ----------
+    .. [1] J. Liang, C.-M. Pun et al., "Image Harmonization with Region-wise Contrastive Learning",
+       Section III.
     """
     pos = positives @ v_bg / tau                       # (K,)
     neg = negatives @ v_fg / tau                       # (K',)
@@ -62,7 +85,18 @@ def region_contrastive_loss(v_bg: torch.Tensor, v_fg: torch.Tensor, positives: t
 
 
 def cell_patches(image: torch.Tensor) -> torch.Tensor:
-    """8x8 patches centred on every cell of the 4x-downsampled sampling map: (B, cells, 3*8*8)."""
+    """8x8 patches centred on every cell of the 4x-downsampled sampling map.
+
+    Parameters
+    ----------
+    image : torch.Tensor, (N, 3, H, W) float
+        ``H`` and ``W`` multiples of 4.
+
+    Returns
+    -------
+    torch.Tensor, (N, H/4 * W/4, 3 * 8 * 8) float
+        Row-major cells; patches overlap by 4 pixels and are zero-padded at the border.
+    """
     return F.unfold(image, PATCH, stride=STRIDE, padding=(PATCH - STRIDE) // 2).transpose(1, 2)
 
 
@@ -75,7 +109,17 @@ def _pick(valid: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class RCLNet(HarmonyNet):
-    """ResUNet + S2AM + external style fusion, trained with the region-wise contrastive loss."""
+    """ResUNet + S2AM + external style fusion, trained with the region-wise contrastive loss.
+
+    See the module docstring for the architecture and what differs from the paper; the constructor's
+    ``lambdas`` weight L1, L_pixel and L_HCL (Eq. 13), ``patches`` is K, ``tau`` the temperature and
+    ``style_fusion=False`` builds the "without S.F." ablation.
+
+    References
+    ----------
+    .. [1] J. Liang, C.-M. Pun et al., "Image Harmonization with Region-wise Contrastive Learning",
+       Section III.
+    """
 
     model_name = "rcl"
 
@@ -108,6 +152,19 @@ class RCLNet(HarmonyNet):
         init_normal(self)
 
     def forward(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Harmonize composites.
+
+        Parameters
+        ----------
+        composite : torch.Tensor, (N, 3, H, W) float in [0, 1]
+            ``H`` and ``W`` multiples of ``2**(len(widths) - 1)``.
+        mask : torch.Tensor, (N, 1, H, W) float in [0, 1]
+
+        Returns
+        -------
+        torch.Tensor, (N, 3, H, W) float in [0, 1]
+            Composite plus the predicted change, clamped.
+        """
         return self._predict(composite, mask).clamp(0.0, 1.0)
 
     def _predict(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -129,7 +186,28 @@ class RCLNet(HarmonyNet):
 
     def contrastive(self, pred: torch.Tensor, real: torch.Tensor, composite: torch.Tensor,
                     mask: torch.Tensor) -> torch.Tensor:
-        """L_HCL (eq. 12): eq. 11 averaged over the images that have both foreground and background cells."""
+        """L_HCL (Eq. 12): Eq. 11 averaged over the images that have both foreground and background cells.
+
+        Parameters
+        ----------
+        pred : torch.Tensor, (N, 3, H, W) float
+            Harmonized output (negatives from its foreground).
+        real : torch.Tensor, (N, 3, H, W) float
+            Ground truth (positives from its background).
+        composite : torch.Tensor, (N, 3, H, W) float
+            The composite (``v_fg`` from its foreground at the negatives' cells).
+        mask : torch.Tensor, (N, 1, H, W) float in [0, 1]
+
+        Returns
+        -------
+        torch.Tensor, () float
+            0 (with a graph) when no image has both regions.
+
+        References
+        ----------
+        .. [1] J. Liang, C.-M. Pun et al., "Image Harmonization with Region-wise Contrastive Learning",
+           Section III.
+        """
         cells = resize_mask(mask, (pred.shape[-2] // STRIDE, pred.shape[-1] // STRIDE)).flatten(1)  # (B, cells)
         neg_patches = cell_patches(pred * mask)
         pos_patches = cell_patches(real * (1.0 - mask))
@@ -150,6 +228,24 @@ class RCLNet(HarmonyNet):
         return torch.stack(losses).mean()
 
     def training_losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """RCL's objective (Eq. 13): ``w1 L1 + w2 L_pixel + w3 L_HCL``.
+
+        Parameters
+        ----------
+        batch : mapping
+            ``composite``, ``real`` (N, 3, H, W) and ``mask`` (N, 1, H, W), float in [0, 1].
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            ``l1`` (mean absolute error, whole image), ``pixel`` (mean absolute error in the foreground),
+            ``hcl`` and ``total``.
+
+        References
+        ----------
+        .. [1] J. Liang, C.-M. Pun et al., "Image Harmonization with Region-wise Contrastive Learning",
+           Section III.
+        """
         comp, mask, real = batch["composite"], batch["mask"], batch["real"]
         pred = self._predict(comp, mask)
         err = (pred - real).abs()

@@ -1,7 +1,8 @@
-"""SPRIH: semi-supervised parametric real-world image harmonization (Wang et al., CVPR 2023;
-seed 001_e32bb37dd46263d1, sections 3.1-3.2; REFERENCE.md sections 4-5).
+"""SPRIH: semi-supervised parametric real-world image harmonization (Wang et al., "Semi-supervised
+Parametric Real-world Image Harmonization", CVPR 2023, sections 3.1-3.2).
 
-What follows the paper
+What follows the paper:
+
 - A predictor ``f(C_lr, B_lr, M_lr)`` at ``size`` (512 in the paper) gives the parameters of a two-stage
   transformation: (a) three piecewise-linear RGB curves with 32 control points, applied pointwise, from
   a residual CNN (``sprih_paper``: the ResNet-50 layout, bottleneck blocks 3-4-6-3, about 23.5M
@@ -26,7 +27,8 @@ What follows the paper
 - ``shading=False`` gives the curves-only model of the Table 4 ablation (presets ``sprih_*_curves``);
   training without ``--unpaired`` is the stream-1-only rows.
 
-What differs and why
+What differs and why:
+
 - The curves' knots are fixed at ``x_k = k/31`` and the network predicts the 32 ``y`` values per channel
   (the paper's theta1 holds 2-D points); edited files may move the knots (``harmony apply-params``).
   With ``monotone=True`` the ``y`` are a cumulative sum of positive steps (non-decreasing curves).
@@ -71,8 +73,24 @@ _SOFTPLUS_ONE = math.log(math.e - 1.0)   # softplus(_SOFTPLUS_ONE) == 1
 # --- the backbone (torchvision is not available: a ResNet written here) -------------------------------
 
 def norm2d(kind: str, channels: int) -> nn.Module:
-    """``batch`` (the paper's ResNet) | ``group`` (GroupNorm, up to 8 groups: same behaviour in training
-    and evaluation, which tiny batches on CPU need) | ``none``."""
+    """A normalisation layer by name.
+
+    Parameters
+    ----------
+    kind : {"batch", "group", "none"}
+        ``batch``: the paper's ResNet; ``group``: GroupNorm with up to 8 groups (same behaviour in
+        training and evaluation, which tiny CPU batches need); ``none``: identity.
+    channels : int
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Raises
+    ------
+    ValueError
+        For another ``kind``.
+    """
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "group":
@@ -98,6 +116,14 @@ class Bottleneck(nn.Module):
             nn.Conv2d(cin, cout, 1, stride, bias=False), norm2d(norm, cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Parameters
+        ----------
+        x : torch.Tensor, (N, cin, H, W) float
+
+        Returns
+        -------
+        torch.Tensor, (N, 4 * width, H / stride, W / stride) float
+        """
         return F.relu(self.body(x) + self.skip(x))
 
 
@@ -115,6 +141,14 @@ class Basic(nn.Module):
             nn.Conv2d(cin, width, 1, stride, bias=False), norm2d(norm, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Parameters
+        ----------
+        x : torch.Tensor, (N, cin, H, W) float
+
+        Returns
+        -------
+        torch.Tensor, (N, width, H / stride, W / stride) float
+        """
         return F.relu(self.body(x) + self.skip(x))
 
 
@@ -139,6 +173,17 @@ class ResidualBackbone(nn.Module):
         self.out_channels = ch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Global feature vector of an image.
+
+        Parameters
+        ----------
+        x : torch.Tensor, (N, cin, H, W) float in [-1, 1]
+
+        Returns
+        -------
+        torch.Tensor, (N, out_channels) float
+            Global average of the last stage.
+        """
         return self.stages(self.stem(x)).mean(dim=(2, 3))
 
 
@@ -172,6 +217,17 @@ class ShadingUNet(nn.Module):
         self.out_level = out_level
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Low-resolution shading logits.
+
+        Parameters
+        ----------
+        x : torch.Tensor, (N, cin, H, W) float in [-1, 1]
+            ``[C, B, M, t1(C)]``; ``H``, ``W`` multiples of ``2**len(widths)``.
+
+        Returns
+        -------
+        torch.Tensor, (N, 1, H / 2**out_level, W / 2**out_level) float
+        """
         feats = []
         for layer in self.enc:
             x = layer(x)
@@ -195,9 +251,26 @@ class BlurRefine(nn.Module):
         self.logits = nn.Parameter(logits)
 
     def kernel(self) -> torch.Tensor:
+        """The 3x3 kernel: softmax of the 9 logits (non-negative, sums to one).
+
+        Returns
+        -------
+        torch.Tensor, (1, 1, 3, 3) float
+        """
         return torch.softmax(self.logits, 0).view(1, 1, 3, 3)
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
+        """Smooth an upsampled shading map (replicate padding).
+
+        Parameters
+        ----------
+        s : torch.Tensor, (N, 1, H, W) float
+
+        Returns
+        -------
+        torch.Tensor, (N, 1, H, W) float
+            Values stay within the input's range (a convex combination of neighbours).
+        """
         return F.conv2d(F.pad(s, (1, 1, 1, 1), mode="replicate"), self.kernel())
 
 
@@ -222,6 +295,18 @@ class UNetDiscriminator(nn.Module):
         self.out = nn.Conv2d(nf, 1, 3, 1, 1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Per-pixel realism logits.
+
+        Parameters
+        ----------
+        image : torch.Tensor, (N, 3, H, W) float in [0, 1]
+            ``H``, ``W`` multiples of 8.
+
+        Returns
+        -------
+        torch.Tensor, (N, 1, H, W) float
+            Logits; positive = judged real.
+        """
         x = F.leaky_relu(self.conv0(image * 2.0 - 1.0), 0.2)
         feats = [x]
         for conv in self.down:
@@ -234,28 +319,91 @@ class UNetDiscriminator(nn.Module):
 
 
 def discriminator_targets(mask: torch.Tensor, real: bool) -> torch.Tensor:
-    """Per-pixel targets of Eq. 3: all ones for the "real" class, the inverted mask ``1 - M`` for fakes."""
+    """Per-pixel targets of Eq. 3: all ones for the "real" class, the inverted mask ``1 - M`` for fakes.
+
+    Parameters
+    ----------
+    mask : torch.Tensor, (N, 1, H, W) float in [0, 1]
+    real : bool
+
+    Returns
+    -------
+    torch.Tensor, (N, 1, H, W) float in [0, 1]
+
+    References
+    ----------
+    .. [1] K. Wang, M. Gharbi, H. Zhang, Z. Xia, E. Shechtman, "Semi-supervised Parametric Real-world
+       Image Harmonization", CVPR 2023.
+    """
     return torch.ones_like(mask) if real else (1.0 - mask)
 
 
 def discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor, mask_fake: torch.Tensor,
                        mask_real: torch.Tensor | None = None) -> torch.Tensor:
-    """Eq. 3: per-pixel binary cross-entropy (logits) against :func:`discriminator_targets`."""
+    """Discriminator loss (Eq. 3): per-pixel binary cross-entropy with logits against
+    :func:`discriminator_targets` (real images all real; a fake's background real, foreground fake).
+
+    Parameters
+    ----------
+    d_real, d_fake : torch.Tensor, (N, 1, H, W) float
+        Logits on real-class images and on the generator's outputs.
+    mask_fake : torch.Tensor, (N, 1, H, W) float in [0, 1]
+        Foreground masks of the fakes.
+    mask_real : torch.Tensor, optional
+        Shape source of the real targets (they are all ones whatever its values).
+
+    Returns
+    -------
+    torch.Tensor, () float, >= 0
+
+    References
+    ----------
+    .. [1] K. Wang, M. Gharbi, H. Zhang, Z. Xia, E. Shechtman, "Semi-supervised Parametric Real-world
+       Image Harmonization", CVPR 2023.
+    """
     ones = discriminator_targets(mask_real if mask_real is not None else torch.zeros_like(d_real), True)
     return (F.binary_cross_entropy_with_logits(d_real, ones)
             + F.binary_cross_entropy_with_logits(d_fake, discriminator_targets(mask_fake, False)))
 
 
 def generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
-    """Eq. 4: ``-E[log D(fake)]`` per pixel (the generator wants every pixel judged real)."""
+    """Generator adversarial loss (Eq. 4): ``-E[log sigmoid(D(fake))]`` per pixel.
+
+    Parameters
+    ----------
+    d_fake : torch.Tensor, (N, 1, H, W) float
+        Discriminator logits on the generator's outputs.
+
+    Returns
+    -------
+    torch.Tensor, () float, >= 0
+
+    References
+    ----------
+    .. [1] K. Wang, M. Gharbi, H. Zhang, Z. Xia, E. Shechtman, "Semi-supervised Parametric Real-world
+       Image Harmonization", CVPR 2023.
+    """
     return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
 
 
 # --- curves in torch ----------------------------------------------------------------------------------
 
 def apply_curves_torch(image: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
-    """Piecewise-linear curves with uniform knots ``k/(K-1)``: ``image`` (B, 3, H, W) in [0, 1],
-    ``ys`` (B, 3, K) -> (B, 3, H, W); differentiable in ``ys`` (and in the image inside segments)."""
+    """Piecewise-linear curves with uniform knots ``k / (K - 1)``, differentiable in the curve values.
+
+    Parameters
+    ----------
+    image : torch.Tensor, (N, 3, H, W) float
+        Clamped to [0, 1] first.
+    ys : torch.Tensor, (N, 3, K) float
+        Curve values at the knots, per channel.
+
+    Returns
+    -------
+    torch.Tensor, (N, 3, H, W) float
+        Linear interpolation between the two knots around each value (unclipped); the numpy
+        :func:`harmony.models.curves.apply_params` evaluates the same curves at full resolution.
+    """
     b, c, h, w = image.shape
     k = ys.shape[-1]
     t = image.clamp(0.0, 1.0).reshape(b, c, h * w) * (k - 1)
@@ -269,10 +417,36 @@ def apply_curves_torch(image: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
 # --- the network --------------------------------------------------------------------------------------
 
 class SPRIH(HarmonyNet):
-    """SPRIH's parameter predictor + the differentiable low-resolution rendering of Eq. 1.
+    """SPRIH's parameter predictor and the differentiable low-resolution rendering of Eq. 1.
 
-    ``forward(composite, mask, background=None) -> O`` at the model resolution;
-    :meth:`predict_params` gives the curves ``(B, 3, 32)`` and the shading map ``(B, 1, size, size)``.
+    Parameters
+    ----------
+    size : int, default 512
+        Side the network runs at (multiple of 64).
+    stem, widths, blocks, block
+        ResNet layout of the curve backbone (``bottleneck`` 3-4-6-3: ResNet-50).
+    unet_widths : sequence of int
+        Levels of the shading U-Net.
+    shading : bool, default True
+        False: curves only (Table 4 ablation).
+    monotone : bool, default True
+        Curves built from a start value and non-negative softplus steps.
+    disc_nf : int
+        Width of the U-Net discriminator.
+    adversarial : bool, default True
+        Build the discriminator (stream-2 training needs it).
+    lambda_rec : float
+        Weight of the reconstruction term of Eq. 2 (the adversarial term gets ``1 - lambda_rec``).
+    brightness : (float, float)
+        Range of the foreground gain drawn per stream-1 sample.
+    points : int, default 32
+        Control points per curve.
+    norm : {"batch", "group", "none"}
+
+    References
+    ----------
+    .. [1] K. Wang, M. Gharbi, H. Zhang, Z. Xia, E. Shechtman, "Semi-supervised Parametric Real-world
+       Image Harmonization", CVPR 2023.
     """
 
     model_name = "sprih"
@@ -302,7 +476,17 @@ class SPRIH(HarmonyNet):
 
     # -- parameters ---------------------------------------------------------------------------------
     def curves_from_raw(self, raw: torch.Tensor) -> torch.Tensor:
-        """Head output (B, 3*K) -> curve values (B, 3, K); zero raw = identity curves."""
+        """Curve values from the head's raw output; zero raw output gives the identity curves.
+
+        Parameters
+        ----------
+        raw : torch.Tensor, (N, 3 * K) float
+
+        Returns
+        -------
+        torch.Tensor, (N, 3, K) float
+            Non-decreasing along K when ``monotone``.
+        """
         raw = raw.view(raw.shape[0], 3, self.points)
         if self.config["monotone"]:
             steps = F.softplus(raw[..., 1:] + _SOFTPLUS_ONE) / (self.points - 1)
@@ -312,7 +496,27 @@ class SPRIH(HarmonyNet):
 
     def predict_params(self, composite: torch.Tensor, mask: torch.Tensor,
                        background: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(curves (B, 3, K), shading (B, 1, H, W) in [0, 2] or None)`` at the input's resolution."""
+        """The curves and the shading map of Eq. 1 for low-resolution inputs.
+
+        Parameters
+        ----------
+        composite : torch.Tensor, (N, 3, H, W) float in [0, 1]
+        mask : torch.Tensor, (N, 1, H, W) float in [0, 1]
+        background : torch.Tensor, (N, 3, H, W) float, optional
+            Background input ``B`` (default ``C * (1 - M)``; stream 2 gives the inpainted background).
+
+        Returns
+        -------
+        curves : torch.Tensor, (N, 3, K) float
+            Values at the uniform knots.
+        shading : torch.Tensor, (N, 1, H, W) float in [0, 2], or None
+            None for a curves-only network.
+
+        References
+        ----------
+        .. [1] K. Wang, M. Gharbi, H. Zhang, Z. Xia, E. Shechtman, "Semi-supervised Parametric Real-world
+           Image Harmonization", CVPR 2023.
+        """
         if background is None:
             background = composite * (1.0 - mask)
         x = torch.cat([composite, background, mask], 1)
@@ -328,13 +532,38 @@ class SPRIH(HarmonyNet):
 
     def render(self, composite: torch.Tensor, mask: torch.Tensor, ys: torch.Tensor,
                shading: torch.Tensor | None) -> torch.Tensor:
-        """Eq. 1 at the tensors' resolution: ``M * curves(C) * S + (1 - M) * C``."""
+        """Eq. 1 at the tensors' resolution: ``M * clip(curves(C)) * S + (1 - M) * C``, clipped to [0, 1].
+
+        Parameters
+        ----------
+        composite : torch.Tensor, (N, 3, H, W) float in [0, 1]
+        mask : torch.Tensor, (N, 1, H, W) float in [0, 1]
+        ys : torch.Tensor, (N, 3, K) float
+            Curve values.
+        shading : torch.Tensor, (N, 1, H, W) float, or None
+
+        Returns
+        -------
+        torch.Tensor, (N, 3, H, W) float in [0, 1]
+        """
         new = apply_curves_torch(composite, ys).clamp(0.0, 1.0)
         if shading is not None:
             new = (new * shading).clamp(0.0, 1.0)
         return (mask * new + (1.0 - mask) * composite).clamp(0.0, 1.0)
 
     def forward(self, composite: torch.Tensor, mask: torch.Tensor, background: torch.Tensor | None = None) -> torch.Tensor:
+        """Harmonize at the model resolution: :meth:`predict_params` then :meth:`render`.
+
+        Parameters
+        ----------
+        composite : torch.Tensor, (N, 3, H, W) float in [0, 1]
+        mask : torch.Tensor, (N, 1, H, W) float in [0, 1]
+        background : torch.Tensor, (N, 3, H, W) float, optional
+
+        Returns
+        -------
+        torch.Tensor, (N, 3, H, W) float in [0, 1]
+        """
         ys, shading = self.predict_params(composite, mask, background)
         return self.render(composite, mask, ys, shading)
 
@@ -342,22 +571,63 @@ class SPRIH(HarmonyNet):
     extra_streams = {"unpaired": False}
 
     def streams_for_step(self, seed: int, step: int, batch_size: int) -> dict[str, int]:
-        """Stream 2 (``unpaired``) on half of the steps, drawn from ``(seed, step)`` (section 3.2)."""
+        """Stream 2 (``unpaired``) on half of the steps, drawn from ``(seed, step)`` (Section 3.2).
+
+        Parameters
+        ----------
+        seed, step, batch_size : int
+
+        Returns
+        -------
+        dict of str to int
+            ``{"unpaired": batch_size}`` or ``{}``.
+        """
         return {"unpaired": batch_size} if np.random.default_rng([int(seed), int(step), 11]).random() < 0.5 else {}
 
     def generator_parameters(self):
+        """Every parameter except the discriminator's (what the ``main`` optimizer steps).
+
+        Returns
+        -------
+        list of torch.nn.Parameter
+        """
         return [p for n, p in self.named_parameters() if not n.startswith("discriminator.")]
 
     def optimizer_groups(self) -> dict[str, list]:
+        """``main`` (predictor) and, with a discriminator, ``discriminator``.
+
+        Returns
+        -------
+        dict of str to list of torch.nn.Parameter
+        """
         groups = {"main": self.generator_parameters()}
         if self.discriminator is not None:
             groups["discriminator"] = list(self.discriminator.parameters())
         return groups
 
     def optimizer_options(self, name: str) -> dict[str, Any]:
+        """Adam options of the discriminator.
+
+        Parameters
+        ----------
+        name : str
+            ``discriminator``.
+
+        Returns
+        -------
+        dict
+            ``betas=(0.5, 0.999)``.
+        """
         return {"betas": (0.5, 0.999)}
 
     def train_phases(self) -> tuple[str, ...]:
+        """The phases of one step.
+
+        Returns
+        -------
+        tuple of str
+            ``("main", "discriminator")``, or ``("main",)`` without a discriminator.
+        """
         return ("main", "discriminator") if self.discriminator is not None else ("main",)
 
     def _brightness(self, composite: torch.Tensor, mask: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -367,8 +637,30 @@ class SPRIH(HarmonyNet):
         return (composite * (1.0 + mask * (gain - 1.0))).clamp(0.0, 1.0)
 
     def phase_losses(self, phase: str, batch: Mapping[str, Any], context: Any) -> dict[str, torch.Tensor]:
-        """``main``: the generator update (Eq. 2 on stream 1, adversarial only on stream 2);
-        ``discriminator``: Eq. 3 on the generator's detached output."""
+        """Losses of one phase of the dual-stream training (Section 3.2).
+
+        Parameters
+        ----------
+        phase : {"main", "discriminator"}
+            ``main``: Eq. 2 on stream 1 (a brightness-perturbed retouched pair: ``lambda L1 + (1 - lambda)
+            L_adv``), adversarial only on stream 2 (a real composite with its inpainted background);
+            ``discriminator``: Eq. 3 on the main phase's detached output.
+        batch : mapping
+            The paired batch, with the step's stream-2 batch under ``batch["streams"]["unpaired"]``.
+        context : harmony.models.trainer.StepContext
+            ``rng`` draws the brightness gains; ``carry`` passes the fakes to the discriminator phase.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            ``total``, ``l1``, ``g_adv`` (with a discriminator), ``stream`` (1 or 2); ``d`` in the
+            discriminator phase.
+
+        References
+        ----------
+        .. [1] K. Wang, M. Gharbi, H. Zhang, Z. Xia, E. Shechtman, "Semi-supervised Parametric Real-world
+           Image Harmonization", CVPR 2023.
+        """
         if phase == "discriminator":
             c = context.carry
             d_loss = discriminator_loss(self.discriminator(c["real"]), self.discriminator(c["fake"]), c["mask"])
@@ -399,7 +691,18 @@ class SPRIH(HarmonyNet):
         return losses
 
     def training_losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Stream-1 objective without the adversarial term: ``L1``."""
+        """Stream-1 objective without the adversarial term (L1).
+
+        Parameters
+        ----------
+        batch : mapping
+            ``composite``, ``real`` (N, 3, H, W) and ``mask`` (N, 1, H, W), float in [0, 1].
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            ``total`` and ``l1``, equal scalars.
+        """
         out = self(batch["composite"], batch["mask"])
         rec = (out - batch["real"]).abs().mean()
         return {"total": rec, "l1": rec}
@@ -408,8 +711,18 @@ class SPRIH(HarmonyNet):
 # --- inference at full resolution ---------------------------------------------------------------------
 
 class SPRIHHarmonizer:
-    """A trained SPRIH behind the Harmonizer contract: parameters predicted at the network's ``size``,
-    applied to the full-resolution composite (:func:`harmony.models.curves.apply_params`)."""
+    """A trained SPRIH behind the harmonizer contract: parameters predicted at the network's ``size``,
+    applied to the full-resolution composite (:func:`harmony.models.curves.apply_params`).
+
+    Parameters
+    ----------
+    network : SPRIH
+    device : str, default "cpu"
+    name : str, default "sprih"
+        Named in messages.
+    config : dict, optional
+        The checkpoint's config.
+    """
 
     def __init__(self, network: SPRIH, *, device: str = "cpu", name: str = "sprih", config: dict | None = None):
         self.network = network.to(device).eval()
@@ -420,7 +733,26 @@ class SPRIHHarmonizer:
         self.checkpoint: str | None = None
 
     def predict_params(self, composite: np.ndarray, mask: np.ndarray) -> ParametricParams:
-        """Curves and shading map for one composite (numpy contract)."""
+        """Curves and shading map for one composite.
+
+        Parameters
+        ----------
+        composite : ndarray, (H, W, 3) float32 in [0, 1]
+        mask : ndarray, (H, W) float32 in [0, 1]
+
+        Returns
+        -------
+        harmony.models.curves.ParametricParams
+            Curves at the uniform knots and a ``(size, size)`` shading map (or None); ``meta`` names the
+            model, size and checkpoint.
+
+        Raises
+        ------
+        ValueError
+            Inputs breaking the numpy contract.
+        harmony.errors.InputError
+            A mask without foreground pixel.
+        """
         check_pair_fast(composite, mask)          # imageops.check_pair's checks in one pass per array
         if not (mask > 0.5).any():
             raise InputError(f"{self.name}: mask has no foreground pixel (nothing to harmonize)")
@@ -437,6 +769,18 @@ class SPRIHHarmonizer:
                                 {"model": "sprih", "size": s, "checkpoint": self.checkpoint})
 
     def harmonize_with_params(self, composite: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ParametricParams]:
+        """Harmonize one composite at full resolution and return the parameters used.
+
+        Parameters
+        ----------
+        composite : ndarray, (H, W, 3) float32 in [0, 1]
+        mask : ndarray, (H, W) float32 in [0, 1]
+
+        Returns
+        -------
+        image : ndarray, (H, W, 3) float32 in [0, 1]
+        params : harmony.models.curves.ParametricParams
+        """
         params = self.predict_params(composite, mask)
         return apply_params(composite, mask, params), params
 
@@ -444,11 +788,29 @@ class SPRIHHarmonizer:
         return self.harmonize_with_params(composite, mask)[0]
 
     def harmonize_batch(self, composites, masks) -> list[np.ndarray]:
+        """Harmonize several composites, one at a time (each at its own resolution).
+
+        Parameters
+        ----------
+        composites : sequence of ndarray, (H, W, 3) float32 in [0, 1]
+        masks : sequence of ndarray, (H, W) float32 in [0, 1]
+
+        Returns
+        -------
+        list of ndarray, (H, W, 3) float32 in [0, 1]
+        """
         return [self(c, m) for c, m in zip(composites, masks)]
 
 
 def make_sprih_factory():
-    """Registry factory: ``factory(weights=None, device="cpu", preset=None) -> SPRIHHarmonizer``."""
+    """The registry factory of ``sprih``: ``factory(weights=None, device="cpu", preset=None)``.
+
+    Returns
+    -------
+    callable
+        Builds a :class:`SPRIHHarmonizer` from the checkpoint :func:`~harmony.models.checkpoint.find_checkpoint`
+        finds; unknown options are an InputError.
+    """
 
     def factory(weights: Any = None, device: str = "cpu", preset: str | None = None, **options: Any):
         if options:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from .. import imageops
 from .. import io as hio
 from ..dataset import DatasetReader
 from ..errors import InputError
+from .data import LABEL_DIR, label_path  # noqa: F401 (LABEL_DIR: public name kept)
 from .trainer import (  # noqa: F401
     LOG_NAME,
     PLOT_NAME,
@@ -36,15 +36,27 @@ from .trainer import (  # noqa: F401
     validation_metrics,
 )
 
-LABEL_DIR = "labels"
-
 
 @dataclass
 class TrainData:
-    composite: np.ndarray          # (N, s, s, 3) float32
-    mask: np.ndarray               # (N, s, s) float32 in {0, 1}
-    real: np.ndarray               # (N, s, s, 3) float32
-    labels: np.ndarray | None      # (N, s, s) uint8, 255 = unlabeled
+    """A split loaded into memory by :func:`load_split`.
+
+    Attributes
+    ----------
+    composite, real : ndarray, (N, s, s, 3) float32 in [0, 1]
+    mask : ndarray, (N, s, s) float32 in {0, 1}
+    labels : ndarray, (N, s, s) uint8, or None
+        Scene-parsing class ids, 255 = unlabeled (DIH's joint parsing).
+    names : list of str
+        Sample keys.
+    skipped : list of (str, str)
+        Samples left out, with the reason.
+    """
+
+    composite: np.ndarray
+    mask: np.ndarray
+    real: np.ndarray
+    labels: np.ndarray | None
     names: list[str]
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
@@ -53,23 +65,29 @@ class TrainData:
 
     @property
     def num_classes(self) -> int:
+        """Label classes present (largest id + 1, 255 ignored); 0 without label maps."""
         if self.labels is None:
             return 0
         valid = self.labels[self.labels != 255]
         return int(valid.max()) + 1 if valid.size else 0
 
 
-def _label_path(sample) -> Path | None:
-    folder = sample.composite.parent.parent / LABEL_DIR
-    for stem in ((sample.real.stem if sample.real is not None else None), sample.composite.stem):
-        if stem and (folder / f"{stem}.png").is_file():
-            return folder / f"{stem}.png"
-    return None
-
-
 def load_with_real(reader: DatasetReader, sample, skipped: list[tuple[str, str]]):
-    """``reader.load(sample)`` as ``(composite, mask, real)``; None (with ``(key, reason)`` appended to
-    ``skipped``) when the sample has no ground-truth real image or its files cannot be read."""
+    """Load a sample's composite, mask and real image, or record why it cannot be used.
+
+    Parameters
+    ----------
+    reader : harmony.dataset.DatasetReader
+    sample : harmony.dataset.Sample
+    skipped : list of (str, str)
+        ``(key, reason)`` is appended when the sample is left out.
+
+    Returns
+    -------
+    tuple of ndarray or None
+        ``(composite (H, W, 3), mask (H, W), real (H, W, 3))`` float32 in [0, 1] (``reader.load``); None
+        when the sample has no ground-truth real image or its files cannot be read.
+    """
     if sample.real is None:
         skipped.append((sample.key, "no ground-truth real image"))
         return None
@@ -82,14 +100,38 @@ def load_with_real(reader: DatasetReader, sample, skipped: list[tuple[str, str]]
 
 def load_split(root: str | os.PathLike, split: str, size: int, *, limit: int | None = None,
                with_labels: bool = False, subsets=None) -> TrainData:
-    """Load one split resized to ``size x size``; samples without a ground truth or with an empty mask
-    are skipped (listed in ``skipped``). ``subsets`` (models II hook): only these subsets of ``root``."""
-    reader = DatasetReader(root, subsets=subsets)  # models II: subsets (None = all)
+    """Load one split into memory, resized to ``size x size`` (studies and tests on sample data).
+
+    Training does not use this (its memory does not grow with the dataset; see
+    :mod:`harmony.models.data`).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Dataset root in the iHarmony4 layout.
+    split : {"train", "test"}
+    size : int
+        Output side: images area-resized when shrinking (bilinear otherwise), masks bilinear then > 0.5,
+        label maps nearest.
+    limit : int, optional
+        At most this many samples.
+    with_labels : bool, default False
+        Load ``<Sub>/labels/`` maps when any exists.
+    subsets : sequence of str, optional
+        Only these subsets of ``root``.
+
+    Returns
+    -------
+    TrainData
+        Samples without a ground truth, with mismatched sizes or with an empty mask at ``size`` are
+        listed in ``skipped``.
+    """
+    reader = DatasetReader(root, subsets=subsets)
     samples = reader.samples(split=split)
     if limit is not None:
         samples = samples[:limit]
     comps, masks, reals, labels, names, skipped = [], [], [], [], [], []
-    want_labels = with_labels and any(_label_path(s) is not None for s in samples)
+    want_labels = with_labels and any(label_path(s) is not None for s in samples)
     for s in samples:
         loaded = load_with_real(reader, s, skipped)
         if loaded is None:
@@ -108,7 +150,7 @@ def load_split(root: str | os.PathLike, split: str, size: int, *, limit: int | N
         reals.append(np.clip(imageops.resize(real, (size, size), interp), 0, 1))
         masks.append(m)
         if want_labels:
-            lp = _label_path(s)
+            lp = label_path(s)
             if lp is None:
                 labels.append(np.full((size, size), 255, np.uint8))
             else:
@@ -122,22 +164,6 @@ def load_split(root: str | os.PathLike, split: str, size: int, *, limit: int | N
                      np.stack(labels) if want_labels else None, names, skipped)
 
 
-def batch_indices(seed: int, step: int, batch_size: int, n: int, _cache: dict | None = None) -> np.ndarray:
-    """Dataset indices of the batch at ``step``: consecutive slices of per-epoch permutations."""
-    start = step * batch_size
-    out = np.empty(batch_size, dtype=np.int64)
-    for j in range(batch_size):
-        pos = start + j
-        epoch = pos // n
-        perm = None if _cache is None else _cache.get(epoch)
-        if perm is None:
-            perm = np.random.default_rng([seed, epoch]).permutation(n)
-            if _cache is not None:
-                _cache[epoch] = perm
-        out[j] = perm[pos % n]
-    return out
-
-
 def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset: str | None = None,
           steps: int | None = None, seed: int = 0, resume: bool = False, overwrite: bool = False,
           batch_size: int | None = None, lr: float | None = None, val_every: int | None = None,
@@ -146,20 +172,82 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset
           extra_data: Mapping[str, Any] | None = None, subsets=None,
           init_from: str | os.PathLike | None = None, device: str = "cpu", precision: str = "32",
           weight_decay: float | None = None, loader_workers: int | None = 0, cache: bool | str | None = None,
-          handle_signals: bool = True) -> TrainResult:
-    """Train ``model`` with ``preset`` on the dataset ``data``; the checkpoint folder is ``out``.
+          handle_signals: bool = True, split: str = "train") -> TrainResult:
+    """Train a model with a preset on a dataset; the checkpoint folder is ``out`` (``harmony train``).
 
-    ``resume`` continues the checkpoint in ``out`` exactly (same model, preset, seed, batch size and
-    process count; every optimizer, the scheduler, the RNG states and the data position are restored);
-    without it a non-empty ``out`` is refused unless ``overwrite``. ``time_limit`` (seconds) stops early
-    with a checkpoint. ``extra_data`` (``{"unpaired": DIR}`` for SPRIH, ``{"rendered": DIR}`` for
-    CharmNet) feeds the network's extra streams; ``subsets`` restricts ``data``. ``init_from`` starts a
-    NEW run from the weights of a checkpoint of the same model and architecture (not with ``resume``).
-    ``device``: ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto``; ``precision``: ``32``, ``bf16`` or
-    ``16-mixed``; ``weight_decay`` overrides the preset's (0 means 0); ``loader_workers``: DataLoader
-    processes (None: all cores; 0: load in this process); ``cache``: True prepares/uses the pre-resized
-    cache (``harmony prepare``), a path names the cache folder. Bit-for-bit determinism is promised on
-    CPU only. Returns a :class:`~harmony.models.trainer.TrainResult`.
+    Parameters
+    ----------
+    model : str
+        ``dih``, ``bargainnet``, ``rcl``, ``sprih`` or ``charmnet``.
+    data : str or os.PathLike
+        Dataset root in the iHarmony4 layout (``<Sub>/<Sub>_train.txt`` and ``_test.txt``).
+    out : str or os.PathLike
+        Checkpoint folder (``config.json``, ``weights.pt``, ``training_state.pt``, ``train_log.csv``,
+        ``loss_plot.png``).
+    preset : str, optional
+        Default: the model's ``_tiny`` preset.
+    steps, batch_size, lr, val_every, weight_decay : optional
+        Override the preset's (``weight_decay=0`` means 0).
+    seed : int, default 0
+        Fixes initialisation, batches and augmentation.
+    resume : bool, default False
+        Continue the checkpoint in ``out`` exactly (same model, preset, seed, batch size and process count;
+        optimizers, scheduler, RNG states and data position restored).
+    overwrite : bool, default False
+        Without it a non-empty ``out`` is refused.
+    val_limit : int, optional, default 64
+        Test images scored at each validation.
+    time_limit : float, optional
+        Seconds; stops early with a checkpoint.
+    threads : int, optional, default 1
+        ``torch.set_num_threads``.
+    progress : bool, default True
+    on_validation : callable, optional
+        ``on_validation(step, metrics)`` after each validation (rank 0).
+    extra_data : mapping, optional
+        ``{"unpaired": DIR}`` (SPRIH's stream 2) or ``{"rendered": DIR}`` (CharmNet).
+    subsets : sequence of str, optional
+        Restrict ``data`` to these subsets.
+    init_from : str or os.PathLike, optional
+        Start a new run from the weights of a checkpoint of the same model and architecture.
+    device : str, default "cpu"
+        ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+    precision : {"32", "bf16", "16-mixed"}
+    loader_workers : int, optional, default 0
+        DataLoader processes (None: all cores; 0: in this process).
+    cache : bool or str, optional
+        True prepares/uses the pre-resized cache (``harmony prepare``); a path names the cache folder.
+    handle_signals : bool, default True
+        SIGINT/SIGTERM stop after the current step with a checkpoint.
+
+    Returns
+    -------
+    harmony.models.trainer.TrainResult
+
+    Raises
+    ------
+    harmony.errors.InputError
+        Bad options, a subset without split files (unless ``split="all"``), no training pair, another model's checkpoint in ``out``, CUDA unavailable, divergence.
+
+    Notes
+    -----
+    On CPU the same command gives the same weights bit for bit, and ``n`` straight steps equal ``n/2``
+    steps plus ``resume`` to ``n``. Under ``torchrun`` each process is one DDP rank (gloo on CPU, nccl on
+    CUDA) and rank 0 alone writes.
+
+    References
+    ----------
+    .. [1] PyTorch documentation, "DistributedDataParallel" and "torchrun (Elastic Launch)"
+       (https://pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html,
+       https://pytorch.org/docs/stable/elastic/run.html).
+
+    Examples
+    --------
+    >>> from harmony.models.train import train
+    >>> result = train("dih", "demo_out/data", "checkpoints/dih", preset="dih_tiny",
+    ...                steps=20)  # doctest: +SKIP
+    >>> result.steps  # doctest: +SKIP
+    20
     """
     opts = TrainOptions(model=model, data=str(data), out=str(out), preset=preset, steps=steps, seed=seed, resume=resume,
                         overwrite=overwrite, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
@@ -167,7 +255,7 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, *, preset
                         progress=progress, on_validation=on_validation, extra_data=extra_data, subsets=subsets,
                         init_from=str(init_from) if init_from is not None else None, device=device,
                         precision=str(precision), loader_workers=loader_workers, cache=cache,
-                        handle_signals=handle_signals)
+                        handle_signals=handle_signals, split=split)
     trainer = Trainer(opts)
     try:
         return trainer.run()

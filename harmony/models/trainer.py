@@ -45,6 +45,7 @@ import numpy as np
 
 from .. import io as hio
 from ..errors import InputError
+from ..serialize import to_jsonable
 from . import checkpoint as ckpt
 from ._progress import progress as make_progress
 from .presets import Preset, get_preset, model_class
@@ -55,7 +56,7 @@ SKIPPED_NAME = "train_skipped.txt"
 PRECISIONS = ("32", "bf16", "16-mixed")
 
 
-# --- helpers shared with harmony.models.train ---------------------------------------------------------
+# --- helpers (also imported through harmony.models.train) ----------------------------------------------
 
 def foreground_metrics(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """Per-image MSE, fMSE and PSNR on the 0-255 scale under the ``iharm`` protocol (SamsungLabs
@@ -80,14 +81,38 @@ def foreground_metrics(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> 
 
 
 def validation_metrics(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """The one place training validation scores images (``mse``, ``fmse``, ``psnr``); see
-    :func:`foreground_metrics`."""
+    """The one place training validation scores images (see :func:`foreground_metrics`).
+
+    Parameters
+    ----------
+    pred, real : ndarray, (N, h, w, 3) float in [0, 1]
+    mask : ndarray, (N, h, w) float in [0, 1]
+
+    Returns
+    -------
+    dict of str to float
+        ``mse``, ``fmse``, ``psnr`` on the 0-255 scale, averaged over the images.
+    """
     return foreground_metrics(pred, real, mask)
 
 
 def predict_arrays(net, composite: np.ndarray, mask: np.ndarray, *, batch_size: int = 8, paste: bool = True) -> np.ndarray:
-    """Network predictions at its own resolution for (N, s, s, 3) / (N, s, s) arrays (eval mode), computed
-    on the device the network's parameters are on."""
+    """Network predictions at its own resolution for arrays of composites (eval mode, no gradient).
+
+    Parameters
+    ----------
+    net : harmony.models.base.HarmonyNet
+        Run on the device its parameters are on; its train/eval mode is restored afterwards.
+    composite : ndarray, (N, s, s, 3) float32 in [0, 1]
+    mask : ndarray, (N, s, s) float32 in [0, 1]
+    batch_size : int, default 8
+    paste : bool, default True
+        Keep the composite outside the mask: ``pred * M + C * (1 - M)``.
+
+    Returns
+    -------
+    ndarray, (N, s, s, 3) float32 in [0, 1]
+    """
     import torch
 
     dev = next((q.device for q in net.parameters()), torch.device("cpu"))
@@ -109,9 +134,24 @@ def predict_arrays(net, composite: np.ndarray, mask: np.ndarray, *, batch_size: 
 
 
 def resolve_device(device: str | None, local_rank: int | None = None):
-    """``torch.device`` for ``--device``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when
-    ``torch.cuda.is_available()``, else cpu). Asking for CUDA where it is unavailable is an InputError.
-    Under DDP (``local_rank`` given) ``cuda`` means ``cuda:<local rank>``."""
+    """The ``torch.device`` of a ``--device`` value.
+
+    Parameters
+    ----------
+    device : str or None
+        ``cpu`` (also None), ``cuda``, ``cuda:N`` or ``auto`` (cuda when available, else cpu).
+    local_rank : int, optional
+        Under DDP, ``cuda`` means ``cuda:<local rank>``.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    harmony.errors.InputError
+        CUDA asked for where it is unavailable, a device index out of range, or another value.
+    """
     import torch
 
     name = str(device or "cpu").strip().lower()
@@ -148,7 +188,17 @@ def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def read_log(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Rows of a training log, numbers parsed."""
+    """Rows of a training log (``train_log.csv``), numbers parsed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    list of dict
+        ``step`` as int, other columns as float (None where empty).
+    """
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     out = []
@@ -190,14 +240,34 @@ def _plot(path: Path, rows: list[dict[str, Any]], title: str) -> None:
 
 
 def check_source_checkpoint(folder: str | os.PathLike, model: str, args: Mapping[str, Any], option: str) -> dict:
-    """The config of checkpoint ``folder`` after checking that it is for ``model`` with the same
-    architecture-defining constructor ``args``; a one-line InputError naming both otherwise."""
+    """The config of a checkpoint given to ``--init-from``/``--resume``, after checking it fits this run.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+    model : str
+        The model being trained.
+    args : mapping
+        This run's architecture-defining constructor arguments.
+    option : str
+        The option named in messages (``--init-from``).
+
+    Returns
+    -------
+    dict
+        The checkpoint's config.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        Another model, or constructor arguments that differ (the first four are named).
+    """
     folder = Path(folder)
     config = ckpt.read_config(folder)
     if config["model"] != model:
         raise InputError(f"{option} {folder}: checkpoint is for model {config['model']!r} "
                          f"(preset {config['preset']!r}), not {model!r}")
-    want = ckpt._json_clean(dict(args))
+    want = to_jsonable(dict(args))
     have = config["args"]
     diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
     if diff:
@@ -209,6 +279,12 @@ def check_source_checkpoint(folder: str | os.PathLike, model: str, args: Mapping
 
 @dataclass
 class TrainResult:
+    """Summary of one :meth:`Trainer.run`: where it wrote (``out``), what it trained (``model``, ``preset``,
+    ``parameters``), the steps (``start_step`` to ``steps``, ``seconds``), the data (``train_images``,
+    ``val_images``, ``skipped`` items with reasons), the last logged losses, the validation and
+    cut-and-paste metrics, and how it ended (``stopped_early`` by ``--time-limit``, ``interrupted`` by a
+    signal) on which ``device``, ``world_size``, ``precision`` and ``cache``.
+    """
     out: Path
     model: str
     preset: str
@@ -261,10 +337,18 @@ class TrainOptions:
     loader_workers: int | None = 0
     cache: bool | str | None = None         # True: prepare/use the default cache; a path: that folder
     handle_signals: bool = True
+    split: str = "train"                    # "all": every image of every subset (test included)
 
 
 class StepContext:
-    """What a network's :meth:`~harmony.models.base.HarmonyNet.phase_losses` gets besides the batch."""
+    """What a network's :meth:`~harmony.models.base.HarmonyNet.phase_losses` gets besides the batch.
+
+    Parameters
+    ----------
+    step, seed, rank : int
+        ``rng`` is ``numpy.random.default_rng([seed, step, rank, 19])``; ``carry`` is a dict shared by the
+        phases of the step.
+    """
 
     def __init__(self, step: int, seed: int, rank: int):
         self.step, self.seed, self.rank = step, seed, rank
@@ -289,10 +373,21 @@ def _phase_module(net):
 
 
 class Trainer:
-    """One training run (see the module docstring for the named steps)."""
+    """One training run (see the module docstring for the named steps).
+
+    Parameters
+    ----------
+    options : TrainOptions
+
+    References
+    ----------
+    .. [1] PyTorch documentation, "DistributedDataParallel" and "Writing Distributed Applications"
+       (https://pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html,
+       https://pytorch.org/docs/stable/distributed.html).
+    """
 
     def __init__(self, options: TrainOptions):
-        self.o = options
+        self.options = options
         self.stop_signal: str | None = None
         self.skipped: list[tuple[str, str]] = []
         self.skipped_steps: list[tuple[int, str, str]] = []
@@ -300,32 +395,46 @@ class Trainer:
 
     # -- 1. runtime ------------------------------------------------------------------------------------
     def setup_runtime(self) -> None:
+        """Step 1: device, precision, threads and (under ``torchrun``) the process group.
+
+        Raises
+        ------
+        harmony.errors.InputError
+            Unknown ``--precision``, ``16-mixed`` without CUDA, or an unavailable device.
+
+        References
+        ----------
+        .. [1] PyTorch documentation, "DistributedDataParallel" and "Writing Distributed Applications"
+           (https://pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html,
+           https://pytorch.org/docs/stable/distributed.html).
+        """
         import torch
 
-        o = self.o
+        options = self.options
         self.world = int(os.environ.get("WORLD_SIZE", "1") or 1)
         self.rank = int(os.environ.get("RANK", "0") or 0)
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0)
-        self.dev = resolve_device(o.device, self.local_rank if self.world > 1 else None)
-        if o.precision not in PRECISIONS:
-            raise InputError(f"--precision {o.precision}: expected one of {', '.join(PRECISIONS)}")
-        if o.precision == "16-mixed" and self.dev.type != "cuda":
+        self.device = resolve_device(options.device, self.local_rank if self.world > 1 else None)
+        if options.precision not in PRECISIONS:
+            raise InputError(f"--precision {options.precision}: expected one of {', '.join(PRECISIONS)}")
+        if options.precision == "16-mixed" and self.device.type != "cuda":
             raise InputError("--precision 16-mixed needs --device cuda (float16 autocast and GradScaler are CUDA "
                              "features here); use --precision bf16 or 32 on the CPU")
-        self.amp_dtype = {"32": None, "bf16": torch.bfloat16, "16-mixed": torch.float16}[o.precision]
-        if o.threads:
-            torch.set_num_threads(int(o.threads))
-        if self.dev.type == "cuda":
-            torch.cuda.set_device(self.dev)
+        self.amp_dtype = {"32": None, "bf16": torch.bfloat16, "16-mixed": torch.float16}[options.precision]
+        if options.threads:
+            torch.set_num_threads(int(options.threads))
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
         self.distributed = self.world > 1
         if self.distributed:
             import torch.distributed as dist
 
             if not dist.is_initialized():
-                dist.init_process_group("nccl" if self.dev.type == "cuda" else "gloo")
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.is_main = self.rank == 0
 
     def barrier(self) -> None:
+        """Wait for every rank (nothing without DDP)."""
         if self.distributed:
             import torch.distributed as dist
 
@@ -333,44 +442,53 @@ class Trainer:
 
     # -- 2. data ---------------------------------------------------------------------------------------
     def setup_data(self) -> None:
+        """Step 2: the training table, the cache (prepared first when ``--cache``), the extra streams, the
+        streaming dataset and the validation images with their cut-and-paste baseline.
+
+        Raises
+        ------
+        harmony.errors.InputError
+            No training pair, an extra stream the model does not take or lacks, or an empty stream.
+        """
         from . import data as D
 
-        o = self.o
-        p = self.p
-        cls = model_class(o.model)
+        options = self.options
+        preset = self.preset
+        cls = model_class(options.model)
         want_labels = "labels" in cls.optional_inputs
-        self.train_table = D.paired_table(o.data, "train", subsets=o.subsets, with_labels=want_labels)
+        split = None if options.split == "all" else self._require_train_lists()
+        self.train_table = D.paired_table(options.data, split, subsets=options.subsets, with_labels=want_labels)
         self.skipped.extend(self.train_table.skipped)
         if len(self.train_table) == 0:
             first = f": {self.train_table.skipped[0][0]}: {self.train_table.skipped[0][1]}" if self.train_table.skipped else ""
-            raise InputError(f"{o.data}: no training pair in the train split (a <Sub>/<Sub>_train.txt listing composites "
+            raise InputError(f"{options.data}: no training pair in the train split (a <Sub>/<Sub>_train.txt listing composites "
                              f"with masks and real images is needed; {len(self.train_table.skipped)} skipped{first})")
         self.cache = None
         self.cache_folder = None
-        if o.cache:
-            folder = None if o.cache is True else str(o.cache)
+        if options.cache:
+            folder = None if options.cache is True else str(options.cache)
             if self.is_main:          # rank 0 prepares (or completes) the cache; the others wait for it
-                self.cache = D.open_cache(o.data, p.size, folder)
+                self.cache = D.open_cache(options.data, preset.size, folder)
                 if self.cache is None or not self._cache_complete():
-                    prog = make_progress(0, f"prepare cache {p.size}px", unit="image", enabled=o.progress)
-                    D.prepare_cache(o.data, p.size, folder=folder, subsets=o.subsets, workers=self.workers(),
+                    prog = make_progress(0, f"prepare cache {preset.size}px", unit="image", enabled=options.progress)
+                    D.prepare_cache(options.data, preset.size, folder=folder, subsets=options.subsets, workers=self.workers(),
                                     progress=prog.update, on_total=lambda n: setattr(prog, "total", n))
                     prog.close()
             self.barrier()
-            self.cache = D.open_cache(o.data, p.size, folder)
-        elif D.open_cache(o.data, p.size) is not None:
-            self.cache = D.open_cache(o.data, p.size)       # a prepared cache is used when present
+            self.cache = D.open_cache(options.data, preset.size, folder)
+        elif D.open_cache(options.data, preset.size) is not None:
+            self.cache = D.open_cache(options.data, preset.size)       # a prepared cache is used when present
         if self.cache is not None:
             self.cache_folder = str(self.cache.folder)
         # extra streams (SPRIH's unpaired real composites, CharmNet's rendered pairs)
-        extra = {k: str(v) for k, v in (o.extra_data or {}).items() if v}
+        extra = {k: str(v) for k, v in (options.extra_data or {}).items() if v}
         unknown = sorted(set(extra) - set(cls.extra_streams))
         if unknown:
             takes = ", ".join(f"--{k}" for k in cls.extra_streams) or "no extra data"
-            raise InputError(f"model {o.model!r} takes {takes}, not --{', --'.join(unknown)}")
+            raise InputError(f"model {options.model!r} takes {takes}, not --{', --'.join(unknown)}")
         for name, required in cls.extra_streams.items():
             if required and name not in extra:
-                raise InputError(f"{o.model}: needs --{name} DIR" + (
+                raise InputError(f"{options.model}: needs --{name} DIR" + (
                     " (a rendered dataset with labels.txt, made by `harmony datagen rendered`)" if name == "rendered" else ""))
         tables = {"main": self.train_table}
         self.stream_info: dict[str, Any] = {}
@@ -380,29 +498,46 @@ class Trainer:
             elif name == "rendered":
                 t = D.rendered_table(folder)
             else:  # pragma: no cover - a network declaring a stream the dataset layer does not know
-                raise InputError(f"{o.model}: unknown extra stream {name!r}")
+                raise InputError(f"{options.model}: unknown extra stream {name!r}")
             if not len(t):
                 raise InputError(f"{folder}: no usable item for --{name}")
             tables[name] = t
             self.skipped.extend(t.skipped)
             self.stream_info[f"{name}_images"] = len(t)
         self.extra = extra
-        self.dataset = D.StreamDataset(tables, p.size, seed=o.seed, augment=p.augment, cache=self.cache)
-        val_table = D.paired_table(o.data, "test", subsets=o.subsets) if self._has_test() else None
+        self.dataset = D.StreamDataset(tables, preset.size, seed=options.seed, augment=preset.augment, cache=self.cache)
+        val_table = D.paired_table(options.data, "test", subsets=options.subsets) if self._has_test() else None
         if val_table is not None and len(val_table):
-            self.val, vskip = D.load_eval(val_table, p.size, cache=self.cache, limit=o.val_limit)
+            self.val, vskip = D.load_eval(val_table, preset.size, cache=self.cache, limit=options.val_limit)
             self.skipped.extend(vskip)
         else:
-            s = p.size
+            s = preset.size
             self.val = {"composite": np.zeros((0, s, s, 3), np.float32), "mask": np.zeros((0, s, s), np.float32),
                         "real": np.zeros((0, s, s, 3), np.float32)}
         self.cut_paste = validation_metrics(self.val["composite"], self.val["real"], self.val["mask"]) if len(
             self.val["composite"]) else {}
 
+    def _require_train_lists(self) -> str:
+        """``"train"``, after checking that every subset used lists its training images.
+
+        A subset without ``<Sub>/<Sub>_train.txt`` (nor any other split file) would otherwise train on
+        every image it holds, test images included; ``--split all`` asks for exactly that.
+        """
+        from ..dataset import SPLITS, DatasetReader, subset_split_file
+
+        reader = DatasetReader(self.options.data, subsets=self.options.subsets)
+        for sub in reader.subsets:
+            if not any(subset_split_file(reader.root, sub, s).is_file() for s in SPLITS):
+                missing = subset_split_file(reader.root, sub, "train")
+                raise InputError(f"{missing}: missing, so the training images of subset {sub} cannot be told from "
+                                 "its test images; add the split files, choose other --subsets, or pass --split all "
+                                 "to train on every image (test included)")
+        return "train"
+
     def _has_test(self) -> bool:
         from ..dataset import DatasetReader, subset_split_file
 
-        reader = DatasetReader(self.o.data, subsets=self.o.subsets)
+        reader = DatasetReader(self.options.data, subsets=self.options.subsets)
         return any(subset_split_file(reader.root, s, "test").is_file() for s in reader.subsets)
 
     def _cache_complete(self) -> bool:
@@ -410,7 +545,13 @@ class Trainer:
                                                                               max(1, len(self.train_table) // 64)))
 
     def workers(self) -> int:
-        w = self.o.loader_workers
+        """Loader processes: ``--loader-workers``, or (None) the usable cores divided among the local ranks.
+
+        Returns
+        -------
+        int
+        """
+        w = self.options.loader_workers
         if w is None:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
             local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
@@ -419,72 +560,92 @@ class Trainer:
 
     # -- 3. model --------------------------------------------------------------------------------------
     def setup_model(self) -> None:
+        """Step 3: the network (new, ``--init-from`` weights, or the ``--resume`` checkpoint), its optimizers,
+        the learning-rate scheduler, the GradScaler, and DistributedDataParallel under DDP.
+
+        Raises
+        ------
+        harmony.errors.InputError
+            A resumed checkpoint trained with another seed, batch size or process count.
+
+        References
+        ----------
+        .. [1] PyTorch documentation, "DistributedDataParallel" and "Writing Distributed Applications"
+           (https://pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html,
+           https://pytorch.org/docs/stable/distributed.html).
+        """
         import torch
 
-        o, p = self.o, self.p
-        cls = model_class(o.model)
-        out = Path(o.out)
+        options, preset = self.options, self.preset
+        cls = model_class(options.model)
+        out = Path(options.out)
         self.start_step = 0
         overrides = cls.data_overrides({"num_classes": self.train_table.num_classes})
         if self.resuming:
             config = ckpt.read_config(out)
-            ckpt.check_config(config, out, model=o.model, preset=self.preset_name)
+            ckpt.check_config(config, out, model=options.model, preset=self.preset_name)
             old = config.get("train", {})
             for key in ("seed", "batch_size", "world_size"):
                 have = old.get(key, 1 if key == "world_size" else None)
                 if have != self.train_cfg[key]:
                     raise InputError(f"{out}: checkpoint was trained with {key}={have}, not {self.train_cfg[key]}; "
                                      "resume with the same options")
-            net, config = ckpt.load_checkpoint(out, model=o.model, preset=self.preset_name)
+            net, config = ckpt.load_checkpoint(out, model=options.model, preset=self.preset_name)
             self.start_step = int(config["step"])
             if old.get("init_from"):
                 self.train_cfg["init_from"] = old["init_from"]
             if self.is_main and (out / LOG_NAME).is_file():
                 self.rows = [r for r in read_log(out / LOG_NAME) if r["step"] <= self.start_step]
         else:
-            torch.manual_seed(o.seed)
-            net = cls(**{**dict(p.args), **overrides})
-            if o.init_from is not None:
-                src = check_source_checkpoint(o.init_from, o.model, net.config, "--init-from")
-                loaded, src = ckpt.load_checkpoint(o.init_from, model=o.model)
+            torch.manual_seed(options.seed)
+            net = cls(**{**dict(preset.args), **overrides})
+            if options.init_from is not None:
+                src = check_source_checkpoint(options.init_from, options.model, net.config, "--init-from")
+                loaded, src = ckpt.load_checkpoint(options.init_from, model=options.model)
                 net.load_state_dict(loaded.state_dict())
-                self.train_cfg["init_from"] = {"path": str(Path(o.init_from).resolve()), "sha256": src["sha256"],
+                self.train_cfg["init_from"] = {"path": str(Path(options.init_from).resolve()), "sha256": src["sha256"],
                                                "preset": src["preset"], "step": int(src.get("step") or 0)}
-        if self.distributed and self.dev.type == "cuda":
+        if self.distributed and self.device.type == "cuda":
             net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
-        net.to(self.dev)
+        net.to(self.device)
         net.train()
         self.net = net
         groups = net.optimizer_groups()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        wd = float(o.weight_decay if o.weight_decay is not None else p.weight_decay)
         for name, params in groups.items():
             if name == "main":
-                if p.optimizer == "adamw":
-                    opt = torch.optim.AdamW(params, lr=self.lr, betas=p.betas, weight_decay=wd)
+                if preset.optimizer == "adamw":
+                    optimizer = torch.optim.AdamW(params, lr=self.lr, betas=preset.betas, weight_decay=self.weight_decay)
                 else:
-                    opt = torch.optim.Adam(params, lr=self.lr, betas=p.betas, weight_decay=wd)
+                    optimizer = torch.optim.Adam(params, lr=self.lr, betas=preset.betas, weight_decay=self.weight_decay)
             else:
-                kw = {"lr": self.lr, **net.optimizer_options(name)}
-                opt = torch.optim.Adam(params, **kw)
-            self.optimizers[name] = opt
+                optimizer = torch.optim.Adam(params, **{"lr": self.lr, **net.optimizer_options(name)})
+            self.optimizers[name] = optimizer
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizers["main"], milestones=list(p.lr_milestones), gamma=float(p.lr_gamma))
-        self.scaler = torch.amp.GradScaler(self.dev.type, enabled=(o.precision == "16-mixed"))
+            self.optimizers["main"], milestones=list(preset.lr_milestones), gamma=float(preset.lr_gamma))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=(options.precision == "16-mixed"))
         module = _phase_module(net)
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
-            self.module = DDP(module, device_ids=[self.dev.index] if self.dev.type == "cuda" else None,
+            self.module = DDP(module, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                               find_unused_parameters=len(net.train_phases()) > 1 or bool(getattr(net, "num_classes", 0)))
         else:
             self.module = module
 
     # -- 4. resume -------------------------------------------------------------------------------------
     def restore(self) -> None:
+        """Step 4 (``--resume``): every optimizer, the scheduler, the scaler and the RNG states from
+        ``training_state.pt`` when it is of the checkpoint's step.
+
+        Raises
+        ------
+        harmony.errors.InputError
+            An unreadable state file.
+        """
         import torch
 
-        path = Path(self.o.out) / ckpt.STATE_NAME
+        path = Path(self.options.out) / ckpt.STATE_NAME
         if not path.is_file():
             return
         try:
@@ -493,10 +654,10 @@ class Trainer:
             raise InputError(f"{path}: unreadable training state ({exc.__class__.__name__})") from None
         if int(state.get("step", -1)) != self.start_step:
             return
-        opts = state.get("optimizers") or ({"main": state["optimizer"]} if "optimizer" in state else {})
-        for name, opt in self.optimizers.items():
-            if name in opts:
-                opt.load_state_dict(opts[name])
+        saved = state.get("optimizers") or ({"main": state["optimizer"]} if "optimizer" in state else {})
+        for name, optimizer in self.optimizers.items():
+            if name in saved:
+                optimizer.load_state_dict(saved[name])
         if state.get("scheduler"):
             self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
@@ -510,12 +671,26 @@ class Trainer:
         if "python" in rng:
             version, pstate, pgauss = rng["python"]
             random.setstate((int(version), tuple(int(x) for x in pstate.tolist()), pgauss))
-        if "cuda" in rng and self.dev.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.dev)
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
 
     # -- 5. the loop -----------------------------------------------------------------------------------
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float] | None:
-        """One optimisation step over the network's phases; None when the batch had no usable item."""
+        """One optimisation step over the network's phases.
+
+        Parameters
+        ----------
+        batch : dict
+            A collated batch (:func:`harmony.models.data.collate`).
+        step : int
+            0-based step; torch's RNG is re-seeded from ``(seed, step, rank)``.
+
+        Returns
+        -------
+        dict of str to float or None
+            The logged values of every phase; None when the batch had no usable item (all ranks skip
+            together under DDP).
+        """
         import torch
 
         from .data import to_float_batch
@@ -529,20 +704,20 @@ class Trainer:
             usable = flag.item() == 0
         if not usable:
             return None
-        b = to_float_batch(main, self.dev)
-        b["streams"] = {name: to_float_batch(batch[name], self.dev) for name in self.extra if name in batch}
-        torch.manual_seed((int(self.o.seed) * 1_000_003 + step * 7919 + self.rank) % (2 ** 63))
+        floats = to_float_batch(main, self.device)
+        floats["streams"] = {name: to_float_batch(batch[name], self.device) for name in self.extra if name in batch}
+        torch.manual_seed((int(self.options.seed) * 1_000_003 + step * 7919 + self.rank) % (2 ** 63))
         self.net.train()
         self.net.on_train_step(step, self.total)
-        ctx = StepContext(step, self.o.seed, self.rank)
+        context = StepContext(step, self.options.seed, self.rank)
         logged: dict[str, float] = {}
         for phase in self.net.train_phases():
-            opt = self.optimizers[phase]
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast(self.dev.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-                losses = self.module(phase, b, ctx)
+            optimizer = self.optimizers[phase]
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+                losses = self.module(phase, floats, context)
             self.scaler.scale(losses["total"].float()).backward()
-            self.scaler.step(opt)
+            self.scaler.step(optimizer)
             values = self.net.log_values(losses)
             if phase != "main":
                 values.pop("total", None)
@@ -552,12 +727,31 @@ class Trainer:
         return logged
 
     def validate(self) -> dict[str, float]:
+        """Score the validation images (rank 0).
+
+        Returns
+        -------
+        dict of str to float
+            ``mse``, ``fmse``, ``psnr`` (:func:`validation_metrics`); empty without test images.
+        """
         if not len(self.val["composite"]):
             return {}
         pred = predict_arrays(self.net, self.val["composite"], self.val["mask"])
         return validation_metrics(pred, self.val["real"], self.val["mask"])
 
     def state_dict(self, step: int) -> dict[str, Any]:
+        """The training state saved beside the weights (loadable with ``torch.load(weights_only=True)``).
+
+        Parameters
+        ----------
+        step : int
+
+        Returns
+        -------
+        dict
+            ``step``, ``optimizers``, ``scheduler``, ``scaler``, ``rng`` (torch, numpy, python, cuda) and
+            ``data_position``.
+        """
         import torch
 
         name, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -566,27 +760,32 @@ class Trainer:
         rng = {"torch": torch.get_rng_state(),
                "numpy": [name, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(gauss)],
                "python": [int(version), torch.tensor(pstate, dtype=torch.int64), pgauss]}
-        if self.dev.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.dev)
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {"step": int(step), "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "rng": rng,
-                "data_position": {"step": int(step), "seed": int(self.o.seed), "world_size": self.world,
-                                  "batch_size": self.bs}}
+                "data_position": {"step": int(step), "seed": int(self.options.seed), "world_size": self.world,
+                                  "batch_size": self.batch_size}}
 
     def save(self, step: int) -> None:
-        """Rank 0 writes the training state, then the weights and config (which names the step)."""
+        """Write the training state, then the weights and config naming the step (rank 0), then wait for all.
+
+        Parameters
+        ----------
+        step : int
+        """
         import io
 
         import torch
 
         self._gather_skipped()
         if self.is_main:
-            out = Path(self.o.out)
+            out = Path(self.options.out)
             out.mkdir(parents=True, exist_ok=True)
             buf = io.BytesIO()
             torch.save(self.state_dict(step), buf)
             hio.atomic_write_bytes(out / ckpt.STATE_NAME, buf.getvalue())
-            ckpt.save_checkpoint(out, self.net, preset=self.preset_name, step=step, data=str(self.o.data),
+            ckpt.save_checkpoint(out, self.net, preset=self.preset_name, step=step, data=str(self.options.data),
                                  train=self.train_cfg, git=self.git)
             if self.skipped_steps:
                 hio.atomic_write_text(out / SKIPPED_NAME, "".join(f"{s}\t{k}\t{r}\n" for s, k, r in self.skipped_steps))
@@ -621,7 +820,7 @@ class Trainer:
         return flag
 
     def _install_signals(self):
-        if not self.o.handle_signals:
+        if not self.options.handle_signals:
             return {}
         import threading
 
@@ -641,69 +840,101 @@ class Trainer:
 
     # -- the whole run ---------------------------------------------------------------------------------
     def prepare(self) -> None:
+        """Resolve the preset and options, set up the runtime, and refuse what cannot be run before any data is
+        read (another model's checkpoint in ``--out``, a non-empty ``--out`` without ``--overwrite``,
+        ``--init-from`` with ``--resume``).
+
+        Raises
+        ------
+        harmony.errors.InputError
+        """
         from .presets import default_preset
 
-        o = self.o
-        self.preset_name = o.preset or default_preset(o.model)
-        self.p: Preset = get_preset(self.preset_name)
-        if self.p.model != o.model:
-            raise InputError(f"preset {self.preset_name!r} is for model {self.p.model!r}, not {o.model!r}")
-        if o.init_from is not None and o.resume:
+        options = self.options
+        self.preset_name = options.preset or default_preset(options.model)
+        self.preset: Preset = get_preset(self.preset_name)
+        if self.preset.model != options.model:
+            raise InputError(f"preset {self.preset_name!r} is for model {self.preset.model!r}, not {options.model!r}")
+        if options.init_from is not None and options.resume:
             raise InputError("--init-from starts a new run from another checkpoint's weights and cannot be combined "
                              "with --resume (which continues the checkpoint in --out)")
         self.setup_runtime()
-        p = self.p
-        self.total = int(o.steps if o.steps is not None else p.steps)
-        self.bs = int(o.batch_size or p.batch_size)
-        self.lr = float(o.lr if o.lr is not None else p.lr)
-        self.every = int(o.val_every or p.val_every)
-        if self.total < 1 or self.bs < 1 or self.every < 1:
+        preset = self.preset
+        self.total = int(options.steps if options.steps is not None else preset.steps)
+        self.batch_size = int(options.batch_size or preset.batch_size)
+        self.lr = float(options.lr if options.lr is not None else preset.lr)
+        self.val_every = int(options.val_every or preset.val_every)
+        if self.total < 1 or self.batch_size < 1 or self.val_every < 1:
             raise InputError("--steps, --batch-size and validation interval must be at least 1")
-        wd = float(o.weight_decay if o.weight_decay is not None else p.weight_decay)
+        self.weight_decay = float(options.weight_decay if options.weight_decay is not None else preset.weight_decay)
         self.train_cfg: dict[str, Any] = {
-            "seed": int(o.seed), "batch_size": self.bs, "lr": self.lr, "steps": self.total, "val_every": self.every,
-            "optimizer": p.optimizer, "betas": list(p.betas), "weight_decay": wd, "world_size": self.world,
-            "global_batch_size": self.bs * self.world, "precision": o.precision, "augment": dict(p.augment)}
-        out = Path(o.out)
+            "seed": int(options.seed), "batch_size": self.batch_size, "lr": self.lr, "steps": self.total, "val_every": self.val_every,
+            "optimizer": preset.optimizer, "betas": list(preset.betas), "weight_decay": self.weight_decay, "world_size": self.world,
+            "global_batch_size": self.batch_size * self.world, "precision": options.precision, "augment": dict(preset.augment)}
+        out = Path(options.out)
         existing = (out / ckpt.CONFIG_NAME).is_file()
         # every rank checks (same file system), so a refusal never leaves the others waiting at a barrier
-        if existing and not o.resume and not o.overwrite:
+        if existing and not options.resume and not options.overwrite:
             raise InputError(f"{out}: already holds a checkpoint; use --resume to continue it or --overwrite to "
                              "start again")
-        if out.is_dir() and any(out.iterdir()) and not existing and not o.overwrite:
+        if out.is_dir() and any(out.iterdir()) and not existing and not options.overwrite:
             raise InputError(f"{out}: folder is not empty and holds no checkpoint; choose another --out or use "
                              "--overwrite")
-        if o.resume and existing:
+        if options.resume and existing:
             # fail before loading any data: another model or architecture in --out is one line
             config = ckpt.read_config(out)
-            if config["model"] != o.model:
+            if config["model"] != options.model:
                 raise InputError(f"--resume {out}: checkpoint is for model {config['model']!r} "
-                                 f"(preset {config['preset']!r}), not {o.model!r}")
-            ckpt.check_config(config, out, model=o.model, preset=self.preset_name)
-        if o.init_from is not None:
-            cfg = ckpt.read_config(o.init_from)
-            if cfg["model"] != o.model:
-                raise InputError(f"--init-from {o.init_from}: checkpoint is for model {cfg['model']!r} "
-                                 f"(preset {cfg['preset']!r}), not {o.model!r}")
+                                 f"(preset {config['preset']!r}), not {options.model!r}")
+            ckpt.check_config(config, out, model=options.model, preset=self.preset_name)
+        if options.init_from is not None:
+            cfg = ckpt.read_config(options.init_from)
+            if cfg["model"] != options.model:
+                raise InputError(f"--init-from {options.init_from}: checkpoint is for model {cfg['model']!r} "
+                                 f"(preset {cfg['preset']!r}), not {options.model!r}")
         self.barrier()
-        if o.overwrite and not o.resume and self.is_main:
+        if options.overwrite and not options.resume and self.is_main:
             for name in (ckpt.CONFIG_NAME, ckpt.WEIGHTS_NAME, ckpt.STATE_NAME, LOG_NAME, PLOT_NAME, SKIPPED_NAME):
                 (out / name).unlink(missing_ok=True)
             existing = False
         self.barrier()
-        self.resuming = bool(o.resume and existing)
-        if self.dev.type != "cpu":
-            self.train_cfg["device"] = self.dev.type
-        if o.subsets:
-            self.train_cfg["subsets"] = list(o.subsets)
+        self.resuming = bool(options.resume and existing)
+        if self.device.type != "cpu":
+            self.train_cfg["device"] = self.device.type
+        if options.subsets:
+            self.train_cfg["subsets"] = list(options.subsets)
+        if options.split != "train":
+            if options.split != "all":
+                raise InputError(f"--split {options.split}: expected train or all")
+            self.train_cfg["split"] = options.split
         self.git = ckpt.git_revision() or ""
 
     def run(self) -> TrainResult:
-        import torch
+        """Train to ``--steps``: set up, loop over the step-indexed batches, write the plot, report.
 
-        from .data import StepBatchSampler, make_loader
+        Returns
+        -------
+        TrainResult
+            The run's summary: steps done, last losses, validation metrics, skipped items, and whether a
+            time limit or a signal stopped it early.
+        """
+        self._start()
+        loader = self._make_loader()
+        started = time.perf_counter()
+        bar = make_progress(self.total, f"train {self.preset_name}", initial=min(self.start_step, self.total),
+                            enabled=self.options.progress and self.is_main)
+        old_handlers = self._install_signals()
+        try:
+            step, stopped_early, last, validation = self._loop(loader, bar, started)
+        finally:
+            bar.close()
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
+            del loader
+        return self._finish(step, stopped_early, last, validation, started)
 
-        o = self.o
+    def _start(self) -> None:
+        """Steps 1-4 (runtime, data, model, resume) and the skipped items a resumed run already logged."""
         self.prepare()
         self.setup_data()
         self.setup_model()
@@ -713,102 +944,138 @@ class Trainer:
         if self.resuming:
             self.restore()
         self._pending_skips: list = []
-        if self.resuming and self.is_main and (Path(o.out) / SKIPPED_NAME).is_file():
-            for line in (Path(o.out) / SKIPPED_NAME).read_text(encoding="utf-8").splitlines():
-                s, k, r = line.split("\t", 2)
-                if int(s) <= self.start_step:
-                    self.skipped_steps.append((int(s), k, r))
+        skipped_file = Path(self.options.out) / SKIPPED_NAME
+        if self.resuming and self.is_main and skipped_file.is_file():
+            for line in skipped_file.read_text(encoding="utf-8").splitlines():
+                step, key, reason = line.split("\t", 2)
+                if int(step) <= self.start_step:
+                    self.skipped_steps.append((int(step), key, reason))
+
+    def _make_loader(self):
+        """The ``DataLoader`` over :class:`~harmony.models.data.StepBatchSampler` from the start step."""
+        from .data import StepBatchSampler, make_loader
+
         sizes = {name: len(self.dataset.tables[name]) for name in self.extra}
-        net = self.net
-        sampler = StepBatchSampler(len(self.train_table), self.bs, seed=o.seed, start=self.start_step, total=self.total,
+        net, seed, batch_size = self.net, self.options.seed, self.batch_size
+
+        def streams_for_step(step):
+            return {k: v for k, v in net.streams_for_step(seed, step, batch_size).items() if k in sizes}
+
+        sampler = StepBatchSampler(len(self.train_table), self.batch_size, seed=seed, start=self.start_step, total=self.total,
                                    rank=self.rank, world=self.world,
-                                   streams_for_step=(lambda s: {k: v for k, v in net.streams_for_step(o.seed, s, self.bs).items()
-                                                                if k in sizes}) if sizes else None,
-                                   stream_sizes=sizes)
-        loader = make_loader(self.dataset, sampler, self.workers(), pin_memory=self.dev.type == "cuda")
-        t0 = time.perf_counter()
-        bar = make_progress(self.total, f"train {self.preset_name}", initial=min(self.start_step, self.total),
-                            enabled=o.progress and self.is_main)
+                                   streams_for_step=streams_for_step if sizes else None, stream_sizes=sizes)
+        return make_loader(self.dataset, sampler, self.workers(), pin_memory=self.device.type == "cuda")
+
+    def _loop(self, loader, bar, started: float) -> tuple[int, bool, dict[str, float], dict[str, float]]:
+        """Step 5: train step by step; validate, save and write the log at the checkpoints.
+
+        Returns the last step done, whether the time limit stopped the run, the last logged losses and
+        the last validation metrics.
+        """
+        out = Path(self.options.out)
         last: dict[str, float] = {}
         validation: dict[str, float] = {}
         step = self.start_step
         stopped_early = False
-        old_handlers = self._install_signals()
-        out = Path(o.out)
-        try:
-            it = iter(loader)
-            while step < self.total:
-                try:
-                    batch = next(it)
-                except (RuntimeError, StopIteration):
-                    if self.stop_signal is not None:
-                        break            # loader workers were interrupted with us: save at this step
-                    raise
-                for key, reason in batch.get("skipped", []):
-                    self._pending_skips.append((step + 1, key, reason))
-                    if not self.distributed:
-                        self.skipped_steps.append((step + 1, key, reason))
-                logged = self.train_step(batch, step)
-                step += 1
-                if logged is None:
-                    row: dict[str, Any] = {"step": step, "total": float("nan"), "seconds": time.perf_counter() - t0}
-                else:
-                    last = logged
-                    if not math.isfinite(last.get("total", 0.0)):
-                        raise InputError(f"training diverged at step {step} (loss {last['total']}); lower --lr")
-                    row = {"step": step, **last, "seconds": time.perf_counter() - t0}
-                if self.skipped_steps or self._pending_skips:
-                    row["skipped"] = len(self.skipped_steps) if not self.distributed else len(self._pending_skips)
-                out_of_time = o.time_limit is not None and time.perf_counter() - t0 >= o.time_limit
-                if self.distributed and o.time_limit is not None:
-                    t = torch.tensor([1.0 if out_of_time else 0.0])
-                    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-                    out_of_time = bool(t.item() > 0)
-                stop = self._stop_requested()
-                if step % self.every == 0 or step == self.total or out_of_time or stop:
-                    if self.is_main:
-                        validation = self.validate()
-                        row.update({f"val_{k}": v for k, v in validation.items()})
-                        row.update({f"cut_paste_{k}": v for k, v in self.cut_paste.items()})
-                    self.save(step)
-                    if o.on_validation and self.is_main:
-                        o.on_validation(step, validation)
-                self.rows.append(row)
-                bar.update(1)
-                if "total" in last:
-                    bar.set_postfix(loss=f"{last['total']:.4f}")
-                if self.is_main and (step % self.every == 0 or step == self.total or out_of_time or stop):
-                    _write_log(out / LOG_NAME, self.rows)
-                if stop:
-                    break
-                if out_of_time and step < self.total:
-                    stopped_early = True
-                    break
-            if self.stop_signal is not None and (not self.rows or self.rows[-1]["step"] != step) and step > self.start_step:
-                self.save(step)          # interrupted while waiting for a batch
-                if self.is_main:
-                    _write_log(out / LOG_NAME, self.rows)
-        finally:
-            bar.close()
-            for sig, h in old_handlers.items():
-                signal.signal(sig, h)
-            del loader
+        batches = iter(loader)
+        while step < self.total:
+            try:
+                batch = next(batches)
+            except (RuntimeError, StopIteration):
+                if self.stop_signal is not None:
+                    break            # loader workers were interrupted with us: save at this step
+                raise
+            self._note_skipped(batch, step)
+            logged = self.train_step(batch, step)
+            step += 1
+            if logged is not None:
+                last = logged
+            row = self._log_row(step, logged, started)
+            out_of_time = self._out_of_time(started)
+            stop = self._stop_requested()
+            checkpoint = step % self.val_every == 0 or step == self.total or out_of_time or stop
+            if checkpoint:
+                validation = self._checkpoint(step, row, validation)
+            self.rows.append(row)
+            bar.update(1)
+            if "total" in last:
+                bar.set_postfix(loss=f"{last['total']:.4f}")
+            if self.is_main and checkpoint:
+                _write_log(out / LOG_NAME, self.rows)
+            if stop:
+                break
+            if out_of_time and step < self.total:
+                stopped_early = True
+                break
+        if self.stop_signal is not None and (not self.rows or self.rows[-1]["step"] != step) and step > self.start_step:
+            self.save(step)          # interrupted while waiting for a batch
+            if self.is_main:
+                _write_log(out / LOG_NAME, self.rows)
+        return step, stopped_early, last, validation
+
+    def _note_skipped(self, batch: dict[str, Any], step: int) -> None:
+        """Record the items the loader skipped for this batch (corrupt or missing files)."""
+        for key, reason in batch.get("skipped", []):
+            self._pending_skips.append((step + 1, key, reason))
+            if not self.distributed:
+                self.skipped_steps.append((step + 1, key, reason))
+
+    def _log_row(self, step: int, logged: dict[str, float] | None, started: float) -> dict[str, Any]:
+        """The log row of ``step`` (NaN loss when the batch had no usable item); InputError on divergence."""
+        if logged is None:
+            row: dict[str, Any] = {"step": step, "total": float("nan"), "seconds": time.perf_counter() - started}
+        else:
+            if not math.isfinite(logged.get("total", 0.0)):
+                raise InputError(f"training diverged at step {step} (loss {logged['total']}); lower --lr")
+            row = {"step": step, **logged, "seconds": time.perf_counter() - started}
+        if self.skipped_steps or self._pending_skips:
+            row["skipped"] = len(self.skipped_steps) if not self.distributed else len(self._pending_skips)
+        return row
+
+    def _out_of_time(self, started: float) -> bool:
+        """Whether ``--time-limit`` has passed (on any rank under DDP, so all ranks stop together)."""
+        import torch
+
+        limit = self.options.time_limit
+        out_of_time = limit is not None and time.perf_counter() - started >= limit
+        if self.distributed and limit is not None:
+            flag = torch.tensor([1.0 if out_of_time else 0.0])
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            out_of_time = bool(flag.item() > 0)
+        return out_of_time
+
+    def _checkpoint(self, step: int, row: dict[str, Any], validation: dict[str, float]) -> dict[str, float]:
+        """Validate (rank 0, metrics added to ``row``) and save; returns the current validation metrics."""
+        if self.is_main:
+            validation = self.validate()
+            row.update({f"val_{k}": v for k, v in validation.items()})
+            row.update({f"cut_paste_{k}": v for k, v in self.cut_paste.items()})
+        self.save(step)
+        if self.options.on_validation and self.is_main:
+            self.options.on_validation(step, validation)
+        return validation
+
+    def _finish(self, step: int, stopped_early: bool, last: dict[str, float], validation: dict[str, float],
+                started: float) -> TrainResult:
+        """Write the loss plot (rank 0) and build the run's :class:`TrainResult`."""
+        out = Path(self.options.out)
         if self.is_main and self.rows and step > self.start_step:
-            _plot(out / PLOT_NAME, [r for r in self.rows if isinstance(r.get("total"), float) and math.isfinite(r["total"])]
-                  or self.rows, f"{self.preset_name} (seed {o.seed})")
+            finite = [r for r in self.rows if isinstance(r.get("total"), float) and math.isfinite(r["total"])]
+            _plot(out / PLOT_NAME, finite or self.rows, f"{self.preset_name} (seed {self.options.seed})")
         if step == self.start_step and self.is_main:
             validation = self.validate()
         self.skipped.extend((k, r) for _, k, r in self.skipped_steps)
-        result = TrainResult(out, o.model, self.preset_name, self.start_step, step, time.perf_counter() - t0,
-                             len(self.train_table), len(self.val["composite"]),
-                             sum(q.numel() for q in net.parameters()), last, validation, self.cut_paste,
-                             self.skipped, stopped_early, parsing=bool(getattr(net, "num_classes", 0)),
-                             init_from=(self.train_cfg.get("init_from") or {}).get("path"), device=str(self.dev),
-                             interrupted=self.stop_signal, world_size=self.world, precision=o.precision,
-                             cache=self.cache_folder)
-        return result
+        net = self.net
+        return TrainResult(out, self.options.model, self.preset_name, self.start_step, step, time.perf_counter() - started,
+                           len(self.train_table), len(self.val["composite"]),
+                           sum(q.numel() for q in net.parameters()), last, validation, self.cut_paste,
+                           self.skipped, stopped_early, parsing=bool(getattr(net, "num_classes", 0)),
+                           init_from=(self.train_cfg.get("init_from") or {}).get("path"), device=str(self.device),
+                           interrupted=self.stop_signal, world_size=self.world, precision=self.options.precision,
+                           cache=self.cache_folder)
 
     def close(self) -> None:
+        """Leave the process group (all ranks together, bounded wait on gloo); nothing without DDP."""
         if getattr(self, "distributed", False):
             import torch.distributed as dist
 
