@@ -45,7 +45,8 @@ from ..imageops import fg_ratio
 from ..parallel import unit_seed
 from ..registry import GENERATORS, Card
 from ._common import tool_version
-from .runner import RunSummary, run_generator
+from .runner import Generator, Inputs, Plan, RunSummary
+from .runner import generate as generate_with
 
 SUBSET = "HCOCO"
 PREFIX = SUBSETS[SUBSET]
@@ -794,41 +795,142 @@ def read_test_ids(path: str | os.PathLike) -> tuple[str, ...]:
     return tuple(ids)
 
 
+class CocoGenerator(Generator):
+    """``HCOCO`` from COCO instance annotations (the steps of :func:`generate`).
+
+    Parameters
+    ----------
+    images, annotations : str or os.PathLike or None
+        The images folder and the instances JSON; both None: the embedded sample data.
+    options : CocoOptions or None
+        Object selection, transfer methods, rejection thresholds, split and seed.
+    """
+
+    subset = SUBSET
+    command = "datagen coco"
+    split_options = "--test-fraction/--test-ids"
+    work = staticmethod(work)
+
+    def __init__(self, images: str | os.PathLike | None, annotations: str | os.PathLike | None,
+                 options: CocoOptions | None):
+        self.images, self.annotations = images, annotations
+        self.options = options or CocoOptions()
+
+    def resolve(self) -> Inputs:
+        """The images folder and annotation file: the user's (checked) or the embedded sample.
+
+        Returns
+        -------
+        Inputs
+            ``data["images"]``, ``data["annotations"]`` and their provenance.
+
+        Raises
+        ------
+        InputError
+            Only one of the two given, or the images folder missing.
+        """
+        self.options.check()
+        images, annotations = self.images, self.annotations
+        if (images is None) != (annotations is None):
+            raise InputError("--images and --annotations go together (give both, or neither for the sample data)")
+        if images is None:
+            from .samples import SAMPLE_VERSION, coco_sample
+
+            images, annotations = coco_sample()
+            return Inputs({"images": images, "annotations": annotations},
+                          {"data": f"embedded sample {SAMPLE_VERSION}"})
+        images_path = Path(images)
+        if not images_path.is_dir():
+            raise InputError(f"{images_path}: images folder not found")
+        return Inputs({"images": images, "annotations": annotations},
+                      {"images": str(images_path.resolve()), "annotations": str(Path(annotations).resolve())})
+
+    def plan(self, inputs: Inputs) -> Plan:
+        """Read and validate the annotations, then select objects and references (:func:`plan_units`).
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+
+        Returns
+        -------
+        Plan
+            One unit per annotated image; the selection counts and planning time as notes; the
+            annotation file's SHA-256 (user data only) in ``extra``.
+        """
+        data = load_annotations(inputs.data["annotations"])
+        extra = {}
+        if "annotations" in inputs.config:
+            extra["annotations_sha256"] = hio.sha256_file(Path(inputs.data["annotations"]))
+        started = time.perf_counter()
+        units, stats = plan_units(data, inputs.data["images"], self.options)
+        planning_seconds = time.perf_counter() - started
+        return Plan(units, [], stats.lines() + [f"planning took {planning_seconds:.1f} s"], extra)
+
+    def config(self, inputs: Inputs, plan: Plan) -> dict[str, Any]:
+        """The data's provenance (with the annotation file's SHA-256) and the options.
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            What :meth:`plan` returned.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable configuration (recorded in ``run.json``).
+        """
+        return {**inputs.config, **plan.extra, **self.options.config()}
+
+
 def generate(out: str | os.PathLike, images: str | os.PathLike | None = None,
              annotations: str | os.PathLike | None = None, *, options: CocoOptions | None = None,
              workers: int | None = None, scheduler: Any = None, overwrite: bool = False,
              progress: bool = True) -> RunSummary:
-    """Build ``<out>/HCOCO`` (iHarmony4 layout) and return the run summary.
+    """Build ``<out>/HCOCO`` (iHarmony4 layout): colour-transfer composites of COCO objects.
 
-    With neither ``images`` nor ``annotations``, the embedded sample dataset is used
-    (:func:`harmony.datagen.samples.coco_sample`).
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output dataset root.
+    images : str or os.PathLike or None
+        Folder of the images named by the annotations' ``file_name``.
+    annotations : str or os.PathLike or None
+        COCO instances JSON (polygons or RLE). With neither ``images`` nor ``annotations`` the embedded
+        sample data is used (:func:`harmony.datagen.samples.coco_sample`).
+    options : CocoOptions or None
+        Composites per object, methods, fg-ratio bounds, rejection thresholds, split, seed.
+    workers, scheduler, overwrite, progress
+        As in :func:`harmony.datagen.runner.generate`.
+
+    Returns
+    -------
+    RunSummary
+        Counts of units and composites, rejections per reason, skipped objects and the selection notes.
+
+    Raises
+    ------
+    InputError
+        Bad options, a missing folder, or an annotation file that is not COCO instances JSON.
+
+    References
+    ----------
+    .. [1] Cong et al., "DoveNet: Deep Image Harmonization via Domain Verification", CVPR 2020
+       (iHarmony4's HCOCO subset: colour transfer from a same-category reference).
+    .. [2] Lin et al., "Microsoft COCO: Common Objects in Context", ECCV 2014 (the annotation format;
+       decoded with pycocotools).
+
+    Examples
+    --------
+    >>> summary = generate("data/")                # doctest: +SKIP
+    >>> summary.lines()[0]                         # doctest: +SKIP
+    'HCOCO: 7 composites (3 train / 4 test) in data/HCOCO'
     """
-    options = options or CocoOptions()
-    options.check()
-    if (images is None) != (annotations is None):
-        raise InputError("--images and --annotations go together (give both, or neither for the sample data)")
-    if images is None:
-        from .samples import SAMPLE_VERSION, coco_sample
-
-        images, annotations = coco_sample()
-        data_config: dict[str, Any] = {"data": f"embedded sample {SAMPLE_VERSION}"}
-    else:
-        images_path = Path(images)
-        if not images_path.is_dir():
-            raise InputError(f"{images_path}: images folder not found")
-        data_config = {"images": str(images_path.resolve()), "annotations": str(Path(annotations).resolve())}
-    data = load_annotations(annotations)
-    if "annotations" in data_config:
-        data_config["annotations_sha256"] = hio.sha256_file(Path(annotations))
-    t_plan = time.perf_counter()
-    units, stats = plan_units(data, images, options)
-    t_plan = time.perf_counter() - t_plan
-    # The units carry what the workers need; the parsed JSON (gigabytes at train2017 size) can go now.
-    del data
-    config = {**data_config, **options.config()}
-    return run_generator(out, SUBSET, config, "datagen coco", units, work,
-                         notes=stats.lines() + [f"planning took {t_plan:.1f} s"], workers=workers,
-                         scheduler=scheduler, overwrite=overwrite, progress=progress)
+    return generate_with(CocoGenerator(images, annotations, options), out, workers=workers, scheduler=scheduler,
+                         overwrite=overwrite, progress=progress)
 
 
 GENERATORS.register("coco", generate, card=Card(

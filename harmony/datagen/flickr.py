@@ -76,7 +76,7 @@ from ..imageops import luminance, resize
 from ..parallel import map_units, unit_rng, unit_seed
 from ..registry import GENERATORS, Card
 from ._common import binary_mask_or_skip, read_mask_or_skip, sample_test_ids, tool_version
-from .runner import RunSummary, run_units
+from .runner import Generator, Inputs, Plan, RunSummary, generate, no_units_error
 
 SUBSET = "HFlickr"
 PREFIX = SUBSETS[SUBSET]
@@ -460,112 +460,156 @@ class FlickrUnit:
 
 
 def work(unit: FlickrUnit, layout: SubsetLayout) -> dict:
-    from . import transfer
+    """Make every composite of one target image: foregrounds, retrieved references, colour transfer.
 
+    Parameters
+    ----------
+    unit : FlickrUnit
+        One target image with its masks (or label map) and ranked reference candidates.
+    layout : SubsetLayout
+        Where the composites, masks, real image and label map are written.
+
+    Returns
+    -------
+    dict
+        The unit record: ``rows`` (manifest rows), ``rejected``, ``skipped`` and ``fallback`` (foregrounds
+        whose labels no reference shares).
+    """
     record: dict[str, Any] = {"rows": [], "rejected": [], "skipped": [], "fallback": 0}
-    opt = unit.options
     try:
         image = hio.read_image(unit.image)
     except InputError as exc:
         record["skipped"].append({"item": unit.image, "reason": "corrupt or unreadable image", "detail": str(exc)})
         return record
-    h, w = image.shape[:2]
     labels = hio.read_label_map(unit.labels) if unit.mode == "labels" else None
-    # Foregrounds: given masks, or the label rule.
-    fgs: list[tuple[str, np.ndarray]] = []
-    if unit.masks:
-        for fg, mpath in unit.masks:
-            soft = read_mask_or_skip(mpath, record)
-            m = None if soft is None else binary_mask_or_skip(mpath, soft, (h, w), record)
-            if m is not None:
-                fgs.append((fg, m))
-    else:
-        segs = label_segments(labels, min_fg=opt.min_fg, max_fg=opt.max_fg, limit=opt.per_image)
-        if not segs:
-            record["skipped"].append({"item": unit.image, "reason": "no segment passes the label rule"})
-        fgs = [(str(c), m) for c, m in segs]
-    by_label = dict(unit.by_label)
     image_id = safe_id(unit.stem)
-    ext = "." + opt.fmt
-    label_rel = f"{LABEL_DIR}/{label_map_name(image_id)}" if labels is not None else ""
-    ref_cache: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    label_file = f"{LABEL_DIR}/{label_map_name(image_id)}" if labels is not None else ""
+    reference_cache: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     made_any = False
-    for fg, m in fgs:
-        mask = m.astype(np.float32)
-        if unit.mode == "labels":
-            fg_labels = foreground_labels(labels, m)
-            cands = by_label.get(fg_labels[0], ()) if fg_labels else ()
-            retrieval = "labels"
-            if not cands:
-                cands, retrieval = unit.overall, "labels-fallback"
-                record["fallback"] += 1
-        else:
-            fg_labels, cands, retrieval = [], unit.overall, "descriptor"
-        accepted = 0
-        tried = 0
-        ci = 0
-        while accepted < opt.per_mask and tried < opt.per_mask * ATTEMPTS and ci < len(cands):
-            cand = cands[ci]
-            ci += 1
-            tried += 1
-            if cand.image not in ref_cache:
-                try:
-                    ref_img = hio.read_image(cand.image)
-                    ref_lab = hio.read_label_map(cand.labels) if (retrieval == "labels" and cand.labels) else None
-                except InputError as exc:
-                    record["skipped"].append({"item": cand.image, "reason": "corrupt or unreadable reference",
-                                              "detail": str(exc)})
-                    continue
-                ref_cache[cand.image] = (ref_img, ref_lab)
-            ref_img, ref_lab = ref_cache[cand.image]
-            if retrieval == "labels":
-                ref_mask = np.isin(ref_lab, fg_labels)
-                if int(ref_mask.sum()) < MIN_REGION_PX:
-                    record["rejected"].append({"reason": "reference region too small", "item": cand.name})
-                    continue
-            else:
-                ref_mask = np.ones(ref_img.shape[:2], bool)
-            k = accepted + 1
-            rng = unit_rng(opt.seed, f"{unit.key}/{fg}/{k}/{tried}")
-            method = opt.methods[int(rng.integers(len(opt.methods)))]
-            params = transfer.sample_params(method, rng)
-            try:
-                out = transfer.transfer(method, image, mask, ref_img, ref_mask.astype(np.float32), rng=rng,
-                                        **params)
-            except ValueError as exc:
-                record["rejected"].append({"reason": "transfer failed", "item": f"{unit.stem}/{fg} <- {cand.name}",
-                                           "detail": str(exc)})
-                continue
-            change = float(np.abs(out[m] - image[m]).mean())
-            if change < opt.min_change:
-                record["rejected"].append({"reason": "foreground barely changed",
-                                           "item": f"{unit.stem}/{fg} <- {cand.name}"})
-                continue
-            accepted = k
-            comp = composite_name(PREFIX, image_id, safe_id(fg), k, ext)
-            mname = mask_name(PREFIX, image_id, safe_id(fg))
-            rname = real_name(PREFIX, image_id, ext)
-            layout.write_composite(comp, out, quality=opt.quality)
-            record["rows"].append({
-                "composite": comp, "mask": f"masks/{mname}", "real": f"real_images/{rname}", "subset": SUBSET,
-                "split": unit.split, "source_image_id": unit.stem, "source_annotation_id": fg,
-                "reference_image_id": cand.name,
-                "reference_annotation_id": "+".join(map(str, fg_labels)) if retrieval == "labels" else "all",
-                "method": method, "params": params_json(params), "fg_ratio": round(float(m.mean()), 6),
-                "seed": unit_seed(opt.seed, f"{unit.key}/{fg}/{k}/{tried}"), "tool_version": tool_version(),
-                "unit": unit.key, "synthetic": int(unit.synthetic), "retrieval": retrieval,
-                "similarity": round(cand.score, 6), "reference_rank": cand.rank,
-                "fg_labels": " ".join(map(str, fg_labels)), "foreground_source": "mask" if unit.masks else "label-rule",
-                "change": round(change, 6), "labels": label_rel,
-            })
+    for fg, fg_mask in _foregrounds(unit, image, labels, record):
+        fg_labels, candidates, retrieval = _retrieved_candidates(unit, labels, fg_mask, record)
+        accepted = _composites_of_foreground(unit, layout, image, fg, fg_mask, fg_labels, candidates, retrieval,
+                                             reference_cache, label_file, record)
         if accepted:
-            layout.write_mask(mask_name(PREFIX, image_id, safe_id(fg)), m)
+            layout.write_mask(mask_name(PREFIX, image_id, safe_id(fg)), fg_mask)
             made_any = True
     if made_any:
         if labels is not None:
             hio.atomic_write_bytes(layout.extra_path(LABEL_DIR, label_map_name(image_id)), encode_label_map(labels))
-        layout.write_real(real_name(PREFIX, image_id, ext), image, quality=opt.quality)
+        layout.write_real(real_name(PREFIX, image_id, "." + unit.options.fmt), image, quality=unit.options.quality)
     return record
+
+
+def _foregrounds(unit: FlickrUnit, image: np.ndarray, labels: np.ndarray | None, record: dict
+                 ) -> list[tuple[str, np.ndarray]]:
+    """(fg id, binary mask) of the unit's foregrounds: its given masks, or the label rule's segments."""
+    height, width = image.shape[:2]
+    foregrounds: list[tuple[str, np.ndarray]] = []
+    if unit.masks:
+        for fg, mask_path in unit.masks:
+            soft = read_mask_or_skip(mask_path, record)
+            binary = None if soft is None else binary_mask_or_skip(mask_path, soft, (height, width), record)
+            if binary is not None:
+                foregrounds.append((fg, binary))
+        return foregrounds
+    options = unit.options
+    segments = label_segments(labels, min_fg=options.min_fg, max_fg=options.max_fg, limit=options.per_image)
+    if not segments:
+        record["skipped"].append({"item": unit.image, "reason": "no segment passes the label rule"})
+    return [(str(label), binary) for label, binary in segments]
+
+
+def _retrieved_candidates(unit: FlickrUnit, labels: np.ndarray | None, fg_mask: np.ndarray, record: dict
+                          ) -> tuple[list[int], tuple[Candidate, ...], str]:
+    """The foreground's labels, its reference candidates and the retrieval mode used to find them."""
+    if unit.mode != "labels":
+        return [], unit.overall, "descriptor"
+    fg_labels = foreground_labels(labels, fg_mask)
+    candidates = dict(unit.by_label).get(fg_labels[0], ()) if fg_labels else ()
+    if candidates:
+        return fg_labels, candidates, "labels"
+    record["fallback"] += 1
+    return fg_labels, unit.overall, "labels-fallback"
+
+
+def _reference(candidate: Candidate, retrieval: str, cache: dict, record: dict
+               ) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """The candidate's image and (label retrieval) label map, read once per unit; None if unreadable."""
+    if candidate.image not in cache:
+        try:
+            reference_image = hio.read_image(candidate.image)
+            reference_labels = (hio.read_label_map(candidate.labels)
+                                if (retrieval == "labels" and candidate.labels) else None)
+        except InputError as exc:
+            record["skipped"].append({"item": candidate.image, "reason": "corrupt or unreadable reference",
+                                      "detail": str(exc)})
+            return None
+        cache[candidate.image] = (reference_image, reference_labels)
+    return cache[candidate.image]
+
+
+def _composites_of_foreground(unit: FlickrUnit, layout: SubsetLayout, image: np.ndarray, fg: str,
+                              fg_mask: np.ndarray, fg_labels: list[int], candidates: tuple[Candidate, ...],
+                              retrieval: str, reference_cache: dict, label_file: str, record: dict) -> int:
+    """Transfer colours from the candidates in rank order until ``per_mask`` composites are kept.
+
+    Returns the number of composites kept (each written, with its manifest row in ``record``).
+    """
+    from . import transfer
+
+    options = unit.options
+    mask = fg_mask.astype(np.float32)
+    accepted = tried = next_candidate = 0
+    while accepted < options.per_mask and tried < options.per_mask * ATTEMPTS and next_candidate < len(candidates):
+        candidate = candidates[next_candidate]
+        next_candidate += 1
+        tried += 1
+        reference = _reference(candidate, retrieval, reference_cache, record)
+        if reference is None:
+            continue
+        reference_image, reference_labels = reference
+        if retrieval == "labels":
+            reference_mask = np.isin(reference_labels, fg_labels)
+            if int(reference_mask.sum()) < MIN_REGION_PX:
+                record["rejected"].append({"reason": "reference region too small", "item": candidate.name})
+                continue
+        else:
+            reference_mask = np.ones(reference_image.shape[:2], bool)
+        k = accepted + 1
+        draw_key = f"{unit.key}/{fg}/{k}/{tried}"
+        rng = unit_rng(options.seed, draw_key)
+        method = options.methods[int(rng.integers(len(options.methods)))]
+        params = transfer.sample_params(method, rng)
+        try:
+            out = transfer.transfer(method, image, mask, reference_image, reference_mask.astype(np.float32), rng=rng,
+                                    **params)
+        except ValueError as exc:
+            record["rejected"].append({"reason": "transfer failed", "item": f"{unit.stem}/{fg} <- {candidate.name}",
+                                       "detail": str(exc)})
+            continue
+        change = float(np.abs(out[fg_mask] - image[fg_mask]).mean())
+        if change < options.min_change:
+            record["rejected"].append({"reason": "foreground barely changed",
+                                       "item": f"{unit.stem}/{fg} <- {candidate.name}"})
+            continue
+        accepted = k
+        image_id = safe_id(unit.stem)
+        comp = composite_name(PREFIX, image_id, safe_id(fg), k, "." + options.fmt)
+        layout.write_composite(comp, out, quality=options.quality)
+        record["rows"].append({
+            "composite": comp, "mask": f"masks/{mask_name(PREFIX, image_id, safe_id(fg))}",
+            "real": f"real_images/{real_name(PREFIX, image_id, '.' + options.fmt)}", "subset": SUBSET,
+            "split": unit.split, "source_image_id": unit.stem, "source_annotation_id": fg,
+            "reference_image_id": candidate.name,
+            "reference_annotation_id": "+".join(map(str, fg_labels)) if retrieval == "labels" else "all",
+            "method": method, "params": params_json(params), "fg_ratio": round(float(fg_mask.mean()), 6),
+            "seed": unit_seed(options.seed, draw_key), "tool_version": tool_version(),
+            "unit": unit.key, "synthetic": int(unit.synthetic), "retrieval": retrieval,
+            "similarity": round(candidate.score, 6), "reference_rank": candidate.rank,
+            "fg_labels": " ".join(map(str, fg_labels)), "foreground_source": "mask" if unit.masks else "label-rule",
+            "change": round(change, 6), "labels": label_file,
+        })
+    return accepted
 
 
 # --- planning ----------------------------------------------------------------------------------------
@@ -589,11 +633,8 @@ def _candidates(pool: Pool, idx: np.ndarray, scores: np.ndarray) -> tuple[Candid
                  for r, (i, s) in enumerate(zip(idx, scores)))
 
 
-def plan_flickr(images: str | os.PathLike, labels: str | os.PathLike | None, reference_images: str | os.PathLike,
-                reference_labels: str | os.PathLike | None, masks: str | os.PathLike | None, options: FlickrOptions,
-                *, synthetic: bool = False, workers: int | None = None, scheduler: Any = None,
-                progress: bool = False) -> tuple[list[FlickrUnit], list[tuple[str, str]], list[str], dict]:
-    images, reference_images = Path(images), Path(reference_images)
+def _check_folders(images: Path, labels, reference_images: Path, reference_labels, masks) -> str:
+    """Refuse missing folders; return the retrieval mode (``labels`` with both label folders, else ``descriptor``)."""
     for folder, what in ((images, "--images"), (reference_images, "--reference-images")):
         if not folder.is_dir():
             raise InputError(f"{folder}: {what} folder not found")
@@ -604,76 +645,290 @@ def plan_flickr(images: str | os.PathLike, labels: str | os.PathLike | None, ref
     if mode == "descriptor" and masks is None:
         raise InputError("without label maps (--labels and --reference-labels) give --masks: the label rule "
                          "that picks foregrounds needs label maps")
-    t_items, skipped = _pairs_in(images, Path(labels) if mode == "labels" else None)
-    r_items, r_skipped = _pairs_in(reference_images, Path(reference_labels) if mode == "labels" else None)
-    skipped += [(p, f"reference {why}") for p, why in r_skipped]
-    if not t_items:
-        raise InputError(f"{images}: no target image with a label map" if mode == "labels" else
-                         f"{images}: no target images")
-    if not r_items:
-        raise InputError(f"{reference_images}: no reference image" + (" with a label map" if mode == "labels" else ""))
-    # Masks by stem.
-    masks_by_stem: dict[str, list[tuple[str, str]]] = {}
-    if masks is not None:
-        t_stems = {Path(p).stem for p, _ in t_items}
-        for p in hio.list_images(masks):
-            stem, sep, fg = p.stem.rpartition("_")
-            if not sep or stem not in t_stems:
-                skipped.append((str(p), "mask matches no image" if sep else "mask name is not <stem>_<fg>.png"))
-                continue
-            masks_by_stem.setdefault(stem, []).append((fg, str(p)))
-    nc = options.num_classes
-    refs = describe_pool(r_items, nc, mode, workers=workers, scheduler=scheduler, progress=progress,
-                         desc="index references")
-    skipped += [(p, f"reference excluded: {why}") for p, why in refs.bad]
-    if len(refs.images) == 0:
-        raise InputError(f"{reference_images}: no usable reference (all {len(r_items)} were bad; see above)")
-    targets = describe_pool(t_items, nc, mode, workers=workers, scheduler=scheduler, progress=progress,
-                            desc="describe targets")
-    skipped += list(targets.bad)
-    ref_stems = np.array(refs.stems)
-    t0 = time.perf_counter()
+    return mode
+
+
+def _masks_by_stem(masks, target_items: list, skipped: list) -> dict[str, list[tuple[str, str]]]:
+    """Mask files ``<stem>_<fg>.png`` grouped by target stem; others go to ``skipped``."""
+    by_stem: dict[str, list[tuple[str, str]]] = {}
+    if masks is None:
+        return by_stem
+    target_stems = {Path(path).stem for path, _ in target_items}
+    for path in hio.list_images(masks):
+        stem, sep, fg = path.stem.rpartition("_")
+        if not sep or stem not in target_stems:
+            skipped.append((str(path), "mask matches no image" if sep else "mask name is not <stem>_<fg>.png"))
+            continue
+        by_stem.setdefault(stem, []).append((fg, str(path)))
+    return by_stem
+
+
+def _retrieve(references: Pool, targets: Pool, masks_by_stem: dict, has_masks: bool, mode: str,
+              options: FlickrOptions, synthetic: bool, skipped: list) -> list[FlickrUnit]:
+    """One unit per target: its ranked references overall and, with label maps, per label it holds."""
+    reference_stems = np.array(references.stems)
     units = []
     ids: dict[str, str] = {}
-    qrows = targets.index.csc.tocsr()
-    for ti, (img, lab) in enumerate(zip(targets.images, targets.labels)):
-        stem = Path(img).stem
+    query_rows = targets.index.csc.tocsr()
+    for target_index, (image, labels) in enumerate(zip(targets.images, targets.labels)):
+        stem = Path(image).stem
         sid = safe_id(stem)
         if sid in ids:
             raise InputError(f"target stems {stem!r} and {ids[sid]!r} both become {sid!r} once '_' is replaced; "
                              "rename one")
         ids[sid] = stem
-        if masks is not None and stem not in masks_by_stem:
-            skipped.append((img, "no mask for this image"))
+        if has_masks and stem not in masks_by_stem:
+            skipped.append((image, "no mask for this image"))
             continue
-        q = qrows[ti].toarray().ravel()
-        scores = refs.index.scores(q)
-        allowed = ref_stems != stem
-        overall = _candidates(refs, *top_k(scores, options.top_k, allowed))
+        scores = references.index.scores(query_rows[target_index].toarray().ravel())
+        allowed = reference_stems != stem
+        overall = _candidates(references, *top_k(scores, options.top_k, allowed))
         by_label = []
         if mode == "labels":
-            for c in np.flatnonzero(targets.presence[ti]):
-                idx, s = top_k(scores, options.top_k, allowed & refs.presence[:, c])
-                by_label.append((int(c), _candidates(refs, idx, s)))
-        units.append(FlickrUnit(key=f"flickr/{stem}", stem=stem, image=img, labels=lab,
+            for label in np.flatnonzero(targets.presence[target_index]):
+                idx, label_scores = top_k(scores, options.top_k, allowed & references.presence[:, label])
+                by_label.append((int(label), _candidates(references, idx, label_scores)))
+        units.append(FlickrUnit(key=f"flickr/{stem}", stem=stem, image=image, labels=labels,
                                 masks=tuple(sorted(masks_by_stem.get(stem, []))), by_label=tuple(by_label),
-                                overall=overall, mode=mode, split=split_for(stem, options.test_fraction, sample_test_ids(synthetic)),
+                                overall=overall, mode=mode,
+                                split=split_for(stem, options.test_fraction, sample_test_ids(synthetic)),
                                 options=options, synthetic=synthetic))
-    t_query = time.perf_counter() - t0
-    if not units:
-        example = f"; e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
-        raise InputError(f"{images}: no usable target image ({len(skipped)} inputs skipped{example})")
-    stats = {"mode": mode, "references": len(refs.images), "targets": len(targets.images),
-             "index_seconds": refs.seconds, "query_ms": 1000 * t_query / max(1, len(units))}
-    notes = []
+    return units
+
+
+def _retrieval_notes(mode: str, num_classes: int, references: Pool, query_ms: float) -> list[str]:
+    """The summary's lines on the retrieval used and the reference pool."""
     if mode == "descriptor":
-        notes.append("retrieval: FALLBACK colour/texture descriptor (no label maps given); reference region = "
-                     "whole reference image")
+        first = ("retrieval: FALLBACK colour/texture descriptor (no label maps given); reference region = "
+                 "whole reference image")
     else:
-        notes.append(f"retrieval: spatial-pyramid label histograms (levels 0-2, {nc} classes)")
-    notes.append(f"reference pool: {len(refs.images)} images indexed in {refs.seconds:.2f} s; "
-                 f"{len(refs.bad)} excluded; retrieval {stats['query_ms']:.2f} ms per target")
-    return units, skipped, notes, stats
+        first = f"retrieval: spatial-pyramid label histograms (levels 0-2, {num_classes} classes)"
+    return [first, f"reference pool: {len(references.images)} images indexed in {references.seconds:.2f} s; "
+                   f"{len(references.bad)} excluded; retrieval {query_ms:.2f} ms per target"]
+
+
+def plan_flickr(images: str | os.PathLike, labels: str | os.PathLike | None, reference_images: str | os.PathLike,
+                reference_labels: str | os.PathLike | None, masks: str | os.PathLike | None, options: FlickrOptions,
+                *, synthetic: bool = False, workers: int | None = None, scheduler: Any = None,
+                progress: bool = False) -> tuple[list[FlickrUnit], list[tuple[str, str]], list[str], dict]:
+    """Index the reference pool, describe the targets and rank each target's references.
+
+    Parameters
+    ----------
+    images, labels : str or os.PathLike
+        Target photos and their label maps ``<stem>.png`` (``labels`` may be None).
+    reference_images, reference_labels : str or os.PathLike
+        The reference pool and its label maps (``reference_labels`` may be None).
+    masks : str or os.PathLike or None
+        Foreground masks ``<stem>_<fg>.png``; None: the label rule picks segments (needs label maps).
+    options : FlickrOptions
+        Retrieval depth, split, seed and the rest.
+    synthetic : bool
+        The inputs are the embedded sample (fixed test split).
+    workers, scheduler, progress
+        How the pool is described (as in :func:`harmony.parallel.map_units`).
+
+    Returns
+    -------
+    units : list of FlickrUnit
+        One per usable target.
+    skipped : list of (str, str)
+        Inputs left out, with the reason.
+    notes : list of str
+        Summary lines on the retrieval.
+    stats : dict
+        ``mode`` (``labels`` or ``descriptor``), pool sizes, indexing and query times.
+
+    Raises
+    ------
+    InputError
+        Missing folders, no target or reference image, or target stems that collide once sanitised.
+    """
+    images, reference_images = Path(images), Path(reference_images)
+    mode = _check_folders(images, labels, reference_images, reference_labels, masks)
+    target_items, skipped = _pairs_in(images, Path(labels) if mode == "labels" else None)
+    reference_items, reference_skipped = _pairs_in(reference_images,
+                                                   Path(reference_labels) if mode == "labels" else None)
+    skipped += [(path, f"reference {why}") for path, why in reference_skipped]
+    if not target_items:
+        raise InputError(f"{images}: no target image with a label map" if mode == "labels" else
+                         f"{images}: no target images")
+    if not reference_items:
+        raise InputError(f"{reference_images}: no reference image" + (" with a label map" if mode == "labels" else ""))
+    masks_by_stem = _masks_by_stem(masks, target_items, skipped)
+    references = describe_pool(reference_items, options.num_classes, mode, workers=workers, scheduler=scheduler,
+                               progress=progress, desc="index references")
+    skipped += [(path, f"reference excluded: {why}") for path, why in references.bad]
+    if len(references.images) == 0:
+        raise InputError(f"{reference_images}: no usable reference (all {len(reference_items)} were bad; see above)")
+    targets = describe_pool(target_items, options.num_classes, mode, workers=workers, scheduler=scheduler,
+                            progress=progress, desc="describe targets")
+    skipped += list(targets.bad)
+    started = time.perf_counter()
+    units = _retrieve(references, targets, masks_by_stem, masks is not None, mode, options, synthetic, skipped)
+    query_seconds = time.perf_counter() - started
+    stats = {"mode": mode, "references": len(references.images), "targets": len(targets.images),
+             "index_seconds": references.seconds, "query_ms": 1000 * query_seconds / max(1, len(units))}
+    return units, skipped, _retrieval_notes(mode, options.num_classes, references, stats["query_ms"]), stats
+
+
+class FlickrGenerator(Generator):
+    """``HFlickr`` by semantic retrieval and colour transfer (the steps of :func:`generate_flickr`).
+
+    Parameters
+    ----------
+    images, labels, reference_images, reference_labels, masks : str or os.PathLike or None
+        The user's folders; all None: the embedded Flickr-like sample.
+    options : FlickrOptions or None
+        Methods, retrieval depth, label rule, thresholds, format, split and seed.
+    workers, scheduler, progress
+        Also used to describe the reference pool while planning.
+    """
+
+    subset = SUBSET
+    command = "datagen flickr"
+    extra_dirs = (LABEL_DIR,)   # so that --overwrite clears it and a resumed run cleans its temporaries
+    work = staticmethod(work)
+
+    def __init__(self, folders: dict[str, Any], options: FlickrOptions | None, *, workers: int | None,
+                 scheduler: Any, progress: bool):
+        self.folders, self.options = folders, options
+        self.workers, self.scheduler, self.progress = workers, scheduler, progress
+
+    def resolve(self) -> Inputs:
+        """The five folders: the user's (images and reference images required) or the embedded sample.
+
+        Returns
+        -------
+        Inputs
+            ``data`` holds the five folders (None where not given) and ``synthetic``.
+
+        Raises
+        ------
+        InputError
+            User data without ``--images`` or ``--reference-images``.
+        """
+        folders = self.folders
+        if all(value is None for value in folders.values()):
+            from .samples_extra import SAMPLE_VERSION, flickr_sample
+
+            sample = flickr_sample()
+            data = {"images": sample["images"], "labels": sample["labels"], "masks": None,
+                    "reference_images": sample["reference_images"], "reference_labels": sample["reference_labels"]}
+            self.options = self.options or FlickrOptions(num_classes=15, test_fraction=0.25)
+            inputs = Inputs({**data, "synthetic": True}, {"data": f"embedded flickr sample {SAMPLE_VERSION}"},
+                            "data: embedded Flickr-like sample (pseudo label maps from SLIC + colour rule; synthetic)")
+        else:
+            if folders["images"] is None or folders["reference_images"] is None:
+                raise InputError("--images and --reference-images are required (or give no data argument for "
+                                 "the sample data)")
+            config = {key: (str(Path(folders[key]).resolve()) if folders[key] is not None else None) for key in
+                      ("images", "labels", "reference_images", "reference_labels", "masks")}
+            inputs = Inputs({**folders, "synthetic": False}, config)
+        self.options = self.options or FlickrOptions()
+        self.options.check()
+        return inputs
+
+    def plan(self, inputs: Inputs) -> Plan:
+        """Rank references for every target (:func:`plan_flickr`).
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+
+        Returns
+        -------
+        Plan
+            Units, skipped inputs, retrieval notes; ``extra["stats"]`` holds the retrieval mode and timings.
+        """
+        data = inputs.data
+        units, skipped, notes, stats = plan_flickr(
+            data["images"], data["labels"], data["reference_images"], data["reference_labels"], data["masks"],
+            self.options, synthetic=data["synthetic"], workers=self.workers, scheduler=self.scheduler,
+            progress=self.progress)
+        return Plan(units, skipped, notes, {"stats": stats})
+
+    def refusal(self, inputs: Inputs, plan: Plan) -> InputError:
+        """No usable target image: one line naming the images folder and the first skipped input.
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            The empty plan.
+
+        Returns
+        -------
+        InputError
+            The error :func:`~harmony.datagen.runner.generate` raises.
+        """
+        return no_units_error(Path(inputs.data["images"]), "target image", plan.skipped)
+
+    def config(self, inputs: Inputs, plan: Plan) -> dict[str, Any]:
+        """The folders' provenance and the options (recorded in ``run.json``).
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            What :meth:`plan` returned.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable configuration.
+        """
+        return {**inputs.config, **self.options.config()}
+
+    def summarise(self, summary: RunSummary, writer: DatasetWriter, inputs: Inputs, plan: Plan) -> RunSummary:
+        """The run's summary with the retrieval counts (fallbacks, composites per mode, label maps written).
+
+        Parameters
+        ----------
+        summary : RunSummary
+            What the run returned.
+        writer : DatasetWriter
+            The finished subset (its unit records are read).
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            What :meth:`plan` returned.
+
+        Returns
+        -------
+        RunSummary
+            With ``stats`` (the planner's) attached.
+        """
+        mode = plan.extra["stats"]["mode"]
+        label_dir = writer.dir / LABEL_DIR
+        if mode != "labels" and label_dir.is_dir() and not any(label_dir.iterdir()):
+            label_dir.rmdir()   # descriptor mode writes no label maps: leave no empty folder behind
+        records = writer.layout.unit_records()
+        plan.notes.extend(_retrieval_counts(records, mode))
+        summary = super().summarise(summary, writer, inputs, plan)
+        summary.stats = plan.extra["stats"]  # type: ignore[attr-defined]
+        return summary
+
+
+def _retrieval_counts(records: list[dict], mode: str) -> list[str]:
+    """Summary lines: fallbacks, composites per retrieval mode, label maps written."""
+    fallbacks = sum(int(record.get("fallback", 0)) for record in records)
+    retrievals: dict[str, int] = {}
+    for record in records:
+        for row in record.get("rows", []):
+            retrievals[row.get("retrieval", "?")] = retrievals.get(row.get("retrieval", "?"), 0) + 1
+    lines = [f"foregrounds with no reference sharing their labels (fallback to the most similar image): {fallbacks}",
+             "composites by retrieval: " + (", ".join(f"{k} {v}" for k, v in sorted(retrievals.items())) or "none")]
+    if mode == "labels":
+        maps = sum(1 for record in records if any(row.get("labels") for row in record.get("rows", [])))
+        lines.append(f"label maps: {maps} written to {SUBSET}/{LABEL_DIR}/<real stem>.png (DIH's scene-parsing "
+                     "decoder trains on them)")
+    else:
+        lines.append("label maps: none written (no label maps given)")
+    return lines
 
 
 def generate_flickr(out: str | os.PathLike, images: str | os.PathLike | None = None,
@@ -681,59 +936,51 @@ def generate_flickr(out: str | os.PathLike, images: str | os.PathLike | None = N
                     reference_labels: str | os.PathLike | None = None, masks: str | os.PathLike | None = None, *,
                     options: FlickrOptions | None = None, workers: int | None = None, scheduler: Any = None,
                     overwrite: bool = False, progress: bool = True) -> RunSummary:
-    """Build ``<out>/HFlickr``. With no data argument: the embedded Flickr-like sample (synthetic)."""
-    synthetic = all(x is None for x in (images, labels, reference_images, reference_labels, masks))
-    if synthetic:
-        from .samples_extra import SAMPLE_VERSION, flickr_sample
+    """Build ``<out>/HFlickr``: composites by label-histogram retrieval and colour transfer, as DIH built its set.
 
-        sample = flickr_sample()
-        images, labels = sample["images"], sample["labels"]
-        reference_images, reference_labels = sample["reference_images"], sample["reference_labels"]
-        options = options or FlickrOptions(num_classes=15, test_fraction=0.25)
-        data: dict[str, Any] = {"data": f"embedded flickr sample {SAMPLE_VERSION}"}
-    else:
-        if images is None or reference_images is None:
-            raise InputError("--images and --reference-images are required (or give no data argument for the "
-                             "sample data)")
-        data = {k: (str(Path(v).resolve()) if v is not None else None) for k, v in
-                (("images", images), ("labels", labels), ("reference_images", reference_images),
-                 ("reference_labels", reference_labels), ("masks", masks))}
-    options = options or FlickrOptions()
-    options.check()
-    units, skipped, notes, stats = plan_flickr(images, labels, reference_images, reference_labels, masks, options,
-                                               synthetic=synthetic, workers=workers, scheduler=scheduler,
-                                               progress=progress)
-    config = {**data, **options.config()}
-    # labels/ is an extra folder so that --overwrite clears it and a resumed run cleans its temporaries.
-    writer = DatasetWriter(out, SUBSET, config=config, overwrite=overwrite, command="datagen flickr",
-                           extra_dirs=(LABEL_DIR,))
-    summary = run_units(writer, units, work, workers=workers, scheduler=scheduler, desc="datagen flickr",
-                        progress=progress)
-    label_dir = writer.dir / LABEL_DIR
-    if stats["mode"] != "labels" and label_dir.is_dir() and not any(label_dir.iterdir()):
-        label_dir.rmdir()   # descriptor mode writes no label maps: leave no empty folder behind
-    if summary.final is not None:
-        summary.final.skipped[:0] = skipped
-    fallbacks = sum(int(r.get("fallback", 0)) for r in writer.layout.unit_records())
-    retrievals: dict[str, int] = {}
-    for r in writer.layout.unit_records():
-        for row in r.get("rows", []):
-            retrievals[row.get("retrieval", "?")] = retrievals.get(row.get("retrieval", "?"), 0) + 1
-    if synthetic:
-        notes.insert(0, "data: embedded Flickr-like sample (pseudo label maps from SLIC + colour rule; synthetic)")
-    notes.append(f"foregrounds with no reference sharing their labels (fallback to the most similar image): "
-                 f"{fallbacks}")
-    notes.append("composites by retrieval: " + (", ".join(f"{k} {v}" for k, v in sorted(retrievals.items()))
-                                                 or "none"))
-    if stats["mode"] == "labels":
-        n_maps = sum(1 for r in writer.layout.unit_records() if any(row.get("labels") for row in r.get("rows", [])))
-        notes.append(f"label maps: {n_maps} written to {SUBSET}/{LABEL_DIR}/<real stem>.png (DIH's scene-parsing "
-                     "decoder trains on them)")
-    else:
-        notes.append("label maps: none written (no label maps given)")
-    summary.notes = notes + summary.notes
-    summary.stats = stats  # type: ignore[attr-defined]
-    return summary
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output dataset root.
+    images, labels : str or os.PathLike or None
+        Target photos and their label maps ``<stem>.png`` (class indices, 0 = unlabelled).
+    reference_images, reference_labels : str or os.PathLike or None
+        The reference pool and its label maps.
+    masks : str or os.PathLike or None
+        Foreground masks ``<stem>_<fg>.png`` (default: segments chosen by the label rule). With no data
+        argument at all, the embedded Flickr-like sample (pseudo label maps; synthetic) is used.
+    options : FlickrOptions or None
+        Methods, composites per mask, retrieval depth, label rule, thresholds, format, split, seed.
+    workers, scheduler, overwrite, progress
+        As in :func:`harmony.datagen.runner.generate`.
+
+    Returns
+    -------
+    RunSummary
+        Counts, rejections, skipped inputs and retrieval notes; ``stats`` holds the retrieval mode.
+
+    Raises
+    ------
+    InputError
+        Missing folders, no label maps and no masks, or no usable target.
+
+    References
+    ----------
+    .. [1] Tsai et al., "Deep Image Harmonization", CVPR 2017, section 3.1 (retrieval by semantic
+       label histograms, colour transfer from the matching region).
+    .. [2] Cong et al., "DoveNet: Deep Image Harmonization via Domain Verification", CVPR 2020
+       (iHarmony4's HFlickr subset).
+
+    Examples
+    --------
+    >>> summary = generate_flickr("data/")         # doctest: +SKIP
+    >>> summary.stats["mode"]                      # doctest: +SKIP
+    'labels'
+    """
+    folders = {"images": images, "labels": labels, "reference_images": reference_images,
+               "reference_labels": reference_labels, "masks": masks}
+    generator = FlickrGenerator(folders, options, workers=workers, scheduler=scheduler, progress=progress)
+    return generate(generator, out, workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress)
 
 
 GENERATORS.register("flickr", generate_flickr, card=Card(

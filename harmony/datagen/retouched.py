@@ -32,7 +32,7 @@ from ..errors import InputError
 from ..parallel import unit_seed
 from ..registry import GENERATORS, Card
 from ._common import binary_mask_or_skip, read_mask_or_skip, sample_test_ids, tool_version
-from .runner import RunSummary, run_generator
+from .runner import Generator, Inputs, Plan, RunSummary, generate, no_units_error
 from .swaps import SwapOptions
 
 SUBSET = "HRetouched"
@@ -160,36 +160,141 @@ def plan_retouched(pairs: str | os.PathLike, options: SwapOptions, *, synthetic:
     return units, skipped
 
 
+class RetouchedGenerator(Generator):
+    """``HRetouched`` from before/after/mask triplets (the steps of :func:`generate_retouched`).
+
+    Parameters
+    ----------
+    pairs : str or os.PathLike or None
+        Folder of triplets; None: the embedded retouched sample (synthetic).
+    options : SwapOptions or None
+        Output format, quality, split and seed (``per_mask`` is not used).
+    """
+
+    subset = SUBSET
+    command = "datagen retouched"
+    work = staticmethod(work)
+
+    def __init__(self, pairs: str | os.PathLike | None, options: SwapOptions | None):
+        self.pairs = pairs
+        self.options = options or SwapOptions()
+
+    def resolve(self) -> Inputs:
+        """The triplet folder and its provenance (the sample's version, or the folder's absolute path).
+
+        Returns
+        -------
+        Inputs
+            ``data["pairs"]``: the folder to scan.
+        """
+        self.options.check()
+        if self.pairs is None:
+            from .samples_extra import SAMPLE_VERSION, retouched_sample
+
+            return Inputs({"pairs": retouched_sample(), "synthetic": True},
+                          {"data": f"embedded retouched sample {SAMPLE_VERSION}"},
+                          "data: embedded retouched sample (documented global grade + dodge/burn of bundled "
+                          "photos; synthetic)")
+        return Inputs({"pairs": self.pairs, "synthetic": False}, {"pairs": str(Path(self.pairs).resolve())})
+
+    def plan(self, inputs: Inputs) -> Plan:
+        """One unit per complete triplet (see :func:`plan_retouched`).
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+
+        Returns
+        -------
+        Plan
+            Units, skipped files and the triplet count and planning time as notes.
+        """
+        started = time.perf_counter()
+        units, skipped = plan_retouched(inputs.data["pairs"], self.options, synthetic=inputs.data["synthetic"])
+        planning_seconds = time.perf_counter() - started
+        notes = [f"{len(units)} triplets -> 2 composites each (foreground retouched -> target before; "
+                 "background retouched -> target after)", f"planning took {planning_seconds:.1f} s"]
+        return Plan(units, skipped, notes)
+
+    def refusal(self, inputs: Inputs, plan: Plan) -> InputError:
+        """No complete triplet: one line naming the folder and the first skipped file.
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            The empty plan.
+
+        Returns
+        -------
+        InputError
+            The error :func:`~harmony.datagen.runner.generate` raises.
+        """
+        return no_units_error(inputs.data["pairs"], "before/after/mask triplet", plan.skipped)
+
+    def config(self, inputs: Inputs, plan: Plan) -> dict[str, Any]:
+        """The data's provenance and the output options (recorded in ``run.json``).
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            What :meth:`plan` returned.
+
+        Returns
+        -------
+        dict
+            ``pairs`` or ``data``, then ``align``, ``format``, ``quality``, ``test_fraction``, ``seed``.
+        """
+        options = self.options
+        return {**inputs.config, "align": options.align, "format": options.fmt, "quality": options.quality,
+                "test_fraction": options.test_fraction, "seed": options.seed}
+
+
 def generate_retouched(out: str | os.PathLike, pairs: str | os.PathLike | None = None, *,
                        options: SwapOptions | None = None, workers: int | None = None, scheduler: Any = None,
                        overwrite: bool = False, progress: bool = True) -> RunSummary:
-    """Build ``<out>/HRetouched``. Without ``pairs``: the embedded retouched sample (synthetic)."""
-    options = options or SwapOptions()
-    options.check()
-    synthetic = pairs is None
-    if synthetic:
-        from .samples_extra import SAMPLE_VERSION, retouched_sample
+    """Build ``<out>/HRetouched``: two composites per artist-retouched before/after pair.
 
-        pairs = retouched_sample()
-        data = {"data": f"embedded retouched sample {SAMPLE_VERSION}"}
-    else:
-        data = {"pairs": str(Path(pairs).resolve())}
-    t0 = time.perf_counter()
-    units, skipped = plan_retouched(pairs, options, synthetic=synthetic)
-    t_plan = time.perf_counter() - t0
-    if not units:
-        from .swaps import no_units_error
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output dataset root.
+    pairs : str or os.PathLike or None
+        Folder of ``<name>_before.<ext>``, ``<name>_after.<ext>``, ``<name>_mask.png`` triplets; None: the
+        embedded retouched sample (documented global grade + dodge/burn of bundled photos; synthetic).
+    options : SwapOptions or None
+        Alignment (``error`` or ``resize``), output format (``jpg`` or ``png``), JPEG quality, test
+        fraction and seed.
+    workers, scheduler, overwrite, progress
+        As in :func:`harmony.datagen.runner.generate`.
 
-        raise no_units_error(pairs, "before/after/mask triplet", skipped)
-    config = {**data, "align": options.align, "format": options.fmt, "quality": options.quality,
-              "test_fraction": options.test_fraction, "seed": options.seed}
-    notes = [f"{len(units)} triplets -> 2 composites each (foreground retouched -> target before; "
-             "background retouched -> target after)", f"planning took {t_plan:.1f} s"]
-    if synthetic:
-        notes.insert(0, "data: embedded retouched sample (documented global grade + dodge/burn of bundled photos; "
-                        "synthetic)")
-    return run_generator(out, SUBSET, config, "datagen retouched", units, work, skipped=skipped, notes=notes,
-                         workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress)
+    Returns
+    -------
+    RunSummary
+        Counts of units, composites (2 per triplet), rejections and skipped inputs.
+
+    Raises
+    ------
+    InputError
+        The folder is missing, holds no triplet, or two pair names map to the same image id.
+
+    References
+    ----------
+    .. [1] Wang et al., "Semi-supervised Parametric Real-world Image Harmonization", CVPR 2023,
+       section 3.2 (the supervised stream's retouched pairs).
+
+    Examples
+    --------
+    >>> summary = generate_retouched("data/")                  # doctest: +SKIP
+    >>> print("\\n".join(summary.lines()))                     # doctest: +SKIP
+    HRetouched: 8 composites (6 train / 2 test) in data/HRetouched
+    """
+    return generate(RetouchedGenerator(pairs, options), out, workers=workers, scheduler=scheduler,
+                    overwrite=overwrite, progress=progress)
 
 
 GENERATORS.register("retouched", generate_retouched, card=Card(

@@ -45,7 +45,7 @@ from ..errors import InputError
 from ..parallel import unit_rng, unit_seed
 from ..registry import GENERATORS, Card
 from ._common import binary_mask_or_skip, read_mask_or_skip, sample_test_ids, tool_version
-from .runner import RunSummary, run_generator
+from .runner import Generator, Inputs, Plan, RunSummary, generate, no_units_error
 
 VERSIONS = ("original", "expertA", "expertB", "expertC", "expertD", "expertE")
 VERSION_CODES = {"original": "O", "expertA": "A", "expertB": "B", "expertC": "C", "expertD": "D",
@@ -397,26 +397,50 @@ def plan_fivek(root: str | os.PathLike, masks: str | os.PathLike, options: SwapO
     return units, skipped, notes
 
 
-def no_units_error(source, what: str, skipped: list[tuple[str, str]]) -> InputError:
-    """Nothing usable at all: one line naming the input and the first reason."""
-    example = f"; e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
-    return InputError(f"{source}: no usable {what} ({len(skipped)} inputs skipped{example})")
+class FivekGenerator(Generator):
+    """``HAdobe5k`` from MIT-Adobe FiveK versions and masks (the steps of :func:`generate_fivek`).
 
+    Parameters
+    ----------
+    root, masks : str or os.PathLike or None
+        The FiveK tree and the mask folder (default ``root/masks``); both None: the embedded sample.
+    options : SwapOptions or None
+        Pairs per mask, alignment, output format, quality, split and seed.
+    versions : sequence of str or None
+        Versions to use (default: every version found).
+    """
 
-def generate_fivek(out: str | os.PathLike, root: str | os.PathLike | None = None,
-                   masks: str | os.PathLike | None = None, *, options: SwapOptions | None = None,
-                   versions: Sequence[str] | None = None, workers: int | None = None, scheduler: Any = None,
-                   overwrite: bool = False, progress: bool = True) -> RunSummary:
-    """Build ``<out>/HAdobe5k``. With neither ``root`` nor ``masks``: the embedded FiveK-like sample."""
-    options = options or SwapOptions()
-    options.check()
-    synthetic = root is None and masks is None
-    if synthetic:
-        from .samples_extra import SAMPLE_VERSION, fivek_sample
+    subset = "HAdobe5k"
+    command = "datagen fivek"
+    work = staticmethod(work)
 
-        root, masks = fivek_sample()
-        data = {"data": f"embedded fivek sample {SAMPLE_VERSION}"}
-    else:
+    def __init__(self, root: str | os.PathLike | None, masks: str | os.PathLike | None,
+                 options: SwapOptions | None, versions: Sequence[str] | None):
+        self.root, self.masks, self.versions = root, masks, versions
+        self.options = options or SwapOptions()
+
+    def resolve(self) -> Inputs:
+        """The FiveK root and mask folder: the user's (checked to exist) or the embedded sample.
+
+        Returns
+        -------
+        Inputs
+            ``data["root"]``, ``data["masks"]`` and ``data["synthetic"]``.
+
+        Raises
+        ------
+        InputError
+            ``--masks`` without ``--root``, or a folder that does not exist.
+        """
+        self.options.check()
+        root, masks = self.root, self.masks
+        if root is None and masks is None:
+            from .samples_extra import SAMPLE_VERSION, fivek_sample
+
+            root, masks = fivek_sample()
+            return Inputs({"root": root, "masks": masks, "synthetic": True},
+                          {"data": f"embedded fivek sample {SAMPLE_VERSION}"},
+                          "data: embedded FiveK-like sample (documented global edits of bundled photos; synthetic)")
         if root is None:
             raise InputError("--root is required with --masks (or give neither for the sample data)")
         if not Path(root).is_dir():
@@ -425,17 +449,112 @@ def generate_fivek(out: str | os.PathLike, root: str | os.PathLike | None = None
             masks = Path(root) / "masks"
             if not masks.is_dir():
                 raise InputError(f"--masks not given and {masks} does not exist")
-        data = {"root": str(Path(root).resolve()), "masks": str(Path(masks).resolve())}
-    t0 = time.perf_counter()
-    units, skipped, notes = plan_fivek(root, masks, options, versions=versions, synthetic=synthetic)
-    notes.append(f"planning took {time.perf_counter() - t0:.1f} s")
-    if not units:
-        raise no_units_error(root, "photo (a mask plus two or more versions)", skipped)
-    if synthetic:
-        notes.insert(0, "data: embedded FiveK-like sample (documented global edits of bundled photos; synthetic)")
-    config = {**data, **options.config(), "versions": list(versions) if versions else None}
-    return run_generator(out, "HAdobe5k", config, "datagen fivek", units, work, skipped=skipped, notes=notes,
-                         workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress)
+        return Inputs({"root": root, "masks": masks, "synthetic": False},
+                      {"root": str(Path(root).resolve()), "masks": str(Path(masks).resolve())})
+
+    def plan(self, inputs: Inputs) -> Plan:
+        """One unit per photo with a mask (see :func:`plan_fivek`), with the planning time as a note.
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+
+        Returns
+        -------
+        Plan
+            Units, skipped inputs and notes (input layout, versions, photos without a mask).
+        """
+        started = time.perf_counter()
+        units, skipped, notes = plan_fivek(inputs.data["root"], inputs.data["masks"], self.options,
+                                           versions=self.versions, synthetic=inputs.data["synthetic"])
+        notes.append(f"planning took {time.perf_counter() - started:.1f} s")
+        return Plan(units, skipped, notes)
+
+    def refusal(self, inputs: Inputs, plan: Plan) -> InputError:
+        """No photo with a mask and two versions: one line naming the root and the first skipped item.
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            The empty plan.
+
+        Returns
+        -------
+        InputError
+            The error :func:`~harmony.datagen.runner.generate` raises.
+        """
+        return no_units_error(inputs.data["root"], "photo (a mask plus two or more versions)", plan.skipped)
+
+    def config(self, inputs: Inputs, plan: Plan) -> dict[str, Any]:
+        """The data's provenance, the options and the versions asked for (recorded in ``run.json``).
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            What :meth:`plan` returned.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable configuration.
+        """
+        return {**inputs.config, **self.options.config(), "versions": list(self.versions) if self.versions else None}
+
+
+def generate_fivek(out: str | os.PathLike, root: str | os.PathLike | None = None,
+                   masks: str | os.PathLike | None = None, *, options: SwapOptions | None = None,
+                   versions: Sequence[str] | None = None, workers: int | None = None, scheduler: Any = None,
+                   overwrite: bool = False, progress: bool = True) -> RunSummary:
+    """Build ``<out>/HAdobe5k``: style swaps between the expert versions of MIT-Adobe FiveK photos.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output dataset root.
+    root : str or os.PathLike or None
+        FiveK tree, ``ROOT/<version>/<stem>.<ext>`` or ``ROOT/<stem>/<version>.<ext>`` (see
+        :func:`scan_fivek`). With neither ``root`` nor ``masks``: the embedded FiveK-like sample
+        (documented global edits of bundled photos; synthetic).
+    masks : str or os.PathLike or None
+        Foreground masks ``<stem>_<fg>.png`` (default ``root/masks``).
+    options : SwapOptions or None
+        Pairs per mask (None: every ordered pair), alignment, output format, quality, test fraction, seed.
+    versions : sequence of str or None
+        Versions to use, from ``original, expertA..expertE`` (default: every version found).
+    workers, scheduler, overwrite, progress
+        As in :func:`harmony.datagen.runner.generate`.
+
+    Returns
+    -------
+    RunSummary
+        Counts of units, composites, rejections and skipped inputs.
+
+    Raises
+    ------
+    InputError
+        Missing folders, fewer than two versions, unaligned versions without ``align="resize"``, or no
+        photo with a mask.
+
+    References
+    ----------
+    .. [1] Bychkovsky, Paris, Chan and Durand, "Learning Photographic Global Tonal Adjustment with a
+       Database of Input / Output Image Pairs", CVPR 2011 (MIT-Adobe FiveK).
+    .. [2] Cong et al., "DoveNet: Deep Image Harmonization via Domain Verification", CVPR 2020
+       (iHarmony4's HAdobe5k subset).
+
+    Examples
+    --------
+    >>> summary = generate_fivek("data/", options=SwapOptions(per_mask=3))   # doctest: +SKIP
+    >>> summary.lines()[0]                                                   # doctest: +SKIP
+    'HAdobe5k: 24 composites (18 train / 6 test) in data/HAdobe5k'
+    """
+    return generate(FivekGenerator(root, masks, options, versions), out, workers=workers, scheduler=scheduler,
+                    overwrite=overwrite, progress=progress)
 
 
 # --- day2night -------------------------------------------------------------------------------------
@@ -488,28 +607,133 @@ def plan_day2night(root: str | os.PathLike, options: SwapOptions, *, synthetic: 
     return units, skipped, notes
 
 
+class Day2nightGenerator(Generator):
+    """``Hday2night`` from fixed-camera captures (the steps of :func:`generate_day2night`).
+
+    Parameters
+    ----------
+    root : str or os.PathLike or None
+        Scene folders; None: the embedded day2night-like sample.
+    options : SwapOptions or None
+        Pairs per mask, alignment, output format, quality, split (default test fraction 0.3) and seed.
+    """
+
+    subset = "Hday2night"
+    command = "datagen day2night"
+    work = staticmethod(work)
+
+    def __init__(self, root: str | os.PathLike | None, options: SwapOptions | None):
+        self.root = root
+        self.options = options or SwapOptions(test_fraction=0.3)
+
+    def resolve(self) -> Inputs:
+        """The scene root: the user's, or the embedded day2night-like sample.
+
+        Returns
+        -------
+        Inputs
+            ``data["root"]`` and ``data["synthetic"]``.
+        """
+        self.options.check()
+        if self.root is None:
+            from .samples_extra import SAMPLE_VERSION, day2night_sample
+
+            return Inputs({"root": day2night_sample(), "synthetic": True},
+                          {"data": f"embedded day2night sample {SAMPLE_VERSION}"},
+                          "data: embedded day2night-like sample (documented illumination changes; synthetic)")
+        return Inputs({"root": self.root, "synthetic": False}, {"root": str(Path(self.root).resolve())})
+
+    def plan(self, inputs: Inputs) -> Plan:
+        """One unit per scene with two or more captures and masks (see :func:`plan_day2night`).
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+
+        Returns
+        -------
+        Plan
+            Units, skipped inputs and notes (scene count, sanitised ids).
+        """
+        units, skipped, notes = plan_day2night(inputs.data["root"], self.options, synthetic=inputs.data["synthetic"])
+        return Plan(units, skipped, notes)
+
+    def refusal(self, inputs: Inputs, plan: Plan) -> InputError:
+        """No usable scene: one line naming the root and the first skipped item.
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            The empty plan.
+
+        Returns
+        -------
+        InputError
+            The error :func:`~harmony.datagen.runner.generate` raises.
+        """
+        return no_units_error(inputs.data["root"], "scene (two or more captures plus masks/)", plan.skipped)
+
+    def config(self, inputs: Inputs, plan: Plan) -> dict[str, Any]:
+        """The data's provenance and the options (recorded in ``run.json``).
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            What :meth:`plan` returned.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable configuration.
+        """
+        return {**inputs.config, **self.options.config()}
+
+
 def generate_day2night(out: str | os.PathLike, root: str | os.PathLike | None = None, *,
                        options: SwapOptions | None = None, workers: int | None = None, scheduler: Any = None,
                        overwrite: bool = False, progress: bool = True) -> RunSummary:
-    """Build ``<out>/Hday2night``. Without ``root``: the embedded day2night-like sample."""
-    options = options or SwapOptions(test_fraction=0.3)
-    options.check()
-    synthetic = root is None
-    if synthetic:
-        from .samples_extra import SAMPLE_VERSION, day2night_sample
+    """Build ``<out>/Hday2night``: a static foreground from one capture overlaid on another of the same scene.
 
-        root = day2night_sample()
-        data = {"data": f"embedded day2night sample {SAMPLE_VERSION}"}
-    else:
-        data = {"root": str(Path(root).resolve())}
-    units, skipped, notes = plan_day2night(root, options, synthetic=synthetic)
-    if not units:
-        raise no_units_error(root, "scene (two or more captures plus masks/)", skipped)
-    if synthetic:
-        notes.insert(0, "data: embedded day2night-like sample (documented illumination changes; synthetic)")
-    config = {**data, **options.config()}
-    return run_generator(out, "Hday2night", config, "datagen day2night", units, work, skipped=skipped, notes=notes,
-                         workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress)
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output dataset root.
+    root : str or os.PathLike or None
+        Scenes ``ROOT/<scene>/<yyyymmdd>-<hhmmss>.<ext>`` with masks ``ROOT/<scene>/masks/<fg>.png``; None:
+        the embedded day2night-like sample (documented illumination changes; synthetic).
+    options : SwapOptions or None
+        Pairs per mask, alignment, output format, quality, test fraction (default 0.3) and seed.
+    workers, scheduler, overwrite, progress
+        As in :func:`harmony.datagen.runner.generate`.
+
+    Returns
+    -------
+    RunSummary
+        Counts of units, composites, rejections and skipped inputs.
+
+    Raises
+    ------
+    InputError
+        Missing root, no scene folder, scene ids that collide once sanitised, or no usable scene.
+
+    References
+    ----------
+    .. [1] Cong et al., "DoveNet: Deep Image Harmonization via Domain Verification", CVPR 2020
+       (iHarmony4's Hday2night subset and its file names).
+
+    Examples
+    --------
+    >>> summary = generate_day2night("data/")      # doctest: +SKIP
+    >>> summary.lines()[0]                         # doctest: +SKIP
+    'Hday2night: 72 composites (48 train / 24 test) in data/Hday2night'
+    """
+    return generate(Day2nightGenerator(root, options), out, workers=workers, scheduler=scheduler,
+                    overwrite=overwrite, progress=progress)
 
 
 GENERATORS.register("fivek", generate_fivek, card=Card(
