@@ -340,153 +340,213 @@ class CocoOptions:
         return d
 
 
+def _exact_area(annotation: dict, height: int, width: int) -> int:
+    """The annotation's pixel area as pycocotools counts it (raises InputError for a bad RLE)."""
+    from pycocotools import mask as mask_utils
+
+    rle = segmentation_rle(annotation["segmentation"], height, width)
+    return int(mask_utils.area(rle)) if rle is not None else 0
+
+
+def _measure(image: dict, annotations: list, bounds: dict, stats: PlanStats, skipped: list
+             ) -> dict[Any, list[list]]:
+    """Per category, ``[ratio or None, annotation, lower, upper, polygon estimate]`` of the image's instances.
+
+    Crowd and zero-area annotations are counted and left out. The exact area is computed only where the
+    polygon bounds cannot tell (it is filled in later where the selection needs it).
+    """
+    height, width = image["height"], image["width"]
+    area_px = float(height * width)
+    per_category: dict[Any, list[list]] = {}
+    if len(annotations) > 1:
+        annotations = sorted(annotations, key=lambda a: _sort_key(a["id"]))
+    for annotation in annotations:
+        stats.annotations += 1
+        if annotation.get("iscrowd"):
+            stats.crowd += 1
+            continue
+        bound = bounds.get(id(annotation))
+        if bound is not None and bound[0] > 0:
+            # Certainly not empty; the exact area is computed only where the selection needs it.
+            area, lower, upper, estimate = None, bound[0], bound[1], bound[2]
+        else:
+            try:
+                area = _exact_area(annotation, height, width)
+            except InputError as exc:
+                skipped.append((f"{image['file_name']} annotation {annotation['id']}", f"bad segmentation ({exc})"))
+                continue
+            lower = upper = estimate = area
+        outside = _polygon_out_of_bounds(annotation["segmentation"], height, width)
+        if area == 0:
+            stats.empty += 1
+            skipped.append((f"{image['file_name']} annotation {annotation['id']}",
+                            "segmentation outside the image" if outside else "zero-area segmentation"))
+            continue
+        if outside:
+            stats.out_of_bounds_clipped += 1
+        per_category.setdefault(annotation["category_id"], []).append(
+            [None if area is None else area / area_px, annotation, lower / area_px, upper / area_px,
+             estimate / area_px])
+    return per_category
+
+
+def _choose(per_category: dict[Any, list[list]], image: dict, options: CocoOptions, stats: PlanStats
+            ) -> list[tuple[Any, dict, float]]:
+    """(category, annotation, fg ratio) of the objects kept: per category the largest instance (or all)
+    whose ratio lies in ``[min_fg_ratio, max_fg_ratio]``."""
+    height, width = image["height"], image["width"]
+    area_px = float(height * width)
+    low, high = options.min_fg_ratio, options.max_fg_ratio
+    chosen = []
+    for category in sorted(per_category, key=_sort_key) if len(per_category) > 1 else per_category:
+        items = per_category[category]
+        if options.objects == "largest":
+            # Largest instance of its category (ties: lowest annotation id, the first in sorted order).
+            # Only instances whose area bound reaches the others' lower bounds can be the largest, and
+            # when even the largest bound misses the ratio bounds no exact area is needed at all.
+            floor = max(item[2] for item in items)
+            if max(item[3] for item in items) < low or floor > high:
+                stats.out_of_ratio += 1
+                continue
+            contenders = [item for item in items if item[3] >= floor]
+            if len(contenders) > 1:
+                for item in contenders:
+                    if item[0] is None:
+                        item[0] = _exact_area(item[1], height, width) / area_px
+            items = [max(contenders, key=lambda item: item[0])] if len(contenders) > 1 else contenders
+        for item in items:
+            if item[3] < low or item[2] > high:
+                stats.out_of_ratio += 1
+                continue
+            if item[0] is None and low <= item[2] and item[3] <= high:
+                # Certainly within the bounds: the polygon-area ratio stands in for the pixel count
+                # (Target.fg_ratio is informative; the manifest's fg_ratio is measured on the mask).
+                chosen.append((category, item[1], item[4]))
+                continue
+            if item[0] is None:
+                item[0] = _exact_area(item[1], height, width) / area_px
+            if low <= item[0] <= high:
+                chosen.append((category, item[1], item[0]))
+            else:
+                stats.out_of_ratio += 1
+    return chosen
+
+
+@dataclass
+class _Pools:
+    """The selected objects as reference pools: per category, and all of them (``--reference-fallback any``),
+    with the number each image contributes (so drawing "another image" needs no list copy)."""
+
+    by_category: dict[Any, list[tuple[Any, dict]]]
+    everything: list[tuple[Any, dict]]
+    own: dict[Any, dict[Any, int]]
+    own_all: dict[Any, int]
+
+
+def _pools(image_order: list, candidates: dict) -> _Pools:
+    by_category: dict[Any, list[tuple[Any, dict]]] = {}
+    everything: list[tuple[Any, dict]] = []
+    for image_id in image_order:
+        for category, annotation, _ratio in candidates[image_id]:
+            by_category.setdefault(category, []).append((image_id, annotation))
+            everything.append((image_id, annotation))
+    own: dict[Any, dict[Any, int]] = {category: {} for category in by_category}
+    own_all: dict[Any, int] = {}
+    for category, entries in by_category.items():
+        for image_id, _annotation in entries:
+            own[category][image_id] = own[category].get(image_id, 0) + 1
+            own_all[image_id] = own_all.get(image_id, 0) + 1
+    return _Pools(by_category, everything, own, own_all)
+
+
+def _targets(image_id: Any, candidates: list, pools: _Pools, images: Mapping[Any, dict],
+             categories: dict, images_root: str, options: CocoOptions, stats: PlanStats, skipped: list
+             ) -> list[Target]:
+    """The image's objects with their references (``per_object`` + 2 spares, from other images)."""
+    image = images[image_id]
+    targets = []
+    for category, annotation, ratio in candidates:
+        source_pool, own_count = pools.by_category[category], pools.own[category].get(image_id, 0)
+        if len(source_pool) == own_count and options.reference_fallback == "any":
+            source_pool, own_count = pools.everything, pools.own_all.get(image_id, 0)
+            if len(source_pool) > own_count:
+                stats.fallback_references += 1
+        if len(source_pool) == own_count:   # no instance in another image
+            stats.no_reference += 1
+            skipped.append((f"{image['file_name']} annotation {annotation['id']}",
+                            f"no reference: category {categories[category]!r} has no instance in another image"))
+            continue
+        rng = np.random.default_rng(unit_seed(options.seed, f"ref:{image_id}:{annotation['id']}"))
+        # per_object references (distinct when possible) plus two spares, used only when a reference
+        # image turns out to be missing or unreadable in the worker.
+        drawn = _draw_others(source_pool, image_id, own_count, options.per_object + 2, rng)
+        references = []
+        for ref_image_id, ref_annotation in drawn:
+            ref_image = images[ref_image_id]
+            references.append(Reference(ref_image_id, ref_annotation["id"], ref_annotation["category_id"],
+                                        os.path.join(images_root, ref_image["file_name"]), ref_image["height"],
+                                        ref_image["width"], ref_annotation["segmentation"]))
+        targets.append(Target(annotation["id"], category, categories[category], annotation["segmentation"], ratio,
+                              tuple(references)))
+    return targets
+
+
 def plan_units(data: Mapping[str, Any], images_dir: str | os.PathLike, options: CocoOptions
                ) -> tuple[list[CocoUnit], PlanStats]:
-    """Select foreground objects and their references; one :class:`CocoUnit` per annotated image."""
+    """Select foreground objects and their references; one :class:`CocoUnit` per annotated image.
+
+    Parameters
+    ----------
+    data : mapping
+        Parsed COCO instances JSON (``images``, ``annotations``, ``categories``), validated.
+    images_dir : str or os.PathLike
+        Folder of the images named by ``file_name``.
+    options : CocoOptions
+        Object selection (``objects``, fg-ratio bounds), composites per object, reference fallback,
+        split and seed.
+
+    Returns
+    -------
+    units : list of CocoUnit
+        One per annotated image (sorted by image id), possibly with no target.
+    stats : PlanStats
+        Counts of the selection (crowd, empty, out of bounds, without a reference, ...).
+    """
     images_root = str(images_dir)
     stats = PlanStats()
     images = {im["id"]: im for im in data["images"]}
     categories = {c["id"]: str(c.get("name", c["id"])) for c in data["categories"]}
     by_image: dict[Any, list[dict]] = {}
-    for a in data["annotations"]:
-        by_image.setdefault(a["image_id"], []).append(a)
+    for annotation in data["annotations"]:
+        by_image.setdefault(annotation["image_id"], []).append(annotation)
     image_order = sorted(by_image, key=_sort_key)
     if options.max_images is not None:
         image_order = image_order[:options.max_images]
     stats.images = len(image_order)
-
     skipped: dict[Any, list[tuple[str, str]]] = {i: [] for i in image_order}
-    candidates: dict[Any, list[tuple[Any, dict, float]]] = {}   # image -> [(cat, ann, ratio)]
-    from pycocotools import mask as mask_utils
-
+    candidates: dict[Any, list[tuple[Any, dict, float]]] = {}
     bounds: dict[int, tuple[float, float, float]] = {}
     chunk = 2000   # images per batch of area bounds (bounded temporary memory)
-
-    def exact_area(a: dict, h: int, w: int) -> int:
-        rle = segmentation_rle(a["segmentation"], h, w)   # raises InputError for a bad RLE
-        return int(mask_utils.area(rle)) if rle is not None else 0
-
-    for n_img, img_id in enumerate(image_order):
-        if n_img % chunk == 0:
-            bounds = _area_bounds([a for i in image_order[n_img:n_img + chunk] for a in by_image[i]], images)
-        im = images[img_id]
-        h, w = im["height"], im["width"]
-        hw = float(h * w)
-        per_cat: dict[Any, list[list]] = {}   # cat -> [[ratio or None, ann, lower, upper]]
-        anns = by_image[img_id]
-        if len(anns) > 1:
-            anns = sorted(anns, key=lambda a: _sort_key(a["id"]))
-        for a in anns:
-            stats.annotations += 1
-            if a.get("iscrowd"):
-                stats.crowd += 1
-                continue
-            b = bounds.get(id(a))
-            if b is not None and b[0] > 0:
-                # Certainly not empty; the exact area is computed only where the selection needs it.
-                area, lower, upper, estimate = None, b[0], b[1], b[2]
-            else:
-                try:
-                    area = exact_area(a, h, w)
-                except InputError as exc:
-                    skipped[img_id].append((f"{im['file_name']} annotation {a['id']}", f"bad segmentation ({exc})"))
-                    continue
-                lower = upper = estimate = area
-            oob = _polygon_out_of_bounds(a["segmentation"], h, w)
-            if area == 0:
-                stats.empty += 1
-                skipped[img_id].append((f"{im['file_name']} annotation {a['id']}",
-                                        "segmentation outside the image" if oob else "zero-area segmentation"))
-                continue
-            if oob:
-                stats.out_of_bounds_clipped += 1
-            per_cat.setdefault(a["category_id"], []).append(
-                [None if area is None else area / hw, a, lower / hw, upper / hw, estimate / hw])
-        chosen = []
-        for cat in sorted(per_cat, key=_sort_key) if len(per_cat) > 1 else per_cat:
-            items = per_cat[cat]
-            if options.objects == "largest":
-                # Largest instance of its category (ties: lowest annotation id, the first in sorted order).
-                # Only instances whose area bound reaches the others' lower bounds can be the largest, and
-                # when even the largest bound misses the ratio bounds no exact area is needed at all.
-                floor = max(t[2] for t in items)
-                if max(t[3] for t in items) < options.min_fg_ratio or floor > options.max_fg_ratio:
-                    stats.out_of_ratio += 1
-                    continue
-                contenders = [t for t in items if t[3] >= floor]
-                if len(contenders) > 1:
-                    for t in contenders:
-                        if t[0] is None:
-                            t[0] = exact_area(t[1], h, w) / hw
-                items = [max(contenders, key=lambda t: t[0])] if len(contenders) > 1 else contenders
-            for t in items:
-                if t[3] < options.min_fg_ratio or t[2] > options.max_fg_ratio:
-                    stats.out_of_ratio += 1
-                    continue
-                if t[0] is None and options.min_fg_ratio <= t[2] and t[3] <= options.max_fg_ratio:
-                    # Certainly within the bounds: the polygon-area ratio stands in for the pixel count
-                    # (Target.fg_ratio is informative; the manifest's fg_ratio is measured on the mask).
-                    chosen.append((cat, t[1], t[4]))
-                    continue
-                if t[0] is None:
-                    t[0] = exact_area(t[1], h, w) / hw
-                if options.min_fg_ratio <= t[0] <= options.max_fg_ratio:
-                    chosen.append((cat, t[1], t[0]))
-                else:
-                    stats.out_of_ratio += 1
-        candidates[img_id] = chosen
-
-    pool: dict[Any, list[tuple[Any, dict]]] = {}
-    everything: list[tuple[Any, dict]] = []
-    for img_id in image_order:
-        for cat, a, _ratio in candidates[img_id]:
-            pool.setdefault(cat, []).append((img_id, a))
-            everything.append((img_id, a))
-
-    # Instances each image contributes to each pool (so drawing "another image" needs no list copy).
-    own: dict[Any, dict[Any, int]] = {cat: {} for cat in pool}
-    own_all: dict[Any, int] = {}
-    for cat, entries in pool.items():
-        for img_id, _a in entries:
-            own[cat][img_id] = own[cat].get(img_id, 0) + 1
-            own_all[img_id] = own_all.get(img_id, 0) + 1
-
+    for position, image_id in enumerate(image_order):
+        if position % chunk == 0:
+            bounds = _area_bounds([a for i in image_order[position:position + chunk] for a in by_image[i]], images)
+        per_category = _measure(images[image_id], by_image[image_id], bounds, stats, skipped[image_id])
+        candidates[image_id] = _choose(per_category, images[image_id], options, stats)
+    pools = _pools(image_order, candidates)
     test_ids = None if options.test_ids is None else {str(t) for t in options.test_ids}
     if test_ids is not None:
         stats.test_ids_unknown = len(test_ids - {str(i) for i in image_order})
     units = []
-    for img_id in image_order:
-        im = images[img_id]
-        targets = []
-        for cat, a, ratio in candidates[img_id]:
-            source_pool, own_n = pool[cat], own[cat].get(img_id, 0)
-            if len(source_pool) == own_n and options.reference_fallback == "any":
-                source_pool, own_n = everything, own_all.get(img_id, 0)
-                if len(source_pool) > own_n:
-                    stats.fallback_references += 1
-            if len(source_pool) == own_n:   # no instance in another image
-                stats.no_reference += 1
-                skipped[img_id].append((f"{im['file_name']} annotation {a['id']}",
-                                        f"no reference: category {categories[cat]!r} has no instance in another image"))
-                continue
-            rng = np.random.default_rng(unit_seed(options.seed, f"ref:{img_id}:{a['id']}"))
-            # per_object references (distinct when possible) plus two spares, used only when a reference
-            # image turns out to be missing or unreadable in the worker.
-            chosen_refs = _draw_others(source_pool, img_id, own_n, options.per_object + 2, rng)
-            refs = []
-            for ref_img, ref_ann in chosen_refs:
-                rim = images[ref_img]
-                refs.append(Reference(ref_img, ref_ann["id"], ref_ann["category_id"],
-                                      os.path.join(images_root, rim["file_name"]), rim["height"], rim["width"],
-                                      ref_ann["segmentation"]))
-            targets.append(Target(a["id"], cat, categories[cat], a["segmentation"], ratio, tuple(refs)))
+    for image_id in image_order:
+        image = images[image_id]
+        targets = _targets(image_id, candidates[image_id], pools, images, categories, images_root, options, stats,
+                           skipped[image_id])
         stats.objects += len(targets)
-        key = f"{PREFIX}{safe_id(img_id)}"
         units.append(CocoUnit(
-            key=key, image_id=img_id, file_name=im["file_name"], path=os.path.join(images_root, im["file_name"]),
-            height=im["height"], width=im["width"],
-            split=split_for(img_id, options.test_fraction, test_ids),
-            seed=options.seed, targets=tuple(targets), skipped=tuple(skipped[img_id]),
+            key=f"{PREFIX}{safe_id(image_id)}", image_id=image_id, file_name=image["file_name"],
+            path=os.path.join(images_root, image["file_name"]), height=image["height"], width=image["width"],
+            split=split_for(image_id, options.test_fraction, test_ids),
+            seed=options.seed, targets=tuple(targets), skipped=tuple(skipped[image_id]),
             per_object=options.per_object, methods=tuple(options.methods), max_attempts=options.max_attempts,
             min_change=options.min_change, max_clipped=options.max_clipped, min_contrast=options.min_contrast,
             quality=options.quality, filter_spec=options.filter))
@@ -664,110 +724,145 @@ def reject_reason(source: np.ndarray, composite: np.ndarray, mask: np.ndarray, *
 # --- the work unit ------------------------------------------------------------------------------
 
 def work(unit: CocoUnit, layout: SubsetLayout) -> dict:
-    """Make every composite of one source image; returns the unit record (rows, rejected, skipped)."""
-    from . import transfer
+    """Make every composite of one source image.
 
+    Parameters
+    ----------
+    unit : CocoUnit
+        One annotated image with its selected objects and their references.
+    layout : SubsetLayout
+        Where composites, masks and the real image are written.
+
+    Returns
+    -------
+    dict
+        The unit record: ``rows`` (manifest rows), ``rejected`` (one entry per rejected attempt, with its
+        reason) and ``skipped`` (objects and files left out, with the reason).
+    """
     record: dict[str, Any] = {"rows": [], "rejected": [],
                               "skipped": [{"item": item, "reason": reason} for item, reason in unit.skipped]}
     if not unit.targets:
         return record
+    image = _read_source(unit, record)
+    if image is None:
+        return record
+    image_id = safe_id(unit.image_id)
+    references: dict[str, np.ndarray | None] = {}
+    made_any = False
+    for target in unit.targets:
+        mask = decode_segmentation(target.segmentation, unit.height, unit.width).astype(np.float32)
+        usable = _usable_references(unit, target, references, record)
+        if not usable:
+            continue
+        accepted = _composites_of_object(unit, layout, image, mask, target, usable, record)
+        if accepted < unit.per_object:
+            record["rejected"].append({"reason": R_SHORT, "item": f"{unit.file_name} annotation "
+                                       f"{target.annotation_id}: {accepted} of {unit.per_object}"})
+        if accepted:
+            layout.write_mask(mask_name(PREFIX, image_id, safe_id(target.annotation_id)), mask)
+            made_any = True
+    if made_any:
+        _write_real(unit, layout, image)
+    return record
+
+
+def _read_source(unit: CocoUnit, record: dict) -> np.ndarray | None:
+    """The source image (float32 RGB in [0, 1]), or None with the reason in ``record["skipped"]``."""
     try:
         image = hio.read_image(unit.path)
     except InputError as exc:
         reason = "missing image" if not Path(unit.path).is_file() else "corrupt image"
         record["skipped"].append({"item": unit.file_name, "reason": reason, "detail": str(exc)})
-        return record
+        return None
     if image.shape[:2] != (unit.height, unit.width):
         record["skipped"].append({"item": unit.file_name, "reason": "image size differs from annotation",
                                   "detail": f"{image.shape[1]}x{image.shape[0]} vs {unit.width}x{unit.height}"})
-        return record
-    image_id = safe_id(unit.image_id)
-    real = real_name(PREFIX, image_id)
-    references: dict[str, np.ndarray | None] = {}
-    made_any = False
-    for target in unit.targets:
-        mask = decode_segmentation(target.segmentation, unit.height, unit.width).astype(np.float32)
-        ann_id = safe_id(target.annotation_id)
-        accepted = 0
-        attempts = 0
-        ref_index = 0
-        usable_refs = []
-        for ref in target.references:
-            ref_img = _load_reference(references, ref)
-            if ref_img is None:
-                record["skipped"].append({"item": Path(ref.path).name, "reason": "unreadable reference image",
-                                          "detail": f"reference for {unit.file_name} annotation {target.annotation_id}"})
-                continue
-            usable_refs.append((ref, ref_img, decode_segmentation(ref.segmentation, ref.height, ref.width)
-                                .astype(np.float32)))
-            if len(usable_refs) == unit.per_object:
-                break
-        if not usable_refs:
+        return None
+    return image
+
+
+def _usable_references(unit: CocoUnit, target: Target, cache: dict, record: dict) -> list[tuple]:
+    """Up to ``per_object`` readable references of the object: (reference, image, float32 mask)."""
+    usable = []
+    for ref in target.references:
+        ref_image = _load_reference(cache, ref)
+        if ref_image is None:
+            record["skipped"].append({"item": Path(ref.path).name, "reason": "unreadable reference image",
+                                      "detail": f"reference for {unit.file_name} annotation {target.annotation_id}"})
             continue
-        # (reference, method, parameters) of the composites made for this object: the transfer is a
-        # function of these, so a repeat would be a byte-identical copy (e.g. one reference and a
-        # parameter-free method drawn twice). Repeats are rejected and counted.
-        made: set[tuple[str, str, str, str]] = set()
-        while accepted < unit.per_object and attempts < unit.per_object * unit.max_attempts:
-            attempt_key = f"{unit.image_id}:{target.annotation_id}:{attempts}"
-            seed = unit_seed(unit.seed, attempt_key)
-            rng = np.random.default_rng(seed)
-            ref, ref_img, ref_mask = usable_refs[ref_index % len(usable_refs)]
-            method = unit.methods[int(rng.integers(len(unit.methods)))]
-            params = transfer.sample_params(method, rng)
-            attempts += 1
-            identity = (str(ref.image_id), str(ref.annotation_id), method, params_json(params))
-            if identity in made:
-                record["rejected"].append({"reason": R_DUPLICATE, "item": f"{unit.file_name} annotation "
-                                           f"{target.annotation_id} attempt {attempts}", "method": method})
-                continue
-            try:
-                out = transfer.transfer(method, image, mask, ref_img, ref_mask, rng=rng, **params)
-            except ValueError as exc:  # e.g. a degenerate region the kernel cannot use
-                record["rejected"].append({"reason": R_FAILED, "item": f"{unit.file_name} annotation "
-                                           f"{target.annotation_id} attempt {attempts}", "method": method,
-                                           "detail": str(exc).splitlines()[0]})
-                continue
-            reason = reject_reason(image, out, mask, min_change=unit.min_change, max_clipped=unit.max_clipped,
-                                   min_contrast=unit.min_contrast)
-            if reason is None:
-                reason = filter_reason(unit.filter_spec, out, mask, image)
-            if reason is not None:
-                record["rejected"].append({"reason": reason, "item": f"{unit.file_name} annotation "
-                                           f"{target.annotation_id} attempt {attempts}", "method": method})
-                continue
-            made.add(identity)
-            ref_index += 1
-            accepted += 1
-            comp = composite_name(PREFIX, image_id, ann_id, accepted)
-            mname = mask_name(PREFIX, image_id, ann_id)
-            layout.write_composite(comp, out, quality=unit.quality)
-            record["rows"].append({
-                "composite": f"composite_images/{comp}", "mask": f"masks/{mname}", "real": f"real_images/{real}",
-                "subset": SUBSET, "split": unit.split,
-                "source_image_id": unit.image_id, "source_annotation_id": target.annotation_id,
-                "reference_image_id": ref.image_id, "reference_annotation_id": ref.annotation_id,
-                "method": method, "params": params_json(params), "fg_ratio": round(fg_ratio(mask), 6),
-                "seed": seed, "tool_version": tool_version(), "unit": unit.key, "synthetic": 1,
-                "category_id": target.category_id, "category": target.category,
-                "reference_category_id": ref.category_id, "attempt": attempts,
-                "source_file": unit.file_name, "reference_file": Path(ref.path).name,
-            })
-        if accepted < unit.per_object:
-            record["rejected"].append({"reason": R_SHORT, "item": f"{unit.file_name} annotation "
-                                       f"{target.annotation_id}: {accepted} of {unit.per_object}"})
-        if accepted:
-            layout.write_mask(mask_name(PREFIX, image_id, ann_id), mask)
-            made_any = True
-    if made_any:
-        # An upright RGB JPEG source is kept byte for byte (as iHarmony4 keeps the COCO originals);
-        # grey, CMYK, EXIF-rotated or non-JPEG sources are written as the RGB pixels read above.
-        original = hio.plain_jpeg_bytes(unit.path)
-        if original is not None:
-            hio.atomic_write_bytes(layout.real_path(real), original)
-        else:
-            layout.write_real(real, image, quality=unit.quality)
-    return record
+        usable.append((ref, ref_image, decode_segmentation(ref.segmentation, ref.height, ref.width)
+                       .astype(np.float32)))
+        if len(usable) == unit.per_object:
+            break
+    return usable
+
+
+def _composites_of_object(unit: CocoUnit, layout: SubsetLayout, image: np.ndarray, mask: np.ndarray,
+                          target: Target, usable: list[tuple], record: dict) -> int:
+    """Draw (reference, method, parameters) until ``per_object`` composites pass the checks; return how many.
+
+    No two composites of an object share (reference, method, parameters): the transfer is a function of
+    these, so a repeat would be a byte-identical copy (e.g. one reference and a parameter-free method drawn
+    twice). Repeats are rejected and counted.
+    """
+    from . import transfer
+
+    image_id, ann_id = safe_id(unit.image_id), safe_id(target.annotation_id)
+    accepted = attempts = ref_index = 0
+    made: set[tuple[str, str, str, str]] = set()
+    while accepted < unit.per_object and attempts < unit.per_object * unit.max_attempts:
+        seed = unit_seed(unit.seed, f"{unit.image_id}:{target.annotation_id}:{attempts}")
+        rng = np.random.default_rng(seed)
+        ref, ref_image, ref_mask = usable[ref_index % len(usable)]
+        method = unit.methods[int(rng.integers(len(unit.methods)))]
+        params = transfer.sample_params(method, rng)
+        attempts += 1
+        item = f"{unit.file_name} annotation {target.annotation_id} attempt {attempts}"
+        identity = (str(ref.image_id), str(ref.annotation_id), method, params_json(params))
+        if identity in made:
+            record["rejected"].append({"reason": R_DUPLICATE, "item": item, "method": method})
+            continue
+        try:
+            out = transfer.transfer(method, image, mask, ref_image, ref_mask, rng=rng, **params)
+        except ValueError as exc:  # e.g. a degenerate region the kernel cannot use
+            record["rejected"].append({"reason": R_FAILED, "item": item, "method": method,
+                                       "detail": str(exc).splitlines()[0]})
+            continue
+        reason = reject_reason(image, out, mask, min_change=unit.min_change, max_clipped=unit.max_clipped,
+                               min_contrast=unit.min_contrast)
+        if reason is None:
+            reason = filter_reason(unit.filter_spec, out, mask, image)
+        if reason is not None:
+            record["rejected"].append({"reason": reason, "item": item, "method": method})
+            continue
+        made.add(identity)
+        ref_index += 1
+        accepted += 1
+        comp = composite_name(PREFIX, image_id, ann_id, accepted)
+        layout.write_composite(comp, out, quality=unit.quality)
+        record["rows"].append({
+            "composite": f"composite_images/{comp}", "mask": f"masks/{mask_name(PREFIX, image_id, ann_id)}",
+            "real": f"real_images/{real_name(PREFIX, image_id)}", "subset": SUBSET, "split": unit.split,
+            "source_image_id": unit.image_id, "source_annotation_id": target.annotation_id,
+            "reference_image_id": ref.image_id, "reference_annotation_id": ref.annotation_id,
+            "method": method, "params": params_json(params), "fg_ratio": round(fg_ratio(mask), 6),
+            "seed": seed, "tool_version": tool_version(), "unit": unit.key, "synthetic": 1,
+            "category_id": target.category_id, "category": target.category,
+            "reference_category_id": ref.category_id, "attempt": attempts,
+            "source_file": unit.file_name, "reference_file": Path(ref.path).name,
+        })
+    return accepted
+
+
+def _write_real(unit: CocoUnit, layout: SubsetLayout, image: np.ndarray) -> None:
+    """The real image: an upright RGB JPEG source byte for byte (as iHarmony4 keeps the COCO originals);
+    grey, CMYK, EXIF-rotated or non-JPEG sources as the RGB pixels read."""
+    real = real_name(PREFIX, safe_id(unit.image_id))
+    original = hio.plain_jpeg_bytes(unit.path)
+    if original is not None:
+        hio.atomic_write_bytes(layout.real_path(real), original)
+    else:
+        layout.write_real(real, image, quality=unit.quality)
 
 
 def _load_reference(cache: dict, ref: Reference) -> np.ndarray | None:
