@@ -10,7 +10,18 @@ VERSION_CHOICES = ("original", "expertA", "expertB", "expertC", "expertD", "expe
 
 
 def swap_options(f):
-    """Options shared by `fivek` and `day2night`."""
+    """Add the options shared by ``fivek`` and ``day2night`` to a click command.
+
+    Parameters
+    ----------
+    f : callable
+        The command function.
+
+    Returns
+    -------
+    callable
+        ``f`` with ``--per-mask``, ``--align``, ``--format``, ``--quality`` and ``--test-fraction``.
+    """
     f = click.option("--test-fraction", type=click.FloatRange(0, 1), default=None,
                      help="Share of photos/scenes in the test split (hash of the id; default 0.1 for fivek, "
                           "0.3 for day2night).")(f)

@@ -42,6 +42,8 @@ ROLE_RE = re.compile(r"^(?P<name>.+)_(?P<role>before|after|mask)$", re.IGNORECAS
 
 @dataclass(frozen=True)
 class RetouchUnit:
+    """One before/after/mask triplet (picklable work unit)."""
+
     key: str
     name: str
     image_id: str
@@ -55,7 +57,42 @@ class RetouchUnit:
 
 def retouched_composites(before: np.ndarray, after: np.ndarray, mask: np.ndarray
                          ) -> tuple[np.ndarray, np.ndarray]:
-    """(``M*O + (1-M)*I``, ``M*I + (1-M)*O``) for a binary mask (bool (H, W)); any dtype, exact."""
+    """The two composites of a retouched pair: foreground retouched, and background retouched.
+
+    Parameters
+    ----------
+    before : numpy.ndarray
+        ``I``, (H, W, 3), any dtype (uint8 takes the fast exact path through ``cv2.copyTo``).
+    after : numpy.ndarray
+        ``O``, the artist's retouch of ``I``, same shape and dtype.
+    mask : numpy.ndarray
+        ``M``, bool (H, W) (binary: the equations then hold exactly).
+
+    Returns
+    -------
+    foreground_retouched : numpy.ndarray
+        ``M*O + (1-M)*I`` (ground truth ``I``).
+    background_retouched : numpy.ndarray
+        ``M*I + (1-M)*O`` (ground truth ``O``).
+
+    Raises
+    ------
+    ValueError
+        The shapes differ.
+
+    References
+    ----------
+    .. [1] Wang et al., "Semi-supervised Parametric Real-world Image Harmonization", CVPR 2023, section 3.2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> before, after = np.zeros((2, 2, 3), np.uint8), np.full((2, 2, 3), 9, np.uint8)
+    >>> mask = np.array([[True, False], [False, False]])
+    >>> fg, bg = retouched_composites(before, after, mask)
+    >>> int(fg[0, 0, 0]), int(fg[1, 1, 0]), int(bg[0, 0, 0]), int(bg[1, 1, 0])
+    (9, 0, 0, 9)
+    """
     if before.shape != after.shape or mask.shape != before.shape[:2]:
         raise ValueError(f"before {before.shape}, after {after.shape} and mask {mask.shape} must share (H, W)")
     m = np.asarray(mask, bool)
@@ -68,6 +105,21 @@ def retouched_composites(before: np.ndarray, after: np.ndarray, mask: np.ndarray
 
 
 def work(unit: RetouchUnit, layout: SubsetLayout) -> dict:
+    """Write the two composites of one triplet (``<name>-before`` and ``<name>-after``).
+
+    Parameters
+    ----------
+    unit : RetouchUnit
+        One before/after/mask triplet with its split and options.
+    layout : SubsetLayout
+        Where composites, masks and real images are written.
+
+    Returns
+    -------
+    dict
+        The unit record: two manifest ``rows``, or ``skipped`` entries (unreadable file, sizes differ,
+        empty mask).
+    """
     record: dict[str, Any] = {"rows": [], "rejected": [], "skipped": []}
     images = {}
     for role in ("before", "after"):
@@ -91,27 +143,27 @@ def work(unit: RetouchUnit, layout: SubsetLayout) -> dict:
             return record
         aligned = f"after:{after.shape[1]}x{after.shape[0]}->{w}x{h}"
         after = cv2.resize(after, (w, h), interpolation=cv2.INTER_AREA)
-    m = binary_mask_or_skip(unit.mask, soft, (h, w), record)
-    if m is None:
+    binary = binary_mask_or_skip(unit.mask, soft, (h, w), record)
+    if binary is None:
         return record
-    fg_edit, bg_edit = retouched_composites(before, after, m)
+    fg_edit, bg_edit = retouched_composites(before, after, binary)
     ext = "." + unit.options.fmt
-    q = unit.options.quality
+    quality = unit.options.quality
     for target, comp_img, real_img, method in (("before", fg_edit, before, "retouched-foreground"),
                                                ("after", bg_edit, after, "retouched-background")):
         image_id = f"{unit.image_id}-{target}"
         comp = composite_name(PREFIX, image_id, 1, 1, ext)
         mname = mask_name(PREFIX, image_id, 1)
         rname = real_name(PREFIX, image_id, ext)
-        layout.write_composite(comp, comp_img, quality=q)
-        layout.write_mask(mname, m)
-        layout.write_real(rname, real_img, quality=q)
+        layout.write_composite(comp, comp_img, quality=quality)
+        layout.write_mask(mname, binary)
+        layout.write_real(rname, real_img, quality=quality)
         record["rows"].append({
             "composite": comp, "mask": f"masks/{mname}", "real": f"real_images/{rname}", "subset": SUBSET,
             "split": unit.split, "source_image_id": unit.name, "source_annotation_id": 1,
             "reference_image_id": unit.name, "reference_annotation_id": 1, "method": method,
             "params": params_json({"target": target, "format": unit.options.fmt}),
-            "fg_ratio": round(float(m.mean()), 6), "seed": unit_seed(unit.options.seed, unit.key),
+            "fg_ratio": round(float(binary.mean()), 6), "seed": unit_seed(unit.options.seed, unit.key),
             "tool_version": tool_version(), "unit": unit.key, "synthetic": int(unit.synthetic),
             "target": target, "before_file": unit.before, "after_file": unit.after, "mask_file": unit.mask,
             "align": aligned,
@@ -121,6 +173,29 @@ def work(unit: RetouchUnit, layout: SubsetLayout) -> dict:
 
 def plan_retouched(pairs: str | os.PathLike, options: SwapOptions, *, synthetic: bool = False
                    ) -> tuple[list[RetouchUnit], list[tuple[str, str]]]:
+    """Group ``<name>_before|_after|_mask.<ext>`` files into triplets, one unit each.
+
+    Parameters
+    ----------
+    pairs : str or os.PathLike
+        The triplet folder.
+    options : SwapOptions
+        Alignment, format, quality, split and seed (carried by every unit).
+    synthetic : bool
+        The folder is the embedded sample (fixed test split).
+
+    Returns
+    -------
+    units : list of RetouchUnit
+        One per complete triplet, sorted by name.
+    skipped : list of (str, str)
+        Files with other names, second files of a role, incomplete triplets.
+
+    Raises
+    ------
+    InputError
+        The folder is missing, holds no triplet file, or two names collide once sanitised.
+    """
     folder = Path(pairs)
     if not folder.is_dir():
         raise InputError(f"{folder}: pairs folder not found")

@@ -31,7 +31,21 @@ def _job(work: Callable[[Any, SubsetLayout], dict], layout: SubsetLayout, unit: 
 
 
 def skipped_lines(skipped: Sequence[tuple[str, str]], label: str) -> list[str]:
-    """Summary lines for skipped inputs: ``<label>: <reason> <count>, ...``, then the first 10 items."""
+    """Summary lines for skipped inputs: counts per reason, then the first 10 items.
+
+    Parameters
+    ----------
+    skipped : sequence of (str, str)
+        ``(item, reason)`` pairs.
+    label : str
+        The first line's label (``"skipped inputs"``).
+
+    Returns
+    -------
+    list of str
+        ``"<label>: <reason> <count>, ..."`` (reasons sorted), then ``"  - <item>: <reason>"`` lines and,
+        past 10, a line saying how many more.
+    """
     reasons: dict[str, int] = {}
     for _item, reason in skipped:
         reasons[reason] = reasons.get(reason, 0) + 1
@@ -47,8 +61,21 @@ def empty_split_lines(subset: str, train: int, test: int, options: str = "--test
     """A warning line when a split came out empty although composites were made (small datasets).
 
     ``harmony bench`` scores the test split and ``harmony train`` reads the train split, so either
-    empty is worth a line in the summary that says how to change it (``options``: the flags the
-    generator has, e.g. ``--test-fraction`` or ``--test-fraction/--test-ids``).
+    empty is worth a line in the summary that says how to change it.
+
+    Parameters
+    ----------
+    subset : str
+        Subset name, quoted in the warning.
+    train, test : int
+        Composites in each split.
+    options : str
+        The generator's flags that set the split (``--test-fraction`` or ``--test-fraction/--test-ids``).
+
+    Returns
+    -------
+    list of str
+        One warning line, or no line when both splits have composites (or none was made).
     """
     total = train + test
     if total == 0:
@@ -67,6 +94,30 @@ def empty_split_lines(subset: str, train: int, test: int, options: str = "--test
 
 @dataclass
 class RunSummary:
+    """Counts of one generator run, printed by the command through :meth:`lines`.
+
+    Attributes
+    ----------
+    out : str
+        The subset folder.
+    subset : str
+        The subset name (``HCOCO``, ...).
+    units_total, units_resumed, units_run : int
+        Units planned, found already done (resumed) and run now.
+    seconds : float
+        Wall-clock time of the run (not of planning).
+    failed : list of (str, str)
+        ``(unit key, error)`` of units that raised; they are retried by the next run.
+    final : FinalizeSummary or None
+        Composites per split, rejections and skipped inputs, from the finalised manifest.
+    notes : list of str
+        Extra summary lines (the planner's first).
+    made_this_run : int
+        Composites written by this run.
+    split_options : str
+        The generator's flags that set the split (named by the empty-split warning).
+    """
+
     out: str
     subset: str
     units_total: int
@@ -81,9 +132,18 @@ class RunSummary:
 
     @property
     def throughput(self) -> float:
+        """Composites written per second of this run (0 when nothing ran)."""
         return self.made_this_run / self.seconds if self.seconds > 0 else 0.0
 
     def lines(self) -> list[str]:
+        """The summary the command prints.
+
+        Returns
+        -------
+        list of str
+            Composites per split, units (run, resumed, failed), throughput, rejections per reason,
+            skipped inputs, failures, notes and the empty-split warning.
+        """
         f = self.final
         out = [f"{self.subset}: {f.composites if f else 0} composites "
                f"({f.train if f else 0} train / {f.test if f else 0} test) in {self.out}"]
@@ -109,7 +169,38 @@ class RunSummary:
 def run_units(writer: DatasetWriter, units: Sequence[Any], work: Callable[[Any, SubsetLayout], dict], *,
               workers: int | None = None, scheduler: Any = None, desc: str = "", progress: bool = True
               ) -> RunSummary:
-    """Run the pending units (in parallel as asked), then finalize the manifest and split files."""
+    """Run the pending units (in parallel as asked), then finalise the manifest and split files.
+
+    Units whose key the subset's journal already lists are skipped (resumed). SIGINT/SIGTERM end the run
+    cleanly with :class:`harmony.parallel.Interrupted`, its ``done``/``total`` set.
+
+    Parameters
+    ----------
+    writer : DatasetWriter
+        The open subset.
+    units : sequence
+        Picklable units with unique ``key`` attributes.
+    work : callable
+        Module-level ``work(unit, layout) -> record`` (picklable, so it runs in worker processes).
+    workers : int or None
+        Worker processes (None: the machine's cores; 0: in this process).
+    scheduler : object or None
+        A Dask scheduler address or client instead of local processes.
+    desc : str
+        Progress bar title (default: the subset name).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    RunSummary
+        Units run, resumed and failed, composites made, and the finalised counts.
+
+    Raises
+    ------
+    ValueError
+        Two units share a key.
+    """
     keys = [u.key for u in units]
     if len(set(keys)) != len(keys):
         raise ValueError("unit keys must be unique")

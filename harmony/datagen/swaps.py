@@ -60,14 +60,31 @@ VERSION_ALIASES = {
     **{f"expert{c}gt": f"expert{c.upper()}" for c in "abcde"},
 }
 # When one version holds the same stem twice (a TIFF and a JPEG export), the lossless file wins.
-EXT_PREFERENCE = (".tif", ".tiff", ".png", ".webp", ".bmp", ".jpg", ".jpeg")
+EXTENSION_ORDER = (".tif", ".tiff", ".png", ".webp", ".bmp", ".jpg", ".jpeg")
 FORMATS = ("jpg", "png")
 ALIGN_MODES = ("error", "resize")
 CAPTURE_RE = re.compile(r"^(\d{8})-(\d{6})$")
 
 
 def normalise_version(name: str) -> str | None:
-    """Map a folder or file name to a FiveK version (``expertC``, ``original``) or None."""
+    """Map a folder or file name to a MIT-Adobe FiveK version.
+
+    Parameters
+    ----------
+    name : str
+        A folder or file stem as exports name them (``ExpertC``, ``c``, ``expertC_gt``, ``input``, ...);
+        matched lower-case with non-alphanumerics removed.
+
+    Returns
+    -------
+    str or None
+        ``original`` or ``expertA``..``expertE``; None when the name is no version.
+
+    Examples
+    --------
+    >>> normalise_version("Expert-C"), normalise_version("inputs"), normalise_version("masks")
+    ('expertC', 'original', None)
+    """
     return VERSION_ALIASES.get(re.sub(r"[^a-z0-9]", "", name.lower()))
 
 
@@ -75,6 +92,25 @@ def normalise_version(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class SwapOptions:
+    """Options shared by the style-swap generators (fivek, day2night) and ``retouched``.
+
+    Attributes
+    ----------
+    per_mask : int or None
+        Composites per mask: ``K`` ordered (real, foreground) version pairs drawn from the seed; None:
+        every ordered pair.
+    align : {"error", "resize"}
+        Versions of different sizes: an error naming both files, or resize to the first version.
+    fmt : {"jpg", "png"}
+        Output format (png is lossless: the composite equation then holds bit for bit).
+    quality : int
+        JPEG quality, 1-100.
+    test_fraction : float
+        Share of photos / scenes in the test split, 0-1 (hash of the id).
+    seed : int
+        Seed of the drawn pairs.
+    """
+
     per_mask: int | None = None      # None: every ordered pair
     align: str = "error"
     fmt: str = "jpg"
@@ -83,6 +119,14 @@ class SwapOptions:
     seed: int = 0
 
     def check(self) -> None:
+        """Refuse out-of-range options with one line naming the flag.
+
+        Raises
+        ------
+        InputError
+            ``per_mask < 1``, an unknown ``align`` or ``fmt``, ``quality`` outside 1-100, or
+            ``test_fraction`` outside 0-1.
+        """
         if self.per_mask is not None and self.per_mask < 1:
             raise InputError(f"--per-mask: expected a positive number, got {self.per_mask}")
         if self.align not in ALIGN_MODES:
@@ -95,12 +139,21 @@ class SwapOptions:
             raise InputError(f"--test-fraction: expected 0..1, got {self.test_fraction}")
 
     def config(self) -> dict:
+        """The options as recorded in ``run.json``.
+
+        Returns
+        -------
+        dict
+            ``per_mask``, ``align``, ``format``, ``quality``, ``test_fraction``, ``seed``.
+        """
         return {"per_mask": self.per_mask, "align": self.align, "format": self.fmt, "quality": self.quality,
                 "test_fraction": self.test_fraction, "seed": self.seed}
 
 
 @dataclass(frozen=True)
 class Version:
+    """One aligned version of a view: a FiveK expert's photo or a day2night capture."""
+
     name: str        # expertC / 20130410-181833
     path: str
     image_id: str    # iHarmony4 image id of composites whose real image is this version
@@ -109,6 +162,8 @@ class Version:
 
 @dataclass(frozen=True)
 class SwapUnit:
+    """One photo (fivek) or scene (day2night) with its versions and masks (picklable work unit)."""
+
     key: str
     subset: str
     prefix: str
@@ -174,7 +229,21 @@ class _Versions:
 
 
 def work(unit: SwapUnit, layout: SubsetLayout) -> dict:
-    """Every composite of one photo / scene; returns the unit record (rows, skipped)."""
+    """Write every composite of one photo or scene: ``M * version_q + (1 - M) * version_p``.
+
+    Parameters
+    ----------
+    unit : SwapUnit
+        The photo's versions (or the scene's captures) and masks.
+    layout : SubsetLayout
+        Where composites, masks and real images are written.
+
+    Returns
+    -------
+    dict
+        The unit record: manifest ``rows`` and ``skipped`` entries (unreadable or unaligned versions,
+        bad masks).
+    """
     record: dict[str, Any] = {"rows": [], "rejected": [],
                               "skipped": [{"item": i, "reason": r} for i, r in unit.skipped]}
     versions = list(unit.versions)
@@ -278,14 +347,32 @@ def _unique_ids(mapping: dict[str, str], what: str) -> None:
 # --- fivek -----------------------------------------------------------------------------------------
 
 def fivek_image_id(stem: str) -> str:
-    """``a0001-jmac_DSC1459`` -> ``0001`` (FiveK's own number, so names read ``a0001-C_1_2.jpg`` like
-    iHarmony4's ``a0001_1_1.jpg``); any other stem -> the stem with ``_`` and path characters -> ``-``."""
+    """The iHarmony4 image id of a FiveK photo stem.
+
+    Parameters
+    ----------
+    stem : str
+        The photo's file stem.
+
+    Returns
+    -------
+    str
+        FiveK's own number for ``a<digits>-...`` stems (so names read ``a0001-C_1_2.jpg`` like
+        iHarmony4's ``a0001_1_1.jpg``); any other stem with ``_`` and path characters replaced by ``-``.
+
+    Examples
+    --------
+    >>> fivek_image_id("a0001-jmac_DSC1459"), fivek_image_id("my_photo")
+    ('0001', 'my-photo')
+    """
     m = re.match(r"^a(\d{4,})(?:-|$)", stem)
     return m.group(1) if m else safe_id(stem)
 
 
 @dataclass
 class FivekTree:
+    """The versions found under a FiveK root: ``files[stem][version] = path``, the layout, DNGs ignored."""
+
     files: dict[str, dict[str, str]]       # stem -> version -> path
     layout: str
     ignored_raw: int = 0
@@ -301,7 +388,28 @@ def scan_fivek(root: str | os.PathLike) -> FivekTree:
     2. ``ROOT/<stem>/<version>.<ext>`` (one folder per photo).
 
     Extensions: JPEG, PNG, TIFF (8 or 16 bit; 16-bit is reduced to 8 bit), WebP, BMP. DNG raw files
-    are not decoded (export them to TIFF first); they are counted.
+    are not decoded (export them to TIFF first); they are counted. When a version holds a stem twice,
+    the lossless file wins (``EXTENSION_ORDER``).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The FiveK root folder.
+
+    Returns
+    -------
+    FivekTree
+        Paths by stem and version, the layout found, and the number of DNG files ignored.
+
+    Raises
+    ------
+    InputError
+        The folder is missing or holds no version.
+
+    References
+    ----------
+    .. [1] Bychkovsky et al., "Learning Photographic Global Tonal Adjustment with a Database of
+       Input / Output Image Pairs", CVPR 2011 (MIT-Adobe FiveK: one original and five experts' versions).
     """
     root = Path(root)
     if not root.is_dir():
@@ -314,7 +422,7 @@ def scan_fivek(root: str | os.PathLike) -> FivekTree:
     def add(stem: str, version: str, path: Path) -> None:
         slot = files.setdefault(stem, {})
         old = slot.get(version)
-        if old is None or EXT_PREFERENCE.index(path.suffix.lower()) < EXT_PREFERENCE.index(Path(old).suffix.lower()):
+        if old is None or EXTENSION_ORDER.index(path.suffix.lower()) < EXTENSION_ORDER.index(Path(old).suffix.lower()):
             slot[version] = str(path)
 
     if version_dirs:
@@ -324,13 +432,13 @@ def scan_fivek(root: str | os.PathLike) -> FivekTree:
                     continue
                 if p.suffix.lower() == ".dng":
                     raw += 1
-                elif p.suffix.lower() in EXT_PREFERENCE:
+                elif p.suffix.lower() in EXTENSION_ORDER:
                     add(p.stem, version, p)
         layout = "ROOT/<version>/<stem>.<ext>"
     else:
         for folder in subdirs:
             for p in sorted(folder.iterdir()):
-                if p.is_file() and p.suffix.lower() in EXT_PREFERENCE and normalise_version(p.stem):
+                if p.is_file() and p.suffix.lower() in EXTENSION_ORDER and normalise_version(p.stem):
                     add(folder.name, normalise_version(p.stem), p)
         layout = "ROOT/<stem>/<version>.<ext>"
     if not files:
@@ -343,7 +451,36 @@ def scan_fivek(root: str | os.PathLike) -> FivekTree:
 def plan_fivek(root: str | os.PathLike, masks: str | os.PathLike, options: SwapOptions, *,
                versions: Sequence[str] | None = None, synthetic: bool = False
                ) -> tuple[list[SwapUnit], list[tuple[str, str]], list[str]]:
-    """Units (one per photo with a mask), skipped inputs (item, reason) and notes for the summary."""
+    """One unit per photo that has a mask and two or more versions.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The FiveK tree (see :func:`scan_fivek`).
+    masks : str or os.PathLike
+        Mask folder, ``<stem>_<fg>.png``.
+    options : SwapOptions
+        Carried by every unit; ``align`` decides whether unaligned versions are an error.
+    versions : sequence of str or None
+        Versions to use (default: every version found).
+    synthetic : bool
+        The inputs are the embedded sample (fixed test split).
+
+    Returns
+    -------
+    units : list of SwapUnit
+        Sorted by stem.
+    skipped : list of (str, str)
+        Masks matching no photo, missing versions, photos with fewer than two versions.
+    notes : list of str
+        The input layout and versions, photos without a mask, DNG files ignored.
+
+    Raises
+    ------
+    InputError
+        Unknown or fewer than two versions, a missing masks folder, unaligned versions (without
+        ``align="resize"``), or ids that collide once sanitised.
+    """
     tree = scan_fivek(root)
     wanted = list(versions) if versions else [v for v in VERSIONS if any(v in s for s in tree.files.values())]
     for v in wanted:
@@ -561,7 +698,31 @@ def generate_fivek(out: str | os.PathLike, root: str | os.PathLike | None = None
 
 def plan_day2night(root: str | os.PathLike, options: SwapOptions, *, synthetic: bool = False
                    ) -> tuple[list[SwapUnit], list[tuple[str, str]], list[str]]:
-    """One unit per scene folder ``ROOT/<scene>/`` holding captures and ``masks/``."""
+    """One unit per scene folder ``ROOT/<scene>/`` holding two or more captures and ``masks/``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Scenes: ``ROOT/<scene>/<yyyymmdd>-<hhmmss>.<ext>`` and ``ROOT/<scene>/masks/<fg>.png``.
+    options : SwapOptions
+        Carried by every unit.
+    synthetic : bool
+        The inputs are the embedded sample (fixed test split).
+
+    Returns
+    -------
+    units : list of SwapUnit
+        Sorted by scene; captures in time order.
+    skipped : list of (str, str)
+        Badly named captures, scenes without masks or with fewer than two captures.
+    notes : list of str
+        The scene count and how many scene ids were sanitised.
+
+    Raises
+    ------
+    InputError
+        The root is missing or has no scene folder, unaligned captures, or ids that collide.
+    """
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: day2night root folder not found")
