@@ -1,10 +1,10 @@
-"""HCOCO-style colour-transfer composites from COCO-format instance annotations (REFERENCE.md section 3).
+"""HCOCO-style colour-transfer composites from COCO-format instance annotations (iHarmony4, Cong et al. 2020).
 
 For every source image, the foreground objects are the largest non-crowd instance of each category in it
 whose area ratio lies in ``[min_fg_ratio, max_fg_ratio]`` (default >= 5 % of the image, as iHarmony4's
 HCOCO; ``objects="all"`` keeps every instance in bounds). Each object gets ``per_object`` composites: the
 object's colours are transferred from a *reference* instance of the same category in another image (the
-reference region's statistics only; REFERENCE.md section 3), with a method drawn from ``methods`` and
+reference region's statistics only, as DoveNet's HCOCO), with a method drawn from ``methods`` and
 parameters from :func:`harmony.datagen.transfer.sample_params`. The background is left bit-exact by the
 kernels and checked here. Composites whose foreground barely changed or became degenerate (clipped to
 black/white, flattened) are rejected and counted per reason; a rejected attempt is replaced by another
@@ -13,7 +13,7 @@ parameters): the transfer is a function of these, so a repeat would be a byte-id
 only one reference exists and a parameter-free method is drawn twice). Repeats are rejected ("duplicate"),
 and an object left with fewer distinct composites than ``per_object`` gets fewer, counted in the summary.
 
-Output is the iHarmony4 layout (REFERENCE.md section 1) under ``<out>/HCOCO``:
+Output is the iHarmony4 layout under ``<out>/HCOCO``:
 ``composite_images/c<imageId>_<annId>_<k>.jpg``, ``masks/c<imageId>_<annId>.png``,
 ``real_images/c<imageId>.jpg``, split files, ``manifest.csv`` and ``run.json``.
 
@@ -24,6 +24,12 @@ with fewer than three points are dropped (pycocotools would read a 4-number poly
 One work unit = one source image (see :func:`harmony.datagen.runner.run_units`); every random draw comes
 from ``(seed, image id, annotation id, attempt)``, so output is byte-identical for any worker count or
 scheduler.
+
+References
+----------
+.. [1] Cong et al., "DoveNet: Deep Image Harmonization via Domain Verification", CVPR 2020 (iHarmony4).
+.. [2] Lin et al., "Microsoft COCO: Common Objects in Context", ECCV 2014; pycocotools
+   (https://github.com/cocodataset/cocoapi) for the segmentation decoding.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from .runner import generate as generate_with
 
 SUBSET = "HCOCO"
 PREFIX = SUBSETS[SUBSET]
-DEFAULT_METHODS = ("gct", "gctrgb", "hgm", "idt")  # iHarmony4's four cells (REFERENCE.md section 3)
+DEFAULT_METHODS = ("gct", "gctrgb", "hgm", "idt")  # the four transfer methods of iHarmony4's HCOCO
 REFERENCE_FALLBACKS = ("none", "any")
 OBJECT_MODES = ("largest", "all")
 
@@ -75,6 +81,27 @@ def load_annotations(path: str | os.PathLike) -> dict:
     annotation has ``id``, ``image_id`` and ``category_id`` naming known entries, and a ``segmentation``
     that is a list of polygons (flat number lists of even length) or an RLE dict with ``size`` and
     ``counts``. The message names the JSON path (``annotations[3].segmentation``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        COCO instances JSON (``instances_train2017.json`` or the same format).
+
+    Returns
+    -------
+    dict
+        The parsed file (``images``, ``annotations``, ``categories``), validated by
+        :func:`validate_annotations`.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, malformed JSON, or a structural problem.
+
+    References
+    ----------
+    .. [1] Lin et al., "Microsoft COCO: Common Objects in Context", ECCV 2014; the instances format as
+       documented at https://cocodataset.org/#format-data.
     """
     path = Path(path)
     if not path.is_file():
@@ -94,6 +121,20 @@ _NUMBER_TYPES = {int, float}   # exact types: bool (a subclass of int) is not a 
 
 
 def validate_annotations(data: Any, source: str = "annotations") -> None:
+    """Check the structure of a parsed COCO instances file; the first problem raises a one-line error.
+
+    Parameters
+    ----------
+    data : object
+        The parsed JSON.
+    source : str
+        Name of the file, the message's prefix.
+
+    Raises
+    ------
+    InputError
+        ``"<source>: <json path>: <what was expected>"``, e.g. ``annotations[3].segmentation``.
+    """
     def fail(where: str, what: str) -> None:
         raise InputError(f"{source}: {where}: {what}")
 
@@ -161,6 +202,24 @@ def segmentation_rle(segmentation: Any, height: int, width: int) -> dict | None:
     """The segmentation as one pycocotools RLE, as ``COCO.annToRLE`` builds it; None when it has no polygon.
 
     Raises :class:`InputError` when an RLE's ``size`` is not ``[height, width]``.
+
+    Parameters
+    ----------
+    segmentation : list or dict
+        Polygons (flat ``[x0, y0, x1, y1, ...]`` lists; those under three points are dropped), an
+        uncompressed RLE (``counts`` a list) or a compressed RLE (``counts`` a string).
+    height, width : int
+        The image's size.
+
+    Returns
+    -------
+    dict or None
+        One pycocotools RLE (polygons merged with ``frPyObjects`` + ``merge``); None without a polygon.
+
+    Raises
+    ------
+    InputError
+        An RLE whose ``size`` is not ``[height, width]``.
     """
     from pycocotools import mask as mask_utils
 
@@ -180,7 +239,20 @@ def segmentation_rle(segmentation: Any, height: int, width: int) -> dict | None:
 
 
 def decode_segmentation(segmentation: Any, height: int, width: int) -> np.ndarray:
-    """Binary uint8 (H, W) mask of a COCO segmentation (all zeros for a polygon-less one)."""
+    """Binary uint8 (H, W) mask of a COCO segmentation (all zeros for a polygon-less one).
+
+    Parameters
+    ----------
+    segmentation : list or dict
+        Polygons or RLE, as in :func:`segmentation_rle`.
+    height, width : int
+        The image's size.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 (height, width), 1 inside the object, exactly as pycocotools' ``COCO.annToMask``.
+    """
     from pycocotools import mask as mask_utils
 
     rle = segmentation_rle(segmentation, height, width)
@@ -206,6 +278,8 @@ def _polygon_out_of_bounds(segmentation: Any, height: int, width: int) -> bool:
 
 @dataclass(frozen=True)
 class Reference:
+    """A reference instance: the object whose colours a composite takes.
+    """
     image_id: Any
     annotation_id: Any
     category_id: Any
@@ -217,6 +291,8 @@ class Reference:
 
 @dataclass(frozen=True)
 class Target:
+    """A foreground object of a source image, with its drawn references.
+    """
     annotation_id: Any
     category_id: Any
     category: str
@@ -251,6 +327,8 @@ class CocoUnit:
 
 @dataclass
 class PlanStats:
+    """Counts of the object selection, printed under the run summary.
+    """
     images: int = 0
     annotations: int = 0
     crowd: int = 0
@@ -263,6 +341,14 @@ class PlanStats:
     test_ids_unknown: int = 0
 
     def lines(self) -> list[str]:
+        """The summary lines of the selection.
+
+        Returns
+        -------
+        list of str
+            ``input: ...`` (images, annotations, objects selected), then a ``selection: ...`` line listing
+            only the non-zero counts (crowd, out of ratio, empty, clipped, without reference, ...).
+        """
         out = [f"input: {self.images} images with annotations, {self.annotations} annotations; "
                f"{self.objects} foreground objects selected"]
         extra = []
@@ -287,6 +373,36 @@ class PlanStats:
 
 @dataclass
 class CocoOptions:
+    """Options of the HCOCO generator (the flags of ``harmony datagen coco``).
+
+    Attributes
+    ----------
+    per_object : int
+        Composites per foreground object.
+    methods : tuple of str
+        Colour-transfer methods drawn per composite (iHarmony4's four: ``gct``, ``gctrgb``, ``hgm``,
+        ``idt``; also ``dih``).
+    min_fg_ratio, max_fg_ratio : float
+        Foreground area / image area bounds (HCOCO: at least 5 %).
+    objects : {"largest", "all"}
+        Per image and category, its largest instance or every instance within the bounds.
+    reference_fallback : {"none", "any"}
+        Without another instance of the category: skip the object, or take any category's.
+    test_fraction : float
+        Share of images in the test split (ignored when ``test_ids`` is given).
+    test_ids : tuple of str or None
+        Image ids forming the test split.
+    seed, quality : int
+        Seed of every draw; JPEG quality.
+    max_attempts : int
+        Draws per composite before the object gets fewer.
+    min_change, max_clipped, min_contrast : float
+        Rejection thresholds (see :func:`reject_reason`).
+    max_images : int or None
+        Use only the first N annotated images.
+    filter : str or None
+        ``package.module:function`` of a composite filter (see :func:`load_filter`).
+    """
     per_object: int = 2
     methods: tuple[str, ...] = DEFAULT_METHODS
     min_fg_ratio: float = 0.05
@@ -305,6 +421,14 @@ class CocoOptions:
     filter: str | None = None
 
     def check(self) -> None:
+        """Refuse out-of-range options with one line naming the flag (and load the filter, to fail early).
+
+        Raises
+        ------
+        InputError
+            A bad count, unknown method, ratio bounds not ``0 <= min < max <= 1``, an unknown mode, or a
+            filter that cannot be loaded.
+        """
         from . import transfer
 
         if self.per_object < 1:
@@ -330,6 +454,14 @@ class CocoOptions:
             load_filter(self.filter)  # fail early, in the main process, with a clear message
 
     def config(self) -> dict:
+        """The options as recorded in ``run.json``.
+
+        Returns
+        -------
+        dict
+            Every field; ``filter`` only when set (so runs without one still resume), ``test_ids`` sorted
+            and ``test_fraction`` None when test ids are given.
+        """
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["methods"] = list(self.methods)
         if self.filter is None:
@@ -641,6 +773,21 @@ def load_filter(spec: str):
     ``fn(composite, mask, real) -> bool | str | None`` on the float32 contract. ``True``/``None`` keeps
     the composite; ``False`` rejects it (reason ``filter``); a string rejects it with that reason
     (counted as ``filter: <reason>``). It runs after the automatic rejection checks.
+
+    Parameters
+    ----------
+    spec : str
+        ``package.module:function``.
+
+    Returns
+    -------
+    callable
+        The filter.
+
+    Raises
+    ------
+    InputError
+        A malformed spec, a module or attribute that cannot be imported, or a non-callable.
     """
     fn = _FILTERS.get(spec)
     if fn is None:
@@ -660,7 +807,20 @@ def load_filter(spec: str):
 
 
 def filter_reason(spec: str | None, composite: np.ndarray, mask: np.ndarray, real: np.ndarray) -> str | None:
-    """Rejection reason from the pluggable filter, or None to keep the composite."""
+    """Rejection reason from the pluggable filter, or None to keep the composite.
+
+    Parameters
+    ----------
+    spec : str or None
+        ``package.module:function`` of the filter; None: no filter.
+    composite, mask, real : numpy.ndarray
+        float32 (H, W, 3) in [0, 1], float32 (H, W) in [0, 1], float32 (H, W, 3) in [0, 1].
+
+    Returns
+    -------
+    str or None
+        ``"filter"`` or ``"filter: <reason>"`` when the filter rejects the composite; None to keep it.
+    """
     if spec is None:
         return None
     verdict = load_filter(spec)(composite, mask, real)
@@ -682,6 +842,26 @@ def reject_reason(source: np.ndarray, composite: np.ndarray, mask: np.ndarray, *
       source's (or below 1/255): the object lost its texture.
     - ``foreground barely changed``: the mean absolute change per channel is below ``min_change``
       (0-1 scale), so the composite is not inharmonious.
+
+    Parameters
+    ----------
+    source : numpy.ndarray
+        The source image, float32 (H, W, 3) in [0, 1].
+    composite : numpy.ndarray
+        The transferred image, float32 (H, W, 3).
+    mask : numpy.ndarray
+        float32 (H, W) in [0, 1].
+    min_change : float
+        Smallest mean absolute foreground change (0-1 scale).
+    max_clipped : float
+        Largest growth of the share of clipped foreground pixels.
+    min_contrast : float
+        Smallest ratio of foreground luminance standard deviations (composite / source).
+
+    Returns
+    -------
+    str or None
+        The rejection reason (the ``R_*`` constants), or None to keep the composite.
     """
     import cv2
 
@@ -878,7 +1058,23 @@ def _load_reference(cache: dict, ref: Reference) -> np.ndarray | None:
 # --- the generator ------------------------------------------------------------------------------
 
 def read_test_ids(path: str | os.PathLike) -> tuple[str, ...]:
-    """Image ids, one per line (``#`` starts a comment; blank lines ignored)."""
+    """Image ids, one per line (``#`` starts a comment; blank lines ignored).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Text file of image ids.
+
+    Returns
+    -------
+    tuple of str
+        The ids, in file order.
+
+    Raises
+    ------
+    InputError
+        The file does not exist.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: test-id file not found")
@@ -1031,7 +1227,7 @@ def generate(out: str | os.PathLike, images: str | os.PathLike | None = None,
 GENERATORS.register("coco", generate, card=Card(
     name="coco", kind="generator",
     summary="Colour-transfer composites from COCO instance annotations (HCOCO, iHarmony4 layout).",
-    paper="Cong et al. 2020, DoveNet / iHarmony4 (HCOCO); REFERENCE.md sections 1 and 3",
+    paper="Cong et al., DoveNet: Deep Image Harmonization via Domain Verification, CVPR 2020 (iHarmony4, HCOCO)",
     inputs=("images", "annotations"),
     notes="Largest instance per category >= 5 % of the image; reference of the same category from another "
           "image; methods gct, gctrgb, hgm, idt (and dih) from harmony.datagen.transfer; rejects unchanged, "

@@ -95,6 +95,25 @@ LABEL_DIR = "labels"         # <out>/HFlickr/labels/<real stem>.png (read by har
 
 
 def histogram_dim(num_classes: int, levels: int = LEVELS) -> int:
+    """Length of a spatial-pyramid label histogram.
+
+    Parameters
+    ----------
+    num_classes : int
+        Classes counted (ids ``1..num_classes``).
+    levels : int
+        Pyramid levels above the whole image (2: 1x1, 2x2 and 4x4 cells).
+
+    Returns
+    -------
+    int
+        ``num_classes * sum(4**l for l in 0..levels)`` (21 cells per class for ``levels=2``).
+
+    Examples
+    --------
+    >>> histogram_dim(150)
+    3150
+    """
     return num_classes * sum(4 ** level for level in range(levels + 1))
 
 
@@ -109,6 +128,34 @@ def label_histogram(labels: np.ndarray, num_classes: int, *, levels: int = LEVEL
     level 1 cells in row-major order, then level 2; within a cell, classes in order.
     With ``max_side``, the map is first subsampled by an integer stride so its longer side is at most
     ``max_side`` (``None``: full resolution).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Integer (H, W) label map, ids in ``0..num_classes``.
+    num_classes : int
+        Number of classes (ADE20K: 150).
+    levels : int
+        Pyramid levels above the whole image.
+    max_side : int or None
+        Longest side after striding (None: full resolution).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (D,), ``D = histogram_dim(num_classes, levels)``; each level sums to the labelled
+        fraction times its weight.
+
+    Raises
+    ------
+    ValueError
+        Not an integer 2-D map, or ids outside ``0..num_classes``.
+
+    References
+    ----------
+    .. [1] Lazebnik, Schmid and Ponce, "Beyond Bags of Features: Spatial Pyramid Matching", CVPR 2006.
+    .. [2] Tsai et al., "Deep Image Harmonization", CVPR 2017, section 3.1 (retrieval of references by
+       semantic label histograms).
     """
     lab = np.asarray(labels)
     if lab.ndim != 2 or lab.size == 0 or lab.dtype.kind not in "iu":
@@ -150,6 +197,17 @@ def colour_texture_descriptor(image: np.ndarray) -> np.ndarray:
     Texture: gradient orientation (unsigned, 8 bins over [0, pi)) histograms weighted by gradient
     magnitude (Sobel on Rec.601 luma), over the whole image and its 2x2 cells (40 bins), normalised by
     the total magnitude.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        float32 (H, W, 3) RGB in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (104,): 64 colour bins (weight 1/2), 8 whole-image and 32 per-cell orientation bins
+        (weight 1/4 each).
     """
     h, w = image.shape[:2]
     s = 64.0 / max(h, w)
@@ -195,6 +253,23 @@ class HistogramIndex:
         return len(self.names)
 
     def scores(self, query: np.ndarray) -> np.ndarray:
+        """Histogram intersection of a query with every row of the pool.
+
+        Parameters
+        ----------
+        query : numpy.ndarray
+            float (D,), non-negative.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 (N,), ``sum_j min(query_j, row_ij)``.
+
+        Raises
+        ------
+        ValueError
+            The query's length is not the pool's.
+        """
         q = np.asarray(query, dtype=np.float32).ravel()
         if q.shape[0] != self.csc.shape[1]:
             raise ValueError(f"query: expected {self.csc.shape[1]} bins, got {q.shape[0]}")
@@ -214,12 +289,54 @@ class HistogramIndex:
 
     def rank(self, query: np.ndarray, k: int | None = None, allowed: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
-        """(indices, scores) of the ``k`` most similar rows (ties by index), optionally among ``allowed``."""
+        """(indices, scores) of the ``k`` most similar rows (ties by index), optionally among ``allowed``.
+
+        Parameters
+        ----------
+        query : numpy.ndarray
+            float (D,), non-negative.
+        k : int or None
+            Rows to return (None: all).
+        allowed : numpy.ndarray or None
+            bool (N,) of the rows that may be returned.
+
+        Returns
+        -------
+        indices : numpy.ndarray
+            int (k,), most similar first.
+        scores : numpy.ndarray
+            float64 (k,), their intersections.
+        """
         s = self.scores(query)
         return top_k(s, k, allowed)
 
 
 def top_k(scores: np.ndarray, k: int | None, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` highest scores, most similar first (ties: lower index first).
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        float (N,).
+    k : int or None
+        How many to keep (None: all).
+    allowed : numpy.ndarray or None
+        bool (N,) of the entries that may be returned.
+
+    Returns
+    -------
+    indices : numpy.ndarray
+        int (k,).
+    scores : numpy.ndarray
+        The scores at those indices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> idx, s = top_k(np.array([0.2, 0.9, 0.9, 0.1]), 2)
+    >>> idx.tolist(), s.tolist()
+    ([1, 2], [0.9, 0.9])
+    """
     idx = np.arange(len(scores)) if allowed is None else np.flatnonzero(allowed)
     if idx.size == 0:
         return idx, scores[idx]
@@ -267,7 +384,27 @@ def _describe_chunk(chunk: _Chunk) -> dict:
 
 
 def read_labels(label_path: str | None, num_classes: int, image_path: str | None = None) -> np.ndarray:
-    """Read a label map and check it: ids within ``0..num_classes``, same size as the image."""
+    """Read a label map and check it: ids within ``0..num_classes``, same size as the image.
+
+    Parameters
+    ----------
+    label_path : str or None
+        PNG label map (8- or 16-bit grey of class ids).
+    num_classes : int
+        Largest allowed id.
+    image_path : str or None
+        The image it belongs to (its size is checked; None: not checked).
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer (H, W) class ids.
+
+    Raises
+    ------
+    InputError
+        No file, unknown ids, or a size other than the image's.
+    """
     if label_path is None or not Path(label_path).is_file():
         raise InputError(f"{label_path}: no label map")
     labels = hio.read_label_map(label_path)
@@ -286,6 +423,21 @@ def encode_label_map(labels: np.ndarray) -> bytes:
     """Lossless PNG bytes of an integer (H, W) label map: 8-bit grey when ids fit 0..255, else 16-bit.
 
     :func:`harmony.io.read_label_map` reads the result back to exactly the same ids.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Integer (H, W), ids in 0..65535.
+
+    Returns
+    -------
+    bytes
+        PNG file contents.
+
+    Raises
+    ------
+    ValueError
+        Not an integer 2-D map, or ids outside 0..65535.
     """
     lab = np.asarray(labels)
     if lab.ndim != 2 or lab.size == 0 or lab.dtype.kind not in "iu":
@@ -301,7 +453,18 @@ def encode_label_map(labels: np.ndarray) -> bytes:
 
 
 def label_map_name(image_id: str) -> str:
-    """``f<id>.png``: the real image's stem, as DIH's trainer expects (``<Sub>/labels/<real stem>.png``)."""
+    """``f<id>.png``: the real image's stem, as DIH's trainer expects (``<Sub>/labels/<real stem>.png``).
+
+    Parameters
+    ----------
+    image_id : str
+        The target's sanitised image id.
+
+    Returns
+    -------
+    str
+        ``f<image_id>.png``.
+    """
     return Path(real_name(PREFIX, image_id, ".png")).name
 
 
@@ -318,13 +481,35 @@ class Pool:
 
     @property
     def stems(self) -> list[str]:
+        """File stems of the described images (a reference with the target's stem is excluded).
+        """
         return [Path(p).stem for p in self.images]
 
 
 def describe_pool(items: Sequence[tuple[str, str | None]], num_classes: int, mode: str, *,
                   workers: int | None = None, scheduler: Any = None, progress: bool = False, desc: str = "",
                   chunk_size: int = 200) -> Pool:
-    """Describe (image, label map) pairs in parallel chunks and build the search index."""
+    """Describe (image, label map) pairs in parallel chunks and build the search index.
+
+    Parameters
+    ----------
+    items : sequence of (str, str or None)
+        (image path, label map path or None).
+    num_classes : int
+        Classes of the label maps.
+    mode : {"labels", "descriptor"}
+        Spatial-pyramid label histograms, or the colour/texture descriptor.
+    workers, scheduler, progress, desc
+        As in :func:`harmony.parallel.map_units`.
+    chunk_size : int
+        Items per parallel task.
+
+    Returns
+    -------
+    Pool
+        The index, the described images, their class presence (>= 0.2 % of the pixels) and the items
+        left out with the reason.
+    """
     from scipy import sparse
 
     t0 = time.perf_counter()
@@ -362,7 +547,22 @@ def label_segments(labels: np.ndarray, *, min_fg: float = 0.05, max_fg: float = 
                    ) -> list[tuple[int, np.ndarray]]:
     """Foreground candidates by rule: per class (id > 0), its largest 4-connected component, kept when
     it covers ``[min_fg, max_fg]`` of the image and its bounding box is narrower than the image;
-    largest first (ties: smaller class id), at most ``limit``. Returns [(class id, bool mask)]."""
+    largest first (ties: smaller class id), at most ``limit``. Returns [(class id, bool mask)].
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Integer (H, W) label map.
+    min_fg, max_fg : float
+        Bounds on the component's share of the image.
+    limit : int
+        Segments kept.
+
+    Returns
+    -------
+    list of (int, numpy.ndarray)
+        (class id, bool (H, W) mask), largest first.
+    """
     h, w = labels.shape
     out = []
     for c in np.unique(labels):
@@ -382,7 +582,20 @@ def label_segments(labels: np.ndarray, *, min_fg: float = 0.05, max_fg: float = 
 
 
 def foreground_labels(labels: np.ndarray, mask: np.ndarray) -> list[int]:
-    """Classes covering >= 20 % of the foreground, dominant first (class 0 never counts)."""
+    """Classes covering >= 20 % of the foreground, dominant first (class 0 never counts).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Integer (H, W) label map.
+    mask : numpy.ndarray
+        bool (H, W) foreground.
+
+    Returns
+    -------
+    list of int
+        Class ids, dominant first (empty when the foreground is all unlabelled).
+    """
     fg = labels[mask]
     fg = fg[fg > 0]
     if fg.size == 0:
@@ -399,6 +612,8 @@ def foreground_labels(labels: np.ndarray, mask: np.ndarray) -> list[int]:
 
 @dataclass(frozen=True)
 class FlickrOptions:
+    """Options of the HFlickr generator (the flags of ``harmony datagen flickr``).
+    """
     methods: tuple[str, ...] = DEFAULT_METHODS
     per_mask: int = 1
     per_image: int = 2
@@ -413,6 +628,13 @@ class FlickrOptions:
     seed: int = 0
 
     def check(self) -> None:
+        """Refuse out-of-range options with one line naming the flag.
+
+        Raises
+        ------
+        InputError
+            No or an unknown method, a non-positive count, bad fg-ratio bounds or an unknown format.
+        """
         from .transfer import KERNELS
 
         if not self.methods:
@@ -429,6 +651,13 @@ class FlickrOptions:
             raise InputError(f"--format: expected jpg or png, got {self.fmt!r}")
 
     def config(self) -> dict:
+        """The options as recorded in ``run.json``.
+
+        Returns
+        -------
+        dict
+            Every option (``fmt`` as ``format``).
+        """
         return {"methods": list(self.methods), "per_mask": self.per_mask, "per_image": self.per_image,
                 "top_k": self.top_k, "min_fg": self.min_fg, "max_fg": self.max_fg, "min_change": self.min_change,
                 "num_classes": self.num_classes, "quality": self.quality, "format": self.fmt,
@@ -437,6 +666,8 @@ class FlickrOptions:
 
 @dataclass(frozen=True)
 class Candidate:
+    """A retrieved reference: its image, label map, name, similarity and 1-based rank.
+    """
     image: str
     labels: str | None
     name: str
@@ -446,6 +677,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class FlickrUnit:
+    """One target image with its foregrounds' source and ranked references (picklable work unit).
+    """
     key: str
     stem: str
     image: str
