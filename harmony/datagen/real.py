@@ -1,4 +1,4 @@
-"""Real composites on inpainted backgrounds: SPRIH stream 2 (seed 001, section 3.2, Eqs. 5-6).
+"""Real composites on inpainted backgrounds: SPRIH stream 2 (Wang et al., CVPR 2023, section 3.2, Eqs. 5-6).
 
 From a set of photos with one foreground mask each (a COCO annotation file or a mask folder):
 
@@ -27,6 +27,12 @@ its real-class image. ``manifest.csv`` adds the columns ``background``, ``real_c
 ``real_class_mask``, ``inpainter``, ``dilate``, ``transform`` (scale, angle, offset, containment, 2x3
 matrix from foreground-source pixels to background pixels), ``containment``, categories and ids of
 both sides, and ``bg_cache`` (hit/miss).
+
+References
+----------
+.. [1] Wang et al., "Semi-supervised Parametric Real-world Image Harmonization", CVPR 2023.
+.. [2] Suvorov et al., "Resolution-robust Large Mask Inpainting with Fourier Convolutions" (LaMa),
+   WACV 2022; run through the simple-lama-inpainting package.
 """
 
 from __future__ import annotations
@@ -76,11 +82,31 @@ class Source:
 
     @property
     def name(self) -> str:
+        """``<imageId>-<fgId>``: the source's name in file names and unit keys.
+        """
         return f"{self.image_id}-{self.fg_id}"
 
 
 def load_source_mask(src: Source, shape: tuple[int, int]) -> np.ndarray:
-    """The source's binary mask as float32 (H, W), checked against the image shape."""
+    """The source's binary mask as float32 (H, W), checked against the image shape.
+
+    Parameters
+    ----------
+    src : Source
+        The source (mask file or COCO segmentation).
+    shape : tuple of int
+        The image's ``(height, width)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W) of 0 and 1 (``> 0.5`` of the soft mask).
+
+    Raises
+    ------
+    ItemError
+        A bad segmentation, or a mask whose size differs from the image.
+    """
     if src.mask_path is not None:
         m = hio.read_mask(src.mask_path)
     else:
@@ -105,6 +131,29 @@ def sources_from_coco(images: str | os.PathLike, annotations: str | os.PathLike,
     """One source per image: its largest non-crowd instance with a foreground ratio in range.
 
     Returns (sources, skipped) where ``skipped`` lists (image, reason) for images left out.
+
+    Parameters
+    ----------
+    images : str or os.PathLike
+        Folder of the images named by ``file_name``.
+    annotations : str or os.PathLike
+        COCO instances JSON.
+    min_fg_ratio, max_fg_ratio : float
+        Bounds on the instance's ``area`` / image area.
+    categories : sequence of str or None
+        Category names to keep (None: all).
+
+    Returns
+    -------
+    sources : list of Source
+        Sorted by image id.
+    skipped : list of (str, str)
+        (image, reason) of images without a usable instance.
+
+    Raises
+    ------
+    InputError
+        A missing folder, or an annotation file that is not COCO instances JSON.
     """
     from .coco import load_annotations  # validated COCO instances JSON (one-line InputError otherwise)
 
@@ -151,6 +200,26 @@ def sources_from_folder(images: str | os.PathLike, masks: str | os.PathLike
 
     The last underscore separates the image stem from the foreground id. An optional
     ``<masks>/categories.csv`` (header ``mask,category``) gives each mask file a category.
+
+    Parameters
+    ----------
+    images : str or os.PathLike
+        Folder of ``<stem>.<ext>`` photos.
+    masks : str or os.PathLike
+        Folder of ``<stem>_<fg>.png`` masks (optional ``categories.csv``).
+
+    Returns
+    -------
+    sources : list of Source
+        One per mask with an image.
+    skipped : list of (str, str)
+        Masks with another name or without an image.
+
+    Raises
+    ------
+    InputError
+        A missing folder, a ``categories.csv`` without the columns, or two masks with the same name once
+        sanitised.
     """
     img_dir, mask_dir = Path(images), Path(masks)
     if not img_dir.is_dir():
@@ -195,6 +264,8 @@ def sources_from_folder(images: str | os.PathLike, masks: str | os.PathLike
 
 @dataclass(frozen=True)
 class BackgroundUnit:
+    """One source whose background is inpainted (picklable work unit).
+    """
     key: str
     source: Source
     dilate: int
@@ -206,6 +277,8 @@ class BackgroundUnit:
 
 @dataclass(frozen=True)
 class PairUnit:
+    """One ordered pair: foreground ``fg`` pasted on the inpainted background of ``bg`` (picklable work unit).
+    """
     key: str
     bg: Source
     fg: Source
@@ -321,7 +394,21 @@ def _background(src: Source, dilate: int, inpainter: str, cache_dir: str, device
 
 
 def work_background(unit: BackgroundUnit, layout: SubsetLayout) -> dict:
-    """Inpaint (or fetch from the cache) one source's background; write it and its real-class image."""
+    """Inpaint (or fetch from the cache) one source's background; write it and its real-class image.
+
+    Parameters
+    ----------
+    unit : BackgroundUnit
+        The source, dilation, inpainter and cache folder.
+    layout : SubsetLayout
+        Where ``backgrounds/`` and ``real_class/`` are written.
+
+    Returns
+    -------
+    dict
+        The unit record: ``source_ok``, ``cache_key``, ``cache_hit``, the foreground's ``box``,
+        ``mask_rle`` and ``fg_crop`` (what pair units need), or ``skipped`` with the reason.
+    """
     src = unit.source
     u8: list = []
     try:
@@ -343,7 +430,18 @@ def work_background(unit: BackgroundUnit, layout: SubsetLayout) -> dict:
 
 def encode_mask(mask: np.ndarray) -> dict:
     """A binary mask as compressed COCO RLE (``{"size": [h, w], "counts": str}``), small enough to travel
-    with every pair unit so that pairs do not decode the foreground's mask file again."""
+    with every pair unit so that pairs do not decode the foreground's mask file again.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        (H, W), foreground where ``> 0.5``.
+
+    Returns
+    -------
+    dict
+        ``{"size": [h, w], "counts": str}`` (pycocotools RLE, counts as ASCII).
+    """
     from pycocotools import mask as mask_utils
 
     rle = mask_utils.encode(np.asfortranarray((mask > 0.5).astype(np.uint8)))
@@ -351,6 +449,18 @@ def encode_mask(mask: np.ndarray) -> dict:
 
 
 def decode_mask(rle: dict) -> np.ndarray:
+    """The binary mask of an RLE made by :func:`encode_mask`.
+
+    Parameters
+    ----------
+    rle : dict
+        ``{"size": [h, w], "counts": str}``.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 (h, w) of 0 and 1.
+    """
     from pycocotools import mask as mask_utils
 
     m = mask_utils.decode({"size": list(rle["size"]), "counts": rle["counts"].encode("ascii")})
@@ -367,7 +477,21 @@ def _short_reason(reason: str) -> str:
 
 
 def work_pair(unit: PairUnit, layout: SubsetLayout) -> dict:
-    """Place foreground j on inpaint(B_i) and write C_ij and M_j' (Eq. 5)."""
+    """Place foreground j on inpaint(B_i) and write C_ij and M_j' (Eq. 5).
+
+    Parameters
+    ----------
+    unit : PairUnit
+        The pair, its background's cache key and the placement grid.
+    layout : SubsetLayout
+        Where the composite and its mask are written.
+
+    Returns
+    -------
+    dict
+        The unit record: one manifest row (with the transform and containment), or ``skipped`` with the
+        reason (e.g. the foreground does not fit the target box).
+    """
     item = f"{unit.bg.name} <- {unit.fg.name}"
     try:
         with ip.lama_model_env(unit.lama_model):
@@ -442,6 +566,24 @@ def sample_pairs(groups: dict[Any, list[int]], image_of: Sequence[str], n: int, 
     Returns (pairs, number of candidates, or -1 when too many to count exactly). Small candidate sets are
     enumerated and shuffled; large ones are sampled by rejection (group chosen in proportion to its
     number of ordered pairs), never repeating a pair.
+
+    Parameters
+    ----------
+    groups : dict
+        Group key (split, category) -> indices of the sources in it.
+    image_of : sequence of str
+        The image of each source (pairs from the same image are excluded).
+    n : int
+        Pairs wanted.
+    rng : numpy.random.Generator
+        The seeded generator.
+
+    Returns
+    -------
+    pairs : list of (int, int)
+        Distinct ordered pairs (background i, foreground j).
+    candidates : int
+        Number of candidate pairs, or -1 when too many to count exactly.
     """
     sizes = {g: len(v) for g, v in groups.items()}
     approx = sum(s * (s - 1) for s in sizes.values())
@@ -472,6 +614,8 @@ def sample_pairs(groups: dict[Any, list[int]], image_of: Sequence[str], n: int, 
 
 @dataclass
 class RealSummary:
+    """Counts of the two passes of ``datagen real``, printed through :meth:`lines`.
+    """
     out: str
     inpainter: str
     inpainter_note: str
@@ -493,6 +637,14 @@ class RealSummary:
     notes: list = field(default_factory=list)
 
     def lines(self) -> list[str]:
+        """The summary the command prints.
+
+        Returns
+        -------
+        list of str
+            Composites per split, the inpainter, backgrounds ready / inpainted / cached, pairs sampled,
+            resumed units, skipped items, failures, notes and the empty-split warning.
+        """
         out = [f"{SUBSET}: {self.composites} composites ({self.train} train / {self.test} test) in {self.out}",
                f"inpainter: {self.inpainter} ({self.inpainter_note})",
                f"backgrounds: {self.sources_ok} of {self.sources} sources ready; inpainted now {self.inpainted_now}, "
@@ -909,7 +1061,8 @@ def _default_cache() -> Path:
 GENERATORS.register("real", generate, card=Card(
     name="real", kind="generator",
     summary="Real composites on LaMa/OpenCV-inpainted backgrounds (SPRIH stream 2, HRealComposite).",
-    paper="001_e32bb37dd46263d1.txt (SPRIH), section 3.2, Eqs. 5-6; REFERENCE.md section 5",
+    paper="Wang et al., Semi-supervised Parametric Real-world Image Harmonization (SPRIH), CVPR 2023, section 3.2, "
+          "Eqs. 5-6; LaMa inpainting (Suvorov et al., WACV 2022)",
     inputs=("images", "annotations|masks"),
     notes="Inpainter: lama (simple-lama-inpainting, weights from LAMA_MODEL, never downloaded), opencv-telea, "
           "opencv-ns, auto. Placement: bounded grid search over scale, rotation, translation "

@@ -1,6 +1,6 @@
-"""Rendered composites with soft style labels (RdHarmony / CharmNet; REFERENCE.md sections 1 and 6).
+"""Rendered composites with soft style labels (RdHarmony / CharmNet: Cao et al., BMVC 2022).
 
-CharmNet (seeds/004_c09fbb6e79c54466.txt, section 3) renders each viewpoint of a 3D scene in 10 capture
+CharmNet (Cao, Cong, Niu et al., section 3) renders each viewpoint of a 3D scene in 10 capture
 styles (:mod:`harmony.styles`), exchanges the foreground between two renders of the same viewpoint and
 labels the composite with a *soft* style label. This generator does that for any folder of renders.
 
@@ -27,7 +27,7 @@ Output (iHarmony4 layout, subset ``HRendered``, prefix ``n``)::
     <out>/HRendered/HRendered_train.txt  HRendered_test.txt   <out>/IHD_train.txt  IHD_test.txt
     <out>/labels.txt                                              the RdHarmony label file
 
-Names: REFERENCE.md section 6 writes RdHarmony's files as ``composite_images/<X>-<Y>_<Z>.jpg``,
+Names: the RdHarmony release names its files ``composite_images/<X>-<Y>_<Z>.jpg``,
 ``real_images/<X>-<Y>.jpg``, ``masks/<X>.png``. Here X = ``n<view>``, Y = the ground-truth (background)
 style id i and Z = the foreground style id j, with the object id inserted before Z, so the iHarmony4
 string rule (mask = name minus ``_<k>``, real = name minus ``_<fg>_<k>``) also resolves every file: the
@@ -53,6 +53,13 @@ installed (:func:`build_sample_scenes`: 3 views, 80x80, 16 spp, all 10 styles; v
 split, view 2 in train), otherwise made from the
 bundled photographs with the per-style global illumination changes of :func:`synthetic_style`
 (marked ``synthetic`` in the manifest).
+
+References
+----------
+.. [1] Cao, Cong, Niu, Zhang and Zhang, "Deep Image Harmonization by Bridging the Reality Gap"
+   (RdHarmony / CharmNet), BMVC 2022.
+.. [2] Cong et al., "DoveNet: Deep Image Harmonization via Domain Verification", CVPR 2020 (the
+   iHarmony4 layout and name rule).
 """
 
 from __future__ import annotations
@@ -93,6 +100,34 @@ def composite_uint8(fg_render: np.ndarray, bg_render: np.ndarray, fg_mask: np.nd
 
     ``fg_mask``: bool (H, W), True = foreground (taken from the style-j render ``fg_render``). ``out``:
     an optional reusable (H, W, 3) uint8 buffer. A per-pixel selection (no arithmetic), so exact.
+
+    Parameters
+    ----------
+    fg_render : numpy.ndarray
+        uint8 (H, W, 3), the style-j render ``O_j`` (foreground source).
+    bg_render : numpy.ndarray
+        uint8 (H, W, 3), the style-i render ``B_i`` (background and ground truth).
+    fg_mask : numpy.ndarray
+        bool (H, W), True = foreground.
+    out : numpy.ndarray or None
+        Reusable uint8 (H, W, 3) buffer.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 (H, W, 3) composite.
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, or the renders are not uint8.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fg, bg = np.full((1, 2, 3), 200, np.uint8), np.zeros((1, 2, 3), np.uint8)
+    >>> composite_uint8(fg, bg, np.array([[True, False]]))[0, :, 0].tolist()
+    [200, 0]
     """
     if fg_render.shape != bg_render.shape or fg_render.shape[:2] != fg_mask.shape:
         raise ValueError(f"composite: shapes differ: fg {fg_render.shape}, bg {bg_render.shape}, mask {fg_mask.shape}")
@@ -115,24 +150,107 @@ def _composite_u8(fg_render: np.ndarray, bg_render: np.ndarray, mask_u8: np.ndar
 
 
 def mask_levels(mask: np.ndarray) -> np.ndarray:
-    """A float [0, 1] mask (as io.read_mask gives) -> integer 8-bit levels 0..255."""
+    """A float [0, 1] mask (as io.read_mask gives) -> integer 8-bit levels 0..255.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        float (H, W) in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 (H, W) in 0..255 (rounded), so that "exactly 255" is RdHarmony's foreground rule.
+    """
     return np.rint(np.asarray(mask, dtype=np.float64) * 255.0).astype(np.int32)
 
 
 def composite_name(view: str, bg: int, fg_id: str, fg: int, ext: str) -> str:
+    """The composite's file name ``n<view>-<i>_<fg>_<j><ext>``.
+
+    Parameters
+    ----------
+    view : str
+        The view id.
+    bg : int
+        Background / ground-truth style id ``i`` (1-10).
+    fg_id : str
+        The foreground object's id.
+    fg : int
+        Foreground style id ``j``.
+    ext : str
+        ``.jpg`` or ``.png``.
+
+    Returns
+    -------
+    str
+        For example ``nview0-2_1_10.jpg``.
+    """
     return f"{PREFIX}{view}-{bg}_{fg_id}_{fg}{ext}"
 
 
 def mask_file_name(view: str, bg: int, fg_id: str) -> str:
+    """The mask's file name ``n<view>-<i>_<fg>.png`` (the iHarmony4 rule: composite name minus ``_<j>``).
+
+    Parameters
+    ----------
+    view : str
+        The view id.
+    bg : int
+        Background style id ``i``.
+    fg_id : str
+        The foreground object's id.
+
+    Returns
+    -------
+    str
+        For example ``nview0-2_1.png``.
+    """
     return f"{PREFIX}{view}-{bg}_{fg_id}.png"
 
 
 def real_file_name(view: str, bg: int, ext: str) -> str:
+    """The ground truth's file name ``n<view>-<i><ext>``.
+
+    Parameters
+    ----------
+    view : str
+        The view id.
+    bg : int
+        Background style id ``i``.
+    ext : str
+        ``.jpg`` or ``.png``.
+
+    Returns
+    -------
+    str
+        For example ``nview0-2.jpg``.
+    """
     return f"{PREFIX}{view}-{bg}{ext}"
 
 
 def parse_label_line(line: str) -> tuple[str, np.ndarray, int]:
-    """(relative composite path, soft label (10,), ground-truth style id) of one ``labels.txt`` line."""
+    """(relative composite path, soft label (10,), ground-truth style id) of one ``labels.txt`` line.
+
+    Parameters
+    ----------
+    line : str
+        ``<path>\t<s1>_..._<s10>\t<gt style id>``.
+
+    Returns
+    -------
+    path : str
+        The composite, relative to the dataset root.
+    soft_label : numpy.ndarray
+        float64 (10,), summing to 1.
+    gt_style : int
+        1-based ground-truth style id.
+
+    Raises
+    ------
+    InputError
+        Not three fields, or not 10 values.
+    """
     parts = line.rstrip("\n").split("\t")
     if len(parts) != 3:
         raise InputError(f"label line {line[:60]!r}: expected 3 tab-separated fields")
@@ -161,6 +279,20 @@ def synthetic_style(image: np.ndarray, style: Style, lamp_center: tuple[float, f
     luminance, and (Night) add a warm lamp: ``lamp * lamp_color * exp(-d^2 / (2 * 0.3^2)) * original``
     with d the distance to ``lamp_center`` (relative x, y) in units of the image diagonal; back to sRGB,
     then the tone curve ``x ** gamma``. Pure; float32 (H, W, 3) in [0, 1] in and out.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        float32 (H, W, 3) sRGB in [0, 1].
+    style : Style
+        One of the 10 capture styles (:data:`harmony.styles.STYLES`).
+    lamp_center : tuple of float
+        (x, y) of the Night style's lamp, as fractions of the width and height.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W, 3) sRGB in [0, 1].
     """
     from ..imageops import check_image
 
@@ -232,6 +364,23 @@ def build_synthetic_scenes(out: str | os.PathLike, width: int = 160) -> Path:
     The mask of each photo is the hand-placed object polygon of the COCO sample
     (``samples.COCO_SAMPLE_LAYOUT``) when it is there and covers at most 60 % of the photo, else a
     hand-placed ellipse (the cat's face).
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Folder to write the view folders into.
+    width : int
+        Width of every view (the height follows the photo's aspect).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    InputError
+        No bundled photograph is available.
     """
     from ..imageops import resize
     from .samples import available_photos, load_photo
@@ -263,6 +412,25 @@ def build_sample_scenes(kind: str = "auto", progress: bool = False) -> tuple[Pat
 
     ``kind``: ``auto`` (Mitsuba when installed, else synthetic), ``mitsuba`` or ``synthetic``. Built once
     into ``samples.cache_dir()/rendered_sample_<kind>_v<N>`` (atomically: a temporary folder renamed).
+
+    Parameters
+    ----------
+    kind : {"auto", "mitsuba", "synthetic"}
+        Which sample set.
+    progress : bool
+        Show the render's progress.
+
+    Returns
+    -------
+    folder : pathlib.Path
+        The cached scene folder.
+    synthetic : bool
+        Whether it was made from photographs rather than rendered.
+
+    Raises
+    ------
+    InputError
+        An unknown kind, ``mitsuba`` without Mitsuba 3, or a failed render.
     """
     from .render import mitsuba_available, render_dataset
     from .samples import cache_dir
@@ -309,6 +477,8 @@ def build_sample_scenes(kind: str = "auto", progress: bool = False) -> tuple[Pat
 
 @dataclass(frozen=True)
 class ViewUnit:
+    """One view folder with the options of its composites (picklable work unit).
+    """
     key: str                   # the view id used in file names (no underscores)
     folder: str
     rel: str                   # the folder relative to --scenes
@@ -334,6 +504,21 @@ def find_views(scenes: str | os.PathLike) -> list[tuple[str, Path]]:
     """(relative path, folder) of every folder under ``scenes`` holding a style render or a mask, sorted.
 
     Folders whose images are all other names (e.g. the contact sheet at a render's root) are not views.
+
+    Parameters
+    ----------
+    scenes : str or os.PathLike
+        The scenes folder.
+
+    Returns
+    -------
+    list of (str, pathlib.Path)
+        Sorted by relative path (``"."`` for the root itself).
+
+    Raises
+    ------
+    InputError
+        The folder is missing or holds no view.
     """
     root = Path(scenes)
     if not root.is_dir():
@@ -352,6 +537,27 @@ def find_views(scenes: str | os.PathLike) -> list[tuple[str, Path]]:
 
 def plan_units(scenes: str | os.PathLike, *, seed: int, pairs_per_view: int | None, ext: str, quality: int,
                category: str | None, test_fraction: float, mask_threshold: int, synthetic: bool) -> list[ViewUnit]:
+    """One unit per view folder, with its sanitised id as key.
+
+    Parameters
+    ----------
+    scenes : str or os.PathLike
+        The scenes folder.
+    seed, pairs_per_view, ext, quality, category, test_fraction, mask_threshold
+        As in :func:`generate_rendered` (``ext`` with its dot).
+    synthetic : bool
+        The scenes are the photograph-based sample.
+
+    Returns
+    -------
+    list of ViewUnit
+        Sorted by relative path.
+
+    Raises
+    ------
+    InputError
+        Two view folders with the same sanitised id.
+    """
     units, seen = [], {}
     for rel, folder in find_views(scenes):
         key = safe_id(rel if rel != "." else Path(scenes).resolve().name)
@@ -529,6 +735,8 @@ def work(unit: ViewUnit, layout) -> dict:
 
 @dataclass
 class RenderedSummary:
+    """The run's summary plus the label file and the counts of complete and partial views.
+    """
     run: RunSummary
     labels: Path
     views_complete: int = 0
@@ -538,6 +746,13 @@ class RenderedSummary:
     sample: str | None = None
 
     def lines(self) -> list[str]:
+        """The summary the command prints.
+
+        Returns
+        -------
+        list of str
+            The run's lines, then views complete / partial, soft masks, the label file and the sample note.
+        """
         out = self.run.lines()
         out.append(f"views: {self.views_complete} with all {N_STYLES} styles, {self.views_partial} with some styles "
                    f"missing ({self.renders_missing} renders missing in all; the present styles were used)")
@@ -554,6 +769,23 @@ def write_labels(root: Path, rows: Sequence[dict]) -> Path:
     """``labels.txt`` at the dataset root (paths relative to it), sorted by composite name.
 
     ``rows[i]["composite"]`` may be a bare name or ``composite_images/<name>`` (the manifest's form).
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The dataset root.
+    rows : sequence of dict
+        Manifest rows with ``composite``, ``soft_label`` and ``gt_style``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``root / "labels.txt"``.
+
+    References
+    ----------
+    .. [1] Cao et al., "Deep Image Harmonization by Bridging the Reality Gap" (RdHarmony), BMVC 2022:
+       the label file's three fields.
     """
     named = sorted(((Path(r["composite"]).name, r) for r in rows), key=lambda nr: nr[0])
     lines = [f"{SUBSET}/{COMPOSITE_DIR}/{n}\t{r['soft_label']}\t{int(r['gt_style'])}\n" for n, r in named]
@@ -784,7 +1016,7 @@ def generate_rendered(out: str | os.PathLike, scenes: str | os.PathLike | None =
 GENERATORS.register(
     "rendered", generate_rendered,
     summary="Rendered views in 10 capture styles -> composites with RdHarmony soft style labels (HRendered).",
-    paper="004_c09fbb6e79c54466.txt (Cao et al., RdHarmony / CharmNet, BMVC 2022)",
+    paper="Cao et al., Deep Image Harmonization by Bridging the Reality Gap (RdHarmony / CharmNet), BMVC 2022",
     notes="I = M*O_j + (1-M)*B_i for every ordered style pair of a view; labels.txt in the RdHarmony format; "
           "masks read as exactly-255 = foreground. Renders come from `harmony render` (Mitsuba 3) or any folder "
           "of <Style>.png + mask.png; the built-in sample is rendered with Mitsuba when installed, else synthetic.",
