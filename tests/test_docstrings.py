@@ -42,8 +42,6 @@ PENDING = {
     "harmony.datagen.inpaint",
     "harmony.datagen.placement",
     "harmony.datagen.render",
-    "harmony.datagen.samples",
-    "harmony.datagen.samples_extra",
     "harmony.dataset",
     "harmony.errors",
     "harmony.models",
