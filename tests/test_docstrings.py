@@ -39,8 +39,6 @@ PENDING = {
     "harmony.commands.apply_params",
     "harmony.commands.bt_score",
     "harmony.commands.study",
-    "harmony.datagen.inpaint",
-    "harmony.datagen.placement",
     "harmony.datagen.render",
     "harmony.dataset",
     "harmony.errors",
