@@ -39,7 +39,6 @@ PENDING = {
     "harmony.commands.apply_params",
     "harmony.commands.bt_score",
     "harmony.commands.study",
-    "harmony.datagen.render",
     "harmony.dataset",
     "harmony.errors",
     "harmony.models",
