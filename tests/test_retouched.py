@@ -1,6 +1,6 @@
 """`datagen retouched`: SPRIH's two composites per (before I, after O, mask M) triplet.
 
-REFERENCE.md section 4 / seed 001 section 3.2: ``M*O + (1-M)*I`` with target I and ``M*I + (1-M)*O``
+SPRIH (Wang et al., CVPR 2023), section 3.2: ``M*O + (1-M)*I`` with target I and ``M*I + (1-M)*O``
 with target O. The expected images are computed here in float from the input files.
 """
 

@@ -1,13 +1,21 @@
 """Run a generator's work units into a :class:`~harmony.dataset.DatasetWriter`, resumably.
 
-Every generator follows the same shape: build a list of picklable units (one source image each, with
-its key and seed), a module-level ``work(unit, layout) -> record`` function that writes the unit's files
-and returns ``{"rows": [...manifest rows], "rejected": [{"reason": ...}], "skipped": [{"item", "reason"}]}``,
-then :func:`run_units`. A unit's record is written only after all its files, and the parent then adds
-the unit's key to the subset's journal (:class:`harmony.dataset.UnitJournal`), so a killed run resumes
-where it stopped by reading one file; failed units get no record and are retried by the next run.
-SIGINT/SIGTERM end the run cleanly (:class:`harmony.parallel.Interrupted`, with the units done so far);
-``.harmony/run_state.json`` says whether the run finished, which ``harmony check`` reads.
+Every generator is a :class:`Generator`: a declaration of its steps, which :func:`generate` runs in
+order: resolve the inputs (the embedded sample data or the user's), plan the work units, refuse with
+one line when there are none, run the units, summarise. A unit is picklable (one source image, photo,
+scene or view, with its key and seed); a module-level ``work(unit, layout) -> record`` writes the
+unit's files and returns ``{"rows": [...manifest rows], "rejected": [{"reason": ...}],
+"skipped": [{"item", "reason"}]}``; :func:`run_units` runs them. A unit's record is written only after
+all its files, and the parent then adds the unit's key to the subset's journal
+(:class:`harmony.dataset.UnitJournal`), so a killed run resumes where it stopped by reading one file;
+failed units get no record and are retried by the next run. SIGINT/SIGTERM end the run cleanly
+(:class:`harmony.parallel.Interrupted`, with the units done so far); ``.harmony/run_state.json`` says
+whether the run finished, which ``harmony check`` reads.
+
+References
+----------
+.. [1] Cong et al., "DoveNet: Deep Image Harmonization via Domain Verification", CVPR 2020 (the
+   iHarmony4 layout every generator writes).
 """
 
 from __future__ import annotations
