@@ -95,3 +95,26 @@ def binary_mask_or_skip(path: str | os.PathLike, soft: np.ndarray, size: tuple[i
         record["skipped"].append({"item": path, "reason": "empty mask (no pixel > 0.5)"})
         return None
     return binary
+
+
+def split_list(text: str | None) -> list[str] | None:
+    """Split a comma-separated command-line list, dropping blanks.
+
+    Parameters
+    ----------
+    text : str or None
+        For example ``"gct, hgm,,idt"``.
+
+    Returns
+    -------
+    list of str or None
+        The stripped items (``["gct", "hgm", "idt"]``); None when ``text`` is None or empty.
+
+    Examples
+    --------
+    >>> split_list("gct, hgm,,idt"), split_list(None)
+    (['gct', 'hgm', 'idt'], None)
+    """
+    if not text:
+        return None
+    return [item.strip() for item in text.split(",") if item.strip()]

@@ -50,7 +50,7 @@ from ..errors import InputError
 from ..imageops import fg_ratio
 from ..parallel import unit_seed
 from ..registry import GENERATORS, Card
-from ._common import tool_version
+from ._common import split_list, tool_version
 from .runner import Generator, Inputs, Plan, RunSummary
 from .runner import generate as generate_with
 
@@ -452,6 +452,37 @@ class CocoOptions:
             raise InputError(f"max_attempts: expected >= 1, got {self.max_attempts}")
         if self.filter is not None:
             load_filter(self.filter)  # fail early, in the main process, with a clear message
+
+    @classmethod
+    def from_flags(cls, *, methods: str, test_fraction: float | None, test_ids: str | os.PathLike | None,
+                   **fields: Any) -> CocoOptions:
+        """The options from ``harmony datagen coco``'s flags.
+
+        Parameters
+        ----------
+        methods : str
+            Comma-separated methods (``"gct,gctrgb,hgm,idt"``).
+        test_fraction : float or None
+            Share of images in the test split (None: 0.1, or the test-id file decides).
+        test_ids : str or os.PathLike or None
+            File of test image ids (see :func:`read_test_ids`).
+        **fields
+            The other fields, as named in the dataclass.
+
+        Returns
+        -------
+        CocoOptions
+            Not yet checked (:func:`generate` checks it).
+
+        Raises
+        ------
+        InputError
+            Both ``test_fraction`` and ``test_ids``, or a test-id file that does not exist.
+        """
+        if test_ids is not None and test_fraction is not None:
+            raise InputError("--test-fraction and --test-ids exclude each other")
+        return cls(methods=tuple(split_list(methods) or ()), test_fraction=0.1 if test_fraction is None else test_fraction,
+                   test_ids=read_test_ids(test_ids) if test_ids else None, **fields)
 
     def config(self) -> dict:
         """The options as recorded in ``run.json``.

@@ -47,6 +47,7 @@ written).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -621,10 +622,10 @@ class FlickrOptions:
     min_fg: float = 0.05
     max_fg: float = 0.5
     min_change: float = 0.01
-    num_classes: int = ADE20K_CLASSES
+    num_classes: int | None = ADE20K_CLASSES   # None: the data's default (150; sample data: 15)
     quality: int = 95
     fmt: str = "jpg"
-    test_fraction: float = 0.1
+    test_fraction: float | None = 0.1   # None: the data's default (0.1; sample data: 0.25)
     seed: int = 0
 
     def check(self) -> None:
@@ -1048,7 +1049,8 @@ class FlickrGenerator(Generator):
             sample = flickr_sample()
             data = {"images": sample["images"], "labels": sample["labels"], "masks": None,
                     "reference_images": sample["reference_images"], "reference_labels": sample["reference_labels"]}
-            self.options = self.options or FlickrOptions(num_classes=15, test_fraction=0.25)
+            self.options = _with_defaults(self.options or FlickrOptions(num_classes=15, test_fraction=0.25),
+                                          num_classes=15, test_fraction=0.25)
             inputs = Inputs({**data, "synthetic": True}, {"data": f"embedded flickr sample {SAMPLE_VERSION}"},
                             "data: embedded Flickr-like sample (pseudo label maps from SLIC + colour rule; synthetic)")
         else:
@@ -1058,7 +1060,7 @@ class FlickrGenerator(Generator):
             config = {key: (str(Path(folders[key]).resolve()) if folders[key] is not None else None) for key in
                       ("images", "labels", "reference_images", "reference_labels", "masks")}
             inputs = Inputs({**folders, "synthetic": False}, config)
-        self.options = self.options or FlickrOptions()
+        self.options = _with_defaults(self.options or FlickrOptions(), num_classes=ADE20K_CLASSES, test_fraction=0.1)
         self.options.check()
         return inputs
 
@@ -1144,6 +1146,12 @@ class FlickrGenerator(Generator):
         summary = super().summarise(summary, writer, inputs, plan)
         summary.stats = plan.extra["stats"]  # type: ignore[attr-defined]
         return summary
+
+
+def _with_defaults(options: FlickrOptions, **defaults: Any) -> FlickrOptions:
+    """``options`` with its None fields (not given on the command line) set to the data's defaults."""
+    return dataclasses.replace(options, **{name: value for name, value in defaults.items()
+                                           if getattr(options, name) is None})
 
 
 def _retrieval_counts(records: list[dict], mode: str) -> list[str]:

@@ -842,6 +842,44 @@ class RenderSummary:
         return out
 
 
+def render_views(out: str | os.PathLike, *, styles: str = "all", objects: str = "all", variant: str = DEFAULT_VARIANT,
+                 **options: Any) -> RenderSummary:
+    """``harmony render``: parse the style and object lists, check the variant and Mitsuba, then render.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output folder.
+    styles : str
+        ``"all"`` or comma-separated style names / ids 1-10 (see :func:`harmony.styles.parse_styles`).
+    objects : str
+        ``"all"`` or comma-separated foreground kinds from :data:`FOREGROUND_KINDS`.
+    variant : str
+        Mitsuba variant (checked without loading it).
+    **options
+        The other keyword arguments of :func:`render_dataset`.
+
+    Returns
+    -------
+    RenderSummary
+        As :func:`render_dataset`.
+
+    Raises
+    ------
+    InputError
+        An unknown style, a refused variant, or Mitsuba 3 not installed.
+    """
+    from ..styles import parse_styles
+
+    chosen = parse_styles(styles)
+    kinds = FOREGROUND_KINDS if objects.strip().lower() == "all" else tuple(
+        kind.strip() for kind in objects.split(",") if kind.strip())
+    check_variant(variant)
+    if not mitsuba_available():
+        raise InputError(f"Mitsuba 3 is not installed. Install the render extra: {INSTALL_HINT}")
+    return render_dataset(out, styles=chosen, kinds=kinds, variant=variant, **options)
+
+
 def render_dataset(out: str | os.PathLike, *, views: int, styles: Sequence[Style] = STYLES, size: int | tuple[int, int] = 256,
                    spp: int = 64, mask_spp: int | None = None, seed: int = 0, max_depth: int = 3,
                    variant: str = DEFAULT_VARIANT, kinds: Sequence[str] = FOREGROUND_KINDS, workers: int | None = 1,

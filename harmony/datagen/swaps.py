@@ -118,6 +118,26 @@ class SwapOptions:
     test_fraction: float = 0.1
     seed: int = 0
 
+    @classmethod
+    def from_flags(cls, *, test_fraction: float | None, default_test_fraction: float, **fields: Any) -> SwapOptions:
+        """The options from the command's flags, with the generator's default test fraction.
+
+        Parameters
+        ----------
+        test_fraction : float or None
+            ``--test-fraction`` (None: not given).
+        default_test_fraction : float
+            The generator's default (fivek 0.1, day2night 0.3).
+        **fields
+            The other fields, as named in the dataclass.
+
+        Returns
+        -------
+        SwapOptions
+            Not yet checked (the generator checks it).
+        """
+        return cls(test_fraction=default_test_fraction if test_fraction is None else test_fraction, **fields)
+
     def check(self) -> None:
         """Refuse out-of-range options with one line naming the flag.
 
