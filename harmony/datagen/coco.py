@@ -146,20 +146,20 @@ def validate_annotations(data: Any, source: str = "annotations") -> None:
         if not isinstance(data[key], list):
             fail(key, f"expected a list, got {type(data[key]).__name__}")
     image_ids = set()
-    for i, im in enumerate(data["images"]):
-        if not isinstance(im, dict):
+    for i, image in enumerate(data["images"]):
+        if not isinstance(image, dict):
             fail(f"images[{i}]", "expected an object")
         for f in ("id", "file_name", "height", "width"):
-            if f not in im:
+            if f not in image:
                 fail(f"images[{i}].{f}", "missing")
         for f in ("height", "width"):
-            if not isinstance(im[f], int) or isinstance(im[f], bool) or im[f] <= 0:
-                fail(f"images[{i}].{f}", f"expected a positive integer, got {im[f]!r}")
-        if not isinstance(im["file_name"], str) or not im["file_name"]:
-            fail(f"images[{i}].file_name", f"expected a file name, got {im['file_name']!r}")
-        if im["id"] in image_ids:
-            fail(f"images[{i}].id", f"duplicate image id {im['id']!r}")
-        image_ids.add(im["id"])
+            if not isinstance(image[f], int) or isinstance(image[f], bool) or image[f] <= 0:
+                fail(f"images[{i}].{f}", f"expected a positive integer, got {image[f]!r}")
+        if not isinstance(image["file_name"], str) or not image["file_name"]:
+            fail(f"images[{i}].file_name", f"expected a file name, got {image['file_name']!r}")
+        if image["id"] in image_ids:
+            fail(f"images[{i}].id", f"duplicate image id {image['id']!r}")
+        image_ids.add(image["id"])
     cat_ids = set()
     for i, c in enumerate(data["categories"]):
         if not isinstance(c, dict) or "id" not in c:
@@ -180,22 +180,22 @@ def validate_annotations(data: Any, source: str = "annotations") -> None:
             fail(f"{where}.image_id", f"{a['image_id']!r} is not an id in images")
         if a["category_id"] not in cat_ids:
             fail(f"{where}.category_id", f"{a['category_id']!r} is not an id in categories")
-        seg = a["segmentation"]
-        if isinstance(seg, list):
-            for j, poly in enumerate(seg):
+        segmentation = a["segmentation"]
+        if isinstance(segmentation, list):
+            for j, poly in enumerate(segmentation):
                 # set(map(type, ...)) runs in C: 40 M coordinates at train2017 size take seconds, not tens.
                 if not isinstance(poly, list) or len(poly) % 2 or not set(map(type, poly)) <= _NUMBER_TYPES:
                     fail(f"{where}.segmentation[{j}]", "expected a polygon: a flat list of x, y numbers")
-        elif isinstance(seg, dict):
-            size = seg.get("size")
+        elif isinstance(segmentation, dict):
+            size = segmentation.get("size")
             if (not isinstance(size, list) or len(size) != 2
                     or not all(isinstance(v, int) and v > 0 for v in size)):
                 fail(f"{where}.segmentation.size", f"expected [height, width], got {size!r}")
-            counts = seg.get("counts")
+            counts = segmentation.get("counts")
             if not isinstance(counts, (str, list)):
                 fail(f"{where}.segmentation.counts", "expected an RLE string or a list of run lengths")
         else:
-            fail(f"{where}.segmentation", f"expected polygons (list) or RLE (object), got {type(seg).__name__}")
+            fail(f"{where}.segmentation", f"expected polygons (list) or RLE (object), got {type(segmentation).__name__}")
 
 
 def segmentation_rle(segmentation: Any, height: int, width: int) -> dict | None:

@@ -158,22 +158,22 @@ def label_histogram(labels: np.ndarray, num_classes: int, *, levels: int = LEVEL
     .. [2] Tsai et al., "Deep Image Harmonization", CVPR 2017, section 3.1 (retrieval of references by
        semantic label histograms).
     """
-    lab = np.asarray(labels)
-    if lab.ndim != 2 or lab.size == 0 or lab.dtype.kind not in "iu":
-        raise ValueError(f"labels: expected a non-empty integer (H, W) label map, got {lab.dtype} {lab.shape}")
+    label_map = np.asarray(labels)
+    if label_map.ndim != 2 or label_map.size == 0 or label_map.dtype.kind not in "iu":
+        raise ValueError(f"labels: expected a non-empty integer (H, W) label map, got {label_map.dtype} {label_map.shape}")
     if max_side:
-        step = max(1, math.ceil(max(lab.shape) / max_side))
+        step = max(1, math.ceil(max(label_map.shape) / max_side))
         if step > 1:
-            lab = lab[::step, ::step]
-    lo, hi = int(lab.min()), int(lab.max())
+            label_map = label_map[::step, ::step]
+    lo, hi = int(label_map.min()), int(label_map.max())
     if lo < 0 or hi > num_classes:
         raise ValueError(f"labels: expected class ids in 0..{num_classes}, got {lo}..{hi}")
-    g = 2 ** levels
-    h, w = lab.shape
-    cell = _cell_grid(h, w, g)
-    valid = lab > 0
-    idx = cell[valid] * num_classes + lab[valid].astype(np.int64)
-    counts = np.bincount(idx, minlength=g * g * num_classes + 1)[1:].reshape(g, g, num_classes)
+    cells = 2 ** levels
+    h, w = label_map.shape
+    cell = _cell_grid(h, w, cells)
+    valid = label_map > 0
+    idx = cell[valid] * num_classes + label_map[valid].astype(np.int64)
+    counts = np.bincount(idx, minlength=cells * cells * num_classes + 1)[1:].reshape(cells, cells, num_classes)
     counts = counts.astype(np.float64) / float(h * w)
     weights = LEVEL_WEIGHTS if levels == LEVELS else (
         tuple([1 / 2 ** levels] + [1 / 2 ** (levels - lv + 1) for lv in range(1, levels + 1)]))
@@ -211,20 +211,20 @@ def colour_texture_descriptor(image: np.ndarray) -> np.ndarray:
         (weight 1/4 each).
     """
     h, w = image.shape[:2]
-    s = 64.0 / max(h, w)
-    small = image if s >= 1 else resize(image, (max(1, round(h * s)), max(1, round(w * s))), "area")
+    scale = 64.0 / max(h, w)
+    small = image if scale >= 1 else resize(image, (max(1, round(h * scale)), max(1, round(w * scale))), "area")
     small = np.clip(small, 0, 1)
-    q = np.minimum((small * 4).astype(np.int64), 3)
-    colour = np.bincount((q[..., 0] * 16 + q[..., 1] * 4 + q[..., 2]).ravel(), minlength=64).astype(np.float64)
+    quantised = np.minimum((small * 4).astype(np.int64), 3)
+    colour = np.bincount((quantised[..., 0] * 16 + quantised[..., 1] * 4 + quantised[..., 2]).ravel(), minlength=64).astype(np.float64)
     colour /= colour.sum()
     grey = luminance(small).astype(np.float32)
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
-    mag = np.hypot(gx, gy).astype(np.float64)
-    ang = np.minimum((np.mod(np.arctan2(gy, gx), np.pi) / np.pi * 8).astype(np.int64), 7)
+    magnitude = np.hypot(gx, gy).astype(np.float64)
+    orientation_bin = np.minimum((np.mod(np.arctan2(gy, gx), np.pi) / np.pi * 8).astype(np.int64), 7)
     hh, ww = grey.shape
     cell = ((np.arange(hh) * 2) // hh)[:, None] * 2 + ((np.arange(ww) * 2) // ww)[None, :]
-    per_cell = np.bincount((cell * 8 + ang).ravel(), weights=mag.ravel(), minlength=32)
+    per_cell = np.bincount((cell * 8 + orientation_bin).ravel(), weights=magnitude.ravel(), minlength=32)
     texture = np.concatenate([per_cell.reshape(4, 8).sum(axis=0), per_cell])
     total = texture.sum()
     texture = texture / total if total > 0 else texture
@@ -241,13 +241,13 @@ class HistogramIndex:
     def __init__(self, rows, names: Sequence[str]):
         from scipy import sparse
 
-        mat = sparse.csr_matrix(rows, dtype=np.float32) if not sparse.issparse(rows) else rows.astype(np.float32)
-        if mat.shape[0] != len(names):
-            raise ValueError(f"rows: expected {len(names)} rows (one per name), got {mat.shape[0]}")
-        if mat.nnz and mat.data.min() < 0:
+        matrix = sparse.csr_matrix(rows, dtype=np.float32) if not sparse.issparse(rows) else rows.astype(np.float32)
+        if matrix.shape[0] != len(names):
+            raise ValueError(f"rows: expected {len(names)} rows (one per name), got {matrix.shape[0]}")
+        if matrix.nnz and matrix.data.min() < 0:
             raise ValueError("rows: expected non-negative histograms")
         self.names = list(names)
-        self.csc = mat.tocsc()
+        self.csc = matrix.tocsc()
         self.csc.sort_indices()
 
     def __len__(self) -> int:
@@ -271,10 +271,10 @@ class HistogramIndex:
         ValueError
             The query's length is not the pool's.
         """
-        q = np.asarray(query, dtype=np.float32).ravel()
-        if q.shape[0] != self.csc.shape[1]:
-            raise ValueError(f"query: expected {self.csc.shape[1]} bins, got {q.shape[0]}")
-        cols = np.flatnonzero(q > 0)
+        values = np.asarray(query, dtype=np.float32).ravel()
+        if values.shape[0] != self.csc.shape[1]:
+            raise ValueError(f"query: expected {self.csc.shape[1]} bins, got {values.shape[0]}")
+        cols = np.flatnonzero(values > 0)
         if cols.size == 0 or self.csc.nnz == 0:
             return np.zeros(len(self.names), np.float64)
         indptr = self.csc.indptr
@@ -285,7 +285,7 @@ class HistogramIndex:
             return np.zeros(len(self.names), np.float64)
         # Gather the stored entries of the query's columns without building a sliced matrix.
         offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-        vals = np.minimum(self.csc.data[offsets], np.repeat(q[cols], lengths))
+        vals = np.minimum(self.csc.data[offsets], np.repeat(values[cols], lengths))
         return np.bincount(self.csc.indices[offsets], weights=vals, minlength=len(self.names))
 
     def rank(self, query: np.ndarray, k: int | None = None, allowed: np.ndarray | None = None
@@ -440,13 +440,13 @@ def encode_label_map(labels: np.ndarray) -> bytes:
     ValueError
         Not an integer 2-D map, or ids outside 0..65535.
     """
-    lab = np.asarray(labels)
-    if lab.ndim != 2 or lab.size == 0 or lab.dtype.kind not in "iu":
-        raise ValueError(f"labels: expected a non-empty integer (H, W) label map, got {lab.dtype} {lab.shape}")
-    lo, hi = int(lab.min()), int(lab.max())
+    label_map = np.asarray(labels)
+    if label_map.ndim != 2 or label_map.size == 0 or label_map.dtype.kind not in "iu":
+        raise ValueError(f"labels: expected a non-empty integer (H, W) label map, got {label_map.dtype} {label_map.shape}")
+    lo, hi = int(label_map.min()), int(label_map.max())
     if lo < 0 or hi > 65535:
         raise ValueError(f"labels: expected class ids in 0..65535 for a PNG label map, got {lo}..{hi}")
-    arr = np.ascontiguousarray(lab.astype(np.uint8 if hi <= 255 else np.uint16))
+    arr = np.ascontiguousarray(label_map.astype(np.uint8 if hi <= 255 else np.uint16))
     ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:  # pragma: no cover
         raise ValueError("labels: PNG encoding failed")

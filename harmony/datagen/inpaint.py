@@ -99,8 +99,8 @@ _DIGESTS: dict[tuple, str] = {}
 
 
 def _file_stat_key(path: str) -> tuple:
-    st = os.stat(path)
-    return (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    stat = os.stat(path)
+    return (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
 
 
 def model_digest(path: str) -> str:
@@ -350,18 +350,18 @@ class BackgroundCache:
         str
             Hex SHA-256.
         """
-        h = hashlib.sha256()
-        h.update(b"harmony-inpaint-v1\0")
-        h.update(hashlib.sha256(image_bytes).digest())
-        m = np.ascontiguousarray(mask > 0.5)
-        h.update(np.asarray(m.shape, np.int64).tobytes())
-        h.update(np.packbits(m).tobytes())
-        h.update(f"\0dilate={int(dilation)}\0inpainter={inpainter}".encode())
+        digest = hashlib.sha256()
+        digest.update(b"harmony-inpaint-v1\0")
+        digest.update(hashlib.sha256(image_bytes).digest())
+        binary = np.ascontiguousarray(mask > 0.5)
+        digest.update(np.asarray(binary.shape, np.int64).tobytes())
+        digest.update(np.packbits(binary).tobytes())
+        digest.update(f"\0dilate={int(dilation)}\0inpainter={inpainter}".encode())
         if inpainter == "lama":
             path = os.environ.get("LAMA_MODEL") or ""
-            h.update(f"\0lama={model_digest(path)}".encode())
-        h.update(f"\0opencv_radius={OPENCV_RADIUS}".encode() if inpainter.startswith("opencv") else b"")
-        return h.hexdigest()
+            digest.update(f"\0lama={model_digest(path)}".encode())
+        digest.update(f"\0opencv_radius={OPENCV_RADIUS}".encode() if inpainter.startswith("opencv") else b"")
+        return digest.hexdigest()
 
     def path(self, key: str) -> Path:
         """The file of a key.

@@ -424,11 +424,11 @@ def _bsdf(mat: Material) -> dict:
 
 
 def _part_shapes(mi, part: Part) -> list[dict]:
-    T = mi.ScalarTransform4f
+    transform = mi.ScalarTransform4f
     if part.kind == "sphere":
         return [{"type": "sphere", "center": list(part.center), "radius": float(part.radius)}]
     if part.kind == "box":
-        return [{"type": "cube", "to_world": T().translate(list(part.center)).rotate([0, 0, 1], part.yaw)
+        return [{"type": "cube", "to_world": transform().translate(list(part.center)).rotate([0, 0, 1], part.yaw)
                  .scale(list(part.half))}]
     if part.kind == "cylinder":
         # Mitsuba's cylinder is open: cap both ends with disks (a disk faces +z in its local frame).
@@ -442,7 +442,7 @@ def _part_shapes(mi, part: Part) -> list[dict]:
             rot_axis = np.array([1.0, 0.0, 0.0])
 
         def disk(at: np.ndarray, flip: bool) -> dict:
-            t = T().translate(at.tolist()).rotate(rot_axis.tolist(), angle)
+            t = transform().translate(at.tolist()).rotate(rot_axis.tolist(), angle)
             if flip:
                 t = t.rotate([1, 0, 0], 180)
             return {"type": "disk", "to_world": t.scale([part.radius, part.radius, 1.0])}
@@ -663,15 +663,15 @@ def draw_view(mi, rng: np.random.Generator, styles: Sequence[Style], size: tuple
     coverage : numpy.ndarray
         float32 (H, W) in [0, 1].
     """
-    cov = None
+    coverage = None
     for attempt in range(1, MAX_ATTEMPTS + 1):
         spec = random_scene(rng, styles, kinds)
         spec.attempts = attempt
-        cov = render_coverage(mi, spec, size, spp, mask_seed + attempt)
-        frac = float(cov.mean())
-        if MIN_COVERAGE <= frac <= MAX_COVERAGE:
-            return spec, cov
-    return spec, cov  # the last draw; the caller records its coverage
+        coverage = render_coverage(mi, spec, size, spp, mask_seed + attempt)
+        covered = float(coverage.mean())
+        if MIN_COVERAGE <= covered <= MAX_COVERAGE:
+            return spec, coverage
+    return spec, coverage  # the last draw; the caller records its coverage
 
 
 @dataclass(frozen=True)

@@ -95,13 +95,13 @@ def retouched_composites(before: np.ndarray, after: np.ndarray, mask: np.ndarray
     """
     if before.shape != after.shape or mask.shape != before.shape[:2]:
         raise ValueError(f"before {before.shape}, after {after.shape} and mask {mask.shape} must share (H, W)")
-    m = np.asarray(mask, bool)
+    binary = np.asarray(mask, bool)
     if before.dtype == np.uint8 and after.dtype == np.uint8:
         # exact masked copies; cv2.copyTo is much faster than np.where with a broadcast mask
-        mu = m.astype(np.uint8)
-        return cv2.copyTo(after, mu, before.copy()), cv2.copyTo(before, mu, after.copy())
-    m = m[..., None]
-    return np.where(m, after, before), np.where(m, before, after)
+        binary_uint8 = binary.astype(np.uint8)
+        return cv2.copyTo(after, binary_uint8, before.copy()), cv2.copyTo(before, binary_uint8, after.copy())
+    binary = binary[..., None]
+    return np.where(binary, after, before), np.where(binary, before, after)
 
 
 def work(unit: RetouchUnit, layout: SubsetLayout) -> dict:

@@ -204,13 +204,13 @@ def region_mask(img: np.ndarray, centre: tuple[float, float], radii: tuple[float
     """
     h, w = img.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w]
-    ell = ((yy / h - centre[0]) / radii[0]) ** 2 + ((xx / w - centre[1]) / radii[1]) ** 2 <= 1.0
-    seg = _superpixels(img, n_segments)
-    inside = np.bincount(seg.ravel(), weights=ell.ravel(), minlength=seg.max() + 1)
-    total = np.bincount(seg.ravel(), minlength=seg.max() + 1)
+    in_ellipse = ((yy / h - centre[0]) / radii[0]) ** 2 + ((xx / w - centre[1]) / radii[1]) ** 2 <= 1.0
+    superpixels = _superpixels(img, n_segments)
+    inside = np.bincount(superpixels.ravel(), weights=in_ellipse.ravel(), minlength=superpixels.max() + 1)
+    total = np.bincount(superpixels.ravel(), minlength=superpixels.max() + 1)
     keep = inside > 0.5 * np.maximum(total, 1)
-    mask = keep[seg]
-    return mask if mask.any() else ell
+    mask = keep[superpixels]
+    return mask if mask.any() else in_ellipse
 
 
 MASK_REGIONS = {"1": ((0.5, 0.5), (0.28, 0.22)), "2": ((0.68, 0.28), (0.2, 0.16))}

@@ -272,28 +272,28 @@ def work(unit: SwapUnit, layout: SubsetLayout) -> dict:
             record["skipped"].append({"item": unit.source_id, "reason": "fewer than two usable versions"})
         return record
     load = _Versions(unit, record)
-    opt = unit.options
-    ext = "." + opt.fmt
+    options = unit.options
+    ext = "." + options.fmt
     pairs_all = _pairs(len(versions))
     reals_written: set[int] = set()
     masks_written: set[tuple[int, str]] = set()
-    for fg, mpath in unit.masks:
-        soft = read_mask_or_skip(mpath, record)
+    for fg, mask_path in unit.masks:
+        soft = read_mask_or_skip(mask_path, record)
         if soft is None:
             continue
         if load.size is None:
             load(0)
-        m = binary_mask_or_skip(mpath, soft, load.size if load.size is not None else soft.shape, record)
-        if m is None:
+        binary = binary_mask_or_skip(mask_path, soft, load.size if load.size is not None else soft.shape, record)
+        if binary is None:
             continue
-        if opt.per_mask is None or opt.per_mask >= len(pairs_all):
+        if options.per_mask is None or options.per_mask >= len(pairs_all):
             pairs = pairs_all
         else:
-            rng = unit_rng(opt.seed, f"{unit.key}/{fg}")
-            pick = np.sort(rng.choice(len(pairs_all), size=opt.per_mask, replace=False))
+            rng = unit_rng(options.seed, f"{unit.key}/{fg}")
+            pick = np.sort(rng.choice(len(pairs_all), size=options.per_mask, replace=False))
             pairs = [pairs_all[i] for i in pick]
-        ratio = float(m.mean())
-        m_u8 = m.astype(np.uint8)
+        ratio = float(binary.mean())
+        binary_uint8 = binary.astype(np.uint8)
         for p, q in pairs:
             img_p, img_q = load(p), load(q)
             if img_p is None or img_q is None:
@@ -303,14 +303,14 @@ def work(unit: SwapUnit, layout: SubsetLayout) -> dict:
             mname = mask_name(unit.prefix, vp.image_id, fg)
             rname = real_name(unit.prefix, vp.image_id, ext)
             # cv2.copyTo is an exact masked copy, ~14x faster than np.where with a broadcast mask.
-            layout.write_composite(comp, cv2.copyTo(img_q, m_u8, img_p.copy()), quality=opt.quality)
+            layout.write_composite(comp, cv2.copyTo(img_q, binary_uint8, img_p.copy()), quality=options.quality)
             if (p, fg) not in masks_written:
-                layout.write_mask(mname, m)
+                layout.write_mask(mname, binary)
                 masks_written.add((p, fg))
             if p not in reals_written:
-                layout.write_real(rname, img_p, quality=opt.quality)
+                layout.write_real(rname, img_p, quality=options.quality)
                 reals_written.add(p)
-            params = {"version_p": vp.name, "version_q": vq.name, "format": opt.fmt}
+            params = {"version_p": vp.name, "version_q": vq.name, "format": options.fmt}
             aligned = {k: v for k, v in load.aligned.items() if k in (vp.name, vq.name)}
             if aligned:
                 params["align"] = aligned
@@ -320,7 +320,7 @@ def work(unit: SwapUnit, layout: SubsetLayout) -> dict:
                 "source_image_id": unit.source_id, "source_annotation_id": fg,
                 "reference_image_id": unit.source_id, "reference_annotation_id": fg,
                 "method": unit.method, "params": params_json(params),
-                "fg_ratio": round(ratio, 6), "seed": unit_seed(opt.seed, unit.key), "tool_version": tool_version(),
+                "fg_ratio": round(ratio, 6), "seed": unit_seed(options.seed, unit.key), "tool_version": tool_version(),
                 "unit": unit.key, "synthetic": int(unit.synthetic),
                 "version_p": vp.name, "version_q": vq.name, "file_p": vp.path, "file_q": vq.path,
                 "align": ";".join(f"{k}:{v}" for k, v in sorted(aligned.items())),
