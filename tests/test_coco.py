@@ -1,4 +1,4 @@
-"""`harmony datagen coco` (REFERENCE.md sections 1 and 3): pycocotools decoding, object and reference
+"""`harmony datagen coco` (iHarmony4's HCOCO, Cong et al. 2020; COCO format): pycocotools decoding, object and reference
 selection, rejection, bad input, determinism across workers and a Dask LocalCluster, resume after a
 killed run, refusal of another configuration, and the embedded sample data."""
 
@@ -526,7 +526,7 @@ def test_bad_filter_spec_is_a_clear_error(tmp_path, cli):
     assert code == 2 and "expected package.module:function" in text
 
 
-# --- no duplicate composites (issue 19, defect 8) ----------------------------------------------------
+# --- no duplicate composites -----------------------------------------------------------------------
 
 def _assert_no_duplicates(subset_dir: Path, rows: list[dict]) -> None:
     import hashlib

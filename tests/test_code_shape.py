@@ -14,12 +14,6 @@ MAX_LINES = 80
 # Functions still being split into named steps (issue #16); remove an entry once it is short.
 # The set must end empty. One "path:function" per line.
 PENDING = {
-    "harmony/datagen/coco.py:plan_units",
-    "harmony/datagen/coco.py:work",
-    "harmony/datagen/flickr.py:work",
-    "harmony/datagen/flickr.py:plan_flickr",
-    "harmony/datagen/real.py:generate",
-    "harmony/datagen/rendered.py:work",
     "harmony/studies/ablations.py:run",
     "harmony/studies/cross_category.py:run",
     "harmony/studies/domain_code.py:run",

@@ -24,20 +24,6 @@ ALL_MODULES = sorted(
 # Modules whose docstrings are still being completed (issue #16). Remove a module from this set once
 # it passes; the set must end empty. One module per line.
 PENDING = {
-    "harmony.commands.datagen_fivek",
-    "harmony.datagen._common",
-    "harmony.datagen.coco",
-    "harmony.datagen.flickr",
-    "harmony.datagen.inpaint",
-    "harmony.datagen.placement",
-    "harmony.datagen.real",
-    "harmony.datagen.render",
-    "harmony.datagen.rendered",
-    "harmony.datagen.retouched",
-    "harmony.datagen.runner",
-    "harmony.datagen.samples",
-    "harmony.datagen.samples_extra",
-    "harmony.datagen.swaps",
     "harmony.studies",
     "harmony.studies._common",
     "harmony.studies.ablations",

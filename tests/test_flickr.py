@@ -1,6 +1,6 @@
 """`datagen flickr`: spatial-pyramid label-histogram retrieval + same-label colour transfer.
 
-DIH (seed 000 section 3.1) / REFERENCE.md section 3. Golden values: pyramid histograms and similarities
+DIH (Tsai et al., CVPR 2017, section 3.1). Golden values: pyramid histograms and similarities
 computed by hand for tiny maps, an independent loop implementation, and constructed pools where the
 right ranking is known by construction.
 """
@@ -362,7 +362,7 @@ def test_sample_writes_the_sample_label_maps(cli, tmp_path):
 
 
 def test_sample_has_no_duplicate_composites(cli, tmp_path):
-    """Issue 19 (defect 8): no two composites of one object share (reference, method, parameters) and no
+    """No two composites of one object share (reference, method, parameters) and no
     two are byte-identical (each candidate reference is used at most once per object)."""
     import hashlib
 

@@ -1,5 +1,5 @@
 """`datagen flickr` -> `train dih`: the label maps the flickr generator writes (``HFlickr/labels/<real
-stem>.png``) switch on DIH's joint scene-parsing decoder (DIH seed 000 section 3.3; issue 8 item 2), while
+stem>.png``) switch on DIH's joint scene-parsing decoder (DIH: Tsai et al., CVPR 2017, section 3.3), while
 a dataset without label maps (`datagen coco`) trains the plain encoder-decoder.
 
 Fast: the embedded samples, the ``dih_tiny`` preset (64x64), 2 steps of batch 2.

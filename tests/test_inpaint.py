@@ -1,4 +1,4 @@
-"""Inpainting backends (REFERENCE.md section 5): LaMa through simple-lama-inpainting's own code path with
+"""Inpainting backends (LaMa, Suvorov et al., WACV 2022; OpenCV): LaMa through simple-lama-inpainting's own code path with
 a tiny TorchScript stand-in, OpenCV, the hole-only guarantee and the cache."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _image(h, w, seed=0):
 
 
 def test_lama_path_pads_crops_truncates_and_recomposites(lama_model):
-    h, w = 101, 203  # REFERENCE.md section 5: SimpleLama returns 104x208 for this input
+    h, w = 101, 203  # SimpleLama pads to a multiple of 8: 104x208 for this input
     img = _image(h, w, 1)
     mask = np.zeros((h, w), np.float32)
     mask[30:60, 0:50] = 1  # touches the left border

@@ -1,4 +1,4 @@
-"""`harmony datagen real` (SPRIH stream 2; REFERENCE.md sections 1 and 5) end to end."""
+"""`harmony datagen real` (SPRIH stream 2: Wang et al., CVPR 2023, section 3.2) end to end."""
 
 from __future__ import annotations
 

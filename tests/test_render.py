@@ -1,4 +1,4 @@
-"""`harmony render` (Mitsuba 3, scalar_rgb) and its exact anti-aliased mask (REFERENCE.md section 6).
+"""`harmony render` (Mitsuba 3, scalar_rgb) and its exact anti-aliased mask (RdHarmony-style renders, Cao et al., BMVC 2022).
 
 The mask check is analytic: a sphere of radius R on the optical axis at distance d projects to a circle
 of radius f * tan(asin(R / d)) pixels (f = (W / 2) / tan(fov / 2)); the expected per-pixel coverage is

@@ -1,4 +1,4 @@
-"""`harmony datagen rendered` (REFERENCE.md section 6: RdHarmony composites, soft labels, label file).
+"""`harmony datagen rendered` (RdHarmony, Cao et al., BMVC 2022: composites, soft labels, label file).
 
 Golden values are computed here independently: the composite by per-pixel selection written in the
 test, the soft label from the mask file's exactly-255 pixel count, and labels.txt through a parser

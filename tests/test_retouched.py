@@ -1,6 +1,6 @@
 """`datagen retouched`: SPRIH's two composites per (before I, after O, mask M) triplet.
 
-REFERENCE.md section 4 / seed 001 section 3.2: ``M*O + (1-M)*I`` with target I and ``M*I + (1-M)*O``
+SPRIH (Wang et al., CVPR 2023), section 3.2: ``M*O + (1-M)*I`` with target I and ``M*I + (1-M)*O``
 with target O. The expected images are computed here in float from the input files.
 """
 
@@ -139,3 +139,34 @@ def test_dask_scheduler_gives_identical_output(cli, tmp_path, dask_cluster):
     b = sorted(p.relative_to(outs[1]) for p in outs[1].rglob("*") if p.is_file() and p.suffix != ".json")
     assert a == b and len(a) > 8
     assert all((outs[0] / p).read_bytes() == (outs[1] / p).read_bytes() for p in a)
+
+
+def test_incomplete_triplets_are_refused_in_one_line(cli, tmp_path):
+    # The template's refusal step: no usable unit -> one line naming the folder and the first skipped item.
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    hio.write_image(folder / "x_before.jpg", np.full((8, 8, 3), 0.5, np.float32))
+    code, text = cli(["datagen", "retouched", "--pairs", str(folder), "--out", str(tmp_path / "out")])
+    assert code == 2 and "Traceback" not in text
+    error_lines = [line for line in text.splitlines() if line.startswith("Error:")]
+    assert error_lines == [f"Error: {folder}: no usable before/after/mask triplet (1 inputs skipped; e.g. x: "
+                           "incomplete triplet: no after / mask file)"]
+    assert not (tmp_path / "out" / "HRetouched").exists()   # refused before anything is written
+
+
+def test_every_generator_declares_the_template_steps():
+    # One shape for every generator: a Generator subclass per registered generator, named by its command.
+    import inspect
+
+    import harmony.datagen  # noqa: F401  (registers the generators)
+    from harmony.datagen.runner import Generator
+
+    commands = {}
+    for name in GENERATORS.names():
+        module = inspect.getmodule(GENERATORS.factory(name))
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, Generator) and cls is not Generator:
+                commands[cls.command] = cls
+    assert {f"datagen {name}" for name in GENERATORS.names()} <= set(commands)
+    for cls in commands.values():
+        assert cls.subset and cls.resolve is not Generator.resolve and cls.plan is not Generator.plan

@@ -1,4 +1,4 @@
-"""`datagen fivek` and `datagen day2night` (REFERENCE.md sections 1 and 4; DIH seed 000 section 3.1).
+"""`datagen fivek` and `datagen day2night` (iHarmony4's HAdobe5k and Hday2night; DIH, Tsai et al. 2017, section 3.1).
 
 Golden values are the composite equation computed here from the input files (independently of the
 generator's uint8 ``where``), and hand-made names from the iHarmony4 string rule.

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ._common import UserError, echo_summary, progress_enabled, run_options
+from ._common import echo_summary, progress_enabled, run_options
 
 
 @click.command("coco")
@@ -64,16 +64,13 @@ def coco(images, annotations, out, per_object, methods, min_fg_ratio, max_fg_rat
           --methods gct,hgm --test-ids test_ids.txt --workers 8
       harmony datagen coco --out data/ --scheduler tcp://10.0.0.5:8786
     """
-    from ..datagen.coco import CocoOptions, generate, read_test_ids
+    from ..datagen.coco import CocoOptions, generate
 
-    if test_ids is not None and test_fraction is not None:
-        raise UserError("--test-fraction and --test-ids exclude each other")
-    options = CocoOptions(
-        per_object=per_object, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
-        min_fg_ratio=min_fg_ratio, max_fg_ratio=max_fg_ratio, objects=objects,
-        reference_fallback=reference_fallback, test_fraction=0.1 if test_fraction is None else test_fraction,
-        test_ids=read_test_ids(test_ids) if test_ids else None, seed=seed, quality=quality,
-        min_change=min_change, max_clipped=max_clipped, max_images=max_images, filter=filter_spec)
+    options = CocoOptions.from_flags(
+        methods=methods, test_fraction=test_fraction, test_ids=test_ids, per_object=per_object,
+        min_fg_ratio=min_fg_ratio, max_fg_ratio=max_fg_ratio, objects=objects, reference_fallback=reference_fallback,
+        seed=seed, quality=quality, min_change=min_change, max_clipped=max_clipped, max_images=max_images,
+        filter=filter_spec)
     summary = generate(out, images, annotations, options=options, workers=workers, scheduler=scheduler,
                        overwrite=overwrite, progress=progress_enabled(quiet))
     echo_summary("datagen coco", summary.lines())

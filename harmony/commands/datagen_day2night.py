@@ -29,8 +29,8 @@ def day2night(root, out, per_mask, align, fmt, quality, test_fraction, seed, wor
     """
     from ..datagen.swaps import SwapOptions, generate_day2night
 
-    options = SwapOptions(per_mask=per_mask, align=align, fmt=fmt, quality=quality,
-                          test_fraction=0.3 if test_fraction is None else test_fraction, seed=seed)
+    options = SwapOptions.from_flags(per_mask=per_mask, align=align, fmt=fmt, quality=quality, seed=seed,
+                                     test_fraction=test_fraction, default_test_fraction=0.3)
     summary = generate_day2night(out, root, options=options, workers=workers, scheduler=scheduler,
                                  overwrite=overwrite, progress=progress_enabled(quiet))
     echo_summary("datagen day2night", summary.lines())

@@ -10,7 +10,18 @@ VERSION_CHOICES = ("original", "expertA", "expertB", "expertC", "expertD", "expe
 
 
 def swap_options(f):
-    """Options shared by `fivek` and `day2night`."""
+    """Add the options shared by ``fivek`` and ``day2night`` to a click command.
+
+    Parameters
+    ----------
+    f : callable
+        The command function.
+
+    Returns
+    -------
+    callable
+        ``f`` with ``--per-mask``, ``--align``, ``--format``, ``--quality`` and ``--test-fraction``.
+    """
     f = click.option("--test-fraction", type=click.FloatRange(0, 1), default=None,
                      help="Share of photos/scenes in the test split (hash of the id; default 0.1 for fivek, "
                           "0.3 for day2night).")(f)
@@ -52,13 +63,11 @@ def fivek(root, masks, out, versions, per_mask, align, fmt, quality, test_fracti
       harmony datagen fivek --root fivek/ --masks fivek_masks/ --out data/ --per-mask 2
       harmony datagen fivek --root fivek/ --masks m/ --out data/ --align resize --format png
     """
+    from ..datagen._common import split_list
     from ..datagen.swaps import SwapOptions, generate_fivek
 
-    vlist = None
-    if versions:
-        vlist = [v.strip() for v in versions.split(",") if v.strip()]
-    options = SwapOptions(per_mask=per_mask, align=align, fmt=fmt, quality=quality,
-                          test_fraction=0.1 if test_fraction is None else test_fraction, seed=seed)
-    summary = generate_fivek(out, root, masks, options=options, versions=vlist, workers=workers,
+    options = SwapOptions.from_flags(per_mask=per_mask, align=align, fmt=fmt, quality=quality, seed=seed,
+                                     test_fraction=test_fraction, default_test_fraction=0.1)
+    summary = generate_fivek(out, root, masks, options=options, versions=split_list(versions), workers=workers,
                              scheduler=scheduler, overwrite=overwrite, progress=progress_enabled(quiet))
     echo_summary("datagen fivek", summary.lines())

@@ -20,8 +20,8 @@ from ._common import echo_summary, progress_enabled, run_options
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output dataset root.")
 @click.option("--methods", default="gct,gctrgb,hgm,idt", show_default=True,
               help="Colour-transfer kernels to draw from (gct, gctrgb, hgm, idt, dih).")
-@click.option("--num-classes", type=click.IntRange(min=1), default=150, show_default=True,
-              help="Label ids allowed: 0..N (0 = unlabelled). Default: ADE20K's 150 (sample data: 15).")
+@click.option("--num-classes", type=click.IntRange(min=1), default=None,
+              help="Label ids allowed: 0..N (0 = unlabelled).  [default: ADE20K's 150; sample data: 15]")
 @click.option("--per-mask", type=click.IntRange(min=1), default=1, show_default=True,
               help="Composites per foreground (k-th uses the k-th retrieved reference).")
 @click.option("--per-image", type=click.IntRange(min=1), default=2, show_default=True,
@@ -37,8 +37,8 @@ from ._common import echo_summary, progress_enabled, run_options
 @click.option("--format", "fmt", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True,
               help="Output format of composites and real images.")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality.")
-@click.option("--test-fraction", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-              help="Share of target images in the test split.")
+@click.option("--test-fraction", type=click.FloatRange(0, 1), default=None,
+              help="Share of target images in the test split.  [default: 0.1; sample data: 0.25]")
 @run_options
 def flickr(images, labels, reference_images, reference_labels, masks, out, methods, num_classes, per_mask,
            per_image, top_k, min_fg, max_fg, min_change, fmt, quality, test_fraction, seed, workers, scheduler, overwrite,
@@ -59,20 +59,12 @@ def flickr(images, labels, reference_images, reference_labels, masks, out, metho
           --reference-images ade/images --reference-labels ade/annotations --out data/
       harmony datagen flickr --images photos/ --masks masks/ --reference-images pool/ --out data/
     """
+    from ..datagen._common import split_list
     from ..datagen.flickr import FlickrOptions, generate_flickr
 
-    data_given = any(x is not None for x in (images, labels, reference_images, reference_labels, masks))
-    ctx = click.get_current_context()
-    nc = num_classes
-    if not data_given and ctx.get_parameter_source("num_classes") == click.core.ParameterSource.DEFAULT:
-        nc = 15
-    tf = test_fraction
-    if not data_given and ctx.get_parameter_source("test_fraction") == click.core.ParameterSource.DEFAULT:
-        tf = 0.25
-    options = FlickrOptions(methods=tuple(m.strip() for m in methods.split(",") if m.strip()), per_mask=per_mask,
-                            per_image=per_image, top_k=top_k, min_fg=min_fg, max_fg=max_fg, min_change=min_change,
-                            num_classes=nc,
-                            quality=quality, fmt=fmt, test_fraction=tf, seed=seed)
+    options = FlickrOptions(methods=tuple(split_list(methods) or ()), per_mask=per_mask, per_image=per_image,
+                            top_k=top_k, min_fg=min_fg, max_fg=max_fg, min_change=min_change, num_classes=num_classes,
+                            quality=quality, fmt=fmt, test_fraction=test_fraction, seed=seed)
     summary = generate_flickr(out, images, labels, reference_images, reference_labels, masks, options=options,
                               workers=workers, scheduler=scheduler, overwrite=overwrite,
                               progress=progress_enabled(quiet))

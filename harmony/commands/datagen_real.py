@@ -67,14 +67,14 @@ def real(images, annotations, masks, out, dilate, inpainter, device, pairs, same
           --annotations instances_val2017.json --out data/ --inpainter lama --pairs 5000 --workers 2
       harmony datagen real --images photos/ --masks masks/ --out data/ --dilate 20
     """
+    from ..datagen._common import split_list
     from ..datagen.real import generate
 
-    cats = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
     summary = generate(out, images=images, annotations=annotations, masks=masks, dilate=dilate,
                        inpainter=inpainter, pairs=pairs, same_category=same_category, seed=seed,
                        min_scale=min_scale, max_scale=max_scale, max_angle=max_angle,
                        min_containment=min_containment, test_fraction=test_fraction, min_fg_ratio=min_fg_ratio,
-                       max_fg_ratio=max_fg_ratio, categories=cats, cache=cache, device=device, workers=workers,
+                       max_fg_ratio=max_fg_ratio, categories=split_list(categories), cache=cache, device=device, workers=workers,
                        scheduler=scheduler, overwrite=overwrite, progress=progress_enabled(quiet))
     echo_summary("datagen real", summary.lines())
     if summary.failed:

@@ -7,7 +7,6 @@ import sys
 import click
 
 from ._common import (
-    UserError,
     echo_summary,
     overwrite_option,
     progress_enabled,
@@ -60,19 +59,11 @@ def render(out, views, styles, size, spp, mask_spp, max_depth, objects, image_fo
       harmony render --out renders/ --views 10 --styles Clear_Noon,Night --objects human
       harmony datagen rendered --scenes renders/ --out data/
     """
-    from ..datagen.render import FOREGROUND_KINDS, INSTALL_HINT, check_variant, mitsuba_available, render_dataset
-    from ..styles import parse_styles
+    from ..datagen.render import render_views
 
-    chosen = parse_styles(styles)
-    kinds = FOREGROUND_KINDS if objects.strip().lower() == "all" else tuple(
-        k.strip() for k in objects.split(",") if k.strip())
-    check_variant(variant)
-    if not mitsuba_available():
-        raise UserError(f"Mitsuba 3 is not installed. Install the render extra: {INSTALL_HINT}")
-    summary = render_dataset(out, views=views, styles=chosen, size=size, spp=spp, mask_spp=mask_spp, seed=seed,
-                             max_depth=max_depth, variant=variant, kinds=kinds, workers=workers,
-                             scheduler=scheduler, overwrite=overwrite, progress=progress_enabled(quiet),
-                             image_format=image_format)
+    summary = render_views(out, styles=styles, objects=objects, variant=variant, views=views, size=size, spp=spp,
+                           mask_spp=mask_spp, seed=seed, max_depth=max_depth, workers=workers, scheduler=scheduler,
+                           overwrite=overwrite, progress=progress_enabled(quiet), image_format=image_format)
     echo_summary("render", summary.lines())
     if summary.failed:
         sys.exit(1)

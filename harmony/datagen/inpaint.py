@@ -62,6 +62,23 @@ def resolve_inpainter(name: str, environ: dict | None = None) -> str:
 
     ``auto`` is ``lama`` when ``LAMA_MODEL`` names an existing file, else ``opencv-telea``. Asking for
     ``lama`` without usable weights raises :class:`InputError` (one line, saying how to provide them).
+
+    Parameters
+    ----------
+    name : {"auto", "lama", "opencv-telea", "opencv-ns"}
+        The inpainter asked for.
+    environ : dict or None
+        Environment to read ``LAMA_MODEL`` from (default ``os.environ``).
+
+    Returns
+    -------
+    str
+        ``lama``, ``opencv-telea`` or ``opencv-ns``.
+
+    Raises
+    ------
+    InputError
+        An unknown name, or ``lama`` without a weight file.
     """
     env = os.environ if environ is None else environ
     if name not in INPAINTERS:
@@ -82,12 +99,23 @@ _DIGESTS: dict[tuple, str] = {}
 
 
 def _file_stat_key(path: str) -> tuple:
-    st = os.stat(path)
-    return (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    stat = os.stat(path)
+    return (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
 
 
 def model_digest(path: str) -> str:
-    """sha256 of the weight file (memoised per process by path, size and mtime)."""
+    """sha256 of the weight file (memoised per process by path, size and mtime).
+
+    Parameters
+    ----------
+    path : str
+        The TorchScript weight file.
+
+    Returns
+    -------
+    str
+        Hex SHA-256 of the file (recorded in ``run.json`` and in background cache keys).
+    """
     key = _file_stat_key(path)
     if key not in _DIGESTS:
         _DIGESTS[key] = hio.sha256_file(path)
@@ -96,7 +124,18 @@ def model_digest(path: str) -> str:
 
 @contextlib.contextmanager
 def lama_model_env(path: str | None):
-    """Set ``LAMA_MODEL`` to ``path`` for the block and restore it after; ``None`` leaves it as it is."""
+    """Set ``LAMA_MODEL`` to ``path`` for the block and restore it after; ``None`` leaves it as it is.
+
+    Parameters
+    ----------
+    path : str or None
+        The weight file.
+
+    Yields
+    ------
+    None
+        Inside the block, ``os.environ["LAMA_MODEL"] == path``.
+    """
     if path is None:
         yield
         return
@@ -117,6 +156,28 @@ def load_lama(path: str | None = None, device: str = "cpu"):
     SimpleLama reads the weights from ``LAMA_MODEL`` with ``torch.jit.load``; the variable is set for the
     constructor so its download branch is never reached. A missing file or a file that is not a
     TorchScript archive raises :class:`InputError`.
+
+    Parameters
+    ----------
+    path : str or None
+        TorchScript weights (big-lama.pt); None: ``$LAMA_MODEL``.
+    device : str
+        ``cpu``, ``cuda`` or ``auto`` (cuda when available).
+
+    Returns
+    -------
+    simple_lama_inpainting.SimpleLama
+        The model, memoised by file (path, size, mtime) and device.
+
+    Raises
+    ------
+    InputError
+        No weights, a missing file, or a file torch.jit.load cannot read.
+
+    References
+    ----------
+    .. [1] Suvorov et al., "Resolution-robust Large Mask Inpainting with Fourier Convolutions", WACV 2022;
+       the simple-lama-inpainting package (https://github.com/enesmsahin/simple-lama-inpainting).
     """
     path = path or os.environ.get("LAMA_MODEL") or ""
     if not path:
@@ -205,7 +266,20 @@ def inpaint(image: np.ndarray, hole: np.ndarray, method: str, *, device: str = "
 
 
 def hole_mask(mask: np.ndarray, dilation: int) -> np.ndarray:
-    """The region to inpaint: ``mask > 0.5`` dilated by ``dilation`` px (disc), float32 {0, 1}."""
+    """The region to inpaint: ``mask > 0.5`` dilated by ``dilation`` px (disc), float32 {0, 1}.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        float32 (H, W) in [0, 1].
+    dilation : int
+        Radius in pixels (SPRIH: 30).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W) of 0 and 1.
+    """
     check_mask(mask)
     return dilate(mask, int(dilation))
 
@@ -215,6 +289,24 @@ def real_class(image: np.ndarray, mask: np.ndarray, background: np.ndarray) -> n
 
     Inside ``M_i`` the result is the source photo exactly; in the dilation ring it is the inpainted
     background (so the inpainting seam is present in the "real" class too, as the paper intends).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The source photo ``F_i``, float32 (H, W, 3) in [0, 1].
+    mask : numpy.ndarray
+        ``M_i``, float32 (H, W) in [0, 1] (binarised at 0.5).
+    background : numpy.ndarray
+        ``inpaint(B_i)``, float32 (H, W, 3) in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W, 3): the discriminator's "real" sample.
+
+    References
+    ----------
+    .. [1] Wang et al., "Semi-supervised Parametric Real-world Image Harmonization", CVPR 2023, Eq. 6.
     """
     check_image(image)
     check_image(background, "background")
@@ -240,24 +332,65 @@ class BackgroundCache:
 
     @staticmethod
     def key(image_bytes: bytes, mask: np.ndarray, dilation: int, inpainter: str) -> str:
-        h = hashlib.sha256()
-        h.update(b"harmony-inpaint-v1\0")
-        h.update(hashlib.sha256(image_bytes).digest())
-        m = np.ascontiguousarray(mask > 0.5)
-        h.update(np.asarray(m.shape, np.int64).tobytes())
-        h.update(np.packbits(m).tobytes())
-        h.update(f"\0dilate={int(dilation)}\0inpainter={inpainter}".encode())
+        """The cache key of a background.
+
+        Parameters
+        ----------
+        image_bytes : bytes
+            The source file's bytes.
+        mask : numpy.ndarray
+            The source mask (binarised at 0.5).
+        dilation : int
+            Hole dilation in pixels.
+        inpainter : str
+            The backend that runs (with ``lama``, the weights' SHA-256 is part of the key).
+
+        Returns
+        -------
+        str
+            Hex SHA-256.
+        """
+        digest = hashlib.sha256()
+        digest.update(b"harmony-inpaint-v1\0")
+        digest.update(hashlib.sha256(image_bytes).digest())
+        binary = np.ascontiguousarray(mask > 0.5)
+        digest.update(np.asarray(binary.shape, np.int64).tobytes())
+        digest.update(np.packbits(binary).tobytes())
+        digest.update(f"\0dilate={int(dilation)}\0inpainter={inpainter}".encode())
         if inpainter == "lama":
             path = os.environ.get("LAMA_MODEL") or ""
-            h.update(f"\0lama={model_digest(path)}".encode())
-        h.update(f"\0opencv_radius={OPENCV_RADIUS}".encode() if inpainter.startswith("opencv") else b"")
-        return h.hexdigest()
+            digest.update(f"\0lama={model_digest(path)}".encode())
+        digest.update(f"\0opencv_radius={OPENCV_RADIUS}".encode() if inpainter.startswith("opencv") else b"")
+        return digest.hexdigest()
 
     def path(self, key: str) -> Path:
+        """The file of a key.
+
+        Parameters
+        ----------
+        key : str
+            A key from :meth:`key`.
+
+        Returns
+        -------
+        pathlib.Path
+            ``<folder>/<key[:2]>/<key>.npy``.
+        """
         return self.folder / key[:2] / f"{key}.npy"
 
     def get_uint8(self, key: str) -> np.ndarray | None:
-        """The cached background as stored (uint8 RGB), or None (absent or damaged: recompute it)."""
+        """The cached background as stored (uint8 RGB), or None (absent or damaged: recompute it).
+
+        Parameters
+        ----------
+        key : str
+            A key from :meth:`key`.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            uint8 (H, W, 3), or None.
+        """
         p = self.path(key)
         if not p.is_file():
             return None
@@ -270,11 +403,36 @@ class BackgroundCache:
         return arr
 
     def get(self, key: str) -> np.ndarray | None:
-        """The cached background on the float32 contract (exactly what :func:`inpaint` returned)."""
+        """The cached background on the float32 contract (exactly what :func:`inpaint` returned).
+
+        Parameters
+        ----------
+        key : str
+            A key from :meth:`key`.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            float32 (H, W, 3) in [0, 1], or None when absent or damaged.
+        """
         arr = self.get_uint8(key)
         return None if arr is None else arr.astype(np.float32) * np.float32(1.0 / 255.0)
 
     def put(self, key: str, background: np.ndarray) -> Path:
+        """Store a background (as uint8 RGB, atomically).
+
+        Parameters
+        ----------
+        key : str
+            A key from :meth:`key`.
+        background : numpy.ndarray
+            float32 (H, W, 3) in [0, 1].
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+        """
         import io as _pyio
 
         p = self.path(key)
@@ -284,7 +442,22 @@ class BackgroundCache:
         return p
 
     def get_or_compute(self, key: str, compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
-        """(background, hit): the cached background, or ``compute()`` stored first."""
+        """(background, hit): the cached background, or ``compute()`` stored first.
+
+        Parameters
+        ----------
+        key : str
+            A key from :meth:`key`.
+        compute : callable
+            ``compute() -> float32 (H, W, 3)``, run on a miss.
+
+        Returns
+        -------
+        background : numpy.ndarray
+            float32 (H, W, 3) in [0, 1].
+        hit : bool
+            Whether it came from the cache.
+        """
         cached = self.get(key)
         if cached is not None:
             return cached, True

@@ -49,6 +49,8 @@ from ..imageops import check_image, check_mask
 
 @dataclass(frozen=True)
 class PlacementGrid:
+    """The grid searched by :func:`place`: scales, rotations and translations (see the module docstring).
+    """
     min_scale: float = 0.25
     max_scale: float = 1.0
     scale_step: float = 2.0 ** 0.25        # ratio between consecutive scales
@@ -58,6 +60,18 @@ class PlacementGrid:
     search_side: int = 128                 # search on a copy reduced to this longest side (0: never)
 
     def scales(self) -> list[float]:
+        """The scales tried, largest first: ``max_scale * scale_step**(-k)`` down to ``min_scale``.
+
+        Returns
+        -------
+        list of float
+            For the defaults: 1, 0.841, 0.707, 0.595, 0.5, 0.420, 0.354, 0.297, 0.25.
+
+        Raises
+        ------
+        ValueError
+            Not ``0 < min_scale <= max_scale``.
+        """
         if not (0 < self.min_scale <= self.max_scale):
             raise ValueError(f"placement grid: need 0 < min_scale <= max_scale, got {self.min_scale}, {self.max_scale}")
         out, k = [], 0
@@ -70,7 +84,13 @@ class PlacementGrid:
         return out
 
     def angles(self) -> list[float]:
-        """Ordered by preference: 0, -5, +5, -10, +10, ..."""
+        """Ordered by preference: 0, -5, +5, -10, +10, ...
+
+        Returns
+        -------
+        list of float
+            Degrees; for the defaults 0, -5, 5, -10, 10, -15, 15.
+        """
         n = int(math.floor(self.max_angle / self.angle_step + 1e-9)) if self.angle_step > 0 else 0
         out = [0.0]
         for k in range(1, n + 1):
@@ -92,7 +112,13 @@ class Placement:
     candidates: int = 0          # grid points scored
 
     def transform(self) -> dict:
-        """JSON-friendly description for the manifest."""
+        """JSON-friendly description for the manifest.
+
+        Returns
+        -------
+        dict
+            ``scale``, ``angle``, ``offset_yx``, ``containment`` and the 2x3 ``matrix`` (rounded to 6 decimals).
+        """
         return {"scale": round(self.scale, 6), "angle": round(self.angle, 6),
                 "offset_yx": [int(self.offset[0]), int(self.offset[1])],
                 "containment": round(self.containment, 6),
@@ -138,7 +164,7 @@ def _warp_binary(crop: np.ndarray, scale: float, angle: float):
     return binm, m, cv2.boundingRect(binm)
 
 
-def _score(crop: np.ndarray, scale: float, angle: float, box: tuple[int, int, int, int], H: int, W: int,
+def _score(crop: np.ndarray, scale: float, angle: float, box: tuple[int, int, int, int], height: int, width: int,
            max_offsets: int, prefer: tuple[float, float] | None = None, offsets=None, warp=None):
     """Warp ``crop`` (uint8 0/255) at (scale, angle) and score candidate offsets.
 
@@ -149,15 +175,15 @@ def _score(crop: np.ndarray, scale: float, angle: float, box: tuple[int, int, in
     """
     y0, x0, y1, x1 = box
     binm, m, (c0, r0, ew, eh) = warp if warp is not None else _warp_binary(crop, scale, angle)
-    if ew == 0 or eh == 0 or eh > H or ew > W:
+    if ew == 0 or eh == 0 or eh > height or ew > width:
         return None
     tight = binm[r0:r0 + eh, c0:c0 + ew]
     if offsets is None:
-        dys = _axis_offsets(eh, y0, y1, H, max_offsets)
-        dxs = _axis_offsets(ew, x0, x1, W, max_offsets)
+        dys = _axis_offsets(eh, y0, y1, height, max_offsets)
+        dxs = _axis_offsets(ew, x0, x1, width, max_offsets)
     else:
-        dys = offsets[0][(offsets[0] >= 0) & (offsets[0] <= H - eh)]
-        dxs = offsets[1][(offsets[1] >= 0) & (offsets[1] <= W - ew)]
+        dys = offsets[0][(offsets[0] >= 0) & (offsets[0] <= height - eh)]
+        dxs = offsets[1][(offsets[1] >= 0) & (offsets[1] <= width - ew)]
     if dys.size == 0 or dxs.size == 0:
         return None
     # Integral image: pixels of `tight` whose shifted position lies in the box, for all offsets at once.
@@ -176,7 +202,7 @@ def _score(crop: np.ndarray, scale: float, angle: float, box: tuple[int, int, in
     return k, total, float(dist.min()), (int(dys[pick[0]]), int(dxs[pick[1]])), tight, m, (r0, c0), inside.size
 
 
-def _search(crop: np.ndarray, box: tuple[int, int, int, int], H: int, W: int, grid: PlacementGrid):
+def _search(crop: np.ndarray, box: tuple[int, int, int, int], height: int, width: int, grid: PlacementGrid):
     """The lexicographic grid search of the module docstring on one resolution.
 
     Containment is 1 exactly when the placed mask's tight bounding box fits inside the target box (the
@@ -204,7 +230,7 @@ def _search(crop: np.ndarray, box: tuple[int, int, int, int], H: int, W: int, gr
     best_key = best = None
     scored = 0
     for si, ai, scale, angle, warp in warps:
-        res = _score(crop, scale, angle, box, H, W, grid.max_offsets, warp=warp)
+        res = _score(crop, scale, angle, box, height, width, grid.max_offsets, warp=warp)
         if res is None:
             continue
         k, total, dist, off, tight, m, rc, n = res
@@ -230,12 +256,38 @@ def place(mask_j: np.ndarray, box_i: tuple[int, int, int, int], image_shape: tup
 
     Parameters
     ----------
-    mask_j: float32 (Hj, Wj) mask of the foreground to move (> 0.5 is foreground).
-    box_i: (y0, x0, y1, x1) half-open target box (``imageops.bbox`` of foreground i).
-    image_shape: (H, W) of the background.
+    mask_j : numpy.ndarray
+        float32 (Hj, Wj) mask of the foreground to move, in [0, 1] (> 0.5 is foreground).
+    box_i : tuple of int
+        ``(y0, x0, y1, x1)`` half-open target box (``imageops.bbox`` of foreground i).
+    image_shape : tuple of int
+        ``(height, width)`` of the background.
+    grid : PlacementGrid or None
+        The search grid (default :class:`PlacementGrid`).
 
-    Returns the best :class:`Placement`, or None when the foreground is empty or fits the image at no
-    scale of the grid. The containment reported is that of the returned ``mask_crop`` at its offset.
+    Returns
+    -------
+    Placement or None
+        The best placement, or None when the foreground is empty or fits the image at no scale of the
+        grid. The containment reported is that of the returned ``mask_crop`` at its offset.
+
+    Raises
+    ------
+    ValueError
+        The box does not lie inside the image.
+
+    References
+    ----------
+    .. [1] Wang et al., "Semi-supervised Parametric Real-world Image Harmonization", CVPR 2023,
+       section 3.2 (foreground j "maximally contained within F_i's bounding box").
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask = np.zeros((40, 40), np.float32); mask[5:15, 5:15] = 1
+    >>> found = place(mask, (20, 20, 40, 40), (40, 40))
+    >>> found.containment, found.scale, found.offset
+    (1.0, 1.0, (25, 25))
     """
     check_mask(mask_j, name="mask_j")
     _, binary = cv2.threshold(mask_j, 0.5, 255, cv2.THRESH_BINARY)  # > 0.5 -> 255
@@ -247,12 +299,36 @@ def place_binary(binary: np.ndarray, box_i: tuple[int, int, int, int], image_sha
     """:func:`place` for a uint8 0/255 mask that may be a window of the foreground's source: ``origin``
     (y, x) is the window's top-left corner in the source, so the returned matrix still maps source
     pixels. Any window containing every foreground pixel gives exactly :func:`place`'s result (the
-    generator passes the cached window around the foreground's bounding box)."""
+    generator passes the cached window around the foreground's bounding box).
+
+    Parameters
+    ----------
+    binary : numpy.ndarray
+        uint8 (h, w) of 0 and 255.
+    box_i : tuple of int
+        ``(y0, x0, y1, x1)`` half-open target box.
+    image_shape : tuple of int
+        ``(height, width)`` of the background.
+    grid : PlacementGrid or None
+        The search grid.
+    origin : tuple of int
+        ``(y, x)`` of the window in the foreground's source.
+
+    Returns
+    -------
+    Placement or None
+        As :func:`place`.
+
+    Raises
+    ------
+    ValueError
+        The box does not lie inside the image.
+    """
     grid = grid or PlacementGrid()
-    H, W = int(image_shape[0]), int(image_shape[1])
+    height, width = int(image_shape[0]), int(image_shape[1])
     y0, x0, y1, x1 = (int(v) for v in box_i)
-    if not (0 <= y0 < y1 <= H and 0 <= x0 < x1 <= W):
-        raise ValueError(f"place: box {box_i} must lie inside the {H}x{W} image")
+    if not (0 <= y0 < y1 <= height and 0 <= x0 < x1 <= width):
+        raise ValueError(f"place: box {box_i} must lie inside the {height}x{width} image")
     sx, sy, bw, bh = cv2.boundingRect(binary)
     if bw == 0 or bh == 0:
         return None
@@ -261,7 +337,7 @@ def place_binary(binary: np.ndarray, box_i: tuple[int, int, int, int], image_sha
     box = (y0, x0, y1, x1)
     side = max(crop.shape)
     if not grid.search_side or side <= grid.search_side:
-        found, scored = _search(crop, box, H, W, grid)
+        found, scored = _search(crop, box, height, width, grid)
         return None if found is None else _placement(found, sx, sy, scored)
 
     # Large foreground: search on a reduced copy, then apply the chosen (scale, angle) at full
@@ -270,14 +346,14 @@ def place_binary(binary: np.ndarray, box_i: tuple[int, int, int, int], image_sha
     small = cv2.resize(crop, (max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f))),
                        interpolation=cv2.INTER_AREA)
     _, small = cv2.threshold(small, 127, 255, cv2.THRESH_BINARY)  # > 127 -> 255
-    Hs, Ws = max(1, int(H * f)), max(1, int(W * f))
-    box_s = (min(Hs - 1, int(y0 * f)), min(Ws - 1, int(x0 * f)), 0, 0)
-    box_s = (box_s[0], box_s[1], max(box_s[0] + 1, min(Hs, int(math.ceil(y1 * f)))),
-             max(box_s[1] + 1, min(Ws, int(math.ceil(x1 * f)))))
-    found, scored = _search(small, box_s, Hs, Ws, grid)
+    height_small, width_small = max(1, int(height * f)), max(1, int(width * f))
+    box_s = (min(height_small - 1, int(y0 * f)), min(width_small - 1, int(x0 * f)), 0, 0)
+    box_s = (box_s[0], box_s[1], max(box_s[0] + 1, min(height_small, int(math.ceil(y1 * f)))),
+             max(box_s[1] + 1, min(width_small, int(math.ceil(x1 * f)))))
+    found, scored = _search(small, box_s, height_small, width_small, grid)
     if found is None:
         # Nothing fits the reduced image; the full-resolution search decides (rounding can matter).
-        found, n = _search(crop, box, H, W, grid)
+        found, n = _search(crop, box, height, width, grid)
         return None if found is None else _placement(found, sx, sy, scored + n)
     scale, angle, (oys, oxs), tight_s = found[0], found[1], found[2], found[3]
     cy = (oys + tight_s.shape[0] / 2.0) / f
@@ -289,11 +365,11 @@ def place_binary(binary: np.ndarray, box_i: tuple[int, int, int, int], image_sha
     dys = np.arange(by - r, by + r + 1, dtype=np.int64)
     dxs = np.arange(bx - r, bx + r + 1, dtype=np.int64)
     # Keep the neighbourhood inside the image (shift it rather than lose it at the borders).
-    dys = np.unique(np.clip(dys, 0, max(0, H - eh)))
-    dxs = np.unique(np.clip(dxs, 0, max(0, W - ew)))
-    res = _score(crop, scale, angle, box, H, W, grid.max_offsets, prefer=(cy, cx), offsets=(dys, dxs), warp=warp)
+    dys = np.unique(np.clip(dys, 0, max(0, height - eh)))
+    dxs = np.unique(np.clip(dxs, 0, max(0, width - ew)))
+    res = _score(crop, scale, angle, box, height, width, grid.max_offsets, prefer=(cy, cx), offsets=(dys, dxs), warp=warp)
     if res is None:  # the full-resolution mask is larger than the image after all: exact search instead
-        found, n = _search(crop, box, H, W, grid)
+        found, n = _search(crop, box, height, width, grid)
         return None if found is None else _placement(found, sx, sy, scored + n)
     k, total, _dist, off, tight, m, rc, n = res
     return _placement((scale, angle, off, tight, m, rc, k, total), sx, sy, scored + n)
@@ -310,7 +386,20 @@ def _better(a: tuple, b: tuple) -> bool:
 
 
 def warp_patch(image_j: np.ndarray, placement: Placement) -> np.ndarray:
-    """The source image warped into the placed mask's bounding box ((h, w, 3), same dtype as the input)."""
+    """The source image warped into the placed mask's bounding box ((h, w, 3), same dtype as the input).
+
+    Parameters
+    ----------
+    image_j : numpy.ndarray
+        The foreground's source, (H, W, 3) float32 in [0, 1] or uint8.
+    placement : Placement
+        Where it goes.
+
+    Returns
+    -------
+    numpy.ndarray
+        (h, w, 3) with ``(h, w) = placement.size`` (float results clipped to [0, 1]).
+    """
     eh, ew = placement.size
     oy, ox = placement.offset
     m = placement.matrix.copy()
@@ -322,7 +411,29 @@ def warp_patch(image_j: np.ndarray, placement: Placement) -> np.ndarray:
 
 def paste(background: np.ndarray, image_j: np.ndarray, placement: Placement) -> tuple[np.ndarray, np.ndarray]:
     """Eq. (5) on arrays of one dtype: float32 in [0, 1] (see :func:`composite`) or uint8 (the generator's
-    fast path, which skips two float conversions per pair). Returns (C_ij, M_j' as bool)."""
+    fast path, which skips two float conversions per pair). Returns (C_ij, M_j' as bool).
+
+    Parameters
+    ----------
+    background : numpy.ndarray
+        ``inpaint(B_i)``, (H, W, 3).
+    image_j : numpy.ndarray
+        The foreground's source, (Hj, Wj, 3), same dtype.
+    placement : Placement
+        Where the foreground goes.
+
+    Returns
+    -------
+    composite : numpy.ndarray
+        ``C_ij``, (H, W, 3), the background's dtype.
+    mask : numpy.ndarray
+        ``M_j'``, bool (H, W).
+
+    Raises
+    ------
+    ValueError
+        The dtypes or ranks differ.
+    """
     if background.dtype != image_j.dtype or background.ndim != 3 or image_j.ndim != 3:
         raise ValueError(f"paste: expected two (H, W, 3) arrays of one dtype, got {background.dtype} "
                          f"{background.shape} and {image_j.dtype} {image_j.shape}")
@@ -335,7 +446,22 @@ def paste_into(out: np.ndarray, image_j: np.ndarray, placement: Placement) -> np
 
     Only the placed mask's bounding box is warped and written. ``image_j`` may be zero (or anything)
     away from the foreground: only source pixels within 2 px of a foreground pixel are ever sampled for
-    M_j' pixels (bilinear), and only M_j' pixels are written."""
+    M_j' pixels (bilinear), and only M_j' pixels are written.
+
+    Parameters
+    ----------
+    out : numpy.ndarray
+        The background, (H, W, 3), written in place.
+    image_j : numpy.ndarray
+        The foreground's source, same dtype.
+    placement : Placement
+        Where the foreground goes.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``M_j'``, bool (H, W).
+    """
     paste_foreground(out, image_j, placement)
     oy, ox = placement.offset
     eh, ew = placement.size
@@ -345,12 +471,27 @@ def paste_into(out: np.ndarray, image_j: np.ndarray, placement: Placement) -> np
 
 
 def paste_foreground(out: np.ndarray, image_j: np.ndarray, placement: Placement) -> None:
-    """The pixel part of :func:`paste_into` (no mask array is built)."""
-    H, W = out.shape[:2]
+    """The pixel part of :func:`paste_into` (no mask array is built).
+
+    Parameters
+    ----------
+    out : numpy.ndarray
+        The background, (H, W, 3), written in place.
+    image_j : numpy.ndarray
+        The foreground's source, same dtype.
+    placement : Placement
+        Where the foreground goes.
+
+    Raises
+    ------
+    ValueError
+        The placement leaves the image.
+    """
+    height, width = out.shape[:2]
     oy, ox = placement.offset
     eh, ew = placement.size
-    if oy < 0 or ox < 0 or oy + eh > H or ox + ew > W:
-        raise ValueError(f"placement offset {placement.offset} size {placement.size} leaves the {H}x{W} image")
+    if oy < 0 or ox < 0 or oy + eh > height or ox + ew > width:
+        raise ValueError(f"placement offset {placement.offset} size {placement.size} leaves the {height}x{width} image")
     patch = warp_patch(image_j, placement)
     roi = out[oy:oy + eh, ox:ox + ew]
     sel = placement.mask_crop
@@ -369,6 +510,22 @@ def composite(background: np.ndarray, image_j: np.ndarray, placement: Placement
 
     The mask is binary, so the background is bit-exact outside ``M_j'`` and the warped foreground is
     exact inside it.
+
+    Parameters
+    ----------
+    background : numpy.ndarray
+        ``inpaint(B_i)``, float32 (H, W, 3) in [0, 1].
+    image_j : numpy.ndarray
+        The foreground's source, float32 (Hj, Wj, 3) in [0, 1].
+    placement : Placement
+        From :func:`place`.
+
+    Returns
+    -------
+    composite : numpy.ndarray
+        ``C_ij``, float32 (H, W, 3).
+    mask : numpy.ndarray
+        ``M_j'``, float32 (H, W) of 0 and 1.
     """
     check_image(background, "background")
     check_image(image_j, "image_j")

@@ -1,4 +1,4 @@
-"""Real composites on inpainted backgrounds: SPRIH stream 2 (seed 001, section 3.2, Eqs. 5-6).
+"""Real composites on inpainted backgrounds: SPRIH stream 2 (Wang et al., CVPR 2023, section 3.2, Eqs. 5-6).
 
 From a set of photos with one foreground mask each (a COCO annotation file or a mask folder):
 
@@ -27,6 +27,12 @@ its real-class image. ``manifest.csv`` adds the columns ``background``, ``real_c
 ``real_class_mask``, ``inpainter``, ``dilate``, ``transform`` (scale, angle, offset, containment, 2x3
 matrix from foreground-source pixels to background pixels), ``containment``, categories and ids of
 both sides, and ``bg_cache`` (hit/miss).
+
+References
+----------
+.. [1] Wang et al., "Semi-supervised Parametric Real-world Image Harmonization", CVPR 2023.
+.. [2] Suvorov et al., "Resolution-robust Large Mask Inpainting with Fourier Convolutions" (LaMa),
+   WACV 2022; run through the simple-lama-inpainting package.
 """
 
 from __future__ import annotations
@@ -49,7 +55,8 @@ from ..parallel import unit_rng
 from ..registry import GENERATORS, Card
 from . import inpaint as ip
 from .placement import PlacementGrid, paste_foreground, place, place_binary
-from .runner import empty_split_lines, run_units, skipped_lines
+from .runner import Generator, Inputs, Plan, empty_split_lines, run_units, skipped_lines
+from .runner import generate as run_generator
 
 SUBSET = "HRealComposite"
 PREFIX = SUBSETS[SUBSET]
@@ -75,11 +82,31 @@ class Source:
 
     @property
     def name(self) -> str:
+        """``<imageId>-<fgId>``: the source's name in file names and unit keys.
+        """
         return f"{self.image_id}-{self.fg_id}"
 
 
 def load_source_mask(src: Source, shape: tuple[int, int]) -> np.ndarray:
-    """The source's binary mask as float32 (H, W), checked against the image shape."""
+    """The source's binary mask as float32 (H, W), checked against the image shape.
+
+    Parameters
+    ----------
+    src : Source
+        The source (mask file or COCO segmentation).
+    shape : tuple of int
+        The image's ``(height, width)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W) of 0 and 1 (``> 0.5`` of the soft mask).
+
+    Raises
+    ------
+    ItemError
+        A bad segmentation, or a mask whose size differs from the image.
+    """
     if src.mask_path is not None:
         m = hio.read_mask(src.mask_path)
     else:
@@ -104,6 +131,29 @@ def sources_from_coco(images: str | os.PathLike, annotations: str | os.PathLike,
     """One source per image: its largest non-crowd instance with a foreground ratio in range.
 
     Returns (sources, skipped) where ``skipped`` lists (image, reason) for images left out.
+
+    Parameters
+    ----------
+    images : str or os.PathLike
+        Folder of the images named by ``file_name``.
+    annotations : str or os.PathLike
+        COCO instances JSON.
+    min_fg_ratio, max_fg_ratio : float
+        Bounds on the instance's ``area`` / image area.
+    categories : sequence of str or None
+        Category names to keep (None: all).
+
+    Returns
+    -------
+    sources : list of Source
+        Sorted by image id.
+    skipped : list of (str, str)
+        (image, reason) of images without a usable instance.
+
+    Raises
+    ------
+    InputError
+        A missing folder, or an annotation file that is not COCO instances JSON.
     """
     from .coco import load_annotations  # validated COCO instances JSON (one-line InputError otherwise)
 
@@ -150,6 +200,26 @@ def sources_from_folder(images: str | os.PathLike, masks: str | os.PathLike
 
     The last underscore separates the image stem from the foreground id. An optional
     ``<masks>/categories.csv`` (header ``mask,category``) gives each mask file a category.
+
+    Parameters
+    ----------
+    images : str or os.PathLike
+        Folder of ``<stem>.<ext>`` photos.
+    masks : str or os.PathLike
+        Folder of ``<stem>_<fg>.png`` masks (optional ``categories.csv``).
+
+    Returns
+    -------
+    sources : list of Source
+        One per mask with an image.
+    skipped : list of (str, str)
+        Masks with another name or without an image.
+
+    Raises
+    ------
+    InputError
+        A missing folder, a ``categories.csv`` without the columns, or two masks with the same name once
+        sanitised.
     """
     img_dir, mask_dir = Path(images), Path(masks)
     if not img_dir.is_dir():
@@ -194,6 +264,8 @@ def sources_from_folder(images: str | os.PathLike, masks: str | os.PathLike
 
 @dataclass(frozen=True)
 class BackgroundUnit:
+    """One source whose background is inpainted (picklable work unit).
+    """
     key: str
     source: Source
     dilate: int
@@ -205,6 +277,8 @@ class BackgroundUnit:
 
 @dataclass(frozen=True)
 class PairUnit:
+    """One ordered pair: foreground ``fg`` pasted on the inpainted background of ``bg`` (picklable work unit).
+    """
     key: str
     bg: Source
     fg: Source
@@ -320,7 +394,21 @@ def _background(src: Source, dilate: int, inpainter: str, cache_dir: str, device
 
 
 def work_background(unit: BackgroundUnit, layout: SubsetLayout) -> dict:
-    """Inpaint (or fetch from the cache) one source's background; write it and its real-class image."""
+    """Inpaint (or fetch from the cache) one source's background; write it and its real-class image.
+
+    Parameters
+    ----------
+    unit : BackgroundUnit
+        The source, dilation, inpainter and cache folder.
+    layout : SubsetLayout
+        Where ``backgrounds/`` and ``real_class/`` are written.
+
+    Returns
+    -------
+    dict
+        The unit record: ``source_ok``, ``cache_key``, ``cache_hit``, the foreground's ``box``,
+        ``mask_rle`` and ``fg_crop`` (what pair units need), or ``skipped`` with the reason.
+    """
     src = unit.source
     u8: list = []
     try:
@@ -342,7 +430,18 @@ def work_background(unit: BackgroundUnit, layout: SubsetLayout) -> dict:
 
 def encode_mask(mask: np.ndarray) -> dict:
     """A binary mask as compressed COCO RLE (``{"size": [h, w], "counts": str}``), small enough to travel
-    with every pair unit so that pairs do not decode the foreground's mask file again."""
+    with every pair unit so that pairs do not decode the foreground's mask file again.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        (H, W), foreground where ``> 0.5``.
+
+    Returns
+    -------
+    dict
+        ``{"size": [h, w], "counts": str}`` (pycocotools RLE, counts as ASCII).
+    """
     from pycocotools import mask as mask_utils
 
     rle = mask_utils.encode(np.asfortranarray((mask > 0.5).astype(np.uint8)))
@@ -350,6 +449,18 @@ def encode_mask(mask: np.ndarray) -> dict:
 
 
 def decode_mask(rle: dict) -> np.ndarray:
+    """The binary mask of an RLE made by :func:`encode_mask`.
+
+    Parameters
+    ----------
+    rle : dict
+        ``{"size": [h, w], "counts": str}``.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 (h, w) of 0 and 1.
+    """
     from pycocotools import mask as mask_utils
 
     m = mask_utils.decode({"size": list(rle["size"]), "counts": rle["counts"].encode("ascii")})
@@ -366,7 +477,21 @@ def _short_reason(reason: str) -> str:
 
 
 def work_pair(unit: PairUnit, layout: SubsetLayout) -> dict:
-    """Place foreground j on inpaint(B_i) and write C_ij and M_j' (Eq. 5)."""
+    """Place foreground j on inpaint(B_i) and write C_ij and M_j' (Eq. 5).
+
+    Parameters
+    ----------
+    unit : PairUnit
+        The pair, its background's cache key and the placement grid.
+    layout : SubsetLayout
+        Where the composite and its mask are written.
+
+    Returns
+    -------
+    dict
+        The unit record: one manifest row (with the transform and containment), or ``skipped`` with the
+        reason (e.g. the foreground does not fit the target box).
+    """
     item = f"{unit.bg.name} <- {unit.fg.name}"
     try:
         with ip.lama_model_env(unit.lama_model):
@@ -441,6 +566,24 @@ def sample_pairs(groups: dict[Any, list[int]], image_of: Sequence[str], n: int, 
     Returns (pairs, number of candidates, or -1 when too many to count exactly). Small candidate sets are
     enumerated and shuffled; large ones are sampled by rejection (group chosen in proportion to its
     number of ordered pairs), never repeating a pair.
+
+    Parameters
+    ----------
+    groups : dict
+        Group key (split, category) -> indices of the sources in it.
+    image_of : sequence of str
+        The image of each source (pairs from the same image are excluded).
+    n : int
+        Pairs wanted.
+    rng : numpy.random.Generator
+        The seeded generator.
+
+    Returns
+    -------
+    pairs : list of (int, int)
+        Distinct ordered pairs (background i, foreground j).
+    candidates : int
+        Number of candidate pairs, or -1 when too many to count exactly.
     """
     sizes = {g: len(v) for g, v in groups.items()}
     approx = sum(s * (s - 1) for s in sizes.values())
@@ -471,6 +614,8 @@ def sample_pairs(groups: dict[Any, list[int]], image_of: Sequence[str], n: int, 
 
 @dataclass
 class RealSummary:
+    """Counts of the two passes of ``datagen real``, printed through :meth:`lines`.
+    """
     out: str
     inpainter: str
     inpainter_note: str
@@ -492,6 +637,14 @@ class RealSummary:
     notes: list = field(default_factory=list)
 
     def lines(self) -> list[str]:
+        """The summary the command prints.
+
+        Returns
+        -------
+        list of str
+            Composites per split, the inpainter, backgrounds ready / inpainted / cached, pairs sampled,
+            resumed units, skipped items, failures, notes and the empty-split warning.
+        """
         out = [f"{SUBSET}: {self.composites} composites ({self.train} train / {self.test} test) in {self.out}",
                f"inpainter: {self.inpainter} ({self.inpainter_note})",
                f"backgrounds: {self.sources_ok} of {self.sources} sources ready; inpainted now {self.inpainted_now}, "
@@ -510,6 +663,313 @@ class RealSummary:
         return out
 
 
+@dataclass(frozen=True)
+class RealSettings:
+    """The options of :func:`generate` that shape the composites (see its parameters)."""
+
+    dilate: int = 30
+    inpainter: str = "auto"
+    pairs: int | None = None
+    same_category: bool = False
+    seed: int = 0
+    min_scale: float = 0.25
+    max_scale: float = 1.0
+    max_angle: float = 15.0
+    min_containment: float = 0.8
+    test_fraction: float = 0.1
+    min_fg_ratio: float = 0.01
+    max_fg_ratio: float = 0.8
+    categories: tuple[str, ...] | None = None
+    cache: str | None = None
+    device: str = "cpu"
+
+    def check(self) -> None:
+        """Refuse out-of-range values with one line naming the flag.
+
+        Raises
+        ------
+        InputError
+            ``dilate < 0``, ``pairs < 0``, ``min_containment`` outside [0, 1], or not
+            ``0 < min_scale <= max_scale``.
+        """
+        if self.dilate < 0:
+            raise InputError(f"--dilate {self.dilate}: expected >= 0 pixels")
+        if self.pairs is not None and self.pairs < 0:
+            raise InputError(f"--pairs {self.pairs}: expected >= 0")
+        if not (0.0 <= self.min_containment <= 1.0):
+            raise InputError(f"--min-containment {self.min_containment}: expected a value in [0, 1]")
+        if not (0 < self.min_scale <= self.max_scale):
+            raise InputError(f"--min-scale {self.min_scale} / --max-scale {self.max_scale}: expected 0 < min <= max")
+
+
+def _resolve_inpainter(inpainter: str, device: str) -> tuple[str, str | None, str]:
+    """(inpainter that really runs, LaMa model path or None, the summary's note); LaMa is loaded once here
+    so that a bad model fails before any work."""
+    resolved = ip.resolve_inpainter(inpainter)
+    if resolved == "lama":
+        lama_model = os.path.abspath(os.environ["LAMA_MODEL"])
+        ip.load_lama(lama_model, device=device)
+        return resolved, lama_model, f"LAMA_MODEL={lama_model}" + (", chosen by auto" if inpainter == "auto" else "")
+    if inpainter == "auto":
+        return resolved, None, "auto: LAMA_MODEL is not set to a file, so the OpenCV fallback ran"
+    return resolved, None, "cv2.inpaint, as asked"
+
+
+class RealGenerator(Generator):
+    """``HRealComposite``: real composites on inpainted backgrounds (the steps of :func:`generate`).
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output dataset root.
+    images, annotations, masks : str or os.PathLike or None
+        Source photos with a COCO instances JSON or a mask folder; all None: the embedded sample data.
+    settings : RealSettings
+        Dilation, inpainter, pairs, placement grid, split and the rest.
+    """
+
+    subset = SUBSET
+    command = "datagen real"
+    extra_dirs = EXTRA_DIRS
+    has_real = False
+
+    def __init__(self, out: str | os.PathLike, images, annotations, masks, settings: RealSettings):
+        self.out, self.images, self.annotations, self.masks = out, images, annotations, masks
+        self.settings = settings
+
+    def resolve(self) -> Inputs:
+        """Check the options, load the inpainter once and pick the sources (the user's or the sample).
+
+        Returns
+        -------
+        Inputs
+            ``data``: images, annotations, masks, whether it is the sample, the inpainter that runs, its
+            note and the LaMa model path.
+
+        Raises
+        ------
+        InputError
+            Bad options, an unusable inpainter, or an incomplete set of data arguments.
+        """
+        settings = self.settings
+        settings.check()
+        resolved, lama_model, note = _resolve_inpainter(settings.inpainter, settings.device)
+        images, annotations, masks = self.images, self.annotations, self.masks
+        sample = images is None and annotations is None and masks is None
+        if sample:
+            from .samples import coco_sample
+
+            images, annotations = coco_sample()
+        if images is None:
+            raise InputError("--images is required with --annotations or --masks")
+        if annotations is not None and masks is not None:
+            raise InputError("give either --annotations (COCO) or --masks (mask folder), not both")
+        if annotations is None and masks is None:
+            raise InputError("--images needs --annotations (COCO instances JSON) or --masks (mask folder)")
+        config = {
+            "images": "<sample>" if sample else os.path.abspath(images),
+            "annotations": "<sample>" if sample else (os.path.abspath(annotations) if annotations else None),
+            "masks": os.path.abspath(masks) if masks else None,
+        }
+        return Inputs({"images": images, "annotations": annotations, "masks": masks, "inpainter": resolved,
+                       "lama_model": lama_model, "inpainter_note": note}, config)
+
+    def plan(self, inputs: Inputs) -> Plan:
+        """The sources (image + foreground mask) and one background unit each.
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+
+        Returns
+        -------
+        Plan
+            Background units; ``skipped`` the sources left out; ``extra`` the sources and the inpainter.
+
+        Raises
+        ------
+        InputError
+            ``same_category`` without any category.
+        """
+        settings, data = self.settings, inputs.data
+        categories = settings.categories
+        if data["annotations"] is not None:
+            sources, skipped = sources_from_coco(data["images"], data["annotations"], min_fg_ratio=settings.min_fg_ratio,
+                                                 max_fg_ratio=settings.max_fg_ratio, categories=categories)
+        else:
+            sources, skipped = sources_from_folder(data["images"], data["masks"])
+            if categories:
+                sources = [s for s in sources if s.category in set(categories)]
+        if settings.same_category and sources and all(not s.category for s in sources):
+            raise InputError("--same-category needs categories: use --annotations, or a categories.csv "
+                             "(mask,category) in the --masks folder")
+        cache_dir = str(Path(settings.cache) if settings.cache else _default_cache())
+        units = [BackgroundUnit(f"bg/{s.name}", s, int(settings.dilate), data["inpainter"], cache_dir,
+                                settings.device, data["lama_model"]) for s in sources]
+        return Plan(units, list(skipped), extra={"sources": sources, "cache_dir": cache_dir, **data})
+
+    def refusal(self, inputs: Inputs, plan: Plan) -> InputError:
+        """No source with a usable foreground: one line naming the images folder.
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            The empty plan.
+
+        Returns
+        -------
+        InputError
+            The error :func:`~harmony.datagen.runner.generate` raises.
+        """
+        return InputError(f"{inputs.data['images']}: no usable source (image + foreground mask) found")
+
+    def config(self, inputs: Inputs, plan: Plan) -> dict[str, Any]:
+        """The sources' provenance, the inpainter (with the LaMa weights' SHA-256) and the options.
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            What :meth:`plan` returned.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable configuration (recorded in ``run.json``).
+        """
+        settings, lama_model = self.settings, inputs.data["lama_model"]
+        return {**inputs.config, "dilate": int(settings.dilate), "inpainter": inputs.data["inpainter"],
+                "lama_sha256": ip.model_digest(lama_model) if lama_model else None,
+                "pairs": settings.pairs, "same_category": bool(settings.same_category), "seed": int(settings.seed),
+                "grid": asdict(self.grid()), "min_containment": float(settings.min_containment),
+                "test_fraction": float(settings.test_fraction), "min_fg_ratio": float(settings.min_fg_ratio),
+                "max_fg_ratio": float(settings.max_fg_ratio),
+                "categories": sorted(settings.categories) if settings.categories else None}
+
+    def grid(self) -> PlacementGrid:
+        """The placement search's grid (scales, angles) from the settings.
+
+        Returns
+        -------
+        PlacementGrid
+            Scales in ``[min_scale, max_scale]``, angles ``-max_angle..max_angle``.
+        """
+        settings = self.settings
+        return PlacementGrid(min_scale=settings.min_scale, max_scale=settings.max_scale, max_angle=settings.max_angle)
+
+    def run(self, writer: DatasetWriter, plan: Plan, *, workers: int | None, scheduler: Any, progress: bool
+            ) -> RealSummary:
+        """Two passes: inpaint the backgrounds, then sample pairs and paste the foregrounds.
+
+        Parameters
+        ----------
+        writer : DatasetWriter
+            The open subset.
+        plan : Plan
+            What :meth:`plan` returned.
+        workers, scheduler, progress
+            As in :func:`harmony.parallel.map_units`.
+
+        Returns
+        -------
+        RealSummary
+            Counts of both passes (the manifest is finalised with the extra columns in a fixed order).
+        """
+        extra = plan.extra
+        summary = RealSummary(str(writer.dir), extra["inpainter"], extra["inpainter_note"],
+                              sources=len(extra["sources"]))
+        summary.skipped += plan.skipped
+        backgrounds = run_units(writer, plan.units, work_background, workers=workers, scheduler=scheduler,
+                                desc="backgrounds", progress=progress)
+        summary.seconds_backgrounds = backgrounds.seconds
+        summary.resumed_units += backgrounds.units_resumed
+        summary.failed += backgrounds.failed
+        ready = _ready_sources(writer, plan.units, summary)
+        pair_units = self._pair_units(ready, plan, summary)
+        composites = run_units(writer, pair_units, work_pair, workers=workers, scheduler=scheduler,
+                               desc="composites", progress=progress)
+        summary.seconds_pairs = composites.seconds
+        summary.resumed_units += composites.units_resumed
+        summary.failed += composites.failed
+        # finalize() does not know the extra columns' order: the manifest is rewritten with them in a fixed order.
+        final = writer.finalize(extra_columns=EXTRA_COLUMNS)
+        summary.composites, summary.train, summary.test = final.composites, final.train, final.test
+        summary.skipped += list(final.skipped)
+        return summary
+
+    def _pair_units(self, ready: list[tuple[Source, dict]], plan: Plan, summary: RealSummary) -> list[PairUnit]:
+        """Sample the pairs (same split, optionally the same category, different images) as units."""
+        settings = self.settings
+        requested = len(ready) if settings.pairs is None else int(settings.pairs)
+        summary.pairs_requested = requested
+        groups: dict[Any, list[int]] = {}
+        splits = [split_for(source.image_id, settings.test_fraction) for source, _ in ready]
+        for index, (source, _record) in enumerate(ready):
+            groups.setdefault((splits[index], source.category if settings.same_category else None), []).append(index)
+        chosen, candidates = sample_pairs(groups, [source.image for source, _ in ready], requested,
+                                          unit_rng(settings.seed, "real:pairs"))
+        summary.pairs_candidates = candidates
+        summary.pairs_sampled = len(chosen)
+        if len(chosen) < requested:
+            summary.notes.append(f"note: only {len(chosen)} distinct pairs exist under the constraints (same split"
+                                 + (", same category" if settings.same_category else "") + ", different images)")
+        grid, extra = self.grid(), plan.extra
+        units = []
+        for i, j in sorted(chosen, key=lambda ij: (ready[ij[0]][0].name, ready[ij[1]][0].name)):
+            (background, background_record), (foreground, foreground_record) = ready[i], ready[j]
+            fg_crop = foreground_record.get("fg_crop")
+            units.append(PairUnit(f"pair/{background.name}/{foreground.name}", background, foreground,
+                                  background_record["cache_key"], tuple(background_record["box"]),
+                                  foreground_record["mask_rle"], int(settings.dilate), extra["inpainter"],
+                                  extra["cache_dir"], settings.device, extra["lama_model"], grid,
+                                  float(settings.min_containment), splits[i], int(settings.seed),
+                                  tuple(fg_crop) if fg_crop else None))
+        return units
+
+    def summarise(self, summary: RealSummary, writer: DatasetWriter, inputs: Inputs, plan: Plan) -> RealSummary:
+        """The summary of both passes, as :meth:`run` made it.
+
+        Parameters
+        ----------
+        summary : RealSummary
+            What :meth:`run` returned.
+        writer : DatasetWriter
+            The finished subset.
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            What :meth:`plan` returned.
+
+        Returns
+        -------
+        RealSummary
+            ``summary`` unchanged.
+        """
+        return summary
+
+
+def _ready_sources(writer: DatasetWriter, units: list[BackgroundUnit], summary: RealSummary
+                   ) -> list[tuple[Source, dict]]:
+    """(source, background record) of every source whose background is ready; counts cache hits."""
+    ready: list[tuple[Source, dict]] = []
+    for unit in units:
+        if not writer.layout.unit_done(unit.key):
+            continue
+        record = writer.layout.read_unit(unit.key)
+        if record.get("source_ok"):
+            ready.append((unit.source, record))
+            if record.get("cache_hit"):
+                summary.from_cache += 1
+            else:
+                summary.inpainted_now += 1
+    summary.sources_ok = len(ready)
+    return ready
+
+
 def generate(out: str | os.PathLike, *, images: str | os.PathLike | None = None,
              annotations: str | os.PathLike | None = None, masks: str | os.PathLike | None = None,
              dilate: int = 30, inpainter: str = "auto", pairs: int | None = None, same_category: bool = False,
@@ -518,126 +978,78 @@ def generate(out: str | os.PathLike, *, images: str | os.PathLike | None = None,
              max_fg_ratio: float = 0.8, categories: Sequence[str] | None = None, cache: str | None = None,
              device: str = "cpu", workers: int | None = None, scheduler: Any = None, overwrite: bool = False,
              progress: bool = True) -> RealSummary:
-    """Build the ``HRealComposite`` subset under ``out`` (see the module docstring).
+    """Build ``<out>/HRealComposite``: foreground ``j`` pasted on the inpainted background of image ``i``.
 
-    With neither ``images`` nor ``annotations``/``masks``, the embedded sample set is used.
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output dataset root.
+    images : str or os.PathLike or None
+        Source photos (COCO ``file_name``, or ``<stem>.<ext>`` for ``masks``). With neither ``images`` nor
+        ``annotations``/``masks``, the embedded sample data is used.
+    annotations : str or os.PathLike or None
+        COCO instances JSON: per image its largest non-crowd instance in the fg-ratio bounds.
+    masks : str or os.PathLike or None
+        Mask folder ``<image stem>_<fg id>.png`` (optional ``categories.csv``: mask,category).
+    dilate : int
+        Pixels the foreground mask is dilated by before inpainting (SPRIH: 30).
+    inpainter : {"auto", "lama", "opencv-telea", "opencv-ns"}
+        LaMa via simple-lama-inpainting (weights from ``$LAMA_MODEL``, never downloaded) or OpenCV;
+        ``auto``: LaMa when ``$LAMA_MODEL`` is a file.
+    pairs : int or None
+        Composites (ordered pairs, no repeats); None: one per source.
+    same_category : bool
+        Pair only foregrounds and backgrounds of the same category.
+    seed : int
+        Seed of the pair sampling.
+    min_scale, max_scale, max_angle : float
+        The placement grid: scales in ``[min_scale, max_scale]``, rotations ``-max_angle..max_angle`` degrees.
+    min_containment : float
+        Skip a pair when less of the placed foreground (0-1) fits the target box.
+    test_fraction : float
+        Share of background images in the test split, 0-1.
+    min_fg_ratio, max_fg_ratio : float
+        COCO: instance area / image area bounds.
+    categories : sequence of str or None
+        Categories to keep.
+    cache : str or None
+        Folder of cached inpainted backgrounds (default ``$HARMONY_CACHE/inpainted``).
+    device : str
+        Torch device for LaMa (``cpu``, ``cuda``, ``auto``).
+    workers, scheduler, overwrite, progress
+        As in :func:`harmony.datagen.runner.generate`.
+
+    Returns
+    -------
+    RealSummary
+        Sources ready, backgrounds inpainted or cached, pairs sampled, composites, skipped items.
+
+    Raises
+    ------
+    InputError
+        Bad options, an incomplete set of data arguments, or no usable source.
+
+    References
+    ----------
+    .. [1] Wang et al., "Semi-supervised Parametric Real-world Image Harmonization", CVPR 2023,
+       section 3.2, Eqs. 5-6 (real composites and the discriminator's real class).
+    .. [2] Suvorov et al., "Resolution-robust Large Mask Inpainting with Fourier Convolutions" (LaMa),
+       WACV 2022.
+
+    Examples
+    --------
+    >>> summary = generate("data/", pairs=8)       # doctest: +SKIP
+    >>> summary.lines()[0]                         # doctest: +SKIP
+    'HRealComposite: 7 composites (6 train / 1 test) in data/HRealComposite'
     """
-    if dilate < 0:
-        raise InputError(f"--dilate {dilate}: expected >= 0 pixels")
-    if pairs is not None and pairs < 0:
-        raise InputError(f"--pairs {pairs}: expected >= 0")
-    if not (0.0 <= min_containment <= 1.0):
-        raise InputError(f"--min-containment {min_containment}: expected a value in [0, 1]")
-    if not (0 < min_scale <= max_scale):
-        raise InputError(f"--min-scale {min_scale} / --max-scale {max_scale}: expected 0 < min <= max")
-    # Which inpainter really runs, decided (and LaMa loaded once, to fail early) before any work.
-    resolved = ip.resolve_inpainter(inpainter)
-    lama_model = None
-    if resolved == "lama":
-        lama_model = os.path.abspath(os.environ["LAMA_MODEL"])
-        ip.load_lama(lama_model, device=device)
-        note = f"LAMA_MODEL={lama_model}" + (", chosen by auto" if inpainter == "auto" else "")
-    elif inpainter == "auto":
-        note = "auto: LAMA_MODEL is not set to a file, so the OpenCV fallback ran"
-    else:
-        note = "cv2.inpaint, as asked"
-
-    sample = images is None and annotations is None and masks is None
-    if sample:
-        from .samples import coco_sample
-
-        images, annotations = coco_sample()
-    if images is None:
-        raise InputError("--images is required with --annotations or --masks")
-    if annotations is not None and masks is not None:
-        raise InputError("give either --annotations (COCO) or --masks (mask folder), not both")
-    if annotations is not None:
-        sources, pre_skipped = sources_from_coco(images, annotations, min_fg_ratio=min_fg_ratio,
-                                                 max_fg_ratio=max_fg_ratio, categories=categories)
-    elif masks is not None:
-        sources, pre_skipped = sources_from_folder(images, masks)
-        if categories:
-            sources = [s for s in sources if s.category in set(categories)]
-    else:
-        raise InputError("--images needs --annotations (COCO instances JSON) or --masks (mask folder)")
-    if same_category and sources and all(not s.category for s in sources):
-        raise InputError("--same-category needs categories: use --annotations, or a categories.csv "
-                         "(mask,category) in the --masks folder")
-    if not sources:
-        raise InputError(f"{images}: no usable source (image + foreground mask) found")
-
-    grid = PlacementGrid(min_scale=min_scale, max_scale=max_scale, max_angle=max_angle)
-    config = {
-        "images": "<sample>" if sample else os.path.abspath(images),
-        "annotations": "<sample>" if sample else (os.path.abspath(annotations) if annotations else None),
-        "masks": os.path.abspath(masks) if masks else None,
-        "dilate": int(dilate), "inpainter": resolved,
-        "lama_sha256": ip.model_digest(lama_model) if lama_model else None,
-        "pairs": pairs, "same_category": bool(same_category), "seed": int(seed), "grid": asdict(grid),
-        "min_containment": float(min_containment), "test_fraction": float(test_fraction),
-        "min_fg_ratio": float(min_fg_ratio), "max_fg_ratio": float(max_fg_ratio),
-        "categories": sorted(categories) if categories else None,
-    }
-    writer = DatasetWriter(out, SUBSET, config=config, overwrite=overwrite, has_real=False,
-                           extra_dirs=EXTRA_DIRS, command="datagen real")
-    cache_dir = str(Path(cache) if cache else _default_cache())
-    summary = RealSummary(str(writer.dir), resolved, note, sources=len(sources))
-    summary.skipped += list(pre_skipped)
-
-    # 1. backgrounds
-    bg_units = [BackgroundUnit(f"bg/{s.name}", s, int(dilate), resolved, cache_dir, device, lama_model)
-                for s in sources]
-    rs1 = run_units(writer, bg_units, work_background, workers=workers, scheduler=scheduler,
-                    desc="backgrounds", progress=progress)
-    summary.seconds_backgrounds = rs1.seconds
-    summary.resumed_units += rs1.units_resumed
-    summary.failed += rs1.failed
-    ok: list[tuple[Source, dict]] = []
-    for u in bg_units:
-        if not writer.layout.unit_done(u.key):
-            continue
-        rec = writer.layout.read_unit(u.key)
-        if rec.get("source_ok"):
-            ok.append((u.source, rec))
-            if rec.get("cache_hit"):
-                summary.from_cache += 1
-            else:
-                summary.inpainted_now += 1
-    summary.sources_ok = len(ok)
-
-    # 2. pairs: same split (no test foreground in a train composite), optionally the same category
-    n = len(ok) if pairs is None else int(pairs)
-    summary.pairs_requested = n
-    groups: dict[Any, list[int]] = {}
-    splits = [split_for(s.image_id, test_fraction) for s, _ in ok]
-    for idx, (s, _rec) in enumerate(ok):
-        groups.setdefault((splits[idx], s.category if same_category else None), []).append(idx)
-    rng = unit_rng(seed, "real:pairs")
-    chosen, n_cands = sample_pairs(groups, [s.image for s, _ in ok], n, rng)
-    summary.pairs_candidates = n_cands
-    summary.pairs_sampled = len(chosen)
-    if len(chosen) < n:
-        summary.notes.append(f"note: only {len(chosen)} distinct pairs exist under the constraints "
-                             "(same split" + (", same category" if same_category else "") + ", different images)")
-    pair_units = []
-    for i, j in sorted(chosen, key=lambda ij: (ok[ij[0]][0].name, ok[ij[1]][0].name)):
-        (si, ri), (sj, rj) = ok[i], ok[j]
-        key = f"pair/{si.name}/{sj.name}"
-        fg_crop = rj.get("fg_crop")
-        pair_units.append(PairUnit(key, si, sj, ri["cache_key"], tuple(ri["box"]), rj["mask_rle"], int(dilate),
-                                   resolved,
-                                   cache_dir, device, lama_model, grid, float(min_containment), splits[i],
-                                   int(seed), tuple(fg_crop) if fg_crop else None))
-    rs2 = run_units(writer, pair_units, work_pair, workers=workers, scheduler=scheduler, desc="composites",
-                    progress=progress)
-    summary.seconds_pairs = rs2.seconds
-    summary.resumed_units += rs2.units_resumed
-    summary.failed += rs2.failed
-    # finalize() does not know our extra columns' order: rewrite the manifest with them in a fixed order.
-    final = writer.finalize(extra_columns=EXTRA_COLUMNS)
-    summary.composites, summary.train, summary.test = final.composites, final.train, final.test
-    summary.skipped += list(final.skipped)
-    return summary
+    settings = RealSettings(dilate=dilate, inpainter=inpainter, pairs=pairs, same_category=same_category, seed=seed,
+                            min_scale=min_scale, max_scale=max_scale, max_angle=max_angle,
+                            min_containment=min_containment, test_fraction=test_fraction,
+                            min_fg_ratio=min_fg_ratio, max_fg_ratio=max_fg_ratio,
+                            categories=tuple(categories) if categories is not None else None, cache=cache,
+                            device=device)
+    return run_generator(RealGenerator(out, images, annotations, masks, settings), out, workers=workers,
+                         scheduler=scheduler, overwrite=overwrite, progress=progress)
 
 
 def _default_cache() -> Path:
@@ -649,7 +1061,8 @@ def _default_cache() -> Path:
 GENERATORS.register("real", generate, card=Card(
     name="real", kind="generator",
     summary="Real composites on LaMa/OpenCV-inpainted backgrounds (SPRIH stream 2, HRealComposite).",
-    paper="001_e32bb37dd46263d1.txt (SPRIH), section 3.2, Eqs. 5-6; REFERENCE.md section 5",
+    paper="Wang et al., Semi-supervised Parametric Real-world Image Harmonization (SPRIH), CVPR 2023, section 3.2, "
+          "Eqs. 5-6; LaMa inpainting (Suvorov et al., WACV 2022)",
     inputs=("images", "annotations|masks"),
     notes="Inpainter: lama (simple-lama-inpainting, weights from LAMA_MODEL, never downloaded), opencv-telea, "
           "opencv-ns, auto. Placement: bounded grid search over scale, rotation, translation "

@@ -91,7 +91,13 @@ _GROUND_PALETTE = {  # linear albedo
 # --- Mitsuba availability and variants -----------------------------------------------------------------
 
 def mitsuba_available() -> bool:
-    """True when the ``mitsuba`` package can be imported (checked without importing it)."""
+    """True when the ``mitsuba`` package can be imported (checked without importing it).
+
+    Returns
+    -------
+    bool
+        Whether ``import mitsuba`` would find the package.
+    """
     import importlib.util
     import sys
 
@@ -101,7 +107,13 @@ def mitsuba_available() -> bool:
 
 
 def llvm_libraries() -> list[tuple[str, int | None]]:
-    """(path, major version or None) of the LLVM libraries Dr.Jit would consider, by file name only."""
+    """(path, major version or None) of the LLVM libraries Dr.Jit would consider, by file name only.
+
+    Returns
+    -------
+    list of (str, int or None)
+        ``$DRJIT_LIBLLVM_PATH`` alone when set, else every ``libLLVM*.so*`` in the usual library folders.
+    """
     env = os.environ.get("DRJIT_LIBLLVM_PATH")
     paths = [env] if env else sorted({p for d in _LLVM_SEARCH for p in glob.glob(os.path.join(d, "libLLVM*.so*"))})
     out = []
@@ -113,7 +125,14 @@ def llvm_libraries() -> list[tuple[str, int | None]]:
 
 
 def llvm_variant_problem() -> str | None:
-    """Why an ``llvm_*`` variant must not be loaded here, or None when it looks safe."""
+    """Why an ``llvm_*`` variant must not be loaded here, or None when it looks safe.
+
+    Returns
+    -------
+    str or None
+        The reason (no libLLVM, or one older than 16, which aborts the process), or None
+        (``HARMONY_ALLOW_LLVM=1`` skips the check).
+    """
     if os.environ.get("HARMONY_ALLOW_LLVM") == "1":
         return None
     libs = llvm_libraries()
@@ -129,7 +148,24 @@ def llvm_variant_problem() -> str | None:
 
 
 def check_variant(variant: str) -> str:
-    """Validate a Mitsuba variant name *without loading it*; raise InputError when refused."""
+    """Validate a Mitsuba variant name *without loading it*; raise InputError when refused.
+
+    Parameters
+    ----------
+    variant : str
+        A Mitsuba 3 variant (``scalar_rgb``, ``llvm_ad_rgb``, ...).
+
+    Returns
+    -------
+    str
+        The variant, stripped.
+
+    Raises
+    ------
+    InputError
+        An ``llvm_*`` variant where :func:`llvm_variant_problem` finds a problem, a ``cuda_*`` variant
+        without ``HARMONY_ALLOW_CUDA=1``, an unknown name, or a variant without colour output.
+    """
     variant = str(variant).strip()
     if variant.startswith("llvm_"):
         problem = llvm_variant_problem()
@@ -149,7 +185,27 @@ def check_variant(variant: str) -> str:
 
 
 def load_mitsuba(variant: str = DEFAULT_VARIANT):
-    """Import Mitsuba and set ``variant`` (checked first); InputError with the install command if absent."""
+    """Import Mitsuba and set ``variant`` (checked first); InputError with the install command if absent.
+
+    Parameters
+    ----------
+    variant : str
+        A Mitsuba 3 variant (default ``scalar_rgb``, CPU).
+
+    Returns
+    -------
+    module
+        ``mitsuba``, with the variant set.
+
+    Raises
+    ------
+    InputError
+        Mitsuba is not installed, or the variant is refused or unavailable.
+
+    References
+    ----------
+    .. [1] Jakob et al., Mitsuba 3 renderer, 2022 (https://mitsuba.readthedocs.io).
+    """
     variant = check_variant(variant)
     try:
         import mitsuba as mi
@@ -184,6 +240,8 @@ class Part:
 
 @dataclass
 class Material:
+    """A surface: ``diffuse`` or ``principled`` (roughness ``alpha``) with a linear-RGB colour.
+    """
     kind: str                   # diffuse | principled
     color: tuple[float, float, float]
     alpha: float = 0.4          # principled roughness
@@ -191,6 +249,8 @@ class Material:
 
 @dataclass
 class SceneObject:
+    """An object: its category, primitives, material and ground footprint.
+    """
     category: str
     parts: list[Part]
     material: Material
@@ -200,6 +260,8 @@ class SceneObject:
 
 @dataclass
 class Camera:
+    """A perspective camera: origin, target and horizontal field of view (degrees).
+    """
     origin: tuple[float, float, float]
     target: tuple[float, float, float]
     fov: float                  # horizontal, degrees
@@ -207,6 +269,8 @@ class Camera:
 
 @dataclass
 class Light:
+    """The lighting of one style: sun elevation and azimuth, or the Night lamp's position.
+    """
     style: str
     sun_elevation: float | None = None   # degrees
     sun_azimuth: float | None = None
@@ -215,6 +279,8 @@ class Light:
 
 @dataclass
 class SceneSpec:
+    """Everything drawn for one view (foreground, distractors, ground, camera, lights per style).
+    """
     foreground: SceneObject
     distractors: list[SceneObject]
     ground: Material
@@ -224,6 +290,13 @@ class SceneSpec:
     attempts: int = 1
 
     def to_json(self) -> dict:
+        """The spec as plain data (written to ``view.json``).
+
+        Returns
+        -------
+        dict
+            ``dataclasses.asdict`` of the spec.
+        """
         import dataclasses
 
         return dataclasses.asdict(self)
@@ -292,7 +365,22 @@ def _make_object(kind: str, rng: np.random.Generator, x: float, y: float, scale:
 
 def random_scene(rng: np.random.Generator, styles: Sequence[Style] = STYLES,
                  kinds: Sequence[str] = FOREGROUND_KINDS) -> SceneSpec:
-    """Draw one view's scene (see the module docstring for the ranges)."""
+    """Draw one view's scene (see the module docstring for the ranges).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The view's seeded generator.
+    styles : sequence of Style
+        Styles to draw lights for.
+    kinds : sequence of str
+        Foreground kinds to draw from (:data:`FOREGROUND_KINDS`).
+
+    Returns
+    -------
+    SceneSpec
+        The view's scene.
+    """
     fg = _make_object(str(rng.choice(list(kinds))), rng, *rng.uniform(-0.4, 0.4, 2))
     distractors: list[SceneObject] = []
     for _ in range(int(rng.integers(2, 6))):
@@ -336,11 +424,11 @@ def _bsdf(mat: Material) -> dict:
 
 
 def _part_shapes(mi, part: Part) -> list[dict]:
-    T = mi.ScalarTransform4f
+    transform = mi.ScalarTransform4f
     if part.kind == "sphere":
         return [{"type": "sphere", "center": list(part.center), "radius": float(part.radius)}]
     if part.kind == "box":
-        return [{"type": "cube", "to_world": T().translate(list(part.center)).rotate([0, 0, 1], part.yaw)
+        return [{"type": "cube", "to_world": transform().translate(list(part.center)).rotate([0, 0, 1], part.yaw)
                  .scale(list(part.half))}]
     if part.kind == "cylinder":
         # Mitsuba's cylinder is open: cap both ends with disks (a disk faces +z in its local frame).
@@ -354,7 +442,7 @@ def _part_shapes(mi, part: Part) -> list[dict]:
             rot_axis = np.array([1.0, 0.0, 0.0])
 
         def disk(at: np.ndarray, flip: bool) -> dict:
-            t = T().translate(at.tolist()).rotate(rot_axis.tolist(), angle)
+            t = transform().translate(at.tolist()).rotate(rot_axis.tolist(), angle)
             if flip:
                 t = t.rotate([1, 0, 0], 180)
             return {"type": "disk", "to_world": t.scale([part.radius, part.radius, 1.0])}
@@ -403,6 +491,28 @@ def _lights(mi, spec: SceneSpec, style: Style) -> dict:
 
 
 def style_scene_dict(mi, spec: SceneSpec, style: Style, size: tuple[int, int], spp: int, max_depth: int = 3) -> dict:
+    """The Mitsuba scene dictionary of one style's render (path integrator, geometry, lights).
+
+    Parameters
+    ----------
+    mi : module
+        The ``mitsuba`` module with its variant set (from :func:`load_mitsuba`).
+    spec : SceneSpec
+        The view.
+    style : Style
+        The capture style.
+    size : tuple of int
+        ``(height, width)``.
+    spp : int
+        Samples per pixel.
+    max_depth : int
+        Path length (3: direct light plus one bounce).
+
+    Returns
+    -------
+    dict
+        For ``mi.load_dict``.
+    """
     d = {"type": "scene", "integrator": {"type": "path", "max_depth": int(max_depth)},
          "sensor": _sensor(mi, spec.camera, size, {"type": "independent", "sample_count": int(spp)})}
     d.update(_geometry(mi, spec, mask=False))
@@ -411,7 +521,24 @@ def style_scene_dict(mi, spec: SceneSpec, style: Style, size: tuple[int, int], s
 
 
 def mask_scene_dict(mi, spec: SceneSpec, size: tuple[int, int], spp: int) -> dict:
-    """Depth-1 scene where only the foreground emits (radiance 1): pixel value = visible coverage."""
+    """Depth-1 scene where only the foreground emits (radiance 1): pixel value = visible coverage.
+
+    Parameters
+    ----------
+    mi : module
+        The ``mitsuba`` module with its variant set (from :func:`load_mitsuba`).
+    spec : SceneSpec
+        The view.
+    size : tuple of int
+        ``(height, width)``.
+    spp : int
+        Samples per pixel (rounded to a square for the stratified sampler).
+
+    Returns
+    -------
+    dict
+        For ``mi.load_dict``.
+    """
     side = max(1, int(round(math.sqrt(max(1, spp)))))
     d = {"type": "scene", "integrator": {"type": "path", "max_depth": 1},
          "sensor": _sensor(mi, spec.camera, size, {"type": "stratified", "sample_count": side * side})}
@@ -422,20 +549,56 @@ def mask_scene_dict(mi, spec: SceneSpec, size: tuple[int, int], spp: int) -> dic
 # --- rendering -------------------------------------------------------------------------------------
 
 def style_params_digest() -> str:
-    """A short digest of every style parameter, so a resumed render never mixes two parameter sets."""
+    """A short digest of every style parameter, so a resumed render never mixes two parameter sets.
+
+    Returns
+    -------
+    str
+        12 hex digits of the SHA-256 of ``repr(STYLES)``.
+    """
     import hashlib
 
     return hashlib.sha256(repr(STYLES).encode()).hexdigest()[:12]
 
 
 def srgb_encode(linear: np.ndarray) -> np.ndarray:
-    """Linear radiance (already exposed) -> sRGB-encoded values in [0, 1] (IEC 61966-2-1 curve)."""
+    """Linear radiance (already exposed) -> sRGB-encoded values in [0, 1] (IEC 61966-2-1 curve).
+
+    Parameters
+    ----------
+    linear : numpy.ndarray
+        Linear radiance, any shape (clipped to [0, 1]).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, same shape, in [0, 1].
+    """
     x = np.clip(np.asarray(linear, dtype=np.float32), 0.0, 1.0)
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(np.float32)
 
 
 def render_coverage(mi, spec: SceneSpec, size: tuple[int, int], spp: int, seed: int) -> np.ndarray:
-    """The exact anti-aliased visible-foreground coverage, float32 (H, W) in [0, 1]."""
+    """The exact anti-aliased visible-foreground coverage, float32 (H, W) in [0, 1].
+
+    Parameters
+    ----------
+    mi : module
+        The ``mitsuba`` module with its variant set (from :func:`load_mitsuba`).
+    spec : SceneSpec
+        The view.
+    size : tuple of int
+        ``(height, width)``.
+    spp : int
+        Samples per pixel.
+    seed : int
+        Sampler seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W) in [0, 1].
+    """
     scene = mi.load_dict(mask_scene_dict(mi, spec, size, spp))
     img = np.asarray(mi.render(scene, spp=max(1, int(round(math.sqrt(max(1, spp))))) ** 2, seed=int(seed) & 0xFFFFFFFF))
     return np.clip(img.mean(axis=2), 0.0, 1.0).astype(np.float32)
@@ -443,7 +606,30 @@ def render_coverage(mi, spec: SceneSpec, size: tuple[int, int], spp: int, seed: 
 
 def render_style(mi, spec: SceneSpec, style: Style, size: tuple[int, int], spp: int, seed: int,
                  max_depth: int = 3) -> np.ndarray:
-    """One style's render: float32 sRGB (H, W, 3) in [0, 1]."""
+    """One style's render: float32 sRGB (H, W, 3) in [0, 1].
+
+    Parameters
+    ----------
+    mi : module
+        The ``mitsuba`` module with its variant set (from :func:`load_mitsuba`).
+    spec : SceneSpec
+        The view.
+    style : Style
+        The capture style (its exposure scales the linear radiance).
+    size : tuple of int
+        ``(height, width)``.
+    spp : int
+        Samples per pixel.
+    seed : int
+        Sampler seed.
+    max_depth : int
+        Path length.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W, 3) sRGB in [0, 1].
+    """
     scene = mi.load_dict(style_scene_dict(mi, spec, style, size, spp, max_depth))
     lin = np.asarray(mi.render(scene, spp=int(spp), seed=int(seed) & 0xFFFFFFFF), dtype=np.float32)
     return srgb_encode(lin * np.float32(style.exposure))
@@ -451,20 +637,47 @@ def render_style(mi, spec: SceneSpec, style: Style, size: tuple[int, int], spp: 
 
 def draw_view(mi, rng: np.random.Generator, styles: Sequence[Style], size: tuple[int, int], spp: int,
               mask_seed: int, kinds: Sequence[str] = FOREGROUND_KINDS) -> tuple[SceneSpec, np.ndarray]:
-    """Draw scenes until the visible foreground covers MIN_COVERAGE-MAX_COVERAGE of the image."""
-    cov = None
+    """Draw scenes until the visible foreground covers MIN_COVERAGE-MAX_COVERAGE of the image.
+
+    Parameters
+    ----------
+    mi : module
+        The ``mitsuba`` module with its variant set (from :func:`load_mitsuba`).
+    rng : numpy.random.Generator
+        The view's seeded generator.
+    styles : sequence of Style
+        Styles to draw lights for.
+    size : tuple of int
+        ``(height, width)``.
+    spp : int
+        Samples per pixel of the coverage render.
+    mask_seed : int
+        Seed of the coverage renders (plus the attempt number).
+    kinds : sequence of str
+        Foreground kinds to draw from.
+
+    Returns
+    -------
+    spec : SceneSpec
+        The accepted scene (or the last draw).
+    coverage : numpy.ndarray
+        float32 (H, W) in [0, 1].
+    """
+    coverage = None
     for attempt in range(1, MAX_ATTEMPTS + 1):
         spec = random_scene(rng, styles, kinds)
         spec.attempts = attempt
-        cov = render_coverage(mi, spec, size, spp, mask_seed + attempt)
-        frac = float(cov.mean())
-        if MIN_COVERAGE <= frac <= MAX_COVERAGE:
-            return spec, cov
-    return spec, cov  # the last draw; the caller records its coverage
+        coverage = render_coverage(mi, spec, size, spp, mask_seed + attempt)
+        covered = float(coverage.mean())
+        if MIN_COVERAGE <= covered <= MAX_COVERAGE:
+            return spec, coverage
+    return spec, coverage  # the last draw; the caller records its coverage
 
 
 @dataclass(frozen=True)
 class RenderUnit:
+    """One view to render (picklable work unit).
+    """
     key: str                 # view id, e.g. view0003
     out: str
     seed: int
@@ -480,7 +693,18 @@ class RenderUnit:
 
 
 def render_view_work(unit: RenderUnit) -> dict:
-    """Render one view (all its styles + masks) into ``<out>/<view>/``; view.json is written last."""
+    """Render one view (all its styles + masks) into ``<out>/<view>/``; view.json is written last.
+
+    Parameters
+    ----------
+    unit : RenderUnit
+        The view, its seed, styles, size and sampling.
+
+    Returns
+    -------
+    dict
+        ``seconds``, ``images`` written, ``coverage`` and the draw count.
+    """
     mi = load_mitsuba(unit.variant)
     if unit.threads:
         import drjit as dr
@@ -515,7 +739,22 @@ def render_view_work(unit: RenderUnit) -> dict:
 
 
 def contact_sheet(images: Sequence[tuple[str, np.ndarray]], cols: int = 5, label: bool = True) -> np.ndarray:
-    """Tile (name, image) pairs into one float32 RGB image with the names written under each tile."""
+    """Tile (name, image) pairs into one float32 RGB image with the names written under each tile.
+
+    Parameters
+    ----------
+    images : sequence of (str, numpy.ndarray)
+        (name, float32 (H, W, 3) in [0, 1]) of equal sizes.
+    cols : int
+        Tiles per row.
+    label : bool
+        Write the names under the tiles.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 RGB in [0, 1]: the tiles in rows of ``cols``, each name under its tile.
+    """
     import cv2
 
     if not images:
@@ -539,7 +778,20 @@ def contact_sheet(images: Sequence[tuple[str, np.ndarray]], cols: int = 5, label
 
 
 def contact_sheet_of_view(view_dir: str | os.PathLike, cols: int = 5) -> np.ndarray:
-    """Contact sheet of every style render found in one view folder (id order)."""
+    """Contact sheet of every style render found in one view folder (id order).
+
+    Parameters
+    ----------
+    view_dir : str or os.PathLike
+        A view folder (``<Style>.png`` renders).
+    cols : int
+        Tiles per row.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 RGB in [0, 1] (see :func:`contact_sheet`).
+    """
     view_dir = Path(view_dir)
     found = []
     for st in STYLES:
@@ -555,6 +807,8 @@ def contact_sheet_of_view(view_dir: str | os.PathLike, cols: int = 5) -> np.ndar
 
 @dataclass
 class RenderSummary:
+    """Counts of a ``harmony render`` run, printed through :meth:`lines`.
+    """
     out: str
     views_total: int
     views_resumed: int
@@ -566,6 +820,14 @@ class RenderSummary:
     contact_sheet: str | None = None
 
     def lines(self) -> list[str]:
+        """The summary the command prints.
+
+        Returns
+        -------
+        list of str
+            Views (total, rendered, resumed, failed), images per second, failures, the contact sheet and the
+            next command to run.
+        """
         out = [f"views: {self.views_total} total, {self.views_run} rendered now, {self.views_resumed} already done "
                f"(resumed), {len(self.failed)} failed; output in {self.out}"]
         if self.views_run:
@@ -580,6 +842,44 @@ class RenderSummary:
         return out
 
 
+def render_views(out: str | os.PathLike, *, styles: str = "all", objects: str = "all", variant: str = DEFAULT_VARIANT,
+                 **options: Any) -> RenderSummary:
+    """``harmony render``: parse the style and object lists, check the variant and Mitsuba, then render.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output folder.
+    styles : str
+        ``"all"`` or comma-separated style names / ids 1-10 (see :func:`harmony.styles.parse_styles`).
+    objects : str
+        ``"all"`` or comma-separated foreground kinds from :data:`FOREGROUND_KINDS`.
+    variant : str
+        Mitsuba variant (checked without loading it).
+    **options
+        The other keyword arguments of :func:`render_dataset`.
+
+    Returns
+    -------
+    RenderSummary
+        As :func:`render_dataset`.
+
+    Raises
+    ------
+    InputError
+        An unknown style, a refused variant, or Mitsuba 3 not installed.
+    """
+    from ..styles import parse_styles
+
+    chosen = parse_styles(styles)
+    kinds = FOREGROUND_KINDS if objects.strip().lower() == "all" else tuple(
+        kind.strip() for kind in objects.split(",") if kind.strip())
+    check_variant(variant)
+    if not mitsuba_available():
+        raise InputError(f"Mitsuba 3 is not installed. Install the render extra: {INSTALL_HINT}")
+    return render_dataset(out, styles=chosen, kinds=kinds, variant=variant, **options)
+
+
 def render_dataset(out: str | os.PathLike, *, views: int, styles: Sequence[Style] = STYLES, size: int | tuple[int, int] = 256,
                    spp: int = 64, mask_spp: int | None = None, seed: int = 0, max_depth: int = 3,
                    variant: str = DEFAULT_VARIANT, kinds: Sequence[str] = FOREGROUND_KINDS, workers: int | None = 1,
@@ -590,6 +890,53 @@ def render_dataset(out: str | os.PathLike, *, views: int, styles: Sequence[Style
     Resumable: a view is done when its ``view.json`` exists; the same configuration resumes, another one
     is refused unless ``overwrite``. ``workers`` processes render views in parallel; each uses
     ``cores // workers`` render threads.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output folder (one view folder each).
+    views : int
+        Number of viewpoints.
+    styles : sequence of Style
+        Styles rendered per view.
+    size : int or tuple of int
+        Image side, or ``(height, width)`` (8-8192).
+    spp : int
+        Samples per pixel.
+    mask_spp : int or None
+        Samples per pixel of the coverage mask (default ``max(16, spp)``).
+    seed : int
+        Seed of the scenes (same seed, same scenes).
+    max_depth : int
+        Path length.
+    variant : str
+        Mitsuba variant (default ``scalar_rgb``).
+    kinds : sequence of str
+        Foreground kinds.
+    workers : int or None
+        Render processes (0: in this process).
+    scheduler, overwrite, progress
+        As in :func:`harmony.datagen.runner.generate`.
+    image_format : {"png", "jpg"}
+        Render format.
+    sheet : bool
+        Write a contact sheet of the first views.
+
+    Returns
+    -------
+    RenderSummary
+        Views rendered and resumed, images per second, failures.
+
+    Raises
+    ------
+    InputError
+        Mitsuba missing, a refused variant, or out-of-range options.
+
+    References
+    ----------
+    .. [1] Cao et al., "Deep Image Harmonization by Bridging the Reality Gap" (RdHarmony / CharmNet),
+       BMVC 2022, section 3 (10 capture styles per view).
+    .. [2] Jakob et al., Mitsuba 3 renderer, 2022 (https://mitsuba.readthedocs.io).
     """
     variant = check_variant(variant)
     if not mitsuba_available():

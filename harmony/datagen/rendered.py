@@ -1,6 +1,6 @@
-"""Rendered composites with soft style labels (RdHarmony / CharmNet; REFERENCE.md sections 1 and 6).
+"""Rendered composites with soft style labels (RdHarmony / CharmNet: Cao et al., BMVC 2022).
 
-CharmNet (seeds/004_c09fbb6e79c54466.txt, section 3) renders each viewpoint of a 3D scene in 10 capture
+CharmNet (Cao, Cong, Niu et al., section 3) renders each viewpoint of a 3D scene in 10 capture
 styles (:mod:`harmony.styles`), exchanges the foreground between two renders of the same viewpoint and
 labels the composite with a *soft* style label. This generator does that for any folder of renders.
 
@@ -27,7 +27,7 @@ Output (iHarmony4 layout, subset ``HRendered``, prefix ``n``)::
     <out>/HRendered/HRendered_train.txt  HRendered_test.txt   <out>/IHD_train.txt  IHD_test.txt
     <out>/labels.txt                                              the RdHarmony label file
 
-Names: REFERENCE.md section 6 writes RdHarmony's files as ``composite_images/<X>-<Y>_<Z>.jpg``,
+Names: the RdHarmony release names its files ``composite_images/<X>-<Y>_<Z>.jpg``,
 ``real_images/<X>-<Y>.jpg``, ``masks/<X>.png``. Here X = ``n<view>``, Y = the ground-truth (background)
 style id i and Z = the foreground style id j, with the object id inserted before Z, so the iHarmony4
 string rule (mask = name minus ``_<k>``, real = name minus ``_<fg>_<k>``) also resolves every file: the
@@ -53,6 +53,13 @@ installed (:func:`build_sample_scenes`: 3 views, 80x80, 16 spp, all 10 styles; v
 split, view 2 in train), otherwise made from the
 bundled photographs with the per-style global illumination changes of :func:`synthetic_style`
 (marked ``synthetic`` in the manifest).
+
+References
+----------
+.. [1] Cao, Cong, Niu, Zhang and Zhang, "Deep Image Harmonization by Bridging the Reality Gap"
+   (RdHarmony / CharmNet), BMVC 2022.
+.. [2] Cong et al., "DoveNet: Deep Image Harmonization via Domain Verification", CVPR 2020 (the
+   iHarmony4 layout and name rule).
 """
 
 from __future__ import annotations
@@ -77,7 +84,7 @@ from ..errors import InputError
 from ..parallel import unit_rng
 from ..registry import GENERATORS
 from ..styles import N_STYLES, STYLES, Style, format_soft_label, lookup, style_by_id
-from .runner import RunSummary, run_units
+from .runner import Generator, Inputs, Plan, RunSummary, generate, run_units
 
 SUBSET = "HRendered"
 PREFIX = SUBSETS[SUBSET]
@@ -93,6 +100,34 @@ def composite_uint8(fg_render: np.ndarray, bg_render: np.ndarray, fg_mask: np.nd
 
     ``fg_mask``: bool (H, W), True = foreground (taken from the style-j render ``fg_render``). ``out``:
     an optional reusable (H, W, 3) uint8 buffer. A per-pixel selection (no arithmetic), so exact.
+
+    Parameters
+    ----------
+    fg_render : numpy.ndarray
+        uint8 (H, W, 3), the style-j render ``O_j`` (foreground source).
+    bg_render : numpy.ndarray
+        uint8 (H, W, 3), the style-i render ``B_i`` (background and ground truth).
+    fg_mask : numpy.ndarray
+        bool (H, W), True = foreground.
+    out : numpy.ndarray or None
+        Reusable uint8 (H, W, 3) buffer.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 (H, W, 3) composite.
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, or the renders are not uint8.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fg, bg = np.full((1, 2, 3), 200, np.uint8), np.zeros((1, 2, 3), np.uint8)
+    >>> composite_uint8(fg, bg, np.array([[True, False]]))[0, :, 0].tolist()
+    [200, 0]
     """
     if fg_render.shape != bg_render.shape or fg_render.shape[:2] != fg_mask.shape:
         raise ValueError(f"composite: shapes differ: fg {fg_render.shape}, bg {bg_render.shape}, mask {fg_mask.shape}")
@@ -115,24 +150,107 @@ def _composite_u8(fg_render: np.ndarray, bg_render: np.ndarray, mask_u8: np.ndar
 
 
 def mask_levels(mask: np.ndarray) -> np.ndarray:
-    """A float [0, 1] mask (as io.read_mask gives) -> integer 8-bit levels 0..255."""
+    """A float [0, 1] mask (as io.read_mask gives) -> integer 8-bit levels 0..255.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        float (H, W) in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 (H, W) in 0..255 (rounded), so that "exactly 255" is RdHarmony's foreground rule.
+    """
     return np.rint(np.asarray(mask, dtype=np.float64) * 255.0).astype(np.int32)
 
 
 def composite_name(view: str, bg: int, fg_id: str, fg: int, ext: str) -> str:
+    """The composite's file name ``n<view>-<i>_<fg>_<j><ext>``.
+
+    Parameters
+    ----------
+    view : str
+        The view id.
+    bg : int
+        Background / ground-truth style id ``i`` (1-10).
+    fg_id : str
+        The foreground object's id.
+    fg : int
+        Foreground style id ``j``.
+    ext : str
+        ``.jpg`` or ``.png``.
+
+    Returns
+    -------
+    str
+        For example ``nview0-2_1_10.jpg``.
+    """
     return f"{PREFIX}{view}-{bg}_{fg_id}_{fg}{ext}"
 
 
 def mask_file_name(view: str, bg: int, fg_id: str) -> str:
+    """The mask's file name ``n<view>-<i>_<fg>.png`` (the iHarmony4 rule: composite name minus ``_<j>``).
+
+    Parameters
+    ----------
+    view : str
+        The view id.
+    bg : int
+        Background style id ``i``.
+    fg_id : str
+        The foreground object's id.
+
+    Returns
+    -------
+    str
+        For example ``nview0-2_1.png``.
+    """
     return f"{PREFIX}{view}-{bg}_{fg_id}.png"
 
 
 def real_file_name(view: str, bg: int, ext: str) -> str:
+    """The ground truth's file name ``n<view>-<i><ext>``.
+
+    Parameters
+    ----------
+    view : str
+        The view id.
+    bg : int
+        Background style id ``i``.
+    ext : str
+        ``.jpg`` or ``.png``.
+
+    Returns
+    -------
+    str
+        For example ``nview0-2.jpg``.
+    """
     return f"{PREFIX}{view}-{bg}{ext}"
 
 
 def parse_label_line(line: str) -> tuple[str, np.ndarray, int]:
-    """(relative composite path, soft label (10,), ground-truth style id) of one ``labels.txt`` line."""
+    """(relative composite path, soft label (10,), ground-truth style id) of one ``labels.txt`` line.
+
+    Parameters
+    ----------
+    line : str
+        ``<path>\t<s1>_..._<s10>\t<gt style id>``.
+
+    Returns
+    -------
+    path : str
+        The composite, relative to the dataset root.
+    soft_label : numpy.ndarray
+        float64 (10,), summing to 1.
+    gt_style : int
+        1-based ground-truth style id.
+
+    Raises
+    ------
+    InputError
+        Not three fields, or not 10 values.
+    """
     parts = line.rstrip("\n").split("\t")
     if len(parts) != 3:
         raise InputError(f"label line {line[:60]!r}: expected 3 tab-separated fields")
@@ -161,6 +279,20 @@ def synthetic_style(image: np.ndarray, style: Style, lamp_center: tuple[float, f
     luminance, and (Night) add a warm lamp: ``lamp * lamp_color * exp(-d^2 / (2 * 0.3^2)) * original``
     with d the distance to ``lamp_center`` (relative x, y) in units of the image diagonal; back to sRGB,
     then the tone curve ``x ** gamma``. Pure; float32 (H, W, 3) in [0, 1] in and out.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        float32 (H, W, 3) sRGB in [0, 1].
+    style : Style
+        One of the 10 capture styles (:data:`harmony.styles.STYLES`).
+    lamp_center : tuple of float
+        (x, y) of the Night style's lamp, as fractions of the width and height.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W, 3) sRGB in [0, 1].
     """
     from ..imageops import check_image
 
@@ -232,6 +364,23 @@ def build_synthetic_scenes(out: str | os.PathLike, width: int = 160) -> Path:
     The mask of each photo is the hand-placed object polygon of the COCO sample
     (``samples.COCO_SAMPLE_LAYOUT``) when it is there and covers at most 60 % of the photo, else a
     hand-placed ellipse (the cat's face).
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Folder to write the view folders into.
+    width : int
+        Width of every view (the height follows the photo's aspect).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    InputError
+        No bundled photograph is available.
     """
     from ..imageops import resize
     from .samples import available_photos, load_photo
@@ -263,6 +412,25 @@ def build_sample_scenes(kind: str = "auto", progress: bool = False) -> tuple[Pat
 
     ``kind``: ``auto`` (Mitsuba when installed, else synthetic), ``mitsuba`` or ``synthetic``. Built once
     into ``samples.cache_dir()/rendered_sample_<kind>_v<N>`` (atomically: a temporary folder renamed).
+
+    Parameters
+    ----------
+    kind : {"auto", "mitsuba", "synthetic"}
+        Which sample set.
+    progress : bool
+        Show the render's progress.
+
+    Returns
+    -------
+    folder : pathlib.Path
+        The cached scene folder.
+    synthetic : bool
+        Whether it was made from photographs rather than rendered.
+
+    Raises
+    ------
+    InputError
+        An unknown kind, ``mitsuba`` without Mitsuba 3, or a failed render.
     """
     from .render import mitsuba_available, render_dataset
     from .samples import cache_dir
@@ -309,6 +477,8 @@ def build_sample_scenes(kind: str = "auto", progress: bool = False) -> tuple[Pat
 
 @dataclass(frozen=True)
 class ViewUnit:
+    """One view folder with the options of its composites (picklable work unit).
+    """
     key: str                   # the view id used in file names (no underscores)
     folder: str
     rel: str                   # the folder relative to --scenes
@@ -334,6 +504,21 @@ def find_views(scenes: str | os.PathLike) -> list[tuple[str, Path]]:
     """(relative path, folder) of every folder under ``scenes`` holding a style render or a mask, sorted.
 
     Folders whose images are all other names (e.g. the contact sheet at a render's root) are not views.
+
+    Parameters
+    ----------
+    scenes : str or os.PathLike
+        The scenes folder.
+
+    Returns
+    -------
+    list of (str, pathlib.Path)
+        Sorted by relative path (``"."`` for the root itself).
+
+    Raises
+    ------
+    InputError
+        The folder is missing or holds no view.
     """
     root = Path(scenes)
     if not root.is_dir():
@@ -352,6 +537,27 @@ def find_views(scenes: str | os.PathLike) -> list[tuple[str, Path]]:
 
 def plan_units(scenes: str | os.PathLike, *, seed: int, pairs_per_view: int | None, ext: str, quality: int,
                category: str | None, test_fraction: float, mask_threshold: int, synthetic: bool) -> list[ViewUnit]:
+    """One unit per view folder, with its sanitised id as key.
+
+    Parameters
+    ----------
+    scenes : str or os.PathLike
+        The scenes folder.
+    seed, pairs_per_view, ext, quality, category, test_fraction, mask_threshold
+        As in :func:`generate_rendered` (``ext`` with its dot).
+    synthetic : bool
+        The scenes are the photograph-based sample.
+
+    Returns
+    -------
+    list of ViewUnit
+        Sorted by relative path.
+
+    Raises
+    ------
+    InputError
+        Two view folders with the same sanitised id.
+    """
     units, seen = [], {}
     for rel, folder in find_views(scenes):
         key = safe_id(rel if rel != "." else Path(scenes).resolve().name)
@@ -377,99 +583,140 @@ def _view_meta(folder: Path) -> dict:
     return {}
 
 
-def work(unit: ViewUnit, layout) -> dict:
-    """Make every composite of one view; return its manifest rows and what was skipped."""
-    folder = Path(unit.folder)
-    skipped: list[dict] = []
+def _view_files(unit: ViewUnit, skipped: list[dict]) -> tuple[dict[int, Path], dict[str, Path]]:
+    """The view folder's renders by style id and its masks by foreground id (``mask.png`` is ``1``)."""
     styles: dict[int, Path] = {}
     masks: dict[str, Path] = {}
-    for f in hio.list_images(folder):
-        stem = f.stem
-        if f.name.startswith("."):
+    for path in hio.list_images(Path(unit.folder)):
+        stem = path.stem
+        if path.name.startswith("."):
             continue
-        low = stem.lower()
-        if low == "mask":
-            masks["1"] = f
-        elif low.startswith("mask_") and len(stem) > 5:
-            masks[safe_id(stem[5:])] = f
-        elif low == "coverage" or low.startswith("coverage_"):
+        lower = stem.lower()
+        if lower == "mask":
+            masks["1"] = path
+        elif lower.startswith("mask_") and len(stem) > 5:
+            masks[safe_id(stem[5:])] = path
+        elif lower == "coverage" or lower.startswith("coverage_"):
             continue
         else:
-            st = lookup(stem)
-            if st is None:
-                skipped.append({"item": f"{unit.rel}/{f.name}", "reason": "unknown style name"})
-            elif st.id in styles:
-                skipped.append({"item": f"{unit.rel}/{f.name}", "reason": "duplicate style render"})
+            style = lookup(stem)
+            if style is None:
+                skipped.append({"item": f"{unit.rel}/{path.name}", "reason": "unknown style name"})
+            elif style.id in styles:
+                skipped.append({"item": f"{unit.rel}/{path.name}", "reason": "duplicate style render"})
             else:
-                styles[st.id] = f
-    missing = [s.name for s in STYLES if s.id not in styles]
-    record: dict[str, Any] = {"rows": [], "skipped": skipped, "view": unit.key, "styles_present": sorted(styles),
-                              "styles_missing": missing, "soft_masks": 0, "masks": len(masks)}
-    if not masks:
-        skipped.append({"item": unit.rel, "reason": "no mask.png / mask_<fg>.png"})
-        return record
-    # Masks: foreground = exactly-255 pixels (RdHarmony); the first usable mask sets the view's size.
-    fg_masks: dict[str, np.ndarray] = {}
+                styles[style.id] = path
+    return styles, masks
+
+
+def _foreground_masks(unit: ViewUnit, masks: dict[str, Path], record: dict
+                      ) -> tuple[dict[str, np.ndarray], tuple[int, int] | None]:
+    """Binary foregrounds (pixels ``>= mask_threshold``; RdHarmony: exactly 255) and the view's size.
+
+    The first usable mask sets the size; masks of another size or without a foreground pixel are skipped.
+    """
+    skipped = record["skipped"]
+    foregrounds: dict[str, np.ndarray] = {}
     size = None
     for fg_id, path in sorted(masks.items()):
         levels = mask_levels(hio.read_mask(path))
         if size is not None and levels.shape != size:
             skipped.append({"item": f"{unit.rel}/{path.name}", "reason": "mask size differs from the view's other masks"})
             continue
-        fg = levels >= unit.mask_threshold
-        if not fg.any():
+        foreground = levels >= unit.mask_threshold
+        if not foreground.any():
             rule = "equal to 255" if unit.mask_threshold == 255 else f">= {unit.mask_threshold}"
             skipped.append({"item": f"{unit.rel}/{path.name}", "reason": f"mask has no pixel {rule} (empty foreground)"})
             continue
         if np.any((levels > 0) & (levels < 255)):
             record["soft_masks"] += 1
-        fg_masks[fg_id] = fg
+        foregrounds[fg_id] = foreground
         size = levels.shape
-    if not fg_masks:
-        return record
+    return foregrounds, size
+
+
+def _read_renders(unit: ViewUnit, styles: dict[int, Path], size, skipped: list[dict]) -> dict[int, np.ndarray]:
+    """The renders (uint8 RGB) of the view's size, by style id; others are skipped."""
     renders: dict[int, np.ndarray] = {}
-    for sid, path in sorted(styles.items()):
-        hw = hio.image_size(path)
-        if hw != size:
-            skipped.append({"item": f"{unit.rel}/{path.name}",
-                            "reason": "render size differs from the mask"})
+    for style_id, path in sorted(styles.items()):
+        if hio.image_size(path) != size:
+            skipped.append({"item": f"{unit.rel}/{path.name}", "reason": "render size differs from the mask"})
             continue
-        renders[sid] = hio.read_image_uint8(path)
-    record["styles_used"] = sorted(renders)
-    if len(renders) < 2:
-        skipped.append({"item": unit.rel, "reason": "fewer than 2 usable style renders"})
-        return record
-    combos = [(fg_id, i, j) for fg_id in sorted(fg_masks) for i, j in itertools.permutations(sorted(renders), 2)]
+        renders[style_id] = hio.read_image_uint8(path)
+    return renders
+
+
+def _combinations(unit: ViewUnit, foregrounds: dict, renders: dict) -> list[tuple[str, int, int]]:
+    """(fg id, background style i, foreground style j): every ordered pair, or ``pairs_per_view`` drawn."""
+    combos = [(fg_id, i, j) for fg_id in sorted(foregrounds) for i, j in itertools.permutations(sorted(renders), 2)]
     if unit.pairs_per_view is not None and unit.pairs_per_view < len(combos):
         rng = unit_rng(unit.seed, unit.key)
         pick = rng.choice(len(combos), size=unit.pairs_per_view, replace=False)
         combos = [combos[k] for k in sorted(pick)]
-    meta = _view_meta(folder)
+    return combos
+
+
+def _write_real(unit: ViewUnit, layout, name: str, source: Path, render: np.ndarray) -> None:
+    """The ground truth: the source file itself when its format matches, else the decoded render re-encoded."""
+    if source.suffix.lower() in ((".jpg", ".jpeg") if unit.ext == ".jpg" else (unit.ext,)):
+        hio.atomic_write_bytes(layout.real_path(name), source.read_bytes())
+    else:
+        hio.write_image(layout.real_path(name), render, quality=unit.quality)
+
+
+def work(unit: ViewUnit, layout) -> dict:
+    """Make every composite of one view (``I = M*O_j + (1-M)*B_i`` per ordered style pair).
+
+    Parameters
+    ----------
+    unit : ViewUnit
+        One view folder with its options.
+    layout : SubsetLayout
+        Where composites, masks and real images are written.
+
+    Returns
+    -------
+    dict
+        The unit record: manifest ``rows`` (with the soft label), ``skipped``, and the view's styles present,
+        missing and used, its mask count and soft-mask count.
+    """
+    skipped: list[dict] = []
+    styles, masks = _view_files(unit, skipped)
+    missing = [s.name for s in STYLES if s.id not in styles]
+    record: dict[str, Any] = {"rows": [], "skipped": skipped, "view": unit.key, "styles_present": sorted(styles),
+                              "styles_missing": missing, "soft_masks": 0, "masks": len(masks)}
+    if not masks:
+        skipped.append({"item": unit.rel, "reason": "no mask.png / mask_<fg>.png"})
+        return record
+    foregrounds, size = _foreground_masks(unit, masks, record)
+    if not foregrounds:
+        return record
+    renders = _read_renders(unit, styles, size, skipped)
+    record["styles_used"] = sorted(renders)
+    if len(renders) < 2:
+        skipped.append({"item": unit.rel, "reason": "fewer than 2 usable style renders"})
+        return record
+    meta = _view_meta(Path(unit.folder))
     category = unit.category if unit.category is not None else str(meta.get("category", "") or "")
     synthetic = bool(unit.synthetic or meta.get("synthetic", False))
     split = split_for(unit.key, unit.test_fraction)
     written_masks, written_reals = set(), set()
-    mask_u8 = {k: m.astype(np.uint8) for k, m in fg_masks.items()}
+    masks_uint8 = {k: m.astype(np.uint8) for k, m in foregrounds.items()}
     buffer = np.empty_like(next(iter(renders.values())))
-    fg_ratio = {k: float(np.count_nonzero(m)) / float(m.size) for k, m in fg_masks.items()}
-    for fg_id, i, j in combos:
+    ratios = {k: float(np.count_nonzero(m)) / float(m.size) for k, m in foregrounds.items()}
+    for fg_id, i, j in _combinations(unit, foregrounds, renders):
         name = composite_name(unit.key, i, fg_id, j, unit.ext)
         mname = mask_file_name(unit.key, i, fg_id)
         rname = real_file_name(unit.key, i, unit.ext)
-        comp = _composite_u8(renders[j], renders[i], mask_u8[fg_id], buffer)
-        hio.write_image(layout.composite_path(name), comp, quality=unit.quality)
+        hio.write_image(layout.composite_path(name), _composite_u8(renders[j], renders[i], masks_uint8[fg_id], buffer),
+                        quality=unit.quality)
         if mname not in written_masks:
-            hio.write_mask(layout.mask_path(mname), fg_masks[fg_id])
+            hio.write_mask(layout.mask_path(mname), foregrounds[fg_id])
             written_masks.add(mname)
         if rname not in written_reals:
-            src = styles[i]
-            if src.suffix.lower() in ((".jpg", ".jpeg") if unit.ext == ".jpg" else (unit.ext,)):
-                hio.atomic_write_bytes(layout.real_path(rname), src.read_bytes())  # the exact source file
-            else:
-                hio.write_image(layout.real_path(rname), renders[i], quality=unit.quality)
+            _write_real(unit, layout, rname, styles[i], renders[i])
             written_reals.add(rname)
-        ratio = fg_ratio[fg_id]
-        soft = format_soft_label(i, j, ratio)
+        ratio = ratios[fg_id]
         record["rows"].append({
             "composite": name, "mask": f"masks/{mname}", "real": f"real_images/{rname}", "subset": SUBSET,
             "split": split, "source_image_id": unit.rel, "source_annotation_id": fg_id,
@@ -479,7 +726,7 @@ def work(unit: ViewUnit, layout) -> dict:
             "fg_ratio": ratio, "seed": unit.seed, "tool_version": __version__, "unit": unit.key,
             "synthetic": int(synthetic), "view": unit.key, "fg": fg_id, "bg_style": i, "fg_style": j,
             "bg_style_name": style_by_id(i).name, "fg_style_name": style_by_id(j).name, "gt_style": i,
-            "soft_label": soft, "category": category,
+            "soft_label": format_soft_label(i, j, ratio), "category": category,
         })
     return record
 
@@ -488,6 +735,8 @@ def work(unit: ViewUnit, layout) -> dict:
 
 @dataclass
 class RenderedSummary:
+    """The run's summary plus the label file and the counts of complete and partial views.
+    """
     run: RunSummary
     labels: Path
     views_complete: int = 0
@@ -497,6 +746,13 @@ class RenderedSummary:
     sample: str | None = None
 
     def lines(self) -> list[str]:
+        """The summary the command prints.
+
+        Returns
+        -------
+        list of str
+            The run's lines, then views complete / partial, soft masks, the label file and the sample note.
+        """
         out = self.run.lines()
         out.append(f"views: {self.views_complete} with all {N_STYLES} styles, {self.views_partial} with some styles "
                    f"missing ({self.renders_missing} renders missing in all; the present styles were used)")
@@ -513,6 +769,23 @@ def write_labels(root: Path, rows: Sequence[dict]) -> Path:
     """``labels.txt`` at the dataset root (paths relative to it), sorted by composite name.
 
     ``rows[i]["composite"]`` may be a bare name or ``composite_images/<name>`` (the manifest's form).
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The dataset root.
+    rows : sequence of dict
+        Manifest rows with ``composite``, ``soft_label`` and ``gt_style``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``root / "labels.txt"``.
+
+    References
+    ----------
+    .. [1] Cao et al., "Deep Image Harmonization by Bridging the Reality Gap" (RdHarmony), BMVC 2022:
+       the label file's three fields.
     """
     named = sorted(((Path(r["composite"]).name, r) for r in rows), key=lambda nr: nr[0])
     lines = [f"{SUBSET}/{COMPOSITE_DIR}/{n}\t{r['soft_label']}\t{int(r['gt_style'])}\n" for n, r in named]
@@ -521,57 +794,229 @@ def write_labels(root: Path, rows: Sequence[dict]) -> Path:
     return path
 
 
+class RenderedGenerator(Generator):
+    """``HRendered`` from renders of views in several styles (the steps of :func:`generate_rendered`).
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output dataset root (``labels.txt`` is written there).
+    scenes : str or os.PathLike or None
+        Folder of view folders; None: the built-in sample set.
+    settings : dict
+        The keyword arguments of :func:`generate_rendered` that shape the composites.
+    progress : bool
+        Show progress while the sample set is built.
+    """
+
+    subset = SUBSET
+    command = "datagen rendered"
+    work = staticmethod(work)
+
+    def __init__(self, out: str | os.PathLike, scenes: str | os.PathLike | None, settings: dict[str, Any],
+                 progress: bool):
+        self.out, self.scenes, self.settings, self.progress = out, scenes, settings, progress
+
+    def resolve(self) -> Inputs:
+        """The scenes folder (building the sample set when none is given), with the options checked.
+
+        Returns
+        -------
+        Inputs
+            ``data``: the scenes folder, whether it is synthetic, the image extension and the sample note.
+
+        Raises
+        ------
+        InputError
+            A format other than jpg/png, ``pairs_per_view < 1``, a mask threshold outside 1-255 or a test
+            fraction outside 0-1.
+        """
+        settings = self.settings
+        scenes, synthetic, sample_note = self.scenes, False, None
+        if scenes is None:
+            scenes, synthetic = build_sample_scenes(settings["sample"], progress=self.progress)
+            sample_note = (f"sample set: {scenes} ("
+                           + ("synthetic: bundled photographs with per-style global illumination changes"
+                              if synthetic else "rendered with Mitsuba 3") + ")")
+        image_format = settings["image_format"]
+        ext = "." + str(image_format).lower().lstrip(".").replace("jpeg", "jpg")
+        if ext not in (".jpg", ".png"):
+            raise InputError(f"--format {image_format}: expected jpg or png (png is lossless)")
+        if settings["pairs_per_view"] is not None and settings["pairs_per_view"] < 1:
+            raise InputError(f"--pairs-per-view {settings['pairs_per_view']}: expected at least 1")
+        if not 1 <= int(settings["mask_threshold"]) <= 255:
+            raise InputError(f"--mask-threshold {settings['mask_threshold']}: expected 1-255 (RdHarmony: 255)")
+        if not 0.0 <= settings["test_fraction"] <= 1.0:
+            raise InputError(f"--test-fraction {settings['test_fraction']}: expected 0-1")
+        return Inputs({"scenes": scenes, "synthetic": synthetic, "ext": ext, "sample_note": sample_note},
+                      {"scenes": str(Path(scenes).resolve())})
+
+    def plan(self, inputs: Inputs) -> Plan:
+        """One unit per view folder (:func:`plan_units`).
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+
+        Returns
+        -------
+        Plan
+            The units (no skipped inputs or notes at this stage).
+        """
+        settings = self.settings
+        return Plan(plan_units(inputs.data["scenes"], seed=settings["seed"],
+                               pairs_per_view=settings["pairs_per_view"], ext=inputs.data["ext"],
+                               quality=settings["quality"], category=settings["category"],
+                               test_fraction=settings["test_fraction"], mask_threshold=settings["mask_threshold"],
+                               synthetic=inputs.data["synthetic"]))
+
+    def config(self, inputs: Inputs, plan: Plan) -> dict[str, Any]:
+        """The scenes folder and the options (recorded in ``run.json``).
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            What :meth:`plan` returned.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable configuration.
+        """
+        settings = self.settings
+        return {**inputs.config, "seed": int(settings["seed"]), "pairs_per_view": settings["pairs_per_view"],
+                "format": inputs.data["ext"], "quality": int(settings["quality"]), "category": settings["category"],
+                "test_fraction": float(settings["test_fraction"]), "mask_threshold": int(settings["mask_threshold"])}
+
+    def run(self, writer: DatasetWriter, plan: Plan, *, workers: int | None, scheduler: Any, progress: bool
+            ) -> RunSummary:
+        """Run the view units (progress bar titled with the subset name).
+
+        Parameters
+        ----------
+        writer : DatasetWriter
+            The open subset.
+        plan : Plan
+            What :meth:`plan` returned.
+        workers, scheduler, progress
+            As in :func:`harmony.parallel.map_units`.
+
+        Returns
+        -------
+        RunSummary
+            Counts of the run.
+        """
+        return run_units(writer, plan.units, work, workers=workers, scheduler=scheduler, desc=SUBSET,
+                         progress=progress)
+
+    def summarise(self, summary: RunSummary, writer: DatasetWriter, inputs: Inputs, plan: Plan
+                  ) -> RenderedSummary:
+        """Write ``labels.txt`` and count complete and partial views.
+
+        Parameters
+        ----------
+        summary : RunSummary
+            What :meth:`run` returned.
+        writer : DatasetWriter
+            The finished subset (its unit records are read).
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            What :meth:`plan` returned.
+
+        Returns
+        -------
+        RenderedSummary
+            The run's summary with the label file and the view counts.
+        """
+        records = writer.layout.unit_records()
+        rows = [row for record in records for row in record.get("rows", [])]
+        labels = write_labels(Path(self.out), rows)
+        rendered = RenderedSummary(summary, labels, sample=inputs.data["sample_note"])
+        for record in records:
+            if "styles_present" not in record:
+                continue
+            n_missing = len(record.get("styles_missing", []))
+            if n_missing:
+                rendered.views_partial += 1
+                rendered.renders_missing += n_missing
+            else:
+                rendered.views_complete += 1
+            rendered.soft_masks += int(record.get("soft_masks", 0))
+        return rendered
+
+
 def generate_rendered(out: str | os.PathLike, scenes: str | os.PathLike | None = None, *, seed: int = 0,
                       pairs_per_view: int | None = None, image_format: str = "jpg", quality: int = 95,
                       category: str | None = None, test_fraction: float = 0.2, mask_threshold: int = 255,
                       sample: str = "auto", workers: int | None = None, scheduler: Any = None,
                       overwrite: bool = False, progress: bool = True) -> RenderedSummary:
-    """Build the HRendered subset from ``scenes`` (or the sample set); see the module docstring."""
-    sample_note = None
-    synthetic = False
-    if scenes is None:
-        scenes, synthetic = build_sample_scenes(sample, progress=progress)
-        sample_note = (f"sample set: {scenes} ("
-                       + ("synthetic: bundled photographs with per-style global illumination changes"
-                          if synthetic else "rendered with Mitsuba 3") + ")")
-    ext = "." + str(image_format).lower().lstrip(".").replace("jpeg", "jpg")
-    if ext not in (".jpg", ".png"):
-        raise InputError(f"--format {image_format}: expected jpg or png (png is lossless)")
-    if pairs_per_view is not None and pairs_per_view < 1:
-        raise InputError(f"--pairs-per-view {pairs_per_view}: expected at least 1")
-    if not 1 <= int(mask_threshold) <= 255:
-        raise InputError(f"--mask-threshold {mask_threshold}: expected 1-255 (RdHarmony: 255)")
-    if not 0.0 <= test_fraction <= 1.0:
-        raise InputError(f"--test-fraction {test_fraction}: expected 0-1")
-    units = plan_units(scenes, seed=seed, pairs_per_view=pairs_per_view, ext=ext, quality=quality,
-                       category=category, test_fraction=test_fraction, mask_threshold=mask_threshold,
-                       synthetic=synthetic)
-    config = {"scenes": str(Path(scenes).resolve()), "seed": int(seed), "pairs_per_view": pairs_per_view,
-              "format": ext, "quality": int(quality), "category": category, "test_fraction": float(test_fraction),
-              "mask_threshold": int(mask_threshold)}
-    writer = DatasetWriter(out, SUBSET, config=config, overwrite=overwrite, command="datagen rendered")
-    run = run_units(writer, units, work, workers=workers, scheduler=scheduler, desc=SUBSET, progress=progress)
-    records = writer.layout.unit_records()
-    rows = [r for rec in records for r in rec.get("rows", [])]
-    labels = write_labels(Path(out), rows)
-    summary = RenderedSummary(run, labels, sample=sample_note)
-    for rec in records:
-        if "styles_present" not in rec:
-            continue
-        n_missing = len(rec.get("styles_missing", []))
-        if n_missing:
-            summary.views_partial += 1
-            summary.renders_missing += n_missing
-        else:
-            summary.views_complete += 1
-        summary.soft_masks += int(rec.get("soft_masks", 0))
-    return summary
+    """Build ``<out>/HRendered`` and ``<out>/labels.txt`` from renders of views in several styles.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output dataset root.
+    scenes : str or os.PathLike or None
+        Folder of view folders, each with ``<Style>.png`` renders and ``mask.png`` (or ``mask_<fg>.png``),
+        the layout ``harmony render`` writes; None: the built-in sample set.
+    seed : int
+        Seed of the drawn combinations (with ``pairs_per_view``).
+    pairs_per_view : int or None
+        Draw this many (object, background style, foreground style) combinations per view; None: every
+        ordered pair of different styles.
+    image_format : {"jpg", "png"}
+        Composite and real-image format (png is lossless).
+    quality : int
+        JPEG quality, 1-100.
+    category : str or None
+        Foreground category for the manifest (default: ``view.json``'s ``category``).
+    test_fraction : float
+        Share of views in the test split, 0-1 (hash of the view id).
+    mask_threshold : int
+        Mask level counted as foreground, 1-255 (RdHarmony: exactly 255).
+    sample : {"auto", "mitsuba", "synthetic"}
+        Without ``scenes``: the sample set rendered with Mitsuba 3 (auto: when installed) or made from
+        bundled photographs.
+    workers, scheduler, overwrite, progress
+        As in :func:`harmony.datagen.runner.generate`.
+
+    Returns
+    -------
+    RenderedSummary
+        The run's counts, the label file's path and the complete/partial view counts.
+
+    Raises
+    ------
+    InputError
+        Bad options, or two view folders with the same sanitised id.
+
+    References
+    ----------
+    .. [1] Cao, Cong, Niu, Zhang and Zhang, "Deep Image Harmonization by Bridging the Reality Gap" (RdHarmony), BMVC 2022
+       (rendered composites and the soft style labels ``r*onehot(j) + (1-r)*onehot(i)``).
+    .. [2] Jakob et al., Mitsuba 3 renderer, 2022 (https://mitsuba.readthedocs.io).
+
+    Examples
+    --------
+    >>> summary = generate_rendered("data/")       # doctest: +SKIP
+    >>> summary.labels.name                        # doctest: +SKIP
+    'labels.txt'
+    """
+    settings = {"seed": seed, "pairs_per_view": pairs_per_view, "image_format": image_format, "quality": quality,
+                "category": category, "test_fraction": test_fraction, "mask_threshold": mask_threshold,
+                "sample": sample}
+    return generate(RenderedGenerator(out, scenes, settings, progress), out, workers=workers, scheduler=scheduler,
+                    overwrite=overwrite, progress=progress)
 
 
 GENERATORS.register(
     "rendered", generate_rendered,
     summary="Rendered views in 10 capture styles -> composites with RdHarmony soft style labels (HRendered).",
-    paper="004_c09fbb6e79c54466.txt (Cao et al., RdHarmony / CharmNet, BMVC 2022)",
+    paper="Cao et al., Deep Image Harmonization by Bridging the Reality Gap (RdHarmony / CharmNet), BMVC 2022",
     notes="I = M*O_j + (1-M)*B_i for every ordered style pair of a view; labels.txt in the RdHarmony format; "
           "masks read as exactly-255 = foreground. Renders come from `harmony render` (Mitsuba 3) or any folder "
           "of <Style>.png + mask.png; the built-in sample is rendered with Mitsuba when installed, else synthetic.",

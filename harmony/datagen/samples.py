@@ -25,6 +25,25 @@ PHOTOS: dict[str, tuple[str, str]] = {
 
 
 def photo_path(name: str) -> Path:
+    """The file of a bundled photograph (shipped with scikit-image or matplotlib's sample data).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`PHOTOS` (``astronaut``, ``coffee``, ...).
+
+    Returns
+    -------
+    pathlib.Path
+        The photograph's file in the installed package.
+
+    Raises
+    ------
+    KeyError
+        Unknown name.
+    FileNotFoundError
+        The package that ships it is not installed.
+    """
     import importlib.util
 
     if name not in PHOTOS:
@@ -37,6 +56,13 @@ def photo_path(name: str) -> Path:
 
 
 def available_photos() -> list[str]:
+    """The names of the bundled photographs present on this machine.
+
+    Returns
+    -------
+    list of str
+        Keys of :data:`PHOTOS` whose file exists, in :data:`PHOTOS` order.
+    """
     return [n for n in PHOTOS if _exists(n)]
 
 
@@ -48,14 +74,31 @@ def _exists(name: str) -> bool:
 
 
 def load_photo(name: str) -> np.ndarray:
-    """A bundled photograph as float32 RGB (H, W, 3) in [0, 1]."""
+    """A bundled photograph as float32 RGB (H, W, 3) in [0, 1].
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`PHOTOS`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W, 3) RGB in [0, 1].
+    """
     from .. import io as hio
 
     return hio.read_image(photo_path(name))
 
 
 def cache_dir() -> Path:
-    """Where built sample datasets live (``$HARMONY_CACHE`` or ``~/.cache/harmony``)."""
+    """Where built sample datasets live (``$HARMONY_CACHE`` or ``~/.cache/harmony``).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (created if missing).
+    """
     root = Path(os.environ.get("HARMONY_CACHE") or Path.home() / ".cache" / "harmony")
     root.mkdir(parents=True, exist_ok=True)
     return root
@@ -124,6 +167,13 @@ def coco_sample() -> tuple[Path, Path]:
     polygons, some stored as compressed RLE) into ``instances.json``. Photos whose package is absent
     are left out. The folder is built in a temporary sibling and renamed, so concurrent builders never
     see half a dataset.
+
+    Returns
+    -------
+    images_dir : pathlib.Path
+        Folder of the sample's JPEG photos.
+    annotations_json : pathlib.Path
+        Its COCO instances JSON (polygons and one RLE annotation).
     """
     import shutil
     import tempfile

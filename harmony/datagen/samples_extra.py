@@ -75,7 +75,22 @@ FLICKR_REFERENCES = ("rocket", "motorcycle_left", "motorcycle_right")
 # --- documented edits ------------------------------------------------------------------------------
 
 def expert_edit(img: np.ndarray, *, wb, gamma: float, contrast: float, saturation: float) -> np.ndarray:
-    """White balance -> tone curve (gamma, then contrast about 0.5) -> saturation -> clip to [0, 1]."""
+    """White balance -> tone curve (gamma, then contrast about 0.5) -> saturation -> clip to [0, 1].
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        float32 (H, W, 3) RGB in [0, 1].
+    wb : sequence of float
+        Per-channel white-balance gains.
+    gamma, contrast, saturation : float
+        Tone-curve exponent, contrast about 0.5, chroma scale.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W, 3) in [0, 1]: one "expert" version of the FiveK-like sample.
+    """
     x = np.clip(img * np.asarray(wb, np.float32), 0.0, 1.0)
     x = x ** np.float32(gamma)
     x = 0.5 + np.float32(contrast) * (x - 0.5)
@@ -85,14 +100,40 @@ def expert_edit(img: np.ndarray, *, wb, gamma: float, contrast: float, saturatio
 
 
 def illuminate(img: np.ndarray, *, exposure: float, gains, ambient) -> np.ndarray:
-    """Relight in linear light: ``(x^2.2 * exposure * gains + ambient)^(1/2.2)``, clipped."""
+    """Relight in linear light: ``(x^2.2 * exposure * gains + ambient)^(1/2.2)``, clipped.
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        float32 (H, W, 3) sRGB-like in [0, 1].
+    exposure : float
+        Global gain in linear light.
+    gains, ambient : sequence of float
+        Per-channel light colour and additive ambient light.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W, 3) in [0, 1]: one capture of the day2night-like sample.
+    """
     lin = img.astype(np.float32) ** np.float32(2.2)
     lin = lin * np.float32(exposure) * np.asarray(gains, np.float32) + np.asarray(ambient, np.float32)
     return np.clip(np.clip(lin, 0.0, 1.0) ** np.float32(1 / 2.2), 0.0, 1.0).astype(np.float32)
 
 
 def retouch(img: np.ndarray) -> np.ndarray:
-    """An artist-like retouch: warm global grade plus a smooth dodge (upper left) and burn (lower right)."""
+    """An artist-like retouch: warm global grade plus a smooth dodge (upper left) and burn (lower right).
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        float32 (H, W, 3) RGB in [0, 1] (the "before" image).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W, 3) in [0, 1] (the "after" image).
+    """
     h, w = img.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     yy /= max(h - 1, 1)
@@ -105,6 +146,20 @@ def retouch(img: np.ndarray) -> np.ndarray:
 
 
 def sample_photo(name: str, max_side: int = MAX_SIDE) -> np.ndarray:
+    """A bundled photograph resized (area) so that its longer side is at most ``max_side``.
+
+    Parameters
+    ----------
+    name : str
+        A bundled photograph (:data:`harmony.datagen.samples.PHOTOS`).
+    max_side : int
+        Longest side in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W, 3) RGB in [0, 1].
+    """
     img = load_photo(name)
     h, w = img.shape[:2]
     s = max_side / max(h, w)
@@ -126,16 +181,37 @@ def region_mask(img: np.ndarray, centre: tuple[float, float], radii: tuple[float
 
     ``centre`` and ``radii`` are fractions of (height, width). Falls back to the ellipse itself if no
     superpixel qualifies. Returns a bool (H, W) mask.
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        float32 (H, W, 3) RGB in [0, 1].
+    centre : tuple of float
+        The ellipse's centre (y, x) as fractions of the height and width.
+    radii : tuple of float
+        Its radii (y, x) as fractions of the height and width.
+    n_segments : int
+        SLIC superpixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool (H, W) foreground.
+
+    References
+    ----------
+    .. [1] Achanta et al., "SLIC Superpixels Compared to State-of-the-Art Superpixel Methods", TPAMI 2012
+       (``skimage.segmentation.slic``).
     """
     h, w = img.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w]
-    ell = ((yy / h - centre[0]) / radii[0]) ** 2 + ((xx / w - centre[1]) / radii[1]) ** 2 <= 1.0
-    seg = _superpixels(img, n_segments)
-    inside = np.bincount(seg.ravel(), weights=ell.ravel(), minlength=seg.max() + 1)
-    total = np.bincount(seg.ravel(), minlength=seg.max() + 1)
+    in_ellipse = ((yy / h - centre[0]) / radii[0]) ** 2 + ((xx / w - centre[1]) / radii[1]) ** 2 <= 1.0
+    superpixels = _superpixels(img, n_segments)
+    inside = np.bincount(superpixels.ravel(), weights=in_ellipse.ravel(), minlength=superpixels.max() + 1)
+    total = np.bincount(superpixels.ravel(), minlength=superpixels.max() + 1)
     keep = inside > 0.5 * np.maximum(total, 1)
-    mask = keep[seg]
-    return mask if mask.any() else ell
+    mask = keep[superpixels]
+    return mask if mask.any() else in_ellipse
 
 
 MASK_REGIONS = {"1": ((0.5, 0.5), (0.28, 0.22)), "2": ((0.68, 0.28), (0.2, 0.16))}
@@ -147,6 +223,18 @@ def pseudo_label_map(img: np.ndarray, n_segments: int = 40) -> np.ndarray:
     Rule (HSV of the superpixel's mean RGB): saturation < 0.2 -> grey classes 1 (value < 1/3),
     2 (value < 2/3), 3 (lighter); otherwise ``4 + 2 * hue_bin + (value >= 0.5)`` with six 60-degree
     hue bins starting at red (ids 4..15).
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        float32 (H, W, 3) RGB in [0, 1].
+    n_segments : int
+        SLIC superpixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 (H, W), class ids 1..15 (the sample's stand-in for a scene-parsing model's output).
     """
     from skimage.color import rgb2hsv
 
@@ -192,7 +280,15 @@ def _photos(names) -> list[str]:
 
 
 def fivek_sample() -> tuple[Path, Path]:
-    """(root, masks) of a FiveK-like tree: ``root/<version>/<stem>.<ext>``, ``masks/<stem>_<fg>.png``."""
+    """(root, masks) of a FiveK-like tree: ``root/<version>/<stem>.<ext>``, ``masks/<stem>_<fg>.png``.
+
+    Returns
+    -------
+    root : pathlib.Path
+        ``root/<version>/<stem>.jpg`` for the original and experts A-E (documented global edits).
+    masks : pathlib.Path
+        ``<stem>_<fg>.png`` foreground masks.
+    """
     def make(d: Path) -> dict:
         stems = []
         for i, name in enumerate(_photos(FIVEK_PHOTOS), start=1):
@@ -211,7 +307,13 @@ def fivek_sample() -> tuple[Path, Path]:
 
 
 def day2night_sample() -> Path:
-    """A day2night-like tree: ``root/<scene>/<yyyymmdd>-<hhmmss>.jpg`` and ``root/<scene>/masks/<fg>.png``."""
+    """A day2night-like tree: ``root/<scene>/<yyyymmdd>-<hhmmss>.jpg`` and ``root/<scene>/masks/<fg>.png``.
+
+    Returns
+    -------
+    pathlib.Path
+        The scene root (captures re-lit with documented illumination changes).
+    """
     def make(d: Path) -> dict:
         for name in _photos(DAY2NIGHT_PHOTOS):
             img = sample_photo(name, 256)
@@ -225,7 +327,13 @@ def day2night_sample() -> Path:
 
 
 def retouched_sample() -> Path:
-    """A folder of ``<name>_before.jpg``, ``<name>_after.jpg``, ``<name>_mask.png`` triplets."""
+    """A folder of ``<name>_before.jpg``, ``<name>_after.jpg``, ``<name>_mask.png`` triplets.
+
+    Returns
+    -------
+    pathlib.Path
+        The triplet folder (after = the documented retouch of before).
+    """
     def make(d: Path) -> dict:
         for name in _photos(RETOUCHED_PHOTOS):
             img = sample_photo(name)
@@ -240,7 +348,13 @@ def retouched_sample() -> Path:
 
 def flickr_sample() -> dict[str, Path]:
     """Targets and a reference pool with pseudo label maps; keys images, labels, reference_images,
-    reference_labels."""
+    reference_labels.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        Folders ``images``, ``labels``, ``reference_images``, ``reference_labels`` (pseudo label maps).
+    """
     def make(d: Path) -> dict:
         for name in _photos(FLICKR_TARGETS):
             img = sample_photo(name, 256)

@@ -45,7 +45,7 @@ from ..errors import InputError
 from ..parallel import unit_rng, unit_seed
 from ..registry import GENERATORS, Card
 from ._common import binary_mask_or_skip, read_mask_or_skip, sample_test_ids, tool_version
-from .runner import RunSummary, run_generator
+from .runner import Generator, Inputs, Plan, RunSummary, generate, no_units_error
 
 VERSIONS = ("original", "expertA", "expertB", "expertC", "expertD", "expertE")
 VERSION_CODES = {"original": "O", "expertA": "A", "expertB": "B", "expertC": "C", "expertD": "D",
@@ -60,14 +60,31 @@ VERSION_ALIASES = {
     **{f"expert{c}gt": f"expert{c.upper()}" for c in "abcde"},
 }
 # When one version holds the same stem twice (a TIFF and a JPEG export), the lossless file wins.
-EXT_PREFERENCE = (".tif", ".tiff", ".png", ".webp", ".bmp", ".jpg", ".jpeg")
+EXTENSION_ORDER = (".tif", ".tiff", ".png", ".webp", ".bmp", ".jpg", ".jpeg")
 FORMATS = ("jpg", "png")
 ALIGN_MODES = ("error", "resize")
 CAPTURE_RE = re.compile(r"^(\d{8})-(\d{6})$")
 
 
 def normalise_version(name: str) -> str | None:
-    """Map a folder or file name to a FiveK version (``expertC``, ``original``) or None."""
+    """Map a folder or file name to a MIT-Adobe FiveK version.
+
+    Parameters
+    ----------
+    name : str
+        A folder or file stem as exports name them (``ExpertC``, ``c``, ``expertC_gt``, ``input``, ...);
+        matched lower-case with non-alphanumerics removed.
+
+    Returns
+    -------
+    str or None
+        ``original`` or ``expertA``..``expertE``; None when the name is no version.
+
+    Examples
+    --------
+    >>> normalise_version("Expert-C"), normalise_version("inputs"), normalise_version("masks")
+    ('expertC', 'original', None)
+    """
     return VERSION_ALIASES.get(re.sub(r"[^a-z0-9]", "", name.lower()))
 
 
@@ -75,6 +92,25 @@ def normalise_version(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class SwapOptions:
+    """Options shared by the style-swap generators (fivek, day2night) and ``retouched``.
+
+    Attributes
+    ----------
+    per_mask : int or None
+        Composites per mask: ``K`` ordered (real, foreground) version pairs drawn from the seed; None:
+        every ordered pair.
+    align : {"error", "resize"}
+        Versions of different sizes: an error naming both files, or resize to the first version.
+    fmt : {"jpg", "png"}
+        Output format (png is lossless: the composite equation then holds bit for bit).
+    quality : int
+        JPEG quality, 1-100.
+    test_fraction : float
+        Share of photos / scenes in the test split, 0-1 (hash of the id).
+    seed : int
+        Seed of the drawn pairs.
+    """
+
     per_mask: int | None = None      # None: every ordered pair
     align: str = "error"
     fmt: str = "jpg"
@@ -82,7 +118,35 @@ class SwapOptions:
     test_fraction: float = 0.1
     seed: int = 0
 
+    @classmethod
+    def from_flags(cls, *, test_fraction: float | None, default_test_fraction: float, **fields: Any) -> SwapOptions:
+        """The options from the command's flags, with the generator's default test fraction.
+
+        Parameters
+        ----------
+        test_fraction : float or None
+            ``--test-fraction`` (None: not given).
+        default_test_fraction : float
+            The generator's default (fivek 0.1, day2night 0.3).
+        **fields
+            The other fields, as named in the dataclass.
+
+        Returns
+        -------
+        SwapOptions
+            Not yet checked (the generator checks it).
+        """
+        return cls(test_fraction=default_test_fraction if test_fraction is None else test_fraction, **fields)
+
     def check(self) -> None:
+        """Refuse out-of-range options with one line naming the flag.
+
+        Raises
+        ------
+        InputError
+            ``per_mask < 1``, an unknown ``align`` or ``fmt``, ``quality`` outside 1-100, or
+            ``test_fraction`` outside 0-1.
+        """
         if self.per_mask is not None and self.per_mask < 1:
             raise InputError(f"--per-mask: expected a positive number, got {self.per_mask}")
         if self.align not in ALIGN_MODES:
@@ -95,12 +159,21 @@ class SwapOptions:
             raise InputError(f"--test-fraction: expected 0..1, got {self.test_fraction}")
 
     def config(self) -> dict:
+        """The options as recorded in ``run.json``.
+
+        Returns
+        -------
+        dict
+            ``per_mask``, ``align``, ``format``, ``quality``, ``test_fraction``, ``seed``.
+        """
         return {"per_mask": self.per_mask, "align": self.align, "format": self.fmt, "quality": self.quality,
                 "test_fraction": self.test_fraction, "seed": self.seed}
 
 
 @dataclass(frozen=True)
 class Version:
+    """One aligned version of a view: a FiveK expert's photo or a day2night capture."""
+
     name: str        # expertC / 20130410-181833
     path: str
     image_id: str    # iHarmony4 image id of composites whose real image is this version
@@ -109,6 +182,8 @@ class Version:
 
 @dataclass(frozen=True)
 class SwapUnit:
+    """One photo (fivek) or scene (day2night) with its versions and masks (picklable work unit)."""
+
     key: str
     subset: str
     prefix: str
@@ -174,7 +249,21 @@ class _Versions:
 
 
 def work(unit: SwapUnit, layout: SubsetLayout) -> dict:
-    """Every composite of one photo / scene; returns the unit record (rows, skipped)."""
+    """Write every composite of one photo or scene: ``M * version_q + (1 - M) * version_p``.
+
+    Parameters
+    ----------
+    unit : SwapUnit
+        The photo's versions (or the scene's captures) and masks.
+    layout : SubsetLayout
+        Where composites, masks and real images are written.
+
+    Returns
+    -------
+    dict
+        The unit record: manifest ``rows`` and ``skipped`` entries (unreadable or unaligned versions,
+        bad masks).
+    """
     record: dict[str, Any] = {"rows": [], "rejected": [],
                               "skipped": [{"item": i, "reason": r} for i, r in unit.skipped]}
     versions = list(unit.versions)
@@ -183,28 +272,28 @@ def work(unit: SwapUnit, layout: SubsetLayout) -> dict:
             record["skipped"].append({"item": unit.source_id, "reason": "fewer than two usable versions"})
         return record
     load = _Versions(unit, record)
-    opt = unit.options
-    ext = "." + opt.fmt
+    options = unit.options
+    ext = "." + options.fmt
     pairs_all = _pairs(len(versions))
     reals_written: set[int] = set()
     masks_written: set[tuple[int, str]] = set()
-    for fg, mpath in unit.masks:
-        soft = read_mask_or_skip(mpath, record)
+    for fg, mask_path in unit.masks:
+        soft = read_mask_or_skip(mask_path, record)
         if soft is None:
             continue
         if load.size is None:
             load(0)
-        m = binary_mask_or_skip(mpath, soft, load.size if load.size is not None else soft.shape, record)
-        if m is None:
+        binary = binary_mask_or_skip(mask_path, soft, load.size if load.size is not None else soft.shape, record)
+        if binary is None:
             continue
-        if opt.per_mask is None or opt.per_mask >= len(pairs_all):
+        if options.per_mask is None or options.per_mask >= len(pairs_all):
             pairs = pairs_all
         else:
-            rng = unit_rng(opt.seed, f"{unit.key}/{fg}")
-            pick = np.sort(rng.choice(len(pairs_all), size=opt.per_mask, replace=False))
+            rng = unit_rng(options.seed, f"{unit.key}/{fg}")
+            pick = np.sort(rng.choice(len(pairs_all), size=options.per_mask, replace=False))
             pairs = [pairs_all[i] for i in pick]
-        ratio = float(m.mean())
-        m_u8 = m.astype(np.uint8)
+        ratio = float(binary.mean())
+        binary_uint8 = binary.astype(np.uint8)
         for p, q in pairs:
             img_p, img_q = load(p), load(q)
             if img_p is None or img_q is None:
@@ -214,14 +303,14 @@ def work(unit: SwapUnit, layout: SubsetLayout) -> dict:
             mname = mask_name(unit.prefix, vp.image_id, fg)
             rname = real_name(unit.prefix, vp.image_id, ext)
             # cv2.copyTo is an exact masked copy, ~14x faster than np.where with a broadcast mask.
-            layout.write_composite(comp, cv2.copyTo(img_q, m_u8, img_p.copy()), quality=opt.quality)
+            layout.write_composite(comp, cv2.copyTo(img_q, binary_uint8, img_p.copy()), quality=options.quality)
             if (p, fg) not in masks_written:
-                layout.write_mask(mname, m)
+                layout.write_mask(mname, binary)
                 masks_written.add((p, fg))
             if p not in reals_written:
-                layout.write_real(rname, img_p, quality=opt.quality)
+                layout.write_real(rname, img_p, quality=options.quality)
                 reals_written.add(p)
-            params = {"version_p": vp.name, "version_q": vq.name, "format": opt.fmt}
+            params = {"version_p": vp.name, "version_q": vq.name, "format": options.fmt}
             aligned = {k: v for k, v in load.aligned.items() if k in (vp.name, vq.name)}
             if aligned:
                 params["align"] = aligned
@@ -231,7 +320,7 @@ def work(unit: SwapUnit, layout: SubsetLayout) -> dict:
                 "source_image_id": unit.source_id, "source_annotation_id": fg,
                 "reference_image_id": unit.source_id, "reference_annotation_id": fg,
                 "method": unit.method, "params": params_json(params),
-                "fg_ratio": round(ratio, 6), "seed": unit_seed(opt.seed, unit.key), "tool_version": tool_version(),
+                "fg_ratio": round(ratio, 6), "seed": unit_seed(options.seed, unit.key), "tool_version": tool_version(),
                 "unit": unit.key, "synthetic": int(unit.synthetic),
                 "version_p": vp.name, "version_q": vq.name, "file_p": vp.path, "file_q": vq.path,
                 "align": ";".join(f"{k}:{v}" for k, v in sorted(aligned.items())),
@@ -278,14 +367,32 @@ def _unique_ids(mapping: dict[str, str], what: str) -> None:
 # --- fivek -----------------------------------------------------------------------------------------
 
 def fivek_image_id(stem: str) -> str:
-    """``a0001-jmac_DSC1459`` -> ``0001`` (FiveK's own number, so names read ``a0001-C_1_2.jpg`` like
-    iHarmony4's ``a0001_1_1.jpg``); any other stem -> the stem with ``_`` and path characters -> ``-``."""
+    """The iHarmony4 image id of a FiveK photo stem.
+
+    Parameters
+    ----------
+    stem : str
+        The photo's file stem.
+
+    Returns
+    -------
+    str
+        FiveK's own number for ``a<digits>-...`` stems (so names read ``a0001-C_1_2.jpg`` like
+        iHarmony4's ``a0001_1_1.jpg``); any other stem with ``_`` and path characters replaced by ``-``.
+
+    Examples
+    --------
+    >>> fivek_image_id("a0001-jmac_DSC1459"), fivek_image_id("my_photo")
+    ('0001', 'my-photo')
+    """
     m = re.match(r"^a(\d{4,})(?:-|$)", stem)
     return m.group(1) if m else safe_id(stem)
 
 
 @dataclass
 class FivekTree:
+    """The versions found under a FiveK root: ``files[stem][version] = path``, the layout, DNGs ignored."""
+
     files: dict[str, dict[str, str]]       # stem -> version -> path
     layout: str
     ignored_raw: int = 0
@@ -301,7 +408,28 @@ def scan_fivek(root: str | os.PathLike) -> FivekTree:
     2. ``ROOT/<stem>/<version>.<ext>`` (one folder per photo).
 
     Extensions: JPEG, PNG, TIFF (8 or 16 bit; 16-bit is reduced to 8 bit), WebP, BMP. DNG raw files
-    are not decoded (export them to TIFF first); they are counted.
+    are not decoded (export them to TIFF first); they are counted. When a version holds a stem twice,
+    the lossless file wins (``EXTENSION_ORDER``).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The FiveK root folder.
+
+    Returns
+    -------
+    FivekTree
+        Paths by stem and version, the layout found, and the number of DNG files ignored.
+
+    Raises
+    ------
+    InputError
+        The folder is missing or holds no version.
+
+    References
+    ----------
+    .. [1] Bychkovsky et al., "Learning Photographic Global Tonal Adjustment with a Database of
+       Input / Output Image Pairs", CVPR 2011 (MIT-Adobe FiveK: one original and five experts' versions).
     """
     root = Path(root)
     if not root.is_dir():
@@ -314,7 +442,7 @@ def scan_fivek(root: str | os.PathLike) -> FivekTree:
     def add(stem: str, version: str, path: Path) -> None:
         slot = files.setdefault(stem, {})
         old = slot.get(version)
-        if old is None or EXT_PREFERENCE.index(path.suffix.lower()) < EXT_PREFERENCE.index(Path(old).suffix.lower()):
+        if old is None or EXTENSION_ORDER.index(path.suffix.lower()) < EXTENSION_ORDER.index(Path(old).suffix.lower()):
             slot[version] = str(path)
 
     if version_dirs:
@@ -324,13 +452,13 @@ def scan_fivek(root: str | os.PathLike) -> FivekTree:
                     continue
                 if p.suffix.lower() == ".dng":
                     raw += 1
-                elif p.suffix.lower() in EXT_PREFERENCE:
+                elif p.suffix.lower() in EXTENSION_ORDER:
                     add(p.stem, version, p)
         layout = "ROOT/<version>/<stem>.<ext>"
     else:
         for folder in subdirs:
             for p in sorted(folder.iterdir()):
-                if p.is_file() and p.suffix.lower() in EXT_PREFERENCE and normalise_version(p.stem):
+                if p.is_file() and p.suffix.lower() in EXTENSION_ORDER and normalise_version(p.stem):
                     add(folder.name, normalise_version(p.stem), p)
         layout = "ROOT/<stem>/<version>.<ext>"
     if not files:
@@ -343,7 +471,36 @@ def scan_fivek(root: str | os.PathLike) -> FivekTree:
 def plan_fivek(root: str | os.PathLike, masks: str | os.PathLike, options: SwapOptions, *,
                versions: Sequence[str] | None = None, synthetic: bool = False
                ) -> tuple[list[SwapUnit], list[tuple[str, str]], list[str]]:
-    """Units (one per photo with a mask), skipped inputs (item, reason) and notes for the summary."""
+    """One unit per photo that has a mask and two or more versions.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The FiveK tree (see :func:`scan_fivek`).
+    masks : str or os.PathLike
+        Mask folder, ``<stem>_<fg>.png``.
+    options : SwapOptions
+        Carried by every unit; ``align`` decides whether unaligned versions are an error.
+    versions : sequence of str or None
+        Versions to use (default: every version found).
+    synthetic : bool
+        The inputs are the embedded sample (fixed test split).
+
+    Returns
+    -------
+    units : list of SwapUnit
+        Sorted by stem.
+    skipped : list of (str, str)
+        Masks matching no photo, missing versions, photos with fewer than two versions.
+    notes : list of str
+        The input layout and versions, photos without a mask, DNG files ignored.
+
+    Raises
+    ------
+    InputError
+        Unknown or fewer than two versions, a missing masks folder, unaligned versions (without
+        ``align="resize"``), or ids that collide once sanitised.
+    """
     tree = scan_fivek(root)
     wanted = list(versions) if versions else [v for v in VERSIONS if any(v in s for s in tree.files.values())]
     for v in wanted:
@@ -397,26 +554,50 @@ def plan_fivek(root: str | os.PathLike, masks: str | os.PathLike, options: SwapO
     return units, skipped, notes
 
 
-def no_units_error(source, what: str, skipped: list[tuple[str, str]]) -> InputError:
-    """Nothing usable at all: one line naming the input and the first reason."""
-    example = f"; e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
-    return InputError(f"{source}: no usable {what} ({len(skipped)} inputs skipped{example})")
+class FivekGenerator(Generator):
+    """``HAdobe5k`` from MIT-Adobe FiveK versions and masks (the steps of :func:`generate_fivek`).
 
+    Parameters
+    ----------
+    root, masks : str or os.PathLike or None
+        The FiveK tree and the mask folder (default ``root/masks``); both None: the embedded sample.
+    options : SwapOptions or None
+        Pairs per mask, alignment, output format, quality, split and seed.
+    versions : sequence of str or None
+        Versions to use (default: every version found).
+    """
 
-def generate_fivek(out: str | os.PathLike, root: str | os.PathLike | None = None,
-                   masks: str | os.PathLike | None = None, *, options: SwapOptions | None = None,
-                   versions: Sequence[str] | None = None, workers: int | None = None, scheduler: Any = None,
-                   overwrite: bool = False, progress: bool = True) -> RunSummary:
-    """Build ``<out>/HAdobe5k``. With neither ``root`` nor ``masks``: the embedded FiveK-like sample."""
-    options = options or SwapOptions()
-    options.check()
-    synthetic = root is None and masks is None
-    if synthetic:
-        from .samples_extra import SAMPLE_VERSION, fivek_sample
+    subset = "HAdobe5k"
+    command = "datagen fivek"
+    work = staticmethod(work)
 
-        root, masks = fivek_sample()
-        data = {"data": f"embedded fivek sample {SAMPLE_VERSION}"}
-    else:
+    def __init__(self, root: str | os.PathLike | None, masks: str | os.PathLike | None,
+                 options: SwapOptions | None, versions: Sequence[str] | None):
+        self.root, self.masks, self.versions = root, masks, versions
+        self.options = options or SwapOptions()
+
+    def resolve(self) -> Inputs:
+        """The FiveK root and mask folder: the user's (checked to exist) or the embedded sample.
+
+        Returns
+        -------
+        Inputs
+            ``data["root"]``, ``data["masks"]`` and ``data["synthetic"]``.
+
+        Raises
+        ------
+        InputError
+            ``--masks`` without ``--root``, or a folder that does not exist.
+        """
+        self.options.check()
+        root, masks = self.root, self.masks
+        if root is None and masks is None:
+            from .samples_extra import SAMPLE_VERSION, fivek_sample
+
+            root, masks = fivek_sample()
+            return Inputs({"root": root, "masks": masks, "synthetic": True},
+                          {"data": f"embedded fivek sample {SAMPLE_VERSION}"},
+                          "data: embedded FiveK-like sample (documented global edits of bundled photos; synthetic)")
         if root is None:
             raise InputError("--root is required with --masks (or give neither for the sample data)")
         if not Path(root).is_dir():
@@ -425,24 +606,143 @@ def generate_fivek(out: str | os.PathLike, root: str | os.PathLike | None = None
             masks = Path(root) / "masks"
             if not masks.is_dir():
                 raise InputError(f"--masks not given and {masks} does not exist")
-        data = {"root": str(Path(root).resolve()), "masks": str(Path(masks).resolve())}
-    t0 = time.perf_counter()
-    units, skipped, notes = plan_fivek(root, masks, options, versions=versions, synthetic=synthetic)
-    notes.append(f"planning took {time.perf_counter() - t0:.1f} s")
-    if not units:
-        raise no_units_error(root, "photo (a mask plus two or more versions)", skipped)
-    if synthetic:
-        notes.insert(0, "data: embedded FiveK-like sample (documented global edits of bundled photos; synthetic)")
-    config = {**data, **options.config(), "versions": list(versions) if versions else None}
-    return run_generator(out, "HAdobe5k", config, "datagen fivek", units, work, skipped=skipped, notes=notes,
-                         workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress)
+        return Inputs({"root": root, "masks": masks, "synthetic": False},
+                      {"root": str(Path(root).resolve()), "masks": str(Path(masks).resolve())})
+
+    def plan(self, inputs: Inputs) -> Plan:
+        """One unit per photo with a mask (see :func:`plan_fivek`), with the planning time as a note.
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+
+        Returns
+        -------
+        Plan
+            Units, skipped inputs and notes (input layout, versions, photos without a mask).
+        """
+        started = time.perf_counter()
+        units, skipped, notes = plan_fivek(inputs.data["root"], inputs.data["masks"], self.options,
+                                           versions=self.versions, synthetic=inputs.data["synthetic"])
+        notes.append(f"planning took {time.perf_counter() - started:.1f} s")
+        return Plan(units, skipped, notes)
+
+    def refusal(self, inputs: Inputs, plan: Plan) -> InputError:
+        """No photo with a mask and two versions: one line naming the root and the first skipped item.
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            The empty plan.
+
+        Returns
+        -------
+        InputError
+            The error :func:`~harmony.datagen.runner.generate` raises.
+        """
+        return no_units_error(inputs.data["root"], "photo (a mask plus two or more versions)", plan.skipped)
+
+    def config(self, inputs: Inputs, plan: Plan) -> dict[str, Any]:
+        """The data's provenance, the options and the versions asked for (recorded in ``run.json``).
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            What :meth:`plan` returned.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable configuration.
+        """
+        return {**inputs.config, **self.options.config(), "versions": list(self.versions) if self.versions else None}
+
+
+def generate_fivek(out: str | os.PathLike, root: str | os.PathLike | None = None,
+                   masks: str | os.PathLike | None = None, *, options: SwapOptions | None = None,
+                   versions: Sequence[str] | None = None, workers: int | None = None, scheduler: Any = None,
+                   overwrite: bool = False, progress: bool = True) -> RunSummary:
+    """Build ``<out>/HAdobe5k``: style swaps between the expert versions of MIT-Adobe FiveK photos.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output dataset root.
+    root : str or os.PathLike or None
+        FiveK tree, ``ROOT/<version>/<stem>.<ext>`` or ``ROOT/<stem>/<version>.<ext>`` (see
+        :func:`scan_fivek`). With neither ``root`` nor ``masks``: the embedded FiveK-like sample
+        (documented global edits of bundled photos; synthetic).
+    masks : str or os.PathLike or None
+        Foreground masks ``<stem>_<fg>.png`` (default ``root/masks``).
+    options : SwapOptions or None
+        Pairs per mask (None: every ordered pair), alignment, output format, quality, test fraction, seed.
+    versions : sequence of str or None
+        Versions to use, from ``original, expertA..expertE`` (default: every version found).
+    workers, scheduler, overwrite, progress
+        As in :func:`harmony.datagen.runner.generate`.
+
+    Returns
+    -------
+    RunSummary
+        Counts of units, composites, rejections and skipped inputs.
+
+    Raises
+    ------
+    InputError
+        Missing folders, fewer than two versions, unaligned versions without ``align="resize"``, or no
+        photo with a mask.
+
+    References
+    ----------
+    .. [1] Bychkovsky, Paris, Chan and Durand, "Learning Photographic Global Tonal Adjustment with a
+       Database of Input / Output Image Pairs", CVPR 2011 (MIT-Adobe FiveK).
+    .. [2] Cong et al., "DoveNet: Deep Image Harmonization via Domain Verification", CVPR 2020
+       (iHarmony4's HAdobe5k subset).
+
+    Examples
+    --------
+    >>> summary = generate_fivek("data/", options=SwapOptions(per_mask=3))   # doctest: +SKIP
+    >>> summary.lines()[0]                                                   # doctest: +SKIP
+    'HAdobe5k: 24 composites (18 train / 6 test) in data/HAdobe5k'
+    """
+    return generate(FivekGenerator(root, masks, options, versions), out, workers=workers, scheduler=scheduler,
+                    overwrite=overwrite, progress=progress)
 
 
 # --- day2night -------------------------------------------------------------------------------------
 
 def plan_day2night(root: str | os.PathLike, options: SwapOptions, *, synthetic: bool = False
                    ) -> tuple[list[SwapUnit], list[tuple[str, str]], list[str]]:
-    """One unit per scene folder ``ROOT/<scene>/`` holding captures and ``masks/``."""
+    """One unit per scene folder ``ROOT/<scene>/`` holding two or more captures and ``masks/``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Scenes: ``ROOT/<scene>/<yyyymmdd>-<hhmmss>.<ext>`` and ``ROOT/<scene>/masks/<fg>.png``.
+    options : SwapOptions
+        Carried by every unit.
+    synthetic : bool
+        The inputs are the embedded sample (fixed test split).
+
+    Returns
+    -------
+    units : list of SwapUnit
+        Sorted by scene; captures in time order.
+    skipped : list of (str, str)
+        Badly named captures, scenes without masks or with fewer than two captures.
+    notes : list of str
+        The scene count and how many scene ids were sanitised.
+
+    Raises
+    ------
+    InputError
+        The root is missing or has no scene folder, unaligned captures, or ids that collide.
+    """
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: day2night root folder not found")
@@ -488,28 +788,133 @@ def plan_day2night(root: str | os.PathLike, options: SwapOptions, *, synthetic: 
     return units, skipped, notes
 
 
+class Day2nightGenerator(Generator):
+    """``Hday2night`` from fixed-camera captures (the steps of :func:`generate_day2night`).
+
+    Parameters
+    ----------
+    root : str or os.PathLike or None
+        Scene folders; None: the embedded day2night-like sample.
+    options : SwapOptions or None
+        Pairs per mask, alignment, output format, quality, split (default test fraction 0.3) and seed.
+    """
+
+    subset = "Hday2night"
+    command = "datagen day2night"
+    work = staticmethod(work)
+
+    def __init__(self, root: str | os.PathLike | None, options: SwapOptions | None):
+        self.root = root
+        self.options = options or SwapOptions(test_fraction=0.3)
+
+    def resolve(self) -> Inputs:
+        """The scene root: the user's, or the embedded day2night-like sample.
+
+        Returns
+        -------
+        Inputs
+            ``data["root"]`` and ``data["synthetic"]``.
+        """
+        self.options.check()
+        if self.root is None:
+            from .samples_extra import SAMPLE_VERSION, day2night_sample
+
+            return Inputs({"root": day2night_sample(), "synthetic": True},
+                          {"data": f"embedded day2night sample {SAMPLE_VERSION}"},
+                          "data: embedded day2night-like sample (documented illumination changes; synthetic)")
+        return Inputs({"root": self.root, "synthetic": False}, {"root": str(Path(self.root).resolve())})
+
+    def plan(self, inputs: Inputs) -> Plan:
+        """One unit per scene with two or more captures and masks (see :func:`plan_day2night`).
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+
+        Returns
+        -------
+        Plan
+            Units, skipped inputs and notes (scene count, sanitised ids).
+        """
+        units, skipped, notes = plan_day2night(inputs.data["root"], self.options, synthetic=inputs.data["synthetic"])
+        return Plan(units, skipped, notes)
+
+    def refusal(self, inputs: Inputs, plan: Plan) -> InputError:
+        """No usable scene: one line naming the root and the first skipped item.
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            The empty plan.
+
+        Returns
+        -------
+        InputError
+            The error :func:`~harmony.datagen.runner.generate` raises.
+        """
+        return no_units_error(inputs.data["root"], "scene (two or more captures plus masks/)", plan.skipped)
+
+    def config(self, inputs: Inputs, plan: Plan) -> dict[str, Any]:
+        """The data's provenance and the options (recorded in ``run.json``).
+
+        Parameters
+        ----------
+        inputs : Inputs
+            What :meth:`resolve` returned.
+        plan : Plan
+            What :meth:`plan` returned.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable configuration.
+        """
+        return {**inputs.config, **self.options.config()}
+
+
 def generate_day2night(out: str | os.PathLike, root: str | os.PathLike | None = None, *,
                        options: SwapOptions | None = None, workers: int | None = None, scheduler: Any = None,
                        overwrite: bool = False, progress: bool = True) -> RunSummary:
-    """Build ``<out>/Hday2night``. Without ``root``: the embedded day2night-like sample."""
-    options = options or SwapOptions(test_fraction=0.3)
-    options.check()
-    synthetic = root is None
-    if synthetic:
-        from .samples_extra import SAMPLE_VERSION, day2night_sample
+    """Build ``<out>/Hday2night``: a static foreground from one capture overlaid on another of the same scene.
 
-        root = day2night_sample()
-        data = {"data": f"embedded day2night sample {SAMPLE_VERSION}"}
-    else:
-        data = {"root": str(Path(root).resolve())}
-    units, skipped, notes = plan_day2night(root, options, synthetic=synthetic)
-    if not units:
-        raise no_units_error(root, "scene (two or more captures plus masks/)", skipped)
-    if synthetic:
-        notes.insert(0, "data: embedded day2night-like sample (documented illumination changes; synthetic)")
-    config = {**data, **options.config()}
-    return run_generator(out, "Hday2night", config, "datagen day2night", units, work, skipped=skipped, notes=notes,
-                         workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress)
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output dataset root.
+    root : str or os.PathLike or None
+        Scenes ``ROOT/<scene>/<yyyymmdd>-<hhmmss>.<ext>`` with masks ``ROOT/<scene>/masks/<fg>.png``; None:
+        the embedded day2night-like sample (documented illumination changes; synthetic).
+    options : SwapOptions or None
+        Pairs per mask, alignment, output format, quality, test fraction (default 0.3) and seed.
+    workers, scheduler, overwrite, progress
+        As in :func:`harmony.datagen.runner.generate`.
+
+    Returns
+    -------
+    RunSummary
+        Counts of units, composites, rejections and skipped inputs.
+
+    Raises
+    ------
+    InputError
+        Missing root, no scene folder, scene ids that collide once sanitised, or no usable scene.
+
+    References
+    ----------
+    .. [1] Cong et al., "DoveNet: Deep Image Harmonization via Domain Verification", CVPR 2020
+       (iHarmony4's Hday2night subset and its file names).
+
+    Examples
+    --------
+    >>> summary = generate_day2night("data/")      # doctest: +SKIP
+    >>> summary.lines()[0]                         # doctest: +SKIP
+    'Hday2night: 72 composites (48 train / 24 test) in data/Hday2night'
+    """
+    return generate(Day2nightGenerator(root, options), out, workers=workers, scheduler=scheduler,
+                    overwrite=overwrite, progress=progress)
 
 
 GENERATORS.register("fivek", generate_fivek, card=Card(
