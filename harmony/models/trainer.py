@@ -31,6 +31,7 @@ Validation metrics go through one function, :func:`validation_metrics`.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import os
 import random
@@ -54,6 +55,35 @@ LOG_NAME = "train_log.csv"
 PLOT_NAME = "loss_plot.png"
 SKIPPED_NAME = "train_skipped.txt"
 PRECISIONS = ("32", "bf16", "16-mixed")
+
+
+_PROCESS_GROUPS = itertools.count()
+
+
+def init_process_group(backend: str) -> None:
+    """Join this process's next process group, under a key prefix of its own in the rendezvous store.
+
+    torch names the default group after a counter that ``destroy_process_group`` resets, so a second
+    group in the same processes (a run resumed by a second ``train()`` call, as in a notebook or the DDP
+    resume test) would find the first group's gloo addresses under the same keys of torchrun's store
+    and wait on connections to ranks that are gone. Each call here takes a fresh prefix; every rank calls
+    it the same number of times, so the prefixes agree.
+
+    Parameters
+    ----------
+    backend : {"gloo", "nccl"}
+        The ``torch.distributed`` backend.
+
+    References
+    ----------
+    torch.distributed, "Initialization" (``init_process_group`` with an explicit ``store``):
+    https://pytorch.org/docs/stable/distributed.html
+    """
+    import torch.distributed as dist
+
+    store, rank, world_size = next(dist.rendezvous("env://"))
+    prefix = f"harmony/group{next(_PROCESS_GROUPS)}"
+    dist.init_process_group(backend, store=dist.PrefixStore(prefix, store), rank=rank, world_size=world_size)
 
 
 # --- helpers (also imported through harmony.models.train) ----------------------------------------------
@@ -430,7 +460,7 @@ class Trainer:
             import torch.distributed as dist
 
             if not dist.is_initialized():
-                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+                init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.is_main = self.rank == 0
 
     def barrier(self) -> None:
