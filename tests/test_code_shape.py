@@ -28,13 +28,6 @@ PENDING = {
     "harmony/models/data.py:prepare_cache",
     "harmony/models/trainer.py:run",
     "harmony/parallel.py:_map_processes",
-    "harmony/studies/ablations.py:run",
-    "harmony/studies/cross_category.py:run",
-    "harmony/studies/domain_code.py:run",
-    "harmony/studies/fg_ratio.py:run",
-    "harmony/studies/inharmony.py:run",
-    "harmony/studies/power.py:run",
-    "harmony/studies/resolution.py:run",
     "harmony/study/app.py:build_app",
     "harmony/study/app.py:vote",
 }
