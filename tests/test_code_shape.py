@@ -14,13 +14,6 @@ MAX_LINES = 80
 # Functions still being split into named steps (issue #16); remove an entry once it is short.
 # The set must end empty. One "path:function" per line.
 PENDING = {
-    "harmony/studies/ablations.py:run",
-    "harmony/studies/cross_category.py:run",
-    "harmony/studies/domain_code.py:run",
-    "harmony/studies/fg_ratio.py:run",
-    "harmony/studies/inharmony.py:run",
-    "harmony/studies/power.py:run",
-    "harmony/studies/resolution.py:run",
 }
 
 

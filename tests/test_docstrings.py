@@ -24,16 +24,6 @@ ALL_MODULES = sorted(
 # Modules whose docstrings are still being completed (issue #16). Remove a module from this set once
 # it passes; the set must end empty. One module per line.
 PENDING = {
-    "harmony.studies",
-    "harmony.studies._common",
-    "harmony.studies.ablations",
-    "harmony.studies.cli",
-    "harmony.studies.cross_category",
-    "harmony.studies.domain_code",
-    "harmony.studies.fg_ratio",
-    "harmony.studies.inharmony",
-    "harmony.studies.power",
-    "harmony.studies.resolution",
 }
 DOCUMENTED = [m for m in ALL_MODULES if m not in PENDING]
 NUMPYDOC = DOCUMENTED

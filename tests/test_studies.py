@@ -1,9 +1,9 @@
-"""Tests of the studies (harmony/studies/, issue 10).
+"""Tests of the studies (harmony/studies/).
 
 Every registered study runs end to end at ``--scale test`` through the CLI and writes its five files with
 the expected columns; the study-power simulation recovers known powers (a large difference -> power near
 1, no difference -> the test's false-positive rate, the normal-approximation sample size -> about 80 %);
-the domain-code shares (BargainNet Table 2, seed 003 section 4.4) are checked on hand-built codes.
+the domain-code shares (BargainNet, Cong et al. ICME 2021, Table 2 and section 4.4) are checked on hand-built codes.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def test_inequality_shares_check_shapes():
         inequality_shares(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((3, 3)), np.zeros((2, 3)))
 
 
-# --- ablations: DIH with / without the semantic decoder (seed 000 Tables 2-3) -------------------------
+# --- ablations: DIH with / without the semantic decoder (Tsai et al. CVPR 2017, Tables 2-3) ----------
 
 
 def test_dih_ablation_rows_train_with_and_without_the_parsing_decoder(cli, tmp_path):
@@ -177,7 +177,7 @@ def test_dih_ablation_rows_train_with_and_without_the_parsing_decoder(cli, tmp_p
     table = pd.read_csv(out / "table.csv")
     assert list(table["row"]) == ["DIH w/o semantics", "DIH with semantics (parsing decoder)",
                                   "cut-and-paste (composite), flickr sample"]
-    # the paper's Flickr column, quoted from seed 000 Tables 2 (MSE) and 3 (PSNR)
+    # the paper's Flickr column, quoted from DIH Tables 2 (MSE) and 3 (PSNR)
     assert list(table["paper MSE"]) == [491.7, 406.8, 701.6]
     assert list(table["paper PSNR"]) == [27.2, 27.4, 25.9]
     # both rows train on the same flickr sample, which carries label maps
@@ -224,8 +224,8 @@ def test_rcl_and_bargainnet_ablation_rows_use_the_model_options(cli, tmp_path):
                       "-q"])
     assert code == 0, text
     table = pd.read_csv(out / "table.csv")
-    t6 = table[table["table"] == "seed 002 Table VI"]
-    # seed 002 Table VI, rows 1-4 quoted exactly (MSE, PSNR)
+    t6 = table[table["table"] == "Liang et al. Table VI"]
+    # Liang et al. (ICCV 2021) Table VI, rows 1-4 quoted exactly (MSE, PSNR)
     assert list(t6["paper MSE"]) == [54.55, 42.14, 29.08, 25.92]
     assert list(t6["paper PSNR"]) == [34.56, 35.53, 37.01, 37.5]
     models = out / "work" / "models"
@@ -260,7 +260,7 @@ def test_rcl_and_bargainnet_ablation_rows_use_the_model_options(cli, tmp_path):
     assert len([c for c in meta["conclusions"] if c["claim"].startswith("BargainNet")]) == 9
 
 
-# --- cross-category (CharmNet seed 004 Tables 1-2) ------------------------------------------------------
+# --- cross-category (CharmNet, Cao et al. BMVC 2022, Tables 1-2) ---------------------------------------
 
 
 def test_cross_category_training_sets_follow_the_manifest(cli, tmp_path):

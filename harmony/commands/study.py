@@ -28,9 +28,9 @@ STUDY_COMMANDS = {
     "study-power": ("harmony.studies.cli:study_power", "Power of a planned 2AFC study (votes for 80 % power)."),
     "domain-code": ("harmony.studies.cli:domain_code", "BargainNet Table 2: domain-code inequality shares."),
     "fg-ratio": ("harmony.studies.cli:fg_ratio", "BargainNet supp. Table 1: MSE/fMSE per fg-ratio bucket."),
-    "resolution": ("harmony.studies.cli:resolution", "RCL Table IV: PSNR at 256/512/1024 (HAdobe5k-style)."),
+    "resolution": ("harmony.studies.cli:resolution", "Liang et al. Table IV: PSNR at 256/512/1024 (HAdobe5k-style)."),
     "inharmony": ("harmony.studies.cli:inharmony", "BargainNet Fig. 3: inharmony score before/after harmonization."),
-    "ablations": ("harmony.studies.cli:ablations", "Runnable ablation rows: SPRIH T4, RCL T6-T7, BargainNet supp. T2, DIH T2-3."),
+    "ablations": ("harmony.studies.cli:ablations", "Runnable ablation rows: SPRIH T4, Liang et al. T6-T7, BargainNet supp. T2, DIH T2-3."),
     "cross-category": ("harmony.studies.cli:cross_category", "CharmNet T1-2: novel-category harmonization (real/rendered)."),
 }
 

@@ -22,31 +22,53 @@ def list_cmd():
       harmony study list
       harmony study study-power --scale tiny --out runs/power
     """
-    for st in list_studies():
-        tiny = st.scales.get("tiny")
-        click.echo(f"{st.name}")
-        click.echo(f"  paper:    {st.paper}")
-        click.echo(f"  table:    {st.table}")
-        click.echo(f"  measures: {st.measures}")
+    for study in list_studies():
+        tiny = study.scales.get("tiny")
+        click.echo(f"{study.name}")
+        click.echo(f"  paper:    {study.paper}")
+        click.echo(f"  table:    {study.table}")
+        click.echo(f"  measures: {study.measures}")
         scales = []
         for name in SCALES:
-            if name in st.scales:
-                sc = st.scales[name]
-                need = []
-                if sc.needs_data:
-                    need.append("real data")
-                if sc.needs_gpu:
-                    need.append("GPU")
-                scales.append(name + (f" (needs {' + '.join(need)})" if need else ""))
+            if name in study.scales:
+                scale = study.scales[name]
+                needs = []
+                if scale.needs_data:
+                    needs.append("real data")
+                if scale.needs_gpu:
+                    needs.append("GPU")
+                scales.append(name + (f" (needs {' + '.join(needs)})" if needs else ""))
         click.echo(f"  scales:   {', '.join(scales)}")
         click.echo(f"  tiny:     about {tiny.est_time if tiny else '?'} on 2 CPU cores")
         click.echo("")
 
 
 def make_command(name: str) -> click.Command:
+    """Build the ``harmony study NAME`` command of one registered study.
+
+    Its help text is made from the study's record (paper, table, scales, settings); the command runs
+    :func:`harmony.studies.run_study` and prints the table and the verdict of each of the paper's
+    conclusions.
+
+    Parameters
+    ----------
+    name : str
+        A registered study.
+
+    Returns
+    -------
+    click.Command
+        The command (``--scale``, ``--out``, ``--seed``, ``--data``, ``--set``, ``--workers``,
+        ``--overwrite``, ``--quiet``).
+
+    Raises
+    ------
+    InputError
+        When no study has that name.
+    """
     study = get_study(name)
-    scale_lines = "\n".join(f"  {s}: {sc.summary}" + (f" Needs {sc.needs_data}." if sc.needs_data else "")
-                            + (" Needs a CUDA GPU." if sc.needs_gpu else "") for s, sc in study.scales.items())
+    scale_lines = "\n".join(f"  {s}: {scale.summary}" + (f" Needs {scale.needs_data}." if scale.needs_data else "")
+                            + (" Needs a CUDA GPU." if scale.needs_gpu else "") for s, scale in study.scales.items())
     tiny_settings = dict(study.scales.get("tiny", next(iter(study.scales.values()))).settings)
     help_text = (f"{study.paper}, {study.table}: {study.measures}.\n\n"
                  f"Writes DIR/table.md, table.csv, plot.png, study.json and README.md (our numbers beside the "
@@ -74,28 +96,29 @@ def make_command(name: str) -> click.Command:
         import sys
 
         try:
-            sc = study.scale(scale)
-            if sc.needs_data or sc.needs_gpu:
+            chosen = study.scale(scale)
+            if chosen.needs_data or chosen.needs_gpu:
                 click.echo(f"scale {scale} needs " + " and ".join(
-                    ([sc.needs_data] if sc.needs_data else []) + (["a CUDA GPU"] if sc.needs_gpu else [])), err=True)
-            ov = parse_overrides(overrides, sc.settings)
-            res = run_study(name, scale, out, seed=seed, data=data, overrides=ov, workers=workers,
-                            progress=not quiet and sys.stderr.isatty(), overwrite=overwrite)
+                    ([chosen.needs_data] if chosen.needs_data else []) + (["a CUDA GPU"] if chosen.needs_gpu else [])),
+                    err=True)
+            settings = parse_overrides(overrides, chosen.settings)
+            result = run_study(name, scale, out, seed=seed, data=data, overrides=settings, workers=workers,
+                               progress=not quiet and sys.stderr.isatty(), overwrite=overwrite)
         except InputError as exc:
             raise UserError(str(exc).splitlines()[0]) from None
         click.echo(f"\n== study {name} ({scale}, seed {seed})")
-        click.echo(res.output.table.to_string(index=False, max_colwidth=40))
-        for c in res.output.conclusions:
+        click.echo(result.output.table.to_string(index=False, max_colwidth=40))
+        for c in result.output.conclusions:
             click.echo(f"- {c.claim}: {c.verdict} ({c.ours})")
-        if res.output.missing:
-            click.echo(f"not run: {len(res.output.missing)} part(s), listed in {res.out / 'README.md'}")
-        click.echo(f"written: {', '.join(res.files)} ({res.seconds:.1f} s)")
+        if result.output.missing:
+            click.echo(f"not run: {len(result.output.missing)} part(s), listed in {result.out / 'README.md'}")
+        click.echo(f"written: {', '.join(result.files)} ({result.seconds:.1f} s)")
 
     return command
 
 
 def __getattr__(attr: str):
-    # Commands of the other studies are built on first access (harmony.studies.cli:<name with _>).
+    """The command of study ``attr`` (``_`` for ``-``), built on first access (``harmony.studies.cli:fg_ratio``)."""
     name = attr.replace("_", "-")
     try:
         return make_command(name)

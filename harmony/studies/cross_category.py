@@ -1,4 +1,4 @@
-"""``cross-category``: CharmNet (seed 004, Cao, Cong, Niu, BMVC 2021) Tables 1-2 in miniature.
+"""``cross-category``: CharmNet [1]_ Tables 1-2 in miniature.
 
 The question: how well does a network harmonize a **novel** foreground category when it is trained on
 real pairs of that category (within-category), on real pairs of other, **base** categories only
@@ -19,16 +19,24 @@ Data (all from the library's generators, or ``--data``):
 
 Each training set is an iHarmony4 root of symbolic links to those subsets with its own split files
 (``work/sets/<name>``), so every row is validated on the same ``D_rl_te,n``. Table 1 subsamples base and
-rendered pairs to the size N of ``D_rl_tr,n`` (paper: N = 18,718). Models: ``dih_<presets>`` (DIH) for every
-row except CharmNet (``charmnet_<presets>``, trained with the rendered set as its second stream). Table 2 row 7 (two-stage training, the paper's section 5.3: "training
-with D_rd_tr,n and fine-tuning with D_rl_tr,b") trains DIH on all rendered pairs (``work/sets/rendered``),
+rendered pairs to the size N of ``D_rl_tr,n`` (paper: N = 18,718). Models: ``dih_<presets>`` (DIH [2]_) for
+every row except CharmNet (``charmnet_<presets>``, trained with the rendered set as its second stream).
+Table 2 row 7 (two-stage training, the paper's section 5.3: "training with D_rd_tr,n and fine-tuning with
+D_rl_tr,b") trains DIH on all rendered pairs (``work/sets/rendered``),
 then fine-tunes that checkpoint on the base real pairs with ``train(..., init_from=stage 1)`` (a new run:
 step 0, fresh optimizer), each stage for the row's ``steps``. Scores: the trainer's own validation (MSE /
 fMSE / PSNR on the 0-255 scale at the network's side, iharm formulas).
 
 Not run: rows 2-3 and 5-6 and 9-11 (DoveNet, Hao et al., RainNet, Guo et al., UNIT, CycleGAN, CUT are not
-in the toolkit), and the ``D_rl_te,b`` columns (every row validates on the novel test split only). The paper's rows 4, 7, 8, 13 use iDIH, the backbone CharmNet is built on; here they use DIH, so the
+in the toolkit), and the ``D_rl_te,b`` columns (every row validates on the novel test split only). The
+paper's rows 4, 7, 8, 13 use iDIH, the backbone CharmNet is built on; here they use DIH, so the
 CharmNet-versus-the-rest comparison mixes two backbones and is reported as "not testable here".
+
+References
+----------
+.. [1] Cao, Cong, Niu et al., "Deep Image Harmonization by Bridging the Reality Gap" (RdHarmony /
+   CharmNet), BMVC 2022.
+.. [2] Tsai, Shen, Lin, Sunkavalli, Lu and Yang, "Deep Image Harmonization", CVPR 2017.
 """
 
 from __future__ import annotations
@@ -43,12 +51,14 @@ import numpy as np
 
 from ..dataset import subset_split_file
 from ..errors import InputError
-from . import Conclusion, Scale, Study, StudyContext, StudyOutput, register
+from . import Claim, Evidence, Finding, PaperTable, Report, Scale, Study, StudyContext, register
+from ._common import train_row
+from .plotting import Figure, Mark, Panel
 
 REAL_SUBSET = "HCOCO"
 RENDERED_SUBSET = "HRendered"
 
-# CharmNet (seed 004) Table 1: iDIH trained on each set, tested on D_rl_te,n (fMSE, PSNR).
+# CharmNet (Cao et al., BMVC 2022) Table 1: iDIH trained on each set, tested on D_rl_te,n (fMSE, PSNR).
 PAPER_TABLE1 = [
     ("Table 1", "1: - (composite)", None, 931.74, 33.29),
     ("Table 1", "2: D_rl_tr,n (novel real)", None, 386.36, 35.71),
@@ -83,7 +93,8 @@ NOT_RUNNABLE = [
 # data
 
 
-def _real(ctx: StudyContext) -> tuple[Path, str]:
+def _real_pairs(ctx: StudyContext) -> tuple[Path, str]:
+    """The real pairs: ``--data`` (checked for HCOCO's manifest) or the coco generator's sample."""
     if ctx.data is not None:
         sub = ctx.data / REAL_SUBSET
         if not (sub / "manifest.csv").is_file():
@@ -100,10 +111,11 @@ def _real(ctx: StudyContext) -> tuple[Path, str]:
                   f"{ctx.settings['per_object']}; photos astronaut = train, grace_hopper = test)")
 
 
-def _rendered(ctx: StudyContext) -> tuple[Path, str]:
+def _rendered_pairs(ctx: StudyContext) -> tuple[Path, str]:
+    """The rendered novel-category pairs: Mitsuba views made into pairs (needs the render extra)."""
     from ..datagen.render import mitsuba_available
 
-    st = ctx.settings
+    settings = ctx.settings
     if not mitsuba_available():
         raise InputError("study cross-category needs Mitsuba 3 for the rendered novel-category pairs (`harmony "
                          "render`); install the render extra")
@@ -111,22 +123,23 @@ def _rendered(ctx: StudyContext) -> tuple[Path, str]:
     if not (scenes / "render.json").is_file():
         from ..datagen.render import render_dataset
 
-        render_dataset(scenes, views=int(st["views"]), size=int(st["render_size"]), spp=int(st["spp"]),
-                       seed=ctx.seed, kinds=(st["render_object"],), workers=ctx.workers, overwrite=True,
+        render_dataset(scenes, views=int(settings["views"]), size=int(settings["render_size"]),
+                       spp=int(settings["spp"]), seed=ctx.seed, kinds=(settings["render_object"],), workers=ctx.workers, overwrite=True,
                        progress=ctx.progress, sheet=False)
     root = ctx.work / "data_rendered"
     if not (root / "labels.txt").is_file():
         from ..datagen.rendered import generate_rendered
 
-        generate_rendered(root, scenes, seed=ctx.seed, category=st["render_object"], test_fraction=0.0,
+        generate_rendered(root, scenes, seed=ctx.seed, category=settings["render_object"], test_fraction=0.0,
                           workers=ctx.workers, progress=ctx.progress, overwrite=True)
-    return root, (f"{root}: {st['views']} Mitsuba views of a {st['render_object']!r} ({st['render_size']} px, "
-                  f"{st['spp']} spp) via `harmony render` + `harmony datagen rendered`")
+    return root, (f"{root}: {settings['views']} Mitsuba views of a {settings['render_object']!r} "
+                  f"({settings['render_size']} px, {settings['spp']} spp) via `harmony render` + `harmony datagen rendered`")
 
 
-def _rows(sub: Path, split: str) -> list[dict]:
-    with open(sub / "manifest.csv", newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("split") == split]
+def _manifest_rows(sub: Path, split: str) -> list[dict]:
+    """The manifest rows of one split of a subset folder (filtered by its split file when present)."""
+    with open(sub / "manifest.csv", newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("split") == split]
     listed = subset_split_file(sub.parent, sub.name, split)
     if listed.is_file():   # the split files are authoritative
         keep = {Path(x.strip()).name for x in listed.read_text().splitlines() if x.strip()}
@@ -135,14 +148,16 @@ def _rows(sub: Path, split: str) -> list[dict]:
 
 
 def _names(rows: list[dict]) -> list[str]:
+    """Sorted composite file names of manifest rows."""
     return sorted(Path(r["composite"]).name for r in rows)
 
 
 def _subsample(names: list[str], n: int, seed: int, key: int) -> list[str]:
+    """``n`` of ``names`` drawn without replacement (seeded by ``[seed, key]``), sorted; all when n >= len."""
     if n >= len(names):
         return list(names)
-    idx = np.random.default_rng([seed, key]).choice(len(names), size=n, replace=False)
-    return sorted(names[i] for i in idx)
+    chosen = np.random.default_rng([seed, key]).choice(len(names), size=n, replace=False)
+    return sorted(names[i] for i in chosen)
 
 
 def _fine_tune(ctx: StudyContext, model: str, data: Path, tag: str, *, preset: str, steps: int, init_from: Path):
@@ -191,55 +206,97 @@ def _make_set(ctx: StudyContext, name: str, parts: dict[str, tuple[Path, list[st
     return root
 
 
-# --------------------------------------------------------------------------------------------------
-# run
+PAPER_TABLE = PaperTable(
+    ("table", "row", "MSE", "fMSE", "PSNR"), PAPER_TABLE1 + PAPER_TABLE2,
+    "CharmNet (Cao et al., BMVC 2022) Table 1 (iDIH trained on each set, tested on D_rl_te,n: fMSE, PSNR) and "
+    "Table 2 (tested on D_rl_te,n: MSE, fMSE, PSNR; the D_rl_te,b columns are not reproduced). Quoted exactly.")
 
 
-def run(ctx: StudyContext) -> StudyOutput:
-    import pandas as pd
-
-    from ._common import train_row
-
-    st = ctx.settings
-    novel = st["novel"]
-    real_root, real_desc = _real(ctx)
-    rd_root, rd_desc = _rendered(ctx)
-    real_sub, rd_sub = real_root / REAL_SUBSET, rd_root / RENDERED_SUBSET
-    train_rows, test_rows = _rows(real_sub, "train"), _rows(real_sub, "test")
-    novel_train = _names([r for r in train_rows if r.get("category") == novel])
-    base_train = _names([r for r in train_rows if r.get("category") not in (novel, None, "")])
-    novel_test = _names([r for r in test_rows if r.get("category") == novel])
-    rendered = sorted(Path(x.strip()).name for x in subset_split_file(rd_root, RENDERED_SUBSET, "train").read_text().splitlines()
-                      if x.strip())
-    for what, names in (("novel-category train", novel_train), ("novel-category test", novel_test),
-                        ("base-category train", base_train), ("rendered", rendered)):
-        if not names:
+def _split_names(ctx: StudyContext, real_root: Path, rendered_root: Path) -> dict:
+    """The composite names of each set: novel/base train, novel test, rendered; refuses an empty one."""
+    novel = ctx.settings["novel"]
+    real_sub = real_root / REAL_SUBSET
+    train_rows, test_rows = _manifest_rows(real_sub, "train"), _manifest_rows(real_sub, "test")
+    names = {"novel_train": _names([r for r in train_rows if r.get("category") == novel]),
+             "base_train": _names([r for r in train_rows if r.get("category") not in (novel, None, "")]),
+             "novel_test": _names([r for r in test_rows if r.get("category") == novel]),
+             "rendered": sorted(Path(x.strip()).name for x in subset_split_file(rendered_root, RENDERED_SUBSET, "train")
+                                .read_text().splitlines() if x.strip())}
+    for what, listed in (("novel-category train", names["novel_train"]), ("novel-category test", names["novel_test"]),
+                         ("base-category train", names["base_train"]), ("rendered", names["rendered"])):
+        if not listed:
             raise InputError(f"cross-category: no {what} pairs (novel category {novel!r}; real data {real_root}); "
                              "set --set novel=NAME to a category with train and test rows")
-    n = len(novel_train)
-    base_sub = _subsample(base_train, n, ctx.seed, 1)
-    rd_sub_names = _subsample(rendered, n, ctx.seed, 2)
-    base_categories = sorted({r.get("category") for r in train_rows if r.get("category") not in (novel, None, "")})
+    size = len(names["novel_train"])
+    names["base_sub"] = _subsample(names["base_train"], size, ctx.seed, 1)
+    names["rendered_sub"] = _subsample(names["rendered"], size, ctx.seed, 2)
+    names["base_categories"] = sorted({r.get("category") for r in train_rows
+                                       if r.get("category") not in (novel, None, "")})
+    return names
+
+
+def recipe(ctx: StudyContext) -> dict:
+    """Data recipe: real pairs split by category, rendered novel pairs, and the training sets built from them.
+
+    Parameters
+    ----------
+    ctx : StudyContext
+        The run (``novel``, ``per_object`` and the render settings).
+
+    Returns
+    -------
+    dict
+        ``"sets"`` (``{set name: iHarmony4 root}``), ``"names"`` (the composites of each set),
+        ``"rendered_root"``, ``"real"`` and ``"rendered"`` (descriptions).
+
+    Raises
+    ------
+    InputError
+        When Mitsuba is missing, ``--data`` has no HCOCO manifest, or a set is empty.
+    """
+    real_root, real_description = _real_pairs(ctx)
+    rendered_root, rendered_description = _rendered_pairs(ctx)
+    real_sub, rendered_sub = real_root / REAL_SUBSET, rendered_root / RENDERED_SUBSET
+    names = _split_names(ctx, real_root, rendered_root)
+    novel_test = names["novel_test"]
 
     def real_only(train):
         return {REAL_SUBSET: (real_sub, train, novel_test)}
 
     sets = {
-        "novel": _make_set(ctx, "novel", real_only(novel_train)),
-        "base_sub": _make_set(ctx, "base_sub", real_only(base_sub)),
+        "novel": _make_set(ctx, "novel", real_only(names["novel_train"])),
+        "base_sub": _make_set(ctx, "base_sub", real_only(names["base_sub"])),
         "rendered_sub": _make_set(ctx, "rendered_sub", {REAL_SUBSET: (real_sub, [], novel_test),
-                                                        RENDERED_SUBSET: (rd_sub, rd_sub_names, [])}),
+                                                        RENDERED_SUBSET: (rendered_sub, names["rendered_sub"], [])}),
         "rendered": _make_set(ctx, "rendered", {REAL_SUBSET: (real_sub, [], novel_test),
-                                                RENDERED_SUBSET: (rd_sub, rendered, [])}),
-        "base": _make_set(ctx, "base", real_only(base_train)),
-        "fusion": _make_set(ctx, "fusion", {REAL_SUBSET: (real_sub, base_train, novel_test),
-                                            RENDERED_SUBSET: (rd_sub, rendered, [])}),
-        "upper": _make_set(ctx, "upper", real_only(sorted(novel_train + base_train))),
+                                                RENDERED_SUBSET: (rendered_sub, names["rendered"], [])}),
+        "base": _make_set(ctx, "base", real_only(names["base_train"])),
+        "fusion": _make_set(ctx, "fusion", {REAL_SUBSET: (real_sub, names["base_train"], novel_test),
+                                            RENDERED_SUBSET: (rendered_sub, names["rendered"], [])}),
+        "upper": _make_set(ctx, "upper", real_only(sorted(names["novel_train"] + names["base_train"]))),
     }
-    kind = st["presets"]
-    dih, charm = f"dih_{kind}", f"charmnet_{kind}"
-    # (table, row, model, preset, set, extra_data, first stage's set (two-stage row) or None,
-    #  paper MSE, paper fMSE, paper PSNR)
+    return {"sets": sets, "names": names, "rendered_root": rendered_root, "real": real_description,
+            "rendered": rendered_description}
+
+
+def training_plan(settings: dict, rendered_root: Path) -> list[tuple]:
+    """The rows to train, in table order.
+
+    Parameters
+    ----------
+    settings : dict
+        The run's settings (``presets``, ``charmnet``).
+    rendered_root : pathlib.Path
+        The rendered pairs' root (CharmNet's second stream).
+
+    Returns
+    -------
+    list of tuple
+        ``(table, row, model, preset, set, extra_data, first stage's set (two-stage row) or None,
+        paper MSE, paper fMSE, paper PSNR)``.
+    """
+    size = settings["presets"]
+    dih, charm = f"dih_{size}", f"charmnet_{size}"
     plan = [
         ("Table 1", "2: D_rl_tr,n (novel real)", "dih", dih, "novel", None, None, None, 386.36, 35.71),
         ("Table 1", "3: D_rl_tr,b(sub) (base real)", "dih", dih, "base_sub", None, None, None, 486.54, 34.64),
@@ -250,128 +307,214 @@ def run(ctx: StudyContext) -> StudyOutput:
          "rendered", 43.06, 383.39, 35.67),
         ("Table 2", "8: dataset fusion (D_rd_tr,n + D_rl_tr,b)", "dih", dih, "fusion", None, None, 38.31, 368.50,
          35.64),
-        ("Table 2", "12: CharmNet (D_rl_tr,b + rendered stream)", "charmnet", charm, "base", {"rendered": rd_root},
-         None, 30.83, 296.40, 36.60),
+        ("Table 2", "12: CharmNet (D_rl_tr,b + rendered stream)", "charmnet", charm, "base",
+         {"rendered": rendered_root}, None, 30.83, 296.40, 36.60),
         ("Table 2", "13: upper bound (D_rl_tr,n + D_rl_tr,b)", "dih", dih, "upper", None, None, 27.71, 259.17, 37.12),
     ]
-    if not st["charmnet"]:
-        plan = [p for p in plan if p[2] != "charmnet"]
-    out_rows: list[dict[str, Any]] = []
+    return plan if settings["charmnet"] else [p for p in plan if p[2] != "charmnet"]
+
+
+def _train(ctx: StudyContext, sets: dict, trained: dict, model: str, preset: str, set_name: str, extra, first_stage):
+    """Train one row (a set trained once, the two-stage row from its first stage); returns the TrainResult."""
+    steps = int(ctx.settings["steps"])
+    tag = f"{set_name}_{model}" if first_stage is None else f"{set_name}_{model}_from_{first_stage}"
+    if tag in trained:   # Table 2 row 4 is Table 1's training set at full size: trained once per set
+        return trained[tag]
+    if first_stage is not None:   # two-stage training: stage 1 on `first_stage`, then fine-tuning on `set_name`
+        first_tag = f"{first_stage}_{model}"
+        if first_tag not in trained:
+            trained[first_tag] = train_row(ctx, model, sets[first_stage], first_tag, preset=preset, steps=steps)
+        trained[tag] = _fine_tune(ctx, model, sets[set_name], tag, preset=preset, steps=steps,
+                                  init_from=ctx.work / "models" / first_tag)
+    else:
+        trained[tag] = train_row(ctx, model, sets[set_name], tag, preset=preset, steps=steps, extra_data=extra)
+    return trained[tag]
+
+
+def methods(ctx: StudyContext, data: dict) -> dict:
+    """Methods step: train every row of :func:`training_plan` for the same steps and keep its validation.
+
+    Parameters
+    ----------
+    ctx : StudyContext
+        The run (``steps``, ``presets``, ``charmnet``).
+    data : dict
+        What :func:`recipe` returned.
+
+    Returns
+    -------
+    dict
+        ``"rows"`` (one table row per plan row) and ``"cut"`` (the cut-and-paste validation, or None).
+    """
+    rows: list[dict[str, Any]] = []
     cut = None
-    info = {}
-    for table_name, label, model, preset, set_name, extra, stage1, p_mse, p_fmse, p_psnr in plan:
-        tag = f"{set_name}_{model}" if stage1 is None else f"{set_name}_{model}_from_{stage1}"
-        if tag in info:   # Table 2 row 4 is Table 1's training set at full size: trained once per set
-            res = info[tag]
-        elif stage1 is not None:   # two-stage training: stage 1 on `stage1`, then fine-tuning on `set_name`
-            first_tag = f"{stage1}_{model}"
-            if first_tag not in info:
-                info[first_tag] = train_row(ctx, model, sets[stage1], first_tag, preset=preset, steps=int(st["steps"]))
-            res = _fine_tune(ctx, model, sets[set_name], tag, preset=preset, steps=int(st["steps"]),
-                             init_from=ctx.work / "models" / first_tag)
-            info[tag] = res
-        else:
-            res = train_row(ctx, model, sets[set_name], tag, preset=preset, steps=int(st["steps"]),
-                            extra_data=extra)
-            info[tag] = res
-        cut = cut or res.cut_and_paste
-        v = res.validation
-        out_rows.append({"table": table_name, "row": label, "model": res.preset, "train pairs": res.train_images,
-                         "steps": res.steps, "MSE": v.get("mse", math.nan), "fMSE": v.get("fmse", math.nan),
-                         "PSNR": v.get("psnr", math.nan), "paper MSE": p_mse, "paper fMSE": p_fmse,
-                         "paper PSNR": p_psnr})
+    trained: dict = {}
+    for table_name, label, model, preset, set_name, extra, first_stage, paper_mse, paper_fmse, paper_psnr in \
+            training_plan(ctx.settings, data["rendered_root"]):
+        result = _train(ctx, data["sets"], trained, model, preset, set_name, extra, first_stage)
+        cut = cut or result.cut_and_paste
+        validation = result.validation
+        rows.append({"table": table_name, "row": label, "model": result.preset, "train pairs": result.train_images,
+                     "steps": result.steps, "MSE": validation.get("mse", math.nan),
+                     "fMSE": validation.get("fmse", math.nan), "PSNR": validation.get("psnr", math.nan),
+                     "paper MSE": paper_mse, "paper fMSE": paper_fmse, "paper PSNR": paper_psnr})
+    return {"rows": rows, "cut": cut}
+
+
+def build_table(ctx: StudyContext, measured: dict):
+    """The composite's row first (when the trainer reported one), then the trained rows.
+
+    Parameters
+    ----------
+    ctx : StudyContext
+        The run.
+    measured : dict
+        What :func:`methods` returned.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``table``, ``row``, ``model``, ``train pairs``, ``steps``, ``MSE``, ``fMSE``, ``PSNR``,
+        ``paper MSE``, ``paper fMSE``, ``paper PSNR``; rounded to 3 decimals.
+    """
+    import pandas as pd
+
+    rows = list(measured["rows"])
+    cut = measured["cut"]
     if cut:
-        out_rows.insert(0, {"table": "Tables 1-2", "row": "1: - (composite)", "model": "-", "train pairs": 0,
-                            "steps": 0, "MSE": cut.get("mse"), "fMSE": cut.get("fmse"), "PSNR": cut.get("psnr"),
-                            "paper MSE": 155.74, "paper fMSE": 931.74, "paper PSNR": 33.29})
-    table = pd.DataFrame(out_rows).round(3)
+        rows.insert(0, {"table": "Tables 1-2", "row": "1: - (composite)", "model": "-", "train pairs": 0,
+                        "steps": 0, "MSE": cut.get("mse"), "fMSE": cut.get("fmse"), "PSNR": cut.get("psnr"),
+                        "paper MSE": 155.74, "paper fMSE": 931.74, "paper PSNR": 33.29})
+    return pd.DataFrame(rows).round(3)
 
-    def val(prefix: str, col: str) -> float:
-        sel = table[table["row"].str.startswith(prefix)]
-        return float(sel[col].iloc[0]) if len(sel) else math.nan
 
-    conclusions = []
+def _value(evidence: Evidence, prefix: str, column: str) -> float:
+    """``column`` of the first row whose label starts with ``prefix`` (NaN when none)."""
+    table = evidence.table
+    rows = table[table["row"].str.startswith(prefix)]
+    return float(rows[column].iloc[0]) if len(rows) else math.nan
 
-    def less(claim, paper, a_row, b_row, col="fMSE"):
-        a, b = val(a_row, col), val(b_row, col)
-        if np.isfinite(a) and np.isfinite(b):
-            conclusions.append(Conclusion(claim, paper, f"{col} {a:.2f} vs {b:.2f}", bool(a < b)))
 
-    less("within-category training beats cross-category (Table 1, col. 2 vs 3)", "fMSE 386.36 vs 486.54",
-         "2: D_rl_tr,n", "3: D_rl_tr,b(sub)")
-    less("cross-category training still harmonizes (Table 1, col. 3 vs composite)", "fMSE 486.54 vs 931.74",
-         "3: D_rl_tr,b(sub)", "1: -")
-    less("rendered-only training is worse than novel real pairs (cross-domain gap, Table 1 col. 4 vs 2)",
-         "fMSE 386.36 vs 1100.86", "2: D_rl_tr,n", "4: D_rd_tr,n(sub)")
-    less("two-stage training brings a (minor) gain over base real pairs only (Table 2 row 7 vs 4)",
-         "MSE 43.06 vs 46.67", "7: two-stage", "4: D_rl_tr,b", col="MSE")
-    less("dataset fusion beats base real pairs only (Table 2 row 8 vs 4)", "MSE 38.31 vs 46.67",
-         "8: dataset fusion", "4: D_rl_tr,b", col="MSE")
-    less("two-stage training gains less than dataset fusion (Table 2 row 8 vs 7: fusion 'by a large margin', "
-         "two-stage 'only minor performance gain')",
-         "MSE 38.31 vs 43.06", "8: dataset fusion", "7: two-stage", col="MSE")
-    less("real novel-category pairs are the upper bound (Table 2 row 13 vs 8)", "MSE 27.71 vs 38.31",
-         "13: upper bound", "8: dataset fusion", col="MSE")
-    if st["charmnet"]:
-        a, b = val("12: CharmNet", "MSE"), val("8: dataset fusion", "MSE")
-        conclusions.append(Conclusion(
-            "CharmNet beats dataset fusion (Table 2 row 12 vs 8)", "MSE 30.83 vs 38.31",
-            f"MSE {a:.2f} vs {b:.2f}, but CharmNet's backbone (charmnet_{kind}, two-domain iDIH) differs from the "
-            f"DIH of row 8, so the difference is not the method's alone", None))
+def lower(first: str, second: str, column: str = "fMSE"):
+    """A judge: is ``column`` of the row labelled ``first...`` lower than that of ``second...``?
 
-    def plot(path: Path) -> None:
-        import matplotlib.pyplot as plt
+    Parameters
+    ----------
+    first, second : str
+        Prefixes of row labels (``"2: D_rl_tr,n"``).
+    column : str, optional
+        ``"fMSE"`` or ``"MSE"``.
 
-        fig, ax = plt.subplots(figsize=(7, 0.4 * len(table) + 1.5))
-        y = np.arange(len(table))
-        ax.barh(y, table["fMSE"], color=["C0" if t == "Table 1" else "C1" if t == "Table 2" else "0.6"
-                                         for t in table["table"]])
-        ax.set_yticks(y)
-        ax.set_yticklabels([f"{a}: {b}" for a, b in zip(table["table"], table["row"])], fontsize=6)
-        ax.invert_yaxis()
-        ax.set_xlabel(f"validation fMSE on the novel category ({novel!r}) test pairs")
-        ax.set_title("cross-category (ours)", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+    Returns
+    -------
+    Callable[[Evidence, Any], Finding or None]
+        The judge; it skips the claim when either row was not run.
+    """
+    def judge(evidence: Evidence, _item=None) -> Finding | None:
+        a, b = _value(evidence, first, column), _value(evidence, second, column)
+        if not (np.isfinite(a) and np.isfinite(b)):
+            return None
+        return Finding(f"{column} {a:.2f} vs {b:.2f}", bool(a < b))
 
-    paper = pd.DataFrame([(t, r, m, f, p) for t, r, m, f, p in PAPER_TABLE1 + PAPER_TABLE2],
-                         columns=["table", "row", "MSE", "fMSE", "PSNR"])
-    data_used = {"real": real_desc, "rendered": rd_desc, "novel category": novel,
-                 "base categories": ", ".join(base_categories),
-                 "sizes": (f"D_rl_tr,n {len(novel_train)}, D_rl_tr,b {len(base_train)} (sub {len(base_sub)}), "
-                           f"D_rd_tr,n {len(rendered)} (sub {len(rd_sub_names)}), D_rl_te,n {len(novel_test)}"),
-                 "steps per row": st["steps"]}
-    return StudyOutput(
-        table=table, paper_table=paper,
-        paper_caption="CharmNet (seed 004) Table 1 (iDIH trained on each set, tested on D_rl_te,n: fMSE, PSNR) and "
-                      "Table 2 (tested on D_rl_te,n: MSE, fMSE, PSNR; the D_rl_te,b columns are not reproduced). "
-                      "Quoted exactly.",
-        conclusions=conclusions, plot=plot, data_used=data_used, missing=list(NOT_RUNNABLE),
-        extra={"sets": {k: str(v) for k, v in sets.items()}},
-        notes=["every row trains from the same seed for the same steps and validates on the same novel-category test "
-               "pairs"
-               + ("" if ctx.data is not None else
-                  "; on the embedded sample these are the composites of ONE photo (grace_hopper), the novel train "
-                  "pairs come from one other photo (astronaut) and the only base category is 'flag', so the numbers "
-                  "check the pipeline and do not measure the paper's effects"),
-               "the paper's rendered data (RdHarmony) are Unity renders of humans in ten styles; ours are Mitsuba stick "
-               "figures (`human`) in the same ten style names, at small size and low spp",
-               f"Table 2 row 7 (two-stage) trains {st['steps']} steps on all rendered pairs, then fine-tunes that "
-               f"checkpoint for {st['steps']} steps on the base real pairs (a new run: fresh optimizer; its 'steps' "
-               "column counts the second stage), so it gets twice the other rows' step budget; the paper does not "
-               "give its stages' lengths",
-               "Table 2 row 4 (D_rl_tr,b) equals Table 1 column 3 when the base set is no larger than N (the "
-               "embedded sample): then both rows are one trained model"])
+    return judge
+
+
+def _charmnet_vs_fusion(evidence: Evidence, _item=None) -> Finding | None:
+    """CharmNet against dataset fusion: reported, never judged (the backbones differ)."""
+    if not evidence.settings["charmnet"]:
+        return None
+    a, b = _value(evidence, "12: CharmNet", "MSE"), _value(evidence, "8: dataset fusion", "MSE")
+    return Finding(f"MSE {a:.2f} vs {b:.2f}, but CharmNet's backbone (charmnet_{evidence.settings['presets']}, "
+                   "two-domain iDIH) differs from the DIH of row 8, so the difference is not the method's alone", None)
+
+
+CLAIMS = (
+    Claim("within-category training beats cross-category (Table 1, col. 2 vs 3)", "fMSE 386.36 vs 486.54",
+          lower("2: D_rl_tr,n", "3: D_rl_tr,b(sub)")),
+    Claim("cross-category training still harmonizes (Table 1, col. 3 vs composite)", "fMSE 486.54 vs 931.74",
+          lower("3: D_rl_tr,b(sub)", "1: -")),
+    Claim("rendered-only training is worse than novel real pairs (cross-domain gap, Table 1 col. 4 vs 2)",
+          "fMSE 386.36 vs 1100.86", lower("2: D_rl_tr,n", "4: D_rd_tr,n(sub)")),
+    Claim("two-stage training brings a (minor) gain over base real pairs only (Table 2 row 7 vs 4)",
+          "MSE 43.06 vs 46.67", lower("7: two-stage", "4: D_rl_tr,b", "MSE")),
+    Claim("dataset fusion beats base real pairs only (Table 2 row 8 vs 4)", "MSE 38.31 vs 46.67",
+          lower("8: dataset fusion", "4: D_rl_tr,b", "MSE")),
+    Claim("two-stage training gains less than dataset fusion (Table 2 row 8 vs 7: fusion 'by a large margin', "
+          "two-stage 'only minor performance gain')", "MSE 38.31 vs 43.06",
+          lower("8: dataset fusion", "7: two-stage", "MSE")),
+    Claim("real novel-category pairs are the upper bound (Table 2 row 13 vs 8)", "MSE 27.71 vs 38.31",
+          lower("13: upper bound", "8: dataset fusion", "MSE")),
+    Claim("CharmNet beats dataset fusion (Table 2 row 12 vs 8)", "MSE 30.83 vs 38.31", _charmnet_vs_fusion),
+)
+
+
+def plot(evidence: Evidence) -> Figure:
+    """Plot spec: horizontal bars of each row's fMSE on the novel test pairs, coloured by table.
+
+    Parameters
+    ----------
+    evidence : Evidence
+        The finished run.
+
+    Returns
+    -------
+    Figure
+        One panel.
+    """
+    table = evidence.table
+    y = np.arange(len(table))
+    colours = ["C0" if t == "Table 1" else "C1" if t == "Table 2" else "0.6" for t in table["table"]]
+    return Figure((7, 0.4 * len(table) + 1.5), [Panel(
+        [Mark("barh", (y, table["fMSE"]), {"color": colours})], yticks=y,
+        yticklabels=[f"{a}: {b}" for a, b in zip(table["table"], table["row"])], yticklabel_options={"fontsize": 6},
+        invert_y=True, xlabel=f"validation fMSE on the novel category ({evidence.settings['novel']!r}) test pairs",
+        title="cross-category (ours)")])
+
+
+def report(evidence: Evidence) -> Report:
+    """Data used and set sizes, the rows not run, and how the rows differ from the paper's.
+
+    Parameters
+    ----------
+    evidence : Evidence
+        The finished run.
+
+    Returns
+    -------
+    Report
+        What the README and study.json say besides the tables.
+    """
+    settings, data, names = evidence.settings, evidence.data, evidence.data["names"]
+    data_used = {"real": data["real"], "rendered": data["rendered"], "novel category": settings["novel"],
+                 "base categories": ", ".join(names["base_categories"]),
+                 "sizes": (f"D_rl_tr,n {len(names['novel_train'])}, D_rl_tr,b {len(names['base_train'])} (sub "
+                           f"{len(names['base_sub'])}), D_rd_tr,n {len(names['rendered'])} (sub "
+                           f"{len(names['rendered_sub'])}), D_rl_te,n {len(names['novel_test'])}"),
+                 "steps per row": settings["steps"]}
+    notes = ["every row trains from the same seed for the same steps and validates on the same novel-category test "
+             "pairs"
+             + ("" if evidence.ctx.data is not None else
+                "; on the embedded sample these are the composites of ONE photo (grace_hopper), the novel train "
+                "pairs come from one other photo (astronaut) and the only base category is 'flag', so the numbers "
+                "check the pipeline and do not measure the paper's effects"),
+             "the paper's rendered data (RdHarmony) are Unity renders of humans in ten styles; ours are Mitsuba stick "
+             "figures (`human`) in the same ten style names, at small size and low spp",
+             f"Table 2 row 7 (two-stage) trains {settings['steps']} steps on all rendered pairs, then fine-tunes that "
+             f"checkpoint for {settings['steps']} steps on the base real pairs (a new run: fresh optimizer; its "
+             "'steps' column counts the second stage), so it gets twice the other rows' step budget; the paper does "
+             "not give its stages' lengths",
+             "Table 2 row 4 (D_rl_tr,b) equals Table 1 column 3 when the base set is no larger than N (the "
+             "embedded sample): then both rows are one trained model"]
+    return Report(data_used=data_used, missing=list(NOT_RUNNABLE),
+                  extra={"sets": {k: str(v) for k, v in data["sets"].items()}}, notes=notes)
 
 
 _BASE = {"novel": "person", "per_object": 12, "render_object": "human", "views": 2, "render_size": 64, "spp": 8,
          "steps": 100, "presets": "tiny", "charmnet": True}
 register(Study(
-    name="cross-category", paper="CharmNet (seed 004)", table="Tables 1-2",
+    name="cross-category", paper="CharmNet (Cao et al., BMVC 2022)", table="Tables 1-2",
     measures="validation MSE / fMSE / PSNR on novel-category real test pairs of DIH trained on novel real, base real, "
              "novel rendered, fused pairs, two-stage (rendered then base real), and of CharmNet",
-    run="harmony.studies.cross_category:run",
     scales={
         "test": Scale("test", "2 composites per object, 1 Mitsuba view at 32 px, 1 step per row.",
                       {**_BASE, "per_object": 2, "views": 1, "render_size": 32, "spp": 4, "steps": 1},
@@ -385,4 +528,6 @@ register(Study(
                                                        "steps": 100_000, "presets": "paper"},
                        needs_data="a COCO-based HCOCO dataset with the manifest's category column", needs_gpu=True,
                        est_time="days"),
-    }))
+    },
+    recipe=recipe, methods=methods, build_table=build_table, claims=CLAIMS, paper_table=PAPER_TABLE, plot=plot,
+    report=report))

@@ -1,5 +1,5 @@
-"""``fg-ratio``: BargainNet (Cong et al., ICME 2021) supplement Table 1: MSE and fMSE of every method in each
-foreground-ratio bucket (0-5 %, 5-15 %, 15-100 %, and 0-100 %).
+"""``fg-ratio``: BargainNet [1]_ supplement Table 1: MSE and fMSE of every method in each foreground-ratio
+bucket (0-5 %, 5-15 %, 15-100 %, and 0-100 %).
 
 Data: the coco generator (every instance down to a 0.5 % foreground, so the small bucket is populated)
 and the fivek generator on the embedded sample, in one iHarmony4 root; or ``--data``. Methods: the
@@ -7,16 +7,25 @@ classical methods in the registry plus learned methods trained here with their t
 (:func:`harmony.models.train.train`). Scoring: :func:`harmony.benchmark.runner.run_bench` (protocol
 ``iharm`` at 256, SamsungLabs ``scripts/evaluate_model_fg_ratios.py``) and the harness's own bucketing
 (:func:`harmony.benchmark.rows.bucket_rows`: ratio after the resize, both ends inclusive).
+
+References
+----------
+.. [1] Cong, Niu, Zhang et al., "BargainNet: Background-Guided Domain Translation for Image
+   Harmonization", ICME 2021.
+.. [2] SamsungLabs, image_harmonization (iSSAM), ``scripts/evaluate_model_fg_ratios.py``,
+   https://github.com/SamsungLabs/image_harmonization
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
-from . import Conclusion, Scale, Study, StudyContext, StudyOutput, register
+from .. import serialize
+from . import Claim, Evidence, Finding, PaperTable, Report, Scale, Study, StudyContext, register
+from ._common import bench, combined_dataset, train_methods
+from .plotting import Figure, Mark, Panel
 
 BUCKETS = ("0%-5%", "5%-15%", "15%-100%")
 
@@ -35,111 +44,209 @@ PAPER_COLUMNS = ["method", "MSE 0%-5%", "fMSE 0%-5%", "MSE 5%-15%", "fMSE 5%-15%
                  "fMSE 15%-100%", "MSE 0%-100%", "fMSE 0%-100%"]
 
 
-def run(ctx: StudyContext) -> StudyOutput:
+COMPOSITE = "cut-and-paste"
+PAPER_TABLE = PaperTable(
+    PAPER_COLUMNS, PAPER_SUPP_TABLE1,
+    "BargainNet (Cong et al., ICME 2021) supplement Table 1: MSE and fMSE in each foreground-ratio range, "
+    "iHarmony4 test set (7404 images).")
+
+
+def _format(value: float) -> str:
+    return serialize.format_number(value, ".2f", nan="n/a")
+
+
+def recipe(ctx: StudyContext) -> dict:
+    """Data recipe: HCOCO with every instance down to a 0.5 % foreground, plus HAdobe5k; or ``--data``.
+
+    Parameters
+    ----------
+    ctx : StudyContext
+        The run (``coco_per_object``, ``fivek``, ``fivek_per_mask``, ``fivek_test_fraction``).
+
+    Returns
+    -------
+    dict
+        ``"root"`` (the iHarmony4 root) and ``"descriptions"`` (one line per subset).
+    """
+    settings = ctx.settings
+    coco = {"min_fg_ratio": 0.005, "objects": "all", "per_object": settings["coco_per_object"], "test_fraction": 1.0}
+    fivek = {"per_mask": settings["fivek_per_mask"] or None, "test_fraction": settings["fivek_test_fraction"]}
+    root, descriptions = combined_dataset(ctx, coco=coco, fivek=fivek if settings["fivek"] else None)
+    return {"root": root, "descriptions": descriptions}
+
+
+def methods(ctx: StudyContext, data: dict) -> dict:
+    """Methods step: train the learned methods, then benchmark every method at one size.
+
+    Parameters
+    ----------
+    ctx : StudyContext
+        The run (``methods``, ``learned``, ``steps``, ``size``, ``protocol``, ``limit``).
+    data : dict
+        What :func:`recipe` returned.
+
+    Returns
+    -------
+    dict
+        ``"methods"`` (names, classical then learned), ``"learned"``, ``"train_info"`` and ``"bench"``
+        (the :func:`harmony.benchmark.runner.run_bench` result).
+    """
+    settings = ctx.settings
+    learned = {m: settings["steps"] for m in settings["learned"]}
+    weights, train_info = train_methods(ctx, data["root"], learned)
+    names = list(settings["methods"]) + list(learned)
+    result = bench(ctx, data["root"], "fg", methods=names, sizes=[settings["size"]], protocol=settings["protocol"],
+                   weights=weights, limit=settings["limit"])
+    return {"methods": names, "learned": list(learned), "train_info": train_info, "bench": result}
+
+
+def build_table(ctx: StudyContext, measured: dict):
+    """One row per method: test-image count, MSE and fMSE per bucket, then over all images.
+
+    Parameters
+    ----------
+    ctx : StudyContext
+        The run (``size``).
+    measured : dict
+        What :func:`methods` returned.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``method``, ``N/MSE/fMSE <bucket>`` for each of :data:`BUCKETS`, ``MSE 0%-100%``,
+        ``fMSE 0%-100%``; values rounded to 2 decimals, NaN where a bucket is empty.
+    """
     import pandas as pd
 
     from ..benchmark import rows as report_rows
-    from ._common import bench, combined_dataset, fmt, train_methods
 
-    st = ctx.settings
-    coco = {"min_fg_ratio": 0.005, "objects": "all", "per_object": st["coco_per_object"], "test_fraction": 1.0}
-    fivek = {"per_mask": st["fivek_per_mask"] or None, "test_fraction": st["fivek_test_fraction"]}
-    data, desc = combined_dataset(ctx, coco=coco, fivek=fivek if st["fivek"] else None)
-    learned = {m: st["steps"] for m in st["learned"]}
-    weights, train_info = train_methods(ctx, data, learned)
-    methods = list(st["methods"]) + list(learned)
-    res = bench(ctx, data, "fg", methods=methods, sizes=[st["size"]], protocol=st["protocol"], weights=weights,
-                limit=st["limit"])
-    subsets = sorted({r["subset"] for r in res.rows})
-    buckets = report_rows.bucket_rows(res.rows, subsets, st["size"])
-    agg = report_rows.aggregate(res.rows, subsets).get(st["size"], {})
+    size, result = ctx.settings["size"], measured["bench"]
+    subsets = sorted({r["subset"] for r in result.rows})
+    buckets = report_rows.bucket_rows(result.rows, subsets, size)
+    overall = report_rows.aggregate(result.rows, subsets).get(size, {})
     rows = []
-    for m in methods:
-        if m not in buckets:
+    for method in measured["methods"]:
+        if method not in buckets:
             continue
-        row = {"method": m}
-        for b in BUCKETS:
-            s = buckets[m].get(f"All ({b})", {})
-            row[f"N {b}"] = s.get("N", 0)
-            row[f"MSE {b}"] = s.get("mse", math.nan)
-            row[f"fMSE {b}"] = s.get("fmse", math.nan)
-        row["MSE 0%-100%"] = agg.get(m, {}).get("All", {}).get("mse", math.nan)
-        row["fMSE 0%-100%"] = agg.get(m, {}).get("All", {}).get("fmse", math.nan)
+        row = {"method": method}
+        for bucket in BUCKETS:
+            stats = buckets[method].get(f"All ({bucket})", {})
+            row[f"N {bucket}"] = stats.get("N", 0)
+            row[f"MSE {bucket}"] = stats.get("mse", math.nan)
+            row[f"fMSE {bucket}"] = stats.get("fmse", math.nan)
+        row["MSE 0%-100%"] = overall.get(method, {}).get("All", {}).get("mse", math.nan)
+        row["fMSE 0%-100%"] = overall.get(method, {}).get("All", {}).get("fmse", math.nan)
         rows.append(row)
-    table = pd.DataFrame(rows).round(2)
-    missing = [f"{p.name}: {p.status} ({p.message})" for p in res.methods if not p.runnable]
+    return pd.DataFrame(rows).round(2)
 
-    def val(m, col):
-        sel = table[table["method"] == m]
-        return float(sel[col].iloc[0]) if len(sel) else math.nan
 
-    comp = "cut-and-paste"
-    conclusions = []
-    mono = [m for m in table["method"] if all(np.isfinite([val(m, f"MSE {b}") for b in BUCKETS]))]
-    inc = [m for m in mono if val(m, "MSE 0%-5%") < val(m, "MSE 5%-15%") < val(m, "MSE 15%-100%")]
-    conclusions.append(Conclusion(
-        "MSE grows with the foreground ratio (for every method)", "composite 28.51 < 119.19 < 577.58; all rows increase",
-        f"{len(inc)} of {len(mono)} methods increase ({', '.join(inc) or 'none'})",
-        bool(mono) and len(inc) == len(mono)))
-    if "xue2012" in set(table["method"]) and comp in set(table["method"]):
-        small = val("xue2012", "fMSE 0%-5%") > val(comp, "fMSE 0%-5%")
-        large = val("xue2012", "fMSE 15%-100%") < val(comp, "fMSE 15%-100%")
-        testable = all(np.isfinite([val("xue2012", "fMSE 0%-5%"), val(comp, "fMSE 0%-5%"),
-                                    val("xue2012", "fMSE 15%-100%"), val(comp, "fMSE 15%-100%")]))
-        conclusions.append(Conclusion(
-            "Xue et al. worsens small foregrounds' fMSE but improves large ones",
-            "0-5 %: 1325.96 vs composite 1208.86; 15-100 %: 1555.69 vs 1887.05",
-            f"0-5 %: {fmt(val('xue2012', 'fMSE 0%-5%'))} vs {fmt(val(comp, 'fMSE 0%-5%'))}; 15-100 %: "
-            f"{fmt(val('xue2012', 'fMSE 15%-100%'))} vs {fmt(val(comp, 'fMSE 15%-100%'))}",
-            (small and large) if testable else None))
-    for m in learned:
-        if m in set(table["method"]):
-            fm = [val(m, f"fMSE {b}") for b in BUCKETS]
-            fc = [val(comp, f"fMSE {b}") for b in BUCKETS]
-            ok = [a < c for a, c in zip(fm, fc) if np.isfinite(a) and np.isfinite(c)]
-            conclusions.append(Conclusion(
-                f"the learned method ({m}) lowers fMSE below the composite in every bucket",
-                "BargainNet 450.33 / 359.49 / 353.84 vs 1208.86 / 1323.23 / 1887.05",
-                f"{m} {' / '.join(fmt(v) for v in fm)} vs {' / '.join(fmt(v) for v in fc)}",
-                all(ok) if ok else None))
-            others = [o for o in table["method"] if o != m]
-            best_everywhere = all(val(m, f"fMSE {b}") <= min(val(o, f"fMSE {b}") for o in others)
-                                  for b in BUCKETS if np.isfinite(val(m, f"fMSE {b}")))
-            conclusions.append(Conclusion(
-                f"{m} has the lowest fMSE of all methods in every bucket", "BargainNet best in every range",
-                "yes" if best_everywhere else "no", bool(best_everywhere)))
+def _value(evidence: Evidence, method: str, column: str) -> float:
+    return evidence.cell("method", method, column)
 
-    def plot(path: Path) -> None:
-        import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-        x = np.arange(len(BUCKETS))
-        for ax, metric in zip(axes, ("MSE", "fMSE")):
-            for m in table["method"]:
-                ax.plot(x, [val(m, f"{metric} {b}") for b in BUCKETS], marker="o", label=m)
-            ax.set_xticks(x)
-            ax.set_xticklabels(BUCKETS)
-            ax.set_xlabel("foreground ratio")
-            ax.set_ylabel(metric)
-            ax.set_yscale("log")
-        axes[1].legend(fontsize=6)
-        fig.suptitle("fg-ratio: BargainNet supplement Table 1 (ours)", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+def _mse_grows(evidence: Evidence, _item=None) -> Finding:
+    """Does MSE increase from the small to the large bucket for every method with all three buckets?"""
+    complete = [m for m in evidence.table["method"]
+                if all(np.isfinite([_value(evidence, m, f"MSE {b}") for b in BUCKETS]))]
+    increasing = [m for m in complete if _value(evidence, m, "MSE 0%-5%") < _value(evidence, m, "MSE 5%-15%")
+                  < _value(evidence, m, "MSE 15%-100%")]
+    return Finding(f"{len(increasing)} of {len(complete)} methods increase ({', '.join(increasing) or 'none'})",
+                   bool(complete) and len(increasing) == len(complete))
 
-    n_bucket = {b: int(table[f"N {b}"].max()) if len(table) else 0 for b in BUCKETS}
-    return StudyOutput(
-        table=table, paper_table=pd.DataFrame(PAPER_SUPP_TABLE1, columns=PAPER_COLUMNS),
-        paper_caption="BargainNet (Cong et al., ICME 2021) supplement Table 1: MSE and fMSE in each foreground-ratio range, "
-                      "iHarmony4 test set (7404 images).",
-        conclusions=conclusions, plot=plot,
-        data_used={"datasets": desc, "root": str(data), "test images per bucket": n_bucket,
-                   "protocol": f"{st['protocol']} at {st['size']}", "learned": train_info},
+
+def _xue_small_and_large(evidence: Evidence, _item=None) -> Finding | None:
+    """Xue et al. against the composite in the smallest and largest buckets."""
+    if not {"xue2012", COMPOSITE} <= set(evidence.table["method"]):
+        return None
+    xue_small, comp_small = _value(evidence, "xue2012", "fMSE 0%-5%"), _value(evidence, COMPOSITE, "fMSE 0%-5%")
+    xue_large, comp_large = (_value(evidence, "xue2012", "fMSE 15%-100%"),
+                             _value(evidence, COMPOSITE, "fMSE 15%-100%"))
+    testable = all(np.isfinite([xue_small, comp_small, xue_large, comp_large]))
+    return Finding(f"0-5 %: {_format(xue_small)} vs {_format(comp_small)}; 15-100 %: {_format(xue_large)} vs "
+                   f"{_format(comp_large)}", (xue_small > comp_small and xue_large < comp_large) if testable else None)
+
+
+def _learned_in_table(evidence: Evidence):
+    return [m for m in evidence.measured["learned"] if m in set(evidence.table["method"])]
+
+
+def _learned_beats_composite(evidence: Evidence, method: str) -> Finding:
+    """The learned method's fMSE against the composite's, bucket by bucket."""
+    learned = [_value(evidence, method, f"fMSE {b}") for b in BUCKETS]
+    composite = [_value(evidence, COMPOSITE, f"fMSE {b}") for b in BUCKETS]
+    lower = [a < c for a, c in zip(learned, composite) if np.isfinite(a) and np.isfinite(c)]
+    return Finding(f"{method} {' / '.join(_format(v) for v in learned)} vs "
+                   f"{' / '.join(_format(v) for v in composite)}", all(lower) if lower else None)
+
+
+def _learned_is_best(evidence: Evidence, method: str) -> Finding:
+    """Is the learned method's fMSE the lowest of all methods in every populated bucket?"""
+    others = [o for o in evidence.table["method"] if o != method]
+    best = all(_value(evidence, method, f"fMSE {b}") <= min(_value(evidence, o, f"fMSE {b}") for o in others)
+               for b in BUCKETS if np.isfinite(_value(evidence, method, f"fMSE {b}")))
+    return Finding("yes" if best else "no", bool(best))
+
+
+CLAIMS = (
+    Claim("MSE grows with the foreground ratio (for every method)", "composite 28.51 < 119.19 < 577.58; all rows increase",
+          _mse_grows),
+    Claim("Xue et al. worsens small foregrounds' fMSE but improves large ones",
+          "0-5 %: 1325.96 vs composite 1208.86; 15-100 %: 1555.69 vs 1887.05", _xue_small_and_large),
+    Claim("the learned method ({item}) lowers fMSE below the composite in every bucket",
+          "BargainNet 450.33 / 359.49 / 353.84 vs 1208.86 / 1323.23 / 1887.05", _learned_beats_composite,
+          each=_learned_in_table),
+    Claim("{item} has the lowest fMSE of all methods in every bucket", "BargainNet best in every range",
+          _learned_is_best, each=_learned_in_table),
+)
+
+
+def plot(evidence: Evidence) -> Figure:
+    """Plot spec: MSE and fMSE (log scale) of each method across the three buckets.
+
+    Parameters
+    ----------
+    evidence : Evidence
+        The finished run.
+
+    Returns
+    -------
+    Figure
+        Two panels (MSE, fMSE); the legend on the second.
+    """
+    x = np.arange(len(BUCKETS))
+    panels = []
+    for metric in ("MSE", "fMSE"):
+        marks = [Mark("plot", (x, [_value(evidence, m, f"{metric} {b}") for b in BUCKETS]), {"marker": "o", "label": m})
+                 for m in evidence.table["method"]]
+        panels.append(Panel(marks, yscale={"value": "log"}, xticks=x, xticklabels=BUCKETS, xlabel="foreground ratio",
+                            ylabel=metric, legend={"fontsize": 6} if metric == "fMSE" else None))
+    return Figure((9, 3.6), panels, suptitle="fg-ratio: BargainNet supplement Table 1 (ours)")
+
+
+def report(evidence: Evidence) -> Report:
+    """Data used (datasets, images per bucket, protocol, training), rows not run, notes.
+
+    Parameters
+    ----------
+    evidence : Evidence
+        The finished run.
+
+    Returns
+    -------
+    Report
+        What the README and study.json say besides the tables.
+    """
+    settings, table, result = evidence.settings, evidence.table, evidence.measured["bench"]
+    per_bucket = {b: int(table[f"N {b}"].max()) if len(table) else 0 for b in BUCKETS}
+    missing = [f"{p.name}: {p.status} ({p.message})" for p in result.methods if not p.runnable]
+    return Report(
+        data_used={"datasets": evidence.data["descriptions"], "root": str(evidence.data["root"]),
+                   "test images per bucket": per_bucket, "protocol": f"{settings['protocol']} at {settings['size']}",
+                   "learned": evidence.measured["train_info"]},
         missing=missing + ["Lalonde and Efros, Zhu et al., DoveNet and S2AM (paper rows) are not in the registry"],
         notes=["learned methods are trained here on the same root's train split with their tiny preset; "
                "their numbers say the pipeline works, not how the paper's models perform",
-               f"bench files (per-image CSV, tables): {res.out}"])
+               f"bench files (per-image CSV, tables): {result.out}"])
 
 
 _BASE = {"methods": ["cut-and-paste", "xue2012", "reinhard", "xiao", "fecker", "mkl"], "learned": ["bargainnet"],
@@ -148,7 +255,6 @@ _BASE = {"methods": ["cut-and-paste", "xue2012", "reinhard", "xiao", "fecker", "
 register(Study(
     name="fg-ratio", paper="BargainNet (Cong et al., ICME 2021), supplement section 3", table="Supplement Table 1",
     measures="MSE and fMSE of every method in the 0-5 %, 5-15 % and 15-100 % foreground-ratio buckets",
-    run="harmony.studies.fg_ratio:run",
     scales={
         "test": Scale("test", "3 classical methods on the coco sample only (one composite per object).",
                       {**_BASE, "methods": ["cut-and-paste", "xue2012", "reinhard"], "learned": [], "coco_per_object": 1,
@@ -160,4 +266,6 @@ register(Study(
         "paper": Scale("paper", "iHarmony4 test set (7404 images), bargainnet_paper trained 100k steps.",
                        {**_BASE, "steps": 100_000, "preset_bargainnet": "bargainnet_paper"},
                        needs_data="the iHarmony4 dataset (--data IHARMONY4_ROOT)", needs_gpu=True, est_time="days"),
-    }))
+    },
+    recipe=recipe, methods=methods, build_table=build_table, claims=CLAIMS, paper_table=PAPER_TABLE, plot=plot,
+    report=report))

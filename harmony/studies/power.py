@@ -3,27 +3,34 @@
 Given the methods' assumed Bradley-Terry log-strengths and the study design (images, raters, votes per
 rater), the study is simulated ``simulations`` times with :func:`harmony.benchmark.userstudy.simulate_votes`
 and each simulated vote log is scored with :mod:`harmony.benchmark.bt` (choix ``ilsr_pairwise_dense`` fit
-and its Hessian covariance, plus Lai et al.'s range test on total wins: Lai et al., CVPR 2016). A pair is
-*separated* in one simulated study when the Wald test of ``s_i - s_j`` (two-sided, level ``alpha``) rejects
-in the true direction (for a pair with no true difference: in either direction, i.e. a false positive).
-Power = share of simulated studies that separate the pair. Votes needed for 80 % power come from the
-expected Fisher information of the design (votes spread evenly over pairs; variance of ``s_i - s_j``
-shrinks as 1/N), and the simulated power curve over ``grid`` multiples of the planned size checks them.
+and its Hessian covariance, plus Lai et al.'s range test on total wins). A pair is *separated* in one
+simulated study when the Wald test of ``s_i - s_j`` (two-sided, level ``alpha``) rejects in the true
+direction (for a pair with no true difference: in either direction, i.e. a false positive). Power =
+share of simulated studies that separate the pair. Votes needed for 80 % power come from the expected
+Fisher information of the design (votes spread evenly over pairs; variance of ``s_i - s_j`` shrinks as
+1/N), and the simulated power curve over ``grid`` multiples of the planned size checks them.
 
-Default plan: BargainNet's user study (Cong et al., ICME 2021, supplement section 5 and Table 3): 99 images, 22 raters,
+Default plan: BargainNet's user study (supplement section 5 and Table 3 [1]_): 99 images, 22 raters,
 10,835 votes (492.5 per rater), five "methods" whose B-T scores were 0.357 / 0.813 / 0.897 / 1.140 /
 1.266. Those scores are used as natural-log strengths (their differences are what matters; the paper
 does not state the scale, so this convention is unconfirmed).
+
+References
+----------
+.. [1] Cong, Niu, Zhang et al., "BargainNet: Background-Guided Domain Translation for Image
+   Harmonization", ICME 2021.
+.. [2] Lai, Huang, Hu, Ahuja and Yang, "A Comparative Study for Single Image Blind Deblurring", CVPR 2016 (the
+   range test on total wins).
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
-from . import Conclusion, Scale, Study, StudyContext, StudyOutput, register
+from . import Claim, Evidence, Finding, PaperTable, Report, Scale, Study, StudyContext, register
+from .plotting import Figure, Mark, Panel
 
 # BargainNet (Cong et al., ICME 2021) supplement Table 3: B-T scores on 99 real composites, 22 users, 10835 votes.
 BARGAINNET_TABLE3 = {"composite": 0.357, "DIH": 0.813, "DoveNet": 0.897, "S2AM": 1.140, "BargainNet": 1.266}
@@ -33,25 +40,64 @@ _PLAN = {"strengths": dict(BARGAINNET_TABLE3), "images": 99, "raters": 22, "vote
 
 
 def design_variance(strengths: np.ndarray, n_votes: float) -> np.ndarray:
-    """(M, M) variance of ``s_i - s_j`` from the expected information of ``n_votes`` votes spread evenly
-    over the method pairs (each pair equally likely, as ``simulate_votes`` draws them)."""
+    """Variance of every strength difference ``s_i - s_j`` expected from a design of ``n_votes`` votes.
+
+    The votes are spread evenly over the method pairs (each pair equally likely, as
+    :func:`harmony.benchmark.userstudy.simulate_votes` draws them); the covariance is the inverse of the
+    expected Fisher information of the Bradley-Terry model, centred (:func:`harmony.benchmark.bt.centred_covariance`).
+
+    Parameters
+    ----------
+    strengths : numpy.ndarray
+        (M,) natural-log strengths.
+    n_votes : float
+        Total votes of the design (> 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        (M, M) float64: ``var[i, j]`` of ``s_i - s_j``; zero on the diagonal. It scales as ``1 / n_votes``.
+    """
     from ..benchmark import bt
 
     s = np.asarray(strengths, float)
     m = len(s)
-    n_pairs = m * (m - 1) / 2
-    per_pair = n_votes / n_pairs
-    p = 1.0 / (1.0 + np.exp(s[None, :] - s[:, None]))          # P(i beats j)
-    C = per_pair * p                                           # expected wins: C + C.T = per_pair off-diagonal
-    np.fill_diagonal(C, 0.0)
-    cov = bt.centred_covariance(C, s)
-    d = np.diag(cov)
-    return d[:, None] + d[None, :] - 2 * cov
+    per_pair = n_votes / (m * (m - 1) / 2)
+    p_wins = 1.0 / (1.0 + np.exp(s[None, :] - s[:, None]))     # P(i beats j)
+    expected_wins = per_pair * p_wins                            # wins[i, j] + wins[j, i] = per_pair
+    np.fill_diagonal(expected_wins, 0.0)
+    cov = bt.centred_covariance(expected_wins, s)
+    diag = np.diag(cov)
+    return diag[:, None] + diag[None, :] - 2 * cov
 
 
 def votes_for_power(diff: float, var_one_vote: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
-    """Votes N so that a two-sided level-``alpha`` Wald test of a difference ``diff`` with variance
-    ``var_one_vote / N`` has the given power (normal approximation; inf when diff = 0)."""
+    """Votes needed to detect a strength difference with a two-sided Wald test.
+
+    Normal approximation: the estimate of ``diff`` has variance ``var_one_vote / N``, so
+    ``N = ((z_{1-alpha/2} + z_power) / diff)^2 * var_one_vote``.
+
+    Parameters
+    ----------
+    diff : float
+        True difference of log-strengths (either sign).
+    var_one_vote : float
+        Variance of its estimate from one vote of the design (:func:`design_variance` with ``n_votes=1``).
+    alpha : float, optional
+        Level of the test, in (0, 1).
+    power : float, optional
+        Target power, in (0, 1).
+
+    Returns
+    -------
+    float
+        Total votes N (not rounded); ``inf`` when ``diff`` is 0.
+
+    Examples
+    --------
+    >>> round(votes_for_power(0.5, 4.0), 1)          # (1.95996 + 0.84162)^2 / 0.25 * 4
+    125.6
+    """
     from scipy.special import ndtri
 
     if diff == 0:
@@ -60,13 +106,50 @@ def votes_for_power(diff: float, var_one_vote: float, *, alpha: float = 0.05, po
     return (z / abs(diff)) ** 2 * var_one_vote
 
 
+def _separations(counts: np.ndarray, true_sign: np.ndarray, z_critical: float, range_threshold: float):
+    """(Wald, range-test) (M, M) booleans: which pairs one simulated study separates in the right direction."""
+    from ..benchmark import bt
+
+    s = bt.fit(counts)
+    cov = bt.centred_covariance(counts, s)
+    diag = np.diag(cov)
+    var = diag[:, None] + diag[None, :] - 2 * cov
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (s[:, None] - s[None, :]) / np.sqrt(np.where(var > 0, var, np.nan))
+    right_way = np.where(true_sign == 0, True, np.sign(z) == true_sign)
+    wald = (np.abs(z) > z_critical) & right_way
+    wins = counts.sum(1)
+    win_diff = wins[:, None] - wins[None, :]
+    by_range = (np.abs(win_diff) >= range_threshold) & np.where(true_sign == 0, True, np.sign(win_diff) == true_sign)
+    return wald, by_range
+
+
 def simulate_power(strengths: dict, *, images: int, raters: int, votes_per_rater: int, simulations: int,
                    alpha: float = 0.05, range_alpha: float = 0.01, rng=None) -> dict:
-    """Simulate the planned study ``simulations`` times; per pair, the share of studies separating it.
+    """Simulate a planned 2AFC study many times; per pair, the share of studies that separate it.
 
-    Returns ``{"methods", "wald" (M, M) share, "range" (M, M) share, "failed" (studies without a finite
-    fit: a method that never won or never lost), "votes"}``. ``wald[i, j]`` counts studies where the
-    Wald test rejects and (for a true difference) the sign is right.
+    Parameters
+    ----------
+    strengths : dict
+        ``{method: natural-log strength}``.
+    images, raters, votes_per_rater : int
+        The design (:func:`harmony.benchmark.userstudy.simulate_votes`).
+    simulations : int
+        Number of simulated studies.
+    alpha : float, optional
+        Level of the two-sided Wald test of ``s_i - s_j`` (choix fit, Hessian covariance).
+    range_alpha : float, optional
+        Level of Lai et al.'s range test on total wins (:func:`harmony.benchmark.bt.range_test`).
+    rng : int, numpy.random.Generator or None, optional
+        Random source.
+
+    Returns
+    -------
+    dict
+        ``"methods"`` (names, in ``strengths`` order); ``"wald"`` and ``"range"``: (M, M) float64 shares in
+        [0, 1] (NaN on the diagonal), ``[i, j]`` counting studies where the test rejects and, for a true
+        difference, the sign is right; ``"failed"``: studies without a finite fit (a method that never
+        won or never lost), left out of the shares; ``"votes"``: ``raters * votes_per_rater``.
     """
     import pandas as pd
     from scipy.special import ndtri
@@ -77,155 +160,238 @@ def simulate_power(strengths: dict, *, images: int, raters: int, votes_per_rater
 
     rng = as_rng(rng)
     names = list(strengths)
-    s_true = np.asarray([float(strengths[k]) for k in names])
+    true_strengths = np.asarray([float(strengths[k]) for k in names])
     m = len(names)
-    zc = float(ndtri(1 - alpha / 2))
-    true_sign = np.sign(s_true[:, None] - s_true[None, :])
+    z_critical = float(ndtri(1 - alpha / 2))
+    true_sign = np.sign(true_strengths[:, None] - true_strengths[None, :])
     wald = np.zeros((m, m))
-    rng_hits = np.zeros((m, m))
+    range_hits = np.zeros((m, m))
     failed = 0
     n_votes = raters * votes_per_rater
-    # Lai's threshold R depends only on (M, votes, alpha): take it once from bt.range_test
-    R = bt.range_test(np.zeros(m), float(n_votes), alpha=range_alpha)["R"]
+    # Lai's threshold depends only on (M, votes, alpha): take it once from bt.range_test
+    range_threshold = bt.range_test(np.zeros(m), float(n_votes), alpha=range_alpha)["R"]
     for _ in range(simulations):
-        df = simulate_votes(strengths, images, raters, votes_per_rater, rng)
-        a = pd.Categorical(df["method_a"], categories=names).codes.astype(np.int64)
-        b = pd.Categorical(df["method_b"], categories=names).codes.astype(np.int64)
-        a_won = (df["choice"] == "a").to_numpy()
-        winner = np.where(a_won, a, b)
-        loser = np.where(a_won, b, a)
-        cells = bt.cells_from_votes(winner, loser, np.zeros(len(a), bool), m)[0]
-        C = bt.counts_from_cells(cells, m, "half")
-        if not bt.is_strongly_connected(C):
+        votes = simulate_votes(strengths, images, raters, votes_per_rater, rng)
+        a = pd.Categorical(votes["method_a"], categories=names).codes.astype(np.int64)
+        b = pd.Categorical(votes["method_b"], categories=names).codes.astype(np.int64)
+        a_won = (votes["choice"] == "a").to_numpy()
+        cells = bt.cells_from_votes(np.where(a_won, a, b), np.where(a_won, b, a), np.zeros(len(a), bool), m)[0]
+        counts = bt.counts_from_cells(cells, m, "half")
+        if not bt.is_strongly_connected(counts):
             failed += 1
             continue
-        s = bt.fit(C)
-        cov = bt.centred_covariance(C, s)
-        d = np.diag(cov)
-        var = d[:, None] + d[None, :] - 2 * cov
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = (s[:, None] - s[None, :]) / np.sqrt(np.where(var > 0, var, np.nan))
-        sig = np.abs(z) > zc
-        right = np.where(true_sign == 0, True, np.sign(z) == true_sign)
-        wald += sig & right
-        w = C.sum(1)
-        rdiff = w[:, None] - w[None, :]
-        rng_hits += (np.abs(rdiff) >= R) & np.where(true_sign == 0, True, np.sign(rdiff) == true_sign)
-    ok = max(simulations - failed, 1)
-    wald /= ok
-    rng_hits /= ok
+        by_wald, by_range = _separations(counts, true_sign, z_critical, range_threshold)
+        wald += by_wald
+        range_hits += by_range
+    kept = max(simulations - failed, 1)
+    wald /= kept
+    range_hits /= kept
     np.fill_diagonal(wald, np.nan)
-    np.fill_diagonal(rng_hits, np.nan)
-    return {"methods": names, "wald": wald, "range": rng_hits, "failed": failed, "votes": n_votes}
+    np.fill_diagonal(range_hits, np.nan)
+    return {"methods": names, "wald": wald, "range": range_hits, "failed": failed, "votes": n_votes}
 
 
-def run(ctx: StudyContext) -> StudyOutput:
+# --------------------------------------------------------------------------------------------------
+# the study's steps
+
+
+def plan(ctx: StudyContext) -> dict:
+    """Data recipe: the planned study (no data are read; the votes are simulated).
+
+    Parameters
+    ----------
+    ctx : StudyContext
+        The run; ``strengths`` come from its settings.
+
+    Returns
+    -------
+    dict
+        ``"strengths"`` (``{method: float}``), ``"names"`` and ``"s"`` ((M,) array, same order).
+    """
+    strengths = {str(k): float(v) for k, v in ctx.settings["strengths"].items()}
+    names = list(strengths)
+    return {"strengths": strengths, "names": names, "s": np.asarray([strengths[k] for k in names])}
+
+
+def simulate(ctx: StudyContext, planned: dict) -> dict:
+    """Methods step: simulate the study at its planned size, then at each multiple of ``grid``.
+
+    Parameters
+    ----------
+    ctx : StudyContext
+        The run (seed and settings).
+    planned : dict
+        What :func:`plan` returned.
+
+    Returns
+    -------
+    dict
+        ``planned`` plus ``"result"`` (:func:`simulate_power` at the planned size), ``"curve"``
+        (``{multiple: (votes, wald shares)}``) and ``"grid"``.
+    """
+    settings = ctx.settings
+    rng = np.random.default_rng(ctx.seed)
+    options = {"images": settings["images"], "votes_per_rater": settings["votes_per_rater"],
+               "alpha": settings["alpha"], "range_alpha": settings["range_alpha"], "rng": rng}
+    result = simulate_power(planned["strengths"], raters=settings["raters"], simulations=settings["simulations"],
+                            **options)
+    grid = [float(g) for g in settings["grid"]]
+    curve = {}
+    for multiple in grid:
+        raters = max(1, int(round(settings["raters"] * multiple)))
+        if multiple == 1.0:
+            curve[multiple] = (raters * settings["votes_per_rater"], result["wald"])
+            continue
+        point = simulate_power(planned["strengths"], raters=raters, simulations=settings["curve_simulations"],
+                               **options)
+        curve[multiple] = (point["votes"], point["wald"])
+    return {**planned, "result": result, "curve": curve, "grid": grid}
+
+
+def _ordered_pairs(s: np.ndarray):
+    """(better, worse) index pairs of every method pair, in row order."""
+    for i in range(len(s)):
+        for j in range(i + 1, len(s)):
+            yield (i, j) if s[i] >= s[j] else (j, i)
+
+
+def build_table(ctx: StudyContext, measured: dict):
+    """One row per method pair: true difference, simulated power, votes needed for the target power.
+
+    Parameters
+    ----------
+    ctx : StudyContext
+        The run (``alpha``, ``power_target``).
+    measured : dict
+        What :func:`simulate` returned.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``better``, ``worse``, ``true_diff``, ``p_better_wins``, ``power_wald``,
+        ``power_range_test``, ``votes_for_80pct``, ``votes_per_pair_for_80pct``,
+        ``simulated_votes_reaching_80pct``.
+    """
     import pandas as pd
 
-    st = ctx.settings
-    strengths = {str(k): float(v) for k, v in st["strengths"].items()}
-    names = list(strengths)
-    s = np.asarray([strengths[k] for k in names])
-    m = len(names)
-    rng = np.random.default_rng(ctx.seed)
-    plan = simulate_power(strengths, images=st["images"], raters=st["raters"], votes_per_rater=st["votes_per_rater"],
-                          simulations=st["simulations"], alpha=st["alpha"], range_alpha=st["range_alpha"], rng=rng)
-    n_plan = plan["votes"]
-    var1 = design_variance(s, 1.0)
-    grid = [float(g) for g in st["grid"]]
-    curve = {}
-    for g in grid:
-        raters = max(1, int(round(st["raters"] * g)))
-        if g == 1.0:
-            curve[g] = (raters * st["votes_per_rater"], plan["wald"])
-            continue
-        res = simulate_power(strengths, images=st["images"], raters=raters, votes_per_rater=st["votes_per_rater"],
-                             simulations=st["curve_simulations"], alpha=st["alpha"], range_alpha=st["range_alpha"],
-                             rng=rng)
-        curve[g] = (res["votes"], res["wald"])
+    settings, names, s = ctx.settings, measured["names"], measured["s"]
+    result, curve = measured["result"], measured["curve"]
+    var_one_vote = design_variance(s, 1.0)
+    n_pairs = len(s) * (len(s) - 1) // 2
     rows = []
-    n_pairs = m * (m - 1) // 2
-    for i in range(m):
-        for j in range(i + 1, m):
-            hi, lo = (i, j) if s[i] >= s[j] else (j, i)
-            diff = s[hi] - s[lo]
-            n80 = votes_for_power(diff, var1[hi, lo], alpha=st["alpha"], power=st["power_target"])
-            # the simulated curve: smallest simulated size reaching the target
-            reached = [v for v, (nv, w) in sorted(curve.items()) if w[hi, lo] >= st["power_target"]]
-            sim_n = curve[reached[0]][0] if reached else math.nan
-            rows.append({"better": names[hi], "worse": names[lo], "true_diff": round(float(diff), 4),
-                         "p_better_wins": round(float(1 / (1 + math.exp(-diff))), 4),
-                         "power_wald": float(plan["wald"][hi, lo]), "power_range_test": float(plan["range"][hi, lo]),
-                         "votes_for_80pct": float(n80) if math.isfinite(n80) else math.inf,
-                         "votes_per_pair_for_80pct": float(n80 / n_pairs) if math.isfinite(n80) else math.inf,
-                         "simulated_votes_reaching_80pct": sim_n})
-    table = pd.DataFrame(rows).round({"power_wald": 3, "power_range_test": 3, "votes_for_80pct": 0,
-                                      "votes_per_pair_for_80pct": 1})
-    top = names[int(np.argmax(s))]
-    second = names[int(np.argsort(-s)[1])]
-    top_row = table[(table["better"] == top) & (table["worse"] == second)].iloc[0]
-    ratio = top_row["votes_for_80pct"] / n_plan if math.isfinite(top_row["votes_for_80pct"]) else math.inf
-    conclusions = [
-        Conclusion(f"{top} ranks above {second} (paper: highest B-T score)",
-                   f"{top} {strengths[top]:.3f} vs {second} {strengths[second]:.3f} from {n_plan} votes (Table 3)",
-                   f"power to separate them with {n_plan} votes: {top_row['power_wald']:.2f} (Wald, alpha "
-                   f"{st['alpha']}), {top_row['power_range_test']:.2f} (Lai range test, alpha {st['range_alpha']}); "
-                   f"80 % power needs about {top_row['votes_for_80pct']:.0f} votes ({ratio:.1f}x the study)",
-                   bool(top_row["power_wald"] >= st["power_target"])),
-        Conclusion("every method pair is separable at the planned size", "implied by the paper's full ranking",
-                   f"{int((table['power_wald'] >= st['power_target']).sum())} of {len(table)} pairs reach "
-                   f"{st['power_target']:.0%} power", bool((table["power_wald"] >= st["power_target"]).all())),
-    ]
+    for better, worse in _ordered_pairs(s):
+        diff = s[better] - s[worse]
+        needed = votes_for_power(diff, var_one_vote[better, worse], alpha=settings["alpha"],
+                                 power=settings["power_target"])
+        # the simulated curve: smallest simulated size reaching the target
+        reached = [m for m, (_, wald) in sorted(curve.items()) if wald[better, worse] >= settings["power_target"]]
+        rows.append({"better": names[better], "worse": names[worse], "true_diff": round(float(diff), 4),
+                     "p_better_wins": round(float(1 / (1 + math.exp(-diff))), 4),
+                     "power_wald": float(result["wald"][better, worse]),
+                     "power_range_test": float(result["range"][better, worse]),
+                     "votes_for_80pct": float(needed) if math.isfinite(needed) else math.inf,
+                     "votes_per_pair_for_80pct": float(needed / n_pairs) if math.isfinite(needed) else math.inf,
+                     "simulated_votes_reaching_80pct": curve[reached[0]][0] if reached else math.nan})
+    return pd.DataFrame(rows).round({"power_wald": 3, "power_range_test": 3, "votes_for_80pct": 0,
+                                     "votes_per_pair_for_80pct": 1})
 
-    def plot(path: Path) -> None:
-        import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        xs = sorted(curve)
-        votes = [curve[g][0] for g in xs]
-        for i in range(m):
-            for j in range(i + 1, m):
-                hi, lo = (i, j) if s[i] >= s[j] else (j, i)
-                ax.plot(votes, [curve[g][1][hi, lo] for g in xs], marker="o", ms=3,
-                        label=f"{names[hi]} > {names[lo]} (d={s[hi] - s[lo]:.2f})")
-        ax.axhline(st["power_target"], color="k", ls="--", lw=0.8)
-        ax.axvline(n_plan, color="grey", ls=":", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel("total votes")
-        ax.set_ylabel("power (Wald, simulated)")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title("study-power: share of simulated studies separating each pair", fontsize=9)
-        ax.legend(fontsize=5, ncol=2, loc="lower right")
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+def _top_pair(evidence: Evidence, _item=None) -> Finding:
+    """The two highest-scored methods: can the planned study separate them?"""
+    settings, table = evidence.settings, evidence.table
+    names, s, strengths = evidence.measured["names"], evidence.measured["s"], evidence.measured["strengths"]
+    planned_votes = evidence.measured["result"]["votes"]
+    top, second = names[int(np.argmax(s))], names[int(np.argsort(-s)[1])]
+    row = table[(table["better"] == top) & (table["worse"] == second)].iloc[0]
+    ratio = row["votes_for_80pct"] / planned_votes if math.isfinite(row["votes_for_80pct"]) else math.inf
+    ours = (f"power to separate them with {planned_votes} votes: {row['power_wald']:.2f} (Wald, alpha "
+            f"{settings['alpha']}), {row['power_range_test']:.2f} (Lai range test, alpha {settings['range_alpha']}); "
+            f"80 % power needs about {row['votes_for_80pct']:.0f} votes ({ratio:.1f}x the study)")
+    return Finding(ours, bool(row["power_wald"] >= settings["power_target"]),
+                   {"top": top, "second": second, "top_score": strengths[top], "second_score": strengths[second],
+                    "votes": planned_votes})
 
-    paper = pd.DataFrame({"method": list(BARGAINNET_TABLE3), "B-T score": list(BARGAINNET_TABLE3.values())})
-    notes = [f"{st['simulations']} simulated studies at the planned size ({plan['failed']} without a finite fit "
-             f"were left out); {st['curve_simulations']} per point of the power curve (grid {grid} x raters).",
+
+def _every_pair(evidence: Evidence, _item=None) -> Finding:
+    """Does every pair reach the target power at the planned size?"""
+    target, table = evidence.settings["power_target"], evidence.table
+    return Finding(f"{int((table['power_wald'] >= target).sum())} of {len(table)} pairs reach {target:.0%} power",
+                   bool((table["power_wald"] >= target).all()))
+
+
+CLAIMS = (
+    Claim("{top} ranks above {second} (paper: highest B-T score)",
+          "{top} {top_score:.3f} vs {second} {second_score:.3f} from {votes} votes (Table 3)", _top_pair),
+    Claim("every method pair is separable at the planned size", "implied by the paper's full ranking", _every_pair),
+)
+
+PAPER_TABLE = PaperTable(
+    ("method", "B-T score"), tuple(BARGAINNET_TABLE3.items()),
+    "BargainNet (Cong et al., ICME 2021) supplement Table 3: B-T scores on 99 real composites, 22 users, 10835 "
+    "pairwise results (used here as the assumed log-strengths).")
+
+
+def plot(evidence: Evidence) -> Figure:
+    """Plot spec: simulated Wald power of each pair against total votes (log), target and plan marked.
+
+    Parameters
+    ----------
+    evidence : Evidence
+        The finished run.
+
+    Returns
+    -------
+    Figure
+        One panel.
+    """
+    names, s, curve = evidence.measured["names"], evidence.measured["s"], evidence.measured["curve"]
+    multiples = sorted(curve)
+    votes = [curve[m][0] for m in multiples]
+    marks = [Mark("plot", (votes, [curve[m][1][better, worse] for m in multiples]),
+                  {"marker": "o", "ms": 3, "label": f"{names[better]} > {names[worse]} (d={s[better] - s[worse]:.2f})"})
+             for better, worse in _ordered_pairs(s)]
+    marks += [Mark("axhline", (evidence.settings["power_target"],), {"color": "k", "ls": "--", "lw": 0.8}),
+              Mark("axvline", (evidence.measured["result"]["votes"],), {"color": "grey", "ls": ":", "lw": 0.8})]
+    return Figure((6.5, 4), [Panel(marks, xscale={"value": "log"}, xlabel="total votes",
+                                   ylabel="power (Wald, simulated)", ylim=(-0.02, 1.02),
+                                   legend={"fontsize": 5, "ncol": 2, "loc": "lower right"},
+                                   title="study-power: share of simulated studies separating each pair")])
+
+
+def report(evidence: Evidence) -> Report:
+    """The simulated design, the test used and how to read the votes needed.
+
+    Parameters
+    ----------
+    evidence : Evidence
+        The finished run.
+
+    Returns
+    -------
+    Report
+        Data used (the plan), notes and the planned vote count (in ``extra``).
+    """
+    settings, measured = evidence.settings, evidence.measured
+    planned_votes = measured["result"]["votes"]
+    notes = [f"{settings['simulations']} simulated studies at the planned size ({measured['result']['failed']} without "
+             f"a finite fit were left out); {settings['curve_simulations']} per point of the power curve (grid "
+             f"{measured['grid']} x raters).",
              "Wald test on the choix fit with its Hessian (observed information) covariance: votes are "
              "independent in the simulation, so this equals a votes bootstrap; real raters differ, so a "
              "rater bootstrap (bt-score's default) is wider and the votes needed are a lower bound.",
              "votes_for_80pct: normal approximation from the design's expected information; "
              "simulated_votes_reaching_80pct: the smallest simulated grid size that reached it (NaN: none did; "
              "when it is the grid's smallest size it is only an upper bound).",
-             f"planned votes = raters x votes_per_rater = {n_plan} (the paper's study: 10835 votes from 22 users)."]
-    return StudyOutput(table=table, paper_table=paper,
-                       paper_caption="BargainNet (Cong et al., ICME 2021) supplement Table 3: B-T scores on 99 real composites, "
-                                     "22 users, 10835 pairwise results (used here as the assumed log-strengths).",
-                       conclusions=conclusions, plot=plot,
-                       data_used={"votes": "simulated (harmony.benchmark.userstudy.simulate_votes)",
-                                  "plan": {k: st[k] for k in ("images", "raters", "votes_per_rater")}},
-                       notes=notes, extra={"planned_votes": n_plan},
-                       caveat="a simulation of the paper's design under its own reported scores: the verdicts are "
-                              "about that study's power, at any scale")
+             f"planned votes = raters x votes_per_rater = {planned_votes} (the paper's study: 10835 votes from 22 users)."]
+    return Report(data_used={"votes": "simulated (harmony.benchmark.userstudy.simulate_votes)",
+                             "plan": {k: settings[k] for k in ("images", "raters", "votes_per_rater")}},
+                  notes=notes, extra={"planned_votes": planned_votes})
 
 
 register(Study(
     name="study-power", paper="BargainNet (Cong et al., ICME 2021), supplement section 5", table="Table 3 (user study plan)",
     measures="probability of separating each method pair in a planned 2AFC study and the votes needed for 80 % "
              "power (simulated with the bt-score machinery)",
-    run="harmony.studies.power:run",
     scales={
         "test": Scale("test", "3 methods, 20 raters x 30 votes, 20 simulations.",
                       {**_PLAN, "strengths": {"a": 1.0, "b": 0.5, "c": 0.0}, "images": 10, "raters": 20,
@@ -241,4 +407,8 @@ register(Study(
                        {**_PLAN, "simulations": 2000, "curve_simulations": 500,
                         "grid": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]}, est_time="30 min"),
     },
+    recipe=plan, methods=simulate, build_table=build_table, claims=CLAIMS, paper_table=PAPER_TABLE, plot=plot,
+    report=report,
+    caveat="a simulation of the paper's design under its own reported scores: the verdicts are about that study's "
+           "power, at any scale",
     notes="Change the plan with --set strengths=a:1.2,b:0.9,c:0 --set raters=40 --set votes_per_rater=100."))
