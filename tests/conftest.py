@@ -7,13 +7,20 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The real public test data, read in place. This is the one place that locates it (tests/test_docstrings.py
+# checks that no other test, doc or README line cites ../shared); HARMONY_SHARED points elsewhere.
 SHARED = Path(os.environ.get("HARMONY_SHARED", REPO.parent / "shared"))
+
+# Citations users cannot follow: the maintainers' internal notes, the papers' local copies (by seed number,
+# seeds/ path or file id) and the maintainers' data folder. Examples: tests/test_docstrings.py.
+UNAVAILABLE_CITATION = re.compile(r"REFERENCE(\.md)?\b|\bseeds?[ /]0\d\d\b|\b\d{3}_[0-9a-f]{16}\b|\.\./shared")
 
 
 @pytest.fixture(scope="session")

@@ -40,20 +40,18 @@ from harmony import dataset as ds
 from harmony.errors import InputError, MissingWeightsError
 from harmony.registry import GENERATORS, METHODS, METRICS, PROTOCOLS, Card
 
-from .conftest import run_cli, ssim_map_reference, write_random_lpips_weights
+from .conftest import UNAVAILABLE_CITATION, run_cli, ssim_map_reference, write_random_lpips_weights
 
 REGISTRIES = {"method": METHODS, "generator": GENERATORS, "metric": METRICS, "protocol": PROTOCOLS}
 ITEMS = [(kind, name) for kind, registry in REGISTRIES.items() for name in registry.names()]
 ITEM_IDS = [f"{kind}:{name}" for kind, name in ITEMS]
 
-# Registrations whose card still cites files users do not have (seed-file ids, REFERENCE.md): issue #16
-# item 5 replaces these citations. Remove a name once its card is fixed; the check is strict for the rest.
+# Registrations whose card still cites files users do not have (the papers' local seed-file ids, internal
+# notes): issue #16 item 5 replaces these citations. Remove a name once its card is fixed; the check is strict for the rest.
 CITATION_GAPS = {("method", "dih"), ("method", "bargainnet"), ("method", "rcl"), ("method", "sprih"),
                  ("method", "charmnet"), ("generator", "coco"), ("generator", "real"), ("generator", "rendered")}
 # Generators whose card does not yet say which subset and prefix they write (issue #16 item 1: one template).
 SUBSET_GAPS = {"rendered"}
-# Text a user cannot follow: files of the maintainers' workspace.
-UNAVAILABLE = re.compile(r"REFERENCE\.md|REFERENCE section|\bseed 0\d\d|\b\d{3}_[0-9a-f]{16}\b|\.\./shared")
 
 
 def _xfail_if(request, known: bool, reason: str) -> None:
@@ -85,10 +83,10 @@ def test_card_is_complete(kind, name):
 
 @pytest.mark.parametrize("kind,name", ITEMS, ids=ITEM_IDS)
 def test_card_cites_only_what_users_have(request, kind, name):
-    _xfail_if(request, (kind, name) in CITATION_GAPS, "card cites seed files / REFERENCE.md (issue #16 item 5)")
+    _xfail_if(request, (kind, name) in CITATION_GAPS, "card cites files users do not have (issue #16 item 5)")
     card = REGISTRIES[kind].card(name)
     for field in ("summary", "paper", "notes"):
-        found = UNAVAILABLE.search(getattr(card, field))
+        found = UNAVAILABLE_CITATION.search(getattr(card, field))
         assert found is None, f"{kind} {name}: card.{field} cites {found.group(0)!r}, which users do not have"
 
 
