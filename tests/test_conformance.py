@@ -16,7 +16,9 @@ Every test here is parametrised over the registries of :mod:`harmony.registry` (
   session fixture ``generated``) writes the iHarmony4 layout that :class:`harmony.dataset.DatasetReader`
   reads and validates: split files in every subset folder and at the root, names
   ``<prefix><imageId>_<fgId>_<k>.<ext>`` with the subset's prefix, the mask and real image the name rule
-  derives, the float32 loading contract, and a manifest recording the tool version.
+  derives, the float32 loading contract, and a manifest recording the tool version. The card names the
+  subset, prefix and inputs; an empty input folder is refused in one line (exit code 2) before anything
+  is written; ``harmony datagen NAME --help`` has examples.
 - **metrics**: identity gives the ideal value, symmetric ones are symmetric, a worse prediction scores
   worse in the card's direction, and a tiny case equals the formula written here in numpy.
 - **protocols**: every choice field holds an allowed value and an unknown one is refused naming the field;
@@ -50,8 +52,9 @@ ITEM_IDS = [f"{kind}:{name}" for kind, name in ITEMS]
 # notes): issue #16 item 5 replaces these citations. Remove a name once its card is fixed; the check is strict for the rest.
 CITATION_GAPS = {("method", "dih"), ("method", "bargainnet"), ("method", "rcl"), ("method", "sprih"),
                  ("method", "charmnet"), ("generator", "coco"), ("generator", "real"), ("generator", "rendered")}
-# Generators whose card does not yet say which subset and prefix they write (issue #16 item 1: one template).
-SUBSET_GAPS = {"rendered"}
+# Generators whose card does not yet say which subset and prefix they write and which inputs they read
+# (issue #16 item 1: one template). Remove a name once its card is complete.
+CARD_GAPS = {"rendered"}
 
 
 def _xfail_if(request, known: bool, reason: str) -> None:
@@ -211,11 +214,23 @@ def _lines(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("name", GENERATORS.names())
-def test_generator_card_names_its_subset_and_prefix(request, name):
-    _xfail_if(request, name in SUBSET_GAPS, "card.extra lacks subset/prefix (issue #16 item 1)")
-    extra = GENERATORS.card(name).extra
-    assert extra.get("subset") in ds.SUBSETS, "card.extra['subset']: one of harmony.dataset.SUBSETS"
-    assert extra.get("prefix") == ds.SUBSETS[extra["subset"]]
+def test_generator_card_names_its_subset_prefix_and_inputs(request, name):
+    _xfail_if(request, name in CARD_GAPS, "card lacks subset/prefix/inputs (issue #16 item 1)")
+    card = GENERATORS.card(name)
+    assert card.extra.get("subset") in ds.SUBSETS, "card.extra['subset']: one of harmony.dataset.SUBSETS"
+    assert card.extra.get("prefix") == ds.SUBSETS[card.extra["subset"]]
+    assert card.inputs, "card.inputs: the user's data the generator reads (without them: the sample data)"
+
+
+@pytest.mark.parametrize("name", [n for n in GENERATORS.names() if GENERATORS.card(n).inputs])
+def test_generator_refuses_an_empty_input_folder_in_one_line(name, tmp_path):
+    """The first input the card names, pointed at an empty folder: exit 2, one line, nothing written."""
+    option = "--" + GENERATORS.card(name).inputs[0].split("|")[0].replace("_", "-")
+    (tmp_path / "empty").mkdir()
+    code, text = run_cli(["datagen", name, "--out", str(tmp_path / "out"), option, str(tmp_path / "empty"),
+                          "--workers", "0"])
+    assert code == 2 and text.startswith("Error: ") and len(text.strip().splitlines()) == 1, text
+    assert "Traceback" not in text and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("name", GENERATORS.names())
