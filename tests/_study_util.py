@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+
+from .conftest import free_port
 
 EVIL = "<script>alert(1)</script>.jpg"
 METHODS = ["composite", "dih", "ours"]
@@ -58,12 +59,6 @@ def make_study_dir(root: Path, *, images=("img1", "img2", "img3", EVIL), methods
     df = make_pairs(list(methods), list(images), sentinels=sentinels, rng=seed)
     df.to_csv(root / "tasks.csv", index=False)
     return root / "tasks.csv", root / "imgs"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -23,6 +23,8 @@ from harmony.datagen import coco
 from harmony.dataset import DatasetReader
 from harmony.errors import InputError
 
+from .conftest import output_files as _files
+
 H, W = 48, 64
 FAST = "gct,gctrgb,hgm"
 ISSUE_COLUMNS = ["composite", "mask", "real", "subset", "split", "source_image_id", "source_annotation_id",
@@ -80,15 +82,6 @@ def make_coco(root: Path, n: int = 4) -> tuple[Path, Path, dict]:
 def _write_json(path: Path, data: dict) -> Path:
     path.write_text(json.dumps(data))
     return path
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    """Every output file except the resumable-run bookkeeping, by relative path."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and ".harmony" not in p.parts:
-            out[str(p.relative_to(root))] = p.read_bytes()
-    return out
 
 
 def _manifest(root: Path) -> list[dict]:
@@ -451,11 +444,7 @@ def test_embedded_sample_runs_checks_and_loads(tmp_path, cli):
     assert cli(["samples", "--out", str(tmp_path / "s")])[0] == 2   # refuses to overwrite
 
 
-def test_registered_generator_and_help(cli):
-    from harmony.registry import GENERATORS
-
-    card = GENERATORS.card("coco")
-    assert card.kind == "generator" and "HCOCO" in card.summary
+def test_help_documents_the_reference_fallback(cli):
     code, out = cli(["datagen", "coco", "--help"])
     assert code == 0 and "Examples" in out and "--reference-fallback" in out
 

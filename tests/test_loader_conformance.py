@@ -34,35 +34,11 @@ import harmony.datagen  # noqa: F401 - registers the generators
 from harmony import io as hio
 from harmony.registry import GENERATORS
 
+from .conftest import generate_sample as _generate
 from .conftest import run_cli
 
-# The demo's arguments (scripts/demo.sh): small, fast sample runs.
-DEMO_ARGS = {
-    "coco": [], "fivek": ["--per-mask", "3"], "day2night": [], "retouched": [], "flickr": [],
-    "real": ["--pairs", "8"], "rendered": [],
-}
 DEMO_ORDER = ["coco", "fivek", "day2night", "retouched", "flickr", "real", "rendered"]
 SPLITS = ("train", "test")
-
-
-def _generate(root: Path, name: str) -> None:
-    code, text = run_cli(["datagen", name, "--out", str(root), "--workers", "0", *DEMO_ARGS.get(name, [])])
-    assert code == 0, text
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory):
-    """``generated(name)``: the root of one generator's sample output (built once per module)."""
-    roots: dict[str, Path] = {}
-
-    def get(name: str) -> Path:
-        if name not in roots:
-            root = tmp_path_factory.mktemp(f"gen-{name}")
-            _generate(root, name)
-            roots[name] = root
-        return roots[name]
-
-    return get
 
 
 @pytest.fixture(scope="module")

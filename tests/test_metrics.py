@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 from harmony.benchmark import metrics as M
-from harmony.errors import InputError
+
+from .conftest import ssim_map_reference as _ssim_reference
+from .conftest import write_random_lpips_weights as _random_lpips_weights
 
 # A 2x2 case. gt is 100 everywhere. pred differs at (0,0) (foreground) by (+10, -10, 0) and at (1,1)
 # (background) by (+3, 0, 0). The mask selects (0,0).
@@ -137,25 +139,6 @@ def test_iharm_linear_resize_rounds_uint8():
     assert out.real[0, 0, 0] == 1.0
 
 
-def _ssim_reference(x, y, window, sigma, mode, data_range):
-    """Independent SSIM map: scipy 2-D convolution with an explicit Gaussian kernel."""
-    from scipy.signal import convolve2d
-
-    ax = np.arange(window) - window // 2
-    g = np.exp(-(ax ** 2) / (2 * sigma ** 2))
-    k = np.outer(g, g)
-    k /= k.sum()
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    maps = []
-    for c in range(3):
-        a, b = x[..., c].astype(np.float64), y[..., c].astype(np.float64)
-        f = lambda z: convolve2d(z, k, mode=mode)  # noqa: E731 (symmetric kernel: conv == correlation)
-        mu1, mu2 = f(a), f(b)
-        s1, s2, s12 = f(a * a) - mu1 ** 2, f(b * b) - mu2 ** 2, f(a * b) - mu1 * mu2
-        maps.append(((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1 ** 2 + mu2 ** 2 + c1) * (s1 + s2 + c2)))
-    return np.stack(maps, axis=2)
-
-
 def test_cdtnet_ssim_and_fssim_match_independent_implementation(rng):
     x = rng.uniform(0, 255, (12, 10, 3))
     y = np.clip(x + rng.normal(0, 20, x.shape), 0, 255)
@@ -209,13 +192,6 @@ def test_sample_weighted_all():
     assert agg["All"]["N"] == 4
 
 
-def test_unknown_protocol_lists_valid_names():
-    with pytest.raises(InputError) as exc:
-        M.get_protocol("nope")
-    for name in ("iharm", "iharmony4", "cdtnet", "pctnet"):
-        assert name in str(exc.value)
-
-
 def test_input_checks():
     with pytest.raises(ValueError, match="same shape"):
         M.mean_squared_error(PRED, GT[:1])
@@ -223,34 +199,7 @@ def test_input_checks():
         M.foreground_mse(PRED, GT, np.ones((3, 3), np.float32))
 
 
-def test_metric_registry_cards():
-    from harmony.registry import METRICS
-
-    for name in ("mse", "psnr", "fmse", "fpsnr", "ssim", "fssim", "lpips", "bg_drift"):
-        card = METRICS.card(name)
-        assert card.kind == "metric" and card.higher_is_better is not None
-    assert METRICS.card("psnr").higher_is_better and not METRICS.card("fmse").higher_is_better
-
-
 # --- LPIPS -------------------------------------------------------------------------------------------
-
-def _random_lpips_weights(tmp_path, seed=0):
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    shapes = {0: (64, 3, 11, 11), 3: (192, 64, 5, 5), 6: (384, 192, 3, 3), 8: (256, 384, 3, 3),
-              10: (256, 256, 3, 3)}
-    backbone = {}
-    for i, shp in shapes.items():
-        backbone[f"features.{i}.weight"] = torch.randn(shp, generator=g) * 0.05
-        backbone[f"features.{i}.bias"] = torch.randn(shp[0], generator=g) * 0.01
-    backbone["classifier.1.weight"] = torch.zeros(2, 2)  # ignored keys are fine
-    lins = {f"lin{i}.model.1.weight": torch.rand((1, c, 1, 1), generator=g) for i, c in
-            enumerate((64, 192, 384, 256, 256))}
-    torch.save(backbone, tmp_path / "alexnet.pth")
-    torch.save(lins, tmp_path / "alex.pth")
-    return backbone, lins
-
 
 def _lpips_reference(backbone, lins, x, y):
     """Independent LPIPS forward written with torch.nn.functional."""

@@ -17,17 +17,10 @@ from harmony.models.adapter import TorchHarmonizer, harmonize_background  # noqa
 from harmony.models.blocks import count_parameters  # noqa: E402
 from harmony.models.presets import PRESETS, create_model  # noqa: E402
 
+from .conftest import torch_batch as _batch  # noqa: E402
+
 TINY = sorted(n for n in PRESETS if n.endswith("_tiny") and PRESETS[n].model in ("dih", "bargainnet", "rcl"))
 PAPER = sorted(n for n in PRESETS if n.endswith("_paper") and PRESETS[n].model in ("dih", "bargainnet", "rcl"))
-
-
-def _batch(size, n=2, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    comp = torch.rand(n, 3, size, size, generator=g)
-    mask = torch.zeros(n, 1, size, size)
-    mask[:, :, size // 4: 3 * size // 4, size // 4: size // 2] = 1.0
-    real = torch.rand(n, 3, size, size, generator=g)
-    return {"composite": comp, "mask": mask, "real": real}
 
 
 @pytest.mark.parametrize("name", TINY)

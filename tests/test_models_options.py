@@ -15,15 +15,7 @@ from harmony.models.base import to_signed  # noqa: E402
 from harmony.models.blocks import StyleFusion  # noqa: E402
 from harmony.models.rcl import RCLNet  # noqa: E402
 
-
-def _batch(size=32, n=2, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    comp = torch.rand(n, 3, size, size, generator=g)
-    mask = torch.zeros(n, 1, size, size)
-    mask[:, :, size // 4: 3 * size // 4, size // 4: size // 2] = 1.0
-    real = torch.rand(n, 3, size, size, generator=g)
-    return {"composite": comp, "mask": mask, "real": real}
-
+from .conftest import torch_batch as _batch  # noqa: E402
 
 # --- RCLNet style_fusion (RCL paper, Table VI) -------------------------------------------------------------
 

@@ -18,14 +18,7 @@ from harmony.models import sprih as sp  # noqa: E402
 from harmony.models.presets import create_model  # noqa: E402
 from tests.test_models_data import _scene, make_dataset  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on 2 shared cores, 2 threads per process oversubscribe and run 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_unpaired(root: Path, *, n: int = 4, size: int = 48, seed: int = 0) -> Path:

@@ -74,15 +74,20 @@ def test_version_comes_from_pyproject_through_the_installed_metadata():
     assert tool_version() == version  # what params.json / run.json record
 
 
-def test_checkpoints_and_studies_record_the_same_version():
-    import harmony
-    from harmony import dataset, studies
-    from harmony.models import checkpoint
+def test_outputs_record_the_pyproject_version(tmp_path):
+    """Read back from the files written: a dataset's run.json and a checkpoint's config.json carry the
+    version pyproject.toml declares (the manifest rows of every generator: tests/test_conformance.py)."""
+    from harmony.dataset import DatasetWriter
 
-    for module in (checkpoint, dataset):
-        assert module.__version__ == harmony.__version__
-    # studies import it at call time: the source names the same attribute
-    assert "from .. import __version__" in Path(studies.__file__).read_text()
+    version = _pyproject()["project"]["version"]
+    DatasetWriter(tmp_path / "data", "HCOCO", config={"seed": 0}, command="test")
+    assert json.loads((tmp_path / "data" / "HCOCO" / "run.json").read_text())["tool_version"] == version
+    pytest.importorskip("torch")
+    from harmony.models.checkpoint import read_config, save_checkpoint
+    from harmony.models.presets import create_model
+
+    save_checkpoint(tmp_path / "ckpt", create_model("dih_tiny"), preset="dih_tiny", step=0, git="")
+    assert read_config(tmp_path / "ckpt")["harmony_version"] == version
 
 
 def test_version_fallback_for_a_source_tree_that_is_not_installed(tmp_path):

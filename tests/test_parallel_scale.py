@@ -12,7 +12,6 @@ import io
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,9 @@ import pytest
 from harmony import dataset as ds
 from harmony.parallel import Interrupted, map_units, process_alive
 from harmony.progress import Progress, progress_line
+
+from .conftest import free_port
+from .conftest import output_files as _files
 
 REPO = Path(__file__).resolve().parents[1]
 psutil = pytest.importorskip("psutil")
@@ -46,11 +48,6 @@ def coco5k(tmp_path_factory):
 @pytest.fixture(scope="module")
 def coco_small(tmp_path_factory):
     return _scale_data().build_coco(tmp_path_factory.mktemp("coco40"), 40, seed=3)
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and ".harmony" not in p.parts}
 
 
 def _journal_lines(subset_dir: Path) -> int:
@@ -311,12 +308,6 @@ def test_interrupted_run_resumes_from_journal_byte_identical(tmp_path, coco_smal
 
 # --- Dask: real `dask scheduler` / `dask worker` processes -------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def dask_cli_cluster(tmp_path):
     """A `dask scheduler` and 2 `dask worker` CLI processes on loopback (each in its own session)."""
@@ -324,7 +315,7 @@ def dask_cli_cluster(tmp_path):
     dask_bin = Path(sys.executable).with_name("dask")
     if not dask_bin.exists():
         pytest.skip("the dask command line is not installed")
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     logs = tmp_path / "dask_logs"
     logs.mkdir()

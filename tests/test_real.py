@@ -15,7 +15,6 @@ from harmony import io as hio  # noqa: E402
 from harmony.datagen import inpaint as ip  # noqa: E402
 from harmony.datagen import real  # noqa: E402
 from harmony.dataset import DatasetReader  # noqa: E402
-from harmony.registry import GENERATORS  # noqa: E402
 
 from .test_inpaint import make_stand_in  # noqa: E402
 
@@ -57,12 +56,6 @@ def folder_data(tmp_path):
 def _manifest(out):
     with open(out / "HRealComposite" / "manifest.csv", newline="") as fh:
         return list(csv.DictReader(fh))
-
-
-def test_registered():
-    assert "real" in GENERATORS
-    card = GENERATORS.card("real")
-    assert card.kind == "generator" and "SPRIH" in card.paper
 
 
 def test_lama_end_to_end_through_simple_lama(tmp_path, folder_data, cli, monkeypatch):

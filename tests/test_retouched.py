@@ -14,7 +14,6 @@ import numpy as np
 from harmony import io as hio
 from harmony.datagen.retouched import retouched_composites
 from harmony.dataset import DatasetReader
-from harmony.registry import GENERATORS
 
 
 def _rows(out: Path) -> list[dict]:
@@ -39,11 +38,6 @@ def _mask(h=20, w=28):
     m = np.zeros((h, w), bool)
     m[5:14, 8:20] = True
     return m
-
-
-def test_registered():
-    card = GENERATORS.card("retouched")
-    assert card.kind == "generator" and "SPRIH" in card.paper
 
 
 def test_pair_equations_on_tiny_arrays():

@@ -236,27 +236,24 @@ def test_asap_avoids_a_settled_pair_and_mixes_sentinels():
     assert [bool(sent.sentinel[p]) for p in picks] == [k % 3 == 1 for k in range(9)]
 
 
-def test_bt_score_cli_thurstone_and_screening(tmp_path):
-    from click.testing import CliRunner
-
+def test_bt_score_cli_thurstone_and_screening(tmp_path, cli):
     from harmony.benchmark.userstudy import simulate_votes
-    from harmony.cli import cli
 
     votes = tmp_path / "v.csv"
     simulate_votes({"a": 1.0, "b": 0.2, "c": -0.8}, 10, 25, 30, rng=4, spammers=3).to_csv(votes, index=False)
-    r = CliRunner().invoke(cli, ["bt-score", str(votes), "--model", "thurstone", "--screen-raters",
-                                 "--bootstrap", "50", "--out", str(tmp_path / "o")])
-    assert r.exit_code == 0, r.output
-    assert "Thurstone Case V" in r.output and "scale ref:a" in r.output
-    assert "rater screening (pwcmp outlier score, > 1.5)" in r.output
+    code, output = cli(["bt-score", str(votes), "--model", "thurstone", "--screen-raters",
+                        "--bootstrap", "50", "--out", str(tmp_path / "o")])
+    assert code == 0, output
+    assert "Thurstone Case V" in output and "scale ref:a" in output
+    assert "rater screening (pwcmp outlier score, > 1.5)" in output
     import pandas as pd
 
     raters = pd.read_csv(tmp_path / "o" / "raters.csv")
     assert "outlier_score" in raters and raters.set_index("rater_id").loc["r0024", "outlier_score"] > 1.5
     scores = pd.read_csv(tmp_path / "o" / "scores.csv").set_index("method")
     assert scores.loc["a", "score"] == 0.0
-    r = CliRunner().invoke(cli, ["bt-score", str(votes), "--model", "thurstone", "--scale", "sum1"])
-    assert r.exit_code == 2 and "sum-to-one" in r.output
+    code, output = cli(["bt-score", str(votes), "--model", "thurstone", "--scale", "sum1"])
+    assert code == 2 and "sum-to-one" in output
 
 
 def test_laplace_refit_is_the_map_and_inverse_hessian():

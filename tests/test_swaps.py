@@ -14,7 +14,6 @@ import numpy as np
 
 from harmony import io as hio
 from harmony.dataset import DatasetReader, derive_mask_and_real
-from harmony.registry import GENERATORS
 
 
 def _manifest(root: Path, subset: str) -> list[dict]:
@@ -60,12 +59,6 @@ def _fivek_tree(tmp: Path, rng) -> tuple[Path, Path]:
         hio.write_mask(masks / f"{stem}_1.png", _mask())
     hio.write_mask(masks / "a0008-x_y_2.png", _mask(box=(10, 2, 20, 12)))
     return root, masks
-
-
-def test_generators_registered_with_cards():
-    for name in ("fivek", "day2night"):
-        card = GENERATORS.card(name)
-        assert card.kind == "generator" and card.paper and card.extra["command"].endswith(name)
 
 
 def test_fivek_sample_png_is_exact(cli, tmp_path):
