@@ -11,10 +11,6 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "harmony"
 MAX_LINES = 80
-# Functions still being split into named steps (issue #16); remove an entry once it is short.
-# The set must end empty. One "path:function" per line.
-PENDING = {
-}
 
 
 def _long_functions():
@@ -32,15 +28,8 @@ def _long_functions():
 
 
 def test_no_function_is_too_long():
-    long = {name: n for name, n in _long_functions() if name not in PENDING}
+    long = dict(_long_functions())
     assert long == {}, f"functions over {MAX_LINES} lines (split them into named steps): {long}"
-
-
-def test_pending_entries_are_still_long():
-    # A finished split must leave the list, so the list shows what is left.
-    still = {name for name, _ in _long_functions()}
-    done = sorted(PENDING - still)
-    assert done == [], f"remove from PENDING (now short or gone): {done}"
 
 
 def test_the_check_can_fail(tmp_path):

@@ -50,11 +50,10 @@ ITEM_IDS = [f"{kind}:{name}" for kind, name in ITEMS]
 
 # Registrations whose card still cites files users do not have (the papers' local seed-file ids, internal
 # notes): issue #16 item 5 replaces these citations. Remove a name once its card is fixed; the check is strict for the rest.
-CITATION_GAPS = {("method", "dih"), ("method", "bargainnet"), ("method", "rcl"), ("method", "sprih"),
-                 ("method", "charmnet"), ("generator", "coco"), ("generator", "real"), ("generator", "rendered")}
+CITATION_GAPS: set[tuple[str, str]] = set()
 # Generators whose card does not yet say which subset and prefix they write and which inputs they read
 # (issue #16 item 1: one template). Remove a name once its card is complete.
-CARD_GAPS = {"rendered"}
+CARD_GAPS: set[str] = set()
 
 
 def _xfail_if(request, known: bool, reason: str) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 from harmony import io as hio
 from harmony.datagen.retouched import retouched_composites
 from harmony.dataset import DatasetReader
+from harmony.registry import GENERATORS
 
 
 def _rows(out: Path) -> list[dict]:

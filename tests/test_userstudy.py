@@ -1,6 +1,6 @@
 """Vote-log loading (four formats, bad input), 2AFC task lists, the simulator, and Lai et al.'s real study.
 
-The Lai et al. 2016 votes are read in place from ../shared/data/lai2016 (skipped where absent).
+The Lai et al. 2016 votes are read in place from the shared data folder, data/lai2016 (skipped where absent).
 """
 
 from __future__ import annotations

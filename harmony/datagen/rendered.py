@@ -1020,4 +1020,6 @@ GENERATORS.register(
     notes="I = M*O_j + (1-M)*B_i for every ordered style pair of a view; labels.txt in the RdHarmony format; "
           "masks read as exactly-255 = foreground. Renders come from `harmony render` (Mitsuba 3) or any folder "
           "of <Style>.png + mask.png; the built-in sample is rendered with Mitsuba when installed, else synthetic.",
+    inputs=("scenes",),
+    extra={"subset": SUBSET, "prefix": PREFIX},
 )
