@@ -29,7 +29,9 @@ def test_as_rng():
     g = np.random.default_rng(1)
     assert as_rng(g) is g
     np.testing.assert_array_equal(as_rng(5).random(3), np.random.default_rng(5).random(3))
-    assert isinstance(as_rng(None), np.random.Generator)
+    fresh = as_rng(None)  # unseeded: a new generator each time, drawing from OS entropy
+    assert isinstance(fresh, np.random.Generator) and fresh is not as_rng(None)
+    assert fresh.integers(0, 2**62, 4).tolist() != as_rng(None).integers(0, 2**62, 4).tolist()
 
 
 def _square_or_fail(x: int) -> dict:
