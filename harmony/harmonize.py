@@ -287,7 +287,7 @@ def harmonize_job(harmonizer: Any, job: HarmonizeJob, *, background: bool = Fals
     if background:
         mask = (1.0 - mask).astype(np.float32)
     if export_params is not None:
-        from .commands.apply_params import write_params
+        from .models.params_folder import write_params
 
         result, params = harmonizer.harmonize_with_params(image, mask)
         write_params(export_params / job.params_folder, params, overwrite=overwrite)

@@ -138,7 +138,7 @@ def test_bad_parameters_raise_value_error():
 
 
 def test_parameter_folder_round_trip_and_apply_params_command(tmp_path, cli):
-    from harmony.commands.apply_params import read_params, write_params
+    from harmony.models.params_folder import read_params, write_params
 
     rng = np.random.default_rng(6)
     x, y = _random_curves(rng)

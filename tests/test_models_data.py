@@ -109,3 +109,42 @@ def test_foreground_metrics_hand_computed():
     assert m["fmse"] == pytest.approx(300 / (3 * 2 + 1e-6), rel=1e-6)
     # iharm's PSNR peak is gt.max() (127.5 here), with epsilon 1e-6 (not 255)
     assert m["psnr"] == pytest.approx(10 * np.log10(127.5 ** 2 / (25.0 + 1e-6)), rel=1e-6)
+
+
+LOADER_AFTER_OPENCV = r'''
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, sys.argv[2])
+from test_models_data import make_dataset
+
+from harmony.datagen.samples import available_photos, load_photo
+from harmony.models import data as D
+
+root = Path(sys.argv[1])
+make_dataset(root)
+# What a notebook or a script does before training: OpenCV work in the training process (an upscale,
+# a colour conversion, a JPEG write), which starts OpenCV's thread pool.
+photo = cv2.resize(load_photo(available_photos()[0]), (640, 480), interpolation=cv2.INTER_AREA)
+bgr = cv2.cvtColor(np.clip(photo * 255 + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+cv2.imwrite(str(root / "photo.jpg"), bgr)
+table = D.paired_table(root, "train")
+dataset = D.StreamDataset({"main": table}, 32, seed=0, augment={"hflip": 0.5})
+loader = D.make_loader(dataset, D.StepBatchSampler(len(table), 2, seed=0, start=0, total=2), 1)
+print("batch", len(next(iter(loader))["main"]["keys"]))
+'''
+
+
+def test_forked_loader_worker_starts_after_opencv_was_used_in_the_parent(tmp_path):
+    # Regression: the forked worker's cv2.setNumThreads waited forever on the parent's OpenCV thread pool.
+    import subprocess
+    import sys
+
+    script = tmp_path / "loader_after_opencv.py"
+    script.write_text(LOADER_AFTER_OPENCV)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "data"), str(Path(__file__).parent)],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0 and proc.stdout.strip() == "batch 2", proc.stderr[-2000:]

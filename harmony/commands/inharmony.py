@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ._common import UserError, echo_summary, quiet_option
+from ._common import echo_summary, quiet_option
 
 
 @click.command("inharmony")
@@ -39,22 +39,13 @@ def inharmony(composite, mask, weights, out, device, quiet):
 
     from .. import io as hio
     from ..errors import InputError
-    from ..harmonize import find_mask as _find_mask
+    from ..harmonize import plan_jobs
     from ..models.bargainnet import inharmony_scores
     from ..registry import METHODS
 
     harmonizer = METHODS.create("bargainnet", weights=weights, device=device)
-    comp_path, mask_path = Path(composite), Path(mask)
-    if comp_path.is_dir():
-        if not mask_path.is_dir():
-            raise UserError(f"--mask {mask_path}: expected a folder of masks for a folder of composites")
-        jobs = [(c, _find_mask(c, mask_path)) for c in hio.list_images(comp_path)]
-        if not jobs:
-            raise UserError(f"--composite {comp_path}: no images found")
-    else:
-        if mask_path.is_dir():
-            mask_path = _find_mask(comp_path, mask_path) or mask_path / f"{comp_path.stem}.png"
-        jobs = [(comp_path, mask_path)]
+    # The same composite-to-mask matching as `harmony harmonize` (no output images here).
+    jobs = [(job.composite, job.mask) for job in plan_jobs(composite, mask, out=".")]
     rows, failed = [], []
     t0 = time.perf_counter()
     for c, m in tqdm(jobs, desc="inharmony", disable=quiet or len(jobs) == 1, unit="img"):

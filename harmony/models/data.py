@@ -885,6 +885,14 @@ def make_loader(dataset: StreamDataset, sampler: StepBatchSampler, workers: int,
 
     kwargs: dict[str, Any] = {}
     if workers > 0:
+        import cv2
+
+        # The workers are forked. OpenCV's pthreads pool, if this process has used it (any cv2 resize or
+        # decode before training, e.g. in a notebook), does not survive a fork, and the child's first
+        # cv2.setNumThreads then waits forever for threads that do not exist in it. One OpenCV thread in
+        # this process from here on leaves no pool behind to inherit (the training process runs torch,
+        # not OpenCV, in its loop).
+        cv2.setNumThreads(1)
         kwargs = {"prefetch_factor": 2, "worker_init_fn": _worker_init, "persistent_workers": False}
     return DataLoader(dataset, batch_sampler=sampler, num_workers=int(workers), collate_fn=collate,
                       pin_memory=pin_memory, **kwargs)
