@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-from pathlib import Path
-
 import click
 
 from ._common import echo_summary
@@ -27,20 +23,7 @@ def samples(out, overwrite):
       harmony datagen coco --images sample_data/coco/images \\
           --annotations sample_data/coco/instances.json --out data/
     """
-    from ..datagen.samples import coco_sample
-    from ..errors import InputError
+    from ..datagen.samples import write_coco_sample
 
-    images, annotations = coco_sample()
-    target = Path(out) / "coco"
-    if target.exists() and any(target.iterdir()):
-        if not overwrite:
-            raise InputError(f"{target}: folder is not empty; use --overwrite to replace it")
-        shutil.rmtree(target)
-    (target / "images").mkdir(parents=True, exist_ok=True)
-    copied = sorted(Path(images).iterdir())
-    for image in copied:
-        shutil.copyfile(image, target / "images" / image.name)
-    shutil.copyfile(annotations, target / "instances.json")
-    data = json.loads(Path(annotations).read_text(encoding="utf-8"))
-    echo_summary("samples", [f"coco: {len(copied)} images, {len(data['annotations'])} annotations, "
-                             f"{len(data['categories'])} categories in {target}"])
+    target, images, annotations, categories = write_coco_sample(out, overwrite=overwrite)
+    echo_summary("samples", [f"coco: {images} images, {annotations} annotations, {categories} categories in {target}"])

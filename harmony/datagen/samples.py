@@ -229,3 +229,50 @@ def _build_coco_sample(root: Path) -> None:
             "licenses": [{"id": 0, "name": "as shipped by scikit-image / matplotlib"}],
             "images": images, "annotations": annotations, "categories": COCO_SAMPLE_CATEGORIES}
     hio.atomic_write_text(root / "instances.json", json.dumps(data, indent=1) + "\n")
+
+
+def write_coco_sample(out: str | Path, *, overwrite: bool = False) -> tuple[Path, int, int, int]:
+    """Write the embedded COCO-format sample data out for inspection (``harmony samples``).
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        Folder to write into; the data goes to ``out/coco/images/*.jpg`` and ``out/coco/instances.json``
+        (the COCO instances format: polygons and RLE masks, categories).
+    overwrite : bool, optional
+        Replace a non-empty ``out/coco``. Default False.
+
+    Returns
+    -------
+    target : pathlib.Path
+        The ``out/coco`` folder.
+    images, annotations, categories : int
+        How many of each were written.
+
+    Raises
+    ------
+    harmony.errors.InputError
+        ``out/coco`` exists, is not empty and ``overwrite`` is False.
+
+    References
+    ----------
+    Lin et al., "Microsoft COCO: Common Objects in Context", ECCV 2014 (the annotation format).
+    """
+    import json
+    import shutil
+
+    from ..errors import InputError
+
+    images, annotations = coco_sample()
+    target = Path(out) / "coco"
+    if target.exists() and any(target.iterdir()):
+        if not overwrite:
+            raise InputError(f"{target}: folder is not empty; use --overwrite to replace it")
+        shutil.rmtree(target)
+    (target / "images").mkdir(parents=True, exist_ok=True)
+    copied = sorted(Path(images).iterdir())
+    for image in copied:
+        shutil.copyfile(image, target / "images" / image.name)
+    shutil.copyfile(annotations, target / "instances.json")
+    data = json.loads(Path(annotations).read_text(encoding="utf-8"))
+    return target, len(copied), len(data["annotations"]), len(data["categories"])
