@@ -4,7 +4,8 @@
 
 Every file present in either folder is compared byte for byte, except files matching an ``--ignore``
 glob (provenance that legitimately differs: ``run.json``, logs, caches). CSV files are compared after
-removing the ``--drop-column`` columns (wall-clock timings). Prints one line per difference and a
+removing the ``--drop-column`` columns (wall-clock timings); ``--replace OLD=NEW`` rewrites text in the
+BEFORE files first (the output folder's own path, which runs in two folders write into manifests). Prints one line per difference and a
 summary; exit status 0 when the trees are identical under these rules, 1 otherwise.
 """
 
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="relative paths to skip (fnmatch glob; repeatable)")
     ap.add_argument("--drop-column", action="append", default=[], metavar="NAME",
                     help="CSV column to leave out of the comparison (repeatable)")
+    ap.add_argument("--replace", action="append", default=[], metavar="OLD=NEW",
+                    help="text to replace in the BEFORE files before comparing, e.g. the output folder's own path "
+                         "(repeatable; applied in order)")
     args = ap.parse_args(argv)
     for root in (args.before, args.after):
         if not root.is_dir():
@@ -56,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             differ += 1
             continue
         da, db = a.read_bytes(), b.read_bytes()
+        for pair in args.replace:
+            old, _, new = pair.partition("=")
+            da = da.replace(old.encode("utf-8"), new.encode("utf-8"))
         if name.endswith(".csv") and drop:
             da, db = _csv_without(da, drop), _csv_without(db, drop)
         if da != db:
