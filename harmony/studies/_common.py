@@ -254,3 +254,21 @@ def train_methods(ctx: StudyContext, data: Path, learned: Mapping[str, int]) -> 
         info[name] = {"preset": result.preset, "steps": result.steps, "train_images": result.train_images,
                       "validation": result.validation}
     return ctx.work / "models", info
+
+
+def fivek_recipe(ctx: StudyContext) -> dict:
+    """Data recipe of the HAdobe5k-style studies: the fivek generator's sample pairs, or ``--data``.
+
+    Parameters
+    ----------
+    ctx : StudyContext
+        The run (``per_mask``, ``test_fraction``).
+
+    Returns
+    -------
+    dict
+        ``"root"`` and ``"description"``.
+    """
+    root, description = dataset(ctx, "fivek", per_mask=ctx.settings["per_mask"] or None,
+                                test_fraction=ctx.settings["test_fraction"])
+    return {"root": root, "description": description}

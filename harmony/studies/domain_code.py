@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import Claim, Evidence, Finding, PaperTable, Report, Scale, Study, StudyContext, register
-from ._common import dataset, train_row
+from ._common import fivek_recipe, train_row
 from .plotting import Figure, Mark, Panel
 
 INEQUALITIES = ("d(b,f)<d(b,f~)", "d(b,f^)<d(b,f~)", "d(f,f^)<d(f,f~)", "d(f^,f)<d(f^,f~)",
@@ -141,23 +141,6 @@ PAPER_TABLE = PaperTable(
     "BargainNet (Cong et al., ICME 2021) Table 2: ratio (%) of training/testing image triplets satisfying each "
     "requirement, iHarmony4 (DoveNet vs BargainNet).")
 
-
-def recipe(ctx: StudyContext) -> dict:
-    """Data recipe: the fivek generator's HAdobe5k-style pairs, or ``--data``.
-
-    Parameters
-    ----------
-    ctx : StudyContext
-        The run (``per_mask``, ``test_fraction``).
-
-    Returns
-    -------
-    dict
-        ``"root"`` and ``"description"``.
-    """
-    root, description = dataset(ctx, "fivek", per_mask=ctx.settings["per_mask"] or None,
-                                test_fraction=ctx.settings["test_fraction"])
-    return {"root": root, "description": description}
 
 
 def methods(ctx: StudyContext, data: dict) -> dict:
@@ -325,5 +308,5 @@ register(Study(
                        {**_BASE, "preset": "bargainnet_paper", "steps": 100_000},
                        needs_data="the iHarmony4 dataset (--data IHARMONY4_ROOT)", needs_gpu=True, est_time="days"),
     },
-    recipe=recipe, methods=methods, build_table=build_table, claims=CLAIMS, paper_table=PAPER_TABLE, plot=plot,
+    recipe=fivek_recipe, methods=methods, build_table=build_table, claims=CLAIMS, paper_table=PAPER_TABLE, plot=plot,
     report=report))

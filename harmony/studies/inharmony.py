@@ -22,7 +22,7 @@ from collections import defaultdict
 import numpy as np
 
 from . import Claim, Evidence, Finding, PaperTable, Report, Scale, Study, StudyContext, register
-from ._common import dataset, train_row
+from ._common import fivek_recipe, train_row
 from .plotting import Figure, Mark, Panel
 
 PAPER_TABLE = PaperTable(
@@ -34,23 +34,6 @@ PAPER_TABLE = PaperTable(
     "BargainNet (Cong et al., ICME 2021) Fig. 3 (supplement section 7), HAdobe5k: the scores appear only inside "
     "the figure, so the claims are quoted instead.")
 
-
-def recipe(ctx: StudyContext) -> dict:
-    """Data recipe: HAdobe5k-style groups (one real image and its composites) from the fivek generator.
-
-    Parameters
-    ----------
-    ctx : StudyContext
-        The run (``per_mask``, ``test_fraction``).
-
-    Returns
-    -------
-    dict
-        ``"root"`` and ``"description"``.
-    """
-    root, description = dataset(ctx, "fivek", per_mask=ctx.settings["per_mask"] or None,
-                                test_fraction=ctx.settings["test_fraction"])
-    return {"root": root, "description": description}
 
 
 def _test_groups(root, limit: int):
@@ -256,5 +239,5 @@ register(Study(
         "paper": Scale("paper", "bargainnet_paper, HAdobe5k.", {**_BASE, "preset": "bargainnet_paper", "steps": 100_000},
                        needs_data="HAdobe5k (--data ROOT with HAdobe5k)", needs_gpu=True, est_time="days"),
     },
-    recipe=recipe, methods=methods, build_table=build_table, claims=CLAIMS, paper_table=PAPER_TABLE, plot=plot,
+    recipe=fivek_recipe, methods=methods, build_table=build_table, claims=CLAIMS, paper_table=PAPER_TABLE, plot=plot,
     report=report))

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from . import Claim, Evidence, Finding, PaperTable, Report, Scale, Study, StudyContext, register
-from ._common import bench, dataset, train_methods
+from ._common import bench, fivek_recipe, train_methods
 from .plotting import Figure, Mark, Panel
 
 # Liang et al. (ICCV 2021) Table IV: PSNR on HAdobe5k at three resolutions.
@@ -36,23 +36,6 @@ PAPER_COLUMNS = ["resolution", "S2AM", "DoveNet", "BargainNet", "RainNet", "IIH"
 PAPER_TABLE = PaperTable(PAPER_COLUMNS, PAPER_TABLE4,
                          "Liang et al. (ICCV 2021) Table IV: PSNR at various resolutions on HAdobe5k.")
 
-
-def recipe(ctx: StudyContext) -> dict:
-    """Data recipe: the fivek generator's HAdobe5k-style sample, or ``--data``.
-
-    Parameters
-    ----------
-    ctx : StudyContext
-        The run (``per_mask``, ``test_fraction``).
-
-    Returns
-    -------
-    dict
-        ``"root"`` and ``"description"``.
-    """
-    root, description = dataset(ctx, "fivek", per_mask=ctx.settings["per_mask"] or None,
-                                test_fraction=ctx.settings["test_fraction"])
-    return {"root": root, "description": description}
 
 
 def methods(ctx: StudyContext, data: dict) -> dict:
@@ -254,5 +237,5 @@ register(Study(
                        needs_data="HAdobe5k / FiveK-derived data (--data ROOT with HAdobe5k)", needs_gpu=True,
                        est_time="days"),
     },
-    recipe=recipe, methods=methods, build_table=build_table, claims=CLAIMS, paper_table=PAPER_TABLE, plot=plot,
+    recipe=fivek_recipe, methods=methods, build_table=build_table, claims=CLAIMS, paper_table=PAPER_TABLE, plot=plot,
     report=report))
